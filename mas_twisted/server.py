@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``MasServer``: the dependency container (Synapse's ``synapse/server.py``).
+
+Each collaborator is built lazily by a ``get_<name>()`` method and cached on the instance,
+so constructors take only the server and tests can preset any dependency (``server._clock``)
+before it is first asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from twisted.internet.interfaces import IReactorCore
+
+from mas_twisted.util.clock import Clock
+
+if TYPE_CHECKING:
+    from mas_twisted.config.root import RootConfig
+    from mas_twisted.jose.encrypter import Encrypter
+    from mas_twisted.jose.keystore import Keystore
+    from mas_twisted.rest.urls import UrlBuilder
+    from mas_twisted.storage.database import DatabasePool
+    from mas_twisted.storage.stores import Stores
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_BUILDING = object()
+
+
+def cache_in_self(builder: F) -> F:
+    """Cache what ``get_<name>()`` builds on ``self._<name>``, refusing dependency cycles."""
+    name = builder.__name__
+    if not name.startswith("get_"):
+        raise ValueError(f"@cache_in_self can only be used on get_* methods, not {name}")
+    attr = "_" + name[len("get_"):]
+
+    @functools.wraps(builder)
+    def getter(self: "MasServer") -> Any:
+        value = getattr(self, attr, None)
+        if value is _BUILDING:
+            raise RuntimeError(f"Cyclic dependency while building {attr[1:]}")
+        if value is None:
+            setattr(self, attr, _BUILDING)
+            try:
+                value = builder(self)
+            except BaseException:
+                setattr(self, attr, None)
+                raise
+            setattr(self, attr, value)
+        return value
+
+    return getter  # type: ignore[return-value]
+
+
+class MasServer:
+    """Everything one process of the service needs, built on demand."""
+
+    def __init__(self, config: "RootConfig", reactor: IReactorCore, *, version_string: str = "mas-twisted"):
+        self.config = config
+        self._reactor = reactor
+        self.version_string = version_string
+
+    def get_reactor(self) -> IReactorCore:
+        return self._reactor
+
+    @cache_in_self
+    def get_clock(self) -> Clock:
+        return Clock(self._reactor)  # type: ignore[arg-type]
+
+    @cache_in_self
+    def get_db_pool(self) -> "DatabasePool":
+        from mas_twisted.storage.database import make_database_pool
+
+        return make_database_pool(self.config.database, self._reactor)
+
+    @cache_in_self
+    def get_stores(self) -> "Stores":
+        from mas_twisted.storage.stores import Stores
+
+        return Stores(self.get_db_pool(), self)
+
+    @cache_in_self
+    def get_keystore(self) -> "Keystore":
+        from mas_twisted.jose.keystore import Keystore
+
+        return Keystore.from_config(self.config.secrets)
+
+    @cache_in_self
+    def get_encrypter(self) -> "Encrypter":
+        from mas_twisted.jose.encrypter import Encrypter
+
+        return Encrypter(self.config.secrets.encryption_key)
+
+    @cache_in_self
+    def get_url_builder(self) -> "UrlBuilder":
+        from mas_twisted.rest.urls import UrlBuilder
+
+        return UrlBuilder(self.config.http)
