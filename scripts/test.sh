@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up ./.venv with the test dependencies and runs every test suite: the unit suites on
+# SQLite and again on PostgreSQL, then the end-to-end suites (real twistd processes, both
+# engines). PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth) and is
+# started if it is down. Extra arguments go to every pytest run (e.g. -x, -k name).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test || exit 1
+
+export MAS_TEST_POSTGRES_DSN=${MAS_TEST_POSTGRES_DSN:-postgresql://postgres@127.0.0.1:5432/postgres}
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "test: PostgreSQL is not reachable at 127.0.0.1:5432; the PostgreSQL suites will fail" >&2
+fi
+
+status=0
+echo "== unit suites on SQLite =="
+env -u MAS_TEST_POSTGRES_DSN .venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
+echo "== unit suites on PostgreSQL =="
+.venv/bin/python -m pytest tests -q --ignore=tests/integration --ignore=tests/config "$@" || status=1
+echo "== end-to-end suites =="
+.venv/bin/python -m pytest tests/integration -q "$@" || status=1
+exit $status
