@@ -285,6 +285,8 @@ class Config(abc.ABC):
     section: ClassVar[str]
     #: MAS refuses to start without these sections (``secrets`` and ``matrix``).
     required: ClassVar[bool] = False
+    #: The section is a YAML list (``clients``), read from the raw tree by ``read_config``.
+    list_section: ClassVar[bool] = False
 
     def __init__(self, root: "Any" = None):
         self.root = root

@@ -80,7 +80,9 @@ class RootConfig:
             if value is None and cls.required:
                 raise ConfigError("missing required section", (cls.section,))
             section = cls(self)
-            section.read_config(Reader(value, (cls.section,)), self.raw)
+            # A list section (``clients``) reads its list from ``raw``; its Reader is empty.
+            reader_value = None if cls.list_section else value
+            section.read_config(Reader(reader_value, (cls.section,)), self.raw)
             setattr(self, cls.section, section)
         for cls in SECTIONS:
             getattr(self, cls.section).validate_config(self)

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``mas-cli config``: check, dump, generate and sync the configuration.
+
+MAS behaviour (``crates/cli/src/commands/config.rs``):
+
+- ``config check`` loads and validates the files and logs "Configuration file looks good";
+- ``config dump [-o FILE]`` writes the merged configuration as YAML;
+- ``config generate [-o FILE]`` writes a new configuration with fresh secrets;
+- ``config sync [--prune] [--dry-run]`` stores the static clients and upstream providers in
+  the database (``--prune`` deletes the ones no longer configured; ``--dry-run`` rolls back).
+
+Output goes to standard output unless ``-o`` names a file. Configuration errors are printed
+by :mod:`mas_twisted.cli.main` as one line, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "config",
+        parents=[common],
+        help="Configuration-related commands",
+        description="Check, dump, generate or sync the configuration.",
+    )
+    commands = parser.add_subparsers(dest="config_command", metavar="COMMAND")
+    commands.required = True
+
+    check = commands.add_parser("check", parents=[common], help="Check a config file")
+    check.set_defaults(func=run_check)
+
+    dump = commands.add_parser("dump", parents=[common], help="Dump the current config as YAML")
+    dump.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output")
+    dump.set_defaults(func=run_dump)
+
+    generate = commands.add_parser("generate", parents=[common], help="Generate a new config file")
+    generate.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output")
+    generate.set_defaults(func=run_generate)
+
+    sync = commands.add_parser(
+        "sync", parents=[common], help="Sync the clients and providers from the config file to the database"
+    )
+    sync.add_argument(
+        "--prune", action="store_true", help="Delete clients and providers no longer in the config file"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="Show what would change without writing it")
+    sync.set_defaults(func=run_sync)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from mas_twisted.config.root import RootConfig
+
+    return RootConfig.load(args.config_files)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        logger.info("Writing configuration to %s", output)
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        logger.info("Writing configuration to standard output")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def run_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    logger.info("Configuration file looks good (%s)", ", ".join(config.paths))
+    return 0
+
+
+def run_dump(args: argparse.Namespace) -> int:
+    config = _load(args)
+    text = yaml.safe_dump(config.dump_tree(), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    _write(text, args.output)
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from mas_twisted.config.generate import generate_config
+
+    _write(generate_config(), args.output)
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    from mas_twisted.storage.config_sync import run_config_sync
+    from mas_twisted.storage.prepare_database import prepare_database
+
+    config = _load(args)
+    # As MAS does, bring the schema up to date first (even for a dry run).
+    applied = prepare_database(config.database)
+    if applied:
+        logger.info("Applied %d migration(s) to the %s", len(applied), config.database.describe_target())
+    run_config_sync(config, prune=args.prune, dry_run=args.dry_run)
+    return 0
