@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``Stores``: one attribute per store, all sharing one database pool (STYLE.md §5.1, §5.9).
+
+``server.get_stores().oauth2_clients.get_oauth2_client(client_id)`` mirrors MAS's
+``repo.oauth2_client().lookup(id)``. A new store is a module in this package with a
+``<Noun>Store(SQLBaseStore)`` class, added here as one attribute.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
+from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.database import DatabasePool
+
+
+class Stores:
+    """Every store of the service."""
+
+    def __init__(self, db_pool: "DatabasePool", server: "MasServer"):
+        self.db_pool = db_pool
+        self.oauth2_clients = OAuth2ClientStore(db_pool, server)
+        self.upstream_oauth_providers = UpstreamOAuthProviderStore(db_pool, server)

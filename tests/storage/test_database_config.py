@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The ``database`` section: MAS's keys, defaults and checks, plus ``sqlite://`` URIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mas_twisted.api.errors import ConfigError
+from mas_twisted.config.database import DatabaseConfig
+from tests.utils import make_db_config
+
+
+def load(section: Any) -> DatabaseConfig:
+    return make_db_config(section)
+
+
+def error(section: Any) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(section)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_defaults_match_mas() -> None:
+    config = load(None)
+    assert config.uri == "postgresql://"
+    assert config.engine_name == "postgres"
+    assert (config.max_connections, config.min_connections) == (10, 0)
+    assert (config.connect_timeout, config.idle_timeout, config.max_lifetime) == (30, 600, 1800)
+    assert config.ssl_mode is None and config.host is None
+
+
+def test_uri() -> None:
+    config = load({"uri": "postgresql://user:password@host/database", "max_connections": 3})
+    assert config.uri == "postgresql://user:password@host/database"
+    assert config.max_connections == 3
+    assert config.describe_target() == "PostgreSQL database database on host"
+
+
+def test_separate_keys() -> None:
+    config = load(
+        {"host": "db.example.com", "port": 5433, "username": "mas", "password": "secret", "database": "mas"}
+    )
+    assert config.uri is None
+    assert (config.host, config.port, config.username, config.password, config.database) == (
+        "db.example.com", 5433, "mas", "secret", "mas",
+    )
+    assert config.engine_name == "postgres"
+
+
+def test_uri_and_separate_keys_are_exclusive() -> None:
+    message = error({"uri": "postgresql://h/d", "host": "h", "database": "d"})
+    assert message.startswith("Invalid configuration at database.uri: uri must not be specified")
+    assert "host, database" in message
+
+
+def test_password_and_password_file_are_exclusive() -> None:
+    assert "database.password:" in error({"password": "a", "password_file": "/run/secrets/pw"})
+
+
+def test_tls_pairs() -> None:
+    assert "ssl_ca must not be specified if ssl_ca_file" in error({"ssl_ca": "PEM", "ssl_ca_file": "/ca.pem"})
+    message = error({"ssl_key_file": "/key.pem"})
+    assert "database.ssl_key" in message and "both a ssl_certificate and a ssl_key" in message
+    config = load({"ssl_mode": "verify-full", "ssl_certificate_file": "/c.pem", "ssl_key_file": "/k.pem"})
+    assert config.ssl_mode == "verify-full"
+    assert "expected one of disable, allow, prefer, require, verify-ca, verify-full" in error({"ssl_mode": "on"})
+
+
+def test_numbers_are_checked() -> None:
+    assert "database.max_connections: must be at least 1, got 0" in error({"max_connections": 0})
+    assert "database.port: must be at most 65535" in error({"host": "h", "port": 70000})
+    assert "database.connect_timeout: expected an integer, got 'soon'" in error({"connect_timeout": "soon"})
+
+
+def test_null_timeouts_disable_them() -> None:
+    config = load({"idle_timeout": None, "max_lifetime": None})
+    assert config.idle_timeout is None and config.max_lifetime is None
+
+
+@pytest.mark.parametrize(
+    "uri,path",
+    [
+        ("sqlite:///mas.db", "mas.db"),
+        ("sqlite:///data/mas.db", "data/mas.db"),
+        ("sqlite:////var/lib/mas/mas.db", "/var/lib/mas/mas.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_uris(uri: str, path: str) -> None:
+    config = load({"uri": uri})
+    assert config.engine_name == "sqlite"
+    assert config.sqlite_path == path
+
+
+def test_bad_uris() -> None:
+    assert "database.uri: a sqlite URI has no host part" in error({"uri": "sqlite://host/mas.db"})
+    assert "expected a postgresql://, postgres:// or sqlite:// URI, got 'mysql://h/d'" in error({"uri": "mysql://h/d"})
+    assert "TLS options only apply to PostgreSQL" in error({"uri": "sqlite:///mas.db", "ssl_mode": "require"})
+
+
+def test_generated_section_is_sqlite() -> None:
+    import yaml
+
+    section = yaml.safe_load(DatabaseConfig.generate_config_section())["database"]
+    assert load(section).engine_name == "sqlite"
