@@ -131,6 +131,8 @@ class TwistdProcess:
         raise AssertionError(f"twistd not ready after {timeout}s ({last!r}):\n{self.output()}")
 
     def stop(self) -> int:
+        """SIGTERM, then wait. Returns 0 for a clean shutdown: twistd re-raises the signal
+        after its orderly shutdown, so a clean stop ends with status -SIGTERM."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
@@ -141,7 +143,10 @@ class TwistdProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
-        return self.proc.returncode
+        code = self.proc.returncode
+        if code == -signal.SIGTERM and "Server Shut Down." in self.output():
+            return 0
+        return code
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
