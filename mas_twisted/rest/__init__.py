@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The Klein resources, grouped by the ``http.listeners[].resources`` name that mounts them
+(MAS's ``build_router`` in ``crates/cli/src/server.rs``).
+
+Each class has ``app = Klein()`` with absolute routes (:mod:`mas_twisted.rest.urls`) and is
+built with ``cls(server)``, or ``cls.from_config(server, resource_config)`` when it reads
+options of its resource entry (``assets``'s ``path``). A listener dispatches a request to
+the first mounted class whose routes match its path (``app/listeners.py``).
+
+``human``, ``compat`` and ``adminapi`` mount nothing yet; ``graphql`` never will (no GraphQL
+API in this service, STYLE.md §5.12) and is accepted so that MAS configurations load.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mas_twisted.rest.assets import AssetsResource
+from mas_twisted.rest.connection_info import ConnectionInfoResource
+from mas_twisted.rest.discovery import DiscoveryResource
+from mas_twisted.rest.health import HealthResource
+from mas_twisted.rest.metrics import MetricsResource
+from mas_twisted.rest.oauth2.keys import KeysResource
+
+if TYPE_CHECKING:
+    from mas_twisted.config.http import ResourceConfig
+    from mas_twisted.server import MasServer
+
+#: Resource name → the classes it mounts, tried in this order.
+RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
+    "health": (HealthResource,),
+    "prometheus": (MetricsResource,),
+    "discovery": (DiscoveryResource,),
+    "human": (),
+    "graphql": (),
+    "oauth": (KeysResource,),
+    "compat": (),
+    "assets": (AssetsResource,),
+    "adminapi": (),
+    "connection-info": (ConnectionInfoResource,),
+}
+
+#: Names accepted for compatibility that this service deliberately never serves.
+IGNORED_RESOURCES: frozenset[str] = frozenset({"graphql"})
+
+
+def build_resources(server: "MasServer", resource: "ResourceConfig") -> list[Any]:
+    """Instantiate the classes mounted by one ``resources[]`` entry."""
+    instances = []
+    for cls in RESOURCE_CLASSES[resource.name]:
+        from_config = getattr(cls, "from_config", None)
+        instances.append(from_config(server, resource) if from_config is not None else cls(server))
+    return instances

@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""One Twisted ``Site`` per ``http.listeners[]`` entry (MAS's ``build_router`` and its
+layers in ``crates/cli/src/server.rs``).
+
+- :class:`ListenerResource` is a leaf resource over the Klein apps of the listener's
+  resources. It strips the listener's ``prefix``, then hands the request to the first app
+  whose URL map knows the path (a wrong method or a missing trailing slash still means the
+  app owns it), so every app keeps absolute routes (STYLE.md §5.11). CORS-enabled apps get
+  ``Access-Control-Allow-Origin: *`` and their preflight answers here. Anything else is the
+  404 fallback.
+- :class:`ListenerRequest` infers the client IP (the PROXY protocol source when the
+  listener reads one; else, walking ``X-Forwarded-For`` and then the socket peer from the
+  right, the first address that is not a trusted proxy). MAS's ``infer_client_ip`` puts
+  the peer at the *front* of that chain, which lets an untrusted peer choose its address
+  with ``X-Forwarded-For``; here the header only counts when the peer is trusted. It gives the
+  request a ``GET-12``-style id held in :data:`mas_twisted.logging.context.request_id`
+  while it is handled, and times it.
+- :class:`ListenerSite` writes one access-log line per response on
+  ``mas_twisted.access.<listener name>`` and counts it in the Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
+
+from mas_twisted.config.http import IPNetwork, ListenerConfig
+from mas_twisted.logging.access import AccessRecord, access_logger, log_access
+from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
+from mas_twisted.rest import IGNORED_RESOURCES, build_resources
+from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
+from mas_twisted.rest.metrics import metric_method, record_request
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+_ignored_logged: set[str] = set()
+
+
+# -- client IP --------------------------------------------------------------------------------
+
+
+def _canonical_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Parse an address, turning IPv4-mapped IPv6 (``::ffff:1.2.3.4``) into IPv4."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def infer_client_ip(
+    peer_ip: str | None,
+    forwarded_for: Sequence[str],
+    trusted_proxies: Iterable[IPNetwork],
+    *,
+    from_proxy_protocol: bool = False,
+) -> str | None:
+    """The address of the client, as far as the trusted proxies vouch for it.
+
+    Args:
+        peer_ip: the socket peer (``None`` on a unix socket, whose peers are local processes
+            and therefore trusted), or the PROXY protocol source.
+        forwarded_for: the ``X-Forwarded-For`` header values, in order.
+        from_proxy_protocol: ``peer_ip`` came from a PROXY header, which is always believed.
+
+    The chain is every ``X-Forwarded-For`` entry followed by the peer; walking from the
+    right, the first address outside ``trusted_proxies`` is the client. If all are trusted,
+    the leftmost one is. Unparsable entries are skipped, as MAS does.
+    """
+    peer = _canonical_ip(peer_ip) if peer_ip is not None else None
+    if from_proxy_protocol and peer is not None:
+        return str(peer)
+    networks = list(trusted_proxies)
+    chain = []
+    for value in forwarded_for:
+        for entry in value.split(","):
+            ip = _canonical_ip(entry)
+            if ip is not None:
+                chain.append(ip)
+    if peer is not None:
+        chain.append(peer)
+    for ip in reversed(chain):
+        if not any(ip.version == net.version and ip in net for net in networks):
+            return str(ip)
+    return str(chain[0]) if chain else None
+
+
+class ListenerRequest(Request):
+    """A request on one of the service's listeners.
+
+    Attributes:
+        request_id: ``GET-12``: the method and a per-process counter (``-`` until processed).
+        client_ip: the inferred client address (``None`` when unknown, e.g. a unix socket
+            without ``X-Forwarded-For``); :meth:`getClientAddress` reports it too.
+        proxy_protocol: the connection started with a PROXY header (the listener reads one).
+    """
+
+    site: "ListenerSite"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        site = getattr(self.channel, "site", None)
+        self.request_id: str = NO_REQUEST
+        self.client_ip: str | None = None
+        self.proxy_protocol: bool = bool(getattr(site, "proxy_protocol", False))
+        reactor = getattr(site, "reactor", None)
+        self.started_at: float = reactor.seconds() if reactor is not None else 0.0
+
+    def _peer_ip(self) -> str | None:
+        if isinstance(self.client, (IPv4Address, IPv6Address)):
+            return self.client.host
+        return None
+
+    def process(self) -> None:
+        site = self.channel.site
+        self.request_id = new_request_id(metric_method(self.method.decode("ascii", "replace")))
+        self.client_ip = infer_client_ip(
+            self._peer_ip(),
+            [v.decode("latin-1") for v in self.requestHeaders.getRawHeaders(b"X-Forwarded-For") or []],
+            site.trusted_proxies,
+            from_proxy_protocol=self.proxy_protocol,
+        )
+        # Everything the request runs, coroutines included, sees its id.
+        contextvars.copy_context().run(self._process_with_request_id)
+
+    def _process_with_request_id(self) -> None:
+        request_id.set(self.request_id)
+        super().process()
+
+    def getClientAddress(self) -> Any:  # noqa: N802 - Twisted's interface
+        if self.client_ip is None or self.client_ip == self._peer_ip():
+            return self.client
+        ip = ipaddress.ip_address(self.client_ip)
+        if ip.version == 4:
+            return IPv4Address("TCP", self.client_ip, 0)
+        return IPv6Address("TCP", self.client_ip, 0)
+
+
+class ListenerSite(Site):
+    """The HTTP factory of one listener: access log and metrics per response."""
+
+    requestFactory = ListenerRequest
+    displayTracebacks = False
+    noisy = False
+
+    def __init__(
+        self,
+        resource: Resource,
+        listener: ListenerConfig,
+        *,
+        trusted_proxies: Sequence[IPNetwork],
+        reactor: Any = None,
+    ):
+        super().__init__(resource, requestFactory=ListenerRequest, reactor=reactor)
+        self.listener = listener
+        self.trusted_proxies: list[IPNetwork] = list(trusted_proxies)
+        self.proxy_protocol: bool = listener.proxy_protocol
+        self.access_logger = access_logger(listener.name)
+
+    def log(self, request: Request) -> None:
+        """Called by Twisted once the response is complete."""
+        method = request.method.decode("ascii", "replace")
+        elapsed = self.reactor.seconds() - getattr(request, "started_at", self.reactor.seconds())
+        user_agent = request.getHeader(b"User-Agent")
+        record = AccessRecord(
+            request_id=getattr(request, "request_id", NO_REQUEST),
+            client_ip=getattr(request, "client_ip", None),
+            method=method,
+            path=request.path.decode("utf-8", "replace"),
+            protocol=(request.clientproto or b"HTTP/1.1").decode("ascii", "replace"),
+            status=int(request.code),
+            sent_bytes=int(request.sentLength),
+            user_agent=user_agent.decode("utf-8", "replace") if user_agent is not None else None,
+            elapsed_ms=elapsed * 1000.0,
+        )
+        log_access(self.access_logger, record)
+        record_request(self.listener.name, method, record.status, elapsed)
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+
+
+class MountedApp:
+    """One Klein resource class instance as a listener sees it."""
+
+    def __init__(self, instance: Any):
+        self.instance = instance
+        app = instance.app
+        self.url_map = app.url_map
+        self.resource = app.resource()
+        self.cors: CorsPolicy | None = getattr(instance, "cors", None)
+
+    def owns(self, script_name: str, path_info: str, method: str) -> bool:
+        adapter = self.url_map.bind("localhost", script_name, path_info=path_info, default_method=method)
+        try:
+            adapter.match()
+        except NotFound:
+            return False
+        except (MethodNotAllowed, RequestRedirect):
+            return True
+        return True
+
+    def __repr__(self) -> str:
+        return f"<MountedApp {type(self.instance).__name__}>"
+
+
+class ListenerResource(Resource):
+    """The root resource of a listener: prefix, dispatch to Klein apps, 404 fallback."""
+
+    isLeaf = True
+
+    def __init__(self, listener: ListenerConfig, mounts: Sequence[MountedApp], *, server_header: str | None = None):
+        super().__init__()
+        self.listener = listener
+        self.mounts = list(mounts)
+        self._prefix_segments = [s.encode("utf-8") for s in listener.prefix.split("/")[1:]] if listener.prefix else []
+        self._server_header = server_header.encode("utf-8") if server_header else None
+
+    def render(self, request: Any) -> Any:
+        if self._server_header is not None:
+            request.setHeader(b"Server", self._server_header)
+        n = len(self._prefix_segments)
+        if n:
+            if request.postpath[:n] != self._prefix_segments:
+                return render_not_found(request)
+            request.prepath.extend(request.postpath[:n])
+            request.postpath = request.postpath[n:]
+        try:
+            script_name = ("/" + b"/".join(request.prepath).decode("utf-8")) if request.prepath else ""
+            path_info = "/" + b"/".join(request.postpath).decode("utf-8")
+        except UnicodeDecodeError:
+            return text_response(request, 400, "Non-UTF-8 encoding in URL.")
+        method = request.method.decode("ascii", "replace")
+        for mount in self.mounts:
+            if mount.owns(script_name, path_info, method):
+                if mount.cors is not None:
+                    if CorsPolicy.is_preflight(request):
+                        return mount.cors.preflight(request)
+                    mount.cors.apply(request)
+                return mount.resource.render(request)
+        return render_not_found(request)
+
+
+def build_listener_resource(server: "MasServer", listener: ListenerConfig) -> ListenerResource:
+    """The resource serving ``listener``'s resources under its prefix."""
+    mounts: list[MountedApp] = []
+    for resource in listener.resources:
+        if resource.name in IGNORED_RESOURCES and resource.name not in _ignored_logged:
+            _ignored_logged.add(resource.name)
+            logger.info(
+                "Listener %s: the %r resource is accepted for compatibility with MAS but not served",
+                listener.name,
+                resource.name,
+            )
+        mounts.extend(MountedApp(instance) for instance in build_resources(server, resource))
+    return ListenerResource(listener, mounts, server_header=getattr(server, "version_string", None))
+
+
+def build_listener_site(server: "MasServer", listener: ListenerConfig) -> ListenerSite:
+    """The ``Site`` to listen with for ``listener`` (see :func:`mas_twisted.app.endpoints.listen_http`)."""
+    return ListenerSite(
+        build_listener_resource(server, listener),
+        listener,
+        trusted_proxies=server.config.http.trusted_proxies,
+        reactor=server.get_reactor(),
+    )

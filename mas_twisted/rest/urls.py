@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Every path the service serves, and :class:`UrlBuilder` for absolute URLs.
+
+The paths are MAS's (``crates/router/src/endpoints.rs``), written in Klein/Werkzeug rule
+syntax (``<grant_id>`` where MAS writes ``{grant_id}``), so a resource routes with the
+constant itself: ``@app.route(urls.OAUTH2_TOKEN, methods=["POST"])``. :func:`path_for`
+fills the placeholders in.
+
+:class:`UrlBuilder` follows MAS's ``crates/router/src/url_builder.rs``: an absolute URL is
+``public_base`` joined with the path minus its leading slash (so a ``public_base`` with a
+path keeps it only when it ends with ``/``), and the issuer is ``http.issuer``, by default
+``public_base``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from mas_twisted.config.http import HttpConfig
+
+# -- discovery ------------------------------------------------------------------------------
+OIDC_CONFIGURATION = "/.well-known/openid-configuration"
+WEBFINGER = "/.well-known/webfinger"
+CHANGE_PASSWORD_DISCOVERY = "/.well-known/change-password"
+
+# -- OAuth 2.0 API (resource "oauth") -------------------------------------------------------
+OAUTH2_KEYS = "/oauth2/keys.json"
+OIDC_USERINFO = "/oauth2/userinfo"
+OAUTH2_INTROSPECTION = "/oauth2/introspect"
+OAUTH2_REVOCATION = "/oauth2/revoke"
+OAUTH2_TOKEN = "/oauth2/token"
+OAUTH2_REGISTRATION = "/oauth2/registration"
+OAUTH2_DEVICE_AUTHORIZATION = "/oauth2/device"
+
+# -- human pages ----------------------------------------------------------------------------
+OAUTH2_AUTHORIZATION = "/authorize"
+INDEX = "/"
+LOGIN = "/login"
+LOGOUT = "/logout"
+REGISTER = "/register"
+PASSWORD_REGISTER = "/register/password"
+REGISTER_TOKEN = "/register/steps/<id>/token"
+REGISTER_DISPLAY_NAME = "/register/steps/<id>/display-name"
+REGISTER_VERIFY_EMAIL = "/register/steps/<id>/verify-email"
+REGISTER_FINISH = "/register/steps/<id>/finish"
+ACCOUNT_REDIRECT = "/account"
+ACCOUNT = "/account/"
+ACCOUNT_WILDCARD = "/account/<path:rest>"
+ACCOUNT_PASSWORD_CHANGE = "/account/password/change"
+ACCOUNT_RECOVERY_FINISH = "/account/password/recovery"
+ACCOUNT_RECOVERY_START = "/recover"
+ACCOUNT_RECOVERY_PROGRESS = "/recover/progress/<session_id>"
+CONSENT = "/consent/<grant_id>"
+COMPAT_LOGIN_SSO_COMPLETE = "/complete-compat-sso/<grant_id>"
+UPSTREAM_OAUTH2_AUTHORIZE = "/upstream/authorize/<provider_id>"
+UPSTREAM_OAUTH2_CALLBACK = "/upstream/callback/<provider_id>"
+UPSTREAM_OAUTH2_LINK = "/upstream/link/<link_id>"
+UPSTREAM_OAUTH2_BACKCHANNEL_LOGOUT = "/upstream/backchannel-logout/<provider_id>"
+DEVICE_CODE_LINK = "/link"
+DEVICE_CODE_CONSENT = "/device/<device_code_id>"
+
+# -- Matrix compatibility API (resource "compat") -------------------------------------------
+COMPAT_LOGIN = "/_matrix/client/<version>/login"
+COMPAT_LOGOUT = "/_matrix/client/<version>/logout"
+COMPAT_LOGOUT_ALL = "/_matrix/client/<version>/logout/all"
+COMPAT_REFRESH = "/_matrix/client/<version>/refresh"
+COMPAT_LOGIN_SSO_REDIRECT = "/_matrix/client/<version>/login/sso/redirect"
+COMPAT_LOGIN_SSO_REDIRECT_SLASH = "/_matrix/client/<version>/login/sso/redirect/"
+COMPAT_LOGIN_SSO_REDIRECT_IDP = "/_matrix/client/<version>/login/sso/redirect/<idp>"
+
+# -- the rest -------------------------------------------------------------------------------
+HEALTH = "/health"
+METRICS = "/metrics"
+CONNECTION_INFO = "/connection-info"
+STATIC_ASSETS = "/assets/"
+STATIC_ASSET = "/assets/<path:path>"
+GRAPHQL = "/graphql"
+GRAPHQL_PLAYGROUND = "/graphql/playground"
+ADMIN_API_PREFIX = "/api/admin/v1"
+API_SPEC = "/api/spec.json"
+API_DOC = "/api/doc/"
+API_DOC_CALLBACK = "/api/doc/oauth2-callback"
+
+_PLACEHOLDER = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
+
+
+def path_for(rule: str, **values: Any) -> str:
+    """Fill a rule's placeholders: ``path_for(CONSENT, grant_id=g.id)`` → ``/consent/01H…``.
+
+    Values are percent-encoded, except that a ``<path:…>`` value keeps its slashes.
+
+    Raises:
+        KeyError: a placeholder has no value.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        safe = "/" if match.group(0).startswith("<path:") else ""
+        return quote(str(values[name]), safe=safe)
+
+    return _PLACEHOLDER.sub(fill, rule)
+
+
+class UrlBuilder:
+    """Absolute and prefixed URLs from ``http.public_base`` and ``http.issuer``.
+
+    Example::
+
+        url_builder.absolute(urls.OAUTH2_KEYS)   # "https://auth.example.com/oauth2/keys.json"
+        url_builder.relative(urls.LOGIN)         # "/login", or "/auth/login" under a prefix
+    """
+
+    def __init__(self, http_config: "HttpConfig"):
+        self.http_base: str = http_config.public_base
+        self.issuer: str = http_config.issuer
+        #: The path of ``public_base`` without its trailing slash ("" at the root).
+        self.prefix: str = urlsplit(self.http_base).path.rstrip("/")
+        self.assets_base: str = f"{self.prefix}/assets/"
+
+    def absolute(self, path: str, query: dict[str, Any] | None = None) -> str:
+        """``public_base`` joined with ``path`` (a constant of this module, filled in)."""
+        url = urljoin(self.http_base, path.lstrip("/"))
+        return _with_query(url, query)
+
+    def relative(self, path: str, query: dict[str, Any] | None = None) -> str:
+        """``path`` under the public base's path prefix: what a redirect's ``Location`` uses."""
+        return _with_query(f"{self.prefix}{path}", query)
+
+    @property
+    def public_hostname(self) -> str:
+        return urlsplit(self.http_base).hostname or ""
+
+    # The URLs other parts of the service publish, named as MAS names them.
+    def oidc_issuer(self) -> str:
+        return self.issuer
+
+    def oidc_discovery(self) -> str:
+        return urljoin(self.issuer, OIDC_CONFIGURATION.lstrip("/"))
+
+    def jwks_uri(self) -> str:
+        return self.absolute(OAUTH2_KEYS)
+
+    def static_asset(self, path: str) -> str:
+        return self.absolute(path_for(STATIC_ASSET, path=path))
+
+    def account_management_uri(self) -> str:
+        return self.absolute(ACCOUNT)
+
+
+def _with_query(url: str, query: dict[str, Any] | None) -> str:
+    if not query:
+        return url
+    encoded = urlencode([(k, v) for k, v in query.items() if v is not None])
+    return f"{url}?{encoded}" if encoded else url
