@@ -62,8 +62,11 @@ def setup_logging() -> None:
     for handler in list(root.handlers):
         if isinstance(handler, TwistedLogHandler):
             root.removeHandler(handler)
+    from mas_twisted.logging.context import RequestIdFilter
+
     handler = TwistedLogHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 

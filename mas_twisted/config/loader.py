@@ -10,6 +10,7 @@ mappings merge key by key, lists are concatenated, and any other value is replac
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
@@ -17,6 +18,52 @@ import yaml
 from mas_twisted.api.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = "config.yaml"
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with the YAML 1.2 core schema's scalars, as MAS's reader has.
+
+    PyYAML implements YAML 1.1, where ``yes``/``no``/``on``/``off`` are booleans and ``0600``
+    is octal; in YAML 1.2 (MAS) they are the strings ``"yes"``… and the integer 600, and
+    octal is written ``0o600``; dates stay strings.
+    """
+
+    yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag not in (
+            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+            "tag:yaml.org,2002:timestamp")]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"),
+)
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    value = loader.construct_scalar(node)
+    if value.startswith("0o"):
+        return int(value[2:], 8)
+    if value.startswith("0x"):
+        return int(value[2:], 16)
+    return int(value, 10)
+
+
+Yaml12Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def config_paths(cli_paths: Sequence[str] | None, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -51,7 +98,7 @@ def read_yaml_file(path: str) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"could not read configuration file {path}: {e.strerror}")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -80,7 +127,7 @@ def env_layer(environ: Mapping[str, str], known_sections: Iterable[str]) -> dict
         if not parts or parts[0] not in known:
             continue
         try:
-            parsed = yaml.safe_load(value) if value else value
+            parsed = yaml.load(value, Loader=Yaml12Loader) if value else value  # noqa: S506
         except yaml.YAMLError:
             parsed = value
         if isinstance(parsed, (dict, list)):

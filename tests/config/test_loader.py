@@ -125,3 +125,14 @@ def test_dump_tree_is_the_merged_tree(tmp_path: Path) -> None:
     assert tree["matrix"] == {"secret": "from-base", "homeserver": "overlay.example.com"}
     assert tree["passwords"]["schemes"] == [{"version": 1, "algorithm": "bcrypt"}, {"version": 2, "algorithm": "argon2id"}]
     assert "not_a_section" not in tree
+
+
+def test_yaml_1_2_scalars_as_mas_reads_them(tmp_path) -> None:
+    """MAS reads YAML 1.2: yes/on are strings, 0600 is decimal, 0o600 octal, dates strings."""
+    from mas_twisted.config.loader import read_yaml_file
+
+    path = tmp_path / "c.yaml"
+    path.write_text("a: yes\nb: on\nc: 0600\nd: 0o600\ne: true\nf: 1e3\ng: 0x1f\nh: 2024-01-01\ni: False\n")
+    assert read_yaml_file(str(path)) == {
+        "a": "yes", "b": "on", "c": 600, "d": 0o600, "e": True, "f": 1000.0, "g": 31, "h": "2024-01-01", "i": False,
+    }
