@@ -22,7 +22,7 @@ status=0
 echo "== unit suites on SQLite =="
 env -u MAS_TEST_POSTGRES_DSN .venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
 echo "== unit suites on PostgreSQL =="
-.venv/bin/python -m pytest tests -q --ignore=tests/integration --ignore=tests/config "$@" || status=1
+.venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
 echo "== end-to-end suites =="
 .venv/bin/python -m pytest tests/integration -q "$@" || status=1
 exit $status
