@@ -18,6 +18,12 @@ from mas_twisted.util.clock import Clock
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
+    from mas_twisted.handlers.passwords import PasswordManager
+    from mas_twisted.handlers.rate_limit import RateLimiter
+    from mas_twisted.policy import PolicyEngine
+    from mas_twisted.rest._cookies import CookieManager
+    from mas_twisted.templating import Templates
+    from mas_twisted.util.rand import TokenGenerator
     from mas_twisted.jose.encrypter import Encrypter
     from mas_twisted.jose.keystore import Keystore
     from mas_twisted.rest.urls import UrlBuilder
@@ -100,3 +106,42 @@ class MasServer:
         from mas_twisted.rest.urls import UrlBuilder
 
         return UrlBuilder(self.config.http)
+
+    @cache_in_self
+    def get_token_generator(self) -> "TokenGenerator":
+        """Random ids, tokens and codes; tests preset one seeded with ``random.Random(42)``."""
+        import random
+
+        from mas_twisted.util.rand import TokenGenerator
+
+        return TokenGenerator(random.SystemRandom(), self.get_clock())
+
+    @cache_in_self
+    def get_policy(self) -> "PolicyEngine":
+        from mas_twisted.policy import PolicyEngine
+
+        return PolicyEngine(self)
+
+    @cache_in_self
+    def get_password_manager(self) -> "PasswordManager":
+        from mas_twisted.handlers.passwords import PasswordManager
+
+        return PasswordManager(self)
+
+    @cache_in_self
+    def get_rate_limiter(self) -> "RateLimiter":
+        from mas_twisted.handlers.rate_limit import RateLimiter
+
+        return RateLimiter(self)
+
+    @cache_in_self
+    def get_templates(self) -> "Templates":
+        from mas_twisted.templating import Templates
+
+        return Templates(self)
+
+    @cache_in_self
+    def get_cookie_manager(self) -> "CookieManager":
+        from mas_twisted.rest._cookies import CookieManager
+
+        return CookieManager(self)
