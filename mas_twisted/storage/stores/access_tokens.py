@@ -1,0 +1,294 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for OAuth 2.0 access tokens (RFC 6749 §1.4; MAS's ``oauth2_access_tokens``).
+
+Besides plain CRUD this holds the introspection hot path (RFC 7662, inventory §2.10):
+:meth:`AccessTokenStore.lookup_access_token_for_introspection` reads the token, its session
+and the session's user in **one** ``SELECT`` through the unique ``access_token`` index. On
+PostgreSQL that statement is prepared once per connection (``PREPARE``/``EXECUTE``), which
+saves the server from planning it on every request, and it runs outside a transaction
+(:func:`run_read`): a lone ``SELECT`` needs no ``BEGIN``/``COMMIT``, which would be two more
+round trips per request.
+
+State changes are conditional ``UPDATE``s: revoking a token that is already revoked (or
+changed under us) raises :class:`~mas_twisted.types.oauth2.InvalidTransitionError` and
+writes nothing. Cleanup follows MAS's jobs: revoked tokens are deleted an hour after
+revocation, expired ones 30 days after expiry, each in batches of ``limit`` rows from a
+``since`` cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any, Callable, Sequence, TypeVar
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
+from mas_twisted.types.oauth2 import (
+    AccessToken,
+    AccessTokenIntrospection,
+    InvalidTransitionError,
+    OAuth2Session,
+    TokenOwner,
+)
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R")
+
+TABLE = "oauth2_access_tokens"
+_COLUMNS = AccessToken.COLUMNS
+
+#: The token, its session and the session's user (``None`` columns for client_credentials).
+_INTROSPECTION_SELECT = (
+    "SELECT "
+    + ", ".join(f"t.{c}" for c in AccessToken.COLUMNS)
+    + ", "
+    + ", ".join(f"s.{c}" for c in OAuth2Session.COLUMNS)
+    + ", u.user_id, u.username, u.locked_at, u.deactivated_at"
+    " FROM oauth2_access_tokens AS t"
+    " JOIN oauth2_sessions AS s ON s.oauth2_session_id = t.oauth2_session_id"
+    " LEFT JOIN users AS u ON u.user_id = s.user_id"
+    " WHERE t.access_token = ?"
+)
+
+_PREPARED_NAME = "mas_introspect_access_token"
+# The raw PostgreSQL connections on which the introspection statement is prepared.
+_prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+async def run_read(db_pool: DatabasePool, desc: str, func: Callable[..., R], *args: Any) -> R:
+    """Run the read-only ``func(txn, *args)`` on a pooled connection, outside a transaction.
+
+    For the hot path of one ``SELECT``: PostgreSQL runs it in autocommit mode, saving the
+    ``BEGIN`` and ``COMMIT`` round trips of :meth:`DatabasePool.runInteraction` (SQLite
+    connections are in autocommit mode already). ``func`` must not write. A connection
+    found dead is replaced by the pool, and the read is tried once more on a new one.
+    """
+    engine = db_pool.engine
+    autocommit = engine.name == "postgres"
+
+    def _read(conn: Any) -> R:
+        raw = getattr(conn, "_connection", conn)  # adbapi's wrapper around the DB-API connection
+        if autocommit:
+            raw.autocommit = True
+        cursor = raw.cursor()
+        try:
+            return func(LoggingTransaction(cursor, desc, engine), *args)
+        finally:
+            # Either fails only on a dead connection, which the pool drops when adbapi
+            # rolls back after the error.
+            try:
+                cursor.close()
+            except engine.module.Error:
+                pass
+            if autocommit:
+                try:
+                    raw.autocommit = False
+                except engine.module.Error:
+                    pass
+
+    try:
+        return await db_pool.runWithConnection(_read)
+    except (engine.module.OperationalError, engine.module.InterfaceError) as e:
+        logger.warning("Read %s failed on a pooled connection (%s); retrying once", desc, e)
+        return await db_pool.runWithConnection(_read)
+
+
+def owner_from_columns(user_id: Any, username: Any, locked_at: Any, deactivated_at: Any) -> TokenOwner | None:
+    """The :class:`TokenOwner` of a ``LEFT JOIN users`` (``None`` when the session has no user)."""
+    if user_id is None:
+        return None
+    return TokenOwner(user_id=user_id, username=username, locked_at=locked_at, deactivated_at=deactivated_at)
+
+
+def add_access_token_txn(txn: LoggingTransaction, token: AccessToken) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, token.to_row())
+
+
+def get_access_token_txn(txn: LoggingTransaction, token_id: str) -> AccessToken | None:
+    row = DatabasePool.simple_select_one_txn(
+        txn, TABLE, {"oauth2_access_token_id": token_id}, _COLUMNS, allow_none=True
+    )
+    return AccessToken.from_row(row) if row else None
+
+
+def revoke_access_token_txn(txn: LoggingTransaction, token_id: str, at: int) -> bool:
+    """Revoke one token if it is not revoked yet; whether it was."""
+    txn.execute(
+        "UPDATE oauth2_access_tokens SET revoked_at = ? WHERE oauth2_access_token_id = ? AND revoked_at IS NULL",
+        (at, token_id),
+    )
+    return txn.rowcount == 1
+
+
+def revoke_session_access_tokens_txn(txn: LoggingTransaction, session_id: str, at: int) -> int:
+    """Revoke every unrevoked access token of a session; how many."""
+    txn.execute(
+        "UPDATE oauth2_access_tokens SET revoked_at = ? WHERE oauth2_session_id = ? AND revoked_at IS NULL",
+        (at, session_id),
+    )
+    return txn.rowcount
+
+
+def mark_access_tokens_used_txn(txn: LoggingTransaction, first_used: dict[str, int]) -> int:
+    """Set ``first_used_at`` of the tokens ``{token_id: at}`` that have none yet; how many were set.
+
+    One ``UPDATE … FROM (VALUES …)`` per 500 tokens (both engines name the ``VALUES``
+    columns ``column1``, ``column2``).
+    """
+    updated = 0
+    items = sorted(first_used.items())
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        args: list[Any] = []
+        for token_id, at in chunk:
+            args.extend((token_id, at))
+        txn.execute(
+            "UPDATE oauth2_access_tokens SET first_used_at = t.column2"
+            f" FROM (VALUES {values}) AS t"
+            " WHERE oauth2_access_tokens.oauth2_access_token_id = t.column1"
+            " AND oauth2_access_tokens.first_used_at IS NULL",
+            args,
+        )
+        updated += txn.rowcount
+    return updated
+
+
+def delete_by_ids_txn(txn: LoggingTransaction, table: str, id_column: str, ids: Sequence[str]) -> int:
+    """Delete the rows of ``table`` whose ``id_column`` is in ``ids``; how many."""
+    if not ids:
+        return 0
+    clause, args = make_in_list_sql_clause(txn.engine, id_column, ids)
+    txn.execute(f"DELETE FROM {table} WHERE {clause}", args)
+    return txn.rowcount
+
+
+def cleanup_by_timestamp_txn(
+    txn: LoggingTransaction,
+    table: str,
+    id_column: str,
+    at_column: str,
+    since: int | None,
+    until: int,
+    limit: int,
+) -> tuple[int, int | None]:
+    """Delete up to ``limit`` rows whose ``at_column`` is in ``[since, until)``, oldest first.
+
+    Returns:
+        How many rows were deleted and the latest ``at_column`` among them (the next ``since``).
+    """
+    where = f"{at_column} IS NOT NULL AND {at_column} < ?"
+    args: list[Any] = [until]
+    if since is not None:
+        where += f" AND {at_column} >= ?"
+        args.append(since)
+    txn.execute(
+        f"SELECT {id_column}, {at_column} FROM {table} WHERE {where} ORDER BY {at_column} LIMIT ?", args + [limit]
+    )
+    rows = txn.fetchall()
+    if not rows:
+        return 0, None
+    deleted = delete_by_ids_txn(txn, table, id_column, [r[0] for r in rows])
+    return deleted, max(int(r[1]) for r in rows)
+
+
+class AccessTokenStore(SQLBaseStore):
+    async def add_access_token(self, token: AccessToken) -> None:
+        """Insert a new token (its session must exist)."""
+        await self.db_pool.runInteraction("add_access_token", add_access_token_txn, token)
+
+    async def get_access_token(self, token_id: str) -> AccessToken | None:
+        return await self.db_pool.runInteraction("get_access_token", get_access_token_txn, token_id)
+
+    async def find_access_token_by_token(self, access_token: str) -> AccessToken | None:
+        """The token whose text is ``access_token``, whatever its state, or ``None``."""
+        row = await self.db_pool.simple_select_one(
+            TABLE, {"access_token": access_token}, _COLUMNS, allow_none=True, desc="find_access_token_by_token"
+        )
+        return AccessToken.from_row(row) if row else None
+
+    async def revoke_access_token(self, token: AccessToken) -> AccessToken:
+        """Revoke ``token`` now and return it revoked.
+
+        Raises:
+            InvalidTransitionError: it was already revoked (here or in the database).
+        """
+        at = self._clock.time_msec()
+        revoked = token.revoke(at)
+
+        def _revoke_txn(txn: LoggingTransaction) -> None:
+            if not revoke_access_token_txn(txn, token.id, at):
+                raise InvalidTransitionError(f"access token {token.id} is already revoked or gone")
+
+        await self.db_pool.runInteraction("revoke_access_token", _revoke_txn)
+        return revoked
+
+    async def mark_access_token_first_used(self, token: AccessToken) -> AccessToken:
+        """Record the token's first use now; a token already used is returned unchanged.
+
+        A concurrent first use keeps whichever time was written first.
+        """
+        if token.is_used:
+            return token
+        used = token.mark_used(self._clock.time_msec())
+        await self.db_pool.runInteraction(
+            "mark_access_token_first_used", mark_access_tokens_used_txn, {token.id: used.first_used_at}
+        )
+        return used
+
+    async def lookup_access_token_for_introspection(self, access_token: str) -> AccessTokenIntrospection | None:
+        """The token with its session and user, in one query; ``None`` if the token is unknown.
+
+        The caller decides whether it is active (:meth:`AccessTokenIntrospection.is_active`).
+        """
+        return await run_read(self.db_pool, "lookup_access_token_for_introspection", _introspection_txn, access_token)
+
+    async def cleanup_revoked_access_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+        """Delete up to ``limit`` tokens revoked in ``[since, until)``; ``(count, last revoked_at)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_revoked_access_tokens",
+            cleanup_by_timestamp_txn,
+            TABLE,
+            "oauth2_access_token_id",
+            "revoked_at",
+            since,
+            until,
+            limit,
+        )
+
+    async def cleanup_expired_access_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+        """Delete up to ``limit`` tokens that expired in ``[since, until)``; ``(count, last expires_at)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_expired_access_tokens",
+            cleanup_by_timestamp_txn,
+            TABLE,
+            "oauth2_access_token_id",
+            "expires_at",
+            since,
+            until,
+            limit,
+        )
+
+
+def _introspection_txn(txn: LoggingTransaction, access_token: str) -> AccessTokenIntrospection | None:
+    if txn.engine.name == "postgres":
+        raw = txn.txn.connection
+        if raw not in _prepared_on:
+            # A prepared statement lives as long as the connection (a rollback does not
+            # undo PREPARE); a replaced connection is a new object, prepared again.
+            txn.execute(f"PREPARE {_PREPARED_NAME} (text) AS " + _INTROSPECTION_SELECT.replace("?", "$1"))
+            _prepared_on.add(raw)
+        txn.execute(f"EXECUTE {_PREPARED_NAME} (?)", (access_token,))
+    else:
+        txn.execute(_INTROSPECTION_SELECT, (access_token,))
+    row = txn.fetchone()
+    if row is None:
+        return None
+    n_token = len(AccessToken.COLUMNS)
+    n_session = len(OAuth2Session.COLUMNS)
+    token = AccessToken.from_row(row[:n_token])
+    session = OAuth2Session.from_row(row[n_token : n_token + n_session])
+    owner = owner_from_columns(*row[n_token + n_session :])
+    return AccessTokenIntrospection(token=token, session=session, user=owner)

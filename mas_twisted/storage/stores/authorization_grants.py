@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for OAuth 2.0 authorization grants (RFC 6749 §4.1; MAS's ``oauth2_authorization_grants``).
+
+``GET /authorize`` adds a pending grant; consent fulfils it with the browser session; the
+token endpoint exchanges its code with :meth:`AuthorizationGrantStore.exchange_authorization_grant`,
+which writes the grant's new stage, the new session and its first tokens in one transaction.
+Every state change is a conditional ``UPDATE`` checked by its row count, so when the same
+code is exchanged twice at once exactly one exchange wins, on both engines: the loser's
+``UPDATE`` waits for the winner's row lock (PostgreSQL) or the write lock (SQLite), then
+matches no row and writes nothing.
+
+Grants are deleted by MAS's cleanup job 7 days after creation, by id (ULIDs sort by time;
+see :func:`mas_twisted.types.oauth2.max_ulid_at`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores.access_tokens import delete_by_ids_txn
+from mas_twisted.storage.stores.oauth2_sessions import add_oauth2_session_txn
+from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn
+from mas_twisted.types.oauth2 import (
+    AccessToken,
+    AuthorizationGrant,
+    InvalidTransitionError,
+    OAuth2Session,
+    RefreshToken,
+)
+
+logger = logging.getLogger(__name__)
+
+TABLE = "oauth2_authorization_grants"
+_COLUMNS = AuthorizationGrant.COLUMNS
+
+
+def get_authorization_grant_txn(txn: LoggingTransaction, grant_id: str) -> AuthorizationGrant | None:
+    row = DatabasePool.simple_select_one_txn(
+        txn, TABLE, {"oauth2_authorization_grant_id": grant_id}, _COLUMNS, allow_none=True
+    )
+    return AuthorizationGrant.from_row(row) if row else None
+
+
+def exchange_authorization_grant_txn(
+    txn: LoggingTransaction,
+    grant: AuthorizationGrant,
+    session: OAuth2Session,
+    access_token: AccessToken,
+    refresh_token: RefreshToken | None,
+) -> bool:
+    """See :meth:`AuthorizationGrantStore.exchange_authorization_grant`; ``False`` writes nothing."""
+    # Claim the grant before creating anything: a concurrent exchange blocks here and then
+    # finds exchanged_at set.
+    txn.execute(
+        "UPDATE oauth2_authorization_grants SET exchanged_at = ?"
+        " WHERE oauth2_authorization_grant_id = ?"
+        " AND fulfilled_at IS NOT NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
+        (grant.exchanged_at, grant.id),
+    )
+    if txn.rowcount != 1:
+        return False
+    add_oauth2_session_txn(txn, session)
+    txn.execute(
+        "UPDATE oauth2_authorization_grants SET oauth2_session_id = ? WHERE oauth2_authorization_grant_id = ?",
+        (session.id, grant.id),
+    )
+    add_token_pair_txn(txn, access_token, refresh_token)
+    return True
+
+
+def cleanup_by_id_txn(
+    txn: LoggingTransaction, table: str, id_column: str, since: str | None, until: str, limit: int
+) -> tuple[int, str | None]:
+    """Delete up to ``limit`` rows with ``since < id <= until``, in id order; ``(count, last id)``."""
+    where = f"{id_column} <= ?"
+    args: list[Any] = [until]
+    if since is not None:
+        where += f" AND {id_column} > ?"
+        args.append(since)
+    txn.execute(f"SELECT {id_column} FROM {table} WHERE {where} ORDER BY {id_column} LIMIT ?", args + [limit])
+    ids = [row[0] for row in txn.fetchall()]
+    if not ids:
+        return 0, None
+    return delete_by_ids_txn(txn, table, id_column, ids), max(ids)
+
+
+class AuthorizationGrantStore(SQLBaseStore):
+    async def add_authorization_grant(self, grant: AuthorizationGrant) -> None:
+        """Insert a new (pending) grant."""
+        await self.db_pool.simple_insert(TABLE, grant.to_row(), desc="add_authorization_grant")
+
+    async def get_authorization_grant(self, grant_id: str) -> AuthorizationGrant | None:
+        return await self.db_pool.runInteraction("get_authorization_grant", get_authorization_grant_txn, grant_id)
+
+    async def find_authorization_grant_by_code(self, code: str) -> AuthorizationGrant | None:
+        """The grant whose authorization code is ``code``, whatever its stage, or ``None``."""
+        row = await self.db_pool.simple_select_one(
+            TABLE, {"authorization_code": code}, _COLUMNS, allow_none=True, desc="find_authorization_grant_by_code"
+        )
+        return AuthorizationGrant.from_row(row) if row else None
+
+    async def fulfill_authorization_grant(
+        self, grant: AuthorizationGrant, browser_session_id: str
+    ) -> AuthorizationGrant:
+        """The user consented in ``browser_session_id``: fulfil the pending grant now.
+
+        Raises:
+            InvalidTransitionError: the grant is not pending (here or in the database).
+        """
+        fulfilled = grant.fulfill(self._clock.time_msec(), browser_session_id)
+
+        def _fulfill_txn(txn: LoggingTransaction) -> None:
+            txn.execute(
+                "UPDATE oauth2_authorization_grants SET fulfilled_at = ?, user_session_id = ?"
+                " WHERE oauth2_authorization_grant_id = ?"
+                " AND fulfilled_at IS NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
+                (fulfilled.fulfilled_at, browser_session_id, grant.id),
+            )
+            if txn.rowcount != 1:
+                raise InvalidTransitionError(f"grant {grant.id} is no longer pending")
+
+        await self.db_pool.runInteraction("fulfill_authorization_grant", _fulfill_txn)
+        return fulfilled
+
+    async def cancel_authorization_grant(self, grant: AuthorizationGrant) -> AuthorizationGrant:
+        """Cancel a pending grant now.
+
+        Raises:
+            InvalidTransitionError: the grant is not pending (here or in the database).
+        """
+        cancelled = grant.cancel(self._clock.time_msec())
+
+        def _cancel_txn(txn: LoggingTransaction) -> None:
+            txn.execute(
+                "UPDATE oauth2_authorization_grants SET cancelled_at = ?"
+                " WHERE oauth2_authorization_grant_id = ?"
+                " AND fulfilled_at IS NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
+                (cancelled.cancelled_at, grant.id),
+            )
+            if txn.rowcount != 1:
+                raise InvalidTransitionError(f"grant {grant.id} is no longer pending")
+
+        await self.db_pool.runInteraction("cancel_authorization_grant", _cancel_txn)
+        return cancelled
+
+    async def exchange_authorization_grant(
+        self,
+        grant: AuthorizationGrant,
+        session: OAuth2Session,
+        access_token: AccessToken,
+        refresh_token: RefreshToken | None = None,
+    ) -> bool:
+        """Persist an already-exchanged grant with its new session and tokens, atomically.
+
+        Args:
+            grant: the grant after :meth:`AuthorizationGrant.exchange` (``exchanged_at`` and
+                ``oauth2_session_id == session.id`` set).
+
+        Returns:
+            ``False`` if a concurrent request exchanged (or the grant was otherwise no longer
+            fulfilled); nothing is written then.
+        """
+        if not grant.is_exchanged or grant.oauth2_session_id != session.id:
+            raise ValueError(f"grant {grant.id} must be exchanged into session {session.id} first")
+        return await self.db_pool.runInteraction(
+            "exchange_authorization_grant",
+            exchange_authorization_grant_txn,
+            grant,
+            session,
+            access_token,
+            refresh_token,
+        )
+
+    async def cleanup_authorization_grants(self, since: str | None, until: str, limit: int) -> tuple[int, str | None]:
+        """Delete up to ``limit`` grants with ``since < id <= until`` (ids are ULIDs, so ``until``
+        from :func:`~mas_twisted.types.oauth2.max_ulid_at` means "created by then");
+        ``(count, last id)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_authorization_grants",
+            cleanup_by_id_txn,
+            TABLE,
+            "oauth2_authorization_grant_id",
+            since,
+            until,
+            limit,
+        )

@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for OAuth 2.0 sessions (MAS's ``oauth2_sessions``; MSC4254 logout ends one).
+
+A session is created by a code or device-code exchange (in the grant's own transaction,
+:func:`add_oauth2_session_txn`) or by a ``client_credentials`` grant
+(:meth:`OAuth2SessionStore.add_oauth2_session_with_tokens`). Finishing a session also
+revokes its valid access and refresh tokens, in the same transaction, so nothing issued
+for it stays usable even where a caller checks only the token.
+
+Activity (``last_active_at``/``last_active_ip``) is written in batches by
+:meth:`OAuth2SessionStore.record_session_activity`, never once per request: introspection
+collects it in memory and flushes it every few seconds. Cleanup follows MAS's jobs: finished
+sessions are deleted 30 days after they end (tokens and grants go with them, ``ON DELETE
+CASCADE``), and addresses of sessions inactive for 30 days are cleared.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import attrs
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
+from mas_twisted.storage.stores.access_tokens import (
+    cleanup_by_timestamp_txn,
+    mark_access_tokens_used_txn,
+    revoke_session_access_tokens_txn,
+)
+from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
+from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
+
+logger = logging.getLogger(__name__)
+
+TABLE = "oauth2_sessions"
+_COLUMNS = OAuth2Session.COLUMNS
+
+#: Rows per ``UPDATE … FROM (VALUES …)`` when recording activity.
+_ACTIVITY_CHUNK = 500
+
+
+def add_oauth2_session_txn(txn: LoggingTransaction, session: OAuth2Session) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, session.to_row())
+
+
+def get_oauth2_session_txn(txn: LoggingTransaction, session_id: str) -> OAuth2Session | None:
+    row = DatabasePool.simple_select_one_txn(txn, TABLE, {"oauth2_session_id": session_id}, _COLUMNS, allow_none=True)
+    return OAuth2Session.from_row(row) if row else None
+
+
+def finish_oauth2_session_txn(txn: LoggingTransaction, session_id: str, at: int) -> bool:
+    """Finish a valid session and revoke its valid tokens; ``False`` if it was already finished or unknown."""
+    txn.execute(
+        "UPDATE oauth2_sessions SET finished_at = ? WHERE oauth2_session_id = ? AND finished_at IS NULL",
+        (at, session_id),
+    )
+    if txn.rowcount != 1:
+        return False
+    revoke_session_access_tokens_txn(txn, session_id, at)
+    revoke_session_refresh_tokens_txn(txn, session_id, at)
+    return True
+
+
+def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str, at: int) -> int:
+    txn.execute(f"SELECT oauth2_session_id FROM oauth2_sessions WHERE {column} = ? AND finished_at IS NULL", (value,))
+    finished = 0
+    for (session_id,) in txn.fetchall():
+        if finish_oauth2_session_txn(txn, session_id, at):
+            finished += 1
+    return finished
+
+
+class OAuth2SessionStore(SQLBaseStore):
+    async def add_oauth2_session(self, session: OAuth2Session) -> None:
+        """Insert a new session (its client, user and browser session must exist)."""
+        await self.db_pool.runInteraction("add_oauth2_session", add_oauth2_session_txn, session)
+
+    async def add_oauth2_session_with_tokens(
+        self, session: OAuth2Session, access_token: AccessToken, refresh_token: RefreshToken | None = None
+    ) -> None:
+        """Insert a session with its first tokens in one transaction (the ``client_credentials``
+        grant: an access token only)."""
+
+        def _add_txn(txn: LoggingTransaction) -> None:
+            add_oauth2_session_txn(txn, session)
+            add_token_pair_txn(txn, access_token, refresh_token)
+
+        await self.db_pool.runInteraction("add_oauth2_session_with_tokens", _add_txn)
+
+    async def get_oauth2_session(self, session_id: str) -> OAuth2Session | None:
+        return await self.db_pool.runInteraction("get_oauth2_session", get_oauth2_session_txn, session_id)
+
+    async def finish_oauth2_session(self, session: OAuth2Session) -> OAuth2Session:
+        """Finish ``session`` now, revoking its tokens; the finished session.
+
+        Raises:
+            InvalidTransitionError: it was already finished (here or in the database).
+        """
+        at = self._clock.time_msec()
+        finished = session.finish(at)
+
+        def _finish_txn(txn: LoggingTransaction) -> None:
+            if not finish_oauth2_session_txn(txn, session.id, at):
+                raise InvalidTransitionError(f"session {session.id} is already finished or gone")
+
+        await self.db_pool.runInteraction("finish_oauth2_session", _finish_txn)
+        return finished
+
+    async def finish_oauth2_session_by_id(self, session_id: str) -> bool:
+        """Finish the session ``session_id`` now if it is valid; whether it was (MAS's replay defence
+        and revocation finish sessions they only know by id)."""
+        return await self.db_pool.runInteraction(
+            "finish_oauth2_session_by_id", finish_oauth2_session_txn, session_id, self._clock.time_msec()
+        )
+
+    async def finish_oauth2_sessions_for_user(self, user_id: str) -> int:
+        """Finish every valid session of a user (deactivation); how many."""
+        return await self.db_pool.runInteraction(
+            "finish_oauth2_sessions_for_user", _finish_sessions_where_txn, "user_id", user_id, self._clock.time_msec()
+        )
+
+    async def finish_oauth2_sessions_for_browser_session(self, user_session_id: str) -> int:
+        """Finish every valid session started from a browser session (upstream ``logout_all``); how many."""
+        return await self.db_pool.runInteraction(
+            "finish_oauth2_sessions_for_browser_session",
+            _finish_sessions_where_txn,
+            "user_session_id",
+            user_session_id,
+            self._clock.time_msec(),
+        )
+
+    async def list_active_oauth2_sessions_for_user(self, user_id: str) -> list[OAuth2Session]:
+        """The user's valid sessions, oldest first."""
+        rows = await self.db_pool.execute(
+            "list_active_oauth2_sessions_for_user",
+            f"SELECT {', '.join(_COLUMNS)} FROM oauth2_sessions"
+            " WHERE user_id = ? AND finished_at IS NULL ORDER BY oauth2_session_id",
+            user_id,
+        )
+        return [OAuth2Session.from_row(row) for row in rows]
+
+    async def count_active_oauth2_sessions_for_user(self, user_id: str) -> int:
+        """How many valid sessions the user has (the consent policy's session counts)."""
+        rows = await self.db_pool.execute(
+            "count_active_oauth2_sessions_for_user",
+            "SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL",
+            user_id,
+        )
+        return int(rows[0][0])
+
+    async def record_oauth2_session_user_agent(self, session: OAuth2Session, user_agent: str) -> OAuth2Session:
+        """Remember the client's ``User-Agent`` (MAS records it on every refresh)."""
+        await self.db_pool.simple_update_one(
+            TABLE,
+            {"oauth2_session_id": session.id},
+            {"user_agent": user_agent},
+            desc="record_oauth2_session_user_agent",
+        )
+        return attrs.evolve(session, user_agent=user_agent)
+
+    async def set_oauth2_session_human_name(self, session: OAuth2Session, human_name: str | None) -> OAuth2Session:
+        """Set or clear the session's display name (the device name shown to the user)."""
+        await self.db_pool.simple_update_one(
+            TABLE, {"oauth2_session_id": session.id}, {"human_name": human_name}, desc="set_oauth2_session_human_name"
+        )
+        return attrs.evolve(session, human_name=human_name)
+
+    async def record_session_activity(
+        self,
+        batch: Mapping[str, tuple[int, str | None]],
+        access_tokens_first_used: Mapping[str, int] | None = None,
+    ) -> int:
+        """Write collected activity in one transaction.
+
+        Args:
+            batch: ``{session_id: (last_active_at_ms, ip)}``. ``last_active_at`` only moves
+                forward; a ``None`` address keeps the recorded one (MAS's ``GREATEST`` and
+                ``COALESCE``).
+            access_tokens_first_used: ``{access_token_id: at}``: first uses seen meanwhile;
+                a token that already has one keeps it.
+
+        Returns:
+            How many sessions were updated (sessions deleted meanwhile are skipped).
+        """
+        if not batch and not access_tokens_first_used:
+            return 0
+        return await self.db_pool.runInteraction(
+            "record_session_activity", _record_activity_txn, dict(batch), dict(access_tokens_first_used or {})
+        )
+
+    async def cleanup_finished_oauth2_sessions(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Delete up to ``limit`` sessions finished in ``[since, until)``, with their tokens and
+        grants; ``(count, last finished_at)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_finished_oauth2_sessions",
+            cleanup_by_timestamp_txn,
+            TABLE,
+            "oauth2_session_id",
+            "finished_at",
+            since,
+            until,
+            limit,
+        )
+
+    async def cleanup_inactive_oauth2_session_ips(
+        self, since: int | None, threshold: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Clear the address of up to ``limit`` sessions last active in ``[since, threshold)``;
+        ``(count, last last_active_at)``."""
+
+        def _cleanup_txn(txn: LoggingTransaction) -> tuple[int, int | None]:
+            where = "last_active_ip IS NOT NULL AND last_active_at IS NOT NULL AND last_active_at < ?"
+            args: list[Any] = [threshold]
+            if since is not None:
+                where += " AND last_active_at >= ?"
+                args.append(since)
+            txn.execute(
+                f"SELECT oauth2_session_id, last_active_at FROM oauth2_sessions WHERE {where}"
+                " ORDER BY last_active_at LIMIT ?",
+                args + [limit],
+            )
+            rows = txn.fetchall()
+            if not rows:
+                return 0, None
+            clause, in_args = make_in_list_sql_clause(txn.engine, "oauth2_session_id", [r[0] for r in rows])
+            txn.execute(f"UPDATE oauth2_sessions SET last_active_ip = NULL WHERE {clause}", in_args)
+            return txn.rowcount, max(int(r[1]) for r in rows)
+
+        return await self.db_pool.runInteraction("cleanup_inactive_oauth2_session_ips", _cleanup_txn)
+
+
+def _record_activity_txn(
+    txn: LoggingTransaction, batch: dict[str, tuple[int, str | None]], first_used: dict[str, int]
+) -> int:
+    updated = 0
+    # Sorted, so that two flushes lock rows in the same order.
+    items = sorted(batch.items())
+    for start in range(0, len(items), _ACTIVITY_CHUNK):
+        chunk = items[start : start + _ACTIVITY_CHUNK]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        args: list[Any] = []
+        for session_id, (at, ip) in chunk:
+            args.extend((session_id, at, ip))
+        txn.execute(
+            "UPDATE oauth2_sessions SET"
+            " last_active_at = CASE WHEN oauth2_sessions.last_active_at IS NULL"
+            " OR oauth2_sessions.last_active_at < t.column2 THEN t.column2"
+            " ELSE oauth2_sessions.last_active_at END,"
+            " last_active_ip = COALESCE(t.column3, oauth2_sessions.last_active_ip)"
+            f" FROM (VALUES {values}) AS t"
+            " WHERE oauth2_sessions.oauth2_session_id = t.column1",
+            args,
+        )
+        updated += txn.rowcount
+    if first_used:
+        mark_access_tokens_used_txn(txn, first_used)
+    return updated

@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for OAuth 2.0 refresh tokens and their rotation (RFC 6749 §6; MAS's ``oauth2_refresh_tokens``).
+
+A refresh at the token endpoint is one transaction, :meth:`RefreshTokenStore.rotate_refresh_token`:
+consume the presented token (recording its successor), revoke the access token issued with
+it, and add the new pair. MAS tolerates a *double refresh*, where a client lost the answer to
+its first refresh and presents the consumed token again: if the successor is still unused,
+it is revoked and the consumed token is rotated once more (``lost_successor``). The
+conditional ``UPDATE``s make two concurrent refreshes of one token produce exactly one pair.
+
+Cleanup follows MAS's jobs: revoked tokens are deleted an hour after revocation; a consumed
+token is kept while its successor is unconsumed (it may still be presented in a double
+refresh) and deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores.access_tokens import (
+    add_access_token_txn,
+    cleanup_by_timestamp_txn,
+    delete_by_ids_txn,
+    owner_from_columns,
+    revoke_access_token_txn,
+    run_read,
+)
+from mas_twisted.types.oauth2 import (
+    AccessToken,
+    InvalidTransitionError,
+    OAuth2Session,
+    RefreshToken,
+    RefreshTokenIntrospection,
+)
+
+logger = logging.getLogger(__name__)
+
+TABLE = "oauth2_refresh_tokens"
+_COLUMNS = RefreshToken.COLUMNS
+
+_INTROSPECTION_SELECT = (
+    "SELECT "
+    + ", ".join(f"r.{c}" for c in RefreshToken.COLUMNS)
+    + ", "
+    + ", ".join(f"s.{c}" for c in OAuth2Session.COLUMNS)
+    + ", u.user_id, u.username, u.locked_at, u.deactivated_at"
+    " FROM oauth2_refresh_tokens AS r"
+    " JOIN oauth2_sessions AS s ON s.oauth2_session_id = r.oauth2_session_id"
+    " LEFT JOIN users AS u ON u.user_id = s.user_id"
+    " WHERE r.refresh_token = ?"
+)
+
+
+class RaceLostError(Exception):
+    """Raised inside a transaction to roll it back when a concurrent request changed a row first."""
+
+
+def add_refresh_token_txn(txn: LoggingTransaction, token: RefreshToken) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, token.to_row())
+
+
+def add_token_pair_txn(txn: LoggingTransaction, access_token: AccessToken, refresh_token: RefreshToken | None) -> None:
+    """Insert an access token and, if given, the refresh token issued with it."""
+    add_access_token_txn(txn, access_token)
+    if refresh_token is not None:
+        add_refresh_token_txn(txn, refresh_token)
+
+
+def get_refresh_token_txn(txn: LoggingTransaction, token_id: str) -> RefreshToken | None:
+    row = DatabasePool.simple_select_one_txn(
+        txn, TABLE, {"oauth2_refresh_token_id": token_id}, _COLUMNS, allow_none=True
+    )
+    return RefreshToken.from_row(row) if row else None
+
+
+def revoke_session_refresh_tokens_txn(txn: LoggingTransaction, session_id: str, at: int) -> int:
+    """Revoke every valid (neither consumed nor revoked) refresh token of a session; how many."""
+    txn.execute(
+        "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
+        " WHERE oauth2_session_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
+        (at, session_id),
+    )
+    return txn.rowcount
+
+
+def rotate_refresh_token_txn(
+    txn: LoggingTransaction,
+    old: RefreshToken,
+    new_access: AccessToken,
+    new_refresh: RefreshToken,
+    lost_successor: RefreshToken | None = None,
+) -> bool:
+    """See :meth:`RefreshTokenStore.rotate_refresh_token`.
+
+    Raises:
+        RaceLostError: a concurrent request won after this transaction had written (the
+            caller's transaction must roll back).
+    """
+    at = new_refresh.created_at
+    # Claim the old token first: the row lock makes a concurrent rotation wait, and then
+    # find the condition false.
+    if lost_successor is None:
+        condition = "consumed_at IS NULL"
+        args: list[Any] = [at, old.id]
+    else:
+        condition = "next_oauth2_refresh_token_id = ?"
+        args = [at, old.id, lost_successor.id]
+    txn.execute(
+        "UPDATE oauth2_refresh_tokens SET consumed_at = ?"
+        f" WHERE oauth2_refresh_token_id = ? AND revoked_at IS NULL AND {condition}",
+        args,
+    )
+    if txn.rowcount != 1:
+        return False
+
+    if lost_successor is not None:
+        # Double refresh: the successor pair must still be unused, and is revoked.
+        txn.execute(
+            "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
+            " WHERE oauth2_refresh_token_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
+            (at, lost_successor.id),
+        )
+        if txn.rowcount != 1:
+            raise RaceLostError(f"refresh token {lost_successor.id} was used or revoked meanwhile")
+        if lost_successor.access_token_id is not None:
+            txn.execute(
+                "UPDATE oauth2_access_tokens SET revoked_at = ?"
+                " WHERE oauth2_access_token_id = ? AND first_used_at IS NULL AND revoked_at IS NULL",
+                (at, lost_successor.access_token_id),
+            )
+            if txn.rowcount != 1:
+                # Gone (cleaned up) counts as unused, as in MAS; used or revoked does not.
+                txn.execute(
+                    "SELECT 1 FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?",
+                    (lost_successor.access_token_id,),
+                )
+                if txn.fetchone() is not None:
+                    raise RaceLostError(f"access token {lost_successor.access_token_id} was used meanwhile")
+
+    add_token_pair_txn(txn, new_access, new_refresh)
+    txn.execute(
+        "UPDATE oauth2_refresh_tokens SET next_oauth2_refresh_token_id = ? WHERE oauth2_refresh_token_id = ?",
+        (new_refresh.id, old.id),
+    )
+    if old.access_token_id is not None:
+        # Already revoked in a double refresh: nothing to do then.
+        revoke_access_token_txn(txn, old.access_token_id, at)
+    return True
+
+
+class RefreshTokenStore(SQLBaseStore):
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        """Insert a new token (its session, and access token if any, must exist)."""
+        await self.db_pool.runInteraction("add_refresh_token", add_refresh_token_txn, token)
+
+    async def get_refresh_token(self, token_id: str) -> RefreshToken | None:
+        return await self.db_pool.runInteraction("get_refresh_token", get_refresh_token_txn, token_id)
+
+    async def find_refresh_token_by_token(self, refresh_token: str) -> RefreshToken | None:
+        """The token whose text is ``refresh_token``, whatever its state, or ``None``."""
+        row = await self.db_pool.simple_select_one(
+            TABLE, {"refresh_token": refresh_token}, _COLUMNS, allow_none=True, desc="find_refresh_token_by_token"
+        )
+        return RefreshToken.from_row(row) if row else None
+
+    async def consume_refresh_token(self, token: RefreshToken, next_refresh_token_id: str) -> RefreshToken:
+        """Mark ``token`` consumed now, replaced by ``next_refresh_token_id`` (which must exist).
+
+        Raises:
+            InvalidTransitionError: the token is revoked, or changed meanwhile.
+        """
+        consumed = token.consume(self._clock.time_msec(), next_refresh_token_id)
+
+        def _consume_txn(txn: LoggingTransaction) -> None:
+            # The row must still be in the state the caller saw.
+            args: list[Any] = [consumed.consumed_at, next_refresh_token_id, token.id]
+            if token.consumed_at is None:
+                condition = "consumed_at IS NULL"
+            elif token.next_refresh_token_id is None:
+                condition = "consumed_at = ? AND next_oauth2_refresh_token_id IS NULL"
+                args.append(token.consumed_at)
+            else:
+                condition = "next_oauth2_refresh_token_id = ?"
+                args.append(token.next_refresh_token_id)
+            txn.execute(
+                "UPDATE oauth2_refresh_tokens SET consumed_at = ?, next_oauth2_refresh_token_id = ?"
+                f" WHERE oauth2_refresh_token_id = ? AND revoked_at IS NULL AND {condition}",
+                args,
+            )
+            if txn.rowcount != 1:
+                raise InvalidTransitionError(f"refresh token {token.id} changed meanwhile")
+
+        await self.db_pool.runInteraction("consume_refresh_token", _consume_txn)
+        return consumed
+
+    async def revoke_refresh_token(self, token: RefreshToken) -> RefreshToken:
+        """Revoke a valid token now and return it revoked.
+
+        Raises:
+            InvalidTransitionError: it is consumed or revoked (here or in the database).
+        """
+        revoked = token.revoke(self._clock.time_msec())
+
+        def _revoke_txn(txn: LoggingTransaction) -> None:
+            txn.execute(
+                "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
+                " WHERE oauth2_refresh_token_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
+                (revoked.revoked_at, token.id),
+            )
+            if txn.rowcount != 1:
+                raise InvalidTransitionError(f"refresh token {token.id} is no longer valid")
+
+        await self.db_pool.runInteraction("revoke_refresh_token", _revoke_txn)
+        return revoked
+
+    async def rotate_refresh_token(
+        self,
+        old: RefreshToken,
+        new_access: AccessToken,
+        new_refresh: RefreshToken,
+        *,
+        lost_successor: RefreshToken | None = None,
+    ) -> bool:
+        """Refresh: consume ``old`` in favour of ``new_refresh``, revoke ``old``'s access token,
+        and add the new pair, in one transaction at ``new_refresh.created_at``.
+
+        Args:
+            old: the presented token, as read before the call.
+            lost_successor: for MAS's double refresh, ``old``'s current successor (``old`` is
+                consumed and ``old.next_refresh_token_id == lost_successor.id``). It must still
+                be valid and its access token unused; both are revoked.
+
+        Returns:
+            ``False`` if a concurrent request got there first (``old`` was consumed or revoked
+            meanwhile, or the lost successor was used): nothing is written then.
+        """
+        if lost_successor is not None and old.next_refresh_token_id != lost_successor.id:
+            raise ValueError(f"refresh token {lost_successor.id} is not the successor of {old.id}")
+        if new_refresh.access_token_id != new_access.id or new_refresh.session_id != old.session_id:
+            raise ValueError("the new refresh token must belong to the new access token and the old session")
+        try:
+            return await self.db_pool.runInteraction(
+                "rotate_refresh_token", rotate_refresh_token_txn, old, new_access, new_refresh, lost_successor
+            )
+        except RaceLostError as e:
+            logger.info("Refresh of token %s lost a race: %s", old.id, e)
+            return False
+
+    async def lookup_refresh_token_for_introspection(self, refresh_token: str) -> RefreshTokenIntrospection | None:
+        """The token with its session and user, in one query; ``None`` if the token is unknown."""
+
+        def _lookup_txn(txn: LoggingTransaction) -> RefreshTokenIntrospection | None:
+            txn.execute(_INTROSPECTION_SELECT, (refresh_token,))
+            row = txn.fetchone()
+            if row is None:
+                return None
+            n_token = len(RefreshToken.COLUMNS)
+            n_session = len(OAuth2Session.COLUMNS)
+            return RefreshTokenIntrospection(
+                token=RefreshToken.from_row(row[:n_token]),
+                session=OAuth2Session.from_row(row[n_token : n_token + n_session]),
+                user=owner_from_columns(*row[n_token + n_session :]),
+            )
+
+        return await run_read(self.db_pool, "lookup_refresh_token_for_introspection", _lookup_txn)
+
+    async def cleanup_revoked_refresh_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+        """Delete up to ``limit`` tokens revoked in ``[since, until)``; ``(count, last revoked_at)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_revoked_refresh_tokens",
+            cleanup_by_timestamp_txn,
+            TABLE,
+            "oauth2_refresh_token_id",
+            "revoked_at",
+            since,
+            until,
+            limit,
+        )
+
+    async def cleanup_consumed_refresh_tokens(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Delete up to ``limit`` tokens consumed in ``[since, until)`` whose successor is gone or
+        consumed too (an unconsumed successor keeps its predecessor for a double refresh);
+        ``(count, last consumed_at)``."""
+
+        def _cleanup_txn(txn: LoggingTransaction) -> tuple[int, int | None]:
+            where = "old.consumed_at IS NOT NULL AND old.consumed_at < ?"
+            args: list[Any] = [until]
+            if since is not None:
+                where += " AND old.consumed_at >= ?"
+                args.append(since)
+            txn.execute(
+                "SELECT old.oauth2_refresh_token_id, old.consumed_at FROM oauth2_refresh_tokens AS old"
+                " LEFT JOIN oauth2_refresh_tokens AS nxt"
+                " ON nxt.oauth2_refresh_token_id = old.next_oauth2_refresh_token_id"
+                f" WHERE {where}"
+                " AND (old.next_oauth2_refresh_token_id IS NULL OR nxt.consumed_at IS NOT NULL)"
+                " ORDER BY old.consumed_at LIMIT ?",
+                args + [limit],
+            )
+            rows = txn.fetchall()
+            if not rows:
+                return 0, None
+            deleted = delete_by_ids_txn(txn, TABLE, "oauth2_refresh_token_id", [r[0] for r in rows])
+            return deleted, max(int(r[1]) for r in rows)
+
+        return await self.db_pool.runInteraction("cleanup_consumed_refresh_tokens", _cleanup_txn)
