@@ -26,6 +26,7 @@ Tests then arrange through stores and handlers with :meth:`get_success`, act wit
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +41,7 @@ from mas_twisted.config.root import RootConfig
 from mas_twisted.server import MasServer
 from mas_twisted.storage.database import DatabasePool
 from mas_twisted.util.clock import Clock
+from mas_twisted.util.rand import TokenGenerator
 from tests.server import FakeChannel, ThreadedMemoryReactorClock, make_request, make_site
 from tests.utils import TestDatabase
 
@@ -171,8 +173,14 @@ class MasTestCase(unittest.TestCase):
         return RootConfig(raw)
 
     def make_server(self, reactor: ThreadedMemoryReactorClock, clock: Clock) -> MasServer:
-        """The server under test; ``setUp`` then presets its clock and database pool."""
-        return MasServer(self.config, reactor)
+        """The server under test; ``setUp`` then presets its clock and database pool.
+
+        Its token generator is seeded (``random.Random(42)``) and reads the fake clock, so ids,
+        tokens and codes are the same on every run.
+        """
+        server = MasServer(self.config, reactor)
+        server._token_generator = TokenGenerator(random.Random(42), clock)  # type: ignore[attr-defined]
+        return server
 
     def prepare(self, reactor: ThreadedMemoryReactorClock, clock: Clock, server: MasServer) -> None:
         """Per-class setup, run at the end of ``setUp`` (fetch handlers and stores here)."""

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``PolicyEngine``: the policies with this server's data, fed MAS-shaped inputs.
+
+MAS behaviour (``crates/policy/src/lib.rs``, inventory §11): the policies see ``data`` =
+``{"server_name": matrix.homeserver, "session_limit": experimental.session_limit or null}``
+with the config's ``policy.data`` merged over it (objects recurse, arrays concatenate,
+scalars and ``null`` replace; other mixes are a configuration error), and later the dynamic
+data set through the admin API merged over that. Each ``evaluate_*`` builds the input MAS
+builds for its entrypoint, so requesters always carry both ``ip_address`` and
+``user_agent`` (``null`` when unknown), users and clients are serialised with all their fields.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import attrs
+
+from mas_twisted.api.errors import ConfigError
+from mas_twisted.policy._rego import merge_data
+from mas_twisted.policy.authorization_grant import evaluate_authorization_grant
+from mas_twisted.policy.client_registration import evaluate_client_registration
+from mas_twisted.policy.compat_login import evaluate_compat_login
+from mas_twisted.policy.email import evaluate_email
+from mas_twisted.policy.model import EvaluationResult, Violation
+from mas_twisted.policy.register import evaluate_register
+
+if TYPE_CHECKING:
+    from mas_twisted.config.root import RootConfig
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+#: ``login.type`` values of the ``compat_login`` input.
+LOGIN_SSO = "m.login.sso"
+LOGIN_TOKEN = "m.login.token"
+LOGIN_PASSWORD = "m.login.password"
+
+
+@attrs.frozen
+class Requester:
+    """Who made the request: its IP address and user agent, when known."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ip_address": self.ip_address, "user_agent": self.user_agent}
+
+
+@attrs.frozen
+class SessionCounts:
+    """How many active sessions a user has, by kind."""
+
+    total: int
+    oauth2: int = 0
+    compat: int = 0
+    personal: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if attrs.has(type(value)):
+        value = attrs.asdict(value, recurse=True)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def _object(value: Any, *, extra: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """A user, client or session count as JSON: a mapping as is, an attrs object field by field."""
+    if value is None:
+        return None
+    if hasattr(value, "to_json") and not attrs.has(type(value)):
+        out = value.to_json()
+    else:
+        out = _jsonable(value)
+    if not isinstance(out, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    if extra is not None:
+        extra(out)
+    return out
+
+
+def _user_extra(out: dict[str, Any]) -> None:
+    if "id" in out:
+        out.setdefault("sub", out["id"])
+
+
+def _client_extra(out: dict[str, Any]) -> None:
+    if "id" in out:
+        out.setdefault("client_id", out["id"])
+
+
+def _session_limit_data(config: Any) -> Any:
+    experimental = getattr(config, "experimental", None)
+    limit = getattr(experimental, "session_limit", None)
+    if limit is None:
+        return None
+    return {
+        "soft_limit": limit.soft_limit,
+        "hard_limit": limit.hard_limit,
+        "max_session_threshold": limit.max_session_threshold,
+        "dangerous_hard_limit_eviction": limit.dangerous_hard_limit_eviction,
+    }
+
+
+def build_policy_data(config: "RootConfig") -> Any:
+    """The static policy data of a configuration (base data with ``policy.data`` merged over).
+
+    Raises:
+        ConfigError: ``policy.data`` cannot be merged over the base data.
+    """
+    base = {
+        "server_name": config.matrix.homeserver,
+        "session_limit": _session_limit_data(config),
+    }
+    extra = copy.deepcopy(getattr(getattr(config, "policy", None), "data", {}))
+    try:
+        return merge_data(base, extra)
+    except ValueError as e:
+        raise ConfigError(f"cannot merge it with the built-in policy data: {e}", ("policy", "data")) from None
+
+
+class PolicyEngine:
+    """The ``client_registration``, ``authorization_grant``, ``register``, ``email`` and
+    ``compat_login`` policies, evaluated against this server's data."""
+
+    def __init__(self, server: "MasServer"):
+        self._static_data = build_policy_data(server.config)
+        self._data = self._static_data
+        self._dynamic_version: str | None = None
+
+    @property
+    def data(self) -> Any:
+        """The data the policies currently see (a copy)."""
+        return copy.deepcopy(self._data)
+
+    def set_dynamic_data(self, version: str, data: Any) -> bool:
+        """Merge the admin API's dynamic policy data over the static data.
+
+        Returns:
+            ``False`` if ``version`` is already applied (nothing changes), else ``True``.
+
+        Raises:
+            ValueError: the data cannot be merged; the previous data stays in force.
+        """
+        if version == self._dynamic_version:
+            return False
+        merged = merge_data(copy.deepcopy(self._static_data), copy.deepcopy(data))
+        self._data = merged
+        self._dynamic_version = version
+        return True
+
+    def _run(self, name: str, evaluate: Callable[[dict[str, Any], Any], list[Violation]], input: dict[str, Any]) -> EvaluationResult:
+        result = EvaluationResult.from_violations(evaluate(input, self._data))
+        if not result.valid:
+            logger.info("policy %s denied: %s (input %s)", name, result, json.dumps(input, default=str))
+        return result
+
+    # -- entrypoints ----------------------------------------------------------------------------
+    def evaluate_client_registration(self, metadata: Any, *, requester: Requester | None = None) -> EvaluationResult:
+        """``client_registration``: ``metadata`` is a validated
+        :class:`~mas_twisted.oauth2.registration.ClientMetadata` or its JSON."""
+        client_metadata = metadata.to_json() if hasattr(metadata, "to_json") else _jsonable(metadata)
+        return self._run(
+            "client_registration",
+            evaluate_client_registration,
+            {"client_metadata": client_metadata, "requester": (requester or Requester()).to_json()},
+        )
+
+    def evaluate_authorization_grant(
+        self,
+        *,
+        client: Any,
+        scope: Any,
+        grant_type: str,
+        user: Any = None,
+        session_counts: SessionCounts | Mapping[str, int] | None = None,
+        requester: Requester | None = None,
+    ) -> EvaluationResult:
+        """``authorization_grant``: ``grant_type`` is ``authorization_code``,
+        ``client_credentials`` or ``urn:ietf:params:oauth:grant-type:device_code``; ``user``
+        and ``session_counts`` are ``None`` for ``client_credentials``."""
+        return self._run(
+            "authorization_grant",
+            evaluate_authorization_grant,
+            {
+                "user": _object(user, extra=_user_extra),
+                "session_counts": _object(session_counts),
+                "client": _object(client, extra=_client_extra),
+                "scope": str(scope),
+                "grant_type": grant_type,
+                "requester": (requester or Requester()).to_json(),
+            },
+        )
+
+    def evaluate_register(
+        self,
+        *,
+        registration_method: str,
+        username: str,
+        email: str | None = None,
+        requester: Requester | None = None,
+    ) -> EvaluationResult:
+        """``register``: ``registration_method`` is ``password`` or ``upstream-oauth2``."""
+        input: dict[str, Any] = {"registration_method": registration_method, "username": username}
+        if email is not None:
+            input["email"] = email
+        input["requester"] = (requester or Requester()).to_json()
+        return self._run("register", evaluate_register, input)
+
+    def evaluate_email(self, *, email: str, requester: Requester | None = None) -> EvaluationResult:
+        """``email``: may a user add or register with this address?"""
+        return self._run(
+            "email", evaluate_email, {"email": email, "requester": (requester or Requester()).to_json()}
+        )
+
+    def evaluate_compat_login(
+        self,
+        *,
+        user: Any,
+        session_counts: SessionCounts | Mapping[str, int],
+        session_replaced: bool,
+        login_type: str,
+        redirect_uri: str | None = None,
+        requester: Requester | None = None,
+    ) -> EvaluationResult:
+        """``compat_login``: ``login_type`` is ``m.login.sso`` (with its ``redirect_uri``),
+        ``m.login.token`` or ``m.login.password``."""
+        login: dict[str, Any] = {"type": login_type}
+        if login_type == LOGIN_SSO:
+            login["redirect_uri"] = redirect_uri
+        return self._run(
+            "compat_login",
+            evaluate_compat_login,
+            {
+                "user": _object(user, extra=_user_extra),
+                "session_counts": _object(session_counts),
+                "session_replaced": session_replaced,
+                "login": login,
+                "requester": (requester or Requester()).to_json(),
+            },
+        )
