@@ -18,6 +18,12 @@ from mas_twisted.util.clock import Clock
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
+    from mas_twisted.handlers.client_auth import ClientAuthenticator
+    from mas_twisted.handlers.id_token import IdTokenSigner
+    from mas_twisted.handlers.registration import RegistrationHandler
+    from mas_twisted.handlers.token import TokenHandler
+    from mas_twisted.handlers.userinfo import UserinfoHandler
+    from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.policy import PolicyEngine
@@ -145,3 +151,44 @@ class MasServer:
         from mas_twisted.rest._cookies import CookieManager
 
         return CookieManager(self)
+
+    @cache_in_self
+    def get_client_authenticator(self) -> "ClientAuthenticator":
+        from mas_twisted.handlers.client_auth import ClientAuthenticator
+
+        return ClientAuthenticator(self)
+
+    @cache_in_self
+    def get_id_token_signer(self) -> "IdTokenSigner":
+        from mas_twisted.handlers.id_token import IdTokenSigner
+
+        return IdTokenSigner(self)
+
+    @cache_in_self
+    def get_token_handler(self) -> "TokenHandler":
+        from mas_twisted.handlers.token import TokenHandler
+
+        return TokenHandler(self)
+
+    @cache_in_self
+    def get_userinfo_handler(self) -> "UserinfoHandler":
+        from mas_twisted.handlers.userinfo import UserinfoHandler
+
+        return UserinfoHandler(self)
+
+    @cache_in_self
+    def get_registration_handler(self) -> "RegistrationHandler":
+        from mas_twisted.handlers.registration import RegistrationHandler
+
+        return RegistrationHandler(self)
+
+
+    @cache_in_self
+    def get_activity_tracker(self) -> "ActivityTracker":
+        """Session activity and first token uses, written in batches.
+
+        The periodic flush is started and stopped by the service (``app/service.py``), so that
+        building a listener (as tests do) starts no timer of its own."""
+        from mas_twisted.handlers.activity import ActivityTracker
+
+        return ActivityTracker(self)

@@ -2,18 +2,25 @@
 """The service ``twistd mas`` runs (MAS's ``mas-cli server``, ``crates/cli/src/commands/server.rs``).
 
 Start-up order, as in MAS and Synapse: load and validate the configuration, apply pending
-database migrations (unless ``--no-migrate``), sync the static clients and upstream
-providers (unless ``--no-sync``), then bind every ``http.listeners[]`` entry once the
-reactor runs. Anything that goes wrong before the reactor runs is one line on stderr and
-exit status 1; a listener that cannot bind stops the process with status 1 too.
+database migrations (with ``--no-migrate``, only check that none is pending and that the
+schema is not newer than this code, as MAS refuses to start otherwise), sync the static
+clients and upstream providers (unless ``--no-sync``), then bind every ``http.listeners[]``
+entry. Anything that goes wrong before the reactor runs is one line on stderr and exit
+status 1 (with ``MAS_LOG_LEVEL=debug`` an unexpected error's traceback follows it).
+
+A listener that cannot bind prints one line naming it and stops the reactor, so that
+twistd shuts down in order (other listeners closed, pidfile removed, logs flushed); the
+process then exits with status 1 (:class:`ExitStatus`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
-from typing import Any, Mapping
+import traceback
+from typing import Any, Callable, Mapping
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -22,6 +29,7 @@ from twisted.python.failure import Failure
 
 from mas_twisted import __version__
 from mas_twisted.api.errors import ConfigError, MasError
+from mas_twisted.storage.engines._base import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +86,67 @@ def _fail_start(message: str) -> "SystemExit":
     return SystemExit(1)
 
 
+def _fail_unexpected(error: BaseException, doing: str) -> "SystemExit":
+    """An error nobody anticipated: still one line, with the traceback only at DEBUG.
+
+    Twisted's log is not running yet during ``makeService``, so the traceback is written to
+    stderr directly when DEBUG is on (it is logged too, for a log handler set up earlier).
+    """
+    logger.debug("Unexpected error while %s", doing, exc_info=error)
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    detail = f"{type(error).__name__}: {first_line(error)}" if str(error).strip() else type(error).__name__
+    return _fail_start(f"unexpected error while {doing}: {detail} (set MAS_LOG_LEVEL=debug for the traceback)")
+
+
+class ExitStatus:
+    """The status the process exits with once twistd has shut down (0 unless :meth:`fail`).
+
+    twistd always exits 0 after its reactor stops. :meth:`install`, called before anything
+    registers other exit handlers, adds an ``atexit`` handler; because handlers run last
+    registered first, it runs after twistd removed its pidfile and after every later
+    handler, and then ends the process with the recorded status, flushing logging first.
+    """
+
+    def __init__(
+        self, exit: Callable[[int], Any] = os._exit, flush_logs: Callable[[], Any] = logging.shutdown
+    ):
+        self.code = 0
+        self._installed = False
+        self._exit = exit
+        self._flush_logs = flush_logs
+
+    def install(self) -> None:
+        if not self._installed:
+            atexit.register(self.at_exit)
+            self._installed = True
+
+    def fail(self, code: int = 1) -> None:
+        self.code = code
+
+    def at_exit(self) -> None:
+        if self.code == 0:
+            return
+        self._flush_logs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        self._exit(self.code)
+
+
+#: The process's exit status, set by a listener that cannot bind.
+exit_status = ExitStatus()
+
+
 class ListenerService(Service):
     """Binds one ``http.listeners[]`` entry when the service starts, unbinds it on stop."""
 
-    def __init__(self, server: Any, listener: Any):
+    def __init__(self, server: Any, listener: Any, status: ExitStatus | None = None):
         self._server = server
         self._listener = listener
+        self._exit_status = status if status is not None else exit_status
         self._ports: list[Any] = []
         self.name = f"listener-{listener.name}"
 
@@ -102,17 +165,57 @@ class ListenerService(Service):
             logger.info("Listener %s is listening on %s", self._listener.name, _describe_port(port))
 
     def _bind_failed(self, failure: Failure) -> None:
-        # Synapse's start-up rule: a service that cannot bind must not limp on.
-        message = failure.getErrorMessage() if failure.check(MasError) is None else failure.value.msg
-        logger.error("Could not start listener %s: %s", self._listener.name, message)
-        sys.stderr.write(f"twistd mas: could not start listener {self._listener.name}: {message}\n")
-        sys.stderr.flush()
-        os._exit(1)
+        # Synapse's start-up rule: a service that cannot bind must not limp on. Stopping
+        # the reactor (rather than exiting here) lets twistd close the other listeners,
+        # remove its pidfile and flush its log; ``exit_status`` makes the exit non-zero.
+        from mas_twisted.app.endpoints import ListenerBindError
+
+        if failure.check(ListenerBindError) is not None:
+            message = failure.value.msg  # already names the listener and the bind
+        else:
+            detail = failure.value.msg if failure.check(MasError) is not None else failure.getErrorMessage()
+            message = f"listener {self._listener.name}: {detail}"
+            logger.debug("Listener %s failed to start", self._listener.name, exc_info=failure.value)
+        logger.error("Could not start %s", message)
+        # twistd has replaced sys.stderr with its log by now; the operator's terminal (or the
+        # service manager's journal) gets the line on the process's own stderr.
+        stderr = sys.__stderr__ or sys.stderr
+        stderr.write(f"twistd mas: could not start {message}\n")
+        stderr.flush()
+        self._exit_status.fail(1)
+        reactor = self._server.get_reactor()
+        reactor.callWhenRunning(_stop_reactor, reactor)
 
     def stopService(self) -> defer.Deferred:  # noqa: N802
         super().stopService()
         ports, self._ports = self._ports, []
         return defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports], consumeErrors=True)
+
+
+def _stop_reactor(reactor: Any) -> None:
+    from twisted.internet.error import ReactorNotRunning
+
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
+
+
+class ActivityFlushService(Service):
+    """Runs the activity tracker's periodic flush while the service runs; flushes on stop."""
+
+    name = "activity-tracker"
+
+    def __init__(self, server: Any):
+        self._server = server
+
+    def startService(self) -> None:  # noqa: N802 - Twisted's interface
+        super().startService()
+        self._server.get_activity_tracker().start()
+
+    def stopService(self) -> defer.Deferred:  # noqa: N802
+        super().stopService()
+        return self._server.get_activity_tracker().stop()
 
 
 def _describe_port(port: Any) -> str:
@@ -126,41 +229,58 @@ def _describe_port(port: Any) -> str:
 
 
 def make_service(options: Mapping[str, Any]) -> MultiService:
-    """Build the service tree for ``twistd mas`` (``options`` from the plugin's ``Options``)."""
+    """Build the service tree for ``twistd mas`` (``options`` from the plugin's ``Options``).
+
+    Raises:
+        SystemExit: with status 1, after one line on stderr, when the service cannot start.
+    """
+    setup_logging()
+    exit_status.install()
+    try:
+        return _make_service(options)
+    except ConfigError as e:
+        raise _fail_start(str(e))
+    except MasError as e:
+        raise _fail_start(e.msg)
+    except Exception as e:
+        raise _fail_unexpected(e, "starting")
+
+
+def _make_service(options: Mapping[str, Any]) -> MultiService:
     from twisted.internet import reactor
 
     from mas_twisted.config.root import RootConfig
     from mas_twisted.server import MasServer
 
-    setup_logging()
-    try:
-        config = RootConfig.load(options.get("config") or None)
-    except ConfigError as e:
-        raise _fail_start(str(e))
-
+    config = RootConfig.load(options.get("config") or None)
     logger.info("Starting mas-twisted %s (configuration: %s)", __version__, ", ".join(config.paths))
+    if options.get("migrate"):
+        logger.warning("--migrate is deprecated: migrating is the default; use --no-migrate to skip it")
 
-    try:
-        if not options.get("no-migrate"):
-            from mas_twisted.storage.prepare_database import prepare_database
+    if options.get("no-migrate"):
+        from mas_twisted.storage.prepare_database import check_schema
 
-            applied = prepare_database(config.database)
-            if applied:
-                logger.info("Applied %d database migration(s)", len(applied))
-        if not options.get("no-sync"):
-            from mas_twisted.storage.config_sync import run_config_sync
+        # As MAS does: without migrating, refuse a database with pending migrations.
+        check_schema(config.database)
+    else:
+        from mas_twisted.storage.prepare_database import prepare_database
 
-            run_config_sync(config, prune=False, dry_run=False)
-    except ConfigError as e:
-        raise _fail_start(str(e))
-    except MasError as e:
-        raise _fail_start(e.msg)
+        applied = prepare_database(config.database)
+        if applied:
+            logger.info("Applied %d database migration(s)", len(applied))
+    if options.get("no-sync"):
+        logger.info("Skipping configuration sync")
+    else:
+        from mas_twisted.storage.config_sync import run_config_sync
+
+        run_config_sync(config, prune=False, dry_run=False)
 
     server = MasServer(config, reactor, version_string=f"mas-twisted/{__version__}")
     # Build the keys now: a key that cannot be used should stop the start, not the first request.
     server.get_keystore()
 
     root = MultiService()
+    ActivityFlushService(server).setServiceParent(root)
     for listener in config.http.listeners:
         ListenerService(server, listener).setServiceParent(root)
     root.server = server  # type: ignore[attr-defined]

@@ -3,7 +3,12 @@
 
 Each command group lives in its own module exposing ``register(subparsers, common)``; a
 leaf command sets ``func(args) -> int``. ``-c/--config`` is global and repeatable, as in
-MAS (given before or after the subcommand).
+MAS: it may be given at any level of the command (``mas-cli -c a.yaml config check -c
+b.yaml``) and every file is kept, in command-line order.
+
+Errors are one line on stderr and exit status 1: a configuration error names the YAML path,
+a database error the database, and an unexpected error its type and message (its traceback
+is logged at DEBUG, shown with ``-v`` where the command has it or ``MAS_LOG_LEVEL=debug``).
 """
 
 from __future__ import annotations
@@ -11,26 +16,52 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from mas_twisted import __version__
 from mas_twisted.api.errors import ConfigError, MasError
+from mas_twisted.storage.engines._base import first_line
 
 #: Command groups, in MAS's ``--help`` order. Only what works is listed.
 COMMAND_MODULES: tuple[str, ...] = (
     "mas_twisted.cli.config",
     "mas_twisted.cli.database",
     "mas_twisted.cli.server",
+    "mas_twisted.cli.manage",
+    "mas_twisted.cli.templates",
 )
 
 
-def _common_parser() -> argparse.ArgumentParser:
+logger = logging.getLogger(__name__)
+
+
+class _AppendConfig(argparse.Action):
+    """``-c``: appends to one list shared by every level of the command.
+
+    argparse parses each subcommand into a fresh namespace and then copies it over its
+    parent's, so a plain ``append`` action at two levels would keep only the last level's
+    files. Every level's action appends to the same list instead (one per parser built by
+    :func:`build_parser`), which therefore holds every file in command-line order.
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, collected: list[str], **kwargs: Any):
+        super().__init__(option_strings, dest, **kwargs)
+        self._collected = collected
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+        self._collected.append(values)
+        setattr(namespace, self.dest, self._collected)
+
+
+def _common_parser(collected: list[str]) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c",
         "--config",
-        action="append",
+        action=_AppendConfig,
+        collected=collected,
         dest="config_files",
         default=argparse.SUPPRESS,
         metavar="CONFIG",
@@ -40,7 +71,8 @@ def _common_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_parser()
+    """The ``mas-cli`` parser; build a new one for every command line it parses."""
+    common = _common_parser([])
     parser = argparse.ArgumentParser(
         prog="mas-cli",
         description="Matrix Authentication Service (mas-twisted)",
@@ -66,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "config_files"):
         args.config_files = []
-    setup_logging(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    level_name = (os.environ.get("MAS_LOG_LEVEL") or os.environ.get("RUST_LOG") or "").lower()
+    debug = getattr(args, "verbose", False) or level_name in ("debug", "trace")
+    setup_logging(logging.DEBUG if debug else logging.INFO)
     func = getattr(args, "func", None)
     if func is None:
         if args.command is None:
@@ -86,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # A bug or an error nobody anticipated: still one line; the traceback at DEBUG.
+        logger.debug("Unexpected error", exc_info=True)
+        detail = f"{type(e).__name__}: {first_line(e)}" if str(e).strip() else type(e).__name__
+        print(f"mas-cli: unexpected error: {detail} (set MAS_LOG_LEVEL=debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -295,6 +295,19 @@ class Config(abc.ABC):
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         """Read this section from ``r`` and set every attribute."""
 
+    @abc.abstractmethod
+    def to_dict(self) -> Any:
+        """The section as MAS serialises its parsed form (``mas-cli config dump``).
+
+        Defaults are included except where MAS skips them (``skip_serializing_if``); a value
+        given as ``x_file`` is printed as that path, one given inline as itself, as MAS does.
+        """
+
+    def is_default(self) -> bool:
+        """Whether ``config dump`` leaves the section out: MAS skips some sections when
+        they hold nothing but defaults. Sections MAS always prints keep ``False``."""
+        return False
+
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:
         """Commented YAML for ``mas-cli config generate``; empty when the defaults need no text."""
@@ -302,6 +315,12 @@ class Config(abc.ABC):
 
     def validate_config(self, root: Any) -> None:
         """Cross-section checks, run once every section is read."""
+
+
+def without_none(*pairs: tuple[str, Any]) -> dict[str, Any]:
+    """A mapping of the pairs whose value is not None, in order (serde's ``skip_serializing_if
+    = "Option::is_none"``)."""
+    return {key: value for key, value in pairs if value is not None}
 
 
 def first_not_none(*values: T | None) -> T | None:

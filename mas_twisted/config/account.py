@@ -48,6 +48,13 @@ class AccountConfig(Config):
         for key, default in ACCOUNT_SWITCHES:
             setattr(self, key, r.bool(key, default))
 
+    def to_dict(self) -> dict[str, bool]:
+        """The switches that differ from MAS's defaults (MAS skips the others)."""
+        return {key: getattr(self, key) for key, default in ACCOUNT_SWITCHES if getattr(self, key) != default}
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
+
     @property
     def registration_token_needed(self) -> bool:
         """Whether password registrations must present a registration token."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.config._base import Config, JsonDict, Reader
+from mas_twisted.config._base import Config, JsonDict, Reader, without_none
+from mas_twisted.config.http import normalize_url
 
 
 class BrandingConfig(Config):
@@ -29,6 +30,17 @@ class BrandingConfig(Config):
         self.policy_uri = r.url("policy_uri")
         self.tos_uri = r.url("tos_uri")
         self.imprint = r.str("imprint")
+
+    def to_dict(self) -> dict[str, Any]:
+        return without_none(
+            ("service_name", self.service_name),
+            ("policy_uri", normalize_url(self.policy_uri) if self.policy_uri is not None else None),
+            ("tos_uri", normalize_url(self.tos_uri) if self.tos_uri is not None else None),
+            ("imprint", self.imprint),
+        )
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
 
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:

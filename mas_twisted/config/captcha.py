@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.config._base import Config, JsonDict, Reader
+from mas_twisted.config._base import Config, JsonDict, Reader, without_none
 
 SERVICE_RECAPTCHA_V2 = "recaptcha_v2"
 SERVICE_CLOUDFLARE_TURNSTILE = "cloudflare_turnstile"
@@ -35,6 +35,12 @@ class CaptchaConfig(Config):
             for key in ("site_key", "secret_key"):
                 if getattr(self, key) is None:
                     raise r.error(key, f"missing required value for service {self.service!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return without_none(("service", self.service), ("site_key", self.site_key), ("secret_key", self.secret_key))
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
 
     @property
     def enabled(self) -> bool:

@@ -181,6 +181,27 @@ class StaticClient:
     def uses_secret(self) -> bool:
         return self.client_auth_method in SECRET_AUTH_METHODS
 
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises a ``ClientConfig`` (the secret's file path rather than its content)."""
+        from mas_twisted.config.http import normalize_url
+
+        out: dict[str, Any] = {"client_id": self.client_id, "client_auth_method": self.client_auth_method}
+        if self.client_name is not None:
+            out["client_name"] = self.client_name
+        if self.client_uri is not None:
+            out["client_uri"] = normalize_url(self.client_uri)
+        if self.client_secret_file is not None:
+            out["client_secret_file"] = self.client_secret_file
+        elif self.client_secret is not None:
+            out["client_secret"] = self.client_secret
+        if self.jwks is not None:
+            out["jwks"] = copy.deepcopy(dict(self.jwks))
+        if self.jwks_uri is not None:
+            out["jwks_uri"] = normalize_url(self.jwks_uri)
+        if self.redirect_uris:
+            out["redirect_uris"] = [normalize_url(uri) for uri in self.redirect_uris]
+        return out
+
 
 def parse_clients(value: Any) -> list[StaticClient]:
     """Read the ``clients`` list (MAS's ``ClientsConfig`` is a bare list)."""
@@ -212,6 +233,12 @@ class ClientsConfig(Config):
                     "clients: client_id %s is listed more than once; the last entry wins", client.client_id
                 )
             seen.add(client.client_id)
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [client.to_dict() for client in self.clients]
+
+    def is_default(self) -> bool:
+        return not self.clients
 
     def get(self, client_id: str) -> StaticClient | None:
         """The last entry with this id, which is the one ``config sync`` stores."""

@@ -11,6 +11,10 @@ sizing (``max_connections`` 10, ``min_connections`` 0, ``connect_timeout`` 30 s,
 ``postgresql://``, the local PostgreSQL socket with libpq's defaults; that default is kept
 so that an operator's config loads unchanged.
 
+``password_file`` is read (and trimmed, as MAS does) while the configuration loads, so a
+missing or unreadable file is a configuration error naming ``database.password_file``;
+``config dump`` still prints the path.
+
 Our addition: ``uri: sqlite:///relative/path.db`` (three slashes, relative to the working
 directory) or ``sqlite:////absolute/path.db`` (four) selects the embedded SQLite engine,
 which is what ``mas-cli config generate`` writes.
@@ -21,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mas_twisted.config._base import Config, JsonDict, Reader, describe
+from mas_twisted.config._base import Config, JsonDict, Reader, describe, without_none
 
 SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -68,8 +72,9 @@ class DatabaseConfig(Config):
         self.username: str | None = r.str("username")
         if r.has("password") and r.has("password_file"):
             raise r.error("password", "password must not be specified if password_file is specified")
-        self.password: str | None = r.str("password")
         self.password_file: str | None = r.str("password_file", allow_empty=False)
+        #: The password given inline, or read (and trimmed, as MAS does) from ``password_file``.
+        self.password: str | None = r.secret("password", strip=True)
         self.database: str | None = r.str("database", allow_empty=False)
 
         split = [key for key in _SPLIT_KEYS if r.has(key)]
@@ -139,6 +144,31 @@ class DatabaseConfig(Config):
             return None
         return r.int(key, default, min=0)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises it: unset keys left out, the password file's path rather than its content."""
+        return without_none(
+            ("uri", self.uri),
+            ("host", self.host),
+            ("port", self.port),
+            ("socket", self.socket),
+            ("username", self.username),
+            ("password", self.password if self.password_file is None else None),
+            ("password_file", self.password_file),
+            ("database", self.database),
+            ("ssl_mode", self.ssl_mode),
+            ("ssl_ca", self.ssl_ca),
+            ("ssl_ca_file", self.ssl_ca_file),
+            ("ssl_certificate", self.ssl_certificate),
+            ("ssl_certificate_file", self.ssl_certificate_file),
+            ("ssl_key", self.ssl_key),
+            ("ssl_key_file", self.ssl_key_file),
+            ("max_connections", self.max_connections),
+            ("min_connections", self.min_connections),
+            ("connect_timeout", self.connect_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+        )
+
     @property
     def is_sqlite(self) -> bool:
         return self.engine_name == "sqlite"
@@ -152,7 +182,7 @@ class DatabaseConfig(Config):
             host = parts.hostname or "local socket"
             name = parts.path.lstrip("/") or "(default database)"
             return f"PostgreSQL database {name} on {host}"
-        host = self.host or self.socket or "local socket"
+        host = self.socket or self.host or "local socket"
         return f"PostgreSQL database {self.database or '(default database)'} on {host}"
 
     @classmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mas_twisted.config._base import Config, JsonDict, Reader, describe
+from mas_twisted.config._base import Config, JsonDict, Reader, describe, without_none
 
 TRANSPORT_BLACKHOLE = "blackhole"
 TRANSPORT_SMTP = "smtp"
@@ -73,7 +73,9 @@ class EmailConfig(Config):
     #: The configured SMTP port, or None (see :attr:`smtp_port`).
     port: int | None
     username: str | None
+    #: The password given inline, or read (and trimmed) from ``password_file``.
     password: str | None
+    password_file: str | None
     command: str | None
 
     def read_config(self, r: Reader, raw: JsonDict) -> None:
@@ -87,6 +89,7 @@ class EmailConfig(Config):
         self.hostname = r.str("hostname")
         self.port = r.int("port", None, min=1, max=65535)
         self.username = r.str("username")
+        self.password_file = r.str("password_file")
         self.password = r.secret("password", strip=True)
         self.command = r.str("command")
 
@@ -115,6 +118,21 @@ class EmailConfig(Config):
             for key in _SMTP_KEYS:
                 if r.has(key):
                     raise r.error(key, f"not allowed with transport {self.transport!r}, got {describe(r.data[key])}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises it: the password file's path rather than its content."""
+        return without_none(
+            ("from", self.from_address),
+            ("reply_to", self.reply_to),
+            ("transport", self.transport),
+            ("mode", self.mode),
+            ("hostname", self.hostname),
+            ("port", self.port),
+            ("username", self.username),
+            ("password", self.password if self.password_file is None else None),
+            ("password_file", self.password_file),
+            ("command", self.command),
+        )
 
     @property
     def smtp_port(self) -> int | None:

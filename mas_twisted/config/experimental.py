@@ -119,6 +119,25 @@ class ExperimentalConfig(Config):
         self.plan_management_iframe_uri = r.str("plan_management_iframe_uri")
         self.session_limit = SessionLimit.parse(r.child("session_limit")) if r.has("session_limit") else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What differs from MAS's defaults (MAS skips default lifetimes and unset features)."""
+        out: dict[str, Any] = {}
+        if self.access_token_ttl != DEFAULT_TOKEN_TTL:
+            out["access_token_ttl"] = self.access_token_ttl
+        if self.compat_token_ttl != DEFAULT_TOKEN_TTL:
+            out["compat_token_ttl"] = self.compat_token_ttl
+        if self.inactive_session_expiration is not None:
+            out["inactive_session_expiration"] = attrs.asdict(self.inactive_session_expiration)
+        if self.plan_management_iframe_uri is not None:
+            out["plan_management_iframe_uri"] = self.plan_management_iframe_uri
+        if self.session_limit is not None:
+            # MAS prints max_session_threshold even when unset (as null).
+            out["session_limit"] = attrs.asdict(self.session_limit)
+        return out
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
+
     @property
     def access_token_ttl_ms(self) -> int:
         return self.access_token_ttl * 1000

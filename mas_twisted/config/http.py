@@ -8,8 +8,12 @@ Follows MAS's ``crates/config/src/sections/http.rs`` key for key:
   ``undocumented_oauth2_access``}, ``oauth``, ``compat``, ``assets`` {``path``}, ``adminapi``,
   ``connection-info``), ``prefix``, ``binds[]``, ``proxy_protocol`` and ``tls``.
 - A bind is, in the order MAS tries them, ``{host?, port}``, ``{address}`` (``"[::]:8080"``),
-  ``{socket, mode?}`` (``mode`` is octal text such as ``"660"``) or ``{fd?, kind?}``
-  (``fd`` counts from the first socket the service manager passes, file descriptor 3).
+  ``{socket, mode?}`` or ``{fd?, kind?}`` (``fd`` counts from the first socket the service
+  manager passes, file descriptor 3). ``mode`` is a *string* of octal digits (``"660"``),
+  which MAS parses in base 8 when it binds. A YAML number is refused, as MAS refuses it:
+  ``mode: 660``, ``mode: 0660`` (YAML 1.2 reads both as decimal 660) and ``mode: 0o660``
+  (the number 432) cannot be told apart once loaded, and guessing wrong would hand out
+  permissions nobody asked for.
 - ``trusted_proxies`` (MAS's private ranges and loopback by default), ``public_base``
   (required when the section is present) and ``issuer`` (``public_base`` by default).
 
@@ -29,11 +33,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attr
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from OpenSSL import SSL
 
 from mas_twisted.config._base import Config, JsonDict, Reader, describe
+from mas_twisted.jose.keys import KeyLoadError, load_private_key
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -103,6 +106,18 @@ class ResourceConfig:
             )
         return cls(name=name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS's tagged ``Resource`` serialises: options only where they differ from the default."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.name == "graphql":
+            if self.playground:
+                out["playground"] = True
+            if self.undocumented_oauth2_access:
+                out["undocumented_oauth2_access"] = True
+        elif self.name == "assets" and self.path != DEFAULT_ASSETS_PATH:
+            out["path"] = self.path
+        return out
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class ListenBind:
@@ -117,6 +132,9 @@ class ListenBind:
             host = f"[{host}]"
         return f"{host}:{self.port}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"port": self.port} if self.host is None else {"host": self.host, "port": self.port}
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class AddressBind:
@@ -129,6 +147,9 @@ class AddressBind:
     def describe(self) -> str:
         return self.address
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"address": self.address}
+
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
 class UnixBind:
@@ -136,9 +157,17 @@ class UnixBind:
 
     socket: str
     mode: int | None
+    #: ``mode`` as the configuration spelled it (``"0660"``), for ``config dump``.
+    mode_text: str | None = attr.ib(default=None, eq=False)
 
     def describe(self) -> str:
         return f"unix socket {self.socket}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"socket": self.socket}
+        if self.mode is not None:
+            out["mode"] = self.mode_text if self.mode_text is not None else f"{self.mode:o}"
+        return out
 
 
 @attr.s(frozen=True, slots=True, auto_attribs=True)
@@ -154,6 +183,9 @@ class FdBind:
 
     def describe(self) -> str:
         return f"inherited {self.kind} socket #{self.fd} (file descriptor {self.fd + 3})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fd": self.fd, "kind": self.kind}
 
 
 BindConfig = Union[ListenBind, AddressBind, UnixBind, FdBind]
@@ -181,31 +213,28 @@ def parse_socket_address(value: str) -> tuple[str, int]:
     return str(ip) if ip.version == 4 else host, int(port_text)
 
 
+_MODE_EXAMPLE = 'octal permissions as a string, such as "660"'
+
+
 def _parse_mode(r: Reader) -> int | None:
+    """``mode``: octal text, as MAS's ``u32::from_str_radix(mode, 8)`` reads it."""
     value = r.raw("mode")
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise r.error("mode", f"expected octal permissions such as \"660\", got {describe(value)}")
-    if isinstance(value, int):
-        # YAML gave a number: ``0660`` (YAML's octal notation) already is the bits we want.
-        if not 0 <= value <= 0o777:
-            raise r.error(
-                "mode",
-                f"expected octal permissions such as \"660\" (quote them), got {describe(value)}",
-            )
-        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # MAS's field is a string and refuses a YAML number; so do we, rather than guess
+        # whether 432 was written 0o660 or is meant as the digits 4, 3, 2.
+        raise r.error("mode", f"expected {_MODE_EXAMPLE} (quote the value in YAML), got the number {value}")
     if not isinstance(value, str):
-        raise r.error("mode", f"expected octal permissions such as \"660\", got {describe(value)}")
+        raise r.error("mode", f"expected {_MODE_EXAMPLE}, got {describe(value)}")
     text = value.strip()
     if text.startswith(("0o", "0O")):
         text = text[2:]
-    try:
-        mode = int(text, 8)
-    except ValueError:
-        raise r.error("mode", f"expected octal permissions such as \"660\", got {describe(value)}")
-    if not 0 <= mode <= 0o7777:
-        raise r.error("mode", f"expected octal permissions such as \"660\", got {describe(value)}")
+    if not text or any(c not in "01234567" for c in text):
+        raise r.error("mode", f"expected {_MODE_EXAMPLE}, got {describe(value)}")
+    mode = int(text, 8)
+    if mode > 0o7777:
+        raise r.error("mode", f"expected {_MODE_EXAMPLE} (at most 7777), got {describe(value)}")
     return mode
 
 
@@ -222,7 +251,12 @@ def parse_bind(r: Reader) -> BindConfig:
             raise r.error("address", f"expected an IP address and port such as \"[::]:8080\", got {describe(address)} ({e})")
         return AddressBind(address=address, host=host, port=port)
     if r.has("socket"):
-        return UnixBind(socket=r.str("socket", required=True, allow_empty=False), mode=_parse_mode(r))
+        mode = _parse_mode(r)
+        return UnixBind(
+            socket=r.str("socket", required=True, allow_empty=False),
+            mode=mode,
+            mode_text=r.str("mode") if mode is not None else None,
+        )
     if r.has("host"):
         raise r.error("port", "missing required value (host needs a port)")
     if r.has("fd") or r.has("kind") or not r.data:
@@ -271,15 +305,6 @@ def bind_to_endpoint(bind: BindConfig, *, proxy_protocol: bool = False) -> str:
 # -- TLS --------------------------------------------------------------------------------------
 
 
-def _load_private_key(data: bytes, password: bytes | None, *, pem_only: bool) -> Any:
-    """PEM (or, from a file, DER) PKCS#1 / PKCS#8 / SEC1, optionally encrypted, as MAS's
-    ``PrivateKey::load*`` accept them. Raises ValueError/TypeError from cryptography."""
-    looks_pem = b"-----BEGIN" in data
-    if looks_pem or pem_only:
-        return serialization.load_pem_private_key(data, password=password)
-    return serialization.load_der_private_key(data, password=password)
-
-
 @attr.s(frozen=True, slots=True, auto_attribs=True, eq=False)
 class TlsConfig:
     """``http.listeners[].tls``: the certificate chain and key, loaded and checked.
@@ -291,6 +316,9 @@ class TlsConfig:
     certificate_chain: tuple[x509.Certificate, ...]
     private_key: Any
     context: SSL.Context
+    #: The keys as configured (``certificate`` or ``certificate_file``, ``key`` or
+    #: ``key_file``, ``password`` or ``password_file``), for ``config dump``.
+    configured: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, r: Reader) -> "TlsConfig":
@@ -306,16 +334,14 @@ class TlsConfig:
 
         key_at = "key" if r.has("key") else "key_file"
         key_data = r.secret("key", binary=True)
+        if key_at == "key" and b"-----BEGIN" not in key_data:
+            # MAS reads an inline key as PEM only; DER is for key_file.
+            raise r.error(key_at, "could not decode the private key: expected a PEM document")
         try:
-            key = _load_private_key(key_data, password, pem_only=key_at == "key")
-        except TypeError as e:
-            # cryptography: "Password was given but private key is not encrypted" and the reverse.
+            # The keystore's loader: the key types and encodings MAS's TLS listener takes.
+            key = load_private_key(key_data, password).key
+        except KeyLoadError as e:
             raise r.error(key_at, f"could not load the private key: {e}")
-        except ValueError:
-            hint = " (wrong password?)" if password is not None else ""
-            raise r.error(key_at, f"could not decode the private key as PEM or DER{hint}")
-        if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-            raise r.error(key_at, f"unsupported private key type {type(key).__name__}: use an RSA or EC key")
 
         cert_at = "certificate" if r.has("certificate") else "certificate_file"
         cert_data = r.secret("certificate", binary=True)
@@ -330,7 +356,16 @@ class TlsConfig:
             context = make_server_context(chain, key)
         except SSL.Error as e:
             raise r.error(key_at, f"the private key does not match the certificate ({_ssl_reason(e)})")
-        return cls(certificate_chain=chain, private_key=key, context=context)
+        configured = tuple(
+            (name, r.str(name))
+            for name in ("certificate", "certificate_file", "key", "key_file", "password", "password_file")
+            if r.has(name)
+        )
+        return cls(certificate_chain=chain, private_key=key, context=context, configured=configured)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises it: the values as configured (file paths, not their contents)."""
+        return dict(self.configured)
 
 
 def _ssl_reason(error: SSL.Error) -> str:
@@ -380,6 +415,8 @@ class ListenerConfig:
     binds: tuple[BindConfig, ...]
     proxy_protocol: bool = False
     tls: TlsConfig | None = None
+    #: ``prefix`` as configured (None when absent), for ``config dump``.
+    configured_prefix: str | None = None
 
     @classmethod
     def parse(cls, r: Reader, index: int) -> "ListenerConfig":
@@ -410,7 +447,22 @@ class ListenerConfig:
             binds=binds,
             proxy_protocol=r.bool("proxy_protocol", False),
             tls=tls,
+            configured_prefix=prefix_raw,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises a ``ListenerConfig``."""
+        out: dict[str, Any] = {}
+        if self.configured_name is not None:
+            out["name"] = self.configured_name
+        out["resources"] = [resource.to_dict() for resource in self.resources]
+        if self.configured_prefix is not None:
+            out["prefix"] = self.configured_prefix
+        out["binds"] = [bind.to_dict() for bind in self.binds]
+        out["proxy_protocol"] = self.proxy_protocol
+        if self.tls is not None:
+            out["tls"] = self.tls.to_dict()
+        return out
 
     @property
     def resource_names(self) -> tuple[str, ...]:
@@ -509,23 +561,47 @@ class HttpConfig(Config):
         self.trusted_proxies: list[IPNetwork]
         self.public_base: str
         self.issuer: str
+        #: Whether ``issuer`` was given (MAS's default section has one; a configured
+        #: section without it falls back to ``public_base``), for ``config dump``.
+        self.issuer_configured: bool
+        #: The proxies as MAS prints them: address bits kept, prefix length always shown.
+        self._trusted_proxies_text: list[str]
         if not self.configured:
             self.listeners = default_listeners()
-            self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in DEFAULT_TRUSTED_PROXIES]
+            self._set_trusted_proxies(list(DEFAULT_TRUSTED_PROXIES))
             self.public_base = DEFAULT_PUBLIC_BASE
             self.issuer = DEFAULT_PUBLIC_BASE
+            self.issuer_configured = True
             return
 
         # A present section without listeners has none, as in MAS (its list defaults to empty).
         self.listeners = [ListenerConfig.parse(item, i) for i, item in enumerate(r.children("listeners"))]
         if r.has("trusted_proxies"):
             items = r.list("trusted_proxies")
-            self.trusted_proxies = [r.ip_network("trusted_proxies", item, i) for i, item in enumerate(items)]
+            for i, item in enumerate(items):
+                r.ip_network("trusted_proxies", item, i)
+            self._set_trusted_proxies([str(item) for item in items])
         else:
-            self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in DEFAULT_TRUSTED_PROXIES]
+            self._set_trusted_proxies(list(DEFAULT_TRUSTED_PROXIES))
         self.public_base = _read_public_base(r)
         issuer = r.url("issuer")
         self.issuer = normalize_url(issuer) if issuer is not None else self.public_base
+        self.issuer_configured = issuer is not None
+
+    def _set_trusted_proxies(self, items: list[str]) -> None:
+        self.trusted_proxies = [ipaddress.ip_network(item, strict=False) for item in items]
+        self._trusted_proxies_text = [str(ipaddress.ip_interface(item)) for item in items]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises ``HttpConfig`` (its built-in listeners when the section is absent)."""
+        out: dict[str, Any] = {
+            "listeners": [listener.to_dict() for listener in self.listeners],
+            "trusted_proxies": list(self._trusted_proxies_text),
+            "public_base": self.public_base,
+        }
+        if self.issuer_configured:
+            out["issuer"] = self.issuer
+        return out
 
     def listener(self, name: str) -> ListenerConfig | None:
         """The listener called ``name`` (the first one, should two share it)."""

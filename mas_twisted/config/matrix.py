@@ -16,6 +16,7 @@ import string
 from typing import Any
 
 from mas_twisted.config._base import Config, JsonDict, Reader
+from mas_twisted.config.http import normalize_url
 
 #: Synapse 1.135 or newer, using the ``/_synapse/mas`` API (the default).
 KIND_SYNAPSE = "synapse"
@@ -55,6 +56,16 @@ class MatrixConfig(Config):
         self.secret_file = r.str("secret_file")
         self.secret = r.secret("secret", required=True, strip=True)
         self.endpoint = r.url("endpoint", DEFAULT_ENDPOINT)
+
+    def to_dict(self) -> dict[str, Any]:
+        """MAS prints ``secret_file`` when the secret came from a file, else ``secret``."""
+        out: dict[str, Any] = {"kind": self.kind, "homeserver": self.homeserver}
+        if self.secret_file is not None:
+            out["secret_file"] = self.secret_file
+        else:
+            out["secret"] = self.secret
+        out["endpoint"] = normalize_url(self.endpoint)
+        return out
 
     @property
     def uses_legacy_api(self) -> bool:

@@ -27,6 +27,18 @@ class OAuthConfig(Config):
         self.device_code_grant_enabled = r.bool("device_code_grant_enabled", True)
         self.device_code_user_code_auto_fill_enabled = r.bool("device_code_user_code_auto_fill_enabled", False)
 
+    def to_dict(self) -> dict[str, bool]:
+        """The switches that differ from MAS's defaults (MAS skips the others)."""
+        out: dict[str, bool] = {}
+        if not self.device_code_grant_enabled:
+            out["device_code_grant_enabled"] = False
+        if self.device_code_user_code_auto_fill_enabled:
+            out["device_code_user_code_auto_fill_enabled"] = True
+        return out
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
+
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:
         return """\

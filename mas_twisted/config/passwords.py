@@ -43,6 +43,8 @@ class PasswordScheme:
     secret: bytes | None = None
     #: Apply NFKC normalization before hashing (what Synapse does; for imported hashes).
     unicode_normalization: bool = False
+    #: The file the pepper was read from, if it was (``config dump`` prints this path).
+    secret_file: str | None = attrs.field(default=None, eq=False)
 
     @property
     def bcrypt_cost(self) -> int:
@@ -55,20 +57,34 @@ class PasswordScheme:
         cost = r.int("cost", None, min=0, max=2**32 - 1)
         if algorithm == ALGORITHM_BCRYPT and cost is not None and not _BCRYPT_MIN_COST <= cost <= _BCRYPT_MAX_COST:
             raise r.error("cost", f"bcrypt cost must be between {_BCRYPT_MIN_COST} and {_BCRYPT_MAX_COST}, got {cost}")
+        secret_file = r.str("secret_file")
         if load_secret:
             secret = r.secret("secret", binary=True)
         else:
             # A disabled section is never used, so its pepper file is not read (as in MAS).
-            r.str("secret")
-            r.str("secret_file")
-            secret = None
+            inline = r.str("secret")
+            secret = inline.encode() if inline is not None else None
         return cls(
             version=version,
             algorithm=algorithm,
             cost=cost,
             secret=secret,
             unicode_normalization=r.bool("unicode_normalization", False),
+            secret_file=secret_file,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises a ``HashingScheme``."""
+        out: dict[str, Any] = {"version": self.version, "algorithm": self.algorithm}
+        if self.unicode_normalization:
+            out["unicode_normalization"] = True
+        if self.cost is not None:
+            out["cost"] = self.cost
+        if self.secret_file is not None:
+            out["secret_file"] = self.secret_file
+        elif self.secret is not None:
+            out["secret"] = self.secret.decode("utf-8", errors="replace")
+        return out
 
 
 DEFAULT_SCHEMES: tuple[PasswordScheme, ...] = (PasswordScheme(version=1, algorithm=ALGORITHM_ARGON2ID),)
@@ -103,6 +119,13 @@ class PasswordsConfig(Config):
                     r.at("schemes") + (i, "version"),
                 )
             seen[scheme.version] = i
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "schemes": [scheme.to_dict() for scheme in self.schemes],
+            "minimum_complexity": self.minimum_complexity,
+        }
 
     @property
     def current_scheme(self) -> PasswordScheme | None:

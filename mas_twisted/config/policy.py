@@ -52,6 +52,21 @@ class PolicyConfig(Config):
             setattr(self, key, r.str(key, default))
         self.data = copy.deepcopy(r.raw("data", {}))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The values that differ from MAS's defaults (MAS skips the others)."""
+        out: dict[str, Any] = {}
+        if self.wasm_module != DEFAULT_WASM_MODULE:
+            out["wasm_module"] = self.wasm_module
+        for key, default in ENTRYPOINTS:
+            if getattr(self, key) != default:
+                out[key] = getattr(self, key)
+        if self.data != {}:
+            out["data"] = copy.deepcopy(self.data)
+        return out
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
+
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:
         return """\

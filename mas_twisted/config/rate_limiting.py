@@ -67,6 +67,20 @@ LIMITERS: tuple[tuple[tuple[str, ...], RateLimiter, str], ...] = (
 )
 
 
+#: The limiters in the order MAS serialises them (``RateLimitingConfig``'s field order).
+_DUMP_ORDER: tuple[tuple[str, ...], ...] = (
+    ("account_recovery", "per_ip"),
+    ("account_recovery", "per_address"),
+    ("login", "per_ip"),
+    ("login", "per_account"),
+    ("registration",),
+    ("email_authentication", "per_ip"),
+    ("email_authentication", "per_address"),
+    ("email_authentication", "emails_per_session"),
+    ("email_authentication", "attempt_per_session"),
+)
+
+
 def _limiter(r: Reader, path: tuple[str, ...], default: RateLimiter) -> RateLimiter:
     for group in path[:-1]:
         r = r.child(group)
@@ -93,6 +107,21 @@ class RateLimitingConfig(Config):
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         for path, default, _ in LIMITERS:
             setattr(self, "_".join(path), _limiter(r, path, default))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every limiter, grouped as in the file and in MAS's field order."""
+        out: dict[str, Any] = {}
+        for path in _DUMP_ORDER:
+            limiter: RateLimiter = getattr(self, "_".join(path))
+            node = out
+            for group in path[:-1]:
+                node = node.setdefault(group, {})
+            node[path[-1]] = {"burst": limiter.burst, "per_second": limiter.per_second}
+        return out
+
+    def is_default(self) -> bool:
+        # MAS skips the section only when every limiter has its default.
+        return all(getattr(self, "_".join(path)) == default for path, default, _ in LIMITERS)
 
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:

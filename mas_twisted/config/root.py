@@ -98,5 +98,18 @@ class RootConfig:
         return cls(raw, paths=paths)
 
     def dump_tree(self) -> dict[str, Any]:
-        """The merged tree, restricted to the known sections (``mas-cli config dump``)."""
-        return {name: self.raw[name] for name in SECTION_NAMES if name in self.raw}
+        """The parsed configuration as MAS's ``config dump`` prints it.
+
+        MAS serialises its parsed ``RootConfig``: every section in its field order, with its
+        defaults, except the sections it skips while they hold only defaults (``clients``,
+        ``telemetry``, ``templates``, ``policy``, ``rate_limiting``, ``upstream_oauth2``,
+        ``branding``, ``captcha``, ``account``, ``oauth``, ``experimental``). Values read
+        from files are printed as their ``*_file`` paths; inline secrets as written.
+        """
+        tree: dict[str, Any] = {}
+        for cls in SECTIONS:
+            section = getattr(self, cls.section)
+            if section.is_default():
+                continue
+            tree[cls.section] = section.to_dict()
+        return tree

@@ -103,6 +103,9 @@ class KeyConfig:
     source: str
     #: YAML path of the key value (``secrets.keys[0].key_file``).
     path: tuple[PathElement, ...]
+    #: The entry as configured, in MAS's order (``kid``, ``password_file``/``password``,
+    #: ``key_file``/``key``), for ``config dump``; empty for a ``keys_dir`` key.
+    configured: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, r: Reader) -> "KeyConfig":
@@ -120,11 +123,15 @@ class KeyConfig:
         except KeyLoadError as e:
             where = f"key file {source}" if source != "inline" else "key"
             raise ConfigError(f"could not load {where}: {e}", key_path)
+        configured = tuple(
+            (name, r.str(name)) for name in ("kid", "password_file", "password", "key_file", "key") if r.has(name)
+        )
         return cls(
             kid=private_key.thumbprint() if kid is None else kid,
             private_key=private_key,
             source=source,
             path=key_path,
+            configured=configured,
         )
 
     @classmethod
@@ -165,14 +172,32 @@ class SecretsConfig(Config):
 
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         self.encryption_key: bytes = _read_encryption_key(r)
+        #: The file the encryption key was read from, if it was.
+        self.encryption_file: str | None = r.str("encryption_file") if r.has("encryption_file") else None
         self.keys_dir: str | None = r.str("keys_dir")
         keys: list[KeyConfig] = []
         if self.keys_dir is not None:
             keys.extend(_read_keys_dir(self.keys_dir, r.at("keys_dir")))
-        for item in r.children("keys"):
-            keys.append(KeyConfig.parse(item))
+        listed = [KeyConfig.parse(item) for item in r.children("keys")]
+        keys.extend(listed)
         #: ``keys_dir`` keys first, then ``keys[]``, as MAS orders them.
         self.keys: list[KeyConfig] = keys
+        #: The ``keys[]`` entries (None when the key is absent), for ``config dump``.
+        self.listed_keys: list[KeyConfig] | None = listed if r.has("keys") else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises it: the encryption key in lower-case hex (or its file's path),
+        then ``keys[]`` as configured and ``keys_dir``; the keys' files are not read."""
+        out: dict[str, Any] = {}
+        if self.encryption_file is not None:
+            out["encryption_file"] = self.encryption_file
+        else:
+            out["encryption"] = self.encryption_key.hex()
+        if self.listed_keys is not None:
+            out["keys"] = [dict(key.configured) for key in self.listed_keys]
+        if self.keys_dir is not None:
+            out["keys_dir"] = self.keys_dir
+        return out
 
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:

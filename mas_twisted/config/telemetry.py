@@ -18,7 +18,8 @@ from typing import Any
 import attrs
 
 from mas_twisted.api.errors import ConfigError
-from mas_twisted.config._base import Config, JsonDict, Reader
+from mas_twisted.config._base import Config, JsonDict, Reader, without_none
+from mas_twisted.config.http import normalize_url
 
 TRACING_EXPORTERS: tuple[str, ...] = ("none", "stdout", "otlp")
 METRICS_EXPORTERS: tuple[str, ...] = ("none", "stdout", "otlp", "prometheus")
@@ -51,6 +52,15 @@ class TracingConfig:
             sample_rate=_sample_rate(r, "sample_rate"),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"exporter": self.exporter}
+        if self.endpoint is not None:
+            out["endpoint"] = normalize_url(self.endpoint)
+        out["propagators"] = list(self.propagators)
+        if self.sample_rate is not None:
+            out["sample_rate"] = self.sample_rate
+        return out
+
 
 @attrs.frozen
 class MetricsConfig:
@@ -60,6 +70,11 @@ class MetricsConfig:
     @classmethod
     def parse(cls, r: Reader) -> "MetricsConfig":
         return cls(exporter=r.enum("exporter", METRICS_EXPORTERS, "none"), endpoint=r.url("endpoint"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return without_none(
+            ("exporter", self.exporter), ("endpoint", normalize_url(self.endpoint) if self.endpoint else None)
+        )
 
 
 @attrs.frozen
@@ -78,6 +93,14 @@ class SentryConfig:
             traces_sample_rate=_sample_rate(r, "traces_sample_rate"),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return without_none(
+            ("dsn", self.dsn),
+            ("environment", self.environment),
+            ("sample_rate", self.sample_rate),
+            ("traces_sample_rate", self.traces_sample_rate),
+        )
+
 
 class TelemetryConfig(Config):
     """``config.telemetry``: ``tracing``, ``metrics`` and ``sentry`` settings."""
@@ -92,6 +115,21 @@ class TelemetryConfig(Config):
         self.tracing = TracingConfig.parse(r.child("tracing"))
         self.metrics = MetricsConfig.parse(r.child("metrics"))
         self.sentry = SentryConfig.parse(r.child("sentry"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``tracing``, ``metrics`` and ``sentry``, each left out while it has only defaults."""
+        out: dict[str, Any] = {}
+        for key, value, default in (
+            ("tracing", self.tracing, TracingConfig()),
+            ("metrics", self.metrics, MetricsConfig()),
+            ("sentry", self.sentry, SentryConfig()),
+        ):
+            if value != default:
+                out[key] = value.to_dict()
+        return out
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
 
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:

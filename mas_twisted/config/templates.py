@@ -46,6 +46,21 @@ class TemplatesConfig(Config):
         self.assets_manifest = r.str("assets_manifest", None) or default_assets_manifest()
         self.translations_path = r.str("translations_path", None) or default_translations_path()
 
+    def to_dict(self) -> dict[str, str]:
+        """The paths that differ from the defaults (MAS skips the others)."""
+        out: dict[str, str] = {}
+        for key, default in (
+            ("path", default_templates_path),
+            ("assets_manifest", default_assets_manifest),
+            ("translations_path", default_translations_path),
+        ):
+            if getattr(self, key) != default():
+                out[key] = getattr(self, key)
+        return out
+
+    def is_default(self) -> bool:
+        return not self.to_dict()
+
     @classmethod
     def generate_config_section(cls, **kwargs: Any) -> str:
         return """\

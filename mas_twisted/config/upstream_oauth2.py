@@ -33,6 +33,7 @@ import attrs
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.config._base import Config, JsonDict, Reader, describe, read_file
 from mas_twisted.config.clients import read_client_secret
+from mas_twisted.config.http import normalize_url
 
 TOKEN_AUTH_METHODS: tuple[str, ...] = (
     "none",
@@ -83,6 +84,17 @@ class ImportPreference:
             on_conflict=r.enum("on_conflict", ON_CONFLICT, "fail") if with_on_conflict else "fail",
         )
 
+    def to_dict(self, *, with_on_conflict: bool = False) -> dict[str, Any]:
+        """The non-default members, as MAS serialises an import preference."""
+        out: dict[str, Any] = {}
+        if self.action != "ignore":
+            out["action"] = self.action
+        if self.template is not None:
+            out["template"] = self.template
+        if with_on_conflict and self.on_conflict != "fail":
+            out["on_conflict"] = self.on_conflict
+        return out
+
 
 @attrs.frozen
 class ClaimsImports:
@@ -130,6 +142,24 @@ class ClaimsImports:
     def subject(self) -> str:
         return self.subject_template or DEFAULT_SUBJECT_TEMPLATE
 
+    def to_dict(self) -> dict[str, Any]:
+        """The non-default parts, in MAS's order (an empty mapping for all defaults)."""
+        out: dict[str, Any] = {}
+        if self.subject_template is not None:
+            out["subject"] = {"template": self.subject_template}
+        if self.skip_confirmation:
+            out["skip_confirmation"] = True
+        for key, preference in (
+            ("localpart", self.localpart.to_dict(with_on_conflict=True)),
+            ("displayname", self.displayname.to_dict()),
+            ("email", self.email.to_dict()),
+        ):
+            if preference:
+                out[key] = preference
+        if self.account_name_template is not None:
+            out["account_name"] = {"template": self.account_name_template}
+        return out
+
 
 @attrs.frozen
 class SignInWithApple:
@@ -140,6 +170,8 @@ class SignInWithApple:
     #: The PEM private key: ``private_key`` if set, else the content of ``private_key_file``.
     private_key: str | None = None
     private_key_file: str | None = None
+    #: Whether ``private_key`` was given inline (rather than read from ``private_key_file``).
+    private_key_inline: bool = attrs.field(default=False, eq=False)
 
     @classmethod
     def parse(cls, r: Reader, *, load_files: bool = True) -> "SignInWithApple":
@@ -153,7 +185,18 @@ class SignInWithApple:
             key_id=r.str("key_id", required=True),
             private_key=private_key,
             private_key_file=private_key_file,
+            private_key_inline=r.has("private_key"),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.private_key_file is not None:
+            out["private_key_file"] = self.private_key_file
+        if self.private_key_inline:
+            out["private_key"] = self.private_key
+        out["team_id"] = self.team_id
+        out["key_id"] = self.key_id
+        return out
 
 
 @attrs.frozen
@@ -188,6 +231,8 @@ class UpstreamProvider:
     forward_login_hint: bool = False
     on_backchannel_logout: str = "do_nothing"
     registration_token_required: bool = False
+    #: The file the client secret was read from, if it was (``config dump`` prints this path).
+    client_secret_file: str | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def parse(cls, r: Reader) -> "UpstreamProvider":
@@ -230,9 +275,58 @@ class UpstreamProvider:
             forward_login_hint=r.bool("forward_login_hint", False),
             on_backchannel_logout=r.enum("on_backchannel_logout", ON_BACKCHANNEL_LOGOUT, "do_nothing"),
             registration_token_required=r.bool("registration_token_required", False),
+            client_secret_file=r.str("client_secret_file"),
         )
         provider._validate(r)
         return provider
+
+    def to_dict(self) -> dict[str, Any]:
+        """As MAS serialises a ``Provider``: defaults MAS skips are left out, the secret's
+        file path is printed rather than its content."""
+        out: dict[str, Any] = {}
+        if not self.enabled:
+            out["enabled"] = False
+        out["id"] = self.id
+        for key in ("synapse_idp_id", "issuer", "human_name", "brand_name"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out["client_id"] = self.client_id
+        if self.client_secret_file is not None:
+            out["client_secret_file"] = self.client_secret_file
+        elif self.client_secret is not None:
+            out["client_secret"] = self.client_secret
+        out["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        if self.sign_in_with_apple is not None:
+            out["sign_in_with_apple"] = self.sign_in_with_apple.to_dict()
+        if self.token_endpoint_auth_signing_alg is not None:
+            out["token_endpoint_auth_signing_alg"] = self.token_endpoint_auth_signing_alg
+        if self.id_token_signed_response_alg != DEFAULT_ID_TOKEN_SIGNED_RESPONSE_ALG:
+            out["id_token_signed_response_alg"] = self.id_token_signed_response_alg
+        if self.scope != DEFAULT_SCOPE:
+            out["scope"] = self.scope
+        if self.discovery_mode != "oidc":
+            out["discovery_mode"] = self.discovery_mode
+        if self.pkce_method != "auto":
+            out["pkce_method"] = self.pkce_method
+        out["fetch_userinfo"] = self.fetch_userinfo
+        if self.userinfo_signed_response_alg is not None:
+            out["userinfo_signed_response_alg"] = self.userinfo_signed_response_alg
+        for key in ("authorization_endpoint", "userinfo_endpoint", "token_endpoint", "jwks_uri"):
+            if getattr(self, key) is not None:
+                out[key] = normalize_url(getattr(self, key))
+        if self.response_mode is not None:
+            out["response_mode"] = self.response_mode
+        claims = self.claims_imports.to_dict()
+        if claims:
+            out["claims_imports"] = claims
+        if self.additional_authorization_parameters:
+            # A BTreeMap in MAS: sorted by key.
+            out["additional_authorization_parameters"] = dict(sorted(self.additional_authorization_parameters.items()))
+        out["forward_login_hint"] = self.forward_login_hint
+        if self.on_backchannel_logout != "do_nothing":
+            out["on_backchannel_logout"] = self.on_backchannel_logout
+        out["registration_token_required"] = self.registration_token_required
+        return out
 
     def _validate(self, r: Reader) -> None:
         method = self.token_endpoint_auth_method
@@ -292,6 +386,12 @@ class UpstreamOAuth2Config(Config):
         if not r.has("providers"):
             raise r.error("providers", "missing required value (use [] for none)")
         self.providers = [UpstreamProvider.parse(pr) for pr in r.children("providers")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"providers": [provider.to_dict() for provider in self.providers]}
+
+    def is_default(self) -> bool:
+        return not self.providers
 
     @property
     def enabled_providers(self) -> list[UpstreamProvider]:

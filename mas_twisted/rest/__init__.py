@@ -7,7 +7,7 @@ built with ``cls(server)``, or ``cls.from_config(server, resource_config)`` when
 options of its resource entry (``assets``'s ``path``). A listener dispatches a request to
 the first mounted class whose routes match its path (``app/listeners.py``).
 
-``human``, ``compat`` and ``adminapi`` mount nothing yet; ``graphql`` never will (no GraphQL
+``compat`` and ``adminapi`` mount nothing yet; ``graphql`` never will (no GraphQL
 API in this service, STYLE.md §5.12) and is accepted so that MAS configurations load.
 """
 
@@ -19,8 +19,20 @@ from mas_twisted.rest.assets import AssetsResource
 from mas_twisted.rest.connection_info import ConnectionInfoResource
 from mas_twisted.rest.discovery import DiscoveryResource
 from mas_twisted.rest.health import HealthResource
+from mas_twisted.rest.human.authorize import AuthorizeResource
+from mas_twisted.rest.human.consent import ConsentResource
+from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResource
+from mas_twisted.rest.human.index import IndexResource
+from mas_twisted.rest.human.login import LoginResource
+from mas_twisted.rest.human.logout import LogoutResource
 from mas_twisted.rest.metrics import MetricsResource
+from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
+from mas_twisted.rest.oauth2.introspection import IntrospectionResource
 from mas_twisted.rest.oauth2.keys import KeysResource
+from mas_twisted.rest.oauth2.registration import RegistrationResource
+from mas_twisted.rest.oauth2.revoke import RevocationResource
+from mas_twisted.rest.oauth2.token import TokenResource
+from mas_twisted.rest.oauth2.userinfo import UserinfoResource
 
 if TYPE_CHECKING:
     from mas_twisted.config.http import ResourceConfig
@@ -31,9 +43,9 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
     "health": (HealthResource,),
     "prometheus": (MetricsResource,),
     "discovery": (DiscoveryResource,),
-    "human": (),
+    "human": (IndexResource, LoginResource, LogoutResource, AuthorizeResource, ConsentResource, DeviceLinkResource, DeviceConsentResource),
     "graphql": (),
-    "oauth": (KeysResource,),
+    "oauth": (IntrospectionResource, KeysResource, TokenResource, UserinfoResource, RegistrationResource, RevocationResource, DeviceAuthorizationResource,),
     "compat": (),
     "assets": (AssetsResource,),
     "adminapi": (),

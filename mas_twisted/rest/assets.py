@@ -14,16 +14,23 @@ then in the project's own ``res/assets/``, which holds what our templates link t
 with ``..``, ``.``, empty segments, a backslash or a NUL is refused (404), so nothing
 outside those folders is ever served; symbolic links inside them are followed, as
 ``ServeDir`` does.
+
+The reactor thread only looks files up (``stat``). Their bytes are read in the reactor's
+thread pool and kept in a bounded in-memory cache (:class:`AssetCache`) keyed on the path,
+modification time and size, so a replaced file is read again and an unchanged one never is.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import mimetypes
 import os
+import stat
 from typing import TYPE_CHECKING, Sequence
 
 from klein import Klein
+from twisted.internet.threads import deferToThreadPool
 from twisted.web import http
 from twisted.web.iweb import IRequest
 
@@ -42,6 +49,64 @@ CACHE_NOT_FOUND = b"public, max-age=300"
 
 #: Pre-compressed variants, in the order preferred when the client likes them equally.
 PRECOMPRESSED: tuple[tuple[str, str], ...] = (("br", ".br"), ("gzip", ".gz"))
+
+
+#: How much the asset cache keeps, in bytes, and the largest file it keeps.
+CACHE_MAX_BYTES = 32 * 1024 * 1024
+CACHE_MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+class AssetCache:
+    """File contents by path, valid while the file's modification time and size are unchanged.
+
+    Least recently used entries are dropped past ``max_bytes``; files larger than
+    ``max_file_bytes`` are not kept (they are read again, off the reactor thread, each time).
+    Used from the reactor thread only.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_MAX_BYTES, max_file_bytes: int = CACHE_MAX_FILE_BYTES):
+        self.max_bytes = max_bytes
+        self.max_file_bytes = max_file_bytes
+        self._entries: collections.OrderedDict[str, tuple[int, int, bytes]] = collections.OrderedDict()
+        self._size = 0
+
+    def get(self, path: str, st: os.stat_result) -> bytes | None:
+        entry = self._entries.get(path)
+        if entry is None or entry[:2] != (st.st_mtime_ns, st.st_size):
+            return None
+        self._entries.move_to_end(path)
+        return entry[2]
+
+    def put(self, path: str, st: os.stat_result, data: bytes) -> None:
+        old = self._entries.pop(path, None)
+        if old is not None:
+            self._size -= len(old[2])
+        if len(data) > self.max_file_bytes:
+            return
+        self._entries[path] = (st.st_mtime_ns, st.st_size, data)
+        self._size += len(data)
+        while self._size > self.max_bytes:
+            _, (_, _, dropped) = self._entries.popitem(last=False)
+            self._size -= len(dropped)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+
+def _read(path: str) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its ``stat`` as of the read (runs in a pool thread)."""
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        return f.read(), st
+
+
+def _regular_file(path: str) -> os.stat_result | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def bundled_assets_dir() -> str:
@@ -91,8 +156,10 @@ class AssetsResource:
     app = Klein()
     install_plain_error_handlers(app)
 
-    def __init__(self, server: "MasServer", roots: Sequence[str]):
+    def __init__(self, server: "MasServer", roots: Sequence[str], cache: AssetCache | None = None):
+        self._reactor = server.get_reactor()
         self._roots = [str(root) for root in roots]
+        self._cache = cache if cache is not None else AssetCache()
 
     @classmethod
     def from_config(cls, server: "MasServer", resource: "ResourceConfig") -> "AssetsResource":
@@ -102,8 +169,10 @@ class AssetsResource:
             roots.append(bundled)
         return cls(server, roots)
 
-    def _find(self, segments: list[str], accepted: dict[str, float]) -> tuple[str, str | None] | None:
-        """The file to send and its content coding, preferring what the client likes best."""
+    def _find(
+        self, segments: list[str], accepted: dict[str, float]
+    ) -> tuple[str, str | None, os.stat_result] | None:
+        """The file to send, its content coding and its ``stat``, preferring what the client likes best."""
         wanted = sorted(
             ((_quality(accepted, coding), -i, coding, suffix) for i, (coding, suffix) in enumerate(PRECOMPRESSED)),
             reverse=True,
@@ -111,10 +180,13 @@ class AssetsResource:
         for root in self._roots:
             original = os.path.join(root, *segments)
             for q, _, coding, suffix in wanted:
-                if q > 0 and os.path.isfile(original + suffix):
-                    return original + suffix, coding
-            if os.path.isfile(original):
-                return original, None
+                if q > 0:
+                    st = _regular_file(original + suffix)
+                    if st is not None:
+                        return original + suffix, coding, st
+            st = _regular_file(original)
+            if st is not None:
+                return original, None, st
         return None
 
     def _not_found(self, request: IRequest) -> bytes:
@@ -127,7 +199,7 @@ class AssetsResource:
         return self._not_found(request)
 
     @app.route(urls.STATIC_ASSET, methods=["GET"])
-    def asset(self, request: IRequest, path: str) -> bytes:
+    async def asset(self, request: IRequest, path: str) -> bytes:
         segments = safe_segments(path)
         if segments is None:
             logger.info("Refused asset path %r", path)
@@ -136,22 +208,24 @@ class AssetsResource:
         found = self._find(segments, accepted_encodings(accept_encoding))
         if found is None:
             return self._not_found(request)
-        file_path, coding = found
-        try:
-            # Assets are small: reading one whole is cheaper than streaming it.
-            with open(file_path, "rb") as f:
-                mtime = os.fstat(f.fileno()).st_mtime
-                data = f.read()
-        except OSError as e:
-            logger.warning("Could not read asset %s: %s", file_path, e.strerror)
-            return self._not_found(request)
+        file_path, coding, st = found
         content_type = mimetypes.guess_type(segments[-1], strict=False)[0] or "application/octet-stream"
         request.setHeader(b"Content-Type", content_type.encode("ascii"))
         if coding is not None:
             request.setHeader(b"Content-Encoding", coding.encode("ascii"))
         request.setHeader(b"Vary", b"Accept-Encoding")
         request.setHeader(b"Cache-Control", CACHE_FOUND)
-        if request.setLastModified(mtime) is http.CACHED:
+        if request.setLastModified(st.st_mtime) is http.CACHED:
             return b""
+        data = self._cache.get(file_path, st)
+        if data is None:
+            try:
+                data, st = await deferToThreadPool(self._reactor, self._reactor.getThreadPool(), _read, file_path)
+            except OSError as e:
+                logger.warning("Could not read asset %s: %s", file_path, e.strerror)
+                for name in (b"Content-Type", b"Content-Encoding", b"Vary", b"Last-Modified"):
+                    request.responseHeaders.removeHeader(name)
+                return self._not_found(request)
+            self._cache.put(file_path, st, data)
         request.setHeader(b"Content-Length", str(len(data)).encode("ascii"))
         return data

@@ -2,8 +2,9 @@
 """``GET /health`` (resource ``health``; MAS's ``crates/handlers/src/health.rs``).
 
 Request:  GET /health
-Response: 200 ``ok`` (text/plain) once ``SELECT 1`` ran on the database pool; when the
-          database cannot answer, 500 with a generic plain-text body (MAS answers its
+Response: 200 ``ok`` (text/plain) once the database pool answered a ping
+          (:meth:`~mas_twisted.storage.database.DatabasePool.ping`); when the database
+          cannot answer, 500 with a generic plain-text body (MAS answers its
           ``InternalError`` 500 too) and the traceback in the log.
 """
 
@@ -35,5 +36,5 @@ class HealthResource:
 
     @app.route(urls.HEALTH, methods=["GET"])
     async def health(self, request: IRequest) -> bytes:
-        await self._server.get_db_pool().execute("health_check", "SELECT 1")
+        await self._server.get_db_pool().ping()
         return text_response(request, 200, "ok")

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import attrs
 
 from mas_twisted.api.errors import DatabaseError
-from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.database import LoggingTransaction, run_txn
 from mas_twisted.storage.engines import create_engine
+from mas_twisted.storage.engines._base import first_line
 from mas_twisted.storage.stores.oauth2_clients import (
     delete_oauth2_client_txn,
     list_static_oauth2_clients_txn,
@@ -311,36 +312,26 @@ def run_config_sync(
     """Sync on a connection of its own, blocking; commits unless ``dry_run``.
 
     Raises:
-        DatabaseError: the database cannot be reached or has no schema yet.
+        DatabaseError: the database cannot be reached, has no schema yet, or the
+            transaction (its commit included) failed.
     """
     encrypter = _encrypter(config)
     engine = create_engine(config.database)
     conn = engine.connect()
     try:
-        cursor = conn.cursor()
-        txn = LoggingTransaction(cursor, "config_sync", engine)
-        try:
-            engine.begin_write(txn)
-            report = config_sync_txn(
-                txn, config, encrypter, int(clock() * 1000), prune=prune, dry_run=dry_run
-            )
-        except engine.module.Error as e:
-            conn.rollback()
-            raise DatabaseError(
-                f"config sync failed on the {config.database.describe_target()}: {_first_line(e)}"
-                " (has `mas-cli database migrate` been run?)"
-            )
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            cursor.close()
-        if dry_run:
-            logger.info("Dry run, rolling back changes")
-            conn.rollback()
-        else:
-            conn.commit()
-        return report
+
+        def _sync_txn(txn: LoggingTransaction) -> SyncReport:
+            report = config_sync_txn(txn, config, encrypter, int(clock() * 1000), prune=prune, dry_run=dry_run)
+            if dry_run:
+                logger.info("Dry run, rolling back changes")
+            return report
+
+        return run_txn(conn, engine, "config_sync", _sync_txn, write=True, rollback=dry_run)
+    except engine.module.Error as e:
+        raise DatabaseError(
+            f"config sync failed on the {config.database.describe_target()}: {first_line(e)}"
+            " (has `mas-cli database migrate` been run?)"
+        )
     finally:
         conn.close()
 
@@ -378,7 +369,3 @@ async def config_sync(
         logger.info("Dry run, rolling back changes")
         return e.report
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

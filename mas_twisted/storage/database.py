@@ -12,7 +12,10 @@ A slim port of the pattern of Synapse's ``synapse/storage/database.py`` (STYLE.m
   handler's Deferred when the client disconnects, but the database thread carries on, so
   the caller only sees ``CancelledError`` once the transaction has committed or rolled back.
 - :class:`LoggingTransaction` logs every statement on one line at DEBUG with the ``desc``
-  of its transaction and turns our ``?`` placeholders into the driver's style.
+  of its transaction (never the bound values, which include tokens and password hashes)
+  and turns our ``?`` placeholders into the driver's style.
+- :func:`run_txn` is the one place that begins, commits and rolls back a transaction on a
+  blocking connection: the pool's threads, the migrations and ``config sync`` all use it.
 - ``simple_*`` helpers (each with a ``_txn`` twin) cover plain CRUD. Table and column names
   come from code, never from a request; values are always bound parameters.
 """
@@ -141,7 +144,8 @@ class LoggingTransaction:
     def _do_execute(self, method: Callable[..., Any], sql: str, args: Any) -> None:
         converted = self.engine.convert_param_style(sql)
         if sql_logger.isEnabledFor(logging.DEBUG):
-            sql_logger.debug("[SQL] {%s} %s %r", self.name, one_line(sql), args)
+            # Never the bound values: they include tokens and password hashes.
+            sql_logger.debug("[SQL] {%s} %s", self.name, one_line(sql))
         start = time.monotonic()
         try:
             if args:
@@ -209,6 +213,64 @@ def _rows(txn: LoggingTransaction) -> list[Row]:
     return [tuple(row) for row in txn.fetchall()]
 
 
+AfterCallbacks = list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+
+
+def run_txn(
+    conn: Any,
+    engine: BaseEngine,
+    desc: str,
+    func: Callable[[LoggingTransaction], R],
+    *,
+    write: bool = False,
+    rollback: bool = False,
+    after_callbacks: AfterCallbacks | None = None,
+) -> R:
+    """Run ``func(txn)`` in one transaction on ``conn``, blocking; its result.
+
+    The transaction commits when ``func`` returns (or rolls back if ``rollback``, for a dry
+    run) and rolls back when it raises. ``write`` takes the write lock up front where the
+    engine has one (SQLite's ``BEGIN IMMEDIATE``). Nothing is retried here.
+
+    Raises:
+        Whatever ``func``, the driver or the commit raised, after rolling back. When the
+        rollback finds the connection gone (adbapi's ``ConnectionLost``), that is raised
+        instead, unless the commit had been sent: then the commit's own error is raised,
+        since the transaction may have committed and must not be run again.
+    """
+    cursor = conn.cursor()
+    txn = LoggingTransaction(cursor, desc, engine, after_callbacks)
+    committing = False
+    try:
+        if write:
+            engine.begin_write(txn)
+        else:
+            engine.begin(txn)
+        result = func(txn)
+        if rollback:
+            conn.rollback()
+        else:
+            committing = True
+            conn.commit()
+        return result
+    except BaseException as e:
+        try:
+            conn.rollback()
+        except adbapi.ConnectionLost:
+            if committing:
+                raise e from None
+            raise
+        except Exception:
+            # The original error says more than the failed rollback (a closed connection).
+            logger.debug("Rolling back %s failed too", desc, exc_info=True)
+        raise
+    finally:
+        try:
+            cursor.close()
+        except Exception:
+            pass
+
+
 class DatabasePool:
     """Transactions against one database, run on adbapi's thread pool.
 
@@ -249,7 +311,7 @@ class DatabasePool:
             CancelledError: the caller was cancelled; the transaction had finished by then.
             Whatever ``func`` or the driver raised, after rolling back.
         """
-        after_callbacks: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        after_callbacks: AfterCallbacks = []
         d = self._run_in_pool(
             self._new_transaction_or_reconnect, desc, after_callbacks, isolation_level, func, args, kwargs
         )
@@ -296,7 +358,7 @@ class DatabasePool:
         self,
         conn: Any,
         desc: str,
-        after_callbacks: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]],
+        after_callbacks: AfterCallbacks,
         isolation_level: str | None,
         func: Callable[..., R],
         args: Sequence[Any],
@@ -312,25 +374,12 @@ class DatabasePool:
             for attempt in itertools.count(1):
                 transaction_logger.debug("[TXN START] {%s}", name)
                 start = time.monotonic()
-                cursor = conn.cursor()
-                txn = LoggingTransaction(cursor, name, engine, after_callbacks)
-                committing = False
                 try:
-                    engine.begin(txn)
-                    result = func(txn, *args, **kwargs)
-                    committing = True
-                    conn.commit()
-                    transaction_logger.debug("[TXN END] {%s} %.6f sec", name, time.monotonic() - start)
-                    return result
+                    result = run_txn(
+                        conn, engine, name, lambda txn: func(txn, *args, **kwargs), after_callbacks=after_callbacks
+                    )
                 except Exception as e:
                     del after_callbacks[:]
-                    try:
-                        conn.rollback()
-                    except adbapi.ConnectionLost:
-                        if committing:
-                            # The commit may or may not have happened: never rerun then.
-                            raise e from None
-                        raise
                     if engine.is_deadlock(e) and attempt <= MAX_TXN_RETRIES:
                         logger.warning(
                             "[TXN DEADLOCK] {%s} attempt %d of %d: %s", name, attempt, MAX_TXN_RETRIES, e
@@ -338,11 +387,8 @@ class DatabasePool:
                         continue
                     transaction_logger.debug("[TXN FAIL] {%s} %s", name, e)
                     raise
-                finally:
-                    try:
-                        cursor.close()
-                    except Exception:
-                        pass
+                transaction_logger.debug("[TXN END] {%s} %.6f sec", name, time.monotonic() - start)
+                return result
             raise AssertionError("unreachable")
         finally:
             if isolation_level is not None:
@@ -382,6 +428,19 @@ class DatabasePool:
             return _rows(txn)
 
         return await self.runInteraction(desc, _execute_txn)
+
+    async def ping(self) -> None:
+        """Check that the database answers (``/health``).
+
+        Raises:
+            Whatever the driver raised when the database cannot be reached.
+        """
+
+        def _ping_txn(txn: LoggingTransaction) -> None:
+            txn.execute("SELECT 1")
+            txn.fetchall()
+
+        await self.runInteraction("ping", _ping_txn)
 
     def close(self) -> None:
         """Close every connection of the pool."""

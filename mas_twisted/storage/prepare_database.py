@@ -13,6 +13,12 @@ The layout follows Synapse's (``docs/development/database_schema.md``, STYLE.md 
   must never be edited (fix it with a new delta). ``schema_version`` holds the version and
   the compat version (see :mod:`mas_twisted.storage.schema`); a database whose compat
   version is newer than this code is refused with a :class:`DatabaseError`.
+- :func:`check_schema` applies nothing: it refuses a database whose compat version is newer
+  than this code, or which lacks any delta file of this code. The server calls it instead
+  of :func:`prepare_database` under ``--no-migrate``, as MAS refuses to start with pending
+  migrations then.
+- A driver error (the database cannot be reached, a file cannot be written) becomes a
+  :class:`DatabaseError` whose message is one line naming the database.
 - ``.sql`` files are split into statements naively: ``--`` comment lines are dropped and
   a statement ends at a line ending with ``;``. Use a ``.py`` delta for a statement with a
   ``;`` inside (a trigger body).
@@ -29,11 +35,12 @@ import importlib.util
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 from mas_twisted.api.errors import DatabaseError
-from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.database import LoggingTransaction, run_txn
 from mas_twisted.storage.engines import BaseEngine, create_engine
+from mas_twisted.storage.engines._base import first_line
 from mas_twisted.storage.schema import SCHEMA_COMPAT_VERSION, SCHEMA_VERSION
 from mas_twisted.util.paths import data_dir
 
@@ -41,8 +48,6 @@ if TYPE_CHECKING:
     from mas_twisted.config.database import DatabaseConfig
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: pg_advisory_lock key held while migrating: the bytes of "mas-sch" as a 64-bit integer.
 _MIGRATION_LOCK_KEY = int.from_bytes(b"mas-sch", "big")
@@ -105,7 +110,8 @@ def prepare_database(db_config: "DatabaseConfig") -> list[str]:
     """Bring the configured database up to this code's schema; the delta files applied.
 
     Raises:
-        DatabaseError: the database cannot be reached, or its schema is newer than this code.
+        DatabaseError: the database cannot be reached, a delta failed, or the schema is
+            newer than this code.
     """
     engine = create_engine(db_config)
     conn = engine.connect()
@@ -127,32 +133,97 @@ def prepare_database_on_connection(
 ) -> list[str]:
     """:func:`prepare_database` on an open connection (tests pass their own folder and versions)."""
     deltas = delta_files(engine.name, delta_dir, schema_version)
-    with _migration_lock(conn, engine):
-        _run_txn(conn, engine, "create_schema_bookkeeping", _create_bookkeeping_txn)
-        current = _run_txn(conn, engine, "get_schema_version", _get_schema_version_txn)
-        if current is not None:
-            db_version, db_compat = current
-            if db_compat > schema_version:
-                raise DatabaseError(
-                    f"the database schema (version {db_version}) needs code that understands schema version "
-                    f"{db_compat} or later, but this is schema version {schema_version}: upgrade mas-twisted, "
-                    "or restore the database backup taken before the upgrade"
-                )
-        applied: list[str] = []
-        for delta in deltas:
-            try:
-                if _run_txn(conn, engine, "apply_schema_delta", _apply_delta_txn, delta, clock):
-                    applied.append(delta.file)
-            except engine.module.Error as e:
-                text = str(e).strip()
-                first_line = text.splitlines()[0] if text else type(e).__name__
-                raise DatabaseError(f"schema delta {delta.file} failed and was rolled back: {first_line}")
-        _run_txn(conn, engine, "set_schema_version", _set_schema_version_txn, schema_version, compat_version)
+    try:
+        with _migration_lock(conn, engine):
+            run_txn(conn, engine, "create_schema_bookkeeping", _create_bookkeeping_txn, write=True)
+            current = run_txn(conn, engine, "get_schema_version", _get_schema_version_txn)
+            if current is not None:
+                _check_compat(*current, schema_version)
+            applied: list[str] = []
+            for delta in deltas:
+                try:
+                    if run_txn(
+                        conn, engine, "apply_schema_delta", lambda txn: _apply_delta_txn(txn, delta, clock), write=True
+                    ):
+                        applied.append(delta.file)
+                except engine.module.Error as e:
+                    raise DatabaseError(f"schema delta {delta.file} failed and was rolled back: {first_line(e)}")
+            run_txn(
+                conn,
+                engine,
+                "set_schema_version",
+                lambda txn: _set_schema_version_txn(txn, schema_version, compat_version),
+                write=True,
+            )
+    except engine.module.Error as e:
+        raise DatabaseError(f"could not prepare the schema of the {engine.config.describe_target()}: {first_line(e)}")
     if applied:
         logger.info("Applied %d schema delta(s): %s", len(applied), ", ".join(applied))
     else:
         logger.info("The database schema is up to date")
     return applied
+
+
+def check_schema(db_config: "DatabaseConfig") -> None:
+    """Refuse a database this code cannot run on without migrating it; changes nothing.
+
+    Raises:
+        DatabaseError: the database cannot be reached, has no schema, lacks a delta file
+            of this code, or its compat version is newer than this code.
+    """
+    engine = create_engine(db_config)
+    conn = engine.connect()
+    try:
+        check_schema_on_connection(conn, engine)
+    finally:
+        conn.close()
+
+
+def check_schema_on_connection(
+    conn: Any, engine: BaseEngine, *, delta_dir: Path | None = None, schema_version: int = SCHEMA_VERSION
+) -> None:
+    """:func:`check_schema` on an open connection (tests pass their own folder and version)."""
+    deltas = delta_files(engine.name, delta_dir, schema_version)
+    target = engine.config.describe_target()
+    try:
+        state = run_txn(conn, engine, "check_schema", _schema_state_txn, rollback=True)
+    except engine.module.Error as e:
+        raise DatabaseError(f"could not read the schema of the {target}: {first_line(e)}")
+    if state is None:
+        raise DatabaseError(
+            f"the {target} has no schema yet: run `mas-cli database migrate`, or start without --no-migrate"
+        )
+    current, applied = state
+    if current is not None:
+        _check_compat(*current, schema_version)
+    pending = [delta.file for delta in deltas if (delta.version, delta.file) not in applied]
+    if pending:
+        shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more" if len(pending) > 3 else "")
+        raise DatabaseError(
+            f"the schema of the {target} is not up to date ({len(pending)} pending migration(s): {shown}): "
+            "run `mas-cli database migrate` first, or start without --no-migrate to apply them"
+        )
+
+
+def _check_compat(db_version: int, db_compat: int, schema_version: int) -> None:
+    if db_compat > schema_version:
+        raise DatabaseError(
+            f"the database schema (version {db_version}) needs code that understands schema version "
+            f"{db_compat} or later, but this is schema version {schema_version}: upgrade mas-twisted, "
+            "or restore the database backup taken before the upgrade"
+        )
+
+
+def _schema_state_txn(txn: LoggingTransaction) -> tuple[tuple[int, int] | None, set[tuple[int, str]]] | None:
+    """The recorded (version, compat version) and applied deltas; None without bookkeeping tables."""
+    for table in ("schema_version", "applied_schema_deltas"):
+        txn.execute(txn.engine.table_exists_sql(), (table,))
+        if txn.fetchone() is None:
+            return None
+    current = _get_schema_version_txn(txn)
+    txn.execute("SELECT version, file FROM applied_schema_deltas")
+    applied = {(int(version), str(file)) for version, file in txn.fetchall()}
+    return current, applied
 
 
 class _LockContext:
@@ -167,32 +238,24 @@ class _LockContext:
             cur.close()
             self.conn.commit()
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.engine.name == "postgres":
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if self.engine.name != "postgres":
+            return
+        try:
             self.conn.rollback()
             cur = self.conn.cursor()
             cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
             cur.close()
             self.conn.commit()
+        except self.engine.module.Error:
+            if exc_type is None:
+                raise
+            # Already failing: that error matters, and closing the connection frees the lock.
+            logger.debug("Could not release the migration lock", exc_info=True)
 
 
 def _migration_lock(conn: Any, engine: BaseEngine) -> _LockContext:
     return _LockContext(conn, engine)
-
-
-def _run_txn(conn: Any, engine: BaseEngine, name: str, func: Callable[..., T], *args: Any) -> T:
-    cursor = conn.cursor()
-    txn = LoggingTransaction(cursor, name, engine)
-    try:
-        engine.begin_write(txn)
-        result = func(txn, *args)
-        conn.commit()
-        return result
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        cursor.close()
 
 
 def _create_bookkeeping_txn(txn: LoggingTransaction) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint, serverFromString
 from twisted.internet.testing import MemoryReactor
 
@@ -103,7 +105,19 @@ def test_public_base_rejects_what_mas_url_builder_refuses(value: str, fragment: 
 def test_trusted_proxies() -> None:
     http = read_http({"public_base": "https://a.example/", "trusted_proxies": ["10.1.2.3", "2001:db8::/32"]})
     assert http.trusted_proxies == [ipaddress.ip_network("10.1.2.3/32"), ipaddress.ip_network("2001:db8::/32")]
-    assert len(DEFAULT_TRUSTED_PROXIES) == 6
+    # A present section without trusted_proxies gets MAS's default_trusted_proxies(), in its
+    # order (10.0.0.0/10 and 127.0.0.1/8 exactly as MAS writes them).
+    defaults = read_http({"public_base": "https://a.example/"}).trusted_proxies
+    assert defaults == [
+        ipaddress.ip_network("192.168.0.0/16"),
+        ipaddress.ip_network("172.16.0.0/12"),
+        ipaddress.ip_network("10.0.0.0/10"),
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("fd00::/8"),
+        ipaddress.ip_network("::1/128"),
+    ]
+    assert DEFAULT_TRUSTED_PROXIES == ("192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/10", "127.0.0.1/8", "fd00::/8", "::1/128")
+    assert ipaddress.ip_address("10.63.255.255") in defaults[2] and ipaddress.ip_address("10.64.0.0") not in defaults[2]
     expect_error(
         {"public_base": "https://a.example/", "trusted_proxies": ["10.0.0.0/8", "not-an-ip"]},
         ("http", "trusted_proxies", 1),
@@ -212,15 +226,58 @@ def test_every_bind_kind() -> None:
     )
 
 
-def test_socket_mode_forms() -> None:
-    # MAS's mode is octal text; YAML's own octal (0660) arrives as the number itself.
-    assert binds_of({"socket": "/s", "mode": "0600"})[0].mode == 0o600
-    assert binds_of({"socket": "/s", "mode": "0o755"})[0].mode == 0o755
-    assert binds_of({"socket": "/s", "mode": 0o660})[0].mode == 0o660
-    path = ("http", "listeners", 0, "binds", 0, "mode")
-    expect_error(http_section(listener(binds=[{"socket": "/s", "mode": "rw-rw----"}])), path, "'rw-rw----'")
-    expect_error(http_section(listener(binds=[{"socket": "/s", "mode": "680"}])), path, "'680'")
-    expect_error(http_section(listener(binds=[{"socket": "/s", "mode": 660}])), path, "660", "quote")
+def load_yaml_config(tmp_path: Path, http_yaml: str) -> RootConfig:
+    """Load an ``http`` section written as YAML text, through the loader MAS's files go through."""
+    rest = yaml.safe_dump({k: v for k, v in root_config_tree(None).items()})
+    path = tmp_path / "config.yaml"
+    path.write_text(rest + http_yaml)
+    return RootConfig.load([str(path)], environ={})
+
+
+def socket_yaml(mode: str) -> str:
+    return f"""\
+http:
+  public_base: https://auth.example.com/
+  listeners:
+    - name: web
+      resources:
+        - name: health
+      binds:
+        - socket: /run/mas.sock
+          mode: {mode}
+"""
+
+
+@pytest.mark.parametrize(
+    "spelling, expected",
+    [('"660"', 0o660), ("'0600'", 0o600), ('"400"', 0o400), ('"0o755"', 0o755), ('"2770"', 0o2770)],
+)
+def test_socket_mode_is_octal_text(tmp_path: Path, spelling: str, expected: int) -> None:
+    # MAS parses the string in base 8 (u32::from_str_radix(mode, 8)).
+    bind = load_yaml_config(tmp_path, socket_yaml(spelling)).http.listeners[0].binds[0]
+    assert bind.mode == expected
+    assert bind_to_endpoint(bind) == f"unix:address=/run/mas.sock:mode={expected:o}:lockfile=0"
+
+
+@pytest.mark.parametrize("spelling", ["400", "0660", "660", "0o400", "0x1b0", "6.6"])
+def test_socket_mode_as_a_yaml_number_is_refused(tmp_path: Path, spelling: str) -> None:
+    # MAS's mode is a string and its loader refuses a number. A number cannot be read safely:
+    # YAML 1.2 gives 660 for both `660` and `0660`, and 256 for `0o400`, whose digits would
+    # mean mode 256 (rw-r-xrw-) if taken as octal text; `400` as raw bits would be 0o620.
+    with pytest.raises(ConfigError) as info:
+        load_yaml_config(tmp_path, socket_yaml(spelling))
+    text = str(info.value)
+    assert "\n" not in text
+    assert info.value.path == ("http", "listeners", 0, "binds", 0, "mode")
+    assert "quote" in text and "number" in text, text
+
+
+@pytest.mark.parametrize("spelling", ['"rw-rw----"', '"680"', '""', '"17777"', "true"])
+def test_socket_mode_errors_name_path_and_value(tmp_path: Path, spelling: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml_config(tmp_path, socket_yaml(spelling))
+    assert info.value.path == ("http", "listeners", 0, "binds", 0, "mode")
+    assert "octal permissions" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -333,12 +390,19 @@ def test_tls_errors(tmp_path: Path) -> None:
     )
     expect_error(tls_listener({"certificate": "garbage", "key": key_pem}), at + ("certificate",), "empty (or invalid)")
     expect_error(tls_listener({"certificate": cert_pem, "key": "garbage"}), at + ("key",), "could not decode")
-    expect_error(tls_listener({"certificate": cert_pem, "key": encrypted_pem}), at + ("key",), "not given")
+    expect_error(tls_listener({"certificate": cert_pem, "key": encrypted_pem}), at + ("key",), "no password was provided")
     expect_error(
         tls_listener({"certificate": cert_pem, "key": encrypted_pem, "password": "wrong"}), at + ("key",), "wrong password"
     )
     expect_error(tls_listener({"certificate": cert_pem, "key": key_pem, "password": "x"}), at + ("key",), "not encrypted")
     expect_error(tls_listener({"certificate": cert_pem, "key": other_key_pem}), at + ("key",), "does not match")
+    # The keystore's loader decides which keys are usable, as MAS's does: no P-521.
+    p521_pem = ec.generate_private_key(ec.SECP521R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    expect_error(tls_listener({"certificate": cert_pem, "key": p521_pem}), at + ("key",), "unsupported elliptic curve")
+    # An inline key is PEM (MAS reads DER from key_file only).
+    expect_error(tls_listener({"certificate": cert_pem, "key": "MIIE"}), at + ("key",), "expected a PEM document")
     missing = str(tmp_path / "nope.pem")
     expect_error(tls_listener({"certificate_file": missing, "key": key_pem}), at + ("certificate_file",), missing)
 

@@ -136,17 +136,95 @@ def test_unparsable_yaml(tmp_path: Path) -> None:
 # -- dump -------------------------------------------------------------------------------------
 
 
-def test_dump_writes_the_merged_tree(tmp_path: Path) -> None:
+#: What MAS's ``config dump`` prints for ``minimal()``: its parsed RootConfig, with the
+#: defaults of the sections it always prints and without those it skips at their defaults.
+MINIMAL_DUMP: dict[str, Any] = {
+    "http": {
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [
+                    {"name": "discovery"},
+                    {"name": "human"},
+                    {"name": "oauth"},
+                    {"name": "compat"},
+                    {"name": "graphql"},
+                    {"name": "assets"},
+                ],
+                "binds": [{"address": "[::]:8080"}],
+                "proxy_protocol": False,
+            },
+            {
+                "name": "internal",
+                "resources": [{"name": "health"}],
+                "binds": [{"host": "localhost", "port": 8081}],
+                "proxy_protocol": False,
+            },
+        ],
+        "trusted_proxies": ["192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/10", "127.0.0.1/8", "fd00::/8", "::1/128"],
+        "public_base": "http://[::]:8080/",
+        "issuer": "http://[::]:8080/",
+    },
+    "database": {
+        "uri": "postgresql://",
+        "max_connections": 10,
+        "min_connections": 0,
+        "connect_timeout": 30,
+        "idle_timeout": 600,
+        "max_lifetime": 1800,
+    },
+    "email": {
+        "from": '"Authentication Service" <root@localhost>',
+        "reply_to": '"Authentication Service" <root@localhost>',
+        "transport": "blackhole",
+    },
+    "secrets": {"encryption": ENCRYPTION_KEY},
+    "passwords": {"enabled": True, "schemes": [{"version": 1, "algorithm": "argon2id"}], "minimum_complexity": 3},
+    "matrix": {
+        "kind": "synapse",
+        "homeserver": "localhost:8008",
+        "secret": "shared-secret",
+        "endpoint": "http://localhost:8008/",
+    },
+}
+
+
+def test_dump_prints_the_parsed_config_with_defaults(tmp_path: Path) -> None:
     base = write(tmp_path / "base.yaml", minimal(passwords={"schemes": [{"version": 1, "algorithm": "bcrypt"}]}))
     overlay = write(tmp_path / "overlay.yaml", {"passwords": {"schemes": [{"version": 2, "algorithm": "argon2id"}]}})
     result = mas_cli("config", "dump", "-c", base, "-c", overlay, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dumped = yaml.safe_load(result.stdout)
-    assert dumped["matrix"] == {"secret": "shared-secret"}
-    assert dumped["passwords"]["schemes"] == [{"version": 1, "algorithm": "bcrypt"}, {"version": 2, "algorithm": "argon2id"}]
-    # The dump is itself a valid configuration.
+    expected = dict(MINIMAL_DUMP)
+    expected["passwords"] = {
+        "enabled": True,
+        "schemes": [{"version": 1, "algorithm": "bcrypt"}, {"version": 2, "algorithm": "argon2id"}],
+        "minimum_complexity": 3,
+    }
+    assert dumped == expected
+    assert list(dumped) == ["http", "database", "email", "secrets", "passwords", "matrix"]
+    # The dump is itself a valid configuration, which dumps the same again.
     again = write(tmp_path / "dumped.yaml", result.stdout)
     assert mas_cli("config", "check", "-c", again, cwd=tmp_path).returncode == 0
+    assert yaml.safe_load(mas_cli("config", "dump", "-c", again, cwd=tmp_path).stdout) == expected
+
+
+def test_config_files_on_both_sides_of_the_subcommand_are_all_read(tmp_path: Path) -> None:
+    # MAS's -c is global and appends: `mas-cli -c a config dump -c b` merges a and b.
+    base = write(tmp_path / "base.yaml", minimal())
+    overlay = write(tmp_path / "overlay.yaml", {"matrix": {"homeserver": "overlay.example.com"}})
+    third = write(tmp_path / "third.yaml", {"branding": {"service_name": "Third"}})
+    result = mas_cli("-c", base, "config", "-c", overlay, "dump", "-c", third, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dumped = yaml.safe_load(result.stdout)
+    assert dumped["matrix"]["secret"] == "shared-secret"  # from base, before the subcommand
+    assert dumped["matrix"]["homeserver"] == "overlay.example.com"  # between the two words
+    assert dumped["branding"] == {"service_name": "Third"}  # after the subcommand
+    # Without the file given first, the required sections are missing.
+    result = mas_cli("config", "check", "-c", overlay, cwd=tmp_path)
+    assert result.returncode != 0
+    result = mas_cli("-c", base, "config", "check", "-c", overlay, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 def test_dump_to_a_file(tmp_path: Path) -> None:
@@ -155,7 +233,7 @@ def test_dump_to_a_file(tmp_path: Path) -> None:
     result = mas_cli("config", "dump", "-c", config, "-o", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert yaml.safe_load(out.read_text()) == minimal()
+    assert yaml.safe_load(out.read_text()) == MINIMAL_DUMP
 
 
 def test_dump_refuses_an_invalid_config(tmp_path: Path) -> None:
@@ -249,3 +327,27 @@ def test_help(tmp_path: Path, command: str) -> None:
     result = mas_cli("config", command, "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert f"config {command}" in result.stdout
+
+
+def test_unexpected_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from unittest import mock
+
+    from mas_twisted.cli.main import main as cli_main
+
+    config = write(tmp_path / "config.yaml", minimal())
+    with mock.patch("mas_twisted.cli.config.run_check", side_effect=KeyError("surprise")):
+        assert cli_main(["config", "check", "-c", config]) == 1
+    err = capsys.readouterr().err
+    assert err == "mas-cli: unexpected error: KeyError: 'surprise' (set MAS_LOG_LEVEL=debug for the traceback)\n"
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", minimal(database={"uri": "sqlite:////proc/mas.db"}))
+    for args in (("database", "migrate"), ("config", "sync")):
+        result = mas_cli(*args, "-c", config, cwd=tmp_path)
+        assert result.returncode == 1, result
+        lines = [line for line in result.stderr.splitlines() if line.startswith("mas-cli: ")]
+        assert lines == [
+            "mas-cli: could not connect to the SQLite database /proc/mas.db: unable to open database file"
+        ], result.stderr
+        assert "Traceback" not in result.stderr

@@ -118,11 +118,16 @@ def test_missing_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "config.yaml" in str(info.value)
 
 
-def test_dump_tree_is_the_merged_tree(tmp_path: Path) -> None:
+def test_dump_tree_is_the_parsed_merged_config(tmp_path: Path) -> None:
     base = write(tmp_path / "base.yaml", BASE)
     overlay = write(tmp_path / "overlay.yaml", dict(OVERLAY, not_a_section={"x": 1}))
     tree = RootConfig.load([base, overlay], environ={}).dump_tree()
-    assert tree["matrix"] == {"secret": "from-base", "homeserver": "overlay.example.com"}
+    assert tree["matrix"] == {
+        "kind": "synapse",
+        "homeserver": "overlay.example.com",
+        "secret": "from-base",
+        "endpoint": "http://localhost:8008/",
+    }
     assert tree["passwords"]["schemes"] == [{"version": 1, "algorithm": "bcrypt"}, {"version": 2, "algorithm": "argon2id"}]
     assert "not_a_section" not in tree
 

@@ -96,12 +96,22 @@ def base_config(tmp: Path, *, database_uri: str | None = None) -> dict[str, Any]
 class TwistdProcess:
     """``twistd --nodaemon mas -c config.yaml`` in a folder of its own."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], *, args: Sequence[str] = (), wrapper: Sequence[str] = ()):
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        *,
+        args: Sequence[str] = (),
+        wrapper: Sequence[str] = (),
+        pidfile: str = "",
+    ):
         self.workdir = workdir
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = workdir / "twistd.out"
-        self.argv = [*wrapper, venv_script("twistd"), "--nodaemon", "--pidfile=", "mas", "-c", str(self.config_path), *args]
+        self.argv = [
+            *wrapper, venv_script("twistd"), "--nodaemon", f"--pidfile={pidfile}", "mas", "-c", str(self.config_path), *args
+        ]
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "TwistdProcess":
@@ -147,6 +157,28 @@ class TwistdProcess:
         if code == -signal.SIGTERM and "Server Shut Down." in self.output():
             return 0
         return code
+
+
+def run_sql(database_uri: str, sql: str) -> None:
+    """Run one statement on the test database and commit (to set up a scenario)."""
+    from mas_twisted.storage.engines import create_engine
+    from tests.utils import make_db_config
+
+    engine = create_engine(make_db_config({"uri": database_uri}))
+    conn = engine.connect()
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def mas_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAS_")}
+    return subprocess.run(
+        [venv_script("mas-cli"), *args], capture_output=True, text=True, timeout=120, cwd=workdir, env=env
+    )
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import shutil
+import socket
 import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,7 +24,9 @@ from tests.integration._harness import (
     TwistdProcess,
     base_config,
     free_port,
+    mas_cli,
     request,
+    run_sql,
     venv_script,
 )
 
@@ -91,7 +95,8 @@ def test_unix_socket_listener(tmp_path: Path, database_uri: str) -> None:
     sock = str(tmp_path / "mas.sock")
     config = base_config(tmp_path, database_uri=database_uri)
     public_base = "https://auth.example.test/"
-    config["http"] = {"public_base": public_base, "listeners": [_listener([{"socket": sock, "mode": 0o660}])]}
+    # MAS's spelling: octal digits as a string (a YAML number is refused, as MAS refuses it).
+    config["http"] = {"public_base": public_base, "listeners": [_listener([{"socket": sock, "mode": "660"}])]}
     proc = TwistdProcess(tmp_path, config).start()
     try:
         proc.wait_until(lambda: request("GET", "/health", unix=sock))
@@ -187,3 +192,94 @@ def test_plugin_is_listed_by_twistd(tmp_path: Path) -> None:
     out = subprocess.run([venv_script("twistd"), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 0
     assert "mas" in out.stdout.split()
+
+
+def _one_line_failure(proc: TwistdProcess, timeout: float = 60) -> str:
+    """Wait for ``proc`` to exit; it must exit non-zero with one ``twistd mas:`` line and no traceback."""
+    assert proc.proc is not None
+    code = proc.proc.wait(timeout=timeout)
+    proc.stop()
+    output = proc.output()
+    assert code not in (0, None), output
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith("twistd mas: ")]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_socket_mode_as_a_yaml_number_is_refused(tmp_path: Path) -> None:
+    config = base_config(tmp_path)
+    config["http"] = {
+        "public_base": "https://auth.example.test/",
+        "listeners": [_listener([{"socket": str(tmp_path / "mas.sock"), "mode": 0o660}])],
+    }
+    line = _one_line_failure(TwistdProcess(tmp_path, config).start())
+    assert "http.listeners[0].binds[0].mode" in line and "quote" in line, line
+    assert not (tmp_path / "mas.sock").exists()
+
+
+def test_no_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_uri: str) -> None:
+    config = base_config(tmp_path, database_uri=database_uri)
+    port = free_port()
+    config["http"] = {"public_base": f"http://127.0.0.1:{port}/", "listeners": [_listener([{"host": "127.0.0.1", "port": port}])]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    migrated = mas_cli(tmp_path, "database", "migrate", "-c", str(tmp_path / "config.yaml"))
+    assert migrated.returncode == 0, migrated.stderr
+    run_sql(database_uri, "UPDATE schema_version SET compat_version = 999")
+    proc = TwistdProcess(tmp_path, config, args=["--no-migrate"]).start()
+    line = _one_line_failure(proc)
+    assert "schema version 999 or later" in line, line
+
+
+def test_no_migrate_refuses_an_unmigrated_database_and_serves_a_migrated_one(tmp_path: Path, database_uri: str) -> None:
+    config = base_config(tmp_path, database_uri=database_uri)
+    port = free_port()
+    config["http"] = {"public_base": f"http://127.0.0.1:{port}/", "listeners": [_listener([{"host": "127.0.0.1", "port": port}])]}
+    line = _one_line_failure(TwistdProcess(tmp_path, config, args=["--no-migrate"]).start())
+    assert "no schema yet" in line and "mas-cli database migrate" in line, line
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    migrated = mas_cli(tmp_path, "database", "migrate", "-c", str(tmp_path / "config.yaml"))
+    assert migrated.returncode == 0, migrated.stderr
+    proc = TwistdProcess(tmp_path, config, args=["--no-migrate"]).start()
+    try:
+        proc.wait_until(lambda: request("GET", "/health", port=port))
+        assert request("GET", "/health", port=port).status == 200
+    finally:
+        assert proc.stop() == 0, proc.output()
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    config = base_config(tmp_path, database_uri="sqlite:////proc/mas.db")
+    for args in ([], ["--no-migrate"]):
+        line = _one_line_failure(TwistdProcess(tmp_path, config, args=args).start())
+        assert "SQLite database /proc/mas.db" in line and "unable to open database file" in line, line
+
+
+def test_busy_port_stops_with_status_1_and_removes_the_pidfile(tmp_path: Path) -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    busy = taken.getsockname()[1]
+    free = free_port()
+    config = base_config(tmp_path)
+    config["http"] = {
+        "public_base": f"http://127.0.0.1:{free}/",
+        "listeners": [
+            {"name": "internal", "resources": [{"name": "health"}], "binds": [{"host": "127.0.0.1", "port": free}]},
+            _listener([{"host": "127.0.0.1", "port": busy}]),
+        ],
+    }
+    pidfile = tmp_path / "twistd.pid"
+    try:
+        proc = TwistdProcess(tmp_path, config, pidfile=str(pidfile)).start()
+        line = _one_line_failure(proc)
+    finally:
+        taken.close()
+    assert line == f"twistd mas: could not start listener web: could not bind 127.0.0.1:{busy}: Address already in use"
+    assert proc.proc is not None and proc.proc.returncode == 1
+    # twistd shut down in order: its pidfile is gone and the other listener's port is free.
+    assert not pidfile.exists()
+    assert "Server Shut Down." in proc.output()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as check:
+        check.bind(("127.0.0.1", free))

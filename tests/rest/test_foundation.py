@@ -41,8 +41,8 @@ class DiscoveryTestCase(MasTestCase):
         self.assertIn("RS256", doc["id_token_signing_alg_values_supported"])
         self.assertIn("ES256", doc["id_token_signing_alg_values_supported"])
         self.assertNotIn("ES384", doc["id_token_signing_alg_values_supported"])
-        # Endpoints that do not exist yet are not advertised.
-        self.assertNotIn("token_endpoint", doc)
+        # No RP-initiated logout in MAS: no end_session_endpoint.
+        self.assertNotIn("end_session_endpoint", doc)
 
     @override_config({"http": {"public_base": "https://example.com/mas/", "issuer": "https://example.com"}})
     def test_issuer_and_public_base_with_a_path(self) -> None:
@@ -97,7 +97,7 @@ class KeysTestCase(MasTestCase):
 
 
 class _BrokenPool:
-    async def execute(self, desc: str, sql: str, *args: Any) -> list[Any]:
+    async def ping(self) -> None:
         raise sqlite3.OperationalError("unable to open database file /secret/path")
 
 
@@ -267,3 +267,72 @@ class AssetsTestCase(MasTestCase):
         cached = self.get("/assets/only.txt", ("If-Modified-Since", last_modified))
         self.assertEqual(cached.code, 304)
         self.assertEqual(cached.body, b"")
+
+
+class AssetCacheTestCase(MasTestCase):
+    """Asset bytes are read off the reactor thread once, then served from memory."""
+
+    prepare = AssetsTestCase.prepare
+    get = AssetsTestCase.get
+
+    def _pool_jobs(self) -> list[Any]:
+        pool = self.reactor.getThreadPool()
+        jobs: list[Any] = []
+        original = pool.callInThreadWithCallback
+
+        def _recording(on_result: Any, func: Any, *args: Any, **kwargs: Any) -> None:
+            jobs.append((func, args))
+            original(on_result, func, *args, **kwargs)
+
+        pool.callInThreadWithCallback = _recording  # type: ignore[method-assign]
+        return jobs
+
+    def test_read_in_the_thread_pool_once_then_from_memory(self) -> None:
+        jobs = self._pool_jobs()
+        path = os.path.join(self.assets, "only.txt")
+        first = self.get("/assets/only.txt")
+        self.assertEqual(first.body, b"only here")
+        self.assertEqual([args for _, args in jobs], [(path,)])
+        # Same bytes on disk under the same mtime and size: served from memory, no read.
+        st = os.stat(path)
+        with open(path, "w") as f:
+            f.write("ONLY HERE")
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        second = self.get("/assets/only.txt")
+        self.assertEqual(second.body, b"only here")
+        self.assertEqual(len(jobs), 1)
+        # A newer file is read again.
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        third = self.get("/assets/only.txt")
+        self.assertEqual(third.body, b"ONLY HERE")
+        self.assertEqual(len(jobs), 2)
+
+    def test_not_modified_needs_no_read(self) -> None:
+        jobs = self._pool_jobs()
+        last_modified = os.stat(os.path.join(self.assets, "only.txt")).st_mtime
+        from twisted.web.http import datetimeToString
+
+        cached = self.get("/assets/only.txt", ("If-Modified-Since", datetimeToString(last_modified + 1).decode()))
+        self.assertEqual(cached.code, 304)
+        self.assertEqual(jobs, [])
+
+    def test_cache_is_bounded(self) -> None:
+        from mas_twisted.rest.assets import AssetCache
+
+        cache = AssetCache(max_bytes=10, max_file_bytes=6)
+        files = {}
+        for name in ("a", "b", "c", "big"):
+            path = os.path.join(self.assets, name)
+            with open(path, "wb") as f:
+                f.write(b"x" * (8 if name == "big" else 4))
+            files[name] = (path, os.stat(path))
+        for name in ("a", "b"):
+            cache.put(files[name][0], files[name][1], b"1234")
+        self.assertEqual(cache.get(*files["a"]), b"1234")  # "a" is now the most recently used
+        cache.put(files["c"][0], files["c"][1], b"5678")
+        self.assertEqual(cache.size, 8)
+        self.assertIsNone(cache.get(*files["b"]))  # the least recently used went
+        self.assertEqual(cache.get(*files["a"]), b"1234")
+        cache.put(files["big"][0], files["big"][1], b"x" * 8)  # over max_file_bytes: not kept
+        self.assertIsNone(cache.get(*files["big"]))
+        self.assertEqual(cache.size, 8)

@@ -271,3 +271,42 @@ class BlockingConfigSyncTestCase(MasTestCase):
             run_config_sync(RootConfig(raw), prune=False, dry_run=False)
         self.assertIn("has `mas-cli database migrate` been run?", str(cm.exception))
         self.assertNotIn("\n", str(cm.exception))
+
+    def test_commit_failure_is_a_one_line_error_and_nothing_is_stored(self) -> None:
+        from unittest import mock
+
+        from mas_twisted.storage import config_sync as config_sync_module
+        from mas_twisted.storage.engines import create_engine
+
+        db = EmptyDatabase(temp_dir(self))
+        self.addCleanup(db.cleanup)
+        prepare_database(db.db_config)
+        raw = deep_merge(self.default_config(), {"clients": CLIENTS})
+        raw["database"] = db.config_section
+        config = RootConfig(raw)
+
+        class _CommitFails:
+            def __init__(self, conn: Any, error: Exception):
+                self._conn, self._error = conn, error
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._conn, name)
+
+            def commit(self) -> None:
+                raise self._error
+
+        def _engine(db_config: Any) -> Any:
+            engine = create_engine(db_config)
+            connect = engine.connect
+            error = engine.module.OperationalError("could not write to the disk\nDETAIL: more text")
+            engine.connect = lambda: _CommitFails(connect(), error)  # type: ignore[method-assign]
+            return engine
+
+        with mock.patch.object(config_sync_module, "create_engine", _engine):
+            with self.assertRaises(DatabaseError) as cm:
+                run_config_sync(config, prune=False, dry_run=False)
+        message = str(cm.exception)
+        self.assertNotIn("\n", message)
+        self.assertIn("config sync failed on the ", message)
+        self.assertIn("could not write to the disk", message)
+        self.assertEqual(db.query("SELECT COUNT(*) FROM oauth2_clients"), [(0,)])

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.config.database import DatabaseConfig
+from mas_twisted.storage.engines.postgres import PostgresEngine
 from tests.utils import make_db_config
 
 
@@ -59,6 +61,28 @@ def test_uri_and_separate_keys_are_exclusive() -> None:
 
 def test_password_and_password_file_are_exclusive() -> None:
     assert "database.password:" in error({"password": "a", "password_file": "/run/secrets/pw"})
+
+
+def test_password_file_is_read_and_trimmed_when_loading(tmp_path: Path) -> None:
+    # MAS reads and trims it (crates/cli/src/util.rs); a missing file is a config error.
+    path = tmp_path / "pw"
+    path.write_text("  from-a-file\n")
+    config = load({"host": "db", "password_file": str(path)})
+    assert config.password == "from-a-file"
+    assert config.password_file == str(path)
+    args, kwargs = PostgresEngine(config).connect_args()
+    assert kwargs["password"] == "from-a-file"
+    missing = str(tmp_path / "nope")
+    message = error({"host": "db", "password_file": missing})
+    assert message == f"Invalid configuration at database.password_file: file not found: {missing}"
+
+
+def test_socket_wins_over_host_as_in_sqlx() -> None:
+    config = load({"host": "db.example.com", "socket": "/run/postgresql", "database": "mas"})
+    args, kwargs = PostgresEngine(config).connect_args()
+    assert kwargs["host"] == "/run/postgresql"
+    assert config.describe_target() == "PostgreSQL database mas on /run/postgresql"
+    assert PostgresEngine(load({"host": "db.example.com"})).connect_args()[1]["host"] == "db.example.com"
 
 
 def test_tls_pairs() -> None:

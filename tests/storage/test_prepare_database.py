@@ -13,10 +13,16 @@ from twisted.trial import unittest
 from mas_twisted.api.errors import DatabaseError
 from mas_twisted.cli.main import main as cli_main
 from mas_twisted.storage.engines import BaseEngine, create_engine
-from mas_twisted.storage.prepare_database import delta_files, prepare_database, prepare_database_on_connection
+from mas_twisted.storage.prepare_database import (
+    check_schema,
+    check_schema_on_connection,
+    delta_files,
+    prepare_database,
+    prepare_database_on_connection,
+)
 from mas_twisted.storage.schema import SCHEMA_COMPAT_VERSION, SCHEMA_VERSION
 from mas_twisted.util.paths import data_dir
-from tests.utils import EmptyDatabase, temp_dir
+from tests.utils import EmptyDatabase, make_db_config, temp_dir
 
 
 class PrepareDatabaseTestCase(unittest.TestCase):
@@ -138,6 +144,111 @@ class PrepareDatabaseTestCase(unittest.TestCase):
         with redirect_stderr(stderr):
             self.assertEqual(cli_main(["database", "migrate", "-c", str(config)]), 1)
         self.assertRegex(stderr.getvalue(), r"^mas-cli: the database schema \(version \d+\) needs code .*\n$")
+
+
+class CheckSchemaTestCase(unittest.TestCase):
+    """``check_schema``: what ``--no-migrate`` relies on; it never changes the database."""
+
+    def setUp(self) -> None:
+        self.db = EmptyDatabase(temp_dir(self))
+        self.addCleanup(self.db.cleanup)
+
+    def check_error(self) -> str:
+        with self.assertRaises(DatabaseError) as cm:
+            check_schema(self.db.db_config)
+        message = str(cm.exception)
+        self.assertNotIn("\n", message)
+        return message
+
+    def test_up_to_date_database_passes(self) -> None:
+        prepare_database(self.db.db_config)
+        check_schema(self.db.db_config)
+
+    def test_empty_database_is_refused_and_left_empty(self) -> None:
+        message = self.check_error()
+        self.assertIn("has no schema yet", message)
+        self.assertIn("mas-cli database migrate", message)
+        # Nothing was created, not even the bookkeeping tables.
+        self.assertEqual(prepare_database(self.db.db_config), [d.file for d in delta_files(self.db.engine_name)])
+
+    def test_pending_delta_is_refused_and_not_applied(self) -> None:
+        prepare_database(self.db.db_config)
+        missing = delta_files(self.db.engine_name)[-1].file
+        self.db.query("DELETE FROM applied_schema_deltas WHERE file = ?", (missing,))
+        message = self.check_error()
+        self.assertIn("1 pending migration(s)", message)
+        self.assertIn(missing, message)
+        self.assertIn("without --no-migrate", message)
+        self.assertEqual(self.db.query("SELECT COUNT(*) FROM applied_schema_deltas WHERE file = ?", (missing,)), [(0,)])
+
+    def test_too_new_database_is_refused(self) -> None:
+        prepare_database(self.db.db_config)
+        self.db.query("UPDATE schema_version SET version = ?, compat_version = ?", (999, 999))
+        message = self.check_error()
+        self.assertIn("schema version 999 or later", message)
+
+    def test_newer_but_compatible_database_passes(self) -> None:
+        prepare_database(self.db.db_config)
+        # A newer release applied a file this code does not know, keeping compatibility.
+        self.db.query("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+        self.db.query(
+            "INSERT INTO applied_schema_deltas (version, file, applied_at) VALUES (?, ?, ?)",
+            (SCHEMA_VERSION + 1, f"{SCHEMA_VERSION + 1:02d}/01_future.sql", 0),
+        )
+        check_schema(self.db.db_config)
+
+    def test_check_on_a_connection_with_its_own_deltas(self) -> None:
+        root = Path(temp_dir(self))
+        (root / "01").mkdir()
+        (root / "01" / "01_a.sql").write_text("CREATE TABLE a (x TEXT);\n")
+        engine = create_engine(self.db.db_config)
+        conn = engine.connect()
+        self.addCleanup(conn.close)
+        prepare_database_on_connection(conn, engine, delta_dir=root, schema_version=1, compat_version=1)
+        check_schema_on_connection(conn, engine, delta_dir=root, schema_version=1)
+        (root / "01" / "02_b.sql").write_text("CREATE TABLE b (x TEXT);\n")
+        with self.assertRaises(DatabaseError) as cm:
+            check_schema_on_connection(conn, engine, delta_dir=root, schema_version=1)
+        self.assertIn("01/02_b.sql", str(cm.exception))
+
+
+class DatabaseErrorsTestCase(unittest.TestCase):
+    """Driver errors become one-line DatabaseErrors naming the database, never tracebacks."""
+
+    def test_unopenable_sqlite_file(self) -> None:
+        db_config = make_db_config({"uri": "sqlite:////proc/mas.db"})
+        for func in (prepare_database, check_schema):
+            with self.assertRaises(DatabaseError) as cm:
+                func(db_config)
+            message = str(cm.exception)
+            self.assertNotIn("\n", message)
+            self.assertIn("SQLite database /proc/mas.db", message)
+            self.assertIn("unable to open database file", message)
+
+    def test_bookkeeping_failure(self) -> None:
+        # The bookkeeping transactions, not only the deltas, map driver errors (on any
+        # engine; a read-only SQLite connection makes one happen).
+        directory = temp_dir(self)
+        path = f"{directory}/mas.db"
+        db_config = make_db_config({"uri": "sqlite:///" + path})
+        create_engine(db_config).connect().close()  # creates the (empty) file
+        engine = create_engine(db_config)
+        conn = engine.connect()
+        self.addCleanup(conn.close)
+        conn.execute("PRAGMA query_only = ON")
+        with self.assertRaises(DatabaseError) as cm:
+            prepare_database_on_connection(conn, engine)
+        message = str(cm.exception)
+        self.assertNotIn("\n", message)
+        self.assertTrue(message.startswith(f"could not prepare the schema of the SQLite database {path}: "), message)
+
+    def test_cli_migrate_prints_one_line(self) -> None:
+        config = Path(temp_dir(self)) / "config.yaml"
+        config.write_text("database:\n  uri: sqlite:////proc/mas.db\n")
+        stderr = io.StringIO()
+        with redirect_stderr(stderr):
+            self.assertEqual(cli_main(["database", "migrate", "-c", str(config)]), 1)
+        self.assertRegex(stderr.getvalue(), r"^mas-cli: could not connect to the SQLite database /proc/mas.db: .*\n$")
 
 
 class DeltaFilesTestCase(unittest.TestCase):

@@ -7,8 +7,17 @@ import abc
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Collection, Sequence
 
+from mas_twisted.api.errors import DatabaseError
+
 if TYPE_CHECKING:
     from mas_twisted.config.database import DatabaseConfig
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (drivers add context on further lines),
+    or its class name when it has no message: for one-line operator-facing errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class BaseEngine(abc.ABC):
@@ -42,10 +51,22 @@ class BaseEngine(abc.ABC):
         }
 
     def connect(self) -> Any:
-        """A new blocking connection, prepared by :meth:`on_new_connection` (migrations, CLI)."""
+        """A new blocking connection, prepared by :meth:`on_new_connection` (migrations, CLI).
+
+        Raises:
+            DatabaseError: the driver could not connect, or could not set the connection up;
+                the message is one line naming the database.
+        """
         args, kwargs = self.connect_args()
-        conn = self.module.connect(*args, **kwargs)
-        self.on_new_connection(conn)
+        try:
+            conn = self.module.connect(*args, **kwargs)
+        except self.module.Error as e:
+            raise DatabaseError(f"could not connect to the {self.config.describe_target()}: {first_line(e)}")
+        try:
+            self.on_new_connection(conn)
+        except self.module.Error as e:
+            conn.close()
+            raise DatabaseError(f"could not set up a connection to the {self.config.describe_target()}: {first_line(e)}")
         return conn
 
     @abc.abstractmethod
@@ -86,6 +107,10 @@ class BaseEngine(abc.ABC):
     def server_version(self, conn: Any) -> str:
         """A human-readable server version, for the startup log."""
         return "unknown"
+
+    @abc.abstractmethod
+    def table_exists_sql(self) -> str:
+        """A query with one ``?`` (a table name) returning a row if that table exists."""
 
     @staticmethod
     def split_statements(script: str) -> Sequence[str]:

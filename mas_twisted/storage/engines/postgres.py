@@ -3,7 +3,10 @@
 
 The connection comes from ``database.uri`` (any libpq URI, ``postgresql://`` meaning the
 local socket with libpq's defaults) or from the separate keys, as MAS's
-``database_connect_options_from_config`` builds it. libpq reads TLS material from files only,
+``database_connect_options_from_config`` builds it: a ``socket`` directory wins over a
+``host`` (sqlx connects through the socket when both are set), and the password was read
+from ``password_file`` when the configuration loaded. Connection errors become one-line
+:class:`~mas_twisted.api.errors.DatabaseError` s (:meth:`BaseEngine.connect`). libpq reads TLS material from files only,
 so inline PEM (``ssl_ca``, ``ssl_certificate``, ``ssl_key``) is written once to private
 temporary files.
 """
@@ -17,7 +20,6 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any, Collection
 
-from mas_twisted.api.errors import DatabaseError
 from mas_twisted.storage.engines._base import BaseEngine
 
 if TYPE_CHECKING:
@@ -57,18 +59,18 @@ class PostgresEngine(BaseEngine):
             args = (c.uri,)
         else:
             kwargs["application_name"] = "matrix-authentication-service"
-            # libpq takes a socket directory as the host.
-            host = c.socket if c.socket is not None and c.host is None else c.host
+            # libpq takes a socket directory as the host. As with sqlx (MAS), a socket
+            # wins over a host when both are set.
+            host = c.socket if c.socket is not None else c.host
             if host is not None:
                 kwargs["host"] = host
             if c.port is not None:
                 kwargs["port"] = c.port
             if c.username is not None:
                 kwargs["user"] = c.username
+            # Read from password_file when the configuration was loaded.
             if c.password is not None:
                 kwargs["password"] = c.password
-            elif c.password_file is not None:
-                kwargs["password"] = _read_password_file(c.password_file)
             if c.database is not None:
                 kwargs["dbname"] = c.database
         if c.ssl_mode is not None:
@@ -90,13 +92,6 @@ class PostgresEngine(BaseEngine):
         # adbapi keeps one connection per pool thread and cp_reconnect replaces one that
         # died; DatabasePool replaces the ones past max_lifetime or idle_timeout.
         return {**super().pool_args(), "cp_reconnect": True}
-
-    def connect(self) -> Any:
-        try:
-            return super().connect()
-        except self.module.OperationalError as e:
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DatabaseError(f"could not connect to the {self.config.describe_target()}: {first_line}")
 
     def on_new_connection(self, conn: Any) -> None:
         conn.set_session(autocommit=False)
@@ -129,6 +124,9 @@ class PostgresEngine(BaseEngine):
         version = conn.server_version  # e.g. 150020
         return f"PostgreSQL {version // 10000}.{version % 10000}"
 
+    def table_exists_sql(self) -> str:
+        return "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?"
+
     def _pem_file(self, key: str, pem: str) -> str:
         if self._pem_dir is None:
             self._pem_dir = tempfile.mkdtemp(prefix="mas-db-tls-")
@@ -140,10 +138,3 @@ class PostgresEngine(BaseEngine):
                 f.write(pem)
         return path
 
-
-def _read_password_file(path: str) -> str:
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError as e:
-        raise DatabaseError(f"could not read database.password_file {path}: {e.strerror}")

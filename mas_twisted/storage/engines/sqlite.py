@@ -90,3 +90,6 @@ class Sqlite3Engine(BaseEngine):
 
     def server_version(self, conn: Any) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
+
+    def table_exists_sql(self) -> str:
+        return "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"

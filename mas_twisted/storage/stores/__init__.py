@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
+from mas_twisted.storage.stores.access_tokens import AccessTokenStore
+from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantStore
+from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
+from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
+from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
+from mas_twisted.storage.stores.user_emails import UserEmailStore
+from mas_twisted.storage.stores.user_passwords import UserPasswordStore
+from mas_twisted.storage.stores.users import UserStore
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -24,4 +33,13 @@ class Stores:
     def __init__(self, db_pool: "DatabasePool", server: "MasServer"):
         self.db_pool = db_pool
         self.oauth2_clients = OAuth2ClientStore(db_pool, server)
+        self.oauth2_sessions = OAuth2SessionStore(db_pool, server)
+        self.authorization_grants = AuthorizationGrantStore(db_pool, server)
+        self.access_tokens = AccessTokenStore(db_pool, server)
+        self.refresh_tokens = RefreshTokenStore(db_pool, server)
+        self.device_code_grants = DeviceCodeGrantStore(db_pool, server)
         self.upstream_oauth_providers = UpstreamOAuthProviderStore(db_pool, server)
+        self.users = UserStore(db_pool, server)
+        self.user_passwords = UserPasswordStore(db_pool, server)
+        self.user_emails = UserEmailStore(db_pool, server)
+        self.browser_sessions = BrowserSessionStore(db_pool, server)

@@ -7,7 +7,8 @@ and the session's user in **one** ``SELECT`` through the unique ``access_token``
 PostgreSQL that statement is prepared once per connection (``PREPARE``/``EXECUTE``), which
 saves the server from planning it on every request, and it runs outside a transaction
 (:func:`run_read`): a lone ``SELECT`` needs no ``BEGIN``/``COMMIT``, which would be two more
-round trips per request.
+round trips per request. :meth:`AccessTokenStore.lookup_access_tokens_for_introspection`
+reads several tokens with one statement, for the requests that arrive together.
 
 State changes are conditional ``UPDATE``s: revoking a token that is already revoked (or
 changed under us) raises :class:`~mas_twisted.types.oauth2.InvalidTransitionError` and
@@ -52,9 +53,17 @@ _INTROSPECTION_SELECT = (
     " WHERE t.access_token = ?"
 )
 
+#: The same for several tokens (``= ANY(array)`` on PostgreSQL, ``IN (…)`` on SQLite).
+_INTROSPECTION_MANY_SELECT = _INTROSPECTION_SELECT.replace("t.access_token = ?", "t.access_token {}")
+#: At most this many tokens per statement.
+INTROSPECTION_BATCH_MAX = 500
+
 _PREPARED_NAME = "mas_introspect_access_token"
+_PREPARED_MANY_NAME = "mas_introspect_access_tokens"
 # The raw PostgreSQL connections on which the introspection statement is prepared.
 _prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# ... and those on which the batch statement is.
+_prepared_many_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 async def run_read(db_pool: DatabasePool, desc: str, func: Callable[..., R], *args: Any) -> R:
@@ -245,6 +254,16 @@ class AccessTokenStore(SQLBaseStore):
         """
         return await run_read(self.db_pool, "lookup_access_token_for_introspection", _introspection_txn, access_token)
 
+    async def lookup_access_tokens_for_introspection(
+        self, access_tokens: Sequence[str]
+    ) -> dict[str, AccessTokenIntrospection]:
+        """:meth:`lookup_access_token_for_introspection` for several tokens in one round trip
+        (a statement per :data:`INTROSPECTION_BATCH_MAX` tokens): ``{token: result}``, unknown
+        tokens left out. Introspection batches the requests that arrive together."""
+        return await run_read(
+            self.db_pool, "lookup_access_tokens_for_introspection", _introspection_many_txn, list(access_tokens)
+        )
+
     async def cleanup_revoked_access_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
         """Delete up to ``limit`` tokens revoked in ``[since, until)``; ``(count, last revoked_at)``."""
         return await self.db_pool.runInteraction(
@@ -292,3 +311,35 @@ def _introspection_txn(txn: LoggingTransaction, access_token: str) -> AccessToke
     session = OAuth2Session.from_row(row[n_token : n_token + n_session])
     owner = owner_from_columns(*row[n_token + n_session :])
     return AccessTokenIntrospection(token=token, session=session, user=owner)
+
+
+def _introspection_from_row(row: Sequence[Any]) -> AccessTokenIntrospection:
+    n_token = len(AccessToken.COLUMNS)
+    n_session = len(OAuth2Session.COLUMNS)
+    return AccessTokenIntrospection(
+        token=AccessToken.from_row(row[:n_token]),
+        session=OAuth2Session.from_row(row[n_token : n_token + n_session]),
+        user=owner_from_columns(*row[n_token + n_session :]),
+    )
+
+
+def _introspection_many_txn(txn: LoggingTransaction, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+    found: dict[str, AccessTokenIntrospection] = {}
+    token_column = AccessToken.COLUMNS.index("access_token")
+    postgres = txn.engine.name == "postgres"
+    for start in range(0, len(access_tokens), INTROSPECTION_BATCH_MAX):
+        chunk = access_tokens[start : start + INTROSPECTION_BATCH_MAX]
+        if postgres:
+            raw = txn.txn.connection
+            if raw not in _prepared_many_on:
+                txn.execute(
+                    f"PREPARE {_PREPARED_MANY_NAME} (text[]) AS "
+                    + _INTROSPECTION_MANY_SELECT.format("= ANY($1)")
+                )
+                _prepared_many_on.add(raw)
+            txn.execute(f"EXECUTE {_PREPARED_MANY_NAME} (?)", (chunk,))
+        else:
+            txn.execute(_INTROSPECTION_MANY_SELECT.format(f"IN ({', '.join('?' for _ in chunk)})"), chunk)
+        for row in txn.fetchall():
+            found[row[token_column]] = _introspection_from_row(row)
+    return found

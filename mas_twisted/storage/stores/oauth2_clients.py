@@ -247,6 +247,33 @@ class OAuth2ClientStore(SQLBaseStore):
         )
         return OAuth2Client.from_row(row) if row else None
 
+    async def add_or_find_oauth2_client_by_digest(self, client: OAuth2Client) -> tuple[OAuth2Client, bool]:
+        """Insert a dynamically registered client, unless one with the same ``metadata_digest``
+        exists (de-duplication of secret-less registrations, even when two race).
+
+        Returns:
+            The client in the database, and whether it was inserted now.
+        """
+        if client.metadata_digest is None:
+            raise ValueError(f"client {client.id} has no metadata digest")
+
+        def _add_or_find_txn(txn: LoggingTransaction) -> tuple[OAuth2Client, bool]:
+            row = client.to_row()
+            columns = list(row)
+            txn.execute(
+                f"INSERT INTO {TABLE} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+                " ON CONFLICT (metadata_digest) DO NOTHING",
+                [row[c] for c in columns],
+            )
+            if txn.rowcount == 1:
+                return client, True
+            existing = DatabasePool.simple_select_one_txn(
+                txn, TABLE, {"metadata_digest": client.metadata_digest}, OAuth2Client.COLUMNS
+            )
+            return OAuth2Client.from_row(existing), False
+
+        return await self.db_pool.runInteraction("add_or_find_oauth2_client_by_digest", _add_or_find_txn)
+
     async def delete_oauth2_client(self, client_id: str) -> bool:
         """Delete a client; ``False`` if there was none."""
         return await self.db_pool.runInteraction("delete_oauth2_client", delete_oauth2_client_txn, client_id)

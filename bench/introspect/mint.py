@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Mint COUNT live OAuth 2.0 access tokens into the database of a ``twistd mas`` configuration.
+
+For bench/introspect: one user (``bench``), one client, and COUNT sessions, each with one
+access token valid for a day and the scope Synapse needs (the C-S API and a device of its
+own), as a Matrix client that logged in COUNT times would have. Rows are written with the
+database pool's ``simple_insert_many`` in transactions of :data:`BATCH` rows, never one
+transaction per token. The schema is migrated first. The token strings are written to
+TOKENS_FILE, one a line, for the wrk script.
+
+(Compatibility tokens, ``mct_``, come with the compatibility layer: their tables do not
+exist yet.)
+
+Usage::
+
+    .venv/bin/python bench/introspect/mint.py CONFIG COUNT TOKENS_FILE
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+#: Rows per transaction.
+BATCH = 10_000
+#: How long the minted access tokens stay valid.
+TOKEN_TTL_MS = 24 * 3600 * 1000
+SCOPE_PREFIX = ["openid", "urn:matrix:client:api:*"]
+
+
+def mint_tokens(config_path: Path, count: int, tokens_path: Path) -> None:
+    """Mint ``count`` tokens into the database of ``config_path`` (in a process of its own,
+    since it runs a reactor) and write them to ``tokens_path``."""
+    subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), str(config_path), str(count), str(tokens_path)],
+        check=True,
+        cwd=ROOT,
+    )
+
+
+async def _mint(reactor: Any, config_path: str, count: int, tokens_path: str) -> None:
+    from mas_twisted.config.root import RootConfig
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.prepare_database import prepare_database
+    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
+    from mas_twisted.types.tokens import TokenType
+    from mas_twisted.types.users import User
+    from mas_twisted.util.rand import TokenGenerator
+
+    started = time.monotonic()
+    config = RootConfig.load([config_path])
+    prepare_database(config.database)
+    server = MasServer(config, reactor)
+    clock = server.get_clock()
+    # Seeded: a rerun mints the same tokens (ULIDs still follow the clock).
+    tokens = TokenGenerator(random.Random(20261125), clock)
+    db_pool = server.get_db_pool()
+    stores = server.get_stores()
+
+    now = clock.time_msec()
+    user = User(id=tokens.ulid(), username="bench", created_at=now)
+    await stores.users.add_user(user)
+    client = OAuth2Client(
+        id=tokens.ulid(),
+        redirect_uris=("https://bench.example/cb",),
+        grant_type_authorization_code=True,
+        grant_type_refresh_token=True,
+        token_endpoint_auth_method="none",
+        client_name="bench",
+        created_at=now,
+    )
+    await stores.oauth2_clients.add_oauth2_client(client)
+
+    session_keys = list(OAuth2Session.COLUMNS)
+    token_keys = list(AccessToken.COLUMNS)
+    with open(tokens_path, "w") as out:
+        for start in range(0, count, BATCH):
+            sessions: list[list[Any]] = []
+            access_tokens: list[list[Any]] = []
+            for _ in range(min(BATCH, count - start)):
+                session = OAuth2Session(
+                    id=tokens.ulid(now),
+                    client_id=client.id,
+                    scope=SCOPE_PREFIX + [f"urn:matrix:client:device:{tokens.device_id()}"],
+                    created_at=now,
+                    user_id=user.id,
+                )
+                token = AccessToken(
+                    id=tokens.ulid(now),
+                    session_id=session.id,
+                    access_token=tokens.token(TokenType.ACCESS_TOKEN),
+                    created_at=now,
+                    expires_at=now + TOKEN_TTL_MS,
+                )
+                session_row = session.to_row()
+                token_row = token.to_row()
+                sessions.append([session_row[k] for k in session_keys])
+                access_tokens.append([token_row[k] for k in token_keys])
+                out.write(token.access_token + "\n")
+            await db_pool.simple_insert_many("oauth2_sessions", session_keys, sessions, desc="bench_mint_sessions")
+            await db_pool.simple_insert_many(
+                "oauth2_access_tokens", token_keys, access_tokens, desc="bench_mint_access_tokens"
+            )
+    db_pool.close()
+    print(f"minted {count} access tokens in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__)
+    config_path, count, tokens_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    sys.path.insert(0, str(ROOT))
+    from twisted.internet import defer, task
+
+    task.react(lambda reactor: defer.ensureDeferred(_mint(reactor, config_path, count, tokens_path)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""bench/introspect: ``POST /oauth2/introspect`` under wrk, against baselines measured in the same run.
+
+Targets, each loaded with wrk (2 threads, 32 connections, keep-alive) and a Lua script that
+rotates through its own set of live tokens, authenticated as Synapse is (shared-secret Bearer)
+or as a client (Basic) for the baseline that needs it:
+
+- ``trivial``: the cheapest twisted.web resource returning fixed JSON (the ceiling of the stack);
+- ``oidc-provider``: npm oidc-provider's introspection endpoint, tokens in memory (a certified OP);
+- ``mas-sqlite`` / ``mas-postgres``: ``twistd mas`` with COUNT minted tokens (OAuth and compat).
+
+Prints requests/s, p50 and p99 per target, the server's CPU time per request (user + system,
+from ``/proc``: less sensitive than throughput to other load on the machine), and the ratios
+against oidc-provider. Needs wrk (Debian package) and node/npm; both are installed if missing
+(root, apt). PostgreSQL is reached through ``MAS_TEST_POSTGRES_DSN`` (default: the local
+server as ``postgres``). Usage::
+
+    .venv/bin/python bench/introspect/run.py [--count 100000] [--duration 15] [--connections 32] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration._harness import PostgresDatabase, base_config, free_port  # noqa: E402
+
+DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def ensure_tools() -> None:
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    if not (HERE / "node_modules" / "oidc-provider").exists():
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+
+
+class Target:
+    def __init__(self, name: str, argv: list[str], port: int, path: str, auth: str, tokens: Path,
+                 cwd: Path, env: dict[str, str] | None = None, cleanup: Callable[[], None] | None = None):
+        self.name, self.argv, self.port, self.path, self.auth, self.tokens = name, argv, port, path, auth, tokens
+        self.cwd, self.env, self.cleanup = cwd, env, cleanup
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, ready_timeout: float = 600) -> None:
+        log = open(self.cwd / f"{self.name}.log", "wb")
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(self.env or {})})
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited:\n{(self.cwd / f'{self.name}.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1):
+                    pass
+                return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit(f"{self.name} not ready after {ready_timeout}s")
+
+    def stop(self, final: bool = True) -> None:
+        """Stop the server; ``final`` also drops what the target set up (its database)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if final and self.cleanup:
+            cleanup, self.cleanup = self.cleanup, None
+            cleanup()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+RESULT = re.compile(r"RESULT requests=(\d+) duration_us=(\d+) errors=(\d+) p50_us=(\d+) p99_us=(\d+)")
+
+
+def run_wrk(target: Target, duration: int, connections: int) -> dict[str, float]:
+    env = {**os.environ, "TOKENS_FILE": str(target.tokens), "AUTHORIZATION": target.auth, "INTROSPECT_PATH": target.path}
+    url = f"http://127.0.0.1:{target.port}"
+    # Warm-up, then the measured run.
+    subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(HERE / "introspect.lua"), url],
+                   env=env, capture_output=True, check=True)
+    assert target.proc is not None
+    cpu_before = cpu_seconds(target.proc.pid)
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+                          str(HERE / "introspect.lua"), url], env=env, capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(target.proc.pid) - cpu_before
+    match = RESULT.search(out.stdout)
+    if not match:
+        raise SystemExit(f"no result from wrk for {target.name}:\n{out.stdout}\n{out.stderr}")
+    requests, duration_us, errors, p50, p99 = map(int, match.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    return {
+        "rps": requests / (duration_us / 1e6),
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+        "errors": errors + (int(non2xx.group(1)) if non2xx else 0),
+        "cpu_us": cpu / max(requests, 1) * 1e6,
+    }
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def trivial_target(work: Path) -> Target:
+    port = free_port()
+    tokens = work / "trivial-tokens.txt"
+    tokens.write_text("".join(f"token{i}\n" for i in range(1000)))
+    return Target("trivial", [sys.executable, str(HERE / "trivial.py"), str(port)], port, "/", "Bearer x", tokens, work)
+
+
+def oidc_provider_target(work: Path, count: int) -> Target:
+    port = free_port()
+    tokens = work / "oidc-provider-tokens.txt"
+    return Target("oidc-provider", ["node", str(HERE / "oidc_provider.mjs"), str(port), str(count), str(tokens)],
+                  port, "/token/introspection", basic("bench", "bench-secret-bench-secret"), tokens, work)
+
+
+def mas_target(work: Path, engine: str, count: int) -> Target:
+    import yaml
+
+    from bench.introspect.mint import mint_tokens
+
+    port = free_port()
+    folder = work / f"mas-{engine}"
+    folder.mkdir()
+    cleanup = None
+    if engine == "postgres":
+        db = PostgresDatabase()
+        uri, cleanup = db.uri, db.drop
+    else:
+        uri = f"sqlite:///{folder / 'mas.db'}"
+    config = base_config(folder, database_uri=uri)
+    config["http"] = {
+        "public_base": f"http://127.0.0.1:{port}/",
+        "listeners": [{"name": "web", "resources": [{"name": "oauth"}, {"name": "health"}],
+                       "binds": [{"host": "127.0.0.1", "port": port}]}],
+    }
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    tokens = folder / "tokens.txt"
+    mint_tokens(config_path, count, tokens)
+    twistd = str(Path(sys.executable).parent / "twistd")
+    return Target(f"mas-{engine}", [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
+                  port, "/oauth2/introspect", f"Bearer {config['matrix']['secret']}", tokens, folder,
+                  env={"MAS_LOG_LEVEL": "warning"}, cleanup=cleanup)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=100_000, help="live tokens minted per target")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of measured load per target")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each target this many times, interleaved, and keep each one's best round")
+    parser.add_argument("--only", nargs="*", help="run only these targets")
+    args = parser.parse_args()
+    os.environ.setdefault("MAS_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
+    ensure_tools()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-introspect-") as tmp:
+        work = Path(tmp)
+        builders = {
+            "trivial": lambda: trivial_target(work),
+            "oidc-provider": lambda: oidc_provider_target(work, args.count),
+            "mas-sqlite": lambda: mas_target(work, "sqlite", args.count),
+            "mas-postgres": lambda: mas_target(work, "postgres", args.count),
+        }
+        targets = [build() for name, build in builders.items() if not args.only or name in args.only]
+        try:
+            for round_no in range(args.rounds):
+                for target in targets:
+                    try:
+                        target.start()
+                        r = run_wrk(target, args.duration, args.connections)
+                    finally:
+                        target.stop(final=round_no == args.rounds - 1)
+                    print(f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+                          f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}", flush=True)
+                    best = results.get(target.name)
+                    if best is None or r["rps"] > best["rps"]:
+                        results[target.name] = r
+        finally:
+            for target in targets:
+                target.stop(final=True)
+
+    base = results.get("oidc-provider")
+    if base:
+        print("\nratios against oidc-provider (throughput ×, p99 ×; target: ≥ 1.0× throughput, p99 ≤ 2×):")
+        for name, r in results.items():
+            print(f"  {name:14s} throughput {r['rps'] / base['rps']:5.2f}×   p99 {r['p99_ms'] / base['p99_ms']:5.2f}×"
+                  f"   cpu/request {r['cpu_us'] / base['cpu_us']:5.2f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Baseline for bench/introspect: the cheapest twisted.web resource answering a POST with JSON.
+
+Usage: python trivial.py PORT
+"""
+
+import json
+import sys
+
+from twisted.internet import reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+BODY = json.dumps({"active": True, "scope": "openid", "client_id": "bench", "token_type": "access_token"}).encode()
+
+
+class Introspect(Resource):
+    isLeaf = True
+
+    def render_POST(self, request):  # noqa: N802
+        request.args  # parse the form like a real endpoint would
+        request.setHeader(b"content-type", b"application/json")
+        return BODY
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    site = Site(Introspect())
+    site.noisy = False
+    reactor.listenTCP(port, site, interface="127.0.0.1")
+    print(f"ready {port}", flush=True)
+    reactor.run()

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``mas-cli manage``: administer users from the command line (MAS's
+``crates/cli/src/commands/manage.rs``).
+
+- ``manage register-user [USERNAME] [-p PASSWORD] [-e EMAIL]… [-a | -A] [-d NAME] [-y]
+  [--ignore-password-complexity]``: create a user with an optional password, verified
+  emails and admin flag. Without ``-y`` the attributes (and the equivalent non-interactive
+  command) are shown and confirmed on the terminal, and a missing username is asked for;
+  with ``-y`` the username is required. The username may be a Matrix ID; it must be free
+  and a valid localpart. A password below ``passwords.minimum_complexity`` is refused
+  ("That password is too weak.", exit status 1) unless ``--ignore-password-complexity``.
+  The user is created in this service's database; creating it on the homeserver
+  (provisioning, with the display name of ``-d``) is the job of the homeserver
+  integration, not of this command yet.
+- ``manage set-password USERNAME PASSWORD [--ignore-complexity]``: give a user a new
+  password, hashed with the current scheme ("User not found" or "That password is too
+  weak." exit with status 1).
+
+Like MAS, these commands expect a migrated database (``mas-cli database migrate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from mas_twisted.api.errors import DatabaseError, MasError
+
+if TYPE_CHECKING:
+    from mas_twisted.config.root import RootConfig
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "manage",
+        parents=[common],
+        help="Manage the instance (users, passwords)",
+        description="Manage the instance: register users and set their passwords.",
+    )
+    commands = parser.add_subparsers(dest="manage_command", metavar="COMMAND")
+    commands.required = True
+
+    set_password = commands.add_parser("set-password", parents=[common], help="Set a user password")
+    set_password.add_argument("username")
+    set_password.add_argument("password")
+    set_password.add_argument(
+        "--ignore-complexity",
+        action="store_true",
+        help="Don't enforce that the password provided is above the minimum configured complexity",
+    )
+    set_password.set_defaults(func=run_set_password)
+
+    register_user = commands.add_parser(
+        "register-user",
+        parents=[common],
+        help="Register a user",
+        description=(
+            "Register a user. Unless --yes is given, the attributes are shown and confirmed "
+            "interactively. Policy checks on the password and emails are bypassed."
+        ),
+    )
+    register_user.add_argument("username", nargs="?", help="Username to register (required with --yes)")
+    register_user.add_argument("-p", "--password", help="Password to set")
+    register_user.add_argument(
+        "-e", "--email", action="append", dest="emails", default=[], metavar="EMAIL", help="Email to add (repeatable)"
+    )
+    admin = register_user.add_mutually_exclusive_group()
+    admin.add_argument("-a", "--admin", action="store_true", help="Make the user an admin")
+    admin.add_argument("-A", "--no-admin", action="store_true", help="Make the user not an admin")
+    register_user.add_argument("-d", "--display-name", help="Set the user's display name")
+    register_user.add_argument("-y", "--yes", action="store_true", help="Don't ask questions, just do it")
+    register_user.add_argument(
+        "--ignore-password-complexity",
+        action="store_true",
+        help="Don't enforce that the password provided is above the minimum configured complexity",
+    )
+    register_user.set_defaults(func=run_register_user, parser=register_user)
+
+
+# -- running async work from the command line -------------------------------------------------
+
+
+def run_with_server(config: "RootConfig", func: Callable[["MasServer"], Awaitable[T]]) -> T:
+    """Run ``func(server)`` on the real reactor, then stop it; returns (or raises) its outcome.
+
+    Database errors (a schema that was never migrated, say) become one-line
+    :class:`~mas_twisted.api.errors.DatabaseError`\\ s.
+    """
+    from twisted.internet import defer, reactor
+    from twisted.python.failure import Failure
+
+    from mas_twisted.server import MasServer
+
+    outcome: list[Any] = []
+
+    async def _main() -> T:
+        server = MasServer(config, reactor)
+        module = server.get_db_pool().engine.module
+        try:
+            return await func(server)
+        except module.Error as e:
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DatabaseError(
+                f"database error: {first_line} (has `mas-cli database migrate` been run?)"
+            ) from None
+
+    def _start() -> None:
+        d = defer.ensureDeferred(_main())
+
+        def _done(result: Any) -> None:
+            outcome.append(result)
+            reactor.stop()  # type: ignore[attr-defined]
+
+        d.addBoth(_done)
+
+    reactor.callWhenRunning(_start)  # type: ignore[attr-defined]
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def _load_config(args: argparse.Namespace) -> "RootConfig":
+    from mas_twisted.config.root import RootConfig
+
+    return RootConfig.load(args.config_files)
+
+
+# -- set-password -----------------------------------------------------------------------------
+
+
+def run_set_password(args: argparse.Namespace) -> int:
+    from mas_twisted.handlers.users import UserHandler
+
+    config = _load_config(args)
+
+    async def _set_password(server: "MasServer") -> int:
+        user = await UserHandler(server).set_password(
+            args.username, args.password, ignore_complexity=args.ignore_complexity
+        )
+        logger.info("Password changed for %s (%s)", user.username, user.id)
+        return 0
+
+    return run_with_server(config, _set_password)
+
+
+# -- register-user ----------------------------------------------------------------------------
+
+
+def _prompt(question: str) -> str | None:
+    """A line from the terminal, or ``None`` at end of input."""
+    try:
+        return input(question)
+    except EOFError:
+        return None
+
+
+def _summary(registration: Any, mxid: str) -> str:
+    rows = [("Username", registration.username), ("Matrix ID", mxid)]
+    if registration.display_name:
+        rows.append(("Display name", registration.display_name))
+    if registration.hashed_password is not None:
+        rows.append(("Password", "********"))
+    rows.extend(("Email", email) for email in registration.emails)
+    if registration.can_request_admin is not None:
+        rows.append(("Can request admin", "true" if registration.can_request_admin else "false"))
+    lines = ["User attributes"] + [f"{key:>17}: {value}" for key, value in rows]
+    if not registration.emails:
+        lines.append("No email address provided, user will be prompted to add one")
+    if registration.hashed_password is None:
+        lines.append("No password provided, user will not be able to log in with a password")
+    return "\n".join(lines)
+
+
+def _equivalent_command(registration: Any) -> str:
+    parts = ["mas-cli", "manage", "register-user", "--yes", registration.username]
+    for email in registration.emails:
+        parts += ["--email", email]
+    if registration.display_name:
+        parts += ["--display-name", registration.display_name]
+    command = " ".join(shlex.quote(p) for p in parts)
+    if registration.hashed_password is not None:
+        command += " --password $PASSWORD"
+    if registration.can_request_admin is True:
+        command += " --admin"
+    elif registration.can_request_admin is False:
+        command += " --no-admin"
+    return command
+
+
+def run_register_user(args: argparse.Namespace) -> int:
+    from mas_twisted.handlers.users import InvalidUsernameError, Registration, UserHandler
+
+    if args.yes and not args.username:
+        args.parser.error("the following arguments are required with --yes: username")
+    config = _load_config(args)
+    admin: bool | None = True if args.admin else False if args.no_admin else None
+
+    async def _register(server: "MasServer") -> int:
+        users = UserHandler(server)
+        if args.password is not None and not args.ignore_password_complexity:
+            users.check_password_complexity(args.password)
+
+        if args.username:
+            username = await users.check_and_normalize_username(args.username)
+        else:
+            while True:
+                answer = _prompt("Username: ")
+                if answer is None:
+                    raise MasError("Aborted")
+                try:
+                    username = await users.check_and_normalize_username(answer.strip())
+                    break
+                except InvalidUsernameError as e:
+                    logger.warning("Invalid username: %s", e.msg)
+
+        hashed = await users.hash_password(args.password) if args.password is not None else None
+        registration = Registration(
+            username=username,
+            hashed_password=hashed,
+            emails=tuple(args.emails),
+            can_request_admin=admin,
+            display_name=args.display_name,
+        )
+        print(_summary(registration, users.mxid(username)), flush=True)
+        if not args.emails:
+            logger.warning("No email address provided, user will need to add one")
+        if not args.yes:
+            print(f"\nNon-interactive equivalent to create this user:\n\n  {_equivalent_command(registration)}\n")
+            answer = _prompt("Confirm? [y/N] ")
+            if answer is None or answer.strip().lower() not in ("y", "yes"):
+                # MAS exits successfully when the user declines.
+                logger.warning("Aborted")
+                return 0
+        user = await users.register_user(registration)
+        if args.display_name:
+            logger.warning(
+                "The display name %r is not stored here: it is set on the homeserver when the user is provisioned",
+                args.display_name,
+            )
+        logger.info("User registered: %s (%s)", user.username, user.id)
+        return 0
+
+    return run_with_server(config, _register)

@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Token introspection (RFC 7662; MAS's ``crates/handlers/src/oauth2/introspection.rs``,
+inventory §2.10): what Synapse asks about every access token it has not cached.
+
+The caller is either the homeserver, presenting ``Authorization: Bearer <matrix.secret>``
+(:meth:`IntrospectionHandler.is_homeserver`, a constant-time comparison), or a confidential
+client (the resource authenticates it). Then:
+
+- the token is classified by its format (:meth:`~mas_twisted.types.tokens.TokenType.check`);
+  a ``token_type_hint`` that does not fit the type, a malformed token or an unknown prefix
+  is answered inactive;
+- ``mat_`` access tokens: one query reads the token, its session and the session's user,
+  shared by the requests that arrive in the same turn of the reactor
+  (:class:`AccessTokenLookups`). Active only if the token is neither revoked nor expired, the session not finished and the
+  user (if any: ``client_credentials`` sessions have none) neither locked nor deactivated.
+  ``first_used_at`` and the session's ``last_active_at`` go to the
+  :class:`~mas_twisted.handlers.activity.ActivityTracker`; nothing is written here;
+- ``mar_`` refresh tokens: the same, with ``token_type`` ``refresh_token`` and no expiry;
+- compatibility (``mct_``, ``mcr_``, ``syt_``, ``syr_``, macaroons) and personal (``mpt_``)
+  tokens: their sessions do not exist in this service yet, so no such token can be active.
+
+The scope answered is the session's, normalised (:func:`~mas_twisted.oauth2.scope.normalize_scope`:
+both the stable and unstable forms of the API and device scopes). Timestamps are whole
+seconds, rounded to the nearest (MAS's serialisation). As in MAS, the activity recorded for an
+introspection carries no address: the caller is the homeserver, not the token's user.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from mas_twisted.oauth2.scope import (
+    DEVICE_SCOPE_PREFIX,
+    DEVICE_SCOPE_PREFIX_UNSTABLE,
+    MATRIX_API_SCOPE,
+    MATRIX_API_SCOPE_UNSTABLE,
+    Scope,
+)
+from mas_twisted.types.tokens import TokenFormatError, TokenType
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.stores.access_tokens import AccessTokenStore
+    from mas_twisted.types.oauth2 import AccessTokenIntrospection
+    from mas_twisted.util.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+def to_seconds(ms: int) -> int:
+    """Milliseconds to whole seconds, half a second rounding away from zero (serde_with's rule)."""
+    sign = -1 if ms < 0 else 1
+    seconds, rest = divmod(abs(ms), 1000)
+    if rest >= 500:
+        seconds += 1
+    return sign * seconds
+
+
+@attrs.frozen(slots=True)
+class IntrospectionResponse:
+    """RFC 7662 §2.2 (MAS's ``IntrospectionResponse``): absent members are omitted."""
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    username: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    expires_in: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    sub: str | None = None
+    aud: str | None = None
+    iss: str | None = None
+    jti: str | None = None
+    #: MAS extension: the device of a compatibility session.
+    device_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The members that are set, in MAS's order."""
+        out: dict[str, Any] = {"active": self.active}
+        for name in _OPTIONAL_MEMBERS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+_OPTIONAL_MEMBERS = tuple(a.name for a in attrs.fields(IntrospectionResponse) if a.name != "active")
+
+#: The answer for anything that is not an active token.
+INACTIVE = IntrospectionResponse(active=False)
+
+ACCESS_TOKEN = "access_token"
+REFRESH_TOKEN = "refresh_token"
+
+
+def normalized_scope_string(scope: Scope) -> str:
+    """:func:`~mas_twisted.oauth2.scope.normalize_scope` of a stored (valid) scope, written out.
+
+    The same set, built without validating the tokens again: every token added is the other
+    form of one already in the scope, and both prefixes are valid scope characters.
+    """
+    tokens = set(scope.tokens)
+    for token in scope.tokens:
+        if token == MATRIX_API_SCOPE:
+            tokens.add(MATRIX_API_SCOPE_UNSTABLE)
+        elif token == MATRIX_API_SCOPE_UNSTABLE:
+            tokens.add(MATRIX_API_SCOPE)
+        elif token.startswith(DEVICE_SCOPE_PREFIX):
+            tokens.add(DEVICE_SCOPE_PREFIX_UNSTABLE + token[len(DEVICE_SCOPE_PREFIX) :])
+        elif token.startswith(DEVICE_SCOPE_PREFIX_UNSTABLE):
+            tokens.add(DEVICE_SCOPE_PREFIX + token[len(DEVICE_SCOPE_PREFIX_UNSTABLE) :])
+    return " ".join(sorted(tokens))
+
+
+class AccessTokenLookups:
+    """Reads the access tokens of the requests that arrive together with one query.
+
+    Under load, many introspection requests are parsed in the same turn of the reactor. The
+    first lookup schedules a batch for the end of that turn; the others join it; the batch
+    is one call to the database thread pool and one statement
+    (:meth:`~mas_twisted.storage.stores.access_tokens.AccessTokenStore.lookup_access_tokens_for_introspection`),
+    instead of one thread hop and one round trip each. A lone request waits for nothing but
+    the end of the current turn.
+    """
+
+    def __init__(self, clock: "Clock", store: "AccessTokenStore"):
+        self._clock = clock
+        self._store = store
+        self._waiting: dict[str, list[defer.Deferred[AccessTokenIntrospection | None]]] = {}
+        self._scheduled = False
+
+    def lookup(self, access_token: str) -> "defer.Deferred[AccessTokenIntrospection | None]":
+        """The token with its session and user, or ``None`` if it is unknown."""
+        d: defer.Deferred[AccessTokenIntrospection | None] = defer.Deferred()
+        waiters = self._waiting.get(access_token)
+        if waiters is None:
+            self._waiting[access_token] = [d]
+        else:
+            waiters.append(d)
+        if not self._scheduled:
+            self._scheduled = True
+            self._clock.call_later(0, self._run)
+        return d
+
+    def _run(self) -> None:
+        batch, self._waiting, self._scheduled = self._waiting, {}, False
+        d = defer.ensureDeferred(self._store.lookup_access_tokens_for_introspection(list(batch)))
+        d.addCallbacks(self._deliver, self._fail, callbackArgs=(batch,), errbackArgs=(batch,))
+
+    @staticmethod
+    def _deliver(found: "dict[str, AccessTokenIntrospection]", batch: dict[str, list[defer.Deferred[Any]]]) -> None:
+        for access_token, waiters in batch.items():
+            result = found.get(access_token)
+            for d in waiters:
+                d.callback(result)
+
+    @staticmethod
+    def _fail(failure: Failure, batch: dict[str, list[defer.Deferred[Any]]]) -> None:
+        for waiters in batch.values():
+            for d in waiters:
+                d.errback(failure)
+
+
+class IntrospectionHandler:
+    """Decides what ``POST /oauth2/introspect`` answers about a token."""
+
+    def __init__(self, server: "MasServer"):
+        self._clock = server.get_clock()
+        stores = server.get_stores()
+        self._access_tokens = AccessTokenLookups(self._clock, stores.access_tokens)
+        self._refresh_tokens = stores.refresh_tokens
+        self._activity = server.get_activity_tracker()
+        self._homeserver_secret = server.config.matrix.secret.encode("utf-8")
+
+    def is_homeserver(self, bearer_token: str) -> bool:
+        """Whether a ``Bearer`` credential is the secret shared with the homeserver (constant time)."""
+        return hmac.compare_digest(bearer_token.encode("utf-8"), self._homeserver_secret)
+
+    def introspect(
+        self, token: str, token_type_hint: str | None = None, *, supports_explicit_device_id: bool = False
+    ) -> "defer.Deferred[IntrospectionResponse]":
+        """What the token is, or :data:`INACTIVE` (a Deferred: the hot path avoids a coroutine).
+
+        Args:
+            token: the presented token.
+            token_type_hint: RFC 7662 ``token_type_hint``; one that does not fit the token
+                (an unknown value included) makes it inactive.
+            supports_explicit_device_id: the caller sent ``X-MAS-Supports-Device-Id: 1``:
+                a compatibility session's device goes in ``device_id`` rather than the
+                scope (MAS); it changes nothing for OAuth 2.0 sessions.
+        """
+        try:
+            token_type = TokenType.check(token)
+        except TokenFormatError as e:
+            logger.debug("Introspected token is malformed: %s", e)
+            return defer.succeed(INACTIVE)
+        if token_type_hint is not None and not token_type.matches_hint(token_type_hint):
+            logger.debug("Introspected %s does not fit the hint %r", token_type, token_type_hint)
+            return defer.succeed(INACTIVE)
+        if token_type is TokenType.ACCESS_TOKEN:
+            return self._access_tokens.lookup(token).addCallback(self._access_token_reply)
+        if token_type is TokenType.REFRESH_TOKEN:
+            return defer.ensureDeferred(self._introspect_refresh_token(token))
+        # Compatibility and personal sessions do not exist in this service yet: no such
+        # token can have been issued, nor imported.
+        logger.debug("Introspected %s: no such session can exist", token_type)
+        return defer.succeed(INACTIVE)
+
+    def _access_token_reply(self, found: "AccessTokenIntrospection | None") -> IntrospectionResponse:
+        if found is None:
+            return INACTIVE
+        now = self._clock.time_msec()
+        if not found.is_active(now):
+            logger.debug("Access token %s is not active", found.token.id)
+            return INACTIVE
+        access_token, session, user = found.token, found.session, found.user
+        if access_token.first_used_at is None:
+            self._activity.record_access_token_used(access_token.id, now)
+        self._activity.record_oauth2_session(session.id, now, None)
+        expires_at = access_token.expires_at
+        created_at = to_seconds(access_token.created_at)
+        return IntrospectionResponse(
+            active=True,
+            scope=normalized_scope_string(session.scope),
+            client_id=session.client_id,
+            username=user.username if user is not None else None,
+            token_type=ACCESS_TOKEN,
+            exp=to_seconds(expires_at) if expires_at is not None else None,
+            expires_in=to_seconds(expires_at - now) if expires_at is not None else None,
+            iat=created_at,
+            nbf=created_at,
+            sub=user.user_id if user is not None else None,
+            jti=access_token.id,
+        )
+
+    async def _introspect_refresh_token(self, token: str) -> IntrospectionResponse:
+        found = await self._refresh_tokens.lookup_refresh_token_for_introspection(token)
+        if found is None:
+            return INACTIVE
+        if not found.is_active:
+            logger.debug("Refresh token %s is not active", found.token.id)
+            return INACTIVE
+        refresh_token, session, user = found.token, found.session, found.user
+        self._activity.record_oauth2_session(session.id, self._clock.time_msec(), None)
+        created_at = to_seconds(refresh_token.created_at)
+        return IntrospectionResponse(
+            active=True,
+            scope=normalized_scope_string(session.scope),
+            client_id=session.client_id,
+            username=user.username if user is not None else None,
+            token_type=REFRESH_TOKEN,
+            iat=created_at,
+            nbf=created_at,
+            sub=user.user_id if user is not None else None,
+            jti=refresh_token.id,
+        )

@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Password login and post-authentication actions (MAS's ``crates/handlers/src/views/login.rs``
+and ``PostAuthAction`` in ``crates/router/src/endpoints.rs``).
+
+A post-auth action says where a browser goes once it is signed in. It travels in query
+strings and forms as ``kind=<kind>&id=<ulid>`` (plus MSC4191's ``action``/``device_id`` for
+``manage_account``); :meth:`PostAuthAction.path` is MAS's ``go_next``:
+
+=============================== =====================================
+``continue_authorization_grant`` ``/consent/<id>``
+``continue_device_code_grant``   ``/device/<id>``
+``continue_compat_sso_login``    ``/complete-compat-sso/<id>``
+``change_password``              ``/account/password/change``
+``link_upstream``                ``/upstream/link/<id>``
+``manage_account``               ``/account/`` (``?action=…&device_id=…``)
+(none)                           ``/``
+=============================== =====================================
+
+An unknown kind, or a missing or malformed id, means "no action" (MAS's flattened optional
+query silently drops it).
+
+:meth:`LoginHandler.login_with_password` is MAS's ``POST /login`` check, in its order: find
+the user (by email when ``account.login_with_email_allowed`` and the input has an ``@``,
+else by username, accepting ``@user:<our server>``), take a rate-limit cell (per client IP,
+then per account), verify the current password and upgrade its hash to the newest scheme,
+refuse deactivated and then locked users (only after the password matched, so their state
+is not disclosed to anyone without it), and start a browser session authenticated by that
+password.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlencode
+
+import attrs
+
+from mas_twisted.config._base import is_ulid
+from mas_twisted.handlers.rate_limit import RateLimitExceededError
+from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
+
+if TYPE_CHECKING:
+    from mas_twisted.rest.urls import UrlBuilder
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+# -- post-auth actions ------------------------------------------------------------------------
+
+CONTINUE_AUTHORIZATION_GRANT = "continue_authorization_grant"
+CONTINUE_DEVICE_CODE_GRANT = "continue_device_code_grant"
+CONTINUE_COMPAT_SSO_LOGIN = "continue_compat_sso_login"
+CHANGE_PASSWORD = "change_password"
+LINK_UPSTREAM = "link_upstream"
+MANAGE_ACCOUNT = "manage_account"
+
+#: The kinds that name an object by ``id``, and the path template they continue at.
+_ID_KINDS: dict[str, str] = {
+    CONTINUE_AUTHORIZATION_GRANT: "/consent/{id}",
+    CONTINUE_DEVICE_CODE_GRANT: "/device/{id}",
+    CONTINUE_COMPAT_SSO_LOGIN: "/complete-compat-sso/{id}",
+    LINK_UPSTREAM: "/upstream/link/{id}",
+}
+POST_AUTH_KINDS: frozenset[str] = frozenset(_ID_KINDS) | {CHANGE_PASSWORD, MANAGE_ACCOUNT}
+
+#: MSC4191 account-management actions; ``True`` where a ``device_id`` is required.
+ACCOUNT_ACTIONS: dict[str, bool] = {
+    "org.matrix.profile": False,
+    "profile": False,
+    "org.matrix.devices_list": False,
+    "org.matrix.sessions_list": False,
+    "sessions_list": False,
+    "org.matrix.device_view": True,
+    "org.matrix.session_view": True,
+    "session_view": True,
+    "org.matrix.device_delete": True,
+    "org.matrix.session_end": True,
+    "session_end": True,
+    "org.matrix.cross_signing_reset": False,
+}
+
+INDEX_PATH = "/"
+ACCOUNT_PATH = "/account/"
+CHANGE_PASSWORD_PATH = "/account/password/change"
+LOGIN_PATH = "/login"
+
+
+@attrs.frozen
+class PostAuthAction:
+    """Where to continue after authentication (MAS's ``PostAuthAction``)."""
+
+    kind: str
+    id: str | None = None
+    #: ``manage_account`` only: the MSC4191 action, and its ``device_id`` if it needs one.
+    account_action: str | None = None
+    device_id: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "PostAuthAction | None":
+        """The action in a query string or form (``kind``, ``id``, ``action``, ``device_id``), if valid."""
+        kind = _one(params.get("kind"))
+        if kind is None or kind not in POST_AUTH_KINDS:
+            return None
+        if kind in _ID_KINDS:
+            action_id = _one(params.get("id"))
+            if action_id is None or not is_ulid(action_id):
+                return None
+            return cls(kind=kind, id=action_id.upper())
+        if kind == MANAGE_ACCOUNT:
+            account_action = _one(params.get("action"))
+            device_id = _one(params.get("device_id"))
+            needs_device = ACCOUNT_ACTIONS.get(account_action or "")
+            if needs_device is None or (needs_device and not device_id):
+                return cls(kind=kind)
+            return cls(kind=kind, account_action=account_action, device_id=device_id if needs_device else None)
+        return cls(kind=kind)
+
+    def to_params(self) -> dict[str, str]:
+        """The query-string / hidden-field form of the action."""
+        params = {"kind": self.kind}
+        if self.id is not None:
+            params["id"] = self.id
+        if self.account_action is not None:
+            params["action"] = self.account_action
+        if self.device_id is not None:
+            params["device_id"] = self.device_id
+        return params
+
+    def path(self) -> str:
+        """The page that continues the action (MAS's ``go_next``), without the public base prefix."""
+        template = _ID_KINDS.get(self.kind)
+        if template is not None:
+            return template.format(id=self.id)
+        if self.kind == CHANGE_PASSWORD:
+            return CHANGE_PASSWORD_PATH
+        if self.account_action is None:
+            return ACCOUNT_PATH
+        query = {"action": self.account_action}
+        if self.device_id is not None:
+            query["device_id"] = self.device_id
+        return f"{ACCOUNT_PATH}?{urlencode(query)}"
+
+    def go_next(self, url_builder: "UrlBuilder") -> str:
+        """The ``Location`` to redirect to (a path under the public base's prefix)."""
+        return url_builder.prefix + self.path()
+
+
+def _one(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) and value else None
+
+
+def post_auth_redirect(
+    kind: str | None, id: str | None = None, *, url_builder: "UrlBuilder | None" = None  # noqa: A002
+) -> str:
+    """Where a browser goes once authenticated for this action: the consent page for
+    ``continue_authorization_grant``, and so on (see the module docstring); ``/`` when there is
+    no (valid) action. With ``url_builder`` the path is put under the public base's prefix.
+    """
+    action = PostAuthAction.from_params({"kind": kind, "id": id}) if kind else None
+    path = action.path() if action is not None else INDEX_PATH
+    return url_builder.prefix + path if url_builder is not None else path
+
+
+def go_next(action: PostAuthAction | None, url_builder: "UrlBuilder") -> str:
+    """``action.go_next`` or, without an action, the index page (MAS's ``Login::go_next``)."""
+    return action.go_next(url_builder) if action is not None else url_builder.prefix + INDEX_PATH
+
+
+def login_url(url_builder: "UrlBuilder", action: PostAuthAction | None = None, login_hint: str | None = None) -> str:
+    """The login page that comes back to ``action`` afterwards (what ``/authorize`` redirects to)."""
+    query: dict[str, str] = dict(action.to_params()) if action is not None else {}
+    if login_hint:
+        query["login_hint"] = login_hint
+    return url_builder.relative(LOGIN_PATH, query or None)
+
+
+# -- password login ---------------------------------------------------------------------------
+
+
+class LoginOutcome(str, enum.Enum):
+    SUCCESS = "success"
+    #: Unknown user, no password, or a wrong password: never say which.
+    INVALID_CREDENTIALS = "invalid_credentials"
+    RATE_LIMITED = "rate_limit_exceeded"
+    LOCKED = "locked"
+    DEACTIVATED = "deactivated"
+
+
+@attrs.frozen
+class LoginResult:
+    outcome: LoginOutcome
+    #: The user, once the password matched (and for ``LOCKED``/``DEACTIVATED``).
+    user: User | None = None
+    #: The new browser session, on success.
+    session: BrowserSession | None = None
+
+
+class LoginHandler:
+    """Checks passwords and opens browser sessions."""
+
+    def __init__(self, server: "MasServer"):
+        self._server = server
+        self._clock = server.get_clock()
+        self._passwords = server.get_password_manager()
+        self._limiter = server.get_rate_limiter()
+        self._tokens = server.get_token_generator()
+        self._server_name: str = server.config.matrix.homeserver
+        self._login_with_email: bool = server.config.account.login_with_email_allowed
+
+    @property
+    def _stores(self) -> Any:
+        # Resolved on use: building the pages of a listener must not open the database pool.
+        return self._server.get_stores()
+
+    def localpart(self, username: str) -> str:
+        """``@alice:<our server>`` → ``alice``; anything else is taken as it is."""
+        suffix = f":{self._server_name}"
+        if username.startswith("@") and username.endswith(suffix) and len(username) > len(suffix) + 1:
+            return username[1 : -len(suffix)]
+        return username
+
+    async def find_user_for_login(self, username_or_email: str) -> User | None:
+        """The user a login form names: by email (if allowed and it has ``@``), else by username."""
+        if self._login_with_email and "@" in username_or_email:
+            email = await self._stores.user_emails.find_user_email_by_email(username_or_email)
+            if email is not None:
+                user = await self._stores.users.get_user(email.user_id)
+                if user is not None:
+                    return user
+        return await self._stores.users.find_user_by_username(username_or_email)
+
+    async def login_with_password(
+        self, username: str, password: str, *, client_ip: str | None, user_agent: str | None
+    ) -> LoginResult:
+        """Check a login form's credentials and, if they are right, open a browser session.
+
+        Raises:
+            PasswordManagerDisabledError: passwords are switched off.
+            UnknownSchemeError, PasswordHashError: the stored hash cannot be checked.
+        """
+        user = await self.find_user_for_login(self.localpart(username))
+        if user is None:
+            logger.warning("Login failed: no user %r", username)
+            return LoginResult(LoginOutcome.INVALID_CREDENTIALS)
+
+        try:
+            self._limiter.check_password(client_ip, user.id)
+        except RateLimitExceededError as e:
+            logger.warning("Login refused: %s", e.debug)
+            return LoginResult(LoginOutcome.RATE_LIMITED)
+
+        current = await self._stores.user_passwords.get_active_user_password(user.id)
+        if current is None:
+            logger.warning("Login failed: user %s has no password", user.id)
+            return LoginResult(LoginOutcome.INVALID_CREDENTIALS)
+
+        result = await self._passwords.verify_and_upgrade(current.version, password, current.hashed_password)
+        if not result.success:
+            logger.warning("Login failed: wrong password for user %s", user.id)
+            return LoginResult(LoginOutcome.INVALID_CREDENTIALS)
+
+        if user.deactivated_at is not None:
+            logger.warning("Login refused: user %s is deactivated", user.id)
+            return LoginResult(LoginOutcome.DEACTIVATED, user=user)
+        if user.locked_at is not None:
+            logger.warning("Login refused: user %s is locked", user.id)
+            return LoginResult(LoginOutcome.LOCKED, user=user)
+
+        now = self._clock.time_msec()
+        used_password = current
+        upgraded: UserPassword | None = None
+        if result.upgrade is not None:
+            version, hashed = result.upgrade
+            upgraded = UserPassword(
+                id=self._tokens.ulid(),
+                user_id=user.id,
+                hashed_password=hashed,
+                version=version,
+                created_at=now,
+                upgraded_from_id=current.id,
+            )
+            used_password = upgraded
+            logger.info("Upgrading the password hash of user %s from scheme %d to %d", user.id, current.version, version)
+
+        session = BrowserSession(
+            id=self._tokens.ulid(),
+            user=user,
+            created_at=now,
+            user_agent=user_agent,
+            last_active_at=now,
+            last_active_ip=client_ip,
+        )
+        authentication = BrowserSessionAuthentication(
+            id=self._tokens.ulid(), user_session_id=session.id, created_at=now, user_password_id=used_password.id
+        )
+        await self._stores.browser_sessions.start_browser_session(session, authentication, upgraded)
+        logger.info("User %s logged in with a password (browser session %s)", user.id, session.id)
+        return LoginResult(LoginOutcome.SUCCESS, user=user, session=session)
+
+    async def logout(self, session_id: str | None) -> BrowserSession | None:
+        """Finish the browser session ``session_id`` if it is still open; the finished session."""
+        if session_id is None:
+            return None
+        session = await self._stores.browser_sessions.get_browser_session(session_id)
+        if session is None or session.finished_at is not None:
+            return None
+        finished = await self._stores.browser_sessions.finish_browser_session(session, self._clock.time_msec())
+        logger.info("Browser session %s of user %s logged out", session.id, session.user.id)
+        return finished

@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Creating users and setting passwords (MAS's ``mas-cli manage register-user`` and
+``manage set-password``, ``crates/cli/src/commands/manage.rs``).
+
+A username may be given as a localpart or a Matrix ID: a leading ``@`` and anything from the
+first ``:`` on are dropped, as MAS does. It must then be free (in any casing) and a valid
+Matrix localpart (lower-case letters, digits and ``._=-/+``, as Synapse's
+``is_localpart_available`` demands; asking the homeserver itself comes with provisioning).
+A password must reach ``passwords.minimum_complexity`` unless the caller waives the check.
+The user, their password and their emails are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Sequence
+
+import attrs
+
+from mas_twisted.api.errors import MasError
+from mas_twisted.types.users import User, UserEmail, UserPassword
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+_LOCALPART_RE = re.compile(r"^[a-z0-9._=\-/+]+$")
+#: A Matrix user ID is at most 255 bytes (``@``, localpart, ``:``, server name).
+_MAX_MXID_LENGTH = 255
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class UserNotFoundError(MasError):
+    def __init__(self, username: str):
+        super().__init__("User not found", code=404, debug=f"no user named {username!r}")
+        self.username = username
+
+
+class InvalidUsernameError(MasError):
+    """The username cannot be registered (empty, malformed, or taken)."""
+
+    def __init__(self, msg: str):
+        super().__init__(msg, code=400)
+
+
+class PasswordTooWeakError(MasError):
+    def __init__(self) -> None:
+        super().__init__("That password is too weak.", code=400)
+
+
+class InvalidEmailError(MasError):
+    def __init__(self, email: str):
+        super().__init__(f"Invalid email address: {email}", code=400)
+
+
+@attrs.frozen
+class Registration:
+    """What ``register-user`` is about to create."""
+
+    username: str
+    #: ``(version, hash)`` of the password, already hashed.
+    hashed_password: tuple[int, str] | None = None
+    emails: tuple[str, ...] = ()
+    #: ``None`` leaves the default (not an admin).
+    can_request_admin: bool | None = None
+    display_name: str | None = None
+
+
+def strip_mxid(localpart_or_mxid: str) -> str:
+    """``@alice:example.com`` → ``alice`` (MAS's basic MXID-to-localpart conversion)."""
+    localpart = localpart_or_mxid.lstrip("@")
+    return localpart.split(":", 1)[0]
+
+
+class UserHandler:
+    """User creation and password changes, for the CLI and the admin API."""
+
+    def __init__(self, server: "MasServer"):
+        self._clock = server.get_clock()
+        self._stores = server.get_stores()
+        self._passwords = server.get_password_manager()
+        self._tokens = server.get_token_generator()
+        self.server_name: str = server.config.matrix.homeserver
+
+    def mxid(self, localpart: str) -> str:
+        return f"@{localpart}:{self.server_name}"
+
+    async def check_and_normalize_username(self, localpart_or_mxid: str) -> str:
+        """The localpart to register for ``localpart_or_mxid``.
+
+        Raises:
+            InvalidUsernameError: empty, not a valid Matrix localpart, or already taken.
+        """
+        localpart = strip_mxid(localpart_or_mxid)
+        if not localpart:
+            raise InvalidUsernameError("Username cannot be empty")
+        if not _LOCALPART_RE.match(localpart) or localpart.startswith("_"):
+            raise InvalidUsernameError(
+                f"Invalid username {localpart!r}: use lower-case letters, digits and . _ = - / + (not first _)"
+            )
+        if len(self.mxid(localpart).encode("utf-8")) > _MAX_MXID_LENGTH:
+            raise InvalidUsernameError(f"Username {localpart!r} is too long")
+        if await self._stores.users.user_exists(localpart):
+            raise InvalidUsernameError("User already exists")
+        return localpart
+
+    def check_password_complexity(self, password: str) -> None:
+        """Raises :class:`PasswordTooWeakError` below ``passwords.minimum_complexity``."""
+        if not self._passwords.is_password_complex_enough(password):
+            raise PasswordTooWeakError()
+
+    async def hash_password(self, password: str) -> tuple[int, str]:
+        return await self._passwords.hash(password)
+
+    async def register_user(self, registration: Registration) -> User:
+        """Create the user, with its password and emails, in one transaction.
+
+        Raises:
+            InvalidUsernameError: the username is invalid or taken.
+            InvalidEmailError: an email address is malformed.
+        """
+        username = await self.check_and_normalize_username(registration.username)
+        for email in registration.emails:
+            if not _EMAIL_RE.match(email):
+                raise InvalidEmailError(email)
+        now = self._clock.time_msec()
+        user = User(
+            id=self._tokens.ulid(),
+            username=username,
+            created_at=now,
+            can_request_admin=bool(registration.can_request_admin),
+        )
+        password = None
+        if registration.hashed_password is not None:
+            version, hashed = registration.hashed_password
+            password = UserPassword(
+                id=self._tokens.ulid(), user_id=user.id, hashed_password=hashed, version=version, created_at=now
+            )
+        emails = [
+            UserEmail(id=self._tokens.ulid(), user_id=user.id, email=address, created_at=now)
+            for address in registration.emails
+        ]
+        await self._stores.users.register_user(user, password, emails)
+        logger.info("User registered: %s (%s)", user.username, user.id)
+        return user
+
+    async def set_password(self, username: str, password: str, *, ignore_complexity: bool = False) -> User:
+        """Give the user a new password (hashed with the current scheme).
+
+        Raises:
+            UserNotFoundError: no such user.
+            PasswordTooWeakError: below ``minimum_complexity`` (unless ``ignore_complexity``).
+        """
+        user = await self._stores.users.find_user_by_username(username)
+        if user is None:
+            raise UserNotFoundError(username)
+        if not ignore_complexity:
+            self.check_password_complexity(password)
+        version, hashed = await self._passwords.hash(password)
+        await self._stores.user_passwords.add_user_password(
+            UserPassword(
+                id=self._tokens.ulid(),
+                user_id=user.id,
+                hashed_password=hashed,
+                version=version,
+                created_at=self._clock.time_msec(),
+            )
+        )
+        logger.info("Password changed for user %s (%s)", user.username, user.id)
+        return user
+
+    async def add_emails(self, user: User, emails: Sequence[str]) -> None:
+        """Add verified addresses to a user (skipping ones they already have)."""
+        for address in emails:
+            if not _EMAIL_RE.match(address):
+                raise InvalidEmailError(address)
+            if await self._stores.user_emails.find_user_email(user.id, address) is None:
+                await self._stores.user_emails.add_user_email(
+                    UserEmail(id=self._tokens.ulid(), user_id=user.id, email=address, created_at=self._clock.time_msec())
+                )

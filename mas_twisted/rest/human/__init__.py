@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The human pages (resource ``human``; MAS's ``human_router``): ``/``, ``/login``, ``/logout``.
+
+Shared pieces: :mod:`._forms` (parsing, HTML responses, ``X-Frame-Options``),
+:mod:`._errors` (HTML error pages), :mod:`._session` (the signed-in session or the
+account-inactive page).
+"""

@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Request parsing and HTML responses shared by the human pages (MAS's ``human_router``).
+
+Every response of a human page carries ``X-Frame-Options: DENY`` (MAS sets it on the whole
+router), so no other site can frame a form and trick a click. Redirects are ``303 See
+Other`` (axum's ``Redirect::to``), so a POSTed form is followed by a GET.
+
+Query and form parameters are read separately: Twisted's ``request.args`` merges the query
+string into a form POST's fields, and a post-auth action must come from the query.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from twisted.web.iweb import IRequest
+
+from mas_twisted.rest._base import HTML_CONTENT_TYPE, with_length
+
+logger = logging.getLogger(__name__)
+
+FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
+
+Params = Mapping[str, list[str]]
+
+
+def frame_protect(request: IRequest) -> None:
+    request.setHeader(b"X-Frame-Options", b"DENY")
+
+
+def html_response(request: IRequest, body: str, code: int = 200) -> bytes:
+    """An HTML page, with the headers every human page has."""
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
+    frame_protect(request)
+    return with_length(request, body.encode("utf-8"))
+
+
+def redirect(request: IRequest, location: str, code: int = 303) -> bytes:
+    """Send the browser to ``location`` (a path, or an absolute URL)."""
+    request.setResponseCode(code)
+    request.setHeader(b"Location", location.encode("utf-8"))
+    frame_protect(request)
+    request.setHeader(b"Content-Length", b"0")
+    return b""
+
+
+def _decode(raw: bytes) -> dict[str, list[str]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return parse_qs(text, keep_blank_values=True)
+
+
+def query_params(request: IRequest) -> dict[str, list[str]]:
+    """The parameters of the query string only."""
+    return _decode(urlsplit(request.uri).query)
+
+
+def form_params(request: IRequest) -> dict[str, list[str]]:
+    """The fields of an ``application/x-www-form-urlencoded`` body (empty for anything else)."""
+    content_type = (request.getHeader(b"Content-Type") or b"").split(b";", 1)[0].strip().lower()
+    if content_type != FORM_CONTENT_TYPE or request.content is None:
+        return {}
+    request.content.seek(0)
+    return _decode(request.content.read())
+
+
+def first(params: Params, name: str) -> str | None:
+    """The first value of ``name``, or ``None``."""
+    values = params.get(name)
+    return values[0] if values else None
+
+
+def single(params: Params) -> dict[str, str]:
+    """Each parameter's first value."""
+    return {name: values[0] for name, values in params.items() if values}
+
+
+def client_ip(request: IRequest) -> str | None:
+    """The client address the listener inferred (``None`` if unknown, e.g. on a unix socket)."""
+    inferred = getattr(request, "client_ip", None)
+    if inferred is not None:
+        return inferred
+    address = request.getClientAddress()
+    return getattr(address, "host", None)
+
+
+def user_agent(request: IRequest) -> str | None:
+    value = request.getHeader(b"User-Agent")
+    return value.decode("utf-8", "replace") if value is not None else None

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``GET|POST /login``: the password login page (MAS's ``crates/handlers/src/views/login.rs``).
+
+Request:  GET /login?kind=continue_authorization_grant&id=01H…[&login_hint=mxid:@alice:example.com]
+Response: 200 page with the form (and the enabled upstream providers); 303 to where the
+          post-auth action continues when already signed in; 303 straight to the provider
+          when password login is off and exactly one provider is enabled; the locked,
+          deactivated or logged-out page when the session cookie names such a session.
+
+Request:  POST /login?kind=…&id=…  (form: csrf, username, password)
+Response: 303 to the post-auth action (or ``/``) with the ``session`` cookie set; else 200
+          with the form again and an error: a required field left empty, invalid
+          credentials (unknown user, no password, wrong password: never which), or too many
+          attempts (``rate_limiting.login`` per IP and per account); the locked or
+          deactivated page once the password matched; 400 without a valid CSRF token (nothing
+          is checked then); 405 when password login is off.
+
+``username`` may be a username, ``@user:<our server>``, or with
+``account.login_with_email_allowed`` a verified email address.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from klein import Klein
+from twisted.web.iweb import IRequest
+
+from mas_twisted.handlers.login import LoginHandler, LoginOutcome, PostAuthAction, go_next
+from mas_twisted.rest import urls
+from mas_twisted.rest._cookies import CSRF_FIELD
+from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
+from mas_twisted.rest.human._forms import (
+    client_ip,
+    first,
+    form_params,
+    html_response,
+    query_params,
+    redirect,
+    single,
+    user_agent,
+)
+from mas_twisted.rest.human._session import (
+    describe_post_auth_action,
+    load_session_or_fallback,
+    render_account_inactive,
+)
+from mas_twisted.templating import FormState, LoginContext, ProviderLink
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+
+class LoginResource:
+    """The login page."""
+
+    app = Klein()
+    install_html_error_handlers(app)
+
+    def __init__(self, server: "MasServer"):
+        self.server = server
+        self.templates = server.get_templates()
+        self._cookies = server.get_cookie_manager()
+        self._url_builder = server.get_url_builder()
+        self._login = LoginHandler(server)
+        self._password_login_enabled: bool = server.config.passwords.enabled
+        self._login_with_email: bool = server.config.account.login_with_email_allowed
+        self._server_name: str = server.config.matrix.homeserver
+
+    @app.route(urls.LOGIN, methods=["GET"])
+    async def get(self, request: IRequest) -> bytes:
+        query = query_params(request)
+        action = PostAuthAction.from_params(single(query))
+        loaded = await load_session_or_fallback(self.server, request, action)
+        if loaded.fallback is not None:
+            return loaded.fallback
+        if loaded.session is not None:
+            return redirect(request, go_next(action, self._url_builder))
+
+        providers = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(enabled_only=True)
+        if not self._password_login_enabled and len(providers) == 1:
+            target = self._url_builder.relative(
+                urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id=providers[0].id),
+                action.to_params() if action is not None else None,
+            )
+            return redirect(request, target)
+
+        form = self._login_hint_form(first(query, "login_hint"))
+        return await self._render(request, form, action, [ProviderLink.from_provider(p) for p in providers])
+
+    @app.route(urls.LOGIN, methods=["POST"])
+    async def post(self, request: IRequest) -> bytes:
+        if not self._password_login_enabled:
+            return render_error_page(self.templates, request, 405, "Password login is disabled on this server.")
+        action = PostAuthAction.from_params(single(query_params(request)))
+        fields = form_params(request)
+        self._cookies.verify_csrf(request, first(fields, CSRF_FIELD))
+
+        username = first(fields, "username") or ""
+        password = first(fields, "password") or ""
+        form = FormState.from_form({"username": username})
+        if not username:
+            form = form.with_field_error("username", "required")
+        if not password:
+            form = form.with_field_error("password", "required")
+        if not form.is_valid:
+            return await self._render(request, form, action)
+
+        result = await self._login.login_with_password(
+            username, password, client_ip=client_ip(request), user_agent=user_agent(request)
+        )
+        if result.outcome in (LoginOutcome.LOCKED, LoginOutcome.DEACTIVATED):
+            assert result.user is not None
+            return render_account_inactive(self.server, request, result.user, action)
+        if result.outcome is not LoginOutcome.SUCCESS:
+            return await self._render(request, form.with_form_error(result.outcome.value), action)
+
+        assert result.session is not None
+        self._cookies.set_session(request, result.session)
+        return redirect(request, go_next(action, self._url_builder))
+
+    def _login_hint_form(self, login_hint: str | None) -> FormState:
+        """Pre-fill the username from ``login_hint`` (``mxid:@user:<our server>``, or an email)."""
+        form = FormState()
+        if not login_hint:
+            return form
+        if login_hint.startswith("mxid:"):
+            mxid = login_hint[len("mxid:"):]
+            suffix = f":{self._server_name}"
+            if mxid.startswith("@") and mxid.endswith(suffix) and len(mxid) > len(suffix) + 1:
+                return form.with_value("username", mxid[1 : -len(suffix)])
+            return form
+        if self._login_with_email and "@" in login_hint and " " not in login_hint:
+            return form.with_value("username", login_hint)
+        return form
+
+    async def _render(
+        self,
+        request: IRequest,
+        form: FormState,
+        action: PostAuthAction | None,
+        providers: list[ProviderLink] | None = None,
+    ) -> bytes:
+        if providers is None:
+            enabled = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(enabled_only=True)
+            providers = [ProviderLink.from_provider(p) for p in enabled]
+        ctx = LoginContext(
+            csrf_token=self._cookies.csrf_token(request),
+            form=form,
+            next=await describe_post_auth_action(self.server, action),
+            providers=providers,
+        )
+        return html_response(request, self.templates.render_login(ctx))

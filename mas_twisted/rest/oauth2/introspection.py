@@ -1,0 +1,233 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``POST /oauth2/introspect`` (resource ``oauth``; RFC 7662, MAS's
+``crates/handlers/src/oauth2/introspection.rs``, inventory §2.10).
+
+Request (what Synapse sends, synapse-integration.md §2b):
+          POST /oauth2/introspect
+          Content-Type: application/x-www-form-urlencoded
+          Authorization: Bearer <matrix.secret>
+          X-MAS-Supports-Device-Id: 1
+
+          token=mat_...&token_type_hint=access_token
+Response: 200 {"active": true, "scope": "urn:matrix:client:api:* ...", "client_id": "01J...",
+               "username": "alice", "token_type": "access_token", "exp": 1700000300,
+               "expires_in": 300, "iat": 1700000000, "nbf": 1700000000, "sub": "01J...", "jti": "01J..."}
+          200 {"active": false} for anything that is not an active token.
+
+A confidential client may introspect too, authenticating as it does at the token endpoint.
+Errors, as MAS answers them:
+
+- 401 ``access_denied``: a ``Bearer`` credential that is not the homeserver's secret, or a
+  public client (``token_endpoint_auth_method`` ``none``, or none registered);
+- 401 ``invalid_client``: an unknown client, or credentials that do not check out;
+- 400 ``invalid_request``: an ``Authorization`` header of another scheme than Basic or
+  Bearer, no or conflicting credentials, a body that is not a form (checked after the
+  caller is authenticated, as in MAS), or a form without ``token`` or with a field
+  repeated. (MAS answers the last two with a 500: its form extractor reports them as an
+  internal error. A malformed request is the client's error, so it is a 400 here.)
+
+This is the hottest path of the service, so it is a plain ``twisted.web`` resource rather
+than a Klein route (Klein's routing and rendering cost about a third of the throughput,
+feasibility.md §6), and the homeserver's requests take the shortest way: the Bearer secret
+is compared before anything else, the handler answers with a Deferred (no coroutine), reads
+the token with one query shared by the requests that arrive together, writes nothing, and
+the response is written directly. To be mounted like the Klein resources, the class exposes
+an ``app`` with the ``url_map`` and ``resource()`` a listener dispatches with
+(:class:`PostRoute`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
+from mas_twisted.handlers.introspection import IntrospectionHandler
+from mas_twisted.rest import urls
+from mas_twisted.rest._base import API_CORS, json_response, log_failure, text_response
+from mas_twisted.rest.oauth2._common import (
+    CLIENT_AUTH_FIELDS,
+    client_authorization,
+    read_form_request,
+    render_oauth2_error,
+    require_field,
+)
+
+if TYPE_CHECKING:
+    from mas_twisted.handlers.introspection import IntrospectionResponse
+    from mas_twisted.oauth2.credentials import Credentials
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+_JSON = [b"application/json"]
+
+
+# -- writing an asynchronous answer -------------------------------------------------------------
+def write_json(request: Any, code: int, body: bytes) -> None:
+    """Finish an asynchronously answered request with a JSON body (unless the client left)."""
+    if request._disconnected:
+        return
+    request.setResponseCode(code)
+    set_header = request.responseHeaders.setRawHeaders
+    set_header(b"content-type", _JSON)
+    set_header(b"content-length", [str(len(body)).encode("ascii")])
+    request.write(body)
+    request.finish()
+
+
+def method_not_allowed(request: Any) -> bytes:
+    """405 for anything but POST (what the Klein resources answer, with ``Allow``)."""
+    request.setHeader(b"Allow", b"POST")
+    return text_response(request, 405, "Method Not Allowed")
+
+
+def answer_async(request: Any, work: Callable[[], Awaitable[None]]) -> Any:
+    """Run ``work`` (which writes the response), answer its failures; ``NOT_DONE_YET``."""
+    d = defer.ensureDeferred(work())
+    d.addErrback(_answer_failure, request)
+    return NOT_DONE_YET
+
+
+def _answer_failure(failure: Failure, request: Any) -> None:
+    if failure.check(OAuth2Error) is not None:
+        body = render_oauth2_error(request, failure.value)
+    else:
+        log_failure(request, failure)
+        if request._disconnected or request.finished:
+            return
+        for name in (b"Content-Type", b"Content-Length", b"WWW-Authenticate"):
+            request.responseHeaders.removeHeader(name)
+        body = json_response(request, 500, {"error": "server_error", "error_description": "Internal server error"})
+    if not request._disconnected:
+        request.write(body)
+        request.finish()
+
+
+class PostRoute:
+    """What a listener needs to mount a plain ``twisted.web`` resource like a Klein app: the
+    ``url_map`` it dispatches with and the ``resource()`` that serves the path.
+
+    The map answers like a Werkzeug ``Map`` of the one rule ``POST path`` (``bind(...).match()``
+    raises ``NotFound`` for another path and ``MethodNotAllowed`` for another method) but
+    compares strings instead of building an adapter and running a matcher for every request.
+    """
+
+    def __init__(self, path: str, resource: Resource):
+        self.url_map = _SinglePathMap(path, "POST")
+        self._resource = resource
+
+    def resource(self) -> Resource:
+        return self._resource
+
+
+class _SinglePathMap:
+    __slots__ = ("path", "method")
+
+    def __init__(self, path: str, method: str):
+        self.path = path
+        self.method = method
+
+    def bind(self, server_name: str, script_name: str | None = None, *, path_info: str, default_method: str) -> "_SinglePathAdapter":
+        return _SinglePathAdapter(self, path_info, default_method)
+
+
+class _SinglePathAdapter:
+    __slots__ = ("_map", "_path_info", "_method")
+
+    def __init__(self, route_map: _SinglePathMap, path_info: str, method: str):
+        self._map = route_map
+        self._path_info = path_info
+        self._method = method
+
+    def match(self) -> tuple[str, dict[str, Any]]:
+        if self._path_info != self._map.path:
+            raise NotFound()
+        if self._method != self._map.method:
+            raise MethodNotAllowed(valid_methods=[self._map.method])
+        return self._map.method.lower(), {}
+
+
+# -- the endpoint ---------------------------------------------------------------------------------
+class _IntrospectionLeaf(Resource):
+    isLeaf = True
+
+    def __init__(self, endpoint: "IntrospectionResource"):
+        super().__init__()
+        self._endpoint = endpoint
+
+    def render(self, request: Any) -> Any:
+        if request.method != b"POST":
+            return method_not_allowed(request)
+        return self._endpoint.render_post(request)
+
+
+class IntrospectionResource:
+    """``POST /oauth2/introspect``: token introspection for the homeserver and confidential clients."""
+
+    cors = API_CORS
+
+    def __init__(self, server: "MasServer"):
+        self._handler = IntrospectionHandler(server)
+        self._client_auth = server.get_client_authenticator()
+        self.app = PostRoute(urls.OAUTH2_INTROSPECTION, _IntrospectionLeaf(self))
+
+    def render_post(self, request: Any) -> Any:
+        try:
+            parsed = read_form_request(request, ("token", "token_type_hint"))
+            form = parsed.form
+            token = hint = None
+            if form is not None:
+                token = require_field(form, "token")
+                hint = form.get("token_type_hint")
+            authorization = parsed.authorization
+            if (
+                authorization is not None
+                and authorization[:7].lower() == b"bearer "
+                and (form is None or CLIENT_AUTH_FIELDS.isdisjoint(form))
+            ):
+                # The homeserver: the only check is its shared secret, in constant time.
+                if not self._handler.is_homeserver(authorization[7:].lstrip(b" ").decode("utf-8", "replace")):
+                    raise AccessDeniedError("bearer token presented is invalid", code=401)
+                if token is None:
+                    raise InvalidRequestError()
+                d = self._handler.introspect(token, hint, supports_explicit_device_id=_supports_device_id(request))
+                d.addCallbacks(_write_reply, _answer_failure, callbackArgs=(request,), errbackArgs=(request,))
+                return NOT_DONE_YET
+            credentials = client_authorization(parsed).credentials
+        except OAuth2Error as e:
+            return render_oauth2_error(request, e)
+        return answer_async(request, lambda: self._answer_client(request, credentials, token, hint))
+
+    async def _answer_client(self, request: Any, credentials: "Credentials", token: str | None, hint: str | None) -> None:
+        # Only confidential clients may introspect (a public one: 401 access_denied).
+        await self._client_auth.authenticate(
+            credentials, endpoint=urls.OAUTH2_INTROSPECTION, require_confidential=True
+        )
+        if token is None:
+            raise InvalidRequestError()
+        reply = await self._handler.introspect(token, hint, supports_explicit_device_id=_supports_device_id(request))
+        _write_reply(reply, request)
+
+
+def _supports_device_id(request: Any) -> bool:
+    """The caller sent ``X-MAS-Supports-Device-Id: 1`` (Synapse does)."""
+    return request.requestHeaders.getRawHeaders(b"x-mas-supports-device-id") == [b"1"]
+
+
+_INACTIVE_BODY = b'{"active":false}'
+
+
+def _write_reply(reply: "IntrospectionResponse", request: Any) -> None:
+    if reply.active:
+        body = json.dumps(reply.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    else:
+        body = _INACTIVE_BODY
+    write_json(request, 200, body)

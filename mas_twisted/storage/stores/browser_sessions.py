@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for browser sessions and their authentications (MAS's
+``crates/storage-pg/src/user/session.rs``: tables ``user_sessions`` and
+``user_session_authentications``).
+
+A session is looked up together with its user (one join), because every caller needs to
+know whether the user is still valid. Finishing a session is a conditional UPDATE
+(``finished_at IS NULL``), so finishing twice is harmless and reports ``False``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores.user_passwords import add_user_password_txn
+from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
+
+logger = logging.getLogger(__name__)
+
+TABLE = "user_sessions"
+AUTHENTICATIONS_TABLE = "user_session_authentications"
+
+_SESSION_COLUMNS = ", ".join(f"s.{c}" for c in BrowserSession.COLUMNS)
+_USER_COLUMNS = ", ".join(f"u.{c}" for c in User.COLUMNS)
+_N_SESSION = len(BrowserSession.COLUMNS)
+
+
+def get_browser_session_txn(txn: LoggingTransaction, session_id: str) -> BrowserSession | None:
+    txn.execute(
+        f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM {TABLE} s"
+        " JOIN users u ON u.user_id = s.user_id WHERE s.user_session_id = ?",
+        (session_id,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return None
+    return BrowserSession.from_row(row[:_N_SESSION], User.from_row(row[_N_SESSION:]))
+
+
+def add_browser_session_txn(txn: LoggingTransaction, session: BrowserSession) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, session.to_row())
+
+
+def add_browser_session_authentication_txn(
+    txn: LoggingTransaction, authentication: BrowserSessionAuthentication
+) -> None:
+    DatabasePool.simple_insert_txn(txn, AUTHENTICATIONS_TABLE, authentication.to_row())
+
+
+def finish_browser_session_txn(txn: LoggingTransaction, session_id: str, at: int) -> bool:
+    txn.execute(
+        f"UPDATE {TABLE} SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL", (at, session_id)
+    )
+    return txn.rowcount == 1
+
+
+class BrowserSessionStore(SQLBaseStore):
+    async def get_browser_session(self, session_id: str) -> BrowserSession | None:
+        """The session with this id and its user (finished or not), or ``None``."""
+        return await self.db_pool.runInteraction("get_browser_session", get_browser_session_txn, session_id)
+
+    async def add_browser_session(self, session: BrowserSession) -> None:
+        await self.db_pool.runInteraction("add_browser_session", add_browser_session_txn, session)
+
+    async def start_browser_session(
+        self,
+        session: BrowserSession,
+        authentication: BrowserSessionAuthentication,
+        upgraded_password: UserPassword | None = None,
+    ) -> None:
+        """Insert a new session and the authentication that opened it, in one transaction.
+
+        ``upgraded_password`` is the re-hash a password login made with a newer scheme; it is
+        recorded in the same transaction, so a failed login never leaves one behind.
+        """
+        if authentication.user_session_id != session.id:
+            raise ValueError("the authentication must belong to the new session")
+
+        def _start_browser_session_txn(txn: LoggingTransaction) -> None:
+            if upgraded_password is not None:
+                add_user_password_txn(txn, upgraded_password)
+            add_browser_session_txn(txn, session)
+            add_browser_session_authentication_txn(txn, authentication)
+
+        await self.db_pool.runInteraction("start_browser_session", _start_browser_session_txn)
+
+    async def add_browser_session_authentication(self, authentication: BrowserSessionAuthentication) -> None:
+        """Record one more authentication of an existing session (a re-authentication)."""
+        await self.db_pool.runInteraction(
+            "add_browser_session_authentication", add_browser_session_authentication_txn, authentication
+        )
+
+    async def get_last_browser_session_authentication(self, session_id: str) -> BrowserSessionAuthentication | None:
+        """The most recent authentication of the session, or ``None``."""
+
+        def _get_last_authentication_txn(txn: LoggingTransaction) -> BrowserSessionAuthentication | None:
+            txn.execute(
+                f"SELECT {', '.join(BrowserSessionAuthentication.COLUMNS)} FROM {AUTHENTICATIONS_TABLE}"
+                " WHERE user_session_id = ? ORDER BY created_at DESC, user_session_authentication_id DESC LIMIT 1",
+                (session_id,),
+            )
+            row = txn.fetchone()
+            return BrowserSessionAuthentication.from_row(row) if row else None
+
+        return await self.db_pool.runInteraction(
+            "get_last_browser_session_authentication", _get_last_authentication_txn
+        )
+
+    async def finish_browser_session(self, session: BrowserSession, at: int) -> BrowserSession:
+        """End the session; returns it finished (unchanged if it had already ended)."""
+        finished = await self.db_pool.runInteraction(
+            "finish_browser_session", finish_browser_session_txn, session.id, at
+        )
+        if not finished:
+            return session if session.finished_at is not None else await self._reload(session)
+        return attrs.evolve(session, finished_at=at)
+
+    async def _reload(self, session: BrowserSession) -> BrowserSession:
+        current = await self.get_browser_session(session.id)
+        return current if current is not None else session
+
+    async def finish_browser_sessions_for_user(self, user_id: str, at: int) -> int:
+        """End every unfinished session of the user; how many were ended."""
+
+        def _finish_all_txn(txn: LoggingTransaction) -> int:
+            txn.execute(
+                f"UPDATE {TABLE} SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id)
+            )
+            return txn.rowcount
+
+        return await self.db_pool.runInteraction("finish_browser_sessions_for_user", _finish_all_txn)
+
+    async def count_active_browser_sessions(self, user_id: str) -> int:
+        """How many unfinished sessions the user has."""
+        rows = await self.db_pool.execute(
+            "count_active_browser_sessions",
+            f"SELECT COUNT(*) FROM {TABLE} WHERE user_id = ? AND finished_at IS NULL",
+            user_id,
+        )
+        return int(rows[0][0])
+
+    async def record_browser_session_activity(self, session_id: str, at: int, ip: str | None) -> None:
+        """Remember when and from where the session was last used."""
+        await self.db_pool.simple_update(
+            TABLE,
+            {"user_session_id": session_id},
+            {"last_active_at": at, "last_active_ip": ip},
+            desc="record_browser_session_activity",
+        )

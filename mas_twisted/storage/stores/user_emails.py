@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for users' verified email addresses (MAS's ``crates/storage-pg/src/user/email.rs``).
+
+Addresses are compared case-insensitively. :meth:`UserEmailStore.find_user_email_by_email`
+answers only when exactly one row has the address (several users may share one, and then
+it identifies nobody), as MAS's ``find_by_email`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.types.users import UserEmail
+
+logger = logging.getLogger(__name__)
+
+TABLE = "user_emails"
+_COLUMNS = ", ".join(UserEmail.COLUMNS)
+
+
+def find_user_email_by_email_txn(txn: LoggingTransaction, email: str) -> UserEmail | None:
+    txn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE LOWER(email) = LOWER(?)", (email,))
+    rows = txn.fetchall()
+    return UserEmail.from_row(rows[0]) if len(rows) == 1 else None
+
+
+def find_user_email_txn(txn: LoggingTransaction, user_id: str, email: str) -> UserEmail | None:
+    txn.execute(
+        f"SELECT {_COLUMNS} FROM {TABLE} WHERE user_id = ? AND LOWER(email) = LOWER(?)"
+        " ORDER BY created_at, user_email_id LIMIT 1",
+        (user_id, email),
+    )
+    row = txn.fetchone()
+    return UserEmail.from_row(row) if row else None
+
+
+def list_user_emails_txn(txn: LoggingTransaction, user_id: str) -> list[UserEmail]:
+    txn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE user_id = ? ORDER BY created_at, user_email_id", (user_id,))
+    return [UserEmail.from_row(row) for row in txn.fetchall()]
+
+
+def add_user_email_txn(txn: LoggingTransaction, email: UserEmail) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, email.to_row())
+
+
+class UserEmailStore(SQLBaseStore):
+    async def find_user_email_by_email(self, email: str) -> UserEmail | None:
+        """The one verified address equal to ``email`` (ignoring case); ``None`` if none or several."""
+        return await self.db_pool.runInteraction("find_user_email_by_email", find_user_email_by_email_txn, email)
+
+    async def find_user_email(self, user_id: str, email: str) -> UserEmail | None:
+        """The user's address equal to ``email`` (ignoring case), or ``None``."""
+        return await self.db_pool.runInteraction("find_user_email", find_user_email_txn, user_id, email)
+
+    async def list_user_emails(self, user_id: str) -> list[UserEmail]:
+        """The user's addresses, oldest first."""
+        return await self.db_pool.runInteraction("list_user_emails", list_user_emails_txn, user_id)
+
+    async def add_user_email(self, email: UserEmail) -> None:
+        await self.db_pool.runInteraction("add_user_email", add_user_email_txn, email)
+
+    async def remove_user_email(self, email_id: str) -> bool:
+        """Delete one address; ``False`` if it was not there."""
+        count = await self.db_pool.simple_delete(TABLE, {"user_email_id": email_id}, desc="remove_user_email")
+        return count > 0

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Storage for users (MAS's ``crates/storage-pg/src/user/mod.rs``).
+
+Usernames are looked up case-insensitively (``LOWER(username)``). If several users differ
+only by the case of their username (possible after a syn2mas import), the one with the
+exact casing is returned, and none if no casing matches exactly, as MAS does.
+
+State changes (``lock``, ``unlock``, ``deactivate``, ``reactivate``, ``set_can_request_admin``)
+are single-row UPDATEs that raise :class:`~mas_twisted.api.errors.RowsAffectedError` when the
+user is gone, and return the updated :class:`~mas_twisted.types.users.User`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import attrs
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores.user_emails import add_user_email_txn
+from mas_twisted.storage.stores.user_passwords import add_user_password_txn
+from mas_twisted.types.users import User, UserEmail, UserPassword
+
+logger = logging.getLogger(__name__)
+
+TABLE = "users"
+_COLUMNS = ", ".join(User.COLUMNS)
+
+
+def get_user_txn(txn: LoggingTransaction, user_id: str) -> User | None:
+    row = DatabasePool.simple_select_one_txn(txn, TABLE, {"user_id": user_id}, User.COLUMNS, allow_none=True)
+    return User.from_row(row) if row else None
+
+
+def find_user_by_username_txn(txn: LoggingTransaction, username: str) -> User | None:
+    txn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE LOWER(username) = LOWER(?)", (username,))
+    users = [User.from_row(row) for row in txn.fetchall()]
+    if len(users) <= 1:
+        return users[0] if users else None
+    # Several casings of one name: only an exact match is an answer.
+    for user in users:
+        if user.username == username:
+            return user
+    return None
+
+
+def user_exists_txn(txn: LoggingTransaction, username: str) -> bool:
+    txn.execute(f"SELECT 1 FROM {TABLE} WHERE LOWER(username) = LOWER(?)", (username,))
+    return txn.fetchone() is not None
+
+
+def add_user_txn(txn: LoggingTransaction, user: User) -> None:
+    DatabasePool.simple_insert_txn(txn, TABLE, user.to_row())
+
+
+def _update_user_txn(txn: LoggingTransaction, user: User, values: dict[str, object]) -> User:
+    DatabasePool.simple_update_one_txn(txn, TABLE, {"user_id": user.id}, values)
+    return attrs.evolve(user, **{k: v for k, v in values.items()})
+
+
+class UserStore(SQLBaseStore):
+    async def get_user(self, user_id: str) -> User | None:
+        """The user with this id, or ``None``."""
+        return await self.db_pool.runInteraction("get_user", get_user_txn, user_id)
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        """The user with this username (case-insensitive, exact casing preferred), or ``None``."""
+        return await self.db_pool.runInteraction("find_user_by_username", find_user_by_username_txn, username)
+
+    async def user_exists(self, username: str) -> bool:
+        """Whether a user has this username, in any casing."""
+        return await self.db_pool.runInteraction("user_exists", user_exists_txn, username)
+
+    async def add_user(self, user: User) -> None:
+        await self.db_pool.runInteraction("add_user", add_user_txn, user)
+
+    async def register_user(
+        self, user: User, password: UserPassword | None = None, emails: Sequence[UserEmail] = ()
+    ) -> None:
+        """Insert a new user with its first password and verified emails, in one transaction.
+
+        Raises:
+            IntegrityError (of the driver): the username is already taken.
+        """
+
+        def _register_user_txn(txn: LoggingTransaction) -> None:
+            add_user_txn(txn, user)
+            if password is not None:
+                add_user_password_txn(txn, password)
+            for email in emails:
+                add_user_email_txn(txn, email)
+
+        await self.db_pool.runInteraction("register_user", _register_user_txn)
+
+    async def lock_user(self, user: User, at: int) -> User:
+        """Lock the user (they can no longer log in, and their tokens stop working)."""
+        return await self.db_pool.runInteraction("lock_user", _update_user_txn, user, {"locked_at": at})
+
+    async def unlock_user(self, user: User) -> User:
+        return await self.db_pool.runInteraction("unlock_user", _update_user_txn, user, {"locked_at": None})
+
+    async def deactivate_user(self, user: User, at: int) -> User:
+        return await self.db_pool.runInteraction(
+            "deactivate_user", _update_user_txn, user, {"deactivated_at": at}
+        )
+
+    async def reactivate_user(self, user: User) -> User:
+        return await self.db_pool.runInteraction(
+            "reactivate_user", _update_user_txn, user, {"deactivated_at": None}
+        )
+
+    async def set_can_request_admin(self, user: User, can_request_admin: bool) -> User:
+        return await self.db_pool.runInteraction(
+            "set_can_request_admin", _update_user_txn, user, {"can_request_admin": can_request_admin}
+        )

@@ -1,0 +1,413 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Token introspection rules (RFC 7662, inventory §2.10), through :class:`IntrospectionHandler`.
+
+Also home of :class:`TokenFixture`, which the activity, revocation and resource tests share:
+a client, a user ``alice`` with a browser session, and sessions with real ``mat_``/``mar_``
+tokens made through the stores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mas_twisted.handlers.introspection import (
+    INACTIVE,
+    AccessTokenLookups,
+    IntrospectionHandler,
+    IntrospectionResponse,
+    normalized_scope_string,
+    to_seconds,
+)
+from mas_twisted.oauth2.scope import Scope, normalize_scope
+from mas_twisted.storage.stores.access_tokens import INTROSPECTION_BATCH_MAX
+from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken
+from mas_twisted.types.tokens import TokenType, base62_crc
+from mas_twisted.types.users import BrowserSession, User
+from tests.unittest import TEST_MATRIX_SECRET, MasTestCase
+
+API = "urn:matrix:client:api:*"
+API_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:api:*"
+DEVICE = "urn:matrix:client:device:"
+DEVICE_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:device:"
+TTL_MS = 300_000
+
+
+class TokenFixture(MasTestCase):
+    """A client, ``alice`` with a browser session, and helpers that make sessions with tokens."""
+
+    def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
+        self.stores = server.get_stores()
+        self.tokens = server.get_token_generator()
+        self.client = self.add_client()
+        self.user = self.add_user("alice")
+        self.browser = BrowserSession(id=self.tokens.ulid(), user=self.user, created_at=self.now())
+        self.get_success(self.stores.browser_sessions.add_browser_session(self.browser))
+
+    def now(self) -> int:
+        return self.clock.time_msec()
+
+    def add_client(self, **fields: Any) -> OAuth2Client:
+        values: dict[str, Any] = {
+            "redirect_uris": ("https://app.example.com/cb",),
+            "grant_type_authorization_code": True,
+            "grant_type_refresh_token": True,
+            "token_endpoint_auth_method": "none",
+        }
+        values.update(fields)
+        client = OAuth2Client(id=self.tokens.ulid(), **values)
+        self.get_success(self.stores.oauth2_clients.add_oauth2_client(client))
+        return client
+
+    def add_user(self, username: str) -> User:
+        user = User(id=self.tokens.ulid(), username=username, created_at=self.now())
+        self.get_success(self.stores.users.add_user(user))
+        return user
+
+    def start_session(
+        self,
+        scope: str = f"openid {API}",
+        *,
+        user: User | None | bool = True,
+        client: OAuth2Client | None = None,
+        ttl_ms: int | None = TTL_MS,
+        refresh: bool = True,
+    ) -> tuple[OAuth2Session, AccessToken, RefreshToken | None]:
+        """A new session of ``client`` (default: the fixture's) for ``user`` (default alice;
+        ``None``: a client_credentials session) with an access token and a refresh token."""
+        owner = self.user if user is True else (user or None)
+        now = self.now()
+        session = OAuth2Session(
+            id=self.tokens.ulid(),
+            client_id=(client or self.client).id,
+            scope=scope,
+            created_at=now,
+            user_id=owner.id if owner else None,
+            user_session_id=self.browser.id if owner is self.user else None,
+        )
+        access = AccessToken(
+            id=self.tokens.ulid(),
+            session_id=session.id,
+            access_token=self.tokens.token(TokenType.ACCESS_TOKEN),
+            created_at=now,
+            expires_at=now + ttl_ms if ttl_ms is not None else None,
+        )
+        refresh_token = None
+        if refresh:
+            refresh_token = RefreshToken(
+                id=self.tokens.ulid(),
+                session_id=session.id,
+                refresh_token=self.tokens.token(TokenType.REFRESH_TOKEN),
+                created_at=now,
+                access_token_id=access.id,
+            )
+        self.get_success(self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh_token))
+        return session, access, refresh_token
+
+    def session(self, session_id: str) -> OAuth2Session:
+        found = self.get_success(self.stores.oauth2_sessions.get_oauth2_session(session_id))
+        assert found is not None
+        return found
+
+    def access(self, token_id: str) -> AccessToken:
+        found = self.get_success(self.stores.access_tokens.get_access_token(token_id))
+        assert found is not None
+        return found
+
+    def refresh(self, token_id: str) -> RefreshToken:
+        found = self.get_success(self.stores.refresh_tokens.get_refresh_token(token_id))
+        assert found is not None
+        return found
+
+    def advance_ms(self, ms: int) -> None:
+        self.reactor.advance(ms / 1000)
+
+    def table_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of the OAuth tables: to check that a request wrote nothing."""
+        out = {}
+        for table in ("oauth2_sessions", "oauth2_access_tokens", "oauth2_refresh_tokens", "users"):
+            rows = self.get_success(self.db_pool.execute("snapshot", f"SELECT * FROM {table}"))
+            out[table] = sorted(tuple(row) for row in rows)
+        return out
+
+
+def compat_token(prefix: str) -> str:
+    """A well-formed token of another type (``mct``, ``mcr``, ``mpt``)."""
+    base = f"{prefix}_" + "A" * 30
+    return f"{base}_{base62_crc(base)}"
+
+
+class IntrospectionHandlerTestCase(TokenFixture):
+    def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
+        super().prepare(reactor, clock, server)
+        self.handler = IntrospectionHandler(server)
+        self.tracker = server.get_activity_tracker()
+
+    def introspect(self, token: str, hint: str | None = None, **kwargs: Any) -> IntrospectionResponse:
+        return self.get_success(self.handler.introspect(token, hint, **kwargs))
+
+    def test_homeserver_secret(self) -> None:
+        self.assertTrue(self.handler.is_homeserver(TEST_MATRIX_SECRET))
+        self.assertFalse(self.handler.is_homeserver(TEST_MATRIX_SECRET + "x"))
+        self.assertFalse(self.handler.is_homeserver(TEST_MATRIX_SECRET[:-1]))
+        self.assertFalse(self.handler.is_homeserver(""))
+
+    def test_active_access_token(self) -> None:
+        self.advance_ms(700)  # created at …000.700 s: timestamps round to the nearest second
+        session, access, _ = self.start_session(f"openid {API} {DEVICE}ABCDEFGHIJ")
+        self.advance_ms(1000)
+        reply = self.introspect(access.access_token)
+        self.assertEqual(
+            reply.to_json(),
+            {
+                "active": True,
+                "scope": " ".join(
+                    sorted(["openid", API, API_UNSTABLE, DEVICE + "ABCDEFGHIJ", DEVICE_UNSTABLE + "ABCDEFGHIJ"])
+                ),
+                "client_id": self.client.id,
+                "username": "alice",
+                "token_type": "access_token",
+                "exp": 1_700_000_301,
+                "expires_in": 299,
+                "iat": 1_700_000_001,
+                "nbf": 1_700_000_001,
+                "sub": self.user.id,
+                "jti": access.id,
+            },
+        )
+        # The matching hint changes nothing.
+        self.assertEqual(self.introspect(access.access_token, "access_token"), reply)
+
+    def test_unstable_api_scope_gains_the_stable_one(self) -> None:
+        _, access, _ = self.start_session(f"{API_UNSTABLE} {DEVICE_UNSTABLE}XYZXYZXYZXYZ")
+        reply = self.introspect(access.access_token)
+        self.assertEqual(
+            set((reply.scope or "").split(" ")),
+            {API, API_UNSTABLE, DEVICE + "XYZXYZXYZXYZ", DEVICE_UNSTABLE + "XYZXYZXYZXYZ"},
+        )
+
+    def test_client_credentials_session_has_no_user(self) -> None:
+        _, access, _ = self.start_session("urn:mas:admin", user=None, refresh=False)
+        reply = self.introspect(access.access_token)
+        self.assertTrue(reply.active)
+        self.assertIsNone(reply.username)
+        self.assertIsNone(reply.sub)
+        self.assertEqual(reply.scope, "urn:mas:admin")
+        self.assertNotIn("username", reply.to_json())
+
+    def test_token_without_expiry(self) -> None:
+        _, access, _ = self.start_session(ttl_ms=None)
+        reply = self.introspect(access.access_token)
+        self.assertTrue(reply.active)
+        self.assertNotIn("exp", reply.to_json())
+        self.assertNotIn("expires_in", reply.to_json())
+
+    def test_active_refresh_token(self) -> None:
+        session, _, refresh = self.start_session()
+        assert refresh is not None
+        self.advance_ms(5000)
+        reply = self.introspect(refresh.refresh_token)
+        self.assertEqual(
+            reply.to_json(),
+            {
+                "active": True,
+                "scope": f"openid {API} {API_UNSTABLE}",
+                "client_id": self.client.id,
+                "username": "alice",
+                "token_type": "refresh_token",
+                "iat": 1_700_000_000,
+                "nbf": 1_700_000_000,
+                "sub": self.user.id,
+                "jti": refresh.id,
+            },
+        )
+        self.assertTrue(self.introspect(refresh.refresh_token, "refresh_token").active)
+
+    def test_wrong_or_unknown_hint_is_inactive(self) -> None:
+        _, access, refresh = self.start_session()
+        assert refresh is not None
+        self.assertEqual(self.introspect(access.access_token, "refresh_token"), INACTIVE)
+        self.assertEqual(self.introspect(refresh.refresh_token, "access_token"), INACTIVE)
+        self.assertEqual(self.introspect(access.access_token, "pct"), INACTIVE)
+        self.assertEqual(self.introspect(access.access_token, ""), INACTIVE)
+
+    def test_expired_access_token(self) -> None:
+        _, access, refresh = self.start_session()
+        assert refresh is not None
+        # Valid up to and including expires_at (MAS: expired when expires_at < now).
+        self.advance_ms(TTL_MS)
+        reply = self.introspect(access.access_token)
+        self.assertTrue(reply.active)
+        self.assertEqual(reply.expires_in, 0)
+        self.advance_ms(1)
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        # The refresh token never expires.
+        self.advance_ms(3600_000)
+        self.assertTrue(self.introspect(refresh.refresh_token).active)
+
+    def test_revoked_access_token(self) -> None:
+        _, access, refresh = self.start_session()
+        assert refresh is not None
+        self.get_success(self.stores.access_tokens.revoke_access_token(access))
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        self.assertTrue(self.introspect(refresh.refresh_token).active)
+
+    def test_consumed_and_revoked_refresh_tokens(self) -> None:
+        session, _, refresh = self.start_session()
+        assert refresh is not None
+        successor = RefreshToken(
+            id=self.tokens.ulid(),
+            session_id=session.id,
+            refresh_token=self.tokens.token(TokenType.REFRESH_TOKEN),
+            created_at=self.now(),
+        )
+        self.get_success(self.stores.refresh_tokens.add_refresh_token(successor))
+        self.get_success(self.stores.refresh_tokens.consume_refresh_token(refresh, successor.id))
+        self.assertTrue(self.introspect(successor.refresh_token).active)
+        self.assertEqual(self.introspect(refresh.refresh_token), INACTIVE)
+        _, _, other = self.start_session()
+        assert other is not None
+        self.get_success(self.stores.refresh_tokens.revoke_refresh_token(other))
+        self.assertEqual(self.introspect(other.refresh_token), INACTIVE)
+
+    def test_finished_session(self) -> None:
+        session, access, refresh = self.start_session()
+        assert refresh is not None
+        self.get_success(self.stores.oauth2_sessions.finish_oauth2_session(session))
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        self.assertEqual(self.introspect(refresh.refresh_token), INACTIVE)
+
+    def test_locked_or_deactivated_user(self) -> None:
+        _, access, refresh = self.start_session()
+        assert refresh is not None
+        locked = self.get_success(self.stores.users.lock_user(self.user, self.now()))
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        self.assertEqual(self.introspect(refresh.refresh_token), INACTIVE)
+        unlocked = self.get_success(self.stores.users.unlock_user(locked))
+        self.assertTrue(self.introspect(access.access_token).active)
+        self.get_success(self.stores.users.deactivate_user(unlocked, self.now()))
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        self.assertEqual(self.introspect(refresh.refresh_token), INACTIVE)
+
+    def test_unknown_and_malformed_tokens(self) -> None:
+        for token in (
+            "",
+            "not a token",
+            "mat_short_abcdef",
+            self.tokens.token(TokenType.ACCESS_TOKEN),  # well-formed, never issued
+            self.tokens.token(TokenType.REFRESH_TOKEN),
+            "mat_" + "a" * 30 + "_000000",  # bad checksum
+            "xyz_" + "a" * 30 + "_" + base62_crc("xyz_" + "a" * 30),  # unknown prefix
+        ):
+            with self.subTest(token=token):
+                self.assertEqual(self.introspect(token), INACTIVE)
+
+    def test_compat_and_personal_tokens_are_inactive(self) -> None:
+        for token in (compat_token("mct"), compat_token("mcr"), compat_token("mpt"), "syt_YWxpY2U_abc", "syr_abc"):
+            with self.subTest(token=token):
+                self.assertEqual(self.introspect(token), INACTIVE)
+                self.assertEqual(self.introspect(token, supports_explicit_device_id=True), INACTIVE)
+
+    def test_use_is_recorded_without_writing(self) -> None:
+        session, access, refresh = self.start_session()
+        assert refresh is not None
+        self.advance_ms(2000)
+        first_use = self.now()
+        self.introspect(access.access_token)
+        # Nothing written yet: the tracker holds the first use and the activity.
+        self.assertIsNone(self.access(access.id).first_used_at)
+        self.assertIsNone(self.session(session.id).last_active_at)
+        self.assertEqual(self.tracker.first_used_at(access.id), first_use)
+        self.advance_ms(500)
+        self.introspect(refresh.refresh_token)
+        self.get_success(self.tracker.flush())
+        self.assertEqual(self.access(access.id).first_used_at, first_use)
+        written = self.session(session.id)
+        self.assertEqual(written.last_active_at, first_use + 500)
+        self.assertIsNone(written.last_active_ip)  # the caller's address is not the user's
+
+        # A later use keeps the first one.
+        self.advance_ms(1000)
+        self.introspect(access.access_token)
+        self.get_success(self.tracker.flush())
+        self.assertEqual(self.access(access.id).first_used_at, first_use)
+        self.assertEqual(self.session(session.id).last_active_at, self.now())
+
+    def test_inactive_tokens_record_nothing(self) -> None:
+        session, access, _ = self.start_session()
+        self.advance_ms(TTL_MS + 1)
+        self.assertEqual(self.introspect(access.access_token), INACTIVE)
+        self.introspect(access.access_token, "refresh_token")
+        self.assertEqual(self.tracker.pending_sessions, 0)
+        self.assertIsNone(self.tracker.first_used_at(access.id))
+
+
+def test_to_seconds_rounds_half_away_from_zero() -> None:
+    assert to_seconds(0) == 0
+    assert to_seconds(1499) == 1
+    assert to_seconds(1500) == 2
+    assert to_seconds(-1499) == -1
+    assert to_seconds(-1500) == -2
+    assert to_seconds(1_700_000_000_499) == 1_700_000_000
+
+
+def test_normalized_scope_string_is_normalize_scope() -> None:
+    for text in (
+        "openid",
+        f"openid {API}",
+        f"{API_UNSTABLE} {DEVICE_UNSTABLE}ABCDEFGHIJ",
+        f"{API} {API_UNSTABLE} {DEVICE}ABCDEFGHIJ {DEVICE_UNSTABLE}ABCDEFGHIJ urn:synapse:admin:*",
+        f"{DEVICE}x {DEVICE}y urn:mas:graphql:*",
+    ):
+        scope = Scope.parse(text)
+        assert normalized_scope_string(scope) == str(normalize_scope(scope)), text
+
+
+class AccessTokenLookupsTestCase(TokenFixture):
+    def test_lookups_of_one_turn_share_a_query(self) -> None:
+        store = self.stores.access_tokens
+        calls: list[list[str]] = []
+        real = store.lookup_access_tokens_for_introspection
+
+        async def counting(tokens: Any) -> Any:
+            calls.append(list(tokens))
+            return await real(tokens)
+
+        store.lookup_access_tokens_for_introspection = counting  # type: ignore[method-assign]
+        lookups = AccessTokenLookups(self.clock, store)
+        _, first, _ = self.start_session()
+        _, second, _ = self.start_session()
+        unknown = self.tokens.token(TokenType.ACCESS_TOKEN)
+        pending = [lookups.lookup(t) for t in (first.access_token, second.access_token, first.access_token, unknown)]
+        self.reactor.advance(0)
+        results = [self.successResultOf(d) for d in pending]
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(sorted(calls[0]), sorted({first.access_token, second.access_token, unknown}))
+        self.assertEqual([r.token.id if r else None for r in results], [first.id, second.id, first.id, None])
+        # The next turn is a new batch.
+        later = lookups.lookup(second.access_token)
+        self.reactor.advance(0)
+        self.assertEqual(self.successResultOf(later).token.id, second.id)  # type: ignore[union-attr]
+        self.assertEqual(len(calls), 2)
+
+    def test_a_failed_batch_fails_every_lookup(self) -> None:
+        store = self.stores.access_tokens
+
+        async def failing(tokens: Any) -> Any:
+            raise RuntimeError("database went away")
+
+        store.lookup_access_tokens_for_introspection = failing  # type: ignore[method-assign]
+        lookups = AccessTokenLookups(self.clock, store)
+        pending = [lookups.lookup("mat_a"), lookups.lookup("mat_b"), lookups.lookup("mat_a")]
+        self.reactor.advance(0)
+        for d in pending:
+            self.failureResultOf(d, RuntimeError)
+
+    def test_many_tokens_in_one_batch(self) -> None:
+        made = [self.start_session(refresh=False)[1] for _ in range(3)]
+        tokens = [t.access_token for t in made] + [f"mat_{i:030d}_xxxxxx" for i in range(INTROSPECTION_BATCH_MAX)]
+        found = self.get_success(self.stores.access_tokens.lookup_access_tokens_for_introspection(tokens))
+        self.assertEqual(sorted(found), sorted(t.access_token for t in made))
+        for token in made:
+            self.assertEqual(found[token.access_token].token, token)
+            self.assertEqual(found[token.access_token].user.username, "alice")  # type: ignore[union-attr]
