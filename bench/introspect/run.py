@@ -7,7 +7,8 @@ or as a client (Basic) for the baseline that needs it:
 
 - ``trivial``: the cheapest twisted.web resource returning fixed JSON (the ceiling of the stack);
 - ``oidc-provider``: npm oidc-provider's introspection endpoint, tokens in memory (a certified OP);
-- ``mas-sqlite`` / ``mas-postgres``: ``twistd mas`` with COUNT minted tokens (OAuth and compat).
+- ``mas-sqlite`` / ``mas-postgres``: ``twistd mas`` with COUNT minted OAuth access tokens (``mint.py``;
+  compatibility tokens come with the compatibility layer, whose tables do not exist yet).
 
 Prints requests/s, p50 and p99 per target, the server's CPU time per request (user + system,
 from ``/proc``: less sensitive than throughput to other load on the machine), and the ratios
