@@ -16,6 +16,17 @@ if ! command -v pg_config >/dev/null 2>&1; then
   fi
 fi
 
+if [ "${1:-}" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  # The browser test (tests/integration/test_browser.py) drives Debian's chromium through
+  # Playwright; Playwright's own browser download is never used.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: /usr/bin/chromium not found; install Debian's chromium (apt-get install chromium)" \
+      "or the browser test will fail" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
