@@ -23,15 +23,13 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.authorization import AuthorizationHandler, Callback, ConsentView
-from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT, PostAuthAction
-from mas_twisted.policy.engine import Requester
+from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT
 from mas_twisted.rest import urls
-from mas_twisted.rest._cookies import CSRF_FIELD
+from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import client_ip, first, form_params, html_response, redirect, user_agent
-from mas_twisted.rest.human._session import load_session_or_fallback
+from mas_twisted.rest.human._forms import redirect
 from mas_twisted.rest.human.authorize import send_callback
-from mas_twisted.templating import ConsentContext, MatrixUser, PolicyViolationContext, Violation
+from mas_twisted.templating import ConsentContext
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -39,69 +37,40 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The form's ``action`` value that denies the request.
-REJECT = "reject"
 
-
-def _action_for(grant_id: str) -> PostAuthAction | None:
-    return PostAuthAction.from_params({"kind": CONTINUE_AUTHORIZATION_GRANT, "id": grant_id})
-
-
-class ConsentResource:
+class ConsentResource(GrantConsentPage):
     """The consent page and its form."""
 
     app = Klein()
     install_html_error_handlers(app)
 
+    POST_AUTH_KIND = CONTINUE_AUTHORIZATION_GRANT
+
     def __init__(self, server: "MasServer"):
-        self.server = server
-        self.templates = server.get_templates()
-        self._cookies = server.get_cookie_manager()
+        super().__init__(server)
         self._handler = AuthorizationHandler(server)
-        self._server_name: str = server.config.matrix.homeserver
 
     @app.route(urls.CONSENT, methods=["GET"])
     async def get(self, request: IRequest, grant_id: str) -> bytes:
-        loaded = await load_session_or_fallback(self.server, request, _action_for(grant_id))
+        loaded = await self.signed_in(request, grant_id)
         if loaded.fallback is not None:
             return loaded.fallback
-        view = await self._handler.load_consent(grant_id, loaded.session, self._requester(request))
+        view = await self._handler.load_consent(grant_id, loaded.session, requester(request))
         return self._answer(request, view, loaded.session)
 
     @app.route(urls.CONSENT, methods=["POST"])
     async def post(self, request: IRequest, grant_id: str) -> bytes:
-        fields = form_params(request)
-        self._cookies.verify_csrf(request, first(fields, CSRF_FIELD))
-        loaded = await load_session_or_fallback(self.server, request, _action_for(grant_id))
+        fields, loaded = await self.posted_form(request, grant_id)
         if loaded.fallback is not None:
             return loaded.fallback
-        allow = first(fields, "action") != REJECT
-        result = await self._handler.consent(grant_id, loaded.session, self._requester(request), allow=allow)
+        result = await self._handler.consent(
+            grant_id, loaded.session, requester(request), allow=not is_rejection(fields)
+        )
         return self._answer(request, result, loaded.session)
-
-    @staticmethod
-    def _requester(request: IRequest) -> Requester:
-        return Requester(ip_address=client_ip(request), user_agent=user_agent(request))
 
     def _answer(self, request: IRequest, result: "ConsentView | Callback | str", session: "BrowserSession | None") -> bytes:
         if isinstance(result, str):
             return redirect(request, result)
         if isinstance(result, Callback):
             return send_callback(self.templates, request, result)
-        assert session is not None
-        csrf_token = self._cookies.csrf_token(request)
-        if not result.policy.valid:
-            violations = [Violation(msg=v.msg, code=v.code) for v in result.policy.violations]
-            ctx = PolicyViolationContext(
-                csrf_token=csrf_token, session=session, client=result.client, violations=violations, action=result.action
-            )
-            return html_response(request, self.templates.render_policy_violation(ctx))
-        consent = ConsentContext(
-            csrf_token=csrf_token,
-            session=session,
-            client=result.client,
-            grant=result.grant,
-            action=result.action,
-            matrix_user=MatrixUser.for_user(session.user, self._server_name),
-        )
-        return html_response(request, self.templates.render_consent(consent))
+        return self.render_view(request, result, session, ConsentContext, self.templates.render_consent)

@@ -25,41 +25,19 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.device import DeviceConsentView, DeviceHandler
-from mas_twisted.handlers.login import CONTINUE_DEVICE_CODE_GRANT, PostAuthAction
-from mas_twisted.policy.engine import Requester
+from mas_twisted.handlers.login import CONTINUE_DEVICE_CODE_GRANT
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
+from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import (
-    client_ip,
-    first,
-    form_params,
-    html_response,
-    query_params,
-    redirect,
-    user_agent,
-)
-from mas_twisted.rest.human._session import load_session_or_fallback
-from mas_twisted.templating import (
-    DeviceConsentContext,
-    DeviceLinkContext,
-    FormState,
-    MatrixUser,
-    PolicyViolationContext,
-    Violation,
-)
+from mas_twisted.rest.human._forms import first, form_params, html_response, query_params, redirect
+from mas_twisted.templating import DeviceConsentContext, DeviceLinkContext, FormState
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.types.users import BrowserSession
 
 logger = logging.getLogger(__name__)
-
-REJECT = "reject"
-
-
-def _action_for(grant_id: str) -> PostAuthAction | None:
-    return PostAuthAction.from_params({"kind": CONTINUE_DEVICE_CODE_GRANT, "id": grant_id})
 
 
 class DeviceLinkResource:
@@ -102,69 +80,43 @@ class DeviceLinkResource:
         return html_response(request, self.templates.render_device_link(ctx))
 
 
-class DeviceConsentResource:
+class DeviceConsentResource(GrantConsentPage):
     """Approve or reject a device."""
 
     app = Klein()
     install_html_error_handlers(app)
 
+    POST_AUTH_KIND = CONTINUE_DEVICE_CODE_GRANT
+
     def __init__(self, server: "MasServer"):
-        self.server = server
-        self.templates = server.get_templates()
-        self._cookies = server.get_cookie_manager()
+        super().__init__(server)
         self._handler = DeviceHandler(server)
-        self._server_name: str = server.config.matrix.homeserver
 
     @app.route(urls.DEVICE_CODE_CONSENT, methods=["GET"])
     async def get(self, request: IRequest, device_code_id: str) -> bytes:
         self._handler.check_pages_enabled()
-        loaded = await load_session_or_fallback(self.server, request, _action_for(device_code_id))
+        loaded = await self.signed_in(request, device_code_id)
         if loaded.fallback is not None:
             return loaded.fallback
-        view = await self._handler.load_consent(device_code_id, loaded.session, self._requester(request))
+        view = await self._handler.load_consent(device_code_id, loaded.session, requester(request))
         return self._answer(request, view, loaded.session)
 
     @app.route(urls.DEVICE_CODE_CONSENT, methods=["POST"])
     async def post(self, request: IRequest, device_code_id: str) -> bytes:
         self._handler.check_pages_enabled()
-        fields = form_params(request)
-        self._cookies.verify_csrf(request, first(fields, CSRF_FIELD))
-        loaded = await load_session_or_fallback(self.server, request, _action_for(device_code_id))
+        fields, loaded = await self.posted_form(request, device_code_id)
         if loaded.fallback is not None:
             return loaded.fallback
         view = await self._handler.decide(
             device_code_id,
             loaded.session,
-            self._requester(request),
-            allow=first(fields, "action") != REJECT,
+            requester(request),
+            allow=not is_rejection(fields),
             confirmed=first(fields, "confirm_device") is not None,
         )
         return self._answer(request, view, loaded.session)
 
-    @staticmethod
-    def _requester(request: IRequest) -> Requester:
-        return Requester(ip_address=client_ip(request), user_agent=user_agent(request))
-
     def _answer(self, request: IRequest, view: "DeviceConsentView | str", session: "BrowserSession | None") -> bytes:
         if isinstance(view, str):
             return redirect(request, view)
-        assert session is not None
-        csrf_token = self._cookies.csrf_token(request)
-        if not view.policy.valid:
-            ctx = PolicyViolationContext(
-                csrf_token=csrf_token,
-                session=session,
-                client=view.client,
-                violations=[Violation(msg=v.msg, code=v.code) for v in view.policy.violations],
-                action=view.action,
-            )
-            return html_response(request, self.templates.render_policy_violation(ctx))
-        consent = DeviceConsentContext(
-            csrf_token=csrf_token,
-            session=session,
-            client=view.client,
-            grant=view.grant,
-            action=view.action,
-            matrix_user=MatrixUser.for_user(session.user, self._server_name),
-        )
-        return html_response(request, self.templates.render_device_consent(consent))
+        return self.render_view(request, view, session, DeviceConsentContext, self.templates.render_device_consent)
