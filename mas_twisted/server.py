@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.token import TokenHandler
     from mas_twisted.handlers.userinfo import UserinfoHandler
     from mas_twisted.handlers.activity import ActivityTracker
+    from mas_twisted.homeserver import HomeserverConnection
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.policy import PolicyEngine
@@ -192,3 +193,12 @@ class MasServer:
         from mas_twisted.handlers.activity import ActivityTracker
 
         return ActivityTracker(self)
+
+    @cache_in_self
+    def get_homeserver_connection(self) -> "HomeserverConnection":
+        """The Matrix homeserver, through the API ``matrix.kind`` names (``homeserver/``).
+
+        Its HTTP client runs on this container's reactor, so a test's reactor carries it."""
+        from mas_twisted.homeserver import make_homeserver_connection
+
+        return make_homeserver_connection(self.config.matrix, self._reactor, user_agent=self.version_string)
