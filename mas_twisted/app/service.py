@@ -257,7 +257,10 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
     if options.get("migrate"):
         logger.warning("--migrate is deprecated: migrating is the default; use --no-migrate to skip it")
 
-    if options.get("no-migrate"):
+    worker_only = bool(options.get("worker-only"))
+    if worker_only and options.get("no-worker"):
+        raise ConfigError("--worker-only and --no-worker cannot be used together")
+    if options.get("no-migrate") or worker_only:
         from mas_twisted.storage.prepare_database import check_schema
 
         # As MAS does: without migrating, refuse a database with pending migrations.
@@ -268,7 +271,7 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
         applied = prepare_database(config.database)
         if applied:
             logger.info("Applied %d database migration(s)", len(applied))
-    if options.get("no-sync"):
+    if options.get("no-sync") or worker_only:
         logger.info("Skipping configuration sync")
     else:
         from mas_twisted.storage.config_sync import run_config_sync
@@ -280,8 +283,21 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
     server.get_keystore()
 
     root = MultiService()
+    if worker_only:
+        # ``mas-cli worker``: the queue worker alone (MAS's ``worker`` command).
+        from mas_twisted.queue.worker import QueueWorkerService
+
+        QueueWorkerService(server).setServiceParent(root)
+        root.server = server  # type: ignore[attr-defined]
+        return root
     ActivityFlushService(server).setServiceParent(root)
     for listener in config.http.listeners:
         ListenerService(server, listener).setServiceParent(root)
+    if options.get("no-worker"):
+        logger.info("Not running a queue worker (--no-worker)")
+    else:
+        from mas_twisted.queue.worker import QueueWorkerService
+
+        QueueWorkerService(server).setServiceParent(root)
     root.server = server  # type: ignore[attr-defined]
     return root

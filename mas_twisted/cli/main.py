@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mas_twisted.cli.config",
     "mas_twisted.cli.database",
     "mas_twisted.cli.server",
+    "mas_twisted.cli.worker",
     "mas_twisted.cli.manage",
     "mas_twisted.cli.templates",
 )

@@ -12,7 +12,7 @@ from zope.interface import implementer
 
 
 class Options(usage.Options):
-    synopsis = "[-c CONFIG]... [--no-migrate] [--no-sync] [--no-worker]"
+    synopsis = "[-c CONFIG]... [--no-migrate] [--no-sync] [--no-worker | --worker-only]"
     longdesc = (
         "Runs the Matrix Authentication Service: the HTTP listeners of http.listeners and, "
         "unless --no-worker, the job worker. -c may be given several times; the files are "
@@ -23,6 +23,7 @@ class Options(usage.Options):
         ["no-sync", None, "Do not sync the static clients and upstream providers to the database"],
         ["no-worker", None, "Do not run the job worker in this process"],
         ["migrate", None, "Accepted for compatibility with MAS; migrating is the default"],
+        ["worker-only", None, "Run only the job worker: no listeners, no migration, no sync (mas-cli worker)"],
     ]
 
     def __init__(self) -> None:

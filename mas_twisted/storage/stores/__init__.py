@@ -16,6 +16,7 @@ from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantSt
 from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
 from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
+from mas_twisted.storage.stores.queue import QueueStore
 from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
 from mas_twisted.storage.stores.user_emails import UserEmailStore
@@ -43,3 +44,4 @@ class Stores:
         self.user_passwords = UserPasswordStore(db_pool, server)
         self.user_emails = UserEmailStore(db_pool, server)
         self.browser_sessions = BrowserSessionStore(db_pool, server)
+        self.queue = QueueStore(db_pool, server)

@@ -71,6 +71,26 @@ def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str,
     return finished
 
 
+def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
+    """Finish every valid session of a user, revoking their tokens; how many."""
+    return _finish_sessions_where_txn(txn, "user_id", user_id, at)
+
+
+def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set[str]:
+    """The devices of the user's valid sessions, from their device scope tokens (stable and
+    unstable prefixes), for ``sync-devices``."""
+    from mas_twisted.oauth2.scope import device_id_from_scope_token
+
+    txn.execute("SELECT scope FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    devices = set()
+    for (scope,) in txn.fetchall():
+        for token in scope.split():
+            device_id = device_id_from_scope_token(token)
+            if device_id is not None:
+                devices.add(device_id)
+    return devices
+
+
 class OAuth2SessionStore(SQLBaseStore):
     async def add_oauth2_session(self, session: OAuth2Session) -> None:
         """Insert a new session (its client, user and browser session must exist)."""

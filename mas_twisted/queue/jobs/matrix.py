@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Jobs that talk to the homeserver about users and devices (MAS's ``crates/tasks/src/matrix.rs``).
+
+Every homeserver failure that may pass (connection refused, timeout, 5xx, 429) is retried with
+the queue's backoff; a refusal (4xx) fails the job for good. A job whose user is gone fails
+for good, as in MAS.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+import attrs
+
+from mas_twisted.queue.base import Job, JobContext, JobError, enqueue_txn
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.types.users import User
+
+logger = logging.getLogger(__name__)
+
+#: How long the per-user sync lock is held at most, and how long a job waits for it.
+SYNC_LOCK_TTL_MS = 60_000
+SYNC_LOCK_WAIT_S = 30.0
+
+
+def homeserver_error(error: Exception) -> JobError:
+    """A homeserver failure as a job error: retried when the homeserver says it may pass."""
+    from mas_twisted.homeserver.base import HomeserverError
+
+    if isinstance(error, HomeserverError):
+        return JobError(str(error), retry=error.retryable)
+    return JobError.retryable(error)
+
+
+async def load_user(server: "MasServer", user_id: str) -> "User":
+    try:
+        user = await server.get_stores().users.get_user(user_id)
+    except Exception as e:
+        raise JobError.retryable(e)
+    if user is None:
+        raise JobError.fatal(f"user {user_id} not found")
+    return user
+
+
+@attrs.frozen
+class ProvisionUserJob(Job):
+    """Create or update the user on the homeserver (``provision-user``), then sync their devices."""
+
+    QUEUE_NAME = "provision-user"
+    user_id: str
+    set_display_name: str | None = None
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        from mas_twisted.homeserver.base import ProvisionRequest
+
+        user = await load_user(server, self.user_id)
+        try:
+            emails = [e.email for e in await server.get_stores().user_emails.list_user_emails(user.id)]
+        except Exception as e:
+            raise JobError.retryable(e)
+        request = ProvisionRequest(user.username, user.id, locked=user.locked_at is not None).set_emails(emails)
+        if self.set_display_name is not None:
+            request = request.set_displayname(self.set_display_name)
+        homeserver = server.get_homeserver_connection()
+        try:
+            created = await homeserver.provision_user(request)
+        except Exception as e:
+            raise homeserver_error(e)
+        logger.info("User %s %s on the homeserver as %s", user.id, "created" if created else "updated", homeserver.mxid(user.username))
+
+        def _txn(txn):  # type: ignore[no-untyped-def]
+            enqueue_txn(txn, server, SyncDevicesJob(user_id=user.id))
+
+        await server.get_db_pool().runInteraction("provision_user_schedule_sync", _txn)
+
+
+@attrs.frozen
+class ProvisionDeviceJob(Job):
+    """Legacy job (``provision-device``): now only schedules ``sync-devices``."""
+
+    QUEUE_NAME = "provision-device"
+    user_id: str
+    device_id: str
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        user = await load_user(server, self.user_id)
+        await _schedule_sync(server, user.id)
+
+
+@attrs.frozen
+class DeleteDeviceJob(Job):
+    """Legacy job (``delete-device``): now only schedules ``sync-devices``."""
+
+    QUEUE_NAME = "delete-device"
+    user_id: str
+    device_id: str
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        user = await load_user(server, self.user_id)
+        await _schedule_sync(server, user.id)
+
+
+async def _schedule_sync(server: "MasServer", user_id: str) -> None:
+    def _txn(txn):  # type: ignore[no-untyped-def]
+        enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id))
+
+    await server.get_db_pool().runInteraction("schedule_sync_devices", _txn)
+
+
+@attrs.frozen
+class SyncDevicesJob(Job):
+    """Make the homeserver's device list of a user what our sessions say (``sync-devices``):
+    the devices of the user's valid OAuth 2.0 sessions (device scopes) and compatibility
+    sessions. Runs under a per-user lock, so that two syncs of one user never interleave a
+    stale list with a fresh one."""
+
+    QUEUE_NAME = "sync-devices"
+    user_id: str
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        user = await load_user(server, self.user_id)
+        store = server.get_stores().queue
+        lock = f"sync-devices:{user.id}"
+        holder = f"{context.worker_id}:{context.id}:{uuid.uuid4().hex[:8]}"
+        clock = server.get_clock()
+        deadline = clock.time() + SYNC_LOCK_WAIT_S
+        while True:
+            try:
+                acquired = await store.try_acquire_lock(lock, holder, SYNC_LOCK_TTL_MS)
+            except Exception as e:
+                raise JobError.retryable(e)
+            if acquired:
+                break
+            if clock.time() >= deadline:
+                raise JobError.retryable(f"the device sync lock of user {user.id} stayed busy")
+            await _sleep(server, 0.2)
+        try:
+            devices = await server.get_db_pool().runInteraction(
+                "sync_devices_list", _active_devices_txn, user.id
+            )
+            try:
+                await server.get_homeserver_connection().sync_devices(user.username, devices)
+            except Exception as e:
+                raise homeserver_error(e)
+            logger.info("Synced %d device(s) of user %s to the homeserver", len(devices), user.id)
+        finally:
+            try:
+                await store.release_lock(lock, holder)
+            except Exception as e:  # it expires on its own
+                logger.warning("Could not release %s: %s", lock, e)
+
+
+def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+    from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
+
+    devices = active_device_ids_for_user_txn(txn, user_id)
+    try:
+        from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
+    except ImportError:  # the compatibility layer's tables come with it
+        return devices
+    return devices | active_compat_device_ids_for_user_txn(txn, user_id)
+
+
+async def _sleep(server: "MasServer", seconds: float) -> None:
+    from twisted.internet import defer
+
+    d: defer.Deferred[None] = defer.Deferred()
+    server.get_clock().call_later(seconds, d.callback, None)
+    await d
