@@ -30,11 +30,17 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores._common import (
+    cleanup_by_timestamp_txn,
+    select_model,
+    select_model_txn,
+    transition,
+    update_one_if_txn,
+)
 from mas_twisted.types.oauth2 import (
     AccessToken,
     AccessTokenIntrospection,
-    InvalidTransitionError,
     OAuth2Session,
     TokenOwner,
 )
@@ -47,7 +53,7 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 TABLE = "oauth2_access_tokens"
-_COLUMNS = AccessToken.COLUMNS
+_ID = "oauth2_access_token_id"
 
 #: The token, its session and the session's user (``None`` columns for client_credentials).
 _INTROSPECTION_SELECT = (
@@ -125,19 +131,12 @@ def add_access_token_txn(txn: LoggingTransaction, token: AccessToken) -> None:
 
 
 def get_access_token_txn(txn: LoggingTransaction, token_id: str) -> AccessToken | None:
-    row = DatabasePool.simple_select_one_txn(
-        txn, TABLE, {"oauth2_access_token_id": token_id}, _COLUMNS, allow_none=True
-    )
-    return AccessToken.from_row(row) if row else None
+    return select_model_txn(txn, TABLE, {_ID: token_id}, AccessToken)
 
 
 def revoke_access_token_txn(txn: LoggingTransaction, token_id: str, at: int) -> bool:
     """Revoke one token if it is not revoked yet; whether it was."""
-    txn.execute(
-        "UPDATE oauth2_access_tokens SET revoked_at = ? WHERE oauth2_access_token_id = ? AND revoked_at IS NULL",
-        (at, token_id),
-    )
-    return txn.rowcount == 1
+    return update_one_if_txn(txn, TABLE, (_ID, token_id), {"revoked_at": at}, "revoked_at IS NULL")
 
 
 def revoke_session_access_tokens_txn(txn: LoggingTransaction, session_id: str, at: int) -> int:
@@ -174,44 +173,6 @@ def mark_access_tokens_used_txn(txn: LoggingTransaction, first_used: dict[str, i
     return updated
 
 
-def delete_by_ids_txn(txn: LoggingTransaction, table: str, id_column: str, ids: Sequence[str]) -> int:
-    """Delete the rows of ``table`` whose ``id_column`` is in ``ids``; how many."""
-    if not ids:
-        return 0
-    clause, args = make_in_list_sql_clause(txn.engine, id_column, ids)
-    txn.execute(f"DELETE FROM {table} WHERE {clause}", args)
-    return txn.rowcount
-
-
-def cleanup_by_timestamp_txn(
-    txn: LoggingTransaction,
-    table: str,
-    id_column: str,
-    at_column: str,
-    since: int | None,
-    until: int,
-    limit: int,
-) -> tuple[int, int | None]:
-    """Delete up to ``limit`` rows whose ``at_column`` is in ``[since, until)``, oldest first.
-
-    Returns:
-        How many rows were deleted and the latest ``at_column`` among them (the next ``since``).
-    """
-    where = f"{at_column} IS NOT NULL AND {at_column} < ?"
-    args: list[Any] = [until]
-    if since is not None:
-        where += f" AND {at_column} >= ?"
-        args.append(since)
-    txn.execute(
-        f"SELECT {id_column}, {at_column} FROM {table} WHERE {where} ORDER BY {at_column} LIMIT ?", args + [limit]
-    )
-    rows = txn.fetchall()
-    if not rows:
-        return 0, None
-    deleted = delete_by_ids_txn(txn, table, id_column, [r[0] for r in rows])
-    return deleted, max(int(r[1]) for r in rows)
-
-
 class AccessTokenStore(SQLBaseStore):
     def __init__(self, db_pool: DatabasePool, server: "MasServer"):
         super().__init__(db_pool, server)
@@ -226,10 +187,9 @@ class AccessTokenStore(SQLBaseStore):
 
     async def find_access_token_by_token(self, access_token: str) -> AccessToken | None:
         """The token whose text is ``access_token``, whatever its state, or ``None``."""
-        row = await self.db_pool.simple_select_one(
-            TABLE, {"access_token": access_token}, _COLUMNS, allow_none=True, desc="find_access_token_by_token"
+        return await select_model(
+            self.db_pool, "find_access_token_by_token", TABLE, {"access_token": access_token}, AccessToken
         )
-        return AccessToken.from_row(row) if row else None
 
     async def revoke_access_token(self, token: AccessToken) -> AccessToken:
         """Revoke ``token`` now and return it revoked.
@@ -237,14 +197,16 @@ class AccessTokenStore(SQLBaseStore):
         Raises:
             InvalidTransitionError: it was already revoked (here or in the database).
         """
-        at = self._clock.time_msec()
-        revoked = token.revoke(at)
-
-        def _revoke_txn(txn: LoggingTransaction) -> None:
-            if not revoke_access_token_txn(txn, token.id, at):
-                raise InvalidTransitionError(f"access token {token.id} is already revoked or gone")
-
-        await self.db_pool.runInteraction("revoke_access_token", _revoke_txn)
+        revoked = token.revoke(self._clock.time_msec())
+        await transition(
+            self.db_pool,
+            "revoke_access_token",
+            TABLE,
+            (_ID, token.id),
+            {"revoked_at": revoked.revoked_at},
+            "revoked_at IS NULL",
+            f"access token {token.id} is already revoked or gone",
+        )
         return revoked
 
     async def mark_access_token_first_used(self, token: AccessToken) -> AccessToken:
@@ -282,7 +244,7 @@ class AccessTokenStore(SQLBaseStore):
             "cleanup_revoked_access_tokens",
             cleanup_by_timestamp_txn,
             TABLE,
-            "oauth2_access_token_id",
+            _ID,
             "revoked_at",
             since,
             until,
@@ -295,7 +257,7 @@ class AccessTokenStore(SQLBaseStore):
             "cleanup_expired_access_tokens",
             cleanup_by_timestamp_txn,
             TABLE,
-            "oauth2_access_token_id",
+            _ID,
             "expires_at",
             since,
             until,

@@ -16,32 +16,24 @@ see :func:`mas_twisted.types.oauth2.max_ulid_at`).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores.access_tokens import delete_by_ids_txn
-from mas_twisted.storage.stores.oauth2_sessions import add_oauth2_session_txn
-from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn
-from mas_twisted.types.oauth2 import (
-    AccessToken,
-    AuthorizationGrant,
-    InvalidTransitionError,
-    OAuth2Session,
-    RefreshToken,
-)
+from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.stores._common import cleanup_by_id_txn, select_model, select_model_txn, transition
+from mas_twisted.storage.stores._grants import exchange_grant_txn
+from mas_twisted.types.oauth2 import AccessToken, AuthorizationGrant, OAuth2Session, RefreshToken
 
 logger = logging.getLogger(__name__)
 
 TABLE = "oauth2_authorization_grants"
-_COLUMNS = AuthorizationGrant.COLUMNS
+_ID = "oauth2_authorization_grant_id"
+
+_PENDING = "fulfilled_at IS NULL AND exchanged_at IS NULL AND cancelled_at IS NULL"
+_EXCHANGEABLE = "fulfilled_at IS NOT NULL AND exchanged_at IS NULL AND cancelled_at IS NULL"
 
 
 def get_authorization_grant_txn(txn: LoggingTransaction, grant_id: str) -> AuthorizationGrant | None:
-    row = DatabasePool.simple_select_one_txn(
-        txn, TABLE, {"oauth2_authorization_grant_id": grant_id}, _COLUMNS, allow_none=True
-    )
-    return AuthorizationGrant.from_row(row) if row else None
+    return select_model_txn(txn, TABLE, {_ID: grant_id}, AuthorizationGrant)
 
 
 def exchange_authorization_grant_txn(
@@ -52,39 +44,7 @@ def exchange_authorization_grant_txn(
     refresh_token: RefreshToken | None,
 ) -> bool:
     """See :meth:`AuthorizationGrantStore.exchange_authorization_grant`; ``False`` writes nothing."""
-    # Claim the grant before creating anything: a concurrent exchange blocks here and then
-    # finds exchanged_at set.
-    txn.execute(
-        "UPDATE oauth2_authorization_grants SET exchanged_at = ?"
-        " WHERE oauth2_authorization_grant_id = ?"
-        " AND fulfilled_at IS NOT NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
-        (grant.exchanged_at, grant.id),
-    )
-    if txn.rowcount != 1:
-        return False
-    add_oauth2_session_txn(txn, session)
-    txn.execute(
-        "UPDATE oauth2_authorization_grants SET oauth2_session_id = ? WHERE oauth2_authorization_grant_id = ?",
-        (session.id, grant.id),
-    )
-    add_token_pair_txn(txn, access_token, refresh_token)
-    return True
-
-
-def cleanup_by_id_txn(
-    txn: LoggingTransaction, table: str, id_column: str, since: str | None, until: str, limit: int
-) -> tuple[int, str | None]:
-    """Delete up to ``limit`` rows with ``since < id <= until``, in id order; ``(count, last id)``."""
-    where = f"{id_column} <= ?"
-    args: list[Any] = [until]
-    if since is not None:
-        where += f" AND {id_column} > ?"
-        args.append(since)
-    txn.execute(f"SELECT {id_column} FROM {table} WHERE {where} ORDER BY {id_column} LIMIT ?", args + [limit])
-    ids = [row[0] for row in txn.fetchall()]
-    if not ids:
-        return 0, None
-    return delete_by_ids_txn(txn, table, id_column, ids), max(ids)
+    return exchange_grant_txn(txn, TABLE, _ID, _EXCHANGEABLE, grant, session, access_token, refresh_token)
 
 
 class AuthorizationGrantStore(SQLBaseStore):
@@ -97,10 +57,9 @@ class AuthorizationGrantStore(SQLBaseStore):
 
     async def find_authorization_grant_by_code(self, code: str) -> AuthorizationGrant | None:
         """The grant whose authorization code is ``code``, whatever its stage, or ``None``."""
-        row = await self.db_pool.simple_select_one(
-            TABLE, {"authorization_code": code}, _COLUMNS, allow_none=True, desc="find_authorization_grant_by_code"
+        return await select_model(
+            self.db_pool, "find_authorization_grant_by_code", TABLE, {"authorization_code": code}, AuthorizationGrant
         )
-        return AuthorizationGrant.from_row(row) if row else None
 
     async def fulfill_authorization_grant(
         self, grant: AuthorizationGrant, browser_session_id: str
@@ -111,18 +70,15 @@ class AuthorizationGrantStore(SQLBaseStore):
             InvalidTransitionError: the grant is not pending (here or in the database).
         """
         fulfilled = grant.fulfill(self._clock.time_msec(), browser_session_id)
-
-        def _fulfill_txn(txn: LoggingTransaction) -> None:
-            txn.execute(
-                "UPDATE oauth2_authorization_grants SET fulfilled_at = ?, user_session_id = ?"
-                " WHERE oauth2_authorization_grant_id = ?"
-                " AND fulfilled_at IS NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
-                (fulfilled.fulfilled_at, browser_session_id, grant.id),
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"grant {grant.id} is no longer pending")
-
-        await self.db_pool.runInteraction("fulfill_authorization_grant", _fulfill_txn)
+        await transition(
+            self.db_pool,
+            "fulfill_authorization_grant",
+            TABLE,
+            (_ID, grant.id),
+            {"fulfilled_at": fulfilled.fulfilled_at, "user_session_id": browser_session_id},
+            _PENDING,
+            f"grant {grant.id} is no longer pending",
+        )
         return fulfilled
 
     async def cancel_authorization_grant(self, grant: AuthorizationGrant) -> AuthorizationGrant:
@@ -132,18 +88,15 @@ class AuthorizationGrantStore(SQLBaseStore):
             InvalidTransitionError: the grant is not pending (here or in the database).
         """
         cancelled = grant.cancel(self._clock.time_msec())
-
-        def _cancel_txn(txn: LoggingTransaction) -> None:
-            txn.execute(
-                "UPDATE oauth2_authorization_grants SET cancelled_at = ?"
-                " WHERE oauth2_authorization_grant_id = ?"
-                " AND fulfilled_at IS NULL AND exchanged_at IS NULL AND cancelled_at IS NULL",
-                (cancelled.cancelled_at, grant.id),
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"grant {grant.id} is no longer pending")
-
-        await self.db_pool.runInteraction("cancel_authorization_grant", _cancel_txn)
+        await transition(
+            self.db_pool,
+            "cancel_authorization_grant",
+            TABLE,
+            (_ID, grant.id),
+            {"cancelled_at": cancelled.cancelled_at},
+            _PENDING,
+            f"grant {grant.id} is no longer pending",
+        )
         return cancelled
 
     async def exchange_authorization_grant(
@@ -179,11 +132,5 @@ class AuthorizationGrantStore(SQLBaseStore):
         from :func:`~mas_twisted.types.oauth2.max_ulid_at` means "created by then");
         ``(count, last id)``."""
         return await self.db_pool.runInteraction(
-            "cleanup_authorization_grants",
-            cleanup_by_id_txn,
-            TABLE,
-            "oauth2_authorization_grant_id",
-            since,
-            until,
-            limit,
+            "cleanup_authorization_grants", cleanup_by_id_txn, TABLE, _ID, since, until, limit
         )

@@ -16,31 +16,22 @@ from __future__ import annotations
 import logging
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores.authorization_grants import cleanup_by_id_txn
-from mas_twisted.storage.stores.oauth2_sessions import add_oauth2_session_txn
-from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn
-from mas_twisted.types.oauth2 import (
-    AccessToken,
-    DeviceCodeGrant,
-    InvalidTransitionError,
-    OAuth2Session,
-    RefreshToken,
-)
+from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.stores._common import cleanup_by_id_txn, select_model, select_model_txn, transition
+from mas_twisted.storage.stores._grants import exchange_grant_txn
+from mas_twisted.types.oauth2 import AccessToken, DeviceCodeGrant, OAuth2Session, RefreshToken
 
 logger = logging.getLogger(__name__)
 
 TABLE = "oauth2_device_code_grant"
-_COLUMNS = DeviceCodeGrant.COLUMNS
+_ID = "oauth2_device_code_grant_id"
 
 _UNDECIDED = "fulfilled_at IS NULL AND rejected_at IS NULL AND exchanged_at IS NULL"
+_EXCHANGEABLE = "fulfilled_at IS NOT NULL AND rejected_at IS NULL AND exchanged_at IS NULL"
 
 
 def get_device_code_grant_txn(txn: LoggingTransaction, grant_id: str) -> DeviceCodeGrant | None:
-    row = DatabasePool.simple_select_one_txn(
-        txn, TABLE, {"oauth2_device_code_grant_id": grant_id}, _COLUMNS, allow_none=True
-    )
-    return DeviceCodeGrant.from_row(row) if row else None
+    return select_model_txn(txn, TABLE, {_ID: grant_id}, DeviceCodeGrant)
 
 
 def exchange_device_code_grant_txn(
@@ -51,21 +42,7 @@ def exchange_device_code_grant_txn(
     refresh_token: RefreshToken | None,
 ) -> bool:
     """See :meth:`DeviceCodeGrantStore.exchange_device_code_grant`; ``False`` writes nothing."""
-    txn.execute(
-        "UPDATE oauth2_device_code_grant SET exchanged_at = ?"
-        " WHERE oauth2_device_code_grant_id = ?"
-        " AND fulfilled_at IS NOT NULL AND rejected_at IS NULL AND exchanged_at IS NULL",
-        (grant.exchanged_at, grant.id),
-    )
-    if txn.rowcount != 1:
-        return False
-    add_oauth2_session_txn(txn, session)
-    txn.execute(
-        "UPDATE oauth2_device_code_grant SET oauth2_session_id = ? WHERE oauth2_device_code_grant_id = ?",
-        (session.id, grant.id),
-    )
-    add_token_pair_txn(txn, access_token, refresh_token)
-    return True
+    return exchange_grant_txn(txn, TABLE, _ID, _EXCHANGEABLE, grant, session, access_token, refresh_token)
 
 
 class DeviceCodeGrantStore(SQLBaseStore):
@@ -78,16 +55,14 @@ class DeviceCodeGrantStore(SQLBaseStore):
 
     async def find_device_code_grant_by_user_code(self, user_code: str) -> DeviceCodeGrant | None:
         """The grant whose user code is exactly ``user_code`` (the caller normalises case), or ``None``."""
-        row = await self.db_pool.simple_select_one(
-            TABLE, {"user_code": user_code}, _COLUMNS, allow_none=True, desc="find_device_code_grant_by_user_code"
+        return await select_model(
+            self.db_pool, "find_device_code_grant_by_user_code", TABLE, {"user_code": user_code}, DeviceCodeGrant
         )
-        return DeviceCodeGrant.from_row(row) if row else None
 
     async def find_device_code_grant_by_device_code(self, device_code: str) -> DeviceCodeGrant | None:
-        row = await self.db_pool.simple_select_one(
-            TABLE, {"device_code": device_code}, _COLUMNS, allow_none=True, desc="find_device_code_grant_by_device_code"
+        return await select_model(
+            self.db_pool, "find_device_code_grant_by_device_code", TABLE, {"device_code": device_code}, DeviceCodeGrant
         )
-        return DeviceCodeGrant.from_row(row) if row else None
 
     async def fulfill_device_code_grant(
         self, grant: DeviceCodeGrant, browser_session_id: str, locale: str | None = None
@@ -98,17 +73,15 @@ class DeviceCodeGrantStore(SQLBaseStore):
             InvalidTransitionError: the grant is not pending (here or in the database).
         """
         fulfilled = grant.fulfill(self._clock.time_msec(), browser_session_id, locale)
-
-        def _fulfill_txn(txn: LoggingTransaction) -> None:
-            txn.execute(
-                "UPDATE oauth2_device_code_grant SET fulfilled_at = ?, user_session_id = ?, locale = ?"
-                f" WHERE oauth2_device_code_grant_id = ? AND {_UNDECIDED}",
-                (fulfilled.fulfilled_at, browser_session_id, locale, grant.id),
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"device grant {grant.id} is no longer pending")
-
-        await self.db_pool.runInteraction("fulfill_device_code_grant", _fulfill_txn)
+        await transition(
+            self.db_pool,
+            "fulfill_device_code_grant",
+            TABLE,
+            (_ID, grant.id),
+            {"fulfilled_at": fulfilled.fulfilled_at, "user_session_id": browser_session_id, "locale": locale},
+            _UNDECIDED,
+            f"device grant {grant.id} is no longer pending",
+        )
         return fulfilled
 
     async def reject_device_code_grant(self, grant: DeviceCodeGrant, browser_session_id: str) -> DeviceCodeGrant:
@@ -118,17 +91,15 @@ class DeviceCodeGrantStore(SQLBaseStore):
             InvalidTransitionError: the grant is not pending (here or in the database).
         """
         rejected = grant.reject(self._clock.time_msec(), browser_session_id)
-
-        def _reject_txn(txn: LoggingTransaction) -> None:
-            txn.execute(
-                "UPDATE oauth2_device_code_grant SET rejected_at = ?, user_session_id = ?"
-                f" WHERE oauth2_device_code_grant_id = ? AND {_UNDECIDED}",
-                (rejected.rejected_at, browser_session_id, grant.id),
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"device grant {grant.id} is no longer pending")
-
-        await self.db_pool.runInteraction("reject_device_code_grant", _reject_txn)
+        await transition(
+            self.db_pool,
+            "reject_device_code_grant",
+            TABLE,
+            (_ID, grant.id),
+            {"rejected_at": rejected.rejected_at, "user_session_id": browser_session_id},
+            _UNDECIDED,
+            f"device grant {grant.id} is no longer pending",
+        )
         return rejected
 
     async def exchange_device_code_grant(
@@ -157,5 +128,5 @@ class DeviceCodeGrantStore(SQLBaseStore):
     async def cleanup_device_code_grants(self, since: str | None, until: str, limit: int) -> tuple[int, str | None]:
         """Delete up to ``limit`` grants with ``since < id <= until``; ``(count, last id)``."""
         return await self.db_pool.runInteraction(
-            "cleanup_device_code_grants", cleanup_by_id_txn, TABLE, "oauth2_device_code_grant_id", since, until, limit
+            "cleanup_device_code_grants", cleanup_by_id_txn, TABLE, _ID, since, until, limit
         )

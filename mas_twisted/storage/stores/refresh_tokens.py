@@ -20,26 +20,29 @@ from typing import Any
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores._common import (
+    cleanup_by_timestamp_txn,
+    delete_selected_txn,
+    select_model,
+    select_model_txn,
+    transition,
+    update_one_if_txn,
+)
 from mas_twisted.storage.stores.access_tokens import (
     add_access_token_txn,
-    cleanup_by_timestamp_txn,
-    delete_by_ids_txn,
     owner_from_columns,
     revoke_access_token_txn,
     run_read,
 )
-from mas_twisted.types.oauth2 import (
-    AccessToken,
-    InvalidTransitionError,
-    OAuth2Session,
-    RefreshToken,
-    RefreshTokenIntrospection,
-)
+from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken, RefreshTokenIntrospection
 
 logger = logging.getLogger(__name__)
 
 TABLE = "oauth2_refresh_tokens"
-_COLUMNS = RefreshToken.COLUMNS
+_ID = "oauth2_refresh_token_id"
+
+#: A refresh token that can still be used or revoked.
+_VALID = "consumed_at IS NULL AND revoked_at IS NULL"
 
 _INTROSPECTION_SELECT = (
     "SELECT "
@@ -70,19 +73,12 @@ def add_token_pair_txn(txn: LoggingTransaction, access_token: AccessToken, refre
 
 
 def get_refresh_token_txn(txn: LoggingTransaction, token_id: str) -> RefreshToken | None:
-    row = DatabasePool.simple_select_one_txn(
-        txn, TABLE, {"oauth2_refresh_token_id": token_id}, _COLUMNS, allow_none=True
-    )
-    return RefreshToken.from_row(row) if row else None
+    return select_model_txn(txn, TABLE, {_ID: token_id}, RefreshToken)
 
 
 def revoke_session_refresh_tokens_txn(txn: LoggingTransaction, session_id: str, at: int) -> int:
     """Revoke every valid (neither consumed nor revoked) refresh token of a session; how many."""
-    txn.execute(
-        "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
-        " WHERE oauth2_session_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
-        (at, session_id),
-    )
+    txn.execute(f"UPDATE {TABLE} SET revoked_at = ? WHERE oauth2_session_id = ? AND {_VALID}", (at, session_id))
     return txn.rowcount
 
 
@@ -102,36 +98,28 @@ def rotate_refresh_token_txn(
     at = new_refresh.created_at
     # Claim the old token first: the row lock makes a concurrent rotation wait, and then
     # find the condition false.
+    condition_args: tuple[Any, ...] = ()
     if lost_successor is None:
         condition = "consumed_at IS NULL"
-        args: list[Any] = [at, old.id]
     else:
-        condition = "next_oauth2_refresh_token_id = ?"
-        args = [at, old.id, lost_successor.id]
-    txn.execute(
-        "UPDATE oauth2_refresh_tokens SET consumed_at = ?"
-        f" WHERE oauth2_refresh_token_id = ? AND revoked_at IS NULL AND {condition}",
-        args,
-    )
-    if txn.rowcount != 1:
+        condition, condition_args = "next_oauth2_refresh_token_id = ?", (lost_successor.id,)
+    if not update_one_if_txn(
+        txn, TABLE, (_ID, old.id), {"consumed_at": at}, f"revoked_at IS NULL AND {condition}", condition_args
+    ):
         return False
 
     if lost_successor is not None:
         # Double refresh: the successor pair must still be unused, and is revoked.
-        txn.execute(
-            "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
-            " WHERE oauth2_refresh_token_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
-            (at, lost_successor.id),
-        )
-        if txn.rowcount != 1:
+        if not update_one_if_txn(txn, TABLE, (_ID, lost_successor.id), {"revoked_at": at}, _VALID):
             raise RaceLostError(f"refresh token {lost_successor.id} was used or revoked meanwhile")
         if lost_successor.access_token_id is not None:
-            txn.execute(
-                "UPDATE oauth2_access_tokens SET revoked_at = ?"
-                " WHERE oauth2_access_token_id = ? AND first_used_at IS NULL AND revoked_at IS NULL",
-                (at, lost_successor.access_token_id),
-            )
-            if txn.rowcount != 1:
+            if not update_one_if_txn(
+                txn,
+                "oauth2_access_tokens",
+                ("oauth2_access_token_id", lost_successor.access_token_id),
+                {"revoked_at": at},
+                "first_used_at IS NULL AND revoked_at IS NULL",
+            ):
                 # Gone (cleaned up) counts as unused, as in MAS; used or revoked does not.
                 txn.execute(
                     "SELECT 1 FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?",
@@ -141,10 +129,7 @@ def rotate_refresh_token_txn(
                     raise RaceLostError(f"access token {lost_successor.access_token_id} was used meanwhile")
 
     add_token_pair_txn(txn, new_access, new_refresh)
-    txn.execute(
-        "UPDATE oauth2_refresh_tokens SET next_oauth2_refresh_token_id = ? WHERE oauth2_refresh_token_id = ?",
-        (new_refresh.id, old.id),
-    )
+    txn.execute(f"UPDATE {TABLE} SET next_oauth2_refresh_token_id = ? WHERE {_ID} = ?", (new_refresh.id, old.id))
     if old.access_token_id is not None:
         # Already revoked in a double refresh: nothing to do then.
         revoke_access_token_txn(txn, old.access_token_id, at)
@@ -161,10 +146,9 @@ class RefreshTokenStore(SQLBaseStore):
 
     async def find_refresh_token_by_token(self, refresh_token: str) -> RefreshToken | None:
         """The token whose text is ``refresh_token``, whatever its state, or ``None``."""
-        row = await self.db_pool.simple_select_one(
-            TABLE, {"refresh_token": refresh_token}, _COLUMNS, allow_none=True, desc="find_refresh_token_by_token"
+        return await select_model(
+            self.db_pool, "find_refresh_token_by_token", TABLE, {"refresh_token": refresh_token}, RefreshToken
         )
-        return RefreshToken.from_row(row) if row else None
 
     async def consume_refresh_token(self, token: RefreshToken, next_refresh_token_id: str) -> RefreshToken:
         """Mark ``token`` consumed now, replaced by ``next_refresh_token_id`` (which must exist).
@@ -173,27 +157,26 @@ class RefreshTokenStore(SQLBaseStore):
             InvalidTransitionError: the token is revoked, or changed meanwhile.
         """
         consumed = token.consume(self._clock.time_msec(), next_refresh_token_id)
-
-        def _consume_txn(txn: LoggingTransaction) -> None:
-            # The row must still be in the state the caller saw.
-            args: list[Any] = [consumed.consumed_at, next_refresh_token_id, token.id]
-            if token.consumed_at is None:
-                condition = "consumed_at IS NULL"
-            elif token.next_refresh_token_id is None:
-                condition = "consumed_at = ? AND next_oauth2_refresh_token_id IS NULL"
-                args.append(token.consumed_at)
-            else:
-                condition = "next_oauth2_refresh_token_id = ?"
-                args.append(token.next_refresh_token_id)
-            txn.execute(
-                "UPDATE oauth2_refresh_tokens SET consumed_at = ?, next_oauth2_refresh_token_id = ?"
-                f" WHERE oauth2_refresh_token_id = ? AND revoked_at IS NULL AND {condition}",
-                args,
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"refresh token {token.id} changed meanwhile")
-
-        await self.db_pool.runInteraction("consume_refresh_token", _consume_txn)
+        # The row must still be in the state the caller saw.
+        condition_args: list[Any] = []
+        if token.consumed_at is None:
+            condition = "consumed_at IS NULL"
+        elif token.next_refresh_token_id is None:
+            condition = "consumed_at = ? AND next_oauth2_refresh_token_id IS NULL"
+            condition_args.append(token.consumed_at)
+        else:
+            condition = "next_oauth2_refresh_token_id = ?"
+            condition_args.append(token.next_refresh_token_id)
+        await transition(
+            self.db_pool,
+            "consume_refresh_token",
+            TABLE,
+            (_ID, token.id),
+            {"consumed_at": consumed.consumed_at, "next_oauth2_refresh_token_id": next_refresh_token_id},
+            f"revoked_at IS NULL AND {condition}",
+            f"refresh token {token.id} changed meanwhile",
+            condition_args,
+        )
         return consumed
 
     async def revoke_refresh_token(self, token: RefreshToken) -> RefreshToken:
@@ -203,17 +186,15 @@ class RefreshTokenStore(SQLBaseStore):
             InvalidTransitionError: it is consumed or revoked (here or in the database).
         """
         revoked = token.revoke(self._clock.time_msec())
-
-        def _revoke_txn(txn: LoggingTransaction) -> None:
-            txn.execute(
-                "UPDATE oauth2_refresh_tokens SET revoked_at = ?"
-                " WHERE oauth2_refresh_token_id = ? AND consumed_at IS NULL AND revoked_at IS NULL",
-                (revoked.revoked_at, token.id),
-            )
-            if txn.rowcount != 1:
-                raise InvalidTransitionError(f"refresh token {token.id} is no longer valid")
-
-        await self.db_pool.runInteraction("revoke_refresh_token", _revoke_txn)
+        await transition(
+            self.db_pool,
+            "revoke_refresh_token",
+            TABLE,
+            (_ID, token.id),
+            {"revoked_at": revoked.revoked_at},
+            _VALID,
+            f"refresh token {token.id} is no longer valid",
+        )
         return revoked
 
     async def rotate_refresh_token(
@@ -273,7 +254,7 @@ class RefreshTokenStore(SQLBaseStore):
             "cleanup_revoked_refresh_tokens",
             cleanup_by_timestamp_txn,
             TABLE,
-            "oauth2_refresh_token_id",
+            _ID,
             "revoked_at",
             since,
             until,
@@ -302,10 +283,6 @@ class RefreshTokenStore(SQLBaseStore):
                 " ORDER BY old.consumed_at LIMIT ?",
                 args + [limit],
             )
-            rows = txn.fetchall()
-            if not rows:
-                return 0, None
-            deleted = delete_by_ids_txn(txn, TABLE, "oauth2_refresh_token_id", [r[0] for r in rows])
-            return deleted, max(int(r[1]) for r in rows)
+            return delete_selected_txn(txn, TABLE, _ID)
 
         return await self.db_pool.runInteraction("cleanup_consumed_refresh_tokens", _cleanup_txn)

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Transaction pieces shared by the stores (grants, sessions, tokens).
+
+- Rows as model objects: every model in :mod:`mas_twisted.types.oauth2` has ``COLUMNS`` and
+  ``from_row``, so "the one row with this key, or ``None``" is :func:`select_model_txn`.
+- State changes: each is a conditional ``UPDATE`` of one row, checked by its row count
+  (:func:`update_one_if_txn`). Two requests racing for the same change both run it; the
+  database serialises them (PostgreSQL's row lock, SQLite's write lock) and the loser's
+  condition no longer matches, so it writes nothing. :func:`transition` raises
+  :class:`~mas_twisted.types.oauth2.InvalidTransitionError` for the loser.
+- Cleanup, following MAS's jobs: rows deleted in batches of ``limit`` from a ``since``
+  cursor, either by a timestamp column (:func:`cleanup_by_timestamp_txn`) or by id, ULIDs
+  sorting by creation time (:func:`cleanup_by_id_txn`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, Sequence, TypeVar
+
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
+from mas_twisted.types.oauth2 import InvalidTransitionError
+
+M = TypeVar("M", covariant=True)
+
+
+class Model(Protocol[M]):
+    """A model class that maps to a table's columns."""
+
+    COLUMNS: tuple[str, ...]
+
+    def from_row(self, row: Sequence[Any]) -> M: ...
+
+
+# -- reads ---------------------------------------------------------------------------------
+def select_model_txn(txn: LoggingTransaction, table: str, keyvalues: Mapping[str, Any], model: Model[M]) -> M | None:
+    """The one row of ``table`` matching ``keyvalues`` as a ``model``, or ``None``."""
+    row = DatabasePool.simple_select_one_txn(txn, table, keyvalues, model.COLUMNS, allow_none=True)
+    return model.from_row(row) if row else None
+
+
+async def select_model(
+    db_pool: DatabasePool, desc: str, table: str, keyvalues: Mapping[str, Any], model: Model[M]
+) -> M | None:
+    """:func:`select_model_txn` in a transaction of its own."""
+    return await db_pool.runInteraction(desc, select_model_txn, table, keyvalues, model)
+
+
+# -- state changes -------------------------------------------------------------------------
+def update_one_if_txn(
+    txn: LoggingTransaction,
+    table: str,
+    key: tuple[str, Any],
+    values: Mapping[str, Any],
+    condition: str,
+    condition_args: Sequence[Any] = (),
+) -> bool:
+    """``UPDATE table SET values WHERE key AND condition``; whether exactly one row changed.
+
+    ``condition`` is SQL written by the caller (column names and ``?`` placeholders, whose
+    values are ``condition_args``), never text from a request.
+    """
+    column, row_id = key
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    txn.execute(
+        f"UPDATE {table} SET {assignments} WHERE {column} = ? AND {condition}",
+        [*values.values(), row_id, *condition_args],
+    )
+    return txn.rowcount == 1
+
+
+async def transition(
+    db_pool: DatabasePool,
+    desc: str,
+    table: str,
+    key: tuple[str, Any],
+    values: Mapping[str, Any],
+    condition: str,
+    error: str,
+    condition_args: Sequence[Any] = (),
+) -> None:
+    """:func:`update_one_if_txn` in a transaction of its own.
+
+    Raises:
+        InvalidTransitionError: with ``error``, when the row is not (or no longer) in the
+            state ``condition`` describes; nothing is written then.
+    """
+
+    def _transition_txn(txn: LoggingTransaction) -> None:
+        if not update_one_if_txn(txn, table, key, values, condition, condition_args):
+            raise InvalidTransitionError(error)
+
+    await db_pool.runInteraction(desc, _transition_txn)
+
+
+# -- cleanup -------------------------------------------------------------------------------
+def delete_by_ids_txn(txn: LoggingTransaction, table: str, id_column: str, ids: Sequence[str]) -> int:
+    """Delete the rows of ``table`` whose ``id_column`` is in ``ids``; how many."""
+    if not ids:
+        return 0
+    clause, args = make_in_list_sql_clause(txn.engine, id_column, ids)
+    txn.execute(f"DELETE FROM {table} WHERE {clause}", args)
+    return txn.rowcount
+
+
+def delete_selected_txn(txn: LoggingTransaction, table: str, id_column: str) -> tuple[int, int | None]:
+    """Delete the rows the last ``SELECT id, at`` on ``txn`` returned.
+
+    Returns:
+        How many rows were deleted and the latest ``at`` among them (the next ``since``).
+    """
+    rows = txn.fetchall()
+    if not rows:
+        return 0, None
+    deleted = delete_by_ids_txn(txn, table, id_column, [r[0] for r in rows])
+    return deleted, max(int(r[1]) for r in rows)
+
+
+def cleanup_by_timestamp_txn(
+    txn: LoggingTransaction,
+    table: str,
+    id_column: str,
+    at_column: str,
+    since: int | None,
+    until: int,
+    limit: int,
+) -> tuple[int, int | None]:
+    """Delete up to ``limit`` rows whose ``at_column`` is in ``[since, until)``, oldest first.
+
+    Returns:
+        How many rows were deleted and the latest ``at_column`` among them (the next ``since``).
+    """
+    where = f"{at_column} IS NOT NULL AND {at_column} < ?"
+    args: list[Any] = [until]
+    if since is not None:
+        where += f" AND {at_column} >= ?"
+        args.append(since)
+    txn.execute(
+        f"SELECT {id_column}, {at_column} FROM {table} WHERE {where} ORDER BY {at_column} LIMIT ?", args + [limit]
+    )
+    return delete_selected_txn(txn, table, id_column)
+
+
+def cleanup_by_id_txn(
+    txn: LoggingTransaction, table: str, id_column: str, since: str | None, until: str, limit: int
+) -> tuple[int, str | None]:
+    """Delete up to ``limit`` rows with ``since < id <= until``, in id order; ``(count, last id)``."""
+    where = f"{id_column} <= ?"
+    args: list[Any] = [until]
+    if since is not None:
+        where += f" AND {id_column} > ?"
+        args.append(since)
+    txn.execute(f"SELECT {id_column} FROM {table} WHERE {where} ORDER BY {id_column} LIMIT ?", args + [limit])
+    ids = [row[0] for row in txn.fetchall()]
+    if not ids:
+        return 0, None
+    return delete_by_ids_txn(txn, table, id_column, ids), max(ids)
