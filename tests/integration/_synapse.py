@@ -1,0 +1,363 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""A real Synapse as a test peer, delegating authentication to us
+(``synapse-integration.md`` §1a, §5).
+
+Synapse is installed once from PyPI into ``.test-venvs/synapse`` (gitignored; pinned by
+:data:`SYNAPSE_REQUIREMENT`) and run in the foreground with a SQLite database, one loopback
+``client`` listener (no federation), a generated signing key, file logging and every rate limit
+lifted, and ``matrix_authentication_service`` pointing at :attr:`SynapseServer.mas_endpoint`.
+
+Which URL comes first: Synapse does not contact the authentication service when it starts
+(§5, "What it logs with MAS not running"); it fetches discovery and introspects lazily, at
+the first client request that needs them, and caches a *successful* discovery for the life of
+the process. So the harness chooses a free port for our service up front
+(:attr:`SynapseServer.mas_port`), starts Synapse pointed at it, and a test then starts
+``twistd mas`` on that port with ``matrix.endpoint`` = :attr:`SynapseServer.base_url`.
+
+Use the session-wide instance through the ``synapse`` pytest fixture (import it into the test
+module)::
+
+    from tests.integration._synapse import synapse  # noqa: F401 (pytest fixture)
+
+    def test_x(synapse):
+        synapse.whoami(token)
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from tests.integration._harness import Response, free_port
+
+#: The Synapse the harness installs: the newest release when this was written.
+#: Installing it into a fresh venv took 30 s of wall time (pip cache warm; 2 cores), and the
+#: venv is about 250 MB; later runs reuse it.
+SYNAPSE_VERSION = "1.163.2"
+SYNAPSE_REQUIREMENT = f"matrix-synapse=={SYNAPSE_VERSION}"
+
+REPO = Path(__file__).resolve().parents[2]
+VENVS = REPO / ".test-venvs"
+SYNAPSE_VENV = VENVS / "synapse"
+INSTALL_TIMEOUT_S = 900
+START_TIMEOUT_S = 90.0
+
+
+def synapse_python() -> Path:
+    """The Python of the Synapse venv, creating it on first use (under a lock, as several
+    test processes may ask at once).
+
+    Raises:
+        AssertionError: the venv could not be created or Synapse could not be installed; the
+            message says why (usually: no network to PyPI).
+    """
+    python = SYNAPSE_VENV / "bin" / "python"
+    marker = SYNAPSE_VENV / f".installed-{SYNAPSE_REQUIREMENT}"
+    if marker.exists() and python.exists():
+        return python
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / "synapse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and python.exists():
+            return python
+        if SYNAPSE_VENV.exists():
+            shutil.rmtree(SYNAPSE_VENV)  # a half-made venv from an interrupted install
+        started = time.monotonic()
+        steps = [
+            [sys.executable, "-m", "venv", str(SYNAPSE_VENV)],
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", SYNAPSE_REQUIREMENT],
+        ]
+        for argv in steps:
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(
+                    f"installing {SYNAPSE_REQUIREMENT} into {SYNAPSE_VENV} took more than {INSTALL_TIMEOUT_S}s "
+                    "(is PyPI reachable?)"
+                ) from None
+            if out.returncode != 0:
+                tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+                raise AssertionError(
+                    f"could not install {SYNAPSE_REQUIREMENT} into {SYNAPSE_VENV} for the real-Synapse tests "
+                    f"(`{' '.join(argv)}` exited with {out.returncode}; is PyPI reachable?):\n{tail}"
+                )
+        marker.write_text(f"installed in {time.monotonic() - started:.1f}s\n")
+        return python
+
+
+def _lifted() -> dict[str, float]:
+    return {"per_second": 10000, "burst_count": 100000}
+
+
+class SynapseServer:
+    """One Synapse process with its own directory, database and ports.
+
+    Attributes:
+        base_url: ``http://127.0.0.1:<port>/``, Synapse's client API.
+        server_name: Synapse's ``server_name`` (our ``matrix.homeserver``).
+        secret: the shared secret (our ``matrix.secret``).
+        mas_port, mas_endpoint: where Synapse expects this service.
+        workdir: config, database, signing key, media and logs.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        server_name: str = "localhost",
+        secret: str | None = None,
+        mas_port: int | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ):
+        self.python = synapse_python()
+        self.workdir = workdir
+        self.server_name = server_name
+        self.secret = secret or "synapse-mas-" + secrets.token_urlsafe(24)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/"
+        self.mas_port = mas_port or free_port()
+        self.mas_endpoint = f"http://127.0.0.1:{self.mas_port}/"
+        self.db_path = workdir / "homeserver.db"
+        self.log_path = workdir / "homeserver.log"
+        self.output_path = workdir / "homeserver.out"
+        self.config_path = workdir / "homeserver.yaml"
+        self.proc: subprocess.Popen | None = None
+        self._out: Any = None
+        self._write_config(extra_config or {})
+
+    def _write_config(self, extra: dict[str, Any]) -> None:
+        log_config = self.workdir / "log.config"
+        log_config.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "formatters": {"precise": {"format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(message)s"}},
+                    "handlers": {
+                        "file": {"class": "logging.FileHandler", "filename": str(self.log_path), "formatter": "precise"}
+                    },
+                    "root": {"level": "INFO", "handlers": ["file"]},
+                    "disable_existing_loggers": False,
+                }
+            )
+        )
+        config: dict[str, Any] = {
+            "server_name": self.server_name,
+            "public_baseurl": self.base_url,
+            "report_stats": False,
+            "pid_file": str(self.workdir / "homeserver.pid"),
+            "listeners": [
+                {
+                    "port": self.port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": False,
+                    "x_forwarded": False,
+                    # No "federation": nothing listens for other servers.
+                    "resources": [{"names": ["client"], "compress": False}],
+                }
+            ],
+            "database": {"name": "sqlite3", "args": {"database": str(self.db_path)}},
+            "media_store_path": str(self.workdir / "media_store"),
+            # Created by Synapse at its first start.
+            "signing_key_path": str(self.workdir / "signing.key"),
+            "trusted_key_servers": [],
+            "suppress_key_server_warning": True,
+            "federation_domain_whitelist": [],
+            "log_config": str(log_config),
+            "macaroon_secret_key": secrets.token_urlsafe(32),
+            "form_secret": secrets.token_urlsafe(32),
+            "matrix_authentication_service": {
+                "enabled": True,
+                "endpoint": self.mas_endpoint,
+                "secret": self.secret,
+            },
+            # Run the schema's background updates at once (they finish in well under a second,
+            # against a minute with the default pauses): until they have, some calls fail on a
+            # fresh SQLite database (reactivate_user answers 500 "ON CONFLICT clause does not
+            # match any PRIMARY KEY or UNIQUE constraint": the profiles index is not built yet).
+            "background_updates": {"sleep_enabled": False, "min_batch_size": 1000, "default_batch_size": 1000},
+            # Tests make many requests in a burst.
+            "rc_message": _lifted(),
+            "rc_registration": _lifted(),
+            "rc_login": {"address": _lifted(), "account": _lifted(), "failed_attempts": _lifted()},
+            "rc_admin_redaction": _lifted(),
+            "rc_joins": {"local": _lifted(), "remote": _lifted()},
+            "rc_joins_per_room": _lifted(),
+            "rc_3pid_validation": _lifted(),
+            "rc_invites": {"per_room": _lifted(), "per_user": _lifted(), "per_issuer": _lifted()},
+            "rc_third_party_invite": _lifted(),
+            "rc_media_create": _lifted(),
+            "rc_presence": {"per_user": _lifted()},
+            "rc_delayed_event_mgmt": _lifted(),
+            "rc_room_creation": _lifted(),
+            "rc_reports": _lifted(),
+            "rc_user_directory": _lifted(),
+            "rc_profile": _lifted(),
+            "rc_key_requests": _lifted(),
+        }
+        config.update(extra)
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> "SynapseServer":
+        """Start Synapse; wait until ``/_matrix/client/versions`` answers 200 and the database's
+        background updates are done."""
+        if self.running:
+            return self
+        self._out = open(self.output_path, "ab")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [str(self.python), "-m", "synapse.app.homeserver", "-c", str(self.config_path)],
+            cwd=self.workdir,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("SYNAPSE_", "PYTHON"))},
+        )
+        deadline = started + START_TIMEOUT_S
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self._close_output()
+                raise AssertionError(f"Synapse exited with {code} while starting:\n{self.logs()}")
+            try:
+                if (
+                    self.request("GET", "_matrix/client/versions").status == 200
+                    and self.query("SELECT COUNT(*) FROM background_updates") == [(0,)]
+                ):
+                    self.start_seconds = time.monotonic() - started
+                    return self
+            except (OSError, http.client.HTTPException, sqlite3.Error) as e:
+                last = e
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"Synapse not ready after {START_TIMEOUT_S}s ({last!r}):\n{self.logs()}")
+
+    def stop(self) -> None:
+        """SIGTERM, and wait for the process to end (SIGKILL after 30 s)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._close_output()
+
+    def _close_output(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self, lines: int = 60) -> str:
+        """The end of Synapse's stdout/stderr and of its log file."""
+        parts = []
+        for path in (self.output_path, self.log_path):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    # -- talking to it ---------------------------------------------------------------------
+    def mxid(self, localpart: str) -> str:
+        return f"@{localpart}:{self.server_name}"
+
+    def request(self, method: str, path: str, *, token: str | None = None, body: Any = None) -> Response:
+        """One request to Synapse's client listener (``path`` without the leading ``/``)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {}
+        data = None
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, "/" + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            payload = resp.read()
+            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, payload)
+        finally:
+            conn.close()
+
+    def whoami(self, token: str) -> Response:
+        """``GET /_matrix/client/v3/account/whoami`` with ``token`` (Synapse introspects it at us)."""
+        return self.request("GET", "_matrix/client/v3/account/whoami", token=token)
+
+    def profile(self, localpart: str) -> Response:
+        """``GET /_matrix/client/v3/profile/{mxid}`` (public: no token needed)."""
+        return self.request("GET", f"_matrix/client/v3/profile/{quote(self.mxid(localpart), safe='')}")
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows from Synapse's own database, opened read-only: what Synapse actually stored."""
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def devices(self, localpart: str) -> dict[str, str | None]:
+        """The user's visible devices on Synapse: ``{device_id: display_name}``."""
+        rows = self.query(
+            "SELECT device_id, display_name FROM devices WHERE user_id = ? AND NOT hidden", (self.mxid(localpart),)
+        )
+        return dict(rows)
+
+
+_shared: SynapseServer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_synapse() -> SynapseServer:
+    """The one Synapse of this test process (started on first use, stopped at exit)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            workdir = Path(tempfile.mkdtemp(prefix="mas-synapse-"))
+            server = SynapseServer(workdir)
+            server.start()
+            atexit.register(_stop_shared, server, workdir)
+            _shared = server
+        elif not _shared.running:
+            _shared.start()
+        return _shared
+
+
+def _stop_shared(server: SynapseServer, workdir: Path) -> None:
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def synapse() -> Iterator[SynapseServer]:
+    """The session's Synapse (starting one costs about a second after the first install).
+
+    A test that stops it (``synapse.stop()``) must ``synapse.start()`` it again before it ends.
+    """
+    server = shared_synapse()
+    yield server
+    if not server.running:
+        server.start()
