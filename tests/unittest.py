@@ -163,6 +163,9 @@ class MasTestCase(unittest.TestCase):
                 ],
             },
             "matrix": {
+                # Writes to the homeserver are no-ops (nothing listens at the endpoint on the
+                # fake reactor); the real calls are tested against a real Synapse.
+                "kind": "synapse_read_only",
                 "homeserver": TEST_SERVER_NAME,
                 "secret": TEST_MATRIX_SECRET,
                 "endpoint": "http://matrix.example.com/",

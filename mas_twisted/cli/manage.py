@@ -210,14 +210,14 @@ def run_register_user(args: argparse.Namespace) -> int:
             users.check_password_complexity(args.password)
 
         if args.username:
-            username = await users.check_and_normalize_username(args.username)
+            username = await users.check_and_normalize_username(args.username, check_homeserver=True)
         else:
             while True:
                 answer = _prompt("Username: ")
                 if answer is None:
                     raise MasError("Aborted")
                 try:
-                    username = await users.check_and_normalize_username(answer.strip())
+                    username = await users.check_and_normalize_username(answer.strip(), check_homeserver=True)
                     break
                 except InvalidUsernameError as e:
                     logger.warning("Invalid username: %s", e.msg)
@@ -241,11 +241,6 @@ def run_register_user(args: argparse.Namespace) -> int:
                 logger.warning("Aborted")
                 return 0
         user = await users.register_user(registration)
-        if args.display_name:
-            logger.warning(
-                "The display name %r is not stored here: it is set on the homeserver when the user is provisioned",
-                args.display_name,
-            )
         logger.info("User registered: %s (%s)", user.username, user.id)
         return 0
 

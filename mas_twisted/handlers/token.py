@@ -166,6 +166,33 @@ class TokenHandler:
             user_agent=user_agent,
         )
 
+    async def _upsert_devices(
+        self, browser_session: "BrowserSession", scope: Any, client: "OAuth2Client", user_agent: str | None
+    ) -> None:
+        """Create the session's device on the homeserver now, before the token is handed out
+        (MAS's ``token.rs``): Synapse answers 401 to a token whose device it does not know, and
+        ``sync-devices`` would only create it later. Idempotent, so a concurrent exchange that
+        loses the race does no harm.
+
+        Raises:
+            ServerError: the homeserver refused or could not be reached (MAS's
+                ``ProvisionDeviceFailed``: 500 ``server_error``); nothing was exchanged.
+        """
+        from mas_twisted.handlers.device_name import device_display_name
+        from mas_twisted.oauth2.scope import device_id_from_scope_token
+
+        devices = [d for d in (device_id_from_scope_token(t) for t in scope) if d is not None]
+        if not devices:
+            return
+        homeserver = self._server.get_homeserver_connection()
+        name = device_display_name(client.client_name, client.id, user_agent)
+        for device_id in dict.fromkeys(devices):
+            try:
+                await homeserver.upsert_device(browser_session.user.username, device_id, name)
+            except Exception as e:
+                logger.warning("Could not create device %s of %s on the homeserver: %s", device_id, browser_session.user.username, e)
+                raise ServerError(debug="failed to provision device")
+
     async def _browser_session(self, session_id: str | None, what: str) -> "BrowserSession":
         browser_session = await self._browser_sessions.get_browser_session(session_id) if session_id else None
         if browser_session is None:
@@ -229,6 +256,7 @@ class TokenHandler:
             id_token = await self._id_tokens.sign_for_browser_session(
                 client, browser_session, nonce=grant.nonce, access_token=access_token.access_token, code=grant.code
             )
+        await self._upsert_devices(browser_session, session.scope, client, user_agent)
         if not await self._grants.exchange_authorization_grant(
             grant.exchange(now, session.id), session, access_token, refresh_token
         ):
@@ -394,6 +422,7 @@ class TokenHandler:
             id_token = await self._id_tokens.sign_for_browser_session(
                 client, browser_session, access_token=access_token.access_token, with_auth_time=False
             )
+        await self._upsert_devices(browser_session, session.scope, client, user_agent)
         if not await self._device_grants.exchange_device_code_grant(
             grant.exchange(now, session.id), session, access_token, refresh_token
         ):

@@ -83,11 +83,12 @@ class UserHandler:
         self._passwords = server.get_password_manager()
         self._tokens = server.get_token_generator()
         self.server_name: str = server.config.matrix.homeserver
+        self._server = server
 
     def mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"
 
-    async def check_and_normalize_username(self, localpart_or_mxid: str) -> str:
+    async def check_and_normalize_username(self, localpart_or_mxid: str, *, check_homeserver: bool = False) -> str:
         """The localpart to register for ``localpart_or_mxid``.
 
         Raises:
@@ -104,7 +105,27 @@ class UserHandler:
             raise InvalidUsernameError(f"Username {localpart!r} is too long")
         if await self._stores.users.user_exists(localpart):
             raise InvalidUsernameError("User already exists")
+        if check_homeserver:
+            await self._check_available_on_homeserver(localpart)
         return localpart
+
+    async def _check_available_on_homeserver(self, localpart: str) -> None:
+        """MAS's CLI refuses a username the homeserver says is taken or invalid. Deliberate
+        difference: when the homeserver cannot be reached at all, MAS fails; we warn and go on
+        (the ``provision-user`` job retries until the homeserver is up, so a fresh install can
+        create its first user before its homeserver runs). A definite refusal still refuses.
+        """
+        from mas_twisted.homeserver.base import HomeserverError
+
+        try:
+            available = await self._server.get_homeserver_connection().is_localpart_available(localpart)
+        except HomeserverError as e:
+            if e.status is not None and not e.retryable:
+                raise InvalidUsernameError(f"Could not check the username on the homeserver: {e}")
+            logger.warning("Could not check %r on the homeserver (%s); registering anyway", localpart, e)
+            return
+        if not available:
+            raise InvalidUsernameError("Username not available on homeserver")
 
     def check_password_complexity(self, password: str) -> None:
         """Raises :class:`PasswordTooWeakError` below ``passwords.minimum_complexity``."""
@@ -142,7 +163,14 @@ class UserHandler:
             UserEmail(id=self._tokens.ulid(), user_id=user.id, email=address, created_at=now)
             for address in registration.emails
         ]
-        await self._stores.users.register_user(user, password, emails)
+        from mas_twisted.queue.base import enqueue_txn
+        from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+
+        # The homeserver learns of the user from a job scheduled in the same transaction.
+        provision = ProvisionUserJob(user_id=user.id, set_display_name=registration.display_name)
+        await self._stores.users.register_user(
+            user, password, emails, also=lambda txn: enqueue_txn(txn, self._server, provision)
+        )
         logger.info("User registered: %s (%s)", user.username, user.id)
         return user
 

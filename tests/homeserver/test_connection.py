@@ -468,6 +468,11 @@ class IdentityTestCase(_WireTestCase):
 class FactoryTestCase(MasTestCase):
     """``MasServer.get_homeserver_connection()`` follows ``matrix.kind``."""
 
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["matrix"].pop("kind", None)  # the test base sets synapse_read_only
+        return config
+
     def test_default_is_modern(self) -> None:
         conn = self.server.get_homeserver_connection()
         self.assertIsInstance(conn, SynapseConnection)

@@ -90,6 +90,11 @@ def base_config(tmp: Path, *, database_uri: str | None = None) -> dict[str, Any]
     assert out.returncode == 0, out.stderr
     config = yaml.safe_load(out.stdout)
     config["database"] = {"uri": database_uri or f"sqlite:///{tmp / 'mas.db'}"}
+    # No homeserver runs beside these tests: ``synapse_read_only`` (a MAS setting for trial
+    # rollouts) makes every write to it a no-op, so that token issue (which creates the
+    # device on the homeserver) and the provisioning jobs do not depend on one. The tests of
+    # the homeserver integration run a real Synapse and use ``synapse``.
+    config["matrix"]["kind"] = "synapse_read_only"
     return config
 
 

@@ -13,7 +13,7 @@ user is gone, and return the updated :class:`~mas_twisted.types.users.User`.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 import attrs
 
@@ -77,7 +77,11 @@ class UserStore(SQLBaseStore):
         await self.db_pool.runInteraction("add_user", add_user_txn, user)
 
     async def register_user(
-        self, user: User, password: UserPassword | None = None, emails: Sequence[UserEmail] = ()
+        self,
+        user: User,
+        password: UserPassword | None = None,
+        emails: Sequence[UserEmail] = (),
+        also: Callable[[LoggingTransaction], object] | None = None,
     ) -> None:
         """Insert a new user with its first password and verified emails, in one transaction.
 
@@ -91,6 +95,8 @@ class UserStore(SQLBaseStore):
                 add_user_password_txn(txn, password)
             for email in emails:
                 add_user_email_txn(txn, email)
+            if also is not None:
+                also(txn)  # the provisioning job, in the same transaction
 
         await self.db_pool.runInteraction("register_user", _register_user_txn)
 
