@@ -12,8 +12,8 @@ or as a client (Basic) for the baseline that needs it:
 
 Prints requests/s, p50 and p99 per target, the server's CPU time per request (user + system,
 from ``/proc``: less sensitive than throughput to other load on the machine), and the ratios
-against oidc-provider. Needs wrk (Debian package) and node/npm; both are installed if missing
-(root, apt). PostgreSQL is reached through ``MAS_TEST_POSTGRES_DSN`` (default: the local
+against oidc-provider. Needs wrk (Debian package), node/npm and npm oidc-provider: bench/setup.sh
+installs them and is run first when something is missing. PostgreSQL is reached through ``MAS_TEST_POSTGRES_DSN`` (default: the local
 server as ``postgres``). Usage::
 
     .venv/bin/python bench/introspect/run.py [--count 100000] [--duration 15] [--connections 32] [--rounds 1]
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import re
 import shutil
@@ -45,10 +46,10 @@ DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def ensure_tools() -> None:
-    if shutil.which("wrk") is None:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    if not (HERE / "node_modules" / "oidc-provider").exists():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+    """Run bench/setup.sh (wrk, npm oidc-provider, py-spy) when any of them is missing."""
+    if (shutil.which("wrk") is None or not (HERE / "node_modules" / "oidc-provider").exists()
+            or not (Path(sys.executable).parent / "py-spy").exists()):
+        subprocess.run(["bash", str(ROOT / "bench" / "setup.sh")], check=True)
 
 
 class Target:
@@ -98,17 +99,44 @@ def cpu_seconds(pid: int) -> float:
 RESULT = re.compile(r"RESULT requests=(\d+) duration_us=(\d+) errors=(\d+) p50_us=(\d+) p99_us=(\d+)")
 
 
-def run_wrk(target: Target, duration: int, connections: int) -> dict[str, float]:
+def check_active(target: Target, samples: int = 3) -> None:
+    """Introspect the first, middle and last tokens once: each must be answered active, or the
+    bench would measure the cheap ``{"active": false}`` path."""
+    lines = target.tokens.read_text().split()
+    for token in [lines[0], lines[len(lines) // 2], lines[-1]][:samples]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{target.port}{target.path}", data=f"token={token}".encode(), method="POST",
+            headers={"Authorization": target.auth, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        if body.get("active") is not True:
+            raise SystemExit(f"{target.name}: token {token[:8]}… answered {body}, not active")
+
+
+def run_wrk(target: Target, duration: int, connections: int, profile: Path | None = None) -> dict[str, float]:
+    """Warm up for 3 s, then load ``target`` for ``duration`` seconds; with ``profile``, py-spy
+    records the server meanwhile into that file (raw collapsed stacks)."""
     env = {**os.environ, "TOKENS_FILE": str(target.tokens), "AUTHORIZATION": target.auth, "INTROSPECT_PATH": target.path}
     url = f"http://127.0.0.1:{target.port}"
-    # Warm-up, then the measured run.
+    check_active(target)
     subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(HERE / "introspect.lua"), url],
                    env=env, capture_output=True, check=True)
     assert target.proc is not None
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(target.proc.pid),
+                                "--duration", str(duration), "--format", "raw", "--output", str(profile)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)  # let it attach
     cpu_before = cpu_seconds(target.proc.pid)
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
                           str(HERE / "introspect.lua"), url], env=env, capture_output=True, text=True, check=True)
     cpu = cpu_seconds(target.proc.pid) - cpu_before
+    if spy is not None:
+        _, err = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            raise SystemExit(f"py-spy failed on {target.name}: {err.decode(errors='replace')}")
     match = RESULT.search(out.stdout)
     if not match:
         raise SystemExit(f"no result from wrk for {target.name}:\n{out.stdout}\n{out.stderr}")
@@ -171,6 +199,27 @@ def mas_target(work: Path, engine: str, count: int) -> Target:
                   env={"MAS_LOG_LEVEL": "warning"}, cleanup=cleanup)
 
 
+def profile_targets(targets: list[Target], args: argparse.Namespace) -> None:
+    """One more run of each mas target (database kept from the measured rounds) under py-spy;
+    its figures are not the bench's (the sampler pauses the server 100 times a second)."""
+    from bench.profile_summary import summarise
+
+    args.profile.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        if not target.name.startswith("mas-"):
+            continue
+        output = args.profile / f"{target.name}.txt"
+        try:
+            target.start()
+            r = run_wrk(target, args.duration, args.connections, profile=output)
+        finally:
+            target.stop(final=False)
+        print(f"\nprofiled {target.name} ({r['rps']:.0f} req/s under py-spy)")
+        summary = summarise(output, top=20)
+        (args.profile / f"{target.name}-summary.txt").write_text(summary)
+        print(summary, end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="live tokens minted per target")
@@ -179,6 +228,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each target this many times, interleaved, and keep each one's best round")
     parser.add_argument("--only", nargs="*", help="run only these targets")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the measured rounds, load each mas target once more under py-spy and write "
+                             "DIR/NAME.txt (raw collapsed stacks) and its summary (bench/profile_summary.py)")
     args = parser.parse_args()
     os.environ.setdefault("MAS_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
     ensure_tools()
@@ -193,29 +245,40 @@ def main() -> None:
         }
         targets = [build() for name, build in builders.items() if not args.only or name in args.only]
         try:
-            for round_no in range(args.rounds):
+            for _ in range(args.rounds):
                 for target in targets:
                     try:
                         target.start()
                         r = run_wrk(target, args.duration, args.connections)
                     finally:
-                        target.stop(final=round_no == args.rounds - 1)
+                        target.stop(final=False)
                     print(f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                           f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}", flush=True)
                     best = results.get(target.name)
                     if best is None or r["rps"] > best["rps"]:
                         results[target.name] = r
+            if args.profile is not None:
+                profile_targets(targets, args)
         finally:
             for target in targets:
                 target.stop(final=True)
 
-    base = results.get("oidc-provider")
-    if base:
-        print("\nratios against oidc-provider (throughput ×, p99 ×; target: ≥ 1.0× throughput, p99 ≤ 2×):")
-        for name, r in results.items():
-            print(f"  {name:14s} throughput {r['rps'] / base['rps']:5.2f}×   p99 {r['p99_ms'] / base['p99_ms']:5.2f}×"
-                  f"   cpu/request {r['cpu_us'] / base['cpu_us']:5.2f}×")
+    print_table(results)
 
+
+def print_table(results: dict[str, dict[str, float]]) -> None:
+    """The summary: each target's best round, with ratios against oidc-provider."""
+    base = results.get("oidc-provider")
+    print(f"\n{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
+          f" {'× rps':>7s} {'× p99':>7s} {'× CPU':>7s}")
+    for name, r in results.items():
+        line = f"{name:14s} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_us']:10.0f}"
+        if base:
+            line += (f" {r['rps'] / base['rps']:7.2f} {r['p99_ms'] / base['p99_ms']:7.2f}"
+                     f" {r['cpu_us'] / base['cpu_us']:7.2f}")
+        print(line)
+    if base:
+        print("(× columns: against oidc-provider; target: × rps ≥ 1.0 and × p99 ≤ 2.0)")
 
 if __name__ == "__main__":
     main()
