@@ -171,6 +171,19 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assert_nothing_recorded()
         self.assertEqual(self.table_snapshot(), before)
 
+    def test_multipart_body_is_refused_as_oauth_error(self) -> None:
+        # A multipart body, even a malformed one, is not a form: the endpoint's own 400,
+        # not the web server's page (the listener does not parse bodies for the resources).
+        _, access, _ = self.start_session()
+        channel = self.make_request(
+            "POST",
+            PATH,
+            content=f"token={access.access_token}",
+            headers=[HOMESERVER, ("Content-Type", "multipart/form-data; boundary=nope")],
+        )
+        self.assert_error(channel, 400, "invalid_request")
+        self.assert_nothing_recorded()
+
     def test_token_in_the_query_string_is_not_read(self) -> None:
         _, access, _ = self.start_session()
         channel = self.make_request(
