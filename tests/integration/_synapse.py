@@ -54,49 +54,57 @@ from tests.integration._harness import Response, free_port
 SYNAPSE_VERSION = "1.163.2"
 SYNAPSE_REQUIREMENT = f"matrix-synapse=={SYNAPSE_VERSION}"
 
+#: The last Synapse with the experimental ``msc3861`` delegation (removed in 1.157), whose
+#: ``admin_token`` the admin API accepts: the peer for ``matrix.kind: synapse_legacy``. MSC3861
+#: needs authlib, hence the ``oidc`` extra. Installing it took 45 s; it is only installed when
+#: a test asks for the ``legacy_synapse`` fixture.
+LEGACY_SYNAPSE_VERSION = "1.156.0"
+LEGACY_SYNAPSE_REQUIREMENT = f"matrix-synapse[oidc]=={LEGACY_SYNAPSE_VERSION}"
+
 REPO = Path(__file__).resolve().parents[2]
 VENVS = REPO / ".test-venvs"
 SYNAPSE_VENV = VENVS / "synapse"
+LEGACY_SYNAPSE_VENV = VENVS / "synapse-legacy"
 INSTALL_TIMEOUT_S = 900
 START_TIMEOUT_S = 90.0
 
 
-def synapse_python() -> Path:
-    """The Python of the Synapse venv, creating it on first use (under a lock, as several
+def synapse_python(requirement: str = SYNAPSE_REQUIREMENT, venv: Path = SYNAPSE_VENV) -> Path:
+    """The Python of a Synapse venv, creating it on first use (under a lock, as several
     test processes may ask at once).
 
     Raises:
         AssertionError: the venv could not be created or Synapse could not be installed; the
             message says why (usually: no network to PyPI).
     """
-    python = SYNAPSE_VENV / "bin" / "python"
-    marker = SYNAPSE_VENV / f".installed-{SYNAPSE_REQUIREMENT}"
+    python = venv / "bin" / "python"
+    marker = venv / f".installed-{requirement}"
     if marker.exists() and python.exists():
         return python
     VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / "synapse.lock", "w") as lock:
+    with open(VENVS / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists() and python.exists():
             return python
-        if SYNAPSE_VENV.exists():
-            shutil.rmtree(SYNAPSE_VENV)  # a half-made venv from an interrupted install
+        if venv.exists():
+            shutil.rmtree(venv)  # a half-made venv from an interrupted install
         started = time.monotonic()
         steps = [
-            [sys.executable, "-m", "venv", str(SYNAPSE_VENV)],
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", SYNAPSE_REQUIREMENT],
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", requirement],
         ]
         for argv in steps:
             try:
                 out = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise AssertionError(
-                    f"installing {SYNAPSE_REQUIREMENT} into {SYNAPSE_VENV} took more than {INSTALL_TIMEOUT_S}s "
+                    f"installing {requirement} into {venv} took more than {INSTALL_TIMEOUT_S}s "
                     "(is PyPI reachable?)"
                 ) from None
             if out.returncode != 0:
                 tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
                 raise AssertionError(
-                    f"could not install {SYNAPSE_REQUIREMENT} into {SYNAPSE_VENV} for the real-Synapse tests "
+                    f"could not install {requirement} into {venv} for the real-Synapse tests "
                     f"(`{' '.join(argv)}` exited with {out.returncode}; is PyPI reachable?):\n{tail}"
                 )
         marker.write_text(f"installed in {time.monotonic() - started:.1f}s\n")
@@ -126,8 +134,18 @@ class SynapseServer:
         secret: str | None = None,
         mas_port: int | None = None,
         extra_config: dict[str, Any] | None = None,
+        legacy_msc3861: bool = False,
     ):
-        self.python = synapse_python()
+        """
+        Args:
+            legacy_msc3861: run :data:`LEGACY_SYNAPSE_VERSION` with the old
+                ``experimental_features.msc3861`` section instead of
+                ``matrix_authentication_service``; the secret is then its ``admin_token``.
+        """
+        self.legacy_msc3861 = legacy_msc3861
+        self.python = (
+            synapse_python(LEGACY_SYNAPSE_REQUIREMENT, LEGACY_SYNAPSE_VENV) if legacy_msc3861 else synapse_python()
+        )
         self.workdir = workdir
         self.server_name = server_name
         self.secret = secret or "synapse-mas-" + secrets.token_urlsafe(24)
@@ -184,11 +202,6 @@ class SynapseServer:
             "log_config": str(log_config),
             "macaroon_secret_key": secrets.token_urlsafe(32),
             "form_secret": secrets.token_urlsafe(32),
-            "matrix_authentication_service": {
-                "enabled": True,
-                "endpoint": self.mas_endpoint,
-                "secret": self.secret,
-            },
             # Run the schema's background updates at once (they finish in well under a second,
             # against a minute with the default pauses): until they have, some calls fail on a
             # fresh SQLite database (reactivate_user answers 500 "ON CONFLICT clause does not
@@ -213,6 +226,23 @@ class SynapseServer:
             "rc_profile": _lifted(),
             "rc_key_requests": _lifted(),
         }
+        if self.legacy_msc3861:
+            config["experimental_features"] = {
+                "msc3861": {
+                    "enabled": True,
+                    "issuer": self.mas_endpoint,
+                    "client_id": "0000000000000000000SYNAPSE",
+                    "client_auth_method": "client_secret_basic",
+                    "client_secret": secrets.token_urlsafe(24),
+                    "admin_token": self.secret,
+                }
+            }
+        else:
+            config["matrix_authentication_service"] = {
+                "enabled": True,
+                "endpoint": self.mas_endpoint,
+                "secret": self.secret,
+            }
         config.update(extra)
         self.config_path.write_text(yaml.safe_dump(config))
 
@@ -327,23 +357,24 @@ class SynapseServer:
         return dict(rows)
 
 
-_shared: SynapseServer | None = None
+_shared: dict[bool, SynapseServer] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_synapse() -> SynapseServer:
-    """The one Synapse of this test process (started on first use, stopped at exit)."""
-    global _shared
+def shared_synapse(*, legacy_msc3861: bool = False) -> SynapseServer:
+    """The one Synapse (of each kind) of this test process, started on first use and stopped
+    at exit."""
     with _shared_lock:
-        if _shared is None:
+        server = _shared.get(legacy_msc3861)
+        if server is None:
             workdir = Path(tempfile.mkdtemp(prefix="mas-synapse-"))
-            server = SynapseServer(workdir)
+            server = SynapseServer(workdir, legacy_msc3861=legacy_msc3861)
             server.start()
             atexit.register(_stop_shared, server, workdir)
-            _shared = server
-        elif not _shared.running:
-            _shared.start()
-        return _shared
+            _shared[legacy_msc3861] = server
+        elif not server.running:
+            server.start()
+        return server
 
 
 def _stop_shared(server: SynapseServer, workdir: Path) -> None:
@@ -353,11 +384,21 @@ def _stop_shared(server: SynapseServer, workdir: Path) -> None:
 
 @pytest.fixture(scope="session")
 def synapse() -> Iterator[SynapseServer]:
-    """The session's Synapse (starting one costs about a second after the first install).
+    """The session's Synapse (starting one costs 2-3 s after the first install).
 
     A test that stops it (``synapse.stop()``) must ``synapse.start()`` it again before it ends.
     """
     server = shared_synapse()
+    yield server
+    if not server.running:
+        server.start()
+
+
+@pytest.fixture(scope="session")
+def legacy_synapse() -> Iterator[SynapseServer]:
+    """The session's :data:`LEGACY_SYNAPSE_VERSION`, in ``msc3861`` mode with the shared secret
+    as its ``admin_token`` (for ``matrix.kind: synapse_legacy``)."""
+    server = shared_synapse(legacy_msc3861=True)
     yield server
     if not server.running:
         server.start()
