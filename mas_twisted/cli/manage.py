@@ -9,9 +9,9 @@
   with ``-y`` the username is required. The username may be a Matrix ID; it must be free
   and a valid localpart. A password below ``passwords.minimum_complexity`` is refused
   ("That password is too weak.", exit status 1) unless ``--ignore-password-complexity``.
-  The user is created in this service's database; creating it on the homeserver
-  (provisioning, with the display name of ``-d``) is the job of the homeserver
-  integration, not of this command yet.
+  The username must also be free on the homeserver (if the homeserver cannot be reached at
+  all, a warning). The user is created with a ``provision-user`` job in the same
+  transaction, which creates it on the homeserver with the display name of ``-d``.
 - ``manage set-password USERNAME PASSWORD [--ignore-complexity]``: give a user a new
   password, hashed with the current scheme ("User not found" or "That password is too
   weak." exit with status 1).
@@ -41,8 +41,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "manage",
         parents=[common],
-        help="Manage the instance (users, passwords)",
-        description="Manage the instance: register users and set their passwords.",
+        help="Manage the instance (users, passwords, sessions, admins)",
+        description="Manage the instance: users, passwords, sessions and admins.",
     )
     commands = parser.add_subparsers(dest="manage_command", metavar="COMMAND")
     commands.required = True
@@ -82,6 +82,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="Don't enforce that the password provided is above the minimum configured complexity",
     )
     register_user.set_defaults(func=run_register_user, parser=register_user)
+
+    from mas_twisted.cli.manage_users import register_commands
+
+    register_commands(commands, common)
 
 
 # -- running async work from the command line -------------------------------------------------

@@ -42,6 +42,7 @@ class RevocationHandler:
         self._refresh_tokens = stores.refresh_tokens
         self._sessions = stores.oauth2_sessions
         self._activity = server.get_activity_tracker()
+        self._server = server
 
     async def revoke(
         self, client: "OAuth2Client", token: str, token_type_hint: str | None = None, *, ip: str | None = None
@@ -93,7 +94,16 @@ class RevocationHandler:
             raise UnauthorizedClientError(debug=f"client {client.id} may not end session {session.id} of {session.client_id}")
 
         self._activity.record_oauth2_session(session.id, now, ip)
-        if not await self._sessions.finish_oauth2_session_by_id(session.id):
+        also = None
+        if session.user_id is not None:
+            from mas_twisted.queue.base import enqueue_txn
+            from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+
+            # The homeserver drops the session's device (MAS's revoke.rs), in the same transaction.
+            job = SyncDevicesJob(user_id=session.user_id)
+            server = self._server
+            also = lambda txn: enqueue_txn(txn, server, job)  # noqa: E731
+        if not await self._sessions.finish_oauth2_session_by_id(session.id, also):
             # Finished by a concurrent request since we read it: nothing left to do.
             logger.info("OAuth 2.0 session %s was finished concurrently", session.id)
             return False

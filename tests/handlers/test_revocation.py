@@ -36,6 +36,9 @@ class RevocationHandlerTestCase(TokenFixture):
         self.advance_ms(1000)
         self.assertTrue(self.revoke(access.access_token, "access_token", ip="192.0.2.7"))
         self.assert_session_ended(session.id, access.id, refresh.id)
+        # The homeserver is told to drop the device, by a job of the same transaction.
+        jobs = self.get_success(self.server.get_stores().queue.list_jobs("sync-devices"))
+        self.assertEqual([(j.status, j.payload) for j in jobs], [("available", {"user_id": session.user_id})])
         # Revoking again is not an error, and changes nothing.
         before = self.table_snapshot()
         self.advance_ms(1000)

@@ -17,7 +17,7 @@ CASCADE``), and addresses of sessions inactive for 30 days are cleared.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -127,12 +127,21 @@ class OAuth2SessionStore(SQLBaseStore):
         await self.db_pool.runInteraction("finish_oauth2_session", _finish_txn)
         return finished
 
-    async def finish_oauth2_session_by_id(self, session_id: str) -> bool:
+    async def finish_oauth2_session_by_id(
+        self, session_id: str, also: "Callable[[LoggingTransaction], object] | None" = None
+    ) -> bool:
         """Finish the session ``session_id`` now if it is valid; whether it was (MAS's replay defence
-        and revocation finish sessions they only know by id)."""
-        return await self.db_pool.runInteraction(
-            "finish_oauth2_session_by_id", finish_oauth2_session_txn, session_id, self._clock.time_msec()
-        )
+        and revocation finish sessions they only know by id). ``also`` runs in the same
+        transaction when the session was finished (the ``sync-devices`` job)."""
+        now = self._clock.time_msec()
+
+        def _finish_txn(txn: LoggingTransaction) -> bool:
+            finished = finish_oauth2_session_txn(txn, session_id, now)
+            if finished and also is not None:
+                also(txn)
+            return finished
+
+        return await self.db_pool.runInteraction("finish_oauth2_session_by_id", _finish_txn)
 
     async def finish_oauth2_sessions_for_user(self, user_id: str) -> int:
         """Finish every valid session of a user (deactivation); how many."""

@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""``mas-cli manage`` commands that change a user and tell the homeserver through the job
+queue (MAS's ``crates/cli/src/commands/manage.rs``). Each change and the jobs it needs are one
+transaction: the worker (``twistd mas``, or ``mas-cli worker``) carries them to the homeserver.
+
+- ``lock-user USER [--deactivate]``: lock now; ``provision-user`` carries the lock flag to
+  the homeserver; with ``--deactivate``, ``deactivate-user`` too.
+- ``unlock-user USER [--reactivate]``: ``provision-user``; with ``--reactivate``,
+  ``reactivate-user`` (which clears the deactivation; as in MAS the lock is then left in
+  place), else the lock is lifted now.
+- ``kill-sessions USER [--dry-run]``: end every OAuth 2.0 and browser session of the user
+  (tokens revoked), then ``sync-devices``; with ``--dry-run`` only count them.
+- ``provision-all-users``: ``provision-user`` for every user.
+- ``promote-admin USER`` / ``demote-admin USER``: allow (or not) the user to request admin
+  scopes; ``list-admin-users``.
+- ``add-email USER EMAIL`` / ``verify-email USER EMAIL`` (deprecated in MAS: adds a verified
+  address too): the address is recorded, then ``provision-user`` updates the homeserver.
+
+"User not found" exits with status 1, as every error of ``mas-cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mas_twisted.api.errors import MasError
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.database import LoggingTransaction
+    from mas_twisted.types.users import User
+
+logger = logging.getLogger(__name__)
+
+
+def register_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    def add(name: str, help: str, func: Any) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, parents=[common], help=help, description=help)
+        parser.set_defaults(func=func)
+        return parser
+
+    p = add("lock-user", "Lock a user", run_lock_user)
+    p.add_argument("username")
+    p.add_argument("--deactivate", action="store_true", help="Also deactivate the user (here and on the homeserver)")
+    p = add("unlock-user", "Unlock a user", run_unlock_user)
+    p.add_argument("username")
+    p.add_argument("--reactivate", action="store_true", help="Also reactivate the user (here and on the homeserver)")
+    p = add("kill-sessions", "Kill all sessions for a user", run_kill_sessions)
+    p.add_argument("username")
+    p.add_argument("--dry-run", action="store_true", help="Do a dry run: count the sessions, end none")
+    add("provision-all-users", "Trigger a provisioning job for all users", run_provision_all_users)
+    p = add("promote-admin", "Make a user admin", run_promote_admin)
+    p.add_argument("username")
+    p = add("demote-admin", "Make a user non-admin", run_demote_admin)
+    p.add_argument("username")
+    add("list-admin-users", "List all users with admin privileges", run_list_admin_users)
+    p = add("add-email", "Add an email address to the specified user", run_add_email)
+    p.add_argument("username")
+    p.add_argument("email")
+    p = add("verify-email", "(DEPRECATED) Mark email address as verified", run_add_email)
+    p.add_argument("username")
+    p.add_argument("email")
+
+
+def _run(args: argparse.Namespace, func: Any) -> int:
+    from mas_twisted.cli.manage import _load_config, run_with_server
+
+    return run_with_server(_load_config(args), func)
+
+
+async def _find_user(server: "MasServer", username: str) -> "User":
+    user = await server.get_stores().users.find_user_by_username(username)
+    if user is None:
+        raise MasError("User not found")
+    return user
+
+
+def _enqueue(txn: "LoggingTransaction", server: "MasServer", job: Any) -> None:
+    from mas_twisted.queue.base import enqueue_txn
+
+    enqueue_txn(txn, server, job)
+    logger.info("Scheduled job %s", job.QUEUE_NAME)
+
+
+def run_lock_user(args: argparse.Namespace) -> int:
+    from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+    from mas_twisted.queue.jobs.user import DeactivateUserJob
+
+    async def _lock(server: "MasServer") -> int:
+        user = await _find_user(server, args.username)
+        now = server.get_clock().time_msec()
+
+        def _txn(txn: "LoggingTransaction") -> None:
+            # Locked now, even if no worker runs: the tokens stop working at once.
+            txn.execute("UPDATE users SET locked_at = ? WHERE user_id = ? AND locked_at IS NULL", (now, user.id))
+            _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
+            if args.deactivate:
+                _enqueue(txn, server, DeactivateUserJob(user_id=user.id, hs_erase=False))
+
+        logger.info("Locking user %s (%s)", user.username, user.id)
+        await server.get_db_pool().runInteraction("cli_lock_user", _txn)
+        if args.deactivate:
+            logger.warning("Scheduled the deactivation of user %s", user.username)
+        return 0
+
+    return _run(args, _lock)
+
+
+def run_unlock_user(args: argparse.Namespace) -> int:
+    from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+    from mas_twisted.queue.jobs.user import ReactivateUserJob
+
+    async def _unlock(server: "MasServer") -> int:
+        user = await _find_user(server, args.username)
+
+        def _txn(txn: "LoggingTransaction") -> None:
+            _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
+            if args.reactivate:
+                _enqueue(txn, server, ReactivateUserJob(user_id=user.id))
+            else:
+                txn.execute("UPDATE users SET locked_at = NULL WHERE user_id = ?", (user.id,))
+
+        await server.get_db_pool().runInteraction("cli_unlock_user", _txn)
+        logger.info("Unlocked user %s%s", user.username, " (reactivation scheduled)" if args.reactivate else "")
+        return 0
+
+    return _run(args, _unlock)
+
+
+def run_kill_sessions(args: argparse.Namespace) -> int:
+    from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+    from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
+
+    async def _kill(server: "MasServer") -> int:
+        user = await _find_user(server, args.username)
+        now = server.get_clock().time_msec()
+
+        def _txn(txn: "LoggingTransaction") -> tuple[int, int]:
+            if args.dry_run:
+                txn.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
+                oauth2 = int(txn.fetchone()[0])  # type: ignore[index]
+                txn.execute("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
+                return oauth2, int(txn.fetchone()[0])  # type: ignore[index]
+            oauth2 = finish_oauth2_sessions_for_user_txn(txn, user.id, now)
+            txn.execute("UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (now, user.id))
+            browser = txn.rowcount
+            _enqueue(txn, server, SyncDevicesJob(user_id=user.id))
+            return oauth2, browser
+
+        oauth2, browser = await server.get_db_pool().runInteraction("cli_kill_sessions", _txn)
+        verb = "Would end" if args.dry_run else "Ended"
+        logger.info("%s %d active OAuth 2.0 session(s)", verb, oauth2)
+        logger.info("%s %d active browser session(s)", verb, browser)
+        if args.dry_run:
+            logger.info("Dry run, not saving")
+        return 0
+
+    return _run(args, _kill)
+
+
+def run_provision_all_users(args: argparse.Namespace) -> int:
+    from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+
+    async def _provision(server: "MasServer") -> int:
+        def _txn(txn: "LoggingTransaction") -> int:
+            txn.execute("SELECT user_id FROM users ORDER BY user_id", ())
+            ids = [row[0] for row in txn.fetchall()]
+            from mas_twisted.queue.base import enqueue_txn
+
+            for user_id in ids:
+                enqueue_txn(txn, server, ProvisionUserJob(user_id=user_id))
+            return len(ids)
+
+        count = await server.get_db_pool().runInteraction("cli_provision_all_users", _txn)
+        logger.info("Scheduled provisioning of %d user(s)", count)
+        return 0
+
+    return _run(args, _provision)
+
+
+def _set_admin(args: argparse.Namespace, admin: bool) -> int:
+    async def _set(server: "MasServer") -> int:
+        user = await _find_user(server, args.username)
+        await server.get_stores().users.set_can_request_admin(user, admin)
+        logger.info("User %s %s admin", user.username, "is now" if admin else "is no longer")
+        return 0
+
+    return _run(args, _set)
+
+
+def run_promote_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args, True)
+
+
+def run_demote_admin(args: argparse.Namespace) -> int:
+    return _set_admin(args, False)
+
+
+def run_list_admin_users(args: argparse.Namespace) -> int:
+    async def _list(server: "MasServer") -> int:
+        rows = await server.get_db_pool().execute(
+            "cli_list_admin_users", "SELECT username FROM users WHERE can_request_admin ORDER BY username"
+        )
+        if not rows:
+            logger.info("No admin users")
+        for (username,) in rows:
+            print(username, flush=True)
+        return 0
+
+    return _run(args, _list)
+
+
+def run_add_email(args: argparse.Namespace) -> int:
+    from mas_twisted.handlers.users import _EMAIL_RE
+    from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+    from mas_twisted.storage.stores.user_emails import add_user_email_txn, find_user_email_by_email_txn
+    from mas_twisted.types.users import UserEmail
+
+    async def _add(server: "MasServer") -> int:
+        if not _EMAIL_RE.match(args.email):
+            raise MasError(f"Invalid email address {args.email!r}")
+        user = await _find_user(server, args.username)
+        email = UserEmail(
+            id=server.get_token_generator().ulid(),
+            user_id=user.id,
+            email=args.email,
+            created_at=server.get_clock().time_msec(),
+        )
+
+        def _txn(txn: "LoggingTransaction") -> bool:
+            existing = find_user_email_by_email_txn(txn, args.email)
+            if existing is not None:
+                if existing.user_id != user.id:
+                    raise MasError("Email address is already used by another user")
+                return False
+            add_user_email_txn(txn, email)
+            _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
+            return True
+
+        added = await server.get_db_pool().runInteraction("cli_add_email", _txn)
+        logger.info("Email %s %s user %s", args.email, "added to" if added else "already belongs to", user.username)
+        return 0
+
+    return _run(args, _add)
