@@ -111,6 +111,19 @@ def synapse_python(requirement: str = SYNAPSE_REQUIREMENT, venv: Path = SYNAPSE_
         return python
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the test process dies, so that a
+    run killed with SIGKILL (``timeout -s KILL``, where atexit never runs) leaves no Synapse
+    behind. The signal follows the *thread* that started it: start Synapse from the main thread."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _lifted() -> dict[str, float]:
     return {"per_second": 10000, "burst_count": 100000}
 
@@ -260,6 +273,7 @@ class SynapseServer:
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith(("SYNAPSE_", "PYTHON"))},
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         deadline = started + START_TIMEOUT_S
         last: Exception | None = None
