@@ -179,6 +179,20 @@ def run_sql(database_uri: str, sql: str) -> None:
         conn.close()
 
 
+def query(database_uri: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one query on the test database."""
+    from mas_twisted.storage.engines import create_engine
+    from tests.utils import make_db_config
+
+    conn = create_engine(make_db_config({"uri": database_uri})).connect()
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def mas_cli(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAS_")}
     return subprocess.run(
