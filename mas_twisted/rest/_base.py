@@ -13,7 +13,12 @@
   missing trailing slash) and ends with a catch-all that logs the traceback at ERROR and
   answers a generic 500 that never contains it. Klein tries handlers in declaration order,
   so a more specific handler must be declared *before* the installer is called (or go in an
-  installer of its own, like the ``install_oauth2_error_handlers`` of STYLE.md §5.4).
+  installer of its own, like :func:`install_oauth2_error_handlers`, STYLE.md §5.4).
+- :func:`install_oauth2_error_handlers`: an :class:`~mas_twisted.api.errors.OAuth2Error`
+  raised by a route becomes its RFC 6749 §5.2 JSON body with the error's HTTP status and
+  headers (``WWW-Authenticate`` for ``invalid_client`` after Basic); then the routing
+  answers and the JSON 500 of :func:`install_json_error_handlers`. ``debug`` is logged,
+  never sent.
 - :func:`render_not_found`: the listener's fallback for paths no resource serves (MAS's
   ``fallback``), an HTML page for browsers and plain text otherwise.
 """
@@ -31,6 +36,8 @@ from klein import Klein
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException
+
+from mas_twisted.api.errors import OAuth2Error
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +193,32 @@ def install_json_error_handlers(app: Klein) -> None:
             request, 500, {"error": "server_error", "error_description": "Internal server error"}
         ),
     )
+
+
+def render_oauth2_error(request: IRequest, error: OAuth2Error) -> bytes:
+    """Answer ``error`` as JSON (RFC 6749 §5.2), logging what only operators should see."""
+    logger.log(
+        logging.ERROR if error.code >= 500 else logging.INFO,
+        "%s %s: %d %s%s",
+        request.method.decode("ascii", "replace"),
+        request.path.decode("utf-8", "replace"),
+        error.code,
+        error.error,
+        f" ({error.debug})" if error.debug else "",
+    )
+    for name in (b"Cache-Control", b"Pragma", b"Content-Length"):
+        request.responseHeaders.removeHeader(name)
+    return json_response(request, error.code, error.to_json(), headers=error.headers())
+
+
+def install_oauth2_error_handlers(app: Klein) -> None:
+    """OAuth 2.0 errors as JSON, then routing answers and a JSON 500 (STYLE.md §5.4)."""
+
+    def oauth2_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
+        return render_oauth2_error(request, failure.value)
+
+    app.handle_errors(OAuth2Error)(oauth2_error)
+    install_json_error_handlers(app)
 
 
 # -- the fallback -----------------------------------------------------------------------------

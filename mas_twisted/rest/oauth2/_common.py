@@ -1,11 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""What the Klein resources of the OAuth 2.0 API share: error answers and form parsing.
+"""What the Klein resources of the OAuth 2.0 API share: form parsing and client credentials
+(their error answers are :func:`~mas_twisted.rest._base.install_oauth2_error_handlers`).
 
-- :func:`install_oauth2_error_handlers`: an :class:`~mas_twisted.api.errors.OAuth2Error`
-  raised by a route becomes its RFC 6749 §5.2 JSON body with the error's HTTP status and
-  headers (``WWW-Authenticate`` for ``invalid_client`` after Basic); then the routing
-  answers and the catch-all 500 of :func:`~mas_twisted.rest._base.install_json_error_handlers`.
-  ``debug`` is logged, never sent.
 - :func:`read_form_request`: the ``Authorization`` header and the form body as MAS's form
   extractor reads them (``crates/axum-utils/src/client_authorization.rs``): an
   ``Authorization`` header with a scheme other than Basic or Bearer is refused first; a body
@@ -19,50 +15,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 from urllib.parse import parse_qsl
 
 import attrs
-from klein import Klein
-from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from mas_twisted.api.errors import InvalidRequestError, OAuth2Error
+from mas_twisted.api.errors import InvalidRequestError
 from mas_twisted.oauth2.credentials import ClientAuthorization, extract_credentials
 from mas_twisted.policy import Requester
-from mas_twisted.rest._base import install_json_error_handlers, json_response
 
 logger = logging.getLogger(__name__)
 
 FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 #: The form fields of client authentication (RFC 6749 §2.3.1, RFC 7523 §2.2).
 CLIENT_AUTH_FIELDS = frozenset({"client_id", "client_secret", "client_assertion_type", "client_assertion"})
-
-
-def render_oauth2_error(request: IRequest, error: OAuth2Error) -> bytes:
-    """Answer ``error`` as JSON (RFC 6749 §5.2), logging what only operators should see."""
-    logger.log(
-        logging.ERROR if error.code >= 500 else logging.INFO,
-        "%s %s: %d %s%s",
-        request.method.decode("ascii", "replace"),
-        request.path.decode("utf-8", "replace"),
-        error.code,
-        error.error,
-        f" ({error.debug})" if error.debug else "",
-    )
-    for name in (b"Cache-Control", b"Pragma", b"Content-Length"):
-        request.responseHeaders.removeHeader(name)
-    return json_response(request, error.code, error.to_json(), headers=error.headers())
-
-
-def install_oauth2_error_handlers(app: Klein) -> None:
-    """OAuth 2.0 errors as JSON, then routing answers and a JSON 500 (STYLE.md §5.4)."""
-
-    def oauth2_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        return render_oauth2_error(request, failure.value)
-
-    app.handle_errors(OAuth2Error)(oauth2_error)
-    install_json_error_handlers(app)
 
 
 @attrs.frozen

@@ -51,12 +51,11 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
 from mas_twisted.handlers.introspection import IntrospectionHandler
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, json_response, log_failure, text_response
+from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error, text_response
 from mas_twisted.rest.oauth2._common import (
     CLIENT_AUTH_FIELDS,
     client_authorization,
     read_form_request,
-    render_oauth2_error,
     require_field,
 )
 

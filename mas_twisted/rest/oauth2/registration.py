@@ -27,8 +27,8 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted.api.errors import InvalidClientMetadataError, InvalidRequestError, clean_description
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, json_response
-from mas_twisted.rest.oauth2._common import install_oauth2_error_handlers, requester
+from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
+from mas_twisted.rest.oauth2._common import requester
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

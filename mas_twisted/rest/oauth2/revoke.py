@@ -34,10 +34,9 @@ from twisted.web.iweb import IRequest
 from mas_twisted.api.errors import InvalidRequestError
 from mas_twisted.handlers.revocation import RevocationHandler
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS
+from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers
 from mas_twisted.rest.oauth2._common import (
     client_authorization,
-    install_oauth2_error_handlers,
     read_form_request,
     require_field,
 )

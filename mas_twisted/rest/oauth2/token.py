@@ -33,10 +33,9 @@ from mas_twisted.oauth2 import requests as oauth2_requests
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, json_response
+from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
 from mas_twisted.rest.oauth2._common import (
     client_authorization,
-    install_oauth2_error_handlers,
     read_form_request,
     require_field,
     requester,

@@ -24,8 +24,8 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.userinfo import BearerTokenError, invalid_request
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, json_response, text_response, with_length
-from mas_twisted.rest.oauth2._common import FORM_CONTENT_TYPE, install_oauth2_error_handlers
+from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response, text_response, with_length
+from mas_twisted.rest.oauth2._common import FORM_CONTENT_TYPE
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
