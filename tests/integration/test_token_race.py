@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
 import requests
+import yaml
 
-from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, free_port, mas_cli
-from tests.integration._harness import request as http_request
-from tests.integration.test_oauth_flow import PASSWORD, REDIRECT_URI, Browser, introspect, login_and_consent, register
+from tests.integration import test_oauth_flow
+from tests.integration.test_oauth_flow import REDIRECT_URI, Browser, introspect, login_and_consent, register
 
 CONTENDERS = 8
 CODES = 5
@@ -41,21 +40,25 @@ REUSE_GRACE_MS = 20 * 1000
 
 
 class Database:
-    """Read-only questions (and one scenario write) on the service's database, from outside."""
+    """Questions (and one scenario write) to the service's database, from outside the service."""
 
-    def __init__(self, *, sqlite_path: Path | None = None, pg: PostgresDatabase | None = None):
-        self.sqlite_path = sqlite_path
-        self.pg = pg
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.postgres = uri.startswith("postgres")
+
+    @classmethod
+    def of(cls, config_path: Path) -> "Database":
+        return cls(yaml.safe_load(config_path.read_text())["database"]["uri"])
 
     def _connect(self) -> Any:
-        if self.pg is not None:
+        if self.postgres:
             import psycopg2
 
-            return psycopg2.connect(self.pg.dsn)
-        return sqlite3.connect(str(self.sqlite_path), timeout=30)
+            return psycopg2.connect(self.uri)
+        return sqlite3.connect(self.uri.removeprefix("sqlite:///"), timeout=30)
 
     def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
-        if self.pg is not None:
+        if self.postgres:
             sql = sql.replace("?", "%s")
         conn = self._connect()
         try:
@@ -68,36 +71,8 @@ class Database:
             conn.close()
 
 
-@pytest.fixture(scope="module", params=["postgres", "sqlite"])
-def service(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"race-{request.param}")
-    pg = PostgresDatabase() if request.param == "postgres" else None
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    config = base_config(tmp, database_uri=pg.uri if pg else None)
-    config["http"] = {
-        "public_base": base,
-        "listeners": [{
-            "name": "web",
-            "resources": [{"name": n} for n in ("discovery", "human", "oauth", "health")],
-            "binds": [{"host": "127.0.0.1", "port": port}],
-        }],
-    }
-    config["matrix"]["homeserver"] = "example.test"
-    config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
-    proc = TwistdProcess(tmp, config).start()
-    try:
-        proc.wait_until(lambda: http_request("GET", "/health", port=port))
-        out = mas_cli(tmp, "manage", "register-user", "alice", "-p", PASSWORD, "-y", "-c", str(proc.config_path))
-        assert out.returncode == 0, out.stderr
-        metadata = requests.get(base + ".well-known/openid-configuration", timeout=10).json()
-        db = Database(pg=pg) if pg else Database(sqlite_path=tmp / "mas.db")
-        yield {"base": base, "port": port, "metadata": metadata, "secret": config["matrix"]["secret"],
-               "proc": proc, "db": db}
-    finally:
-        proc.stop()
-        if pg:
-            pg.drop()
+# The running service of the OAuth end-to-end tests (both engines, user alice), one per module.
+service = test_oauth_flow.service
 
 
 def exchange_at_once(port: int, body: dict[str, str], contenders: int) -> list[tuple[int, dict]]:
@@ -149,7 +124,7 @@ def new_code(service: dict, client_id: str, verifier: str) -> str:
 
 
 def test_concurrent_code_exchange_yields_one_token_pair(service) -> None:
-    db: Database = service["db"]
+    db = Database.of(service["proc"].config_path)
     info = register(service, token_endpoint_auth_method="client_secret_post",
                     grant_types=["authorization_code", "refresh_token"], response_types=["code"])
     client_id = info["client_id"]
