@@ -410,6 +410,17 @@ class ErrorTestCase(_WireTestCase):
         self.assertIn("more than 100 bytes", str(e))
 
 
+    def test_unsupported_scheme_is_not_retryable(self) -> None:
+        conn = SynapseConnection(
+            SERVER_NAME, "ftp://synapse.test/", SECRET, HttpTransport(self.reactor), user_agent="mas-twisted/test"
+        )
+        d = defer.ensureDeferred(conn.reactivate_user("alice"))
+        self.reactor.advance(0)
+        e = self.failureResultOf(d, HomeserverError).value
+        self.assertFalse(e.retryable)
+        self.assertNotIn(SECRET, str(e))
+
+
 class ReadOnlyTestCase(_WireTestCase):
     """``synapse_read_only``: reads reach the homeserver, writes never do."""
 
