@@ -16,6 +16,7 @@ CASCADE``), and addresses of sessions inactive for 30 days are cleared.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Callable, Mapping
 
@@ -81,10 +82,11 @@ def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set
     unstable prefixes), for ``sync-devices``."""
     from mas_twisted.oauth2.scope import device_id_from_scope_token
 
-    txn.execute("SELECT scope FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    txn.execute("SELECT scope_list FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
     devices = set()
-    for (scope,) in txn.fetchall():
-        for token in scope.split():
+    for (scope_list,) in txn.fetchall():
+        # A JSON array of scope tokens (OAuth2Session.to_row).
+        for token in json.loads(scope_list) if isinstance(scope_list, str) else scope_list:
             device_id = device_id_from_scope_token(token)
             if device_id is not None:
                 devices.add(device_id)
