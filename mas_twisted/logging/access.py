@@ -57,8 +57,11 @@ class AccessRecord:
 
 
 def log_access(logger: logging.Logger, record: AccessRecord) -> None:
+    level = level_for_status(record.status)
+    if not logger.isEnabledFor(level):
+        return  # not even formatted: this runs for every response
     logger.log(
-        level_for_status(record.status),
+        level,
         "%s",
         record.format(),
         extra={

@@ -54,9 +54,13 @@ class InvalidScopeFormat(ValueError):
         self.value = value
 
 
+#: RFC 6749 §3.3: ``scope-token = 1*NQCHAR``, ``NQCHAR = %x21 / %x23-5B / %x5D-7E``.
+_SCOPE_TOKEN = re.compile(r"[!#-\[\]-~]+")
+
+
 def is_scope_token(value: str) -> bool:
     """Whether ``value`` is one RFC 6749 ``scope-token`` (``1*NQCHAR``)."""
-    return bool(value) and all(ch == "!" or "#" <= ch <= "[" or "]" <= ch <= "~" for ch in value)
+    return _SCOPE_TOKEN.fullmatch(value) is not None
 
 
 class Scope:
