@@ -28,8 +28,14 @@ def twistd_argv(args: argparse.Namespace) -> list[str]:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    import logging
+
     from twisted.scripts.twistd import run
 
+    # twistd logs through its own handler (app.service.setup_logging); mas-cli's console
+    # handler would write every line a second time into the same output.
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
     sys.argv = twistd_argv(args)
     run()
     return 0
