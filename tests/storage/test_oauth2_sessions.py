@@ -385,3 +385,20 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         self.assertTrue(self.get_success(self.stores.oauth2_clients.delete_oauth2_client(self.client.id)))
         self.assertEqual(self.count("oauth2_sessions"), 0)
         self.assertEqual(self.count("oauth2_access_tokens"), 0)
+
+
+class ActiveDevicesTestCase(OAuth2StoreTestCase):
+    """What ``sync-devices`` sends the homeserver: the devices of the user's valid sessions."""
+
+    def test_active_device_ids(self) -> None:
+        from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
+
+        kept, _, _ = self.start_session(scope="openid urn:matrix:client:device:KEPT " + API_SCOPE)
+        self.start_session(scope="urn:matrix:org.matrix.msc2967.client:device:UNSTABLE " + API_SCOPE)
+        self.start_session(scope="openid " + API_SCOPE)  # no device
+        ended, _, _ = self.start_session(scope="urn:matrix:client:device:ENDED " + API_SCOPE)
+        self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(ended.id))
+        devices = self.get_success(
+            self.db_pool.runInteraction("devices", active_device_ids_for_user_txn, kept.user_id)
+        )
+        self.assertEqual(devices, {"KEPT", "UNSTABLE"})
