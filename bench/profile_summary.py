@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """Summarise a ``py-spy record --format raw`` profile (collapsed stacks: ``frame;frame;… COUNT``).
 
-Prints the share of samples spent in each function itself (the leaf frame: where the CPU
+Prints the share of samples spent in each package (by the leaf frame's file), in each function itself (the leaf frame: where the CPU
 is) and in each function with what it calls (inclusive; a function counted once per stack
 even when recursive; the reactor's own loop and dispatch left out), the top N of each.
 Samples of pool threads waiting for work are dropped. Frames are shown as py-spy writes them,
@@ -33,7 +33,24 @@ def _frame(frame: str) -> str:
     return _LINENO.sub(")", frame.strip())
 
 
+_FILE = re.compile(r"\(([^():]+)(?::\d+)?\)$")
+
+
+def _package(frame: str) -> str:
+    """Where a frame's code lives: ``twisted/web``, ``mas_twisted/storage``, ``json``, …"""
+    match = _FILE.search(frame)
+    if not match:
+        return "?"
+    if match.group(1).startswith("<"):
+        return "generated code"  # attrs' __init__ and the like
+    parts = match.group(1).split("/")
+    if parts[0] in ("twisted", "mas_twisted") and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
+
+
 def summarise(path: Path, top: int = 25) -> str:
+    packages: Counter[str] = Counter()
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -51,12 +68,15 @@ def summarise(path: Path, top: int = 25) -> str:
             continue
         total += count
         self_counts[frames[-1]] += count
+        packages[_package(frames[-1])] += count
         for frame in set(frames):
             if not _DISPATCH.search(frame):
                 inclusive[frame] += count
     if total == 0:
         return f"{path.name}: no samples\n"
     out = [f"{path.name}: {total} samples"]
+    out.append("  self, by package: " + ", ".join(
+        f"{name} {100 * count / total:.0f}%" for name, count in packages.most_common(12)))
     out.append(f"  self (top {top}):")
     for frame, count in self_counts.most_common(top):
         out.append(f"    {100 * count / total:5.1f}%  {frame}")

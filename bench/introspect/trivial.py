@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """Baseline for bench/introspect: the cheapest twisted.web resource answering a POST with JSON.
 
+Its ``Site`` leaves the body to the resource, as the service's listeners do, and the
+resource parses the form itself as the introspection endpoint does: the ceiling of the
+stack as the service uses it.
+
 Usage: python trivial.py PORT
 """
 
 import json
 import sys
+from urllib.parse import parse_qsl
 
 from twisted.internet import reactor
 from twisted.web.resource import Resource
@@ -18,14 +23,15 @@ class Introspect(Resource):
     isLeaf = True
 
     def render_POST(self, request):  # noqa: N802
-        request.args  # parse the form like a real endpoint would
+        request.content.seek(0)
+        parse_qsl(request.content.read().decode("utf-8", "replace"))  # as the endpoint reads its form
         request.setHeader(b"content-type", b"application/json")
         return BODY
 
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    site = Site(Introspect())
+    site = Site(Introspect(), parsePOSTFormSubmission=False)
     site.noisy = False
     reactor.listenTCP(port, site, interface="127.0.0.1")
     print(f"ready {port}", flush=True)
