@@ -222,11 +222,13 @@ def _supports_device_id(request: Any) -> bool:
 
 
 _INACTIVE_BODY = b'{"active":false}'
+#: ``json.dumps`` with these arguments builds an encoder per call; this one is built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _write_reply(reply: "IntrospectionResponse", request: Any) -> None:
     if reply.active:
-        body = json.dumps(reply.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = _ENCODER.encode(reply.to_json()).encode("utf-8")
     else:
         body = _INACTIVE_BODY
     write_json(request, 200, body)
