@@ -8,12 +8,16 @@ database pool's ``simple_insert_many`` in transactions of :data:`BATCH` rows, ne
 transaction per token. The schema is migrated first. The token strings are written to
 TOKENS_FILE, one a line, for the wrk script.
 
-(Compatibility tokens, ``mct_``, come with the compatibility layer: their tables do not
-exist yet.)
+KIND chooses what is minted: ``oauth`` (the default, the only one so far). Compatibility
+tokens (``mct_``, what Synapse's own logins turn into after migration) come with the
+compatibility layer, whose tables do not exist yet: add a minter for them to
+:data:`MINTERS` under ``compat`` (one compat session and one ``mct_`` token per device, in
+batches as :func:`_mint_oauth_batch` does) and bench/introspect/run.py can load them as a
+target of their own.
 
 Usage::
 
-    .venv/bin/python bench/introspect/mint.py CONFIG COUNT TOKENS_FILE
+    .venv/bin/python bench/introspect/mint.py CONFIG COUNT TOKENS_FILE [KIND]
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -35,26 +39,27 @@ TOKEN_TTL_MS = 24 * 3600 * 1000
 SCOPE_PREFIX = ["openid", "urn:matrix:client:api:*"]
 
 
-def mint_tokens(config_path: Path, count: int, tokens_path: Path) -> None:
-    """Mint ``count`` tokens into the database of ``config_path`` (in a process of its own,
-    since it runs a reactor) and write them to ``tokens_path``."""
+def mint_tokens(config_path: Path, count: int, tokens_path: Path, kind: str = "oauth") -> None:
+    """Mint ``count`` tokens of ``kind`` (a key of :data:`MINTERS`) into the database of
+    ``config_path`` (in a process of its own, since it runs a reactor) and write them to
+    ``tokens_path``."""
     subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), str(config_path), str(count), str(tokens_path)],
+        [sys.executable, str(Path(__file__).resolve()), str(config_path), str(count), str(tokens_path), kind],
         check=True,
         cwd=ROOT,
     )
 
 
-async def _mint(reactor: Any, config_path: str, count: int, tokens_path: str) -> None:
+async def _mint(reactor: Any, config_path: str, count: int, tokens_path: str, kind: str) -> None:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.server import MasServer
     from mas_twisted.storage.prepare_database import prepare_database
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
-    from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
-    from mas_twisted.types.tokens import TokenType
     from mas_twisted.types.users import User
     from mas_twisted.util.rand import TokenGenerator
 
+    minter = MINTERS.get(kind)
+    if minter is None:
+        raise SystemExit(f"cannot mint {kind!r} tokens yet (known: {', '.join(MINTERS)}); see the module's docstring")
     started = time.monotonic()
     config = RootConfig.load([config_path])
     prepare_database(config.database)
@@ -62,65 +67,89 @@ async def _mint(reactor: Any, config_path: str, count: int, tokens_path: str) ->
     clock = server.get_clock()
     # Seeded: a rerun mints the same tokens (ULIDs still follow the clock).
     tokens = TokenGenerator(random.Random(20261125), clock)
-    db_pool = server.get_db_pool()
     stores = server.get_stores()
 
     now = clock.time_msec()
     user = User(id=tokens.ulid(), username="bench", created_at=now)
     await stores.users.add_user(user)
-    client = OAuth2Client(
-        id=tokens.ulid(),
-        redirect_uris=("https://bench.example/cb",),
-        grant_type_authorization_code=True,
-        grant_type_refresh_token=True,
-        token_endpoint_auth_method="none",
-        client_name="bench",
-        created_at=now,
-    )
-    await stores.oauth2_clients.add_oauth2_client(client)
-
-    session_keys = list(OAuth2Session.COLUMNS)
-    token_keys = list(AccessToken.COLUMNS)
     with open(tokens_path, "w") as out:
         for start in range(0, count, BATCH):
-            sessions: list[list[Any]] = []
-            access_tokens: list[list[Any]] = []
-            for _ in range(min(BATCH, count - start)):
-                session = OAuth2Session(
-                    id=tokens.ulid(now),
-                    client_id=client.id,
-                    scope=SCOPE_PREFIX + [f"urn:matrix:client:device:{tokens.device_id()}"],
-                    created_at=now,
-                    user_id=user.id,
-                )
-                token = AccessToken(
-                    id=tokens.ulid(now),
-                    session_id=session.id,
-                    access_token=tokens.token(TokenType.ACCESS_TOKEN),
-                    created_at=now,
-                    expires_at=now + TOKEN_TTL_MS,
-                )
-                session_row = session.to_row()
-                token_row = token.to_row()
-                sessions.append([session_row[k] for k in session_keys])
-                access_tokens.append([token_row[k] for k in token_keys])
-                out.write(token.access_token + "\n")
-            await db_pool.simple_insert_many("oauth2_sessions", session_keys, sessions, desc="bench_mint_sessions")
-            await db_pool.simple_insert_many(
-                "oauth2_access_tokens", token_keys, access_tokens, desc="bench_mint_access_tokens"
-            )
-    db_pool.close()
-    print(f"minted {count} access tokens in {time.monotonic() - started:.1f} s", flush=True)
+            for token in await minter(server, tokens, user, now, min(BATCH, count - start), start == 0):
+                out.write(token + "\n")
+    server.get_db_pool().close()
+    print(f"minted {count} {kind} access tokens in {time.monotonic() - started:.1f} s", flush=True)
+
+
+#: The client of the OAuth sessions (made by the first batch).
+_client: Any = None
+
+
+async def _mint_oauth_batch(server: Any, tokens: Any, user: Any, now: int, n: int, first: bool) -> list[str]:
+    """``n`` OAuth 2.0 sessions of one client, each with one access token; the tokens."""
+    global _client
+    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
+    from mas_twisted.types.tokens import TokenType
+
+    db_pool = server.get_db_pool()
+    if first:
+        _client = OAuth2Client(
+            id=tokens.ulid(),
+            redirect_uris=("https://bench.example/cb",),
+            grant_type_authorization_code=True,
+            grant_type_refresh_token=True,
+            token_endpoint_auth_method="none",
+            client_name="bench",
+            created_at=now,
+        )
+        await server.get_stores().oauth2_clients.add_oauth2_client(_client)
+    client = _client
+    session_keys = list(OAuth2Session.COLUMNS)
+    token_keys = list(AccessToken.COLUMNS)
+    sessions: list[list[Any]] = []
+    access_tokens: list[list[Any]] = []
+    minted: list[str] = []
+    for _ in range(n):
+        session = OAuth2Session(
+            id=tokens.ulid(now),
+            client_id=client.id,
+            scope=SCOPE_PREFIX + [f"urn:matrix:client:device:{tokens.device_id()}"],
+            created_at=now,
+            user_id=user.id,
+        )
+        token = AccessToken(
+            id=tokens.ulid(now),
+            session_id=session.id,
+            access_token=tokens.token(TokenType.ACCESS_TOKEN),
+            created_at=now,
+            expires_at=now + TOKEN_TTL_MS,
+        )
+        session_row = session.to_row()
+        token_row = token.to_row()
+        sessions.append([session_row[k] for k in session_keys])
+        access_tokens.append([token_row[k] for k in token_keys])
+        minted.append(token.access_token)
+    await db_pool.simple_insert_many("oauth2_sessions", session_keys, sessions, desc="bench_mint_sessions")
+    await db_pool.simple_insert_many("oauth2_access_tokens", token_keys, access_tokens, desc="bench_mint_access_tokens")
+    return minted
+
+
+#: What ``KIND`` mints: an async function ``(server, token generator, user, now, n, first
+#: batch) -> the n token strings``. ``compat`` comes with the compatibility layer.
+MINTERS: dict[str, Callable[..., Awaitable[list[str]]]] = {
+    "oauth": _mint_oauth_batch,
+}
 
 
 def main() -> None:
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         raise SystemExit(__doc__)
     config_path, count, tokens_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    kind = sys.argv[4] if len(sys.argv) == 5 else "oauth"
     sys.path.insert(0, str(ROOT))
     from twisted.internet import defer, task
 
-    task.react(lambda reactor: defer.ensureDeferred(_mint(reactor, config_path, count, tokens_path)))
+    task.react(lambda reactor: defer.ensureDeferred(_mint(reactor, config_path, count, tokens_path, kind)))
 
 
 if __name__ == "__main__":

@@ -169,13 +169,15 @@ def oidc_provider_target(work: Path, count: int) -> Target:
                   port, "/token/introspection", basic("bench", "bench-secret-bench-secret"), tokens, work)
 
 
-def mas_target(work: Path, engine: str, count: int) -> Target:
+def mas_target(work: Path, engine: str, count: int, kind: str = "oauth") -> Target:
+    """``twistd mas`` on ``engine`` with ``count`` tokens of ``kind`` (a key of mint.py's
+    ``MINTERS``; compatibility tokens, a target of their own, come with the compatibility layer)."""
     import yaml
 
     from bench.introspect.mint import mint_tokens
 
     port = free_port()
-    folder = work / f"mas-{engine}"
+    folder = work / f"mas-{engine}-{kind}"
     folder.mkdir()
     cleanup = None
     if engine == "postgres":
@@ -192,7 +194,7 @@ def mas_target(work: Path, engine: str, count: int) -> Target:
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     tokens = folder / "tokens.txt"
-    mint_tokens(config_path, count, tokens)
+    mint_tokens(config_path, count, tokens, kind)
     twistd = str(Path(sys.executable).parent / "twistd")
     return Target(f"mas-{engine}", [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
                   port, "/oauth2/introspect", f"Bearer {config['matrix']['secret']}", tokens, folder,
