@@ -8,7 +8,7 @@ transaction: the worker (``twistd mas``, or ``mas-cli worker``) carries them to 
 - ``unlock-user USER [--reactivate]``: ``provision-user``; with ``--reactivate``,
   ``reactivate-user`` (which clears the deactivation; as in MAS the lock is then left in
   place), else the lock is lifted now.
-- ``kill-sessions USER [--dry-run]``: end every OAuth 2.0 and browser session of the user
+- ``kill-sessions USER [--dry-run]``: end every compatibility, OAuth 2.0 and browser session of the user
   (tokens revoked), then ``sync-devices``; with ``--dry-run`` only count them.
 - ``provision-all-users``: ``provision-user`` for every user.
 - ``promote-admin USER`` / ``demote-admin USER``: allow (or not) the user to request admin
@@ -131,26 +131,33 @@ def run_unlock_user(args: argparse.Namespace) -> int:
 
 def run_kill_sessions(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+    from mas_twisted.storage.stores.compat_sessions import (
+        count_active_compat_sessions_txn,
+        finish_compat_sessions_for_user_txn,
+    )
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
     async def _kill(server: "MasServer") -> int:
         user = await _find_user(server, args.username)
         now = server.get_clock().time_msec()
 
-        def _txn(txn: "LoggingTransaction") -> tuple[int, int]:
+        def _txn(txn: "LoggingTransaction") -> tuple[int, int, int]:
             if args.dry_run:
+                compat = count_active_compat_sessions_txn(txn, user.id)
                 txn.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
                 oauth2 = int(txn.fetchone()[0])  # type: ignore[index]
                 txn.execute("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
-                return oauth2, int(txn.fetchone()[0])  # type: ignore[index]
+                return compat, oauth2, int(txn.fetchone()[0])  # type: ignore[index]
+            compat = finish_compat_sessions_for_user_txn(txn, user.id, now)
             oauth2 = finish_oauth2_sessions_for_user_txn(txn, user.id, now)
             txn.execute("UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (now, user.id))
             browser = txn.rowcount
             _enqueue(txn, server, SyncDevicesJob(user_id=user.id))
-            return oauth2, browser
+            return compat, oauth2, browser
 
-        oauth2, browser = await server.get_db_pool().runInteraction("cli_kill_sessions", _txn)
+        compat, oauth2, browser = await server.get_db_pool().runInteraction("cli_kill_sessions", _txn)
         verb = "Would end" if args.dry_run else "Ended"
+        logger.info("%s %d active compatibility session(s)", verb, compat)
         logger.info("%s %d active OAuth 2.0 session(s)", verb, oauth2)
         logger.info("%s %d active browser session(s)", verb, browser)
         if args.dry_run:

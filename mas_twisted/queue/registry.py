@@ -35,6 +35,8 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     cleanup.CleanupOAuthAuthorizationGrantsJob,
     cleanup.CleanupOAuthDeviceCodeGrantsJob,
     cleanup.CleanupQueueJobsJob,
+    cleanup.CleanupFinishedCompatSessionsJob,
+    cleanup.CleanupInactiveCompatSessionIpsJob,
     cleanup.DeprecatedQueueJob,
 )
 
@@ -46,8 +48,10 @@ SCHEDULES: tuple[tuple[str, str, type[Job]], ...] = (
     ("cleanup-revoked-oauth-access-tokens", "0 0 * * * *", cleanup.CleanupRevokedOAuthAccessTokensJob),
     ("cleanup-revoked-oauth-refresh-tokens", "0 5 * * * *", cleanup.CleanupRevokedOAuthRefreshTokensJob),
     ("cleanup-consumed-oauth-refresh-tokens", "0 5 * * * *", cleanup.CleanupConsumedOAuthRefreshTokensJob),
+    ("cleanup-finished-compat-sessions", "0 10 * * * *", cleanup.CleanupFinishedCompatSessionsJob),
     ("cleanup-finished-oauth2-sessions", "0 15 * * * *", cleanup.CleanupFinishedOAuth2SessionsJob),
     ("cleanup-inactive-oauth2-session-ips", "0 25 * * * *", cleanup.CleanupInactiveOAuth2SessionIpsJob),
+    ("cleanup-inactive-compat-session-ips", "0 25 * * * *", cleanup.CleanupInactiveCompatSessionIpsJob),
     ("cleanup-oauth-authorization-grants", "0 30 * * * *", cleanup.CleanupOAuthAuthorizationGrantsJob),
     ("cleanup-oauth-device-code-grants", "0 35 * * * *", cleanup.CleanupOAuthDeviceCodeGrantsJob),
     ("cleanup-queue-jobs", "0 55 * * * *", cleanup.CleanupQueueJobsJob),

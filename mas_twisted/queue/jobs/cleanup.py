@@ -4,7 +4,7 @@
 
 Each deletes in batches of 1000, one transaction per batch, from where the previous batch
 stopped, until a batch comes back short: a long backlog never holds one huge transaction.
-The jobs of tables this service does not have yet (compatibility sessions, upstream OAuth,
+The jobs of tables this service does not have yet (upstream OAuth,
 registrations, recovery, email authentication) are registered with the features that bring
 those tables.
 """
@@ -129,6 +129,26 @@ class CleanupInactiveOAuth2SessionIpsJob(_BatchedCleanup):
 
     def batch(self, server: "MasServer") -> Any:
         return server.get_stores().oauth2_sessions.cleanup_inactive_oauth2_session_ips
+
+
+@attrs.frozen
+class CleanupFinishedCompatSessionsJob(_BatchedCleanup):
+    QUEUE_NAME = "cleanup-finished-compat-sessions"
+    AGE_MS = 30 * DAY_MS
+    WHAT = "finished compatibility sessions"
+
+    def batch(self, server: "MasServer") -> Any:
+        return server.get_stores().compat_sessions.cleanup_finished_compat_sessions
+
+
+@attrs.frozen
+class CleanupInactiveCompatSessionIpsJob(_BatchedCleanup):
+    QUEUE_NAME = "cleanup-inactive-compat-session-ips"
+    AGE_MS = 30 * DAY_MS
+    WHAT = "IP addresses of inactive compatibility sessions"
+
+    def batch(self, server: "MasServer") -> Any:
+        return server.get_stores().compat_sessions.cleanup_inactive_compat_session_ips
 
 
 @attrs.frozen

@@ -157,12 +157,9 @@ class SyncDevicesJob(Job):
 def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyped-def]
     from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
 
-    devices = active_device_ids_for_user_txn(txn, user_id)
-    try:
-        from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
-    except ImportError:  # the compatibility layer's tables come with it
-        return devices
-    return devices | active_compat_device_ids_for_user_txn(txn, user_id)
+    from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
+
+    return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)
 
 
 async def _sleep(server: "MasServer", seconds: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
+from mas_twisted.storage.stores.compat_sessions import CompatSessionStore
 from mas_twisted.storage.stores.access_tokens import AccessTokenStore
 from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantStore
 from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
@@ -45,3 +46,4 @@ class Stores:
         self.user_emails = UserEmailStore(db_pool, server)
         self.browser_sessions = BrowserSessionStore(db_pool, server)
         self.queue = QueueStore(db_pool, server)
+        self.compat_sessions = CompatSessionStore(db_pool, server)

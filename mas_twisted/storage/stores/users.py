@@ -125,15 +125,17 @@ class UserStore(SQLBaseStore):
 
 def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: int) -> dict[str, int]:
     """Deactivate the user and end everything they had, in the caller's transaction (MAS's
-    ``deactivate-user`` job, before it calls the homeserver): browser sessions and OAuth 2.0
-    sessions finished (their tokens revoked), email addresses removed. What was ended, by kind.
+    ``deactivate-user`` job, before it calls the homeserver): browser, OAuth 2.0 and
+    compatibility sessions finished (their tokens revoked), email addresses removed. What was ended, by kind.
     """
+    from mas_twisted.storage.stores.compat_sessions import finish_compat_sessions_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
     txn.execute(f"UPDATE {TABLE} SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL", (at, user_id))
     txn.execute("UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id))
     browser = txn.rowcount
     oauth2 = finish_oauth2_sessions_for_user_txn(txn, user_id, at)
+    compat = finish_compat_sessions_for_user_txn(txn, user_id, at)
     txn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))
     emails = txn.rowcount
-    return {"browser_sessions": browser, "oauth2_sessions": oauth2, "emails": emails}
+    return {"browser_sessions": browser, "oauth2_sessions": oauth2, "compat_sessions": compat, "emails": emails}
