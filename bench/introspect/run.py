@@ -13,10 +13,14 @@ or as a client (Basic) for the baseline that needs it:
 Prints requests/s, p50 and p99 per target, the server's CPU time per request (user + system,
 from ``/proc``: less sensitive than throughput to other load on the machine), and the ratios
 against oidc-provider. Needs wrk (Debian package), node/npm and npm oidc-provider: bench/setup.sh
-installs them and is run first when something is missing. PostgreSQL is reached through ``MAS_TEST_POSTGRES_DSN`` (default: the local
-server as ``postgres``). Usage::
+installs them (and py-spy) and is run first when something is missing. PostgreSQL is
+reached through ``MAS_TEST_POSTGRES_DSN`` (default: the local server as ``postgres``). Usage::
 
-    .venv/bin/python bench/introspect/run.py [--count 100000] [--duration 15] [--connections 32] [--rounds 1]
+    .venv/bin/python bench/introspect/run.py [--count 100000] [--duration 10] [--connections 32] [--rounds 3]
+        [--only TARGET ...] [--profile DIR]
+
+Each round loads every target in turn (3 s of warm-up, then the measured run); the table
+gives the medians over the rounds.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,10 +230,10 @@ def profile_targets(targets: list[Target], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="live tokens minted per target")
-    parser.add_argument("--duration", type=int, default=15, help="seconds of measured load per target")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of measured load per target and round")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="measure each target this many times, interleaved, and keep each one's best round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure each target this many times, interleaved; the table gives medians")
     parser.add_argument("--only", nargs="*", help="run only these targets")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="after the measured rounds, load each mas target once more under py-spy and write "
@@ -236,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MAS_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
     ensure_tools()
-    results: dict[str, dict[str, float]] = {}
+    rounds: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory(prefix="bench-introspect-") as tmp:
         work = Path(tmp)
         builders = {
@@ -248,6 +253,8 @@ def main() -> None:
         targets = [build() for name, build in builders.items() if not args.only or name in args.only]
         try:
             for _ in range(args.rounds):
+                results: dict[str, dict[str, float]] = {}
+                rounds.append(results)
                 for target in targets:
                     try:
                         target.start()
@@ -256,31 +263,39 @@ def main() -> None:
                         target.stop(final=False)
                     print(f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                           f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}", flush=True)
-                    best = results.get(target.name)
-                    if best is None or r["rps"] > best["rps"]:
-                        results[target.name] = r
+                    results[target.name] = r
             if args.profile is not None:
                 profile_targets(targets, args)
         finally:
             for target in targets:
                 target.stop(final=True)
 
-    print_table(results)
+    print_table(rounds)
 
 
-def print_table(results: dict[str, dict[str, float]]) -> None:
-    """The summary: each target's best round, with ratios against oidc-provider."""
-    base = results.get("oidc-provider")
-    print(f"\n{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
+def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
+    """The summary: each figure's median over the rounds, and the median over the rounds of
+    each ratio to oidc-provider in the same round (other load on the machine changes from
+    one minute to the next: a ratio within a round is steadier than across rounds)."""
+    names = list(rounds[0])
+    base = "oidc-provider" if "oidc-provider" in names else None
+    print(f"\nmedians over {len(rounds)} round(s)")
+    print(f"{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
           f" {'× rps':>7s} {'× p99':>7s} {'× CPU':>7s}")
-    for name, r in results.items():
-        line = f"{name:14s} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_us']:10.0f}"
+    for name in names:
+        def med(key: str) -> float:
+            return statistics.median(r[name][key] for r in rounds)
+
+        def ratio(key: str) -> float:
+            assert base is not None
+            return statistics.median(r[name][key] / r[base][key] for r in rounds)
+
+        line = f"{name:14s} {med('rps'):8.0f} {med('p50_ms'):8.2f} {med('p99_ms'):8.2f} {med('cpu_us'):10.0f}"
         if base:
-            line += (f" {r['rps'] / base['rps']:7.2f} {r['p99_ms'] / base['p99_ms']:7.2f}"
-                     f" {r['cpu_us'] / base['cpu_us']:7.2f}")
+            line += f" {ratio('rps'):7.2f} {ratio('p99_ms'):7.2f} {ratio('cpu_us'):7.2f}"
         print(line)
     if base:
-        print("(× columns: against oidc-provider; target: × rps ≥ 1.0 and × p99 ≤ 2.0)")
+        print("(× columns: against oidc-provider in the same round; target: × rps ≥ 1.0 and × p99 ≤ 2.0)")
 
 if __name__ == "__main__":
     main()
