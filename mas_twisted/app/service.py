@@ -218,6 +218,26 @@ class ActivityFlushService(Service):
         return self._server.get_activity_tracker().stop()
 
 
+class HomeserverConnectionService(Service):
+    """Closes the pooled HTTP connections to the homeserver when the service stops (after the
+    worker and the listeners, which may still be using them: it is the first child, so it
+    stops last)."""
+
+    name = "homeserver-connection"
+
+    def __init__(self, server: Any):
+        self._server = server
+
+    def stopService(self) -> "defer.Deferred[None]":  # noqa: N802 - Twisted's interface
+        super().stopService()
+        connection = getattr(self._server, "_homeserver_connection", None)
+        if connection is None or not hasattr(connection, "close"):
+            return defer.succeed(None)
+        d = defer.ensureDeferred(connection.close())
+        d.addErrback(lambda f: logger.debug("Closing the homeserver connection failed: %s", f.getErrorMessage()))
+        return d
+
+
 def _describe_port(port: Any) -> str:
     try:
         host = port.getHost()
@@ -283,6 +303,7 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
     server.get_keystore()
 
     root = MultiService()
+    HomeserverConnectionService(server).setServiceParent(root)
     if worker_only:
         # ``mas-cli worker``: the queue worker alone (MAS's ``worker`` command).
         from mas_twisted.queue.worker import QueueWorkerService
