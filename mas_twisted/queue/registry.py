@@ -12,7 +12,7 @@ import datetime
 from typing import TYPE_CHECKING, Callable
 
 from mas_twisted.queue.base import Job
-from mas_twisted.queue.jobs import cleanup, matrix, user
+from mas_twisted.queue.jobs import cleanup, matrix, sessions, user
 from mas_twisted.storage.stores.queue import DueSchedule
 
 if TYPE_CHECKING:
@@ -38,6 +38,10 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     cleanup.CleanupFinishedCompatSessionsJob,
     cleanup.CleanupInactiveCompatSessionIpsJob,
     cleanup.DeprecatedQueueJob,
+    sessions.ExpireInactiveSessionsJob,
+    sessions.ExpireInactiveOAuthSessionsJob,
+    sessions.ExpireInactiveCompatSessionsJob,
+    sessions.ExpireInactiveUserSessionsJob,
 )
 
 #: queue name → job class.
@@ -56,6 +60,7 @@ SCHEDULES: tuple[tuple[str, str, type[Job]], ...] = (
     ("cleanup-oauth-device-code-grants", "0 35 * * * *", cleanup.CleanupOAuthDeviceCodeGrantsJob),
     ("cleanup-queue-jobs", "0 55 * * * *", cleanup.CleanupQueueJobsJob),
     ("cleanup-expired-oauth-access-tokens", "0 5 */4 * * *", cleanup.CleanupExpiredOAuthAccessTokensJob),
+    ("expire-inactive-sessions", "30 */15 * * * *", sessions.ExpireInactiveSessionsJob),
 )
 
 

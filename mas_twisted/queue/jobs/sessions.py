@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Expiring inactive sessions (MAS's ``crates/tasks/src/sessions.rs``), with
+``experimental.inactive_session_expiration``: every 15 minutes (at :30 s) the leader's
+``expire-inactive-sessions`` job schedules one job per kind of session to expire, with the
+threshold ``now - ttl``:
+
+- ``expire-inactive-oauth-sessions``: valid OAuth 2.0 sessions of dynamically registered
+  clients (static clients' sessions never expire this way) last active before the threshold;
+- ``expire-inactive-compat-sessions``: valid compatibility sessions likewise;
+- ``expire-inactive-user-sessions``: valid browser sessions likewise.
+
+Each handles 100 sessions, oldest id first, and schedules itself again for the next 100
+(``after`` the last id) in the same transaction as it finishes them. For each user whose
+devices change, ``sync-devices`` is scheduled, the first a minute later and each next one 10 s
+after the previous, so that a large expiry does not hit the homeserver all at once. A
+session that was never active (no ``last_active_at``) is left alone, as in MAS.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from mas_twisted.queue.base import Job, JobContext, JobError, enqueue_txn
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.database import LoggingTransaction
+
+logger = logging.getLogger(__name__)
+
+PAGE = 100
+FIRST_SYNC_DELAY_MS = 60_000
+SYNC_SPACING_MS = 10_000
+
+
+@attrs.frozen
+class ExpireInactiveSessionsJob(Job):
+    QUEUE_NAME = "expire-inactive-sessions"
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> "Job":
+        return cls()
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        config = server.config.experimental.inactive_session_expiration
+        if config is None:
+            return
+        threshold = server.get_clock().time_msec() - config.ttl * 1000
+        jobs: list[Job] = []
+        if config.expire_oauth_sessions:
+            jobs.append(ExpireInactiveOAuthSessionsJob(threshold=threshold))
+        if config.expire_compat_sessions:
+            jobs.append(ExpireInactiveCompatSessionsJob(threshold=threshold))
+        if config.expire_user_sessions:
+            jobs.append(ExpireInactiveUserSessionsJob(threshold=threshold))
+
+        def _txn(txn: "LoggingTransaction") -> None:
+            for job in jobs:
+                enqueue_txn(txn, server, job)
+
+        try:
+            await server.get_db_pool().runInteraction("expire_inactive_sessions", _txn)
+        except Exception as e:
+            raise JobError.retryable(e)
+
+
+class _ExpirePage(Job):
+    """Finish one page of sessions last active before ``threshold`` and schedule the next."""
+
+    TABLE: ClassVar[str]
+    ID: ClassVar[str]
+    EXTRA_WHERE: ClassVar[str] = ""
+    SYNC_DEVICES: ClassVar[bool] = True
+    WHAT: ClassVar[str]
+
+    threshold: int
+    after: str | None
+
+    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+        raise NotImplementedError
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+
+        now = server.get_clock().time_msec()
+
+        def _txn(txn: "LoggingTransaction") -> int:
+            where = f"s.finished_at IS NULL AND s.last_active_at IS NOT NULL AND s.last_active_at < ?{self.EXTRA_WHERE}"
+            args: list[Any] = [self.threshold]
+            if self.after is not None:
+                where += f" AND s.{self.ID} > ?"
+                args.append(self.after)
+            txn.execute(
+                f"SELECT s.{self.ID}, s.user_id FROM {self.TABLE} AS s"
+                + (" JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id" if self.TABLE == "oauth2_sessions" else "")
+                + f" WHERE {where} ORDER BY s.{self.ID} LIMIT ?",
+                args + [PAGE],
+            )
+            rows = txn.fetchall()
+            if len(rows) == PAGE:
+                enqueue_txn(txn, server, type(self)(threshold=self.threshold, after=rows[-1][0]))
+            synced: set[str] = set()
+            delay = FIRST_SYNC_DELAY_MS
+            for session_id, user_id in rows:
+                if self.SYNC_DEVICES and user_id is not None and user_id not in synced:
+                    synced.add(user_id)
+                    enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id), at=now + delay)
+                    delay += SYNC_SPACING_MS
+                self.finish_txn(txn, session_id, now)
+            return len(rows)
+
+        try:
+            count = await server.get_db_pool().runInteraction(f"expire_inactive_{self.TABLE}", _txn)
+        except Exception as e:
+            raise JobError.retryable(e)
+        if count:
+            logger.info("Expired %d inactive %s", count, self.WHAT)
+
+
+@attrs.frozen
+class ExpireInactiveOAuthSessionsJob(_ExpirePage):
+    QUEUE_NAME = "expire-inactive-oauth-sessions"
+    TABLE = "oauth2_sessions"
+    ID = "oauth2_session_id"
+    EXTRA_WHERE = " AND s.user_id IS NOT NULL AND NOT c.is_static"
+    WHAT = "OAuth 2.0 sessions"
+    threshold: int
+    after: str | None = None
+
+    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+        from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_session_txn
+
+        finish_oauth2_session_txn(txn, session_id, now)
+
+
+@attrs.frozen
+class ExpireInactiveCompatSessionsJob(_ExpirePage):
+    QUEUE_NAME = "expire-inactive-compat-sessions"
+    TABLE = "compat_sessions"
+    ID = "compat_session_id"
+    WHAT = "compatibility sessions"
+    threshold: int
+    after: str | None = None
+
+    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+        from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
+
+        finish_compat_session_txn(txn, session_id, now)
+
+
+@attrs.frozen
+class ExpireInactiveUserSessionsJob(_ExpirePage):
+    QUEUE_NAME = "expire-inactive-user-sessions"
+    TABLE = "user_sessions"
+    ID = "user_session_id"
+    SYNC_DEVICES = False
+    WHAT = "browser sessions"
+    threshold: int
+    after: str | None = None
+
+    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+        txn.execute(
+            "UPDATE user_sessions SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL", (now, session_id)
+        )
