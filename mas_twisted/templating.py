@@ -36,7 +36,9 @@ import attrs
 import jinja2
 
 from mas_twisted.handlers.login import PostAuthAction
+from mas_twisted.policy.model import Violation as PolicyViolation
 from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.paths import data_dir
@@ -424,6 +426,97 @@ class PolicyViolationContext(PageContext):
 
 
 @attrs.frozen
+class CompatSsoContext(PageContext):
+    """``pages/sso.html``: confirm a legacy Matrix SSO login (``m.login.sso``, inventory §3).
+
+    Names where the browser goes back to (the host of ``login.redirect_uri``) and the signed-in
+    Matrix user. "Continue" posts the ``csrf`` field back to ``/complete-compat-sso/<login.id>``;
+    "Use another account" posts to ``/logout`` with ``action`` so that login comes back here.
+    """
+
+    TEMPLATE: ClassVar[str] = "pages/sso.html"
+
+    csrf_token: str
+    session: BrowserSession
+    login: CompatSsoLogin
+    action: PostAuthAction
+    matrix_user: MatrixUser
+
+    def to_context(self) -> dict[str, Any]:
+        ctx = super().to_context()
+        ctx["current_session"] = self.session
+        return ctx
+
+    @classmethod
+    def samples(cls, now_ms: int, rng: random.Random) -> list[PageContext]:
+        out: list[PageContext] = []
+        for redirect_uri, display_name in (
+            ("https://app.example.org/login/callback?state=1", "Alice"),
+            ("io.element.app:/callback", None),
+        ):
+            session = _sample_session(now_ms, rng)
+            login = CompatSsoLogin(
+                id=sample_ulid(now_ms, rng),
+                redirect_uri=redirect_uri,
+                login_token="".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32)),
+                created_at=now_ms,
+            )
+            out.append(
+                cls(
+                    csrf_token=_SAMPLE_CSRF,
+                    session=session,
+                    login=login,
+                    action=PostAuthAction(kind="continue_compat_sso_login", id=login.id),
+                    matrix_user=MatrixUser.for_user(session.user, "example.com", display_name),
+                )
+            )
+        return out
+
+
+@attrs.frozen
+class CompatLoginPolicyViolationContext(PageContext):
+    """``pages/compat_login_policy_violation.html``: the ``compat_login`` policy refused a legacy
+    SSO login for this user; a lone ``too-many-sessions`` violation gets the device-limit text."""
+
+    TEMPLATE: ClassVar[str] = "pages/compat_login_policy_violation.html"
+
+    csrf_token: str
+    session: BrowserSession
+    violations: Sequence[PolicyViolation]
+    action: PostAuthAction
+
+    def to_context(self) -> dict[str, Any]:
+        ctx = super().to_context()
+        ctx["current_session"] = self.session
+        too_many = len(self.violations) == 1 and self.violations[0].code == "too-many-sessions"
+        ctx["is_too_many_sessions"] = too_many
+        ctx["need_to_remove"] = self.violations[0].need_to_remove if too_many else None
+        return ctx
+
+    @classmethod
+    def samples(cls, now_ms: int, rng: random.Random) -> list[PageContext]:
+        action = PostAuthAction(kind="continue_compat_sso_login", id=sample_ulid(now_ms, rng))
+        return [
+            cls(
+                csrf_token=_SAMPLE_CSRF,
+                session=_sample_session(now_ms, rng),
+                violations=(
+                    PolicyViolation(
+                        msg="user has too many active sessions (soft limit)", code="too-many-sessions", need_to_remove=2
+                    ),
+                ),
+                action=action,
+            ),
+            cls(
+                csrf_token=_SAMPLE_CSRF,
+                session=_sample_session(now_ms, rng),
+                violations=(PolicyViolation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),),
+                action=action,
+            ),
+        ]
+
+
+@attrs.frozen
 class DeviceLinkContext(PageContext):
     """``pages/device_link.html``: type the code a device shows (RFC 8628 §3.3).
 
@@ -629,6 +722,8 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     LoginContext,
     ConsentContext,
     PolicyViolationContext,
+    CompatSsoContext,
+    CompatLoginPolicyViolationContext,
     DeviceLinkContext,
     DeviceConsentContext,
     AccountInactiveContext,
@@ -724,6 +819,12 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_policy_violation(self, ctx: PolicyViolationContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_sso_login(self, ctx: CompatSsoContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_compat_login_policy_violation(self, ctx: CompatLoginPolicyViolationContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_device_link(self, ctx: DeviceLinkContext) -> str:

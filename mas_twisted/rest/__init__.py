@@ -7,7 +7,7 @@ built with ``cls(server)``, or ``cls.from_config(server, resource_config)`` when
 options of its resource entry (``assets``'s ``path``). A listener dispatches a request to
 the first mounted class whose routes match its path (``app/listeners.py``).
 
-``compat`` and ``adminapi`` mount nothing yet; ``graphql`` never will (no GraphQL
+``adminapi`` mounts nothing yet; ``graphql`` never will (no GraphQL
 API in this service, STYLE.md §5.12) and is accepted so that MAS configurations load.
 """
 
@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mas_twisted.rest.assets import AssetsResource
+from mas_twisted.rest.compat.sso import CompatSsoRedirectResource
 from mas_twisted.rest.connection_info import ConnectionInfoResource
 from mas_twisted.rest.discovery import DiscoveryResource
 from mas_twisted.rest.health import HealthResource
 from mas_twisted.rest.human.authorize import AuthorizeResource
+from mas_twisted.rest.human.compat_sso import CompatSsoCompleteResource
 from mas_twisted.rest.human.consent import ConsentResource
 from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResource
 from mas_twisted.rest.human.index import IndexResource
@@ -43,10 +45,10 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
     "health": (HealthResource,),
     "prometheus": (MetricsResource,),
     "discovery": (DiscoveryResource,),
-    "human": (IndexResource, LoginResource, LogoutResource, AuthorizeResource, ConsentResource, DeviceLinkResource, DeviceConsentResource),
+    "human": (IndexResource, LoginResource, LogoutResource, AuthorizeResource, ConsentResource, DeviceLinkResource, DeviceConsentResource, CompatSsoCompleteResource),
     "graphql": (),
     "oauth": (IntrospectionResource, KeysResource, TokenResource, UserinfoResource, RegistrationResource, RevocationResource, DeviceAuthorizationResource,),
-    "compat": (),
+    "compat": (CompatSsoRedirectResource,),
     "assets": (AssetsResource,),
     "adminapi": (),
     "connection-info": (ConnectionInfoResource,),

@@ -22,11 +22,12 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.login import (
     CONTINUE_AUTHORIZATION_GRANT,
+    CONTINUE_COMPAT_SSO_LOGIN,
     CONTINUE_DEVICE_CODE_GRANT,
     PostAuthAction,
 )
 from mas_twisted.rest.human._forms import html_response
-from mas_twisted.templating import AccountInactiveContext, PostAuthContext
+from mas_twisted.templating import AccountInactiveContext, PostAuthContext, simplify_url
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -89,6 +90,13 @@ async def describe_post_auth_action(server: "MasServer", action: PostAuthAction 
             logger.warning("Post-auth action names an unknown device code grant %s", action.id)
             return None
         client_id = device_grant.client_id
+    elif action.kind == CONTINUE_COMPAT_SSO_LOGIN and action.id is not None:
+        # A legacy SSO login has no client: the app is known by where it gets the browser back.
+        sso_login = await stores.compat_sessions.get_sso_login(action.id)
+        if sso_login is None:
+            logger.warning("Post-auth action names an unknown compat SSO login %s", action.id)
+            return None
+        return PostAuthContext(action=action, client_name=simplify_url(sso_login.redirect_uri))
     client_name = None
     if client_id is not None:
         client = await stores.oauth2_clients.get_oauth2_client(client_id)
