@@ -78,30 +78,29 @@ class ProvisionUserJob(Job):
         await server.get_db_pool().runInteraction("provision_user_schedule_sync", _txn)
 
 
-@attrs.frozen
-class ProvisionDeviceJob(Job):
-    """Legacy job (``provision-device``): now only schedules ``sync-devices``."""
+class _LegacyDeviceJob(Job):
+    """MAS's older per-device jobs: now they only schedule ``sync-devices`` for the user."""
 
+    user_id: str
+    device_id: str
+
+    async def run(self, server: "MasServer", context: JobContext) -> None:
+        user = await load_user(server, self.user_id)
+        await _schedule_sync(server, user.id)
+
+
+@attrs.frozen
+class ProvisionDeviceJob(_LegacyDeviceJob):
     QUEUE_NAME = "provision-device"
     user_id: str
     device_id: str
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
-        user = await load_user(server, self.user_id)
-        await _schedule_sync(server, user.id)
-
 
 @attrs.frozen
-class DeleteDeviceJob(Job):
-    """Legacy job (``delete-device``): now only schedules ``sync-devices``."""
-
+class DeleteDeviceJob(_LegacyDeviceJob):
     QUEUE_NAME = "delete-device"
     user_id: str
     device_id: str
-
-    async def run(self, server: "MasServer", context: JobContext) -> None:
-        user = await load_user(server, self.user_id)
-        await _schedule_sync(server, user.id)
 
 
 async def _schedule_sync(server: "MasServer", user_id: str) -> None:

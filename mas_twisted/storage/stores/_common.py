@@ -154,3 +154,29 @@ def cleanup_by_id_txn(
     if not ids:
         return 0, None
     return delete_by_ids_txn(txn, table, id_column, ids), max(ids)
+
+
+def clear_inactive_ips_txn(
+    txn: LoggingTransaction, table: str, id_column: str, since: int | None, threshold: int, limit: int
+) -> tuple[int, int | None]:
+    """Clear the address of up to ``limit`` sessions of ``table`` last active in
+    ``[since, threshold)``, oldest first (MAS's ``cleanup-inactive-*-session-ips`` jobs).
+
+    Returns:
+        How many sessions were changed and the latest ``last_active_at`` among them.
+    """
+    where = "last_active_ip IS NOT NULL AND last_active_at IS NOT NULL AND last_active_at < ?"
+    args: list[Any] = [threshold]
+    if since is not None:
+        where += " AND last_active_at >= ?"
+        args.append(since)
+    txn.execute(
+        f"SELECT {id_column}, last_active_at FROM {table} WHERE {where} ORDER BY last_active_at LIMIT ?",
+        args + [limit],
+    )
+    rows = txn.fetchall()
+    if not rows:
+        return 0, None
+    clause, in_args = make_in_list_sql_clause(txn.database_engine, id_column, [r[0] for r in rows])
+    txn.execute(f"UPDATE {table} SET last_active_ip = NULL WHERE {clause}", in_args)
+    return txn.rowcount, max(int(r[1]) for r in rows)

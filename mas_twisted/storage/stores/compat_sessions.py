@@ -19,8 +19,8 @@ import logging
 from typing import Any, Callable
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
-from mas_twisted.storage.stores._common import cleanup_by_timestamp_txn, select_model_txn
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores._common import cleanup_by_timestamp_txn, clear_inactive_ips_txn, select_model_txn
 from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatAccessTokenIntrospection,
@@ -114,6 +114,24 @@ def _split(row: Any, first: int) -> tuple[Any, CompatSession, TokenOwner]:
     return row[:first], session, TokenOwner(user_id, username, locked_at, deactivated_at)
 
 
+def _lookup_token_txn(
+    txn: LoggingTransaction, table: str, column: str, model: Any, token: str
+) -> tuple[Any, CompatSession, TokenOwner] | None:
+    """A token of ``table`` (by its ``column``) with its session and user, in one query."""
+    cols = ", ".join(f"t.{c}" for c in model.COLUMNS)
+    txn.execute(
+        f"SELECT {cols}, {_SESSION_COLS}, {_USER_COLS} FROM {table} AS t"
+        " JOIN compat_sessions AS s ON s.compat_session_id = t.compat_session_id"
+        f" JOIN users AS u ON u.user_id = s.user_id WHERE t.{column} = ?",
+        (token,),
+    )
+    row = txn.fetchone()
+    if row is None:
+        return None
+    head, session, user = _split(row, len(model.COLUMNS))
+    return model.from_row(head), session, user
+
+
 class CompatSessionStore(SQLBaseStore):
     # -- sessions -------------------------------------------------------------------------
     async def start_compat_session(
@@ -191,43 +209,38 @@ class CompatSessionStore(SQLBaseStore):
             at,
         )
 
+    async def record_compat_sessions_activity(self, batch: "dict[str, tuple[int, str | None]]") -> int:
+        """Write the activity the tracker collected, ``{session_id: (at_ms, ip)}``, in one
+        transaction (as :meth:`record_compat_session_activity` does one); how many sessions moved."""
+
+        def _record_txn(txn: LoggingTransaction) -> int:
+            updated = 0
+            for session_id, (at, ip) in sorted(batch.items()):
+                txn.execute(
+                    "UPDATE compat_sessions SET last_active_at = ?, last_active_ip = COALESCE(?, last_active_ip)"
+                    " WHERE compat_session_id = ? AND (last_active_at IS NULL OR last_active_at < ?)",
+                    (at, ip, session_id, at),
+                )
+                updated += txn.rowcount
+            return updated
+
+        if not batch:
+            return 0
+        return await self.db_pool.runInteraction("record_compat_sessions_activity", _record_txn)
+
     # -- tokens -------------------------------------------------------------------------------
     async def lookup_access_token_for_introspection(self, token: str) -> CompatAccessTokenIntrospection | None:
         """The token with its session and user, in one query, or ``None``."""
-        cols = ", ".join(f"t.{c}" for c in CompatAccessToken.COLUMNS)
-
-        def _lookup_txn(txn: LoggingTransaction) -> CompatAccessTokenIntrospection | None:
-            txn.execute(
-                f"SELECT {cols}, {_SESSION_COLS}, {_USER_COLS} FROM compat_access_tokens AS t"
-                " JOIN compat_sessions AS s ON s.compat_session_id = t.compat_session_id"
-                " JOIN users AS u ON u.user_id = s.user_id WHERE t.access_token = ?",
-                (token,),
-            )
-            row = txn.fetchone()
-            if row is None:
-                return None
-            head, session, user = _split(row, len(CompatAccessToken.COLUMNS))
-            return CompatAccessTokenIntrospection(CompatAccessToken.from_row(head), session, user)
-
-        return await self.db_pool.runInteraction("lookup_compat_access_token", _lookup_txn)
+        found = await self.db_pool.runInteraction(
+            "lookup_compat_access_token", _lookup_token_txn, "compat_access_tokens", "access_token", CompatAccessToken, token
+        )
+        return CompatAccessTokenIntrospection(*found) if found else None
 
     async def lookup_refresh_token_for_introspection(self, token: str) -> CompatRefreshTokenIntrospection | None:
-        cols = ", ".join(f"t.{c}" for c in CompatRefreshToken.COLUMNS)
-
-        def _lookup_txn(txn: LoggingTransaction) -> CompatRefreshTokenIntrospection | None:
-            txn.execute(
-                f"SELECT {cols}, {_SESSION_COLS}, {_USER_COLS} FROM compat_refresh_tokens AS t"
-                " JOIN compat_sessions AS s ON s.compat_session_id = t.compat_session_id"
-                " JOIN users AS u ON u.user_id = s.user_id WHERE t.refresh_token = ?",
-                (token,),
-            )
-            row = txn.fetchone()
-            if row is None:
-                return None
-            head, session, user = _split(row, len(CompatRefreshToken.COLUMNS))
-            return CompatRefreshTokenIntrospection(CompatRefreshToken.from_row(head), session, user)
-
-        return await self.db_pool.runInteraction("lookup_compat_refresh_token", _lookup_txn)
+        found = await self.db_pool.runInteraction(
+            "lookup_compat_refresh_token", _lookup_token_txn, "compat_refresh_tokens", "refresh_token", CompatRefreshToken, token
+        )
+        return CompatRefreshTokenIntrospection(*found) if found else None
 
     async def rotate_refresh_token(
         self, old: CompatRefreshToken, access_token: CompatAccessToken, refresh_token: CompatRefreshToken
@@ -323,26 +336,15 @@ class CompatSessionStore(SQLBaseStore):
         self, since: int | None, threshold: int, limit: int
     ) -> tuple[int, int | None]:
         """Clear the address of up to ``limit`` sessions last active in ``[since, threshold)``."""
-
-        def _cleanup_txn(txn: LoggingTransaction) -> tuple[int, int | None]:
-            where = "last_active_ip IS NOT NULL AND last_active_at IS NOT NULL AND last_active_at < ?"
-            args: list[Any] = [threshold]
-            if since is not None:
-                where += " AND last_active_at >= ?"
-                args.append(since)
-            txn.execute(
-                f"SELECT compat_session_id, last_active_at FROM compat_sessions WHERE {where}"
-                " ORDER BY last_active_at LIMIT ?",
-                args + [limit],
-            )
-            rows = txn.fetchall()
-            if not rows:
-                return 0, None
-            clause, in_args = make_in_list_sql_clause(txn.database_engine, "compat_session_id", [r[0] for r in rows])
-            txn.execute(f"UPDATE compat_sessions SET last_active_ip = NULL WHERE {clause}", in_args)
-            return txn.rowcount, max(int(r[1]) for r in rows)
-
-        return await self.db_pool.runInteraction("cleanup_inactive_compat_session_ips", _cleanup_txn)
+        return await self.db_pool.runInteraction(
+            "cleanup_inactive_compat_session_ips",
+            clear_inactive_ips_txn,
+            "compat_sessions",
+            "compat_session_id",
+            since,
+            threshold,
+            limit,
+        )
 
 
 def _fulfill_txn(txn: LoggingTransaction, login_id: str, user_session_id: str, now: int) -> int:

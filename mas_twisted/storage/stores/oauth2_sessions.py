@@ -23,12 +23,9 @@ from typing import Any, Callable, Mapping
 import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
-from mas_twisted.storage.stores.access_tokens import (
-    cleanup_by_timestamp_txn,
-    mark_access_tokens_used_txn,
-    revoke_session_access_tokens_txn,
-)
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores._common import cleanup_by_timestamp_txn, clear_inactive_ips_txn
+from mas_twisted.storage.stores.access_tokens import mark_access_tokens_used_txn, revoke_session_access_tokens_txn
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
 
@@ -241,26 +238,15 @@ class OAuth2SessionStore(SQLBaseStore):
     ) -> tuple[int, int | None]:
         """Clear the address of up to ``limit`` sessions last active in ``[since, threshold)``;
         ``(count, last last_active_at)``."""
-
-        def _cleanup_txn(txn: LoggingTransaction) -> tuple[int, int | None]:
-            where = "last_active_ip IS NOT NULL AND last_active_at IS NOT NULL AND last_active_at < ?"
-            args: list[Any] = [threshold]
-            if since is not None:
-                where += " AND last_active_at >= ?"
-                args.append(since)
-            txn.execute(
-                f"SELECT oauth2_session_id, last_active_at FROM oauth2_sessions WHERE {where}"
-                " ORDER BY last_active_at LIMIT ?",
-                args + [limit],
-            )
-            rows = txn.fetchall()
-            if not rows:
-                return 0, None
-            clause, in_args = make_in_list_sql_clause(txn.engine, "oauth2_session_id", [r[0] for r in rows])
-            txn.execute(f"UPDATE oauth2_sessions SET last_active_ip = NULL WHERE {clause}", in_args)
-            return txn.rowcount, max(int(r[1]) for r in rows)
-
-        return await self.db_pool.runInteraction("cleanup_inactive_oauth2_session_ips", _cleanup_txn)
+        return await self.db_pool.runInteraction(
+            "cleanup_inactive_oauth2_session_ips",
+            clear_inactive_ips_txn,
+            "oauth2_sessions",
+            "oauth2_session_id",
+            since,
+            threshold,
+            limit,
+        )
 
 
 def _record_activity_txn(
