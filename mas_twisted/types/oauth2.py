@@ -25,6 +25,7 @@ or space-separated string is accepted). ``COLUMNS`` / ``from_row`` / ``to_row`` 
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
@@ -81,6 +82,20 @@ def _from_json_text(value: Any) -> Any:
     if value is None or isinstance(value, (dict, list)):
         return value
     return json.loads(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_scope(scope_list: str) -> Scope:
+    """The :class:`Scope` of a stored ``scope_list`` (JSON text). Sessions share a handful of
+    scopes, and a Scope is immutable: parsed and checked once per distinct text rather than
+    for every row read (introspection reads one per request)."""
+    return as_scope(json.loads(scope_list))
+
+
+def _scope_from_row(value: Any) -> Scope:
+    if isinstance(value, str):
+        return _stored_scope(value)
+    return as_scope(value)
 
 
 def _str_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -541,7 +556,7 @@ class OAuth2Session:
         return cls(
             id=session_id,
             client_id=client_id,
-            scope=_from_json_text(scope_list) or (),
+            scope=_scope_from_row(scope_list),
             created_at=int(created_at),
             user_id=user_id,
             user_session_id=user_session_id,
