@@ -83,20 +83,26 @@ def parse_redirect_url(raw: str | None) -> str:
     """
     if raw is None:
         raise MatrixError(400, "Missing redirectUrl", "M_MISSING_PARAM")
-    invalid = MatrixError(400, "Invalid redirectUrl", "M_INVALID_PARAM", debug=f"redirectUrl {raw[:200]!r}")
-    if not _SCHEME.match(raw) or _FORBIDDEN.search(raw):
-        raise invalid
+
+    # The URL itself is never logged: it may carry a password.
+    def invalid(reason: str) -> MatrixError:
+        return MatrixError(400, "Invalid redirectUrl", "M_INVALID_PARAM", debug=f"redirectUrl refused: {reason}")
+
+    if not _SCHEME.match(raw):
+        raise invalid("not an absolute URL")
+    if _FORBIDDEN.search(raw):
+        raise invalid("control character or space")
     try:
         parts = urlsplit(raw)
         parts.port  # raises ValueError on a port that is not a number in range
     except ValueError:
-        raise invalid from None
+        raise invalid("unparsable authority") from None
     if "@" in parts.netloc:
-        raise invalid
+        raise invalid("user name or password")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not raw[len(scheme) + 1 :].startswith("//") or not parts.hostname:
-            raise invalid
+            raise invalid("http(s) without a host")
         if not parts.path:
             rest = raw[len(scheme) + 3 + len(parts.netloc) :]
             raw = f"{raw[: len(raw) - len(rest)]}/{rest}"
