@@ -15,6 +15,11 @@ transaction: the worker (``twistd mas``, or ``mas-cli worker``) carries them to 
   scopes; ``list-admin-users``.
 - ``add-email USER EMAIL`` / ``verify-email USER EMAIL`` (deprecated in MAS: adds a verified
   address too): the address is recorded, then ``provision-user`` updates the homeserver.
+- ``issue-compatibility-token USER [DEVICE_ID] [--yes-i-want-to-grant-synapse-admin-privileges]``:
+  the device is created on the homeserver first (if that fails: ``sync-devices`` is scheduled
+  and the exit status is 1), then a compatibility session with a token that never expires
+  (flagged Synapse admin with the long option), printed as MAS logs it:
+  ``Compatibility token issued: mct_...`` (on standard output, not through the logs).
 
 "User not found" exits with status 1, as every error of ``mas-cli``.
 """
@@ -62,6 +67,15 @@ def register_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     p = add("verify-email", "(DEPRECATED) Mark email address as verified", run_add_email)
     p.add_argument("username")
     p.add_argument("email")
+    p = add("issue-compatibility-token", "Issue a compatibility token", run_issue_compatibility_token)
+    p.add_argument("username", help="User for which to issue the token")
+    p.add_argument("device_id", nargs="?", help="Device ID to set in the token (default: a random one)")
+    p.add_argument(
+        "--yes-i-want-to-grant-synapse-admin-privileges",
+        dest="admin",
+        action="store_true",
+        help="Whether that token should be admin",
+    )
 
 
 def _run(args: argparse.Namespace, func: Any) -> int:
@@ -251,3 +265,27 @@ def run_add_email(args: argparse.Namespace) -> int:
         return 0
 
     return _run(args, _add)
+
+
+def run_issue_compatibility_token(args: argparse.Namespace) -> int:
+    from mas_twisted.handlers.compat import CompatHandler
+
+    async def _issue(server: "MasServer") -> int:
+        user = await _find_user(server, args.username)
+        issued = await CompatHandler(server).issue_compatibility_token(user, args.device_id, synapse_admin=args.admin)
+        if issued is None:
+            return 1
+        session, access_token = issued
+        logger.info(
+            "Compatibility token %s issued for user %s (%s): compat session %s, device %s%s",
+            access_token.id,
+            user.username,
+            user.id,
+            session.id,
+            session.device_id,
+            " (Synapse admin)" if session.is_synapse_admin else "",
+        )
+        print(f"Compatibility token issued: {access_token.access_token}", flush=True)
+        return 0
+
+    return _run(args, _issue)

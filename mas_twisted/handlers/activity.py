@@ -8,7 +8,9 @@ means something, ``last_active_ip``), and the first use of an access token sets 
 so none of this is written per request: :class:`ActivityTracker` keeps, per session, the
 latest time seen and the address of the first record since the last flush (as MAS does),
 plus the first use of each access token, and writes them all in one transaction
-(:meth:`~mas_twisted.storage.stores.oauth2_sessions.OAuth2SessionStore.record_session_activity`):
+(:meth:`~mas_twisted.storage.stores.oauth2_sessions.OAuth2SessionStore.record_session_activity`;
+compatibility sessions, kept apart, with
+:meth:`~mas_twisted.storage.stores.compat_sessions.CompatSessionStore.record_compat_sessions_activity`):
 
 - every :attr:`ActivityTracker.flush_interval` seconds (MAS flushes every minute; this
   service every few seconds, so that ``first_used_at`` is soon visible to the token
@@ -67,11 +69,14 @@ class ActivityTracker:
         self._server = server
         self._clock = server.get_clock()
         self._sessions = server.get_stores().oauth2_sessions
+        self._compat_sessions = server.get_stores().compat_sessions
         self.flush_interval = flush_interval
         self._flush_threshold = flush_threshold
         self._max_pending = max_pending
         #: ``{oauth2_session_id: [last_active_at_ms, ip]}``
         self._pending: dict[str, list[Any]] = {}
+        #: ``{compat_session_id: [last_active_at_ms, ip]}``
+        self._pending_compat: dict[str, list[Any]] = {}
         #: ``{oauth2_access_token_id: first_used_at_ms}``
         self._first_used: dict[str, int] = {}
         #: What the flush in progress is writing (so that :meth:`first_used_at` still sees it).
@@ -84,16 +89,23 @@ class ActivityTracker:
     # -- recording (the hot path: no I/O, no awaiting) ------------------------------------------
     def record_oauth2_session(self, session_id: str, at: int, ip: str | None = None) -> None:
         """The session was used at ``at`` (ms) from ``ip`` (``None``: unknown or meaningless)."""
-        record = self._pending.get(session_id)
+        self._record(self._pending, "oauth2", session_id, at, ip)
+
+    def record_compat_session(self, session_id: str, at: int, ip: str | None = None) -> None:
+        """The compatibility session was used at ``at`` (ms) from ``ip``."""
+        self._record(self._pending_compat, "compat", session_id, at, ip)
+
+    def _record(self, pending: dict[str, list[Any]], kind: str, session_id: str, at: int, ip: str | None) -> None:
+        record = pending.get(session_id)
         if record is not None:
             if at > record[0]:
                 record[0] = at
             return
-        if len(self._pending) >= self._max_pending:
-            self._drop(f"oauth2 session {session_id}")
+        if len(pending) >= self._max_pending:
+            self._drop(f"{kind} session {session_id}")
             return
-        self._pending[session_id] = [at, ip]
-        if len(self._pending) >= self._flush_threshold and not self._lock.locked:
+        pending[session_id] = [at, ip]
+        if len(self._pending) + len(self._pending_compat) >= self._flush_threshold and not self._lock.locked:
             self._flush_in_background()
 
     def record_access_token_used(self, token_id: str, at: int) -> None:
@@ -114,7 +126,7 @@ class ActivityTracker:
 
     @property
     def pending_sessions(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._pending_compat)
 
     def _drop(self, what: str) -> None:
         self._dropped += 1
@@ -131,15 +143,16 @@ class ActivityTracker:
         return await self._lock.run(lambda: defer.ensureDeferred(self._flush_locked()))
 
     async def _flush_locked(self) -> int:
+        updated = await self._flush_compat()
         if not self._pending and not self._first_used:
-            return 0
+            return updated
         batch = {session_id: (record[0], record[1]) for session_id, record in self._pending.items()}
         first_used = self._first_used
         self._pending = {}
         self._first_used = {}
         self._writing_first_used = first_used
         try:
-            updated = await self._sessions.record_session_activity(batch, first_used)
+            updated += await self._sessions.record_session_activity(batch, first_used)
         except Exception:
             logger.exception("Failed to flush %d activity records; keeping them for the next flush", len(batch))
             self._restore(batch, first_used)
@@ -147,6 +160,26 @@ class ActivityTracker:
         finally:
             self._writing_first_used = {}
         logger.debug("Flushed activity of %d sessions and %d first uses", len(batch), len(first_used))
+        return updated
+
+    async def _flush_compat(self) -> int:
+        if not self._pending_compat:
+            return 0
+        batch = {session_id: (record[0], record[1]) for session_id, record in self._pending_compat.items()}
+        self._pending_compat = {}
+        try:
+            updated = await self._compat_sessions.record_compat_sessions_activity(batch)
+        except Exception:
+            logger.exception("Failed to flush %d compatibility activity records; keeping them", len(batch))
+            for session_id, (at, ip) in batch.items():
+                record = self._pending_compat.get(session_id)
+                if record is None:
+                    self._pending_compat[session_id] = [at, ip]
+                else:
+                    record[0] = max(record[0], at)
+                    record[1] = ip
+            return 0
+        logger.debug("Flushed activity of %d compatibility sessions", len(batch))
         return updated
 
     def _restore(self, batch: dict[str, tuple[int, str | None]], first_used: dict[str, int]) -> None:

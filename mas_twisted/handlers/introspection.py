@@ -16,8 +16,17 @@ client (the resource authenticates it). Then:
   ``first_used_at`` and the session's ``last_active_at`` go to the
   :class:`~mas_twisted.handlers.activity.ActivityTracker`; nothing is written here;
 - ``mar_`` refresh tokens: the same, with ``token_type`` ``refresh_token`` and no expiry;
-- compatibility (``mct_``, ``mcr_``, ``syt_``, ``syr_``, macaroons) and personal (``mpt_``)
-  tokens: their sessions do not exist in this service yet, so no such token can be active.
+- compatibility tokens (``mct_``/``syt_``/macaroons as access tokens, ``mcr_``/``syr_`` as
+  refresh tokens; MAS's ``CompatAccessToken``/``CompatRefreshToken`` branches): active only
+  if the token is neither expired (access) nor consumed (refresh), the session not finished
+  and the user neither locked nor deactivated. ``client_id`` is ``legacy``; the scope is both
+  forms of the API scope, both forms of the device scope unless the caller sent
+  ``X-MAS-Supports-Device-Id`` (a device that cannot be written as a scope token then makes
+  the token inactive), and ``urn:synapse:admin:*`` for a session flagged
+  ``is_synapse_admin``; ``device_id`` is always given (as MAS does); no ``jti``. The session's
+  activity goes to the tracker;
+- personal (``mpt_``) tokens: their sessions do not exist in this service yet, so no such
+  token can be active.
 
 The scope answered is the session's, normalised (:func:`~mas_twisted.oauth2.scope.normalize_scope`:
 both the stable and unstable forms of the API and device scopes). Timestamps are whole
@@ -40,8 +49,11 @@ from mas_twisted.oauth2.scope import (
     DEVICE_SCOPE_PREFIX_UNSTABLE,
     MATRIX_API_SCOPE,
     MATRIX_API_SCOPE_UNSTABLE,
+    InvalidScopeFormat,
     Scope,
+    compat_session_scope,
 )
+from mas_twisted.types.compat import LEGACY_CLIENT_ID
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 
 if TYPE_CHECKING:
@@ -177,6 +189,7 @@ class IntrospectionHandler:
         stores = server.get_stores()
         self._access_tokens = AccessTokenLookups(self._clock, stores.access_tokens)
         self._refresh_tokens = stores.refresh_tokens
+        self._compat_sessions = stores.compat_sessions
         self._activity = server.get_activity_tracker()
         self._homeserver_secret = server.config.matrix.secret.encode("utf-8")
 
@@ -209,8 +222,9 @@ class IntrospectionHandler:
             return self._access_tokens.lookup(token).addCallback(self._access_token_reply)
         if token_type is TokenType.REFRESH_TOKEN:
             return defer.ensureDeferred(self._introspect_refresh_token(token))
-        # Compatibility and personal sessions do not exist in this service yet: no such
-        # token can have been issued, nor imported.
+        if token_type is TokenType.COMPAT_ACCESS_TOKEN or token_type is TokenType.COMPAT_REFRESH_TOKEN:
+            return defer.ensureDeferred(self._introspect_compat_token(token, token_type, supports_explicit_device_id))
+        # Personal sessions do not exist in this service yet: no such token can have been issued.
         logger.debug("Introspected %s: no such session can exist", token_type)
         return defer.succeed(INACTIVE)
 
@@ -261,4 +275,45 @@ class IntrospectionHandler:
             nbf=created_at,
             sub=user.user_id if user is not None else None,
             jti=refresh_token.id,
+        )
+
+    async def _introspect_compat_token(
+        self, token: str, token_type: TokenType, supports_explicit_device_id: bool
+    ) -> IntrospectionResponse:
+        now = self._clock.time_msec()
+        found: Any
+        if token_type is TokenType.COMPAT_ACCESS_TOKEN:
+            found = await self._compat_sessions.lookup_access_token_for_introspection(token)
+            active = found is not None and found.is_active(now)
+        else:
+            found = await self._compat_sessions.lookup_refresh_token_for_introspection(token)
+            active = found is not None and found.is_active
+        if found is None or not active:
+            logger.debug("%s is unknown or not active", token_type)
+            return INACTIVE
+        session, user = found.session, found.user
+        try:
+            scope = compat_session_scope(
+                session.device_id,
+                is_synapse_admin=session.is_synapse_admin,
+                supports_explicit_device_id=supports_explicit_device_id,
+            )
+        except InvalidScopeFormat:
+            logger.warning("Compat session %s has a device that cannot be a scope token", session.id)
+            return INACTIVE
+        self._activity.record_compat_session(session.id, now, None)
+        created_at = to_seconds(found.token.created_at)
+        expires_at = getattr(found.token, "expires_at", None)
+        return IntrospectionResponse(
+            active=True,
+            scope=str(scope),
+            client_id=LEGACY_CLIENT_ID,
+            username=user.username,
+            token_type=ACCESS_TOKEN if token_type is TokenType.COMPAT_ACCESS_TOKEN else REFRESH_TOKEN,
+            exp=to_seconds(expires_at) if expires_at is not None else None,
+            expires_in=to_seconds(expires_at - now) if expires_at is not None else None,
+            iat=created_at,
+            nbf=created_at,
+            sub=user.user_id,
+            device_id=session.device_id,
         )

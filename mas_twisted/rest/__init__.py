@@ -16,6 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mas_twisted.rest.assets import AssetsResource
+from mas_twisted.rest.compat.login import CompatLoginResource
+from mas_twisted.rest.compat.logout import CompatLogoutResource
+from mas_twisted.rest.compat.refresh import CompatRefreshResource
 from mas_twisted.rest.compat.sso import CompatSsoRedirectResource
 from mas_twisted.rest.connection_info import ConnectionInfoResource
 from mas_twisted.rest.discovery import DiscoveryResource
@@ -48,7 +51,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
     "human": (IndexResource, LoginResource, LogoutResource, AuthorizeResource, ConsentResource, DeviceLinkResource, DeviceConsentResource, CompatSsoCompleteResource),
     "graphql": (),
     "oauth": (IntrospectionResource, KeysResource, TokenResource, UserinfoResource, RegistrationResource, RevocationResource, DeviceAuthorizationResource,),
-    "compat": (CompatSsoRedirectResource,),
+    "compat": (CompatLoginResource, CompatLogoutResource, CompatRefreshResource, CompatSsoRedirectResource),
     "assets": (AssetsResource,),
     "adminapi": (),
     "connection-info": (ConnectionInfoResource,),

@@ -1,0 +1,519 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The legacy Matrix login API (Matrix client-server API v1.x §"Login", MAS's
+``crates/handlers/src/compat/{login,logout,logout_all,refresh}.rs``; inventory §3).
+
+A compatibility session is one device logged in without OAuth 2.0. :class:`CompatHandler`
+holds the rules of each endpoint, in MAS's order; the resources in ``rest/compat`` only parse
+and serialise. Every refusal is a :class:`~mas_twisted.api.errors.MatrixError` with MAS's
+status, ``errcode`` and text, raised before anything is written.
+
+``POST /login``, in order:
+
+- ``m.login.password`` (only while ``passwords.enabled``; else "Invalid login type"): the
+  deprecated top-level ``user`` wins over ``identifier`` (as Synapse); an identifier of
+  another type than ``m.id.user`` is "Unsupported login identifier"; a full MXID on our
+  server is reduced to its localpart; a deactivated user counts as unknown; a locked one is
+  ``M_USER_LOCKED`` 401; then the rate limits (per IP, then per account:
+  ``M_LIMIT_EXCEEDED`` 429 with ``retry_after_ms``), the password, its hash upgraded to the
+  current scheme (in the transaction that starts the session, so a refused login saves
+  nothing);
+- ``m.login.token``: the ``loginToken`` of a compatibility SSO login, fulfilled at most
+  30 s ago (else "Login token expired") and never exchanged, whose browser session is still
+  open and whose user is valid (a locked user gets ``M_USER_LOCKED``);
+- the device is the requested ``device_id`` or ten random alphanumerics; the sessions that
+  held it for the user (compatibility or OAuth 2.0) are finished as the new one starts
+  (``session_replaced`` for the policy);
+- the ``compat_login`` policy sees the user's active sessions (without the replaced ones).
+  A lone ``too-many-sessions`` violation is "You have reached your hard device limit…",
+  unless ``experimental.session_limit.dangerous_hard_limit_eviction`` lets the least
+  recently used compatibility sessions be finished to make room (then ``sync-devices``);
+  any other violation is "Login denied by the policy enforced by this service";
+- the session (with the client's user agent and ``initial_device_display_name`` as its
+  name), its access token (expiring after ``experimental.compat_token_ttl`` when the client
+  asked for ``refresh_token``) and refresh token are written in one transaction; then the
+  device is created on the homeserver before answering. If that fails, the session is
+  finished, ``sync-devices`` scheduled, and the answer is a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+import attrs
+
+from mas_twisted.api.errors import MatrixError
+from mas_twisted.handlers.rate_limit import RateLimitExceededError
+from mas_twisted.oauth2.scope import device_id_from_scope_token
+from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester, SessionCounts
+from mas_twisted.types.compat import (
+    SSO_LOGIN_TOKEN_LIFETIME_MS,
+    CompatAccessToken,
+    CompatRefreshToken,
+    CompatSession,
+)
+from mas_twisted.types.tokens import TokenFormatError, TokenType
+from mas_twisted.types.users import UserPassword
+
+if TYPE_CHECKING:
+    from mas_twisted.policy.model import EvaluationResult
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.database import LoggingTransaction
+    from mas_twisted.types.users import User
+
+logger = logging.getLogger(__name__)
+
+#: Compatibility sessions idle longer than this are evicted first (MAS: the web UI's 90 days).
+INACTIVE_SESSION_THRESHOLD_MS = 90 * 24 * 3600 * 1000
+
+# -- the errors (MAS's texts) --------------------------------------------------------------------
+
+
+def _forbidden(msg: str) -> MatrixError:
+    return MatrixError(403, msg, "M_FORBIDDEN")
+
+
+def invalid_login_type() -> MatrixError:
+    return MatrixError(400, "Invalid login type", "M_UNKNOWN")
+
+
+def invalid_credentials(debug: str) -> MatrixError:
+    return MatrixError(403, "Invalid username/password", "M_FORBIDDEN", debug=debug)
+
+
+def user_locked() -> MatrixError:
+    return MatrixError(401, "User account has been locked", "M_USER_LOCKED")
+
+
+def invalid_login_token(debug: str) -> MatrixError:
+    return MatrixError(403, "Invalid login token", "M_FORBIDDEN", debug=debug)
+
+
+def internal_error(msg: str = "Internal server error", debug: str | None = None) -> MatrixError:
+    return MatrixError(500, msg, "M_UNKNOWN", debug=debug)
+
+
+def missing_token() -> MatrixError:
+    return MatrixError(401, "Missing access token", "M_MISSING_TOKEN")
+
+
+def unknown_token(debug: str, msg: str = "Invalid access token") -> MatrixError:
+    return MatrixError(401, msg, "M_UNKNOWN_TOKEN", debug=debug)
+
+
+POLICY_REJECTED = "Login denied by the policy enforced by this service"
+HARD_LIMIT_REACHED = "You have reached your hard device limit. Please visit your account page to sign some out."
+
+
+# -- the parsed request --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LoginRequest:
+    """A ``POST /login`` body, as MAS's ``RequestBody`` reads it.
+
+    ``type`` is the login type as sent (anything but ``m.login.password`` and
+    ``m.login.token`` is unsupported). For passwords: ``user`` is the deprecated top-level
+    field, ``identifier_user`` the ``user`` of an ``m.id.user`` identifier, and
+    ``identifier_unsupported`` says an identifier of another type was sent.
+    """
+
+    type: str
+    password: str | None = None
+    user: str | None = None
+    identifier_user: str | None = None
+    identifier_unsupported: bool = False
+    token: str | None = None
+    refresh_token: bool = False
+    device_id: str | None = None
+    initial_device_display_name: str | None = None
+
+
+# -- the handler --------------------------------------------------------------------------------
+
+
+class CompatHandler:
+    """``/login``, ``/logout``, ``/logout/all``, ``/refresh`` and ``issue-compatibility-token``."""
+
+    def __init__(self, server: "MasServer"):
+        self._server = server
+        self._clock = server.get_clock()
+        self._tokens = server.get_token_generator()
+        self._config = server.config
+        self._passwords_enabled: bool = server.config.passwords.enabled
+        self._compat_token_ttl_ms: int = server.config.experimental.compat_token_ttl * 1000
+
+    # Resolved on use: building a listener must not open the database pool or the homeserver client.
+    @property
+    def _stores(self) -> Any:
+        return self._server.get_stores()
+
+    @property
+    def _homeserver(self) -> Any:
+        return self._server.get_homeserver_connection()
+
+    def _enqueue_sync_devices(self, user_id: str) -> Callable[["LoggingTransaction"], None]:
+        from mas_twisted.queue.base import enqueue_txn
+        from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+
+        return lambda txn: enqueue_txn(txn, self._server, SyncDevicesJob(user_id=user_id))
+
+    # -- GET /login --------------------------------------------------------------------------------
+    def login_flows(self) -> dict[str, Any]:
+        """The flows MAS advertises: passwords (when enabled), SSO (OAuth-aware, MSC3824), tokens."""
+        sso = {
+            "type": "m.login.sso",
+            "oauth_aware_preferred": True,
+            "org.matrix.msc3824.delegated_oidc_compatibility": True,
+        }
+        flows: list[dict[str, Any]] = [{"type": LOGIN_PASSWORD}] if self._passwords_enabled else []
+        flows += [sso, {"type": LOGIN_TOKEN}]
+        return {"flows": flows}
+
+    # -- POST /login -------------------------------------------------------------------------------
+    async def login(self, request: LoginRequest, requester: Requester) -> dict[str, Any]:
+        """Log in and answer ``{access_token, device_id, user_id, refresh_token?, expires_in_ms?}``.
+
+        Raises:
+            MatrixError: see the module docstring.
+        """
+        if request.type == LOGIN_PASSWORD and self._passwords_enabled:
+            user, upgraded = await self._check_password(request, requester)
+            sso_login = browser_session_id = None
+        elif request.type == LOGIN_TOKEN:
+            assert request.token is not None
+            sso_login, user, browser_session_id = await self._check_login_token(request.token)
+            upgraded = None
+        else:
+            raise invalid_login_type()
+
+        now = self._clock.time_msec()
+        device_id = request.device_id if request.device_id is not None else self._tokens.device_id()
+        evicted = await self._check_policy(user, device_id, request.type, requester, now)
+
+        session = CompatSession(
+            id=self._tokens.ulid(),
+            user_id=user.id,
+            device_id=device_id,
+            created_at=now,
+            user_session_id=browser_session_id,
+            user_agent=requester.user_agent,
+            human_name=request.initial_device_display_name,
+        )
+        access_token = CompatAccessToken(
+            id=self._tokens.ulid(),
+            session_id=session.id,
+            access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
+            created_at=now,
+            expires_at=now + self._compat_token_ttl_ms if request.refresh_token else None,
+        )
+        refresh_token = None
+        if request.refresh_token:
+            refresh_token = CompatRefreshToken(
+                id=self._tokens.ulid(),
+                session_id=session.id,
+                access_token_id=access_token.id,
+                refresh_token=self._tokens.token(TokenType.COMPAT_REFRESH_TOKEN),
+                created_at=now,
+            )
+
+        def _also(txn: "LoggingTransaction") -> None:
+            from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
+            from mas_twisted.storage.stores.user_passwords import add_user_password_txn
+
+            if upgraded is not None:
+                add_user_password_txn(txn, upgraded)
+            for evicted_id in evicted:
+                logger.info(
+                    "Automatically removing compat session %s of user %s (dangerous_hard_limit_eviction)",
+                    evicted_id,
+                    user.id,
+                )
+                finish_compat_session_txn(txn, evicted_id, now)
+            if evicted:
+                self._enqueue_sync_devices(user.id)(txn)
+
+        store = self._stores.compat_sessions
+        if sso_login is not None:
+            if not await store.exchange_sso_login(sso_login, session, access_token, refresh_token, also=_also):
+                raise invalid_login_token(f"compat SSO login {sso_login.id} was exchanged meanwhile")
+        else:
+            await store.start_compat_session(session, access_token, refresh_token, also=_also)
+        self._server.get_activity_tracker().record_compat_session(session.id, now, requester.ip_address)
+        logger.info("User %s logged in with %s (compat session %s, device %s)", user.id, request.type, session.id, device_id)
+
+        # The device must exist on the homeserver before the token is used (MAS's comment:
+        # introspection would succeed but Synapse would answer 401 for an unknown device).
+        try:
+            await self._homeserver.upsert_device(user.username, device_id, session.human_name)
+        except Exception as e:
+            logger.error("Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e)
+            await store.finish_compat_session(session.id, also=self._enqueue_sync_devices(user.id))
+            raise internal_error(debug=f"upsert_device failed for compat session {session.id}") from e
+
+        reply: dict[str, Any] = {
+            "access_token": access_token.access_token,
+            "device_id": device_id,
+            "user_id": self._homeserver.mxid(user.username),
+        }
+        if refresh_token is not None:
+            reply["refresh_token"] = refresh_token.refresh_token
+            reply["expires_in_ms"] = self._compat_token_ttl_ms
+        return reply
+
+    async def _check_password(self, request: LoginRequest, requester: Requester) -> tuple["User", UserPassword | None]:
+        if request.user is not None:
+            username = request.user
+        elif request.identifier_user is not None:
+            username = request.identifier_user
+        elif request.identifier_unsupported:
+            raise MatrixError(400, "Unsupported login identifier", "M_UNKNOWN")
+        else:
+            # MAS's text, unbalanced quote included.
+            raise MatrixError(400, "Missing property 'identifier", "M_BAD_JSON")
+        assert request.password is not None
+        username = self._homeserver.localpart(username) or username
+
+        stores = self._stores
+        user = await stores.users.find_user_by_username(username)
+        if user is None or user.deactivated_at is not None:
+            raise invalid_credentials(f"no active user {username!r}")
+        if user.locked_at is not None:
+            raise user_locked()
+        try:
+            self._server.get_rate_limiter().check_password(requester.ip_address, user.id)
+        except RateLimitExceededError as e:
+            raise MatrixError(
+                429,
+                "Too many login attempts",
+                "M_LIMIT_EXCEEDED",
+                additional_fields={"retry_after_ms": max(1, int(e.retry_after * 1000 + 0.999))},
+                debug=e.debug,
+            ) from None
+
+        current = await stores.user_passwords.get_active_user_password(user.id)
+        if current is None:
+            raise invalid_credentials(f"user {user.id} has no password")
+        result = await self._server.get_password_manager().verify_and_upgrade(
+            current.version, request.password, current.hashed_password
+        )
+        if not result.success:
+            raise invalid_credentials(f"wrong password for user {user.id}")
+        upgraded = None
+        if result.upgrade is not None:
+            version, hashed = result.upgrade
+            upgraded = UserPassword(
+                id=self._tokens.ulid(),
+                user_id=user.id,
+                hashed_password=hashed,
+                version=version,
+                created_at=self._clock.time_msec(),
+                upgraded_from_id=current.id,
+            )
+            logger.info("Upgrading the password hash of user %s from scheme %d to %d", user.id, current.version, version)
+        return user, upgraded
+
+    async def _check_login_token(self, token: str) -> tuple[Any, "User", str]:
+        stores = self._stores
+        login = await stores.compat_sessions.find_sso_login_by_token(token)
+        if login is None:
+            raise invalid_login_token("unknown login token")
+        now = self._clock.time_msec()
+        if login.exchanged_at is not None:
+            if now > login.exchanged_at + SSO_LOGIN_TOKEN_LIFETIME_MS:
+                logger.error("Login token of compat SSO login %s exchanged a second time more than 30s after", login.id)
+            raise invalid_login_token(f"compat SSO login {login.id} already exchanged")
+        if login.fulfilled_at is None or login.user_session_id is None:
+            logger.error("Exchanged a token for compat SSO login %s that was not fulfilled yet", login.id)
+            raise invalid_login_token(f"compat SSO login {login.id} is pending")
+        if now > login.fulfilled_at + SSO_LOGIN_TOKEN_LIFETIME_MS:
+            raise _forbidden("Login token expired")
+
+        browser_session = await stores.browser_sessions.get_browser_session(login.user_session_id)
+        if browser_session is None:
+            raise invalid_login_token(f"no browser session {login.user_session_id}")
+        user = browser_session.user
+        if browser_session.finished_at is not None or user.deactivated_at is not None:
+            raise invalid_login_token(f"browser session {browser_session.id} finished or user deactivated")
+        if user.locked_at is not None:
+            raise user_locked()
+        return login, user, browser_session.id
+
+    async def _check_policy(
+        self, user: "User", device_id: str, login_type: str, requester: Requester, now: int
+    ) -> list[str]:
+        """Evaluate ``compat_login``; the compatibility sessions to finish to make room.
+
+        Raises:
+            MatrixError: the policy refuses the login.
+        """
+        stores = self._stores
+        compat_sessions = await stores.compat_sessions.list_active_compat_sessions_for_user(user.id)
+        oauth2_sessions = await stores.oauth2_sessions.list_active_oauth2_sessions_for_user(user.id)
+        kept_compat = [s for s in compat_sessions if s.device_id != device_id]
+        kept_oauth2 = [
+            s for s in oauth2_sessions if not any(device_id_from_scope_token(t) == device_id for t in s.scope)
+        ]
+        replaced = len(compat_sessions) - len(kept_compat) + len(oauth2_sessions) - len(kept_oauth2)
+        counts = SessionCounts(
+            total=len(kept_compat) + len(kept_oauth2), oauth2=len(kept_oauth2), compat=len(kept_compat)
+        )
+        result = self._server.get_policy().evaluate_compat_login(
+            user=user,
+            session_counts=counts,
+            session_replaced=replaced > 0,
+            login_type=login_type,
+            requester=requester,
+        )
+        return self._process_violations(result, kept_compat, now)
+
+    def _process_violations(self, result: "EvaluationResult", candidates: list[CompatSession], now: int) -> list[str]:
+        if result.valid:
+            return []
+        violations = list(result.violations)
+        only = violations[0] if len(violations) == 1 else None
+        if only is None or only.code != "too-many-sessions" or only.need_to_remove is None:
+            raise _forbidden(POLICY_REJECTED)
+        limit = self._config.experimental.session_limit
+        if limit is None:
+            # A custom policy's own limit: nothing to say but a refusal.
+            raise _forbidden(POLICY_REJECTED)
+        need = int(only.need_to_remove)
+        if not limit.dangerous_hard_limit_eviction:
+            raise _forbidden(HARD_LIMIT_REACHED)
+        threshold = now - INACTIVE_SESSION_THRESHOLD_MS
+        inactive = [s for s in candidates if s.last_active_at is not None and s.last_active_at < threshold]
+        pool = inactive if len(inactive) >= need else candidates
+        pool = sorted(
+            pool, key=lambda s: (s.last_active_at is not None, s.last_active_at or 0, s.created_at, s.id)
+        )
+        if len(pool) < need:
+            raise _forbidden(HARD_LIMIT_REACHED)
+        return [s.id for s in pool[:need]]
+
+    # -- POST /logout, /logout/all -------------------------------------------------------------------
+    async def _authenticate(self, token: str | None, *, check_user: bool) -> Any:
+        """The compatibility access token presented (with its session and user), valid now."""
+        if token is None:
+            raise missing_token()
+        try:
+            token_type = TokenType.check(token)
+        except TokenFormatError as e:
+            raise unknown_token(f"malformed token: {e}") from None
+        if token_type is not TokenType.COMPAT_ACCESS_TOKEN:
+            raise unknown_token(f"{token_type} is not a compatibility access token")
+        found = await self._stores.compat_sessions.lookup_access_token_for_introspection(token)
+        if found is None:
+            raise unknown_token("unknown compatibility access token")
+        if found.token.is_expired(self._clock.time_msec()):
+            raise unknown_token(f"compat access token {found.token.id} expired")
+        if not found.session.is_valid:
+            raise unknown_token(f"compat session {found.session.id} is finished")
+        if check_user and not found.user.is_valid:
+            raise unknown_token(f"user {found.user.user_id} is locked or deactivated")
+        return found
+
+    async def logout(self, token: str | None, ip: str | None) -> None:
+        """End the session of the presented token; ``sync-devices`` in the same transaction."""
+        found = await self._authenticate(token, check_user=False)
+        session = found.session
+        self._server.get_activity_tracker().record_compat_session(session.id, self._clock.time_msec(), ip)
+        if not await self._stores.compat_sessions.finish_compat_session(
+            session.id, also=self._enqueue_sync_devices(session.user_id)
+        ):
+            raise unknown_token(f"compat session {session.id} finished meanwhile")
+        logger.info("Compat session %s of user %s logged out", session.id, session.user_id)
+
+    async def logout_all(self, token: str | None, ip: str | None, *, only_compat_is_fine: bool) -> int:
+        """End every compatibility session of the token's user (not OAuth 2.0 ones); how many.
+
+        Raises:
+            MatrixError: 404 ``M_UNRECOGNIZED`` without ``io.element.only_compat_is_fine``
+                (checked after the token, as MAS).
+        """
+        found = await self._authenticate(token, check_user=True)
+        session = found.session
+        self._server.get_activity_tracker().record_compat_session(session.id, self._clock.time_msec(), ip)
+        if not only_compat_is_fine:
+            logger.info("POST /logout/all without io.element.only_compat_is_fine (user %s)", session.user_id)
+            raise MatrixError(404, "The /logout/all endpoint is not supported by this deployment", "M_UNRECOGNIZED")
+        finished = await self._stores.compat_sessions.finish_compat_sessions_for_user(
+            session.user_id, also=self._enqueue_sync_devices(session.user_id)
+        )
+        logger.info("Logged out %d compat sessions for user %s", finished, session.user_id)
+        return finished
+
+    # -- POST /refresh -------------------------------------------------------------------------------
+    async def refresh(self, refresh_token: str, ip: str | None) -> dict[str, Any]:
+        """Exchange a compatibility refresh token, once, for a new pair; the old access token expires."""
+        try:
+            token_type = TokenType.check(refresh_token)
+        except TokenFormatError as e:
+            raise unknown_token(f"malformed refresh token: {e}", "Invalid refresh token") from None
+        if token_type is not TokenType.COMPAT_REFRESH_TOKEN:
+            raise unknown_token(f"{token_type} is not a compat refresh token", "Invalid refresh token")
+        store = self._stores.compat_sessions
+        found = await store.lookup_refresh_token_for_introspection(refresh_token)
+        if found is None:
+            raise unknown_token("unknown compat refresh token", "Invalid refresh token")
+        if not found.token.is_valid:
+            raise unknown_token(f"compat refresh token {found.token.id} already consumed", "Invalid refresh token")
+        if not found.session.is_valid:
+            raise unknown_token(f"compat session {found.session.id} is finished", "Invalid refresh token")
+        session = found.session
+        now = self._clock.time_msec()
+        self._server.get_activity_tracker().record_compat_session(session.id, now, ip)
+
+        access_token = CompatAccessToken(
+            id=self._tokens.ulid(),
+            session_id=session.id,
+            access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
+            created_at=now,
+            expires_at=now + self._compat_token_ttl_ms,
+        )
+        new_refresh = CompatRefreshToken(
+            id=self._tokens.ulid(),
+            session_id=session.id,
+            access_token_id=access_token.id,
+            refresh_token=self._tokens.token(TokenType.COMPAT_REFRESH_TOKEN),
+            created_at=now,
+        )
+        if not await store.rotate_refresh_token(found.token, access_token, new_refresh):
+            raise unknown_token(f"compat refresh token {found.token.id} consumed meanwhile", "Invalid refresh token")
+        return {
+            "access_token": access_token.access_token,
+            "refresh_token": new_refresh.refresh_token,
+            "expires_in_ms": self._compat_token_ttl_ms,
+        }
+
+    # -- mas-cli manage issue-compatibility-token ----------------------------------------------------
+    async def issue_compatibility_token(
+        self, user: "User", device_id: str | None, *, synapse_admin: bool
+    ) -> tuple[CompatSession, CompatAccessToken] | None:
+        """A non-expiring token for a new session of ``user`` (MAS's ``manage.rs``).
+
+        The device is created on the homeserver first; if that fails, ``sync-devices`` is
+        scheduled (to remove a half-created device) and ``None`` is returned.
+        """
+        device = device_id if device_id is not None else self._tokens.device_id()
+        store = self._stores.compat_sessions
+        try:
+            await self._homeserver.upsert_device(user.username, device, None)
+        except Exception as e:
+            logger.error("Could not create the device on the homeserver, aborting: %s", e)
+            await self._server.get_db_pool().runInteraction(
+                "issue_compat_token_sync_devices", self._enqueue_sync_devices(user.id)
+            )
+            return None
+        now = self._clock.time_msec()
+        session = CompatSession(
+            id=self._tokens.ulid(), user_id=user.id, device_id=device, created_at=now, is_synapse_admin=synapse_admin
+        )
+        access_token = CompatAccessToken(
+            id=self._tokens.ulid(),
+            session_id=session.id,
+            access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
+            created_at=now,
+        )
+        await store.start_compat_session(session, access_token)
+        return session, access_token
