@@ -115,7 +115,9 @@ class CompatAccessToken:
     )
 
     def is_expired(self, now: int) -> bool:
-        return self.expires_at is not None and self.expires_at < now
+        """MAS's ``CompatAccessToken::is_valid`` is ``expires_at > now``: an access token expired
+        "now" (by a refresh) is expired at once."""
+        return self.expires_at is not None and self.expires_at <= now
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "CompatAccessToken":
