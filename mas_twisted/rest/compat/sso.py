@@ -17,16 +17,15 @@ in. The trailing-slash form exists because some clients (Element iOS) send it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from klein import Klein
-from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from mas_twisted.api.errors import MatrixError
 from mas_twisted.handlers.compat_sso import UNSTABLE_ACTION_PARAM, CompatSsoHandler, pick_action
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, _install, json_response
+from mas_twisted.rest._base import API_CORS
+from mas_twisted.rest.compat._base import install_matrix_error_handlers
 from mas_twisted.rest.human._forms import first, query_params
 
 if TYPE_CHECKING:
@@ -35,20 +34,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _matrix_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-    error: MatrixError = failure.value
-    logger.info("%s %s: %d %s %s%s", request.method.decode("ascii", "replace"), request.path.decode("utf-8", "replace"),
-                error.code, error.errcode, error.msg, f" ({error.debug})" if error.debug else "")
-    return json_response(request, error.code, error.to_json())
-
-
 class CompatSsoRedirectResource:
     """Where a Matrix client sends the browser to log in with SSO."""
 
     app = Klein()
-    app.handle_errors(MatrixError)(_matrix_error)
-    _install(app, lambda request: json_response(
-        request, 500, {"errcode": "M_UNKNOWN", "error": "Internal server error"}))
+    install_matrix_error_handlers(app)
     cors = API_CORS
 
     def __init__(self, server: "MasServer"):

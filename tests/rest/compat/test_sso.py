@@ -335,3 +335,38 @@ class CompletePageTests(CompatSsoTestCase):
         # From another address the same user may continue.
         allowed = self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)})
         self.assertEqual(allowed.code, 303, allowed)
+
+
+class SsoToTokenTests(CompatSsoTestCase):
+    """The whole legacy SSO login as a Matrix client and its browser go through it: the
+    ``loginToken`` the page hands back is what ``POST /login`` (``m.login.token``) exchanges."""
+
+    def test_login_token_exchanged_once(self) -> None:
+        user = make_user(self)
+        login_id, path = self.start(APP)
+        signed_out = self.browse("GET", path)
+        self.sign_in_via(signed_out.location)
+        page = self.browse("GET", f"/complete-compat-sso/{login_id}")
+        channel = self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)})
+        self.assertEqual(channel.code, 303, channel)
+        token = parse_qs(urlsplit(channel.location).query)["loginToken"][0]
+
+        body = {"type": "m.login.token", "token": token, "device_id": "SSODEVICE1"}
+        reply = self.make_request("POST", "/_matrix/client/v3/login", json=body)
+        self.assertEqual(reply.code, 200, reply.json_body)
+        self.assertEqual(reply.json_body["device_id"], "SSODEVICE1")
+        self.assertEqual(reply.json_body["user_id"], f"@alice:{self.server.config.matrix.homeserver}")
+        self.assertTrue(reply.json_body["access_token"].startswith("mct_"))
+        login = self.sso_login(login_id)
+        self.assertIsNotNone(login.exchanged_at)
+        session = self.get_success(self.server.get_stores().compat_sessions.get_compat_session(login.compat_session_id))
+        self.assertEqual((session.user_id, session.device_id), (user.id, "SSODEVICE1"))
+        # The token is used once.
+        again = self.make_request("POST", "/_matrix/client/v3/login", json=body)
+        self.assertEqual(again.code, 403, again.json_body)
+
+    def sign_in_via(self, login_page: str) -> None:
+        page = self.browse("GET", login_page)
+        self.assertEqual(page.code, 200, page)
+        channel = self.browse("POST", login_page, form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD})
+        self.assertEqual(channel.code, 303, channel)
