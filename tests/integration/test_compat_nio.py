@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""A legacy Matrix client (matrix-nio, from PyPI) against a real Synapse that delegates to a
+real ``twistd mas``, behind a proxy routing as contrib/nginx does (issue 6), on SQLite and on
+PostgreSQL: ``m.login.password`` through our compatibility layer, then sync, a new room and a
+message on Synapse with that token, a token refresh, and logout, after which Synapse refuses
+the token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, mas_cli
+from tests.integration._harness import request as http_request
+from tests.integration._proxy import RoutingProxy
+from tests.integration._synapse import SynapseServer
+from tests.integration.test_synapse_e2e import eventually
+
+PASSWORD = "correct horse battery staple 42"
+
+try:
+    import nio
+except ImportError as e:  # pragma: no cover - the test extra installs it
+    raise AssertionError("matrix-nio is missing: run `scripts/setup.sh test` (setup.cfg's test extra)") from e
+
+
+class CompatStack:
+    def __init__(self, tmp: Path, synapse: SynapseServer, proc: TwistdProcess, proxy: RoutingProxy, config: dict[str, Any]):
+        self.tmp, self.synapse, self.proc, self.proxy, self.config = tmp, synapse, proc, proxy, config
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(request: Any, tmp_path_factory: Any) -> Iterator[CompatStack]:
+    from tests.integration._harness import free_port
+
+    tmp = tmp_path_factory.mktemp(f"compat-nio-{request.param}")
+    db = PostgresDatabase() if request.param == "postgres" else None
+    synapse_dir = tmp / "synapse"
+    synapse_dir.mkdir()
+    synapse = SynapseServer(synapse_dir, mas_port=free_port())
+    proc = None
+    proxy = None
+    try:
+        synapse.start()
+        mas_dir = tmp / "mas"
+        mas_dir.mkdir()
+        config = base_config(mas_dir, database_uri=db.uri if db else None)
+        config["http"] = {
+            "public_base": synapse.mas_endpoint,
+            "listeners": [{
+                "name": "web",
+                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "compat", "health")],
+                "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
+            }],
+        }
+        config["matrix"] = {
+            "kind": "synapse",
+            "homeserver": synapse.server_name,
+            "endpoint": synapse.base_url,
+            "secret": synapse.secret,
+        }
+        config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
+        proc = TwistdProcess(mas_dir, config).start()
+        proc.wait_until(lambda: http_request("GET", "/health", port=synapse.mas_port))
+        proxy = RoutingProxy(synapse.mas_endpoint, synapse.base_url).start()
+        out = mas_cli(mas_dir, "manage", "register-user", "--yes", "alice", "-p", PASSWORD, "-c", str(proc.config_path))
+        assert out.returncode == 0, out.stderr
+        yield CompatStack(mas_dir, synapse, proc, proxy, config)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        if proc is not None:
+            proc.stop()
+        synapse.stop()
+        if db is not None:
+            db.drop()
+
+
+def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack) -> None:
+    synapse = stack.synapse
+    mxid = f"@alice:{synapse.server_name}"
+    # The user reaches Synapse through the provision-user job.
+    eventually(
+        lambda: synapse.request("GET", "_synapse/mas/query_user?localpart=alice", token=synapse.secret).status == 200,
+        what="alice provisioned on Synapse",
+    )
+
+    async def scenario() -> dict[str, Any]:
+        client = nio.AsyncClient(stack.proxy.base_url, mxid)
+        try:
+            # GET /login lists the password flow (served by us, through the proxy).
+            flows = await client.login_info()
+            assert isinstance(flows, nio.LoginInfoResponse), flows
+            assert "m.login.password" in flows.flows and "m.login.sso" in flows.flows
+
+            login = await client.login_raw({
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": "alice"},
+                "password": PASSWORD,
+                "initial_device_display_name": "nio test client",
+                "refresh_token": True,
+            })
+            assert isinstance(login, nio.LoginResponse), login
+            raw = await login.transport_response.json()
+            assert raw["user_id"] == mxid and raw["access_token"].startswith("mct_")
+            assert raw["refresh_token"].startswith("mcr_") and raw["expires_in_ms"] > 0
+
+            # Synapse accepts the token at once (the device was created before the answer).
+            whoami = await client.whoami()
+            assert isinstance(whoami, nio.WhoamiResponse), whoami
+            assert (whoami.user_id, whoami.device_id) == (mxid, login.device_id)
+            # ... under the name the client asked for.
+            assert synapse.devices("alice").get(login.device_id) == "nio test client"
+
+            sync = await client.sync(timeout=0)
+            assert isinstance(sync, nio.SyncResponse), sync
+            room = await client.room_create(name="compat room")
+            assert isinstance(room, nio.RoomCreateResponse), room
+            sent = await client.room_send(
+                room.room_id, "m.room.message", {"msgtype": "m.text", "body": "hello through mas-twisted"}
+            )
+            assert isinstance(sent, nio.RoomSendResponse), sent
+            messages = await client.room_messages(room.room_id, start="", limit=10)
+            assert any(
+                getattr(event, "body", None) == "hello through mas-twisted" for event in messages.chunk
+            ), messages
+
+            # Refresh, with nio's own transport.
+            old_token = client.access_token
+            resp = await client.send(
+                "POST", "/_matrix/client/v3/refresh", json.dumps({"refresh_token": raw["refresh_token"]}),
+                headers={"Content-Type": "application/json"},
+            )
+            assert resp.status == 200, await resp.text()
+            refreshed = await resp.json()
+            assert refreshed["access_token"].startswith("mct_") and refreshed["access_token"] != old_token
+            assert refreshed["refresh_token"].startswith("mcr_") and refreshed["refresh_token"] != raw["refresh_token"]
+            # The consumed refresh token is refused.
+            again = await client.send(
+                "POST", "/_matrix/client/v3/refresh", json.dumps({"refresh_token": raw["refresh_token"]}),
+                headers={"Content-Type": "application/json"},
+            )
+            assert again.status == 401 and (await again.json())["errcode"] == "M_UNKNOWN_TOKEN"
+            client.access_token = refreshed["access_token"]
+            sent = await client.room_send(room.room_id, "m.room.message", {"msgtype": "m.text", "body": "after refresh"})
+            assert isinstance(sent, nio.RoomSendResponse), sent
+
+            logout = await client.logout()
+            assert isinstance(logout, nio.LogoutResponse), logout
+            return {"token": refreshed["access_token"], "device_id": login.device_id}
+        finally:
+            await client.close()
+
+    result = asyncio.run(scenario())
+    # Our introspection (what Synapse asks) says inactive at once.
+    import requests
+
+    reply = requests.post(
+        synapse.mas_endpoint + "oauth2/introspect",
+        data={"token": result["token"]},
+        headers={"Authorization": f"Bearer {synapse.secret}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200 and reply.json() == {"active": False}
+    # After logout the session is over here at once; Synapse keeps its cached answer for the
+    # token until the device is gone, which sync-devices (scheduled by the logout) does.
+    eventually(lambda: result["device_id"] not in synapse.devices("alice"), what="the device removed from Synapse")
+    refused = synapse.whoami(result["token"])
+    assert refused.status == 401 and refused.json()["errcode"] == "M_UNKNOWN_TOKEN"
+    routed = {target for target, _ in stack.proxy.seen}
+    assert routed == {"mas", "synapse"}
+    assert ("mas", "POST /_matrix/client/v3/login") in stack.proxy.seen
+    assert ("mas", "POST /_matrix/client/v3/logout") in stack.proxy.seen
+    assert ("synapse", "GET /_matrix/client/v3/sync") in stack.proxy.seen
