@@ -176,3 +176,54 @@ def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack)
     assert ("mas", "POST /_matrix/client/v3/login") in stack.proxy.seen
     assert ("mas", "POST /_matrix/client/v3/logout") in stack.proxy.seen
     assert ("synapse", "GET /_matrix/client/v3/sync") in stack.proxy.seen
+
+
+def test_sso_through_the_real_pages_then_login_token(stack: CompatStack) -> None:
+    """``m.login.sso`` as a legacy client does it: the client sends the browser to
+    ``/login/sso/redirect`` (through the proxy), the person signs in and confirms on our pages,
+    the browser comes back to the client with ``loginToken``, and the client exchanges it with
+    ``m.login.token`` (matrix-nio's ``login(token=…)``) for a token that works on Synapse. The
+    loginToken works once."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.integration.test_oauth_flow import Browser
+
+    synapse = stack.synapse
+    client_url = "https://client.example.test/sso-done?from=test"
+    browser = Browser(stack.proxy.base_url + "/")
+    page = browser.get(f"/_matrix/client/v3/login/sso/redirect?redirectUrl={client_url}")
+    assert page.status_code in (302, 303), page.text
+    page = browser.follow(page)
+    # Signed out: the login page first.
+    assert urlsplit(page.url).path == "/login", page.url
+    page = browser.follow(browser.submit(page, {"username": "alice", "password": PASSWORD}))
+    assert "/complete-compat-sso/" in page.url and page.status_code == 200, page.text
+    done = browser.submit(page, {})
+    assert done.status_code in (302, 303)
+    location = done.headers["location"]
+    assert location.startswith("https://client.example.test/sso-done?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["from"] == ["test"]
+    (login_token,) = query["loginToken"]
+
+    async def exchange() -> Any:
+        client = nio.AsyncClient(stack.proxy.base_url, f"@alice:{synapse.server_name}")
+        try:
+            login = await client.login(token=login_token, device_name="nio via SSO")
+            assert isinstance(login, nio.LoginResponse), login
+            whoami = await client.whoami()
+            assert isinstance(whoami, nio.WhoamiResponse), whoami
+            assert whoami.device_id == login.device_id
+            other = nio.AsyncClient(stack.proxy.base_url, "")
+            try:
+                again = await other.login(token=login_token)
+            finally:
+                await other.close()
+            assert isinstance(again, nio.LoginError), again
+            return login, again
+        finally:
+            await client.close()
+
+    login, again = asyncio.run(exchange())
+    assert login.access_token.startswith("mct_")
+    assert again.status_code == "M_FORBIDDEN"
