@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import attrs
 
 from mas_twisted.api.errors import MatrixError
+from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_lock
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.oauth2.scope import device_id_from_scope_token
 from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester, SessionCounts
@@ -234,22 +235,30 @@ class CompatHandler:
                 self._enqueue_sync_devices(user.id)(txn)
 
         store = self._stores.compat_sessions
-        if sso_login is not None:
-            if not await store.exchange_sso_login(sso_login, session, access_token, refresh_token, also=_also):
-                raise invalid_login_token(f"compat SSO login {sso_login.id} was exchanged meanwhile")
-        else:
-            await store.start_compat_session(session, access_token, refresh_token, also=_also)
-        self._server.get_activity_tracker().record_compat_session(session.id, now, requester.ip_address)
-        logger.info("User %s logged in with %s (compat session %s, device %s)", user.id, request.type, session.id, device_id)
-
-        # The device must exist on the homeserver before the token is used (MAS's comment:
-        # introspection would succeed but Synapse would answer 401 for an unknown device).
+        # The user's device sync lock, from before the session is committed until the device
+        # exists on the homeserver, so that a concurrent sync-devices cannot remove it.
         try:
-            await self._homeserver.upsert_device(user.username, device_id, session.human_name)
-        except Exception as e:
-            logger.error("Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e)
-            await store.finish_compat_session(session.id, also=self._enqueue_sync_devices(user.id))
-            raise internal_error(debug=f"upsert_device failed for compat session {session.id}") from e
+            async with device_sync_lock(self._server, user.id, "compat-login"):
+                if sso_login is not None:
+                    if not await store.exchange_sso_login(sso_login, session, access_token, refresh_token, also=_also):
+                        raise invalid_login_token(f"compat SSO login {sso_login.id} was exchanged meanwhile")
+                else:
+                    await store.start_compat_session(session, access_token, refresh_token, also=_also)
+                self._server.get_activity_tracker().record_compat_session(session.id, now, requester.ip_address)
+                logger.info(
+                    "User %s logged in with %s (compat session %s, device %s)", user.id, request.type, session.id, device_id
+                )
+
+                # The device must exist on the homeserver before the token is used (MAS's comment:
+                # introspection would succeed but Synapse would answer 401 for an unknown device).
+                try:
+                    await self._homeserver.upsert_device(user.username, device_id, session.human_name)
+                except Exception as e:
+                    logger.error("Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e)
+                    await store.finish_compat_session(session.id, also=self._enqueue_sync_devices(user.id))
+                    raise internal_error(debug=f"upsert_device failed for compat session {session.id}") from e
+        except DeviceSyncLockBusy as e:
+            raise internal_error(debug=str(e)) from e
 
         reply: dict[str, Any] = {
             "access_token": access_token.access_token,
@@ -497,23 +506,24 @@ class CompatHandler:
         """
         device = device_id if device_id is not None else self._tokens.device_id()
         store = self._stores.compat_sessions
-        try:
-            await self._homeserver.upsert_device(user.username, device, None)
-        except Exception as e:
-            logger.error("Could not create the device on the homeserver, aborting: %s", e)
-            await self._server.get_db_pool().runInteraction(
-                "issue_compat_token_sync_devices", self._enqueue_sync_devices(user.id)
+        async with device_sync_lock(self._server, user.id, "issue-compat-token"):
+            try:
+                await self._homeserver.upsert_device(user.username, device, None)
+            except Exception as e:
+                logger.error("Could not create the device on the homeserver, aborting: %s", e)
+                await self._server.get_db_pool().runInteraction(
+                    "issue_compat_token_sync_devices", self._enqueue_sync_devices(user.id)
+                )
+                return None
+            now = self._clock.time_msec()
+            session = CompatSession(
+                id=self._tokens.ulid(), user_id=user.id, device_id=device, created_at=now, is_synapse_admin=synapse_admin
             )
-            return None
-        now = self._clock.time_msec()
-        session = CompatSession(
-            id=self._tokens.ulid(), user_id=user.id, device_id=device, created_at=now, is_synapse_admin=synapse_admin
-        )
-        access_token = CompatAccessToken(
-            id=self._tokens.ulid(),
-            session_id=session.id,
-            access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
-            created_at=now,
-        )
-        await store.start_compat_session(session, access_token)
-        return session, access_token
+            access_token = CompatAccessToken(
+                id=self._tokens.ulid(),
+                session_id=session.id,
+                access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
+                created_at=now,
+            )
+            await store.start_compat_session(session, access_token)
+            return session, access_token

@@ -44,7 +44,8 @@ replay defence above.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import attrs
 
@@ -166,6 +167,34 @@ class TokenHandler:
             user_agent=user_agent,
         )
 
+    @asynccontextmanager
+    async def _device_sync_lock(self, browser_session: "BrowserSession", scope: Any) -> AsyncIterator[None]:
+        """The user's device sync lock (:mod:`mas_twisted.handlers.device_sync`) when the scope
+        has a device, held from before the device is created until the session is committed,
+        as MAS does; nothing otherwise.
+
+        Raises:
+            ServerError: the lock stayed taken (a sync of this user is stuck).
+        """
+        from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_lock
+        from mas_twisted.oauth2.scope import device_id_from_scope_token
+
+        if not any(device_id_from_scope_token(t) is not None for t in scope):
+            yield
+            return
+        lock = device_sync_lock(self._server, browser_session.user.id, "token")
+        try:
+            await lock.__aenter__()
+        except DeviceSyncLockBusy as e:
+            raise ServerError(debug=str(e))
+        try:
+            yield
+        except BaseException as e:
+            await lock.__aexit__(type(e), e, e.__traceback__)
+            raise
+        else:
+            await lock.__aexit__(None, None, None)
+
     async def _upsert_devices(
         self, browser_session: "BrowserSession", scope: Any, client: "OAuth2Client", user_agent: str | None
     ) -> None:
@@ -256,11 +285,12 @@ class TokenHandler:
             id_token = await self._id_tokens.sign_for_browser_session(
                 client, browser_session, nonce=grant.nonce, access_token=access_token.access_token, code=grant.code
             )
-        await self._upsert_devices(browser_session, session.scope, client, user_agent)
-        if not await self._grants.exchange_authorization_grant(
-            grant.exchange(now, session.id), session, access_token, refresh_token
-        ):
-            raise InvalidGrantError(debug=f"grant {grant.id} was exchanged by a concurrent request")
+        async with self._device_sync_lock(browser_session, session.scope):
+            await self._upsert_devices(browser_session, session.scope, client, user_agent)
+            if not await self._grants.exchange_authorization_grant(
+                grant.exchange(now, session.id), session, access_token, refresh_token
+            ):
+                raise InvalidGrantError(debug=f"grant {grant.id} was exchanged by a concurrent request")
         logger.info("Exchanged grant %s for session %s of client %s", grant.id, session.id, client.id)
         self._activity.record_oauth2_session(session.id, now, ip)
         return TokenResponse(
@@ -422,11 +452,12 @@ class TokenHandler:
             id_token = await self._id_tokens.sign_for_browser_session(
                 client, browser_session, access_token=access_token.access_token, with_auth_time=False
             )
-        await self._upsert_devices(browser_session, session.scope, client, user_agent)
-        if not await self._device_grants.exchange_device_code_grant(
-            grant.exchange(now, session.id), session, access_token, refresh_token
-        ):
-            raise InvalidGrantError(debug=f"device grant {grant.id} was exchanged by a concurrent request")
+        async with self._device_sync_lock(browser_session, session.scope):
+            await self._upsert_devices(browser_session, session.scope, client, user_agent)
+            if not await self._device_grants.exchange_device_code_grant(
+                grant.exchange(now, session.id), session, access_token, refresh_token
+            ):
+                raise InvalidGrantError(debug=f"device grant {grant.id} was exchanged by a concurrent request")
         logger.info("Exchanged device grant %s for session %s of client %s", grant.id, session.id, client.id)
         self._activity.record_oauth2_session(session.id, now, ip)
         return TokenResponse(

@@ -9,7 +9,6 @@ for good, as in MAS.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING
 
 import attrs
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: How long the per-user sync lock is held at most, and how long a job waits for it.
-SYNC_LOCK_TTL_MS = 60_000
-SYNC_LOCK_WAIT_S = 30.0
 
 
 def homeserver_error(error: Exception) -> JobError:
@@ -121,36 +117,23 @@ class SyncDevicesJob(Job):
     user_id: str
 
     async def run(self, server: "MasServer", context: JobContext) -> None:
+        from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_lock
+
         user = await load_user(server, self.user_id)
-        store = server.get_stores().queue
-        lock = f"sync-devices:{user.id}"
-        holder = f"{context.worker_id}:{context.id}:{uuid.uuid4().hex[:8]}"
-        clock = server.get_clock()
-        deadline = clock.time() + SYNC_LOCK_WAIT_S
-        while True:
-            try:
-                acquired = await store.try_acquire_lock(lock, holder, SYNC_LOCK_TTL_MS)
-            except Exception as e:
-                raise JobError.retryable(e)
-            if acquired:
-                break
-            if clock.time() >= deadline:
-                raise JobError.retryable(f"the device sync lock of user {user.id} stayed busy")
-            await _sleep(server, 0.2)
         try:
-            devices = await server.get_db_pool().runInteraction(
-                "sync_devices_list", _active_devices_txn, user.id
-            )
-            try:
-                await server.get_homeserver_connection().sync_devices(user.username, devices)
-            except Exception as e:
-                raise homeserver_error(e)
-            logger.info("Synced %d device(s) of user %s to the homeserver", len(devices), user.id)
-        finally:
-            try:
-                await store.release_lock(lock, holder)
-            except Exception as e:  # it expires on its own
-                logger.warning("Could not release %s: %s", lock, e)
+            async with device_sync_lock(server, user.id, f"job:{context.id}"):
+                devices = await server.get_db_pool().runInteraction("sync_devices_list", _active_devices_txn, user.id)
+                try:
+                    await server.get_homeserver_connection().sync_devices(user.username, devices)
+                except Exception as e:
+                    raise homeserver_error(e)
+        except JobError:
+            raise
+        except DeviceSyncLockBusy as e:
+            raise JobError.retryable(e)
+        except Exception as e:  # the database, taking the lock or reading the devices
+            raise JobError.retryable(e)
+        logger.info("Synced %d device(s) of user %s to the homeserver", len(devices), user.id)
 
 
 def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyped-def]
@@ -160,10 +143,3 @@ def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyp
 
     return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)
 
-
-async def _sleep(server: "MasServer", seconds: float) -> None:
-    from twisted.internet import defer
-
-    d: defer.Deferred[None] = defer.Deferred()
-    server.get_clock().call_later(seconds, d.callback, None)
-    await d

@@ -56,6 +56,27 @@ class PasswordLoginTestCase(CompatTestCase):
         session = self.compat_session(session.id)
         self.assertEqual((session.last_active_at, session.last_active_ip), (self.now(), "203.0.113.7"))
 
+    def test_login_waits_for_the_device_sync_lock(self) -> None:
+        """A device sync of the user in progress (its lease held for 5 more seconds): the login
+        creates its session and device only once it is over, so that the sync cannot remove
+        the device afterwards (MAS's acquire_lock_for_sync). The lock is free again after."""
+        start = self.now()
+        self.get_success(
+            self.db_pool.execute(
+                "hold",
+                "INSERT INTO queue_locks (lock_name, holder, expires_at) VALUES (?, 'a-sync', ?)",
+                f"sync-devices:{self.alice.id}",
+                start + 5000,
+            )
+        )
+        channel = self.password_login()
+        self.assertEqual(channel.code, 200, channel.body)
+        self.assertGreaterEqual(self.now() - start, 5000)
+        (session,) = self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id))
+        self.assertEqual(self.upserts(), [{"localpart": "alice", "device_id": session.device_id}])
+        rows = self.get_success(self.db_pool.execute("locks", "SELECT lock_name FROM queue_locks"))
+        self.assertEqual(rows, [])
+
     def test_full_mxid_legacy_user_and_display_name(self) -> None:
         body = {
             "type": "m.login.password",
