@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.database import LoggingTransaction
 
-#: A failing job is tried this many times in all (MAS's ``MAX_ATTEMPTS``).
+#: A failing job is retried while its attempt number (0 for the first run) is below this, so
+#: it runs ``MAX_ATTEMPTS + 1`` times at most (MAS's ``MAX_ATTEMPTS``, counted as MAS does).
 MAX_ATTEMPTS = 10
 
 

@@ -246,6 +246,11 @@ class QueueWorker:
             except Exception as e:
                 logger.warning("Could not record the outcome of job %s: %s", args[0], e)
                 await _sleep(self._server, 0.5 * 2**attempt)
+        logger.error(
+            "Gave up recording the outcome of job %s: it stays running until the leader declares"
+            " this worker dead or it is shut down, and then runs again",
+            args[0],
+        )
 
     def _notify(self, job_id: str, outcome: str) -> None:
         if self.on_job_done is not None:
@@ -390,7 +395,7 @@ class QueueWorkerService(Service):
 
     async def _start(self) -> None:
         assert self.worker is not None
-        while True:
+        while self.running:
             try:
                 await self.worker.start()
                 return

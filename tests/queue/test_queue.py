@@ -13,7 +13,7 @@ from twisted.internet import defer
 from mas_twisted.queue.base import MAX_ATTEMPTS, Job, JobContext, JobError, enqueue, retry_delay_ms
 from mas_twisted.queue.registry import JOBS, SCHEDULES, due_schedules, next_tick
 from mas_twisted.queue.worker import DEAD_WORKER_AFTER_MS, LEADER_LEASE_MS, QueueWorker
-from mas_twisted.storage.stores.queue import COMPLETED, FAILED, LOST, RUNNING, SCHEDULED
+from mas_twisted.storage.stores.queue import COMPLETED, FAILED, LOST, RUNNING, SCHEDULED, DueSchedule
 from tests.unittest import MasTestCase
 
 RUNS: list[tuple[str, Any]] = []
@@ -265,6 +265,16 @@ class QueueTestCase(MasTestCase):
         self.run_for(3600, step=10)
         cleanup = self.jobs("cleanup-queue-jobs")
         self.assertEqual([j.status for j in cleanup], [COMPLETED, SCHEDULED])
+        self.get_success(worker.stop())
+
+    def test_schedule_goes_on_after_a_failed_job(self) -> None:
+        # As MAS: a schedule's job that failed for good does not stop the schedule.
+        schedule = DueSchedule("test-fatal-every-minute", FatalJob.QUEUE_NAME, {}, next_tick("0 * * * * *"))
+        worker = self.worker(schedules=[schedule])
+        self.run_for(150, step=1)
+        jobs = self.jobs("test-fatal")
+        self.assertEqual([j.status for j in jobs], [FAILED, FAILED, SCHEDULED])
+        self.assertEqual({j.schedule_name for j in jobs}, {"test-fatal-every-minute"})
         self.get_success(worker.stop())
 
     def test_next_tick(self) -> None:

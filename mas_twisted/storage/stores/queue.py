@@ -103,8 +103,9 @@ class QueueJob:
 
 @attrs.frozen
 class ScheduleStatus:
-    """A cron schedule's state: when its job last became due, and whether that job is done
-    (``None``: no such job any more, or never scheduled)."""
+    """A cron schedule's state: when its job last became due, and whether that job is over
+    (completed, or failed or lost without a further attempt; ``None``: no such job any more,
+    or never scheduled)."""
 
     schedule_name: str
     last_scheduled_at: int | None
@@ -312,8 +313,10 @@ def list_schedules_txn(txn: LoggingTransaction) -> list[ScheduleStatus]:
         " ORDER BY s.schedule_name",
         (),
     )
+    # Done is completed or failed for good (MAS's schedule.rs), and lost (a lost job that was
+    # retried has handed the schedule to its next attempt; one still pointed at was not retried).
     return [
-        ScheduleStatus(name, at, None if status is None else status == COMPLETED)
+        ScheduleStatus(name, at, None if status is None else status in (COMPLETED, FAILED, LOST))
         for name, at, status in txn.fetchall()
     ]
 
