@@ -101,6 +101,14 @@ def parse_redirect_url(raw: str | None) -> str:
         raise invalid("user name or password")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
+        # Browsers (WHATWG) read "\" as "/" in http(s) URLs and decode "%" in hosts, while
+        # urlsplit does neither: "https://evil.example\.element.io/" would be shown as
+        # evil.example\.element.io on the confirmation page and take the loginToken to
+        # evil.example. Such URLs are refused rather than guessed at.
+        if "\\" in raw:
+            raise invalid("backslash in an http(s) URL")
+        if "%" in parts.netloc:
+            raise invalid("percent-encoded authority")
         if not raw[len(scheme) + 1 :].startswith("//") or not parts.hostname:
             raise invalid("http(s) without a host")
         if not parts.path:

@@ -136,6 +136,10 @@ class RedirectTests(CompatSsoTestCase):
             "https://app.example.com/with space",
             "https://app.example.com/\nx",
             "1http://app.example.com/",
+            # A browser goes to evil.example with these, while urlsplit sees another host.
+            "https://evil.example\\.app.example.com/",
+            "https://evil.example\\@app.example.com/",
+            "http://ev%69l.example/",
         ):
             channel = self.sso_redirect(f"redirectUrl={quote(url, safe='')}")
             self.assertEqual(channel.code, 400, (url, channel))
