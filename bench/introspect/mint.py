@@ -1,19 +1,18 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""Mint COUNT live OAuth 2.0 access tokens into the database of a ``twistd mas`` configuration.
+"""Mint COUNT live access tokens (OAuth 2.0 and compatibility) into the database of a ``twistd mas`` configuration.
 
 For bench/introspect: one user (``bench``), one client, and COUNT sessions, each with one
-access token valid for a day and the scope Synapse needs (the C-S API and a device of its
-own), as a Matrix client that logged in COUNT times would have. Rows are written with the
+access token (OAuth ones valid for a day, with the scope Synapse needs: the C-S API and a
+device of its own), as Matrix clients that logged in COUNT times would have. Rows are written with the
 database pool's ``simple_insert_many`` in transactions of :data:`BATCH` rows, never one
 transaction per token. The schema is migrated first. The token strings are written to
 TOKENS_FILE, one a line, for the wrk script.
 
-KIND chooses what is minted: ``oauth`` (the default, the only one so far). Compatibility
-tokens (``mct_``, what Synapse's own logins turn into after migration) come with the
-compatibility layer, whose tables do not exist yet: add a minter for them to
-:data:`MINTERS` under ``compat`` (one compat session and one ``mct_`` token per device, in
-batches as :func:`_mint_oauth_batch` does) and bench/introspect/run.py can load them as a
-target of their own.
+KIND chooses what is minted (:data:`MINTERS`): ``oauth`` (OAuth 2.0 sessions, ``mat_``),
+``compat`` (compatibility sessions with a device each, ``mct_``, what legacy ``/login`` and
+syn2mas-imported Synapse tokens are), or ``mixed`` (the default of bench/introspect: batches
+of each in turn, half and half, interleaved in TOKENS_FILE so that the load rotates through
+both kinds).
 
 Usage::
 
@@ -39,7 +38,7 @@ TOKEN_TTL_MS = 24 * 3600 * 1000
 SCOPE_PREFIX = ["openid", "urn:matrix:client:api:*"]
 
 
-def mint_tokens(config_path: Path, count: int, tokens_path: Path, kind: str = "oauth") -> None:
+def mint_tokens(config_path: Path, count: int, tokens_path: Path, kind: str = "mixed") -> None:
     """Mint ``count`` tokens of ``kind`` (a key of :data:`MINTERS`) into the database of
     ``config_path`` (in a process of its own, since it runs a reactor) and write them to
     ``tokens_path``."""
@@ -134,10 +133,58 @@ async def _mint_oauth_batch(server: Any, tokens: Any, user: Any, now: int, n: in
     return minted
 
 
+async def _mint_compat_batch(server: Any, tokens: Any, user: Any, now: int, n: int, first: bool) -> list[str]:
+    """``n`` compatibility sessions, each with a device and one ``mct_`` access token (no
+    expiry, as a legacy login without a refresh token); the tokens."""
+    from mas_twisted.types.compat import CompatAccessToken, CompatSession
+    from mas_twisted.types.tokens import TokenType
+
+    db_pool = server.get_db_pool()
+    session_keys = list(CompatSession.COLUMNS)
+    token_keys = list(CompatAccessToken.COLUMNS)
+    sessions: list[list[Any]] = []
+    access_tokens: list[list[Any]] = []
+    minted: list[str] = []
+    for _ in range(n):
+        session = CompatSession(id=tokens.ulid(now), user_id=user.id, device_id=tokens.device_id(), created_at=now)
+        token = CompatAccessToken(
+            id=tokens.ulid(now),
+            session_id=session.id,
+            access_token=tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
+            created_at=now,
+        )
+        session_row, token_row = session.to_row(), token.to_row()
+        sessions.append([session_row[k] for k in session_keys])
+        access_tokens.append([token_row[k] for k in token_keys])
+        minted.append(token.access_token)
+    await db_pool.simple_insert_many("compat_sessions", session_keys, sessions, desc="bench_mint_compat_sessions")
+    await db_pool.simple_insert_many("compat_access_tokens", token_keys, access_tokens, desc="bench_mint_compat_tokens")
+    return minted
+
+
+_mixed_batches = 0
+
+
+async def _mint_mixed_batch(server: Any, tokens: Any, user: Any, now: int, n: int, first: bool) -> list[str]:
+    """Half of each batch OAuth 2.0, half compatibility, interleaved token by token."""
+    global _mixed_batches
+    oauth = await _mint_oauth_batch(server, tokens, user, now, n - n // 2, first)
+    compat = await _mint_compat_batch(server, tokens, user, now, n // 2, first)
+    _mixed_batches += 1
+    out: list[str] = []
+    for i in range(len(oauth)):
+        out.append(oauth[i])
+        if i < len(compat):
+            out.append(compat[i])
+    return out
+
+
 #: What ``KIND`` mints: an async function ``(server, token generator, user, now, n, first
-#: batch) -> the n token strings``. ``compat`` comes with the compatibility layer.
+#: batch) -> the n token strings``.
 MINTERS: dict[str, Callable[..., Awaitable[list[str]]]] = {
     "oauth": _mint_oauth_batch,
+    "compat": _mint_compat_batch,
+    "mixed": _mint_mixed_batch,
 }
 
 
@@ -145,7 +192,7 @@ def main() -> None:
     if len(sys.argv) not in (4, 5):
         raise SystemExit(__doc__)
     config_path, count, tokens_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    kind = sys.argv[4] if len(sys.argv) == 5 else "oauth"
+    kind = sys.argv[4] if len(sys.argv) == 5 else "mixed"
     sys.path.insert(0, str(ROOT))
     from twisted.internet import defer, task
 

@@ -7,8 +7,8 @@ or as a client (Basic) for the baseline that needs it:
 
 - ``trivial``: the cheapest twisted.web resource returning fixed JSON (the ceiling of the stack);
 - ``oidc-provider``: npm oidc-provider's introspection endpoint, tokens in memory (a certified OP);
-- ``mas-sqlite`` / ``mas-postgres``: ``twistd mas`` with COUNT minted OAuth access tokens (``mint.py``;
-  compatibility tokens come with the compatibility layer, whose tables do not exist yet).
+- ``mas-sqlite`` / ``mas-postgres``: ``twistd mas`` with COUNT minted access tokens (``mint.py``),
+  half OAuth 2.0 (``mat_``) and half compatibility (``mct_``), the load rotating through both.
 
 Prints requests/s, p50 and p99 per target, the server's CPU time per request (user + system,
 from ``/proc``: less sensitive than throughput to other load on the machine), and the ratios
@@ -174,9 +174,9 @@ def oidc_provider_target(work: Path, count: int) -> Target:
                   port, "/token/introspection", basic("bench", "bench-secret-bench-secret"), tokens, work)
 
 
-def mas_target(work: Path, engine: str, count: int, kind: str = "oauth") -> Target:
+def mas_target(work: Path, engine: str, count: int, kind: str = "mixed") -> Target:
     """``twistd mas`` on ``engine`` with ``count`` tokens of ``kind`` (a key of mint.py's
-    ``MINTERS``; compatibility tokens, a target of their own, come with the compatibility layer)."""
+    ``MINTERS``: ``mixed`` by default, half OAuth 2.0 and half compatibility)."""
     import yaml
 
     from bench.introspect.mint import mint_tokens

@@ -92,7 +92,7 @@ def test_synapse_introspection_and_flush_on_shutdown(tmp_path: Path, database_ur
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     tokens_path = tmp_path / "tokens.txt"
-    mint_tokens(config_path, 3, tokens_path)
+    mint_tokens(config_path, 3, tokens_path, "oauth")
     tokens = tokens_path.read_text().split()
     assert len(tokens) == 3
 
