@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import attrs
 from twisted.internet import defer
@@ -143,9 +143,20 @@ class AccessTokenLookups:
     the end of the current turn.
     """
 
-    def __init__(self, clock: "Clock", store: "AccessTokenStore"):
+    def __init__(
+        self,
+        clock: "Clock",
+        store: "AccessTokenStore | None" = None,
+        *,
+        fetch: "Callable[[list[str]], Awaitable[dict[str, Any]]] | None" = None,
+    ):
+        """Batches for ``store``'s OAuth 2.0 access tokens, or for whatever ``fetch`` reads
+        (the compatibility access tokens)."""
         self._clock = clock
-        self._store = store
+        if fetch is None:
+            assert store is not None
+            fetch = store.lookup_access_tokens_for_introspection
+        self._fetch = fetch
         self._waiting: dict[str, list[defer.Deferred[AccessTokenIntrospection | None]]] = {}
         self._scheduled = False
 
@@ -164,7 +175,7 @@ class AccessTokenLookups:
 
     def _run(self) -> None:
         batch, self._waiting, self._scheduled = self._waiting, {}, False
-        d = defer.ensureDeferred(self._store.lookup_access_tokens_for_introspection(list(batch)))
+        d = defer.ensureDeferred(self._fetch(list(batch)))
         d.addCallbacks(self._deliver, self._fail, callbackArgs=(batch,), errbackArgs=(batch,))
 
     @staticmethod
@@ -190,6 +201,9 @@ class IntrospectionHandler:
         self._access_tokens = AccessTokenLookups(self._clock, stores.access_tokens)
         self._refresh_tokens = stores.refresh_tokens
         self._compat_sessions = stores.compat_sessions
+        self._compat_access_tokens = AccessTokenLookups(
+            self._clock, fetch=stores.compat_sessions.lookup_access_tokens_for_introspection
+        )
         self._activity = server.get_activity_tracker()
         self._homeserver_secret = server.config.matrix.secret.encode("utf-8")
 
@@ -283,7 +297,7 @@ class IntrospectionHandler:
         now = self._clock.time_msec()
         found: Any
         if token_type is TokenType.COMPAT_ACCESS_TOKEN:
-            found = await self._compat_sessions.lookup_access_token_for_introspection(token)
+            found = await self._compat_access_tokens.lookup(token)
             active = found is not None and found.is_active(now)
         else:
             found = await self._compat_sessions.lookup_refresh_token_for_introspection(token)

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import re
 from typing import Iterable, Iterator
 
@@ -197,6 +199,7 @@ def normalize_scope(scope: Scope | Iterable[str]) -> Scope:
     return Scope(tokens + extra)
 
 
+@functools.lru_cache(maxsize=4096)
 def compat_session_scope(
     device_id: str | None, *, is_synapse_admin: bool, supports_explicit_device_id: bool
 ) -> Scope:

@@ -121,3 +121,25 @@ class IntrospectionReaderTestCase(unittest.TestCase):
             self.assertEqual(self.pool_reads, 2)
 
         return defer.ensureDeferred(run())
+
+    def test_compat_access_tokens_on_the_reactor(self) -> "defer.Deferred[None]":
+        from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY
+        from mas_twisted.types.compat import CompatAccessToken, CompatSession
+
+        async def run() -> None:
+            await self._arrange(self.pool)
+            session = CompatSession(id="01HCOMPAT0000000000000000A", user_id="01HUSER0000000000000000000", device_id="DEV", created_at=NOW)
+            token = CompatAccessToken(id="01HCTOKEN000000000000000AA", session_id=session.id, access_token="mct_compat_for_the_reader_0001_abcdef", created_at=NOW)
+            await self.pool.simple_insert("compat_sessions", session.to_row())
+            await self.pool.simple_insert("compat_access_tokens", token.to_row())
+            self.pool_reads = 0
+            found = await self.reader.lookup([token.access_token, "mct_unknown"], COMPAT_ACCESS_TOKEN_QUERY)
+            self.assertEqual(list(found), [token.access_token])
+            result = found[token.access_token]
+            self.assertEqual((result.token, result.session, result.user.username), (token, session, "alice"))
+            # OAuth tokens on the same reader, same connection, alongside.
+            oauth = await self.reader.lookup([_token(0)])
+            self.assertEqual(list(oauth), [_token(0)])
+            self.assertEqual(self.pool_reads, 0)
+
+        return defer.ensureDeferred(run())

@@ -26,6 +26,7 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
+import attrs
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
@@ -77,8 +78,6 @@ _PREPARED_NAME = "mas_introspect_access_token"
 _PREPARED_MANY_NAME = "mas_introspect_access_tokens"
 # The raw PostgreSQL connections on which the introspection statement is prepared.
 _prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
-# ... and those on which the batch statement is.
-_prepared_many_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 async def run_read(db_pool: DatabasePool, desc: str, func: Callable[..., R], *args: Any) -> R:
@@ -177,6 +176,11 @@ class AccessTokenStore(SQLBaseStore):
     def __init__(self, db_pool: DatabasePool, server: "MasServer"):
         super().__init__(db_pool, server)
         self._introspection_reader = IntrospectionReader(db_pool, server.get_reactor())
+
+    @property
+    def introspection_reader(self) -> "IntrospectionReader":
+        """The reader the introspection statements run on (shared with the compat tokens')."""
+        return self._introspection_reader
 
     async def add_access_token(self, token: AccessToken) -> None:
         """Insert a new token (its session must exist)."""
@@ -297,26 +301,57 @@ def _introspection_from_row(row: Sequence[Any]) -> AccessTokenIntrospection:
     )
 
 
-def _introspection_many_txn(txn: LoggingTransaction, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
-    found: dict[str, AccessTokenIntrospection] = {}
-    token_column = AccessToken.COLUMNS.index("access_token")
+@attrs.frozen
+class IntrospectionQuery:
+    """A statement that reads tokens with their session and user, for several tokens at once:
+    ``select`` has ``{}`` where the token condition goes (``= ANY($1)`` on PostgreSQL, ``IN
+    (…)`` on SQLite), ``token_index`` is the token's column in a row, ``decode`` turns a row
+    into the result. The reader prepares it once per PostgreSQL connection as ``name``."""
+
+    name: str
+    select: str
+    token_index: int
+    decode: Callable[[Sequence[Any]], Any]
+
+
+#: OAuth 2.0 access tokens (``mat_``).
+ACCESS_TOKEN_QUERY = IntrospectionQuery(
+    name=_PREPARED_MANY_NAME,
+    select=_INTROSPECTION_MANY_SELECT,
+    token_index=AccessToken.COLUMNS.index("access_token"),
+    decode=lambda row: _introspection_from_row(row),
+)
+
+#: Every query the reader prepares on its PostgreSQL connections (others register theirs).
+INTROSPECTION_QUERIES: dict[str, IntrospectionQuery] = {ACCESS_TOKEN_QUERY.name: ACCESS_TOKEN_QUERY}
+
+# The pooled PostgreSQL connections on which each query is prepared, by query name.
+_prepared_queries_on: "dict[str, weakref.WeakSet[Any]]" = {}
+
+
+def introspection_many_txn(txn: LoggingTransaction, query: IntrospectionQuery, tokens: list[str]) -> dict[str, Any]:
+    """``{token: query.decode(row)}`` for the tokens found (a statement per
+    :data:`INTROSPECTION_BATCH_MAX` tokens)."""
+    found: dict[str, Any] = {}
     postgres = txn.engine.name == "postgres"
-    for start in range(0, len(access_tokens), INTROSPECTION_BATCH_MAX):
-        chunk = access_tokens[start : start + INTROSPECTION_BATCH_MAX]
+    for start in range(0, len(tokens), INTROSPECTION_BATCH_MAX):
+        chunk = tokens[start : start + INTROSPECTION_BATCH_MAX]
         if postgres:
             raw = txn.txn.connection
-            if raw not in _prepared_many_on:
-                txn.execute(
-                    f"PREPARE {_PREPARED_MANY_NAME} (text[]) AS "
-                    + _INTROSPECTION_MANY_SELECT.format("= ANY($1)")
-                )
-                _prepared_many_on.add(raw)
-            txn.execute(f"EXECUTE {_PREPARED_MANY_NAME} (?)", (chunk,))
+            prepared = _prepared_queries_on.setdefault(query.name, weakref.WeakSet())
+            if raw not in prepared:
+                txn.execute(f"PREPARE {query.name} (text[]) AS " + query.select.format("= ANY($1)"))
+                prepared.add(raw)
+            txn.execute(f"EXECUTE {query.name} (?)", (chunk,))
         else:
-            txn.execute(_INTROSPECTION_MANY_SELECT.format(f"IN ({', '.join('?' for _ in chunk)})"), chunk)
+            txn.execute(query.select.format(f"IN ({', '.join('?' for _ in chunk)})"), chunk)
         for row in txn.fetchall():
-            found[row[token_column]] = _introspection_from_row(row)
+            found[row[query.token_index]] = query.decode(row)
     return found
+
+
+def _introspection_many_txn(txn: LoggingTransaction, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+    return introspection_many_txn(txn, ACCESS_TOKEN_QUERY, access_tokens)
 
 
 # -- reads without the thread pool -------------------------------------------------------------
@@ -359,25 +394,27 @@ class IntrospectionReader:
     def _engine(self) -> Any:
         return self._db_pool.engine
 
-    async def lookup(self, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+    async def lookup(self, access_tokens: list[str], query: IntrospectionQuery = ACCESS_TOKEN_QUERY) -> dict[str, Any]:
+        """``{token: query.decode(row)}`` for the tokens found (OAuth 2.0 access tokens unless
+        ``query`` says otherwise; it must be in :data:`INTROSPECTION_QUERIES`)."""
         engine = self._engine
         if self._failed_at is not None and self._reactor.seconds() - self._failed_at < self.RETRY_AFTER_S:
-            return await self._on_pool(access_tokens)
+            return await self._on_pool(access_tokens, query)
         if engine.name == "sqlite" and not getattr(engine, "is_in_memory", True):
-            return await self._on_sqlite(access_tokens)
+            return await self._on_sqlite(access_tokens, query)
         if engine.name == "postgres" and getattr(self._reactor, "running", False):
-            return await self._on_postgres(access_tokens)
-        return await self._on_pool(access_tokens)
+            return await self._on_postgres(access_tokens, query)
+        return await self._on_pool(access_tokens, query)
 
-    async def _on_pool(self, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
-        return await run_read(self._db_pool, "lookup_access_tokens_for_introspection", _introspection_many_txn, access_tokens)
+    async def _on_pool(self, access_tokens: list[str], query: IntrospectionQuery) -> dict[str, Any]:
+        return await run_read(self._db_pool, f"introspect_{query.name}", introspection_many_txn, query, access_tokens)
 
     def _give_up(self, what: str, error: BaseException) -> None:
         logger.warning("Introspection reads go through the pool for %ss: %s failed: %s", self.RETRY_AFTER_S, what, error)
         self._failed_at = self._reactor.seconds()
 
     # -- SQLite ---------------------------------------------------------------------------------
-    async def _on_sqlite(self, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+    async def _on_sqlite(self, access_tokens: list[str], query: IntrospectionQuery) -> dict[str, Any]:
         engine = self._engine
         try:
             if self._sqlite_conn is None:
@@ -388,15 +425,15 @@ class IntrospectionReader:
                 self._sqlite_conn = conn
             cursor = self._sqlite_conn.cursor()
             try:
-                return _introspection_many_txn(
-                    LoggingTransaction(cursor, "lookup_access_tokens_for_introspection", engine), access_tokens
+                return introspection_many_txn(
+                    LoggingTransaction(cursor, f"introspect_{query.name}", engine), query, access_tokens
                 )
             finally:
                 cursor.close()
         except engine.module.Error as e:
             self._close_sqlite()
             self._give_up("the SQLite reader", e)
-        return await self._on_pool(access_tokens)
+        return await self._on_pool(access_tokens, query)
 
     def _close_sqlite(self) -> None:
         conn, self._sqlite_conn = self._sqlite_conn, None
@@ -407,29 +444,28 @@ class IntrospectionReader:
                 pass
 
     # -- PostgreSQL -----------------------------------------------------------------------------
-    async def _on_postgres(self, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+    async def _on_postgres(self, access_tokens: list[str], query: IntrospectionQuery) -> dict[str, Any]:
         try:
             if self._pg_conns is None:
                 await self._wait_connected()
             conns = self._pg_conns
             if conns is None:
-                return await self._on_pool(access_tokens)
+                return await self._on_pool(access_tokens, query)
             conn = min(conns, key=lambda c: self._pg_busy[id(c)])
             self._pg_busy[id(conn)] += 1
             try:
-                found: dict[str, AccessTokenIntrospection] = {}
-                token_column = AccessToken.COLUMNS.index("access_token")
+                found: dict[str, Any] = {}
                 for start in range(0, len(access_tokens), INTROSPECTION_BATCH_MAX):
                     chunk = access_tokens[start : start + INTROSPECTION_BATCH_MAX]
-                    for row in await conn.runQuery(f"EXECUTE {_PREPARED_MANY_NAME} (%s)", (chunk,)):
-                        found[row[token_column]] = _introspection_from_row(row)
+                    for row in await conn.runQuery(f"EXECUTE {query.name} (%s)", (chunk,)):
+                        found[row[query.token_index]] = query.decode(row)
                 return found
             finally:
                 self._pg_busy[id(conn)] -= 1
         except Exception as e:  # a lost connection, a server restart, a failed connect...
             self._close_postgres()
             self._give_up("an asynchronous PostgreSQL connection", e)
-        return await self._on_pool(access_tokens)
+        return await self._on_pool(access_tokens, query)
 
     async def _wait_connected(self) -> None:
         """Open the connections (once, whoever asks first); raise what opening them raised."""
@@ -456,9 +492,8 @@ class IntrospectionReader:
                 conn = _reader_connection_class()(reactor=self._reactor)
                 conns.append(conn)
                 await conn.connect(*args, **kwargs)
-                await conn.runOperation(
-                    f"PREPARE {_PREPARED_MANY_NAME} (text[]) AS " + _INTROSPECTION_MANY_SELECT.format("= ANY($1)")
-                )
+                for query in INTROSPECTION_QUERIES.values():
+                    await conn.runOperation(f"PREPARE {query.name} (text[]) AS " + query.select.format("= ANY($1)"))
         except BaseException:
             for conn in conns:
                 _close_quietly(conn)
