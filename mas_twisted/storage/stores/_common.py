@@ -180,3 +180,36 @@ def clear_inactive_ips_txn(
     clause, in_args = make_in_list_sql_clause(txn.database_engine, id_column, [r[0] for r in rows])
     txn.execute(f"UPDATE {table} SET last_active_ip = NULL WHERE {clause}", in_args)
     return txn.rowcount, max(int(r[1]) for r in rows)
+
+
+#: Rows per ``UPDATE … FROM (VALUES …)`` when recording activity.
+ACTIVITY_CHUNK = 500
+
+
+def record_sessions_activity_txn(
+    txn: LoggingTransaction, table: str, id_column: str, batch: Mapping[str, tuple[int, str | None]]
+) -> int:
+    """Write ``{session_id: (at_ms, ip)}`` to the sessions of ``table`` with one statement per
+    :data:`ACTIVITY_CHUNK` sessions: ``last_active_at`` only moves forward, and the address is
+    kept when none was seen. How many sessions were updated."""
+    updated = 0
+    # Sorted, so that two flushes lock rows in the same order.
+    items = sorted(batch.items())
+    for start in range(0, len(items), ACTIVITY_CHUNK):
+        chunk = items[start : start + ACTIVITY_CHUNK]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        args: list[Any] = []
+        for session_id, (at, ip) in chunk:
+            args.extend((session_id, at, ip))
+        txn.execute(
+            f"UPDATE {table} SET"
+            f" last_active_at = CASE WHEN {table}.last_active_at IS NULL"
+            f" OR {table}.last_active_at < t.column2 THEN t.column2"
+            f" ELSE {table}.last_active_at END,"
+            f" last_active_ip = COALESCE(t.column3, {table}.last_active_ip)"
+            f" FROM (VALUES {values}) AS t"
+            f" WHERE {table}.{id_column} = t.column1",
+            args,
+        )
+        updated += txn.rowcount
+    return updated

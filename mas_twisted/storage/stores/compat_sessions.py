@@ -21,7 +21,12 @@ from typing import Any, Callable
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores.access_tokens import INTROSPECTION_QUERIES, IntrospectionQuery
-from mas_twisted.storage.stores._common import cleanup_by_timestamp_txn, clear_inactive_ips_txn, select_model_txn
+from mas_twisted.storage.stores._common import (
+    cleanup_by_timestamp_txn,
+    clear_inactive_ips_txn,
+    record_sessions_activity_txn,
+    select_model_txn,
+)
 from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatAccessTokenIntrospection,
@@ -236,20 +241,15 @@ class CompatSessionStore(SQLBaseStore):
         """Write the activity the tracker collected, ``{session_id: (at_ms, ip)}``, in one
         transaction (as :meth:`record_compat_session_activity` does one); how many sessions moved."""
 
-        def _record_txn(txn: LoggingTransaction) -> int:
-            updated = 0
-            for session_id, (at, ip) in sorted(batch.items()):
-                txn.execute(
-                    "UPDATE compat_sessions SET last_active_at = ?, last_active_ip = COALESCE(?, last_active_ip)"
-                    " WHERE compat_session_id = ? AND (last_active_at IS NULL OR last_active_at < ?)",
-                    (at, ip, session_id, at),
-                )
-                updated += txn.rowcount
-            return updated
-
         if not batch:
             return 0
-        return await self.db_pool.runInteraction("record_compat_sessions_activity", _record_txn)
+        return await self.db_pool.runInteraction(
+            "record_compat_sessions_activity",
+            record_sessions_activity_txn,
+            "compat_sessions",
+            "compat_session_id",
+            batch,
+        )
 
     # -- tokens -------------------------------------------------------------------------------
     async def lookup_access_token_for_introspection(self, token: str) -> CompatAccessTokenIntrospection | None:

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores._common import cleanup_by_timestamp_txn, clear_inactive_ips_txn
+from mas_twisted.storage.stores._common import (
+    cleanup_by_timestamp_txn,
+    clear_inactive_ips_txn,
+    record_sessions_activity_txn,
+)
 from mas_twisted.storage.stores.access_tokens import mark_access_tokens_used_txn, revoke_session_access_tokens_txn
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
@@ -34,8 +38,6 @@ logger = logging.getLogger(__name__)
 TABLE = "oauth2_sessions"
 _COLUMNS = OAuth2Session.COLUMNS
 
-#: Rows per ``UPDATE … FROM (VALUES …)`` when recording activity.
-_ACTIVITY_CHUNK = 500
 
 
 def add_oauth2_session_txn(txn: LoggingTransaction, session: OAuth2Session) -> None:
@@ -252,26 +254,7 @@ class OAuth2SessionStore(SQLBaseStore):
 def _record_activity_txn(
     txn: LoggingTransaction, batch: dict[str, tuple[int, str | None]], first_used: dict[str, int]
 ) -> int:
-    updated = 0
-    # Sorted, so that two flushes lock rows in the same order.
-    items = sorted(batch.items())
-    for start in range(0, len(items), _ACTIVITY_CHUNK):
-        chunk = items[start : start + _ACTIVITY_CHUNK]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
-        args: list[Any] = []
-        for session_id, (at, ip) in chunk:
-            args.extend((session_id, at, ip))
-        txn.execute(
-            "UPDATE oauth2_sessions SET"
-            " last_active_at = CASE WHEN oauth2_sessions.last_active_at IS NULL"
-            " OR oauth2_sessions.last_active_at < t.column2 THEN t.column2"
-            " ELSE oauth2_sessions.last_active_at END,"
-            " last_active_ip = COALESCE(t.column3, oauth2_sessions.last_active_ip)"
-            f" FROM (VALUES {values}) AS t"
-            " WHERE oauth2_sessions.oauth2_session_id = t.column1",
-            args,
-        )
-        updated += txn.rowcount
+    updated = record_sessions_activity_txn(txn, TABLE, "oauth2_session_id", batch)
     if first_used:
         mark_access_tokens_used_txn(txn, first_used)
     return updated
