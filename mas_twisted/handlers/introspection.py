@@ -140,8 +140,14 @@ class AccessTokenLookups:
     is one call to the database thread pool and one statement
     (:meth:`~mas_twisted.storage.stores.access_tokens.AccessTokenStore.lookup_access_tokens_for_introspection`),
     instead of one thread hop and one round trip each. A lone request waits for nothing but
-    the end of the current turn.
+    the end of the current turn; under load, at most :attr:`MAX_IN_FLIGHT` batches are out
+    at once and the next one takes everything that arrived meanwhile.
     """
+
+    #: Batches out at once, per kind of token. One measured best (bench/introspect on
+    #: PostgreSQL, half OAuth 2.0 and half compatibility tokens: 1893 req/s with no limit,
+    #: 3527 with two, 3577 with one; OAuth tokens alone 3180, 3669, 4050).
+    MAX_IN_FLIGHT = 1
 
     def __init__(
         self,
@@ -159,6 +165,7 @@ class AccessTokenLookups:
         self._fetch = fetch
         self._waiting: dict[str, list[defer.Deferred[AccessTokenIntrospection | None]]] = {}
         self._scheduled = False
+        self._in_flight = 0
 
     def lookup(self, access_token: str) -> "defer.Deferred[AccessTokenIntrospection | None]":
         """The token with its session and user, or ``None`` if it is unknown."""
@@ -168,15 +175,28 @@ class AccessTokenLookups:
             self._waiting[access_token] = [d]
         else:
             waiters.append(d)
-        if not self._scheduled:
+        self._schedule()
+        return d
+
+    def _schedule(self) -> None:
+        # While MAX_IN_FLIGHT batches are out, lookups wait for one to come back and then
+        # all go together: under load the batches grow instead of queueing up one per turn
+        # behind the database connection (each round trip has a fixed cost).
+        if not self._scheduled and self._waiting and self._in_flight < self.MAX_IN_FLIGHT:
             self._scheduled = True
             self._clock.call_later(0, self._run)
-        return d
 
     def _run(self) -> None:
         batch, self._waiting, self._scheduled = self._waiting, {}, False
+        self._in_flight += 1
         d = defer.ensureDeferred(self._fetch(list(batch)))
+        d.addBoth(self._landed)
         d.addCallbacks(self._deliver, self._fail, callbackArgs=(batch,), errbackArgs=(batch,))
+
+    def _landed(self, result: Any) -> Any:
+        self._in_flight -= 1
+        self._schedule()
+        return result
 
     @staticmethod
     def _deliver(found: "dict[str, AccessTokenIntrospection]", batch: dict[str, list[defer.Deferred[Any]]]) -> None:
