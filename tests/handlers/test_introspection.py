@@ -8,9 +8,9 @@ tokens made through the stores.
 
 from __future__ import annotations
 
-from twisted.internet import defer
-
 from typing import Any
+
+from twisted.internet import defer
 
 from mas_twisted.handlers.introspection import (
     INACTIVE,
