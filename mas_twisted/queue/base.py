@@ -16,6 +16,7 @@ To schedule a job in the transaction of the change that needs it::
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -70,7 +71,7 @@ class JobContext:
     worker_id: str
 
 
-class Job:
+class Job(abc.ABC):
     """Base class of every job."""
 
     QUEUE_NAME: ClassVar[str]
@@ -90,8 +91,9 @@ class Job:
     def to_payload(self) -> dict[str, Any]:
         return attrs.asdict(self) if attrs.has(type(self)) else {}
 
+    @abc.abstractmethod
     async def run(self, server: "MasServer", context: JobContext) -> None:
-        raise NotImplementedError
+        """Do the job; raise :class:`JobError` (or anything, a crash) when it fails."""
 
 
 def enqueue_txn(txn: "LoggingTransaction", server: "MasServer", job: Job, *, at: int | None = None) -> str:

@@ -11,6 +11,7 @@ those tables.
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
@@ -45,8 +46,9 @@ class _BatchedCleanup(Job):
     def to_payload(self) -> dict[str, Any]:
         return {}
 
+    @abc.abstractmethod
     def batch(self, server: "MasServer") -> Callable[[Any, Any, int], Awaitable[tuple[int, Any]]]:
-        raise NotImplementedError
+        """The store method deleting one batch: ``(since, until, limit) -> (count, last)``."""
 
     async def run(self, server: "MasServer", context: JobContext) -> None:
         now = server.get_clock().time_msec()

@@ -18,6 +18,7 @@ session that was never active (no ``last_active_at``) is left alone, as in MAS.
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -79,8 +80,9 @@ class _ExpirePage(Job):
     threshold: int
     after: str | None
 
+    @abc.abstractmethod
     def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
-        raise NotImplementedError
+        """Finish one session of this kind, in the page's transaction."""
 
     async def run(self, server: "MasServer", context: JobContext) -> None:
         from mas_twisted.queue.jobs.matrix import SyncDevicesJob
