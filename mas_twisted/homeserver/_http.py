@@ -23,7 +23,7 @@ from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
 from twisted.web.error import SchemeNotSupported
 
 from mas_twisted.config.http import normalize_url
-from mas_twisted.homeserver.base import HomeserverError, is_retryable_status
+from mas_twisted.homeserver.base import HomeserverConnection, HomeserverError, is_retryable_status
 
 logger = logging.getLogger(__name__)
 
@@ -243,3 +243,20 @@ class SynapseHttpApi:
             status=response.status,
             retryable=False,
         )
+
+
+def opt_str(value: Any) -> str | None:
+    """A JSON value that should be a string, or ``None`` when it is not."""
+    return value if isinstance(value, str) else None
+
+
+class HttpHomeserverConnection(HomeserverConnection):
+    """What the Synapse connections share: the API client over ``transport`` and its closing."""
+
+    def __init__(self, server_name: str, endpoint: str, secret: str, transport: HttpTransport, *, user_agent: str):
+        super().__init__(server_name, secret)
+        self._api = SynapseHttpApi(endpoint, secret, transport, user_agent=user_agent)
+        self._transport = transport
+
+    async def close(self) -> None:
+        await self._transport.close()

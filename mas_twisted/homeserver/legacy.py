@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 from typing import AbstractSet, Any
 
-from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpTransport, SynapseHttpApi, quote_segment
+from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpHomeserverConnection, opt_str, quote_segment
 from mas_twisted.homeserver.base import (
     KEEP,
     UNAVAILABLE_ERRCODES,
-    HomeserverConnection,
     HomeserverError,
     HomeserverUser,
     ProvisionRequest,
@@ -51,20 +50,8 @@ def provision_user_body(request: ProvisionRequest) -> dict[str, Any]:
     return body
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-class LegacySynapseConnection(HomeserverConnection):
+class LegacySynapseConnection(HttpHomeserverConnection):
     """The homeserver connection for ``matrix.kind: synapse_legacy``."""
-
-    def __init__(self, server_name: str, endpoint: str, secret: str, transport: HttpTransport, *, user_agent: str):
-        super().__init__(server_name, secret)
-        self._api = SynapseHttpApi(endpoint, secret, transport, user_agent=user_agent)
-        self._transport = transport
-
-    async def close(self) -> None:
-        await self._transport.close()
 
     def _user_path(self, localpart: str) -> str:
         return f"_synapse/admin/v2/users/{quote_segment(self.mxid(localpart))}"
@@ -79,9 +66,9 @@ class LegacySynapseConnection(HomeserverConnection):
         deactivated = body.get("deactivated")
         suspended = body.get("suspended")
         return HomeserverUser(
-            mxid=_opt_str(body.get("name")) or self.mxid(localpart),
-            displayname=_opt_str(body.get("displayname")),
-            avatar_url=_opt_str(body.get("avatar_url")),
+            mxid=opt_str(body.get("name")) or self.mxid(localpart),
+            displayname=opt_str(body.get("displayname")),
+            avatar_url=opt_str(body.get("avatar_url")),
             deactivated=deactivated if isinstance(deactivated, bool) else False,
             suspended=suspended if isinstance(suspended, bool) else None,
         )

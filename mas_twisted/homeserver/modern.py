@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 from typing import AbstractSet, Any
 
-from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpTransport, SynapseHttpApi, quote_segment
+from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpHomeserverConnection, opt_str, quote_segment
 from mas_twisted.homeserver.base import (
     KEEP,
     UNAVAILABLE_ERRCODES,
-    HomeserverConnection,
     HomeserverError,
     HomeserverUser,
     ProvisionRequest,
@@ -64,20 +63,8 @@ def upsert_device_body(localpart: str, device_id: str, display_name: str | None)
     return body
 
 
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-class SynapseConnection(HomeserverConnection):
+class SynapseConnection(HttpHomeserverConnection):
     """The homeserver connection for ``matrix.kind: synapse`` / ``synapse_modern``."""
-
-    def __init__(self, server_name: str, endpoint: str, secret: str, transport: HttpTransport, *, user_agent: str):
-        super().__init__(server_name, secret)
-        self._api = SynapseHttpApi(endpoint, secret, transport, user_agent=user_agent)
-        self._transport = transport
-
-    async def close(self) -> None:
-        await self._transport.close()
 
     async def _post(self, call: str, route: str, body: dict[str, Any], **kwargs: Any) -> Any:
         return await self._api.request(call, "POST", _PREFIX + route, body=body, **kwargs)
@@ -94,9 +81,9 @@ class SynapseConnection(HomeserverConnection):
             )
         suspended = body.get("is_suspended")
         return HomeserverUser(
-            mxid=_opt_str(body.get("user_id")) or self.mxid(localpart),
-            displayname=_opt_str(body.get("display_name")),
-            avatar_url=_opt_str(body.get("avatar_url")),
+            mxid=opt_str(body.get("user_id")) or self.mxid(localpart),
+            displayname=opt_str(body.get("display_name")),
+            avatar_url=opt_str(body.get("avatar_url")),
             deactivated=body["is_deactivated"],
             suspended=suspended if isinstance(suspended, bool) else None,
         )

@@ -2,7 +2,7 @@
 """``/link`` and ``/device/<id>``: the user's side of the device authorization grant (RFC 8628
 §3.3; MAS's ``crates/handlers/src/oauth2/device/{link,consent}.rs``).
 
-Request:  GET /link[?code=XXXXXX]   (``code`` honoured only with
+Request:  GET /link[?code=<user code>]   (``code`` honoured only with
           ``oauth.device_code_user_code_auto_fill_enabled``)
           POST /link  (form: csrf, code)
 Response: 303 to ``/device/<id>`` when the code (any case) names a pending, unexpired grant;
