@@ -26,6 +26,7 @@ module)::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import http.client
 import json
@@ -416,3 +417,55 @@ def legacy_synapse() -> Iterator[SynapseServer]:
     yield server
     if not server.running:
         server.start()
+
+
+@contextlib.contextmanager
+def mas_with_synapse(
+    tmp: Path, engine: str, resources: tuple[str, ...] = ("discovery", "human", "oauth", "health")
+) -> Iterator[tuple[SynapseServer, Any, dict[str, Any]]]:
+    """A real Synapse and a real ``twistd mas`` (with its worker) delegating to each other, on
+    ``engine``'s database: ``(synapse, twistd process, our config)``; everything stopped (and a
+    PostgreSQL database dropped) afterwards.
+
+    Our port is chosen first: Synapse is configured with it and starts pointing at it. Each
+    call gets its own Synapse: Synapse keeps the first discovery document it fetches for the
+    life of its process, and caches introspection answers for two minutes.
+    """
+    from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, free_port
+    from tests.integration._harness import request as http_request
+
+    db = PostgresDatabase() if engine == "postgres" else None
+    synapse_dir = tmp / "synapse"
+    synapse_dir.mkdir()
+    synapse = SynapseServer(synapse_dir, mas_port=free_port())
+    proc = None
+    try:
+        synapse.start()
+        mas_dir = tmp / "mas"
+        mas_dir.mkdir()
+        config = base_config(mas_dir, database_uri=db.uri if db else None)
+        config["http"] = {
+            "public_base": synapse.mas_endpoint,
+            "listeners": [{
+                "name": "web",
+                "resources": [{"name": n} for n in resources],
+                "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
+            }],
+        }
+        config["matrix"] = {
+            "kind": "synapse",
+            "homeserver": synapse.server_name,
+            "endpoint": synapse.base_url,
+            "secret": synapse.secret,
+        }
+        # Every test logs in from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
+        config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
+        proc = TwistdProcess(mas_dir, config).start()
+        proc.wait_until(lambda: http_request("GET", "/health", port=synapse.mas_port))
+        yield synapse, proc, config
+    finally:
+        if proc is not None:
+            proc.stop()
+        synapse.stop()
+        if db is not None:
+            db.drop()

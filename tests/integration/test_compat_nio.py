@@ -14,10 +14,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, mas_cli
-from tests.integration._harness import request as http_request
+from tests.integration._harness import TwistdProcess, mas_cli
 from tests.integration._proxy import RoutingProxy
-from tests.integration._synapse import SynapseServer
+from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration.test_synapse_e2e import eventually
 
 PASSWORD = "correct horse battery staple 42"
@@ -35,49 +34,17 @@ class CompatStack:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def stack(request: Any, tmp_path_factory: Any) -> Iterator[CompatStack]:
-    from tests.integration._harness import free_port
-
     tmp = tmp_path_factory.mktemp(f"compat-nio-{request.param}")
-    db = PostgresDatabase() if request.param == "postgres" else None
-    synapse_dir = tmp / "synapse"
-    synapse_dir.mkdir()
-    synapse = SynapseServer(synapse_dir, mas_port=free_port())
-    proc = None
-    proxy = None
-    try:
-        synapse.start()
+    resources = ("discovery", "human", "oauth", "compat", "health")
+    with mas_with_synapse(tmp, request.param, resources) as (synapse, proc, config):
         mas_dir = tmp / "mas"
-        mas_dir.mkdir()
-        config = base_config(mas_dir, database_uri=db.uri if db else None)
-        config["http"] = {
-            "public_base": synapse.mas_endpoint,
-            "listeners": [{
-                "name": "web",
-                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "compat", "health")],
-                "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
-            }],
-        }
-        config["matrix"] = {
-            "kind": "synapse",
-            "homeserver": synapse.server_name,
-            "endpoint": synapse.base_url,
-            "secret": synapse.secret,
-        }
-        config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
-        proc = TwistdProcess(mas_dir, config).start()
-        proc.wait_until(lambda: http_request("GET", "/health", port=synapse.mas_port))
         proxy = RoutingProxy(synapse.mas_endpoint, synapse.base_url).start()
-        out = mas_cli(mas_dir, "manage", "register-user", "--yes", "alice", "-p", PASSWORD, "-c", str(proc.config_path))
-        assert out.returncode == 0, out.stderr
-        yield CompatStack(mas_dir, synapse, proc, proxy, config)
-    finally:
-        if proxy is not None:
+        try:
+            out = mas_cli(mas_dir, "manage", "register-user", "--yes", "alice", "-p", PASSWORD, "-c", str(proc.config_path))
+            assert out.returncode == 0, out.stderr
+            yield CompatStack(mas_dir, synapse, proc, proxy, config)
+        finally:
             proxy.stop()
-        if proc is not None:
-            proc.stop()
-        synapse.stop()
-        if db is not None:
-            db.drop()
 
 
 def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest

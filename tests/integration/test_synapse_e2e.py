@@ -35,9 +35,8 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
-from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, free_port, mas_cli, query
-from tests.integration._harness import request as http_request
-from tests.integration._synapse import SynapseServer
+from tests.integration._harness import TwistdProcess, mas_cli, query
+from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration.test_oauth_flow import PASSWORD, REDIRECT_URI, Browser, introspect, register
 
 API_SCOPE = "urn:matrix:client:api:*"
@@ -110,41 +109,8 @@ def eventually(probe: Callable[[], Any], timeout: float = JOB_TIMEOUT_S, what: s
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def stack(request: Any, tmp_path_factory: Any) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp(f"synapse-e2e-{request.param}")
-    db = PostgresDatabase() if request.param == "postgres" else None
-    synapse_dir = tmp / "synapse"
-    synapse_dir.mkdir()
-    # Our port first: Synapse is configured with it and starts pointing at it.
-    synapse = SynapseServer(synapse_dir, mas_port=free_port())
-    proc = None
-    try:
-        synapse.start()
-        mas_dir = tmp / "mas"
-        mas_dir.mkdir()
-        config = base_config(mas_dir, database_uri=db.uri if db else None)
-        config["http"] = {
-            "public_base": synapse.mas_endpoint,
-            "listeners": [{
-                "name": "web",
-                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "health")],
-                "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
-            }],
-        }
-        config["matrix"] = {
-            "kind": "synapse",
-            "homeserver": synapse.server_name,
-            "endpoint": synapse.base_url,
-            "secret": synapse.secret,
-        }
-        config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
-        proc = TwistdProcess(mas_dir, config).start()
-        proc.wait_until(lambda: http_request("GET", "/health", port=synapse.mas_port))
-        yield Stack(request.param, mas_dir, synapse, proc, config)
-    finally:
-        if proc is not None:
-            proc.stop()
-        synapse.stop()
-        if db:
-            db.drop()
+    with mas_with_synapse(tmp, request.param) as (synapse, proc, config):
+        yield Stack(request.param, tmp / "mas", synapse, proc, config)
 
 
 def ensure_user(stack: Stack, username: str, display_name: str | None = None) -> str:
