@@ -75,8 +75,10 @@ def summarise(path: Path, top: int = 25) -> str:
     if total == 0:
         return f"{path.name}: no samples\n"
     out = [f"{path.name}: {total} samples"]
-    out.append("  self, by package: " + ", ".join(
-        f"{name} {100 * count / total:.0f}%" for name, count in packages.most_common(12)))
+    out.append(
+        "  self, by package: "
+        + ", ".join(f"{name} {100 * count / total:.0f}%" for name, count in packages.most_common(12))
+    )
     out.append(f"  self (top {top}):")
     for frame, count in self_counts.most_common(top):
         out.append(f"    {100 * count / total:5.1f}%  {frame}")

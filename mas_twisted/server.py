@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.internet.interfaces import IReactorCore
 
@@ -18,24 +19,24 @@ from mas_twisted.util.clock import Clock
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
+    from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.client_auth import ClientAuthenticator
     from mas_twisted.handlers.id_token import IdTokenSigner
+    from mas_twisted.handlers.passwords import PasswordManager
+    from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.token import TokenHandler
     from mas_twisted.handlers.userinfo import UserinfoHandler
-    from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.homeserver import HomeserverConnection
-    from mas_twisted.handlers.passwords import PasswordManager
-    from mas_twisted.handlers.rate_limit import RateLimiter
-    from mas_twisted.policy import PolicyEngine
-    from mas_twisted.rest._cookies import CookieManager
-    from mas_twisted.templating import Templates
-    from mas_twisted.util.rand import TokenGenerator
     from mas_twisted.jose.encrypter import Encrypter
     from mas_twisted.jose.keystore import Keystore
+    from mas_twisted.policy import PolicyEngine
+    from mas_twisted.rest._cookies import CookieManager
     from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
+    from mas_twisted.templating import Templates
+    from mas_twisted.util.rand import TokenGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ def cache_in_self(builder: F) -> F:
     name = builder.__name__
     if not name.startswith("get_"):
         raise ValueError(f"@cache_in_self can only be used on get_* methods, not {name}")
-    attr = "_" + name[len("get_"):]
+    attr = "_" + name[len("get_") :]
 
     @functools.wraps(builder)
-    def getter(self: "MasServer") -> Any:
+    def getter(self: MasServer) -> Any:
         value = getattr(self, attr, None)
         if value is _BUILDING:
             raise RuntimeError(f"Cyclic dependency while building {attr[1:]}")
@@ -72,7 +73,7 @@ def cache_in_self(builder: F) -> F:
 class MasServer:
     """Everything one process of the service needs, built on demand."""
 
-    def __init__(self, config: "RootConfig", reactor: IReactorCore, *, version_string: str = "mas-twisted"):
+    def __init__(self, config: RootConfig, reactor: IReactorCore, *, version_string: str = "mas-twisted"):
         self.config = config
         self._reactor = reactor
         self.version_string = version_string
@@ -85,37 +86,37 @@ class MasServer:
         return Clock(self._reactor)  # type: ignore[arg-type]
 
     @cache_in_self
-    def get_db_pool(self) -> "DatabasePool":
+    def get_db_pool(self) -> DatabasePool:
         from mas_twisted.storage.database import make_database_pool
 
         return make_database_pool(self.config.database, self._reactor)
 
     @cache_in_self
-    def get_stores(self) -> "Stores":
+    def get_stores(self) -> Stores:
         from mas_twisted.storage.stores import Stores
 
         return Stores(self.get_db_pool(), self)
 
     @cache_in_self
-    def get_keystore(self) -> "Keystore":
+    def get_keystore(self) -> Keystore:
         from mas_twisted.jose.keystore import Keystore
 
         return Keystore.from_config(self.config.secrets)
 
     @cache_in_self
-    def get_encrypter(self) -> "Encrypter":
+    def get_encrypter(self) -> Encrypter:
         from mas_twisted.jose.encrypter import Encrypter
 
         return Encrypter(self.config.secrets.encryption_key)
 
     @cache_in_self
-    def get_url_builder(self) -> "UrlBuilder":
+    def get_url_builder(self) -> UrlBuilder:
         from mas_twisted.rest.urls import UrlBuilder
 
         return UrlBuilder(self.config.http)
 
     @cache_in_self
-    def get_token_generator(self) -> "TokenGenerator":
+    def get_token_generator(self) -> TokenGenerator:
         """Random ids, tokens and codes; tests preset one seeded with ``random.Random(42)``."""
         import random
 
@@ -124,68 +125,67 @@ class MasServer:
         return TokenGenerator(random.SystemRandom(), self.get_clock())
 
     @cache_in_self
-    def get_policy(self) -> "PolicyEngine":
+    def get_policy(self) -> PolicyEngine:
         from mas_twisted.policy import PolicyEngine
 
         return PolicyEngine(self)
 
     @cache_in_self
-    def get_password_manager(self) -> "PasswordManager":
+    def get_password_manager(self) -> PasswordManager:
         from mas_twisted.handlers.passwords import PasswordManager
 
         return PasswordManager(self)
 
     @cache_in_self
-    def get_rate_limiter(self) -> "RateLimiter":
+    def get_rate_limiter(self) -> RateLimiter:
         from mas_twisted.handlers.rate_limit import RateLimiter
 
         return RateLimiter(self)
 
     @cache_in_self
-    def get_templates(self) -> "Templates":
+    def get_templates(self) -> Templates:
         from mas_twisted.templating import Templates
 
         return Templates(self)
 
     @cache_in_self
-    def get_cookie_manager(self) -> "CookieManager":
+    def get_cookie_manager(self) -> CookieManager:
         from mas_twisted.rest._cookies import CookieManager
 
         return CookieManager(self)
 
     @cache_in_self
-    def get_client_authenticator(self) -> "ClientAuthenticator":
+    def get_client_authenticator(self) -> ClientAuthenticator:
         from mas_twisted.handlers.client_auth import ClientAuthenticator
 
         return ClientAuthenticator(self)
 
     @cache_in_self
-    def get_id_token_signer(self) -> "IdTokenSigner":
+    def get_id_token_signer(self) -> IdTokenSigner:
         from mas_twisted.handlers.id_token import IdTokenSigner
 
         return IdTokenSigner(self)
 
     @cache_in_self
-    def get_token_handler(self) -> "TokenHandler":
+    def get_token_handler(self) -> TokenHandler:
         from mas_twisted.handlers.token import TokenHandler
 
         return TokenHandler(self)
 
     @cache_in_self
-    def get_userinfo_handler(self) -> "UserinfoHandler":
+    def get_userinfo_handler(self) -> UserinfoHandler:
         from mas_twisted.handlers.userinfo import UserinfoHandler
 
         return UserinfoHandler(self)
 
     @cache_in_self
-    def get_registration_handler(self) -> "RegistrationHandler":
+    def get_registration_handler(self) -> RegistrationHandler:
         from mas_twisted.handlers.registration import RegistrationHandler
 
         return RegistrationHandler(self)
 
-
     @cache_in_self
-    def get_activity_tracker(self) -> "ActivityTracker":
+    def get_activity_tracker(self) -> ActivityTracker:
         """Session activity and first token uses, written in batches.
 
         The periodic flush is started and stopped by the service (``app/service.py``), so that
@@ -195,7 +195,7 @@ class MasServer:
         return ActivityTracker(self)
 
     @cache_in_self
-    def get_homeserver_connection(self) -> "HomeserverConnection":
+    def get_homeserver_connection(self) -> HomeserverConnection:
         """The Matrix homeserver, through the API ``matrix.kind`` names (``homeserver/``).
 
         Its HTTP client runs on this container's reactor, so a test's reactor carries it."""

@@ -29,7 +29,8 @@ import abc
 import logging
 import os
 import random
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -126,7 +127,7 @@ class FormState:
     REDACTED: ClassVar[frozenset[str]] = frozenset({"password", "password_confirm", "csrf"})
 
     @classmethod
-    def from_form(cls, form: Mapping[str, Any]) -> "FormState":
+    def from_form(cls, form: Mapping[str, Any]) -> FormState:
         return cls(values={k: str(v) for k, v in form.items() if k not in cls.REDACTED and v is not None})
 
     def value(self, name: str) -> str:
@@ -142,7 +143,7 @@ class FormState:
     def is_valid(self) -> bool:
         return not self.form_errors and not any(self.field_errors.values())
 
-    def with_value(self, name: str, value: str | None) -> "FormState":
+    def with_value(self, name: str, value: str | None) -> FormState:
         values = dict(self.values)
         if value is None:
             values.pop(name, None)
@@ -150,12 +151,12 @@ class FormState:
             values[name] = value
         return attrs.evolve(self, values=values)
 
-    def with_field_error(self, name: str, code: str) -> "FormState":
+    def with_field_error(self, name: str, code: str) -> FormState:
         errors = dict(self.field_errors)
         errors[name] = tuple(errors.get(name, ())) + (code,)
         return attrs.evolve(self, field_errors=errors)
 
-    def with_form_error(self, code: str) -> "FormState":
+    def with_form_error(self, code: str) -> FormState:
         return attrs.evolve(self, form_errors=self.form_errors + (code,))
 
 
@@ -167,7 +168,7 @@ class MatrixUser:
     display_name: str | None = None
 
     @classmethod
-    def for_user(cls, user: User, server_name: str, display_name: str | None = None) -> "MatrixUser":
+    def for_user(cls, user: User, server_name: str, display_name: str | None = None) -> MatrixUser:
         return cls(mxid=f"@{user.username}:{server_name}", display_name=display_name)
 
 
@@ -235,7 +236,7 @@ class PageContext(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def samples(cls, now_ms: int, rng: random.Random) -> list["PageContext"]:
+    def samples(cls, now_ms: int, rng: random.Random) -> list[PageContext]:
         """Representative contexts, for ``templates check`` and the tests."""
 
 
@@ -284,7 +285,7 @@ class ProviderLink:
     brand_name: str | None = None
 
     @classmethod
-    def from_provider(cls, provider: "UpstreamOAuthProvider") -> "ProviderLink":
+    def from_provider(cls, provider: UpstreamOAuthProvider) -> ProviderLink:
         name = provider.human_name or simplify_url(provider.issuer or "", keep_path=True) or provider.id
         return cls(id=provider.id, name=name, brand_name=provider.brand_name)
 
@@ -325,9 +326,14 @@ class LoginContext(PageContext):
             ),
             cls(
                 csrf_token=_SAMPLE_CSRF,
-                form=FormState().with_field_error("username", "required").with_field_error("password", "required"),
+                form=FormState()
+                .with_field_error("username", "required")
+                .with_field_error("password", "required"),
             ),
-            cls(csrf_token=_SAMPLE_CSRF, form=FormState(values={"username": "alice"}).with_form_error("rate_limit_exceeded")),
+            cls(
+                csrf_token=_SAMPLE_CSRF,
+                form=FormState(values={"username": "alice"}).with_form_error("rate_limit_exceeded"),
+            ),
         ]
 
 
@@ -502,7 +508,9 @@ class CompatLoginPolicyViolationContext(PageContext):
                 session=_sample_session(now_ms, rng),
                 violations=(
                     PolicyViolation(
-                        msg="user has too many active sessions (soft limit)", code="too-many-sessions", need_to_remove=2
+                        msg="user has too many active sessions (soft limit)",
+                        code="too-many-sessions",
+                        need_to_remove=2,
                     ),
                 ),
                 action=action,
@@ -510,7 +518,9 @@ class CompatLoginPolicyViolationContext(PageContext):
             cls(
                 csrf_token=_SAMPLE_CSRF,
                 session=_sample_session(now_ms, rng),
-                violations=(PolicyViolation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),),
+                violations=(
+                    PolicyViolation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),
+                ),
                 action=action,
             ),
         ]
@@ -532,7 +542,10 @@ class DeviceLinkContext(PageContext):
     def samples(cls, now_ms: int, rng: random.Random) -> list[PageContext]:
         return [
             cls(csrf_token=_SAMPLE_CSRF),
-            cls(csrf_token=_SAMPLE_CSRF, form=FormState(values={"code": "ABCDEF"}).with_field_error("code", "invalid")),
+            cls(
+                csrf_token=_SAMPLE_CSRF,
+                form=FormState(values={"code": "ABCDEF"}).with_field_error("code", "invalid"),
+            ),
         ]
 
 
@@ -652,7 +665,10 @@ class FormPostContext(PageContext):
     @classmethod
     def samples(cls, now_ms: int, rng: random.Random) -> list[PageContext]:
         return [
-            cls(redirect_uri="https://client.example.org/callback", params={"code": "abc123", "state": "x\"y<z"}),
+            cls(
+                redirect_uri="https://client.example.org/callback",
+                params={"code": "abc123", "state": 'x"y<z'},
+            ),
             cls(
                 redirect_uri="https://client.example.org/callback",
                 params={"error": "access_denied", "error_description": "The user denied the request."},
@@ -692,7 +708,11 @@ class AccountInactiveContext(PageContext):
         action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
         return [
             cls(csrf_token=_SAMPLE_CSRF, user=_sample_user(now_ms, rng, locked_at=now_ms)),
-            cls(csrf_token=_SAMPLE_CSRF, user=_sample_user(now_ms, rng, deactivated_at=now_ms), post_logout_action=action),
+            cls(
+                csrf_token=_SAMPLE_CSRF,
+                user=_sample_user(now_ms, rng, deactivated_at=now_ms),
+                post_logout_action=action,
+            ),
             cls(csrf_token=_SAMPLE_CSRF, user=_sample_user(now_ms, rng), post_logout_action=action),
         ]
 
@@ -712,7 +732,9 @@ class IndexContext(PageContext):
         discovery = "https://auth.example.com/.well-known/openid-configuration"
         return [
             cls(csrf_token=_SAMPLE_CSRF, discovery_url=discovery),
-            cls(csrf_token=_SAMPLE_CSRF, discovery_url=discovery, current_session=_sample_session(now_ms, rng)),
+            cls(
+                csrf_token=_SAMPLE_CSRF, discovery_url=discovery, current_session=_sample_session(now_ms, rng)
+            ),
         ]
 
 
@@ -760,17 +782,17 @@ class Templates:
             ``account`` sections and the server's URL builder.
     """
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._setup(server.config, server.get_url_builder(), strict=False)
 
     @classmethod
-    def from_config(cls, config: Any, url_builder: "UrlBuilder", *, strict: bool = False) -> "Templates":
+    def from_config(cls, config: Any, url_builder: UrlBuilder, *, strict: bool = False) -> Templates:
         """Templates without a server (``mas-cli templates check``); ``strict`` fails on undefined names."""
         self = cls.__new__(cls)
         self._setup(config, url_builder, strict=strict)
         return self
 
-    def _setup(self, config: Any, url_builder: "UrlBuilder", *, strict: bool) -> None:
+    def _setup(self, config: Any, url_builder: UrlBuilder, *, strict: bool) -> None:
         self.branding, self.features = site_from_config(config)
         self._url_builder = url_builder
         builtin = builtin_templates_dir()
@@ -778,7 +800,9 @@ class Templates:
         configured = getattr(config.templates, "path", None)
         if configured and configured != builtin:
             if not os.path.isdir(configured):
-                logger.warning("templates.path %s is not a directory; using the shipped templates only", configured)
+                logger.warning(
+                    "templates.path %s is not a directory; using the shipped templates only", configured
+                )
             self.search_path.append(configured)
         self.search_path.append(builtin)
         self.env = jinja2.Environment(

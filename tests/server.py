@@ -17,8 +17,9 @@ Synapse's ``tests/server.py`` pattern (STYLE.md §1.8):
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable, Iterable, Mapping
 from http.cookies import SimpleCookie
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 import attr
@@ -45,12 +46,12 @@ class FakeThreadPool:
     def stop(self) -> None:
         self.started = False
 
-    def callInThread(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def callInThread(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._reactor.callLater(0, func, *args, **kwargs)
 
-    def callInThreadWithCallback(  # noqa: N802 - Twisted's interface
+    def callInThreadWithCallback(
         self,
-        onResult: Callable[[bool, Any], None] | None,  # noqa: N803
+        onResult: Callable[[bool, Any], None] | None,
         func: Callable[..., Any],
         *args: Any,
         **kwargs: Any,
@@ -75,17 +76,19 @@ class ThreadedMemoryReactorClock(MemoryReactorClock):
         super().__init__()
         self._threadpool = FakeThreadPool(self)
 
-    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.callLater(0, f, *args, **kwargs)
 
-    def callInThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # noqa: N802
+    def callInThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._threadpool.callInThread(f, *args, **kwargs)
 
-    def getThreadPool(self) -> FakeThreadPool:  # noqa: N802
+    def getThreadPool(self) -> FakeThreadPool:
         return self._threadpool
 
 
-def make_threadless_pool(conn_pool: adbapi.ConnectionPool, reactor: MemoryReactorClock) -> adbapi.ConnectionPool:
+def make_threadless_pool(
+    conn_pool: adbapi.ConnectionPool, reactor: MemoryReactorClock
+) -> adbapi.ConnectionPool:
     """Make ``conn_pool`` run its work on the test thread, from ``reactor``'s clock."""
     conn_pool.threadpool = FakeThreadPool(reactor)  # type: ignore[assignment]
     conn_pool.running = True

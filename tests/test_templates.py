@@ -70,8 +70,13 @@ class PageAudit(HTMLParser):
 
 
 def all_renders() -> dict[tuple[str, str], str]:
-    return templates(branding={"policy_uri": "https://example.com/p", "tos_uri": "https://example.com/t",
-                               "imprint": "Example Ltd"}).check_render(NOW_MS, random.Random(42))
+    return templates(
+        branding={
+            "policy_uri": "https://example.com/p",
+            "tos_uri": "https://example.com/t",
+            "imprint": "Example Ltd",
+        }
+    ).check_render(NOW_MS, random.Random(42))
 
 
 def test_every_template_renders_with_every_sample() -> None:
@@ -83,10 +88,20 @@ def test_every_template_renders_with_every_sample() -> None:
         assert count >= 1, cls
         expected |= {(name, f"index={i}") for name in names for i in range(count)}
     assert set(renders) == expected
-    for name in ("pages/login.html", "pages/consent.html", "pages/device_link.html", "pages/device_consent.html",
-                 "pages/policy_violation.html", "pages/error.html", "pages/404.html", "form_post.html",
-                 "pages/account/locked.html", "pages/account/deactivated.html", "pages/account/logged_out.html",
-                 "pages/index.html"):
+    for name in (
+        "pages/login.html",
+        "pages/consent.html",
+        "pages/device_link.html",
+        "pages/device_consent.html",
+        "pages/policy_violation.html",
+        "pages/error.html",
+        "pages/404.html",
+        "form_post.html",
+        "pages/account/locked.html",
+        "pages/account/deactivated.html",
+        "pages/account/logged_out.html",
+        "pages/index.html",
+    ):
         assert (name, "index=0") in renders, name
 
 
@@ -96,7 +111,7 @@ def test_pages_are_accessible() -> None:
         assert html.startswith("<!DOCTYPE html>"), where
         audit = PageAudit()
         audit.feed(html)
-        tags = dict((tag, attrs) for tag, attrs in audit.tags if tag in ("html", "title"))
+        tags = {tag: attrs for tag, attrs in audit.tags if tag in ("html", "title")}
         assert tags["html"].get("lang") == "en", where
         assert "title" in tags, where
         metas = [attrs for tag, attrs in audit.tags if tag == "meta"]
@@ -117,16 +132,22 @@ def test_pages_are_accessible() -> None:
 
 def test_values_are_escaped() -> None:
     t = templates()
-    html = t.render_not_found(NotFoundContext(method="GET", version="HTTP/1.1", uri='/x?<script>alert("1")</script>'))
+    html = t.render_not_found(
+        NotFoundContext(method="GET", version="HTTP/1.1", uri='/x?<script>alert("1")</script>')
+    )
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#34;1&#34;)&lt;/script&gt;" in html
-    post = t.render_form_post(FormPostContext(redirect_uri="https://c.example/cb?a=1&b=2", params={"state": '"><b>'}))
+    post = t.render_form_post(
+        FormPostContext(redirect_uri="https://c.example/cb?a=1&b=2", params={"state": '"><b>'})
+    )
     assert 'action="https://c.example/cb?a=1&amp;b=2"' in post
     assert 'value="&#34;&gt;&lt;b&gt;"' in post
 
 
 def test_form_post_submits_itself_and_works_without_javascript() -> None:
-    html = templates().render_form_post(FormPostContext(redirect_uri="https://c.example/cb", params={"code": "abc", "state": "xyz"}))
+    html = templates().render_form_post(
+        FormPostContext(redirect_uri="https://c.example/cb", params={"code": "abc", "state": "xyz"})
+    )
     audit = PageAudit()
     audit.feed(html)
     (form,) = audit.forms
@@ -165,8 +186,10 @@ def test_consent_page_describes_scopes() -> None:
 
 
 def test_describe_scopes() -> None:
-    described = describe_scopes("openid urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* "
-                                "urn:matrix:client:device:AAA urn:synapse:admin:* custom:scope")
+    described = describe_scopes(
+        "openid urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* "
+        "urn:matrix:client:device:AAA urn:synapse:admin:* custom:scope"
+    )
     texts = [d.description for d in described]
     assert texts[0].startswith("See your profile")
     assert texts.count("Read your messages, rooms and account data") == 1
@@ -178,7 +201,9 @@ def test_describe_scopes() -> None:
 
 def test_simplify_url() -> None:
     assert simplify_url("https://www.example.org:8448/path/?q=1") == "www.example.org"
-    assert simplify_url("https://sso.example.org/realms/main/", keep_path=True) == "sso.example.org/realms/main"
+    assert (
+        simplify_url("https://sso.example.org/realms/main/", keep_path=True) == "sso.example.org/realms/main"
+    )
     assert simplify_url("") == ""
 
 
@@ -201,8 +226,14 @@ def test_override_one_template(tmp_path: Path) -> None:
 
 def mas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAS_")}
-    return subprocess.run([sys.executable, "-m", "mas_twisted.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mas_twisted.cli.main", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def write_config(path: Path, **extra: Any) -> str:
@@ -231,7 +262,12 @@ def test_cli_check_out_dir(tmp_path: Path) -> None:
     assert "Sign in" in login
     # Stable renders are the same on every run.
     again = tmp_path / "again"
-    assert mas_cli("templates", "check", "--stabilise", "--out-dir", str(again), "-c", cfg, cwd=tmp_path).returncode == 0
+    assert (
+        mas_cli(
+            "templates", "check", "--stabilise", "--out-dir", str(again), "-c", cfg, cwd=tmp_path
+        ).returncode
+        == 0
+    )
     for name in names:
         assert (out / name).read_text() == (again / name).read_text(), name
     # A non-empty directory is refused.
@@ -243,7 +279,9 @@ def test_cli_check_out_dir(tmp_path: Path) -> None:
 def test_cli_check_reports_a_broken_override(tmp_path: Path) -> None:
     overrides = tmp_path / "overrides" / "pages"
     overrides.mkdir(parents=True)
-    (overrides / "error.html").write_text("{% extends 'base.html' %}{% block content %}{{ nonexistent.attr }}{% endblock %}")
+    (overrides / "error.html").write_text(
+        "{% extends 'base.html' %}{% block content %}{{ nonexistent.attr }}{% endblock %}"
+    )
     cfg = write_config(tmp_path / "config.yaml", templates={"path": str(tmp_path / "overrides")})
     result = mas_cli("templates", "check", "-c", cfg, cwd=tmp_path)
     assert result.returncode == 1
@@ -260,7 +298,9 @@ def test_cli_save(tmp_path: Path) -> None:
     target = tmp_path / "custom"
     result = mas_cli("templates", "save", str(target), "-c", cfg, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert (target / "pages" / "login.html").read_text() == Path(builtin_templates_dir(), "pages", "login.html").read_text()
+    assert (target / "pages" / "login.html").read_text() == Path(
+        builtin_templates_dir(), "pages", "login.html"
+    ).read_text()
     (target / "pages" / "login.html").write_text("changed")
     result = mas_cli("templates", "save", str(target), "-c", cfg, cwd=tmp_path)
     assert result.returncode == 1

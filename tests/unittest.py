@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import copy
 import random
-from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -90,8 +91,8 @@ def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
 def override_config(extra: Mapping[str, Any]) -> Callable[[F], F]:
     """Merge ``extra`` into the config of one test (mappings merge, lists are replaced)::
 
-        @override_config({"account": {"password_registration_enabled": True}})
-        def test_register(self) -> None: ...
+    @override_config({"account": {"password_registration_enabled": True}})
+    def test_register(self) -> None: ...
     """
 
     def decorator(func: F) -> F:
@@ -189,7 +190,7 @@ class MasTestCase(unittest.TestCase):
         """Per-class setup, run at the end of ``setUp`` (fetch handlers and stores here)."""
 
     # -- driving the reactor --------------------------------------------------------------
-    def get_success(self, d: Awaitable[T] | "defer.Deferred[T]", by: float = 0.0) -> T:
+    def get_success(self, d: Awaitable[T] | defer.Deferred[T], by: float = 0.0) -> T:
         """Run ``d`` (a coroutine or Deferred) to completion and return its result.
 
         Advances the fake clock by ``by`` seconds; fails the test if ``d`` did not succeed.
@@ -199,7 +200,9 @@ class MasTestCase(unittest.TestCase):
         self.reactor.advance(0)
         return self.successResultOf(deferred)
 
-    def get_failure(self, d: Awaitable[Any] | "defer.Deferred[Any]", exc_type: type[BaseException], by: float = 0.0) -> Failure:
+    def get_failure(
+        self, d: Awaitable[Any] | defer.Deferred[Any], exc_type: type[BaseException], by: float = 0.0
+    ) -> Failure:
         """Run ``d`` to completion and return its :class:`Failure`, which must wrap ``exc_type``."""
         deferred = defer.ensureDeferred(d)  # type: ignore[arg-type]
         self.reactor.advance(by)
@@ -281,4 +284,3 @@ class MasTestCase(unittest.TestCase):
         http = getattr(self.server.config, "http", None)
         public_base = getattr(http, "public_base", None) or TEST_PUBLIC_BASE
         return urlsplit(str(public_base)).netloc or "localhost"
-

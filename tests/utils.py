@@ -22,7 +22,8 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.enterprise import adbapi
 

@@ -25,8 +25,9 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -58,7 +59,9 @@ async def _mint(reactor: Any, config_path: str, count: int, tokens_path: str, ki
 
     minter = MINTERS.get(kind)
     if minter is None:
-        raise SystemExit(f"cannot mint {kind!r} tokens yet (known: {', '.join(MINTERS)}); see the module's docstring")
+        raise SystemExit(
+            f"cannot mint {kind!r} tokens yet (known: {', '.join(MINTERS)}); see the module's docstring"
+        )
     started = time.monotonic()
     config = RootConfig.load([config_path])
     prepare_database(config.database)
@@ -129,7 +132,9 @@ async def _mint_oauth_batch(server: Any, tokens: Any, user: Any, now: int, n: in
         access_tokens.append([token_row[k] for k in token_keys])
         minted.append(token.access_token)
     await db_pool.simple_insert_many("oauth2_sessions", session_keys, sessions, desc="bench_mint_sessions")
-    await db_pool.simple_insert_many("oauth2_access_tokens", token_keys, access_tokens, desc="bench_mint_access_tokens")
+    await db_pool.simple_insert_many(
+        "oauth2_access_tokens", token_keys, access_tokens, desc="bench_mint_access_tokens"
+    )
     return minted
 
 
@@ -146,7 +151,9 @@ async def _mint_compat_batch(server: Any, tokens: Any, user: Any, now: int, n: i
     access_tokens: list[list[Any]] = []
     minted: list[str] = []
     for _ in range(n):
-        session = CompatSession(id=tokens.ulid(now), user_id=user.id, device_id=tokens.device_id(), created_at=now)
+        session = CompatSession(
+            id=tokens.ulid(now), user_id=user.id, device_id=tokens.device_id(), created_at=now
+        )
         token = CompatAccessToken(
             id=tokens.ulid(now),
             session_id=session.id,
@@ -157,8 +164,12 @@ async def _mint_compat_batch(server: Any, tokens: Any, user: Any, now: int, n: i
         sessions.append([session_row[k] for k in session_keys])
         access_tokens.append([token_row[k] for k in token_keys])
         minted.append(token.access_token)
-    await db_pool.simple_insert_many("compat_sessions", session_keys, sessions, desc="bench_mint_compat_sessions")
-    await db_pool.simple_insert_many("compat_access_tokens", token_keys, access_tokens, desc="bench_mint_compat_tokens")
+    await db_pool.simple_insert_many(
+        "compat_sessions", session_keys, sessions, desc="bench_mint_compat_sessions"
+    )
+    await db_pool.simple_insert_many(
+        "compat_access_tokens", token_keys, access_tokens, desc="bench_mint_compat_tokens"
+    )
     return minted
 
 

@@ -38,8 +38,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -52,22 +52,47 @@ DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def ensure_tools() -> None:
     """Run bench/setup.sh (wrk, npm oidc-provider, py-spy) when any of them is missing."""
-    if (shutil.which("wrk") is None or not (HERE / "node_modules" / "oidc-provider").exists()
-            or not (Path(sys.executable).parent / "py-spy").exists()):
+    if (
+        shutil.which("wrk") is None
+        or not (HERE / "node_modules" / "oidc-provider").exists()
+        or not (Path(sys.executable).parent / "py-spy").exists()
+    ):
         subprocess.run(["bash", str(ROOT / "bench" / "setup.sh")], check=True)
 
 
 class Target:
-    def __init__(self, name: str, argv: list[str], port: int, path: str, auth: str, tokens: Path,
-                 cwd: Path, env: dict[str, str] | None = None, cleanup: Callable[[], None] | None = None):
-        self.name, self.argv, self.port, self.path, self.auth, self.tokens = name, argv, port, path, auth, tokens
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        path: str,
+        auth: str,
+        tokens: Path,
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ):
+        self.name, self.argv, self.port, self.path, self.auth, self.tokens = (
+            name,
+            argv,
+            port,
+            path,
+            auth,
+            tokens,
+        )
         self.cwd, self.env, self.cleanup = cwd, env, cleanup
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready_timeout: float = 600) -> None:
         log = open(self.cwd / f"{self.name}.log", "wb")
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(self.env or {})})
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(self.env or {})},
+        )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -110,7 +135,9 @@ def check_active(target: Target, samples: int = 3) -> None:
     lines = target.tokens.read_text().split()
     for token in [lines[0], lines[len(lines) // 2], lines[-1]][:samples]:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{target.port}{target.path}", data=f"token={token}".encode(), method="POST",
+            f"http://127.0.0.1:{target.port}{target.path}",
+            data=f"token={token}".encode(),
+            method="POST",
             headers={"Authorization": target.auth, "Content-Type": "application/x-www-form-urlencoded"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -122,21 +149,57 @@ def check_active(target: Target, samples: int = 3) -> None:
 def run_wrk(target: Target, duration: int, connections: int, profile: Path | None = None) -> dict[str, float]:
     """Warm up for 3 s, then load ``target`` for ``duration`` seconds; with ``profile``, py-spy
     records the server meanwhile into that file (raw collapsed stacks)."""
-    env = {**os.environ, "TOKENS_FILE": str(target.tokens), "AUTHORIZATION": target.auth, "INTROSPECT_PATH": target.path}
+    env = {
+        **os.environ,
+        "TOKENS_FILE": str(target.tokens),
+        "AUTHORIZATION": target.auth,
+        "INTROSPECT_PATH": target.path,
+    }
     url = f"http://127.0.0.1:{target.port}"
     check_active(target)
-    subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(HERE / "introspect.lua"), url],
-                   env=env, capture_output=True, check=True)
+    subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(HERE / "introspect.lua"), url],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     assert target.proc is not None
     spy = None
     if profile is not None:
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(target.proc.pid),
-                                "--duration", str(duration), "--format", "raw", "--output", str(profile)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        spy = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(target.proc.pid),
+                "--duration",
+                str(duration),
+                "--format",
+                "raw",
+                "--output",
+                str(profile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(0.5)  # let it attach
     cpu_before = cpu_seconds(target.proc.pid)
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
-                          str(HERE / "introspect.lua"), url], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(HERE / "introspect.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cpu = cpu_seconds(target.proc.pid) - cpu_before
     if spy is not None:
         _, err = spy.communicate(timeout=60)
@@ -164,14 +227,23 @@ def trivial_target(work: Path) -> Target:
     port = free_port()
     tokens = work / "trivial-tokens.txt"
     tokens.write_text("".join(f"token{i}\n" for i in range(1000)))
-    return Target("trivial", [sys.executable, str(HERE / "trivial.py"), str(port)], port, "/", "Bearer x", tokens, work)
+    return Target(
+        "trivial", [sys.executable, str(HERE / "trivial.py"), str(port)], port, "/", "Bearer x", tokens, work
+    )
 
 
 def oidc_provider_target(work: Path, count: int) -> Target:
     port = free_port()
     tokens = work / "oidc-provider-tokens.txt"
-    return Target("oidc-provider", ["node", str(HERE / "oidc_provider.mjs"), str(port), str(count), str(tokens)],
-                  port, "/token/introspection", basic("bench", "bench-secret-bench-secret"), tokens, work)
+    return Target(
+        "oidc-provider",
+        ["node", str(HERE / "oidc_provider.mjs"), str(port), str(count), str(tokens)],
+        port,
+        "/token/introspection",
+        basic("bench", "bench-secret-bench-secret"),
+        tokens,
+        work,
+    )
 
 
 def mas_target(work: Path, engine: str, count: int, kind: str = "mixed") -> Target:
@@ -193,17 +265,30 @@ def mas_target(work: Path, engine: str, count: int, kind: str = "mixed") -> Targ
     config = base_config(folder, database_uri=uri)
     config["http"] = {
         "public_base": f"http://127.0.0.1:{port}/",
-        "listeners": [{"name": "web", "resources": [{"name": "oauth"}, {"name": "health"}],
-                       "binds": [{"host": "127.0.0.1", "port": port}]}],
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": "oauth"}, {"name": "health"}],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
+        ],
     }
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     tokens = folder / "tokens.txt"
     mint_tokens(config_path, count, tokens, kind)
     twistd = str(Path(sys.executable).parent / "twistd")
-    return Target(f"mas-{engine}", [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
-                  port, "/oauth2/introspect", f"Bearer {config['matrix']['secret']}", tokens, folder,
-                  env={"MAS_LOG_LEVEL": "warning"}, cleanup=cleanup)
+    return Target(
+        f"mas-{engine}",
+        [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
+        port,
+        "/oauth2/introspect",
+        f"Bearer {config['matrix']['secret']}",
+        tokens,
+        folder,
+        env={"MAS_LOG_LEVEL": "warning"},
+        cleanup=cleanup,
+    )
 
 
 def profile_targets(targets: list[Target], args: argparse.Namespace) -> None:
@@ -230,14 +315,24 @@ def profile_targets(targets: list[Target], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="live tokens minted per target")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of measured load per target and round")
+    parser.add_argument(
+        "--duration", type=int, default=10, help="seconds of measured load per target and round"
+    )
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="measure each target this many times, interleaved; the table gives medians")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure each target this many times, interleaved; the table gives medians",
+    )
     parser.add_argument("--only", nargs="*", help="run only these targets")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="after the measured rounds, load each mas target once more under py-spy and write "
-                             "DIR/NAME.txt (raw collapsed stacks) and its summary (bench/profile_summary.py)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the measured rounds, load each mas target once more under py-spy and write "
+        "DIR/NAME.txt (raw collapsed stacks) and its summary (bench/profile_summary.py)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MAS_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
     ensure_tools()
@@ -261,8 +356,11 @@ def main() -> None:
                         r = run_wrk(target, args.duration, args.connections)
                     finally:
                         target.stop(final=False)
-                    print(f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
-                          f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}", flush=True)
+                    print(
+                        f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+                        f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}",
+                        flush=True,
+                    )
                     results[target.name] = r
             if args.profile is not None:
                 profile_targets(targets, args)
@@ -280,9 +378,12 @@ def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
     names = list(rounds[0])
     base = "oidc-provider" if "oidc-provider" in names else None
     print(f"\nmedians over {len(rounds)} round(s)")
-    print(f"{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
-          f" {'× rps':>7s} {'× p99':>7s} {'× CPU':>7s}")
+    print(
+        f"{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
+        f" {'× rps':>7s} {'× p99':>7s} {'× CPU':>7s}"
+    )
     for name in names:
+
         def med(key: str) -> float:
             return statistics.median(r[name][key] for r in rounds)
 
@@ -296,6 +397,7 @@ def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
         print(line)
     if base:
         print("(× columns: against oidc-provider in the same round; target: × rps ≥ 1.0 and × p99 ≤ 2.0)")
+
 
 if __name__ == "__main__":
     main()

@@ -16,13 +16,15 @@ from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-BODY = json.dumps({"active": True, "scope": "openid", "client_id": "bench", "token_type": "access_token"}).encode()
+BODY = json.dumps(
+    {"active": True, "scope": "openid", "client_id": "bench", "token_type": "access_token"}
+).encode()
 
 
 class Introspect(Resource):
     isLeaf = True
 
-    def render_POST(self, request):  # noqa: N802
+    def render_POST(self, request):
         request.content.seek(0)
         parse_qsl(request.content.read().decode("utf-8", "replace"))  # as the endpoint reads its form
         request.setHeader(b"content-type", b"application/json")

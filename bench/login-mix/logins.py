@@ -78,8 +78,10 @@ def main() -> None:
     def percentile(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000 if latencies else 0.0
 
-    print(f"LOGINS ok={len(latencies)} failed={failures[0]} p50_ms={percentile(0.5):.1f} p99_ms={percentile(0.99):.1f}",
-          flush=True)
+    print(
+        f"LOGINS ok={len(latencies)} failed={failures[0]} p50_ms={percentile(0.5):.1f} p99_ms={percentile(0.99):.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

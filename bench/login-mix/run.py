@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--count", type=int, default=20_000, help="live access tokens to introspect")
     parser.add_argument("--duration", type=int, default=15, help="seconds of measured load per phase")
-    parser.add_argument("--logins", type=int, default=20, help="concurrent password logins in the second phase")
+    parser.add_argument(
+        "--logins", type=int, default=20, help="concurrent password logins in the second phase"
+    )
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     os.environ.setdefault("MAS_TEST_POSTGRES_DSN", DEFAULT_POSTGRES_DSN)
@@ -77,8 +79,13 @@ def run(folder: Path, database_uri: str, args: argparse.Namespace) -> None:
     config = base_config(folder, database_uri=database_uri)
     config["http"] = {
         "public_base": f"http://127.0.0.1:{port}/",
-        "listeners": [{"name": "web", "resources": [{"name": "human"}, {"name": "oauth"}, {"name": "health"}],
-                       "binds": [{"host": "127.0.0.1", "port": port}]}],
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": "human"}, {"name": "oauth"}, {"name": "health"}],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
+        ],
     }
     config["rate_limiting"] = {"login": {"per_ip": UNLIMITED, "per_account": UNLIMITED}}
     config_path = folder / "config.yaml"
@@ -87,24 +94,53 @@ def run(folder: Path, database_uri: str, args: argparse.Namespace) -> None:
     mint_tokens(config_path, args.count, tokens)
     mas_cli = str(Path(sys.executable).parent / "mas-cli")
     # (It warns that no homeserver answers its username check: none runs in this bench.)
-    registered = subprocess.run([mas_cli, "manage", "register-user", "-c", str(config_path), "--yes", USERNAME,
-                                 "-p", PASSWORD, "--ignore-password-complexity"], cwd=folder,
-                                capture_output=True, text=True)
+    registered = subprocess.run(
+        [
+            mas_cli,
+            "manage",
+            "register-user",
+            "-c",
+            str(config_path),
+            "--yes",
+            USERNAME,
+            "-p",
+            PASSWORD,
+            "--ignore-password-complexity",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
     if registered.returncode != 0:
         raise SystemExit(f"register-user failed:\n{registered.stdout}{registered.stderr}")
 
     twistd = str(Path(sys.executable).parent / "twistd")
-    target = Target("mas", [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
-                    port, "/oauth2/introspect", f"Bearer {config['matrix']['secret']}", tokens, folder,
-                    env={"MAS_LOG_LEVEL": "warning"})
+    target = Target(
+        "mas",
+        [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
+        port,
+        "/oauth2/introspect",
+        f"Bearer {config['matrix']['secret']}",
+        tokens,
+        folder,
+        env={"MAS_LOG_LEVEL": "warning"},
+    )
     try:
         target.start()
         idle = run_wrk(target, args.duration, args.connections)
         # wrk warms up for 3 s before measuring: keep logging in until it is done.
         logins = subprocess.Popen(
-            [sys.executable, str(HERE / "logins.py"), str(port), USERNAME, PASSWORD, str(args.logins),
-             str(args.duration + 5)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(HERE / "logins.py"),
+                str(port),
+                USERNAME,
+                PASSWORD,
+                str(args.logins),
+                str(args.duration + 5),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         mixed = run_wrk(target, args.duration, args.connections)
         login_report, _ = logins.communicate(timeout=args.duration + 120)
@@ -113,8 +149,10 @@ def run(folder: Path, database_uri: str, args: argparse.Namespace) -> None:
         target.stop()
 
     def line(name: str, r: dict[str, float]) -> str:
-        return (f"{name:22s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
-                f"  errors {int(r['errors'])}")
+        return (
+            f"{name:22s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+            f"  errors {int(r['errors'])}"
+        )
 
     print(f"engine {args.engine}, {args.count} tokens, {args.connections} wrk connections")
     print(line("introspection, idle", idle))

@@ -16,9 +16,10 @@ an operator should read goes in ``debug``, which is logged and never sent.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
-PathElement = Union[str, int]
+PathElement = str | int
 
 
 def format_path(path: Iterable[PathElement]) -> str:
@@ -149,7 +150,9 @@ class OAuth2Error(MasError):
         return []
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(error={self.error!r}, code={self.code}, description={self.description!r})"
+        return (
+            f"{type(self).__name__}(error={self.error!r}, code={self.code}, description={self.description!r})"
+        )
 
 
 # RFC 6749 §4.1.2.1 / §5.2
@@ -305,7 +308,9 @@ class SlowDownError(OAuth2Error):
 
     error = "slow_down"
     code = 403
-    default_description = "Polling too fast: increase the interval by 5 seconds for this and all later requests."
+    default_description = (
+        "Polling too fast: increase the interval by 5 seconds for this and all later requests."
+    )
 
 
 class ExpiredTokenError(OAuth2Error):
@@ -460,7 +465,9 @@ class PageError(MasError):
 
     code = 400
 
-    def __init__(self, msg: str, *, code: int | None = None, details: str | None = None, debug: str | None = None):
+    def __init__(
+        self, msg: str, *, code: int | None = None, details: str | None = None, debug: str | None = None
+    ):
         super().__init__(msg, code=code, debug=debug)
         self.details = details
 

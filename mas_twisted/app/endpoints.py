@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from OpenSSL import SSL
 from twisted.internet import defer
@@ -57,7 +57,7 @@ class TLSServerConnectionCreator:
     def __init__(self, context: SSL.Context):
         self._context = context
 
-    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:  # noqa: N802 - Twisted's interface
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
         return SSL.Connection(self._context, None)
 
 
@@ -222,7 +222,7 @@ def listen_http(
     site: IProtocolFactory,
     *,
     listen_fds: Sequence[int] | None = None,
-) -> "defer.Deferred[list[IListeningPort]]":
+) -> defer.Deferred[list[IListeningPort]]:
     """Listen on every bind of ``listener`` with ``site`` (TLS-wrapped when configured).
 
     Either every bind listens or none does: on a failure the ports already open are closed.

@@ -25,7 +25,8 @@ import contextvars
 import functools
 import ipaddress
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.web.resource import Resource
@@ -116,7 +117,7 @@ class ListenerRequest(Request):
         proxy_protocol: the connection started with a PROXY header (the listener reads one).
     """
 
-    site: "ListenerSite"
+    site: ListenerSite
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -148,7 +149,7 @@ class ListenerRequest(Request):
         request_id.set(self.request_id)
         super().process()
 
-    def getClientAddress(self) -> Any:  # noqa: N802 - Twisted's interface
+    def getClientAddress(self) -> Any:
         if self.client_ip is None or self.client_ip == self._peer_ip():
             return self.client
         ip = ipaddress.ip_address(self.client_ip)
@@ -178,7 +179,9 @@ class ListenerSite(Site):
         # held whole in memory) took a fifth of the CPU of an introspection request
         # (bench/introspect, py-spy), and answered a malformed multipart body with its own
         # 400 page. The query string is still parsed into ``request.args``.
-        super().__init__(resource, requestFactory=ListenerRequest, reactor=reactor, parsePOSTFormSubmission=False)
+        super().__init__(
+            resource, requestFactory=ListenerRequest, reactor=reactor, parsePOSTFormSubmission=False
+        )
         self.listener = listener
         self.trusted_proxies: list[IPNetwork] = list(trusted_proxies)
         self.proxy_protocol: bool = listener.proxy_protocol
@@ -236,11 +239,15 @@ class ListenerResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, listener: ListenerConfig, mounts: Sequence[MountedApp], *, server_header: str | None = None):
+    def __init__(
+        self, listener: ListenerConfig, mounts: Sequence[MountedApp], *, server_header: str | None = None
+    ):
         super().__init__()
         self.listener = listener
         self.mounts = list(mounts)
-        self._prefix_segments = [s.encode("utf-8") for s in listener.prefix.split("/")[1:]] if listener.prefix else []
+        self._prefix_segments = (
+            [s.encode("utf-8") for s in listener.prefix.split("/")[1:]] if listener.prefix else []
+        )
         self._server_header = server_header.encode("utf-8") if server_header else None
 
     def render(self, request: Any) -> Any:
@@ -268,7 +275,7 @@ class ListenerResource(Resource):
         return render_not_found(request)
 
 
-def build_listener_resource(server: "MasServer", listener: ListenerConfig) -> ListenerResource:
+def build_listener_resource(server: MasServer, listener: ListenerConfig) -> ListenerResource:
     """The resource serving ``listener``'s resources under its prefix."""
     mounts: list[MountedApp] = []
     for resource in listener.resources:
@@ -283,7 +290,7 @@ def build_listener_resource(server: "MasServer", listener: ListenerConfig) -> Li
     return ListenerResource(listener, mounts, server_header=getattr(server, "version_string", None))
 
 
-def build_listener_site(server: "MasServer", listener: ListenerConfig) -> ListenerSite:
+def build_listener_site(server: MasServer, listener: ListenerConfig) -> ListenerSite:
     """The ``Site`` to listen with for ``listener`` (see :func:`mas_twisted.app.endpoints.listen_http`)."""
     return ListenerSite(
         build_listener_resource(server, listener),

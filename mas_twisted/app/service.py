@@ -20,7 +20,8 @@ import logging
 import os
 import sys
 import traceback
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -79,14 +80,14 @@ def setup_logging() -> None:
     root.setLevel(level)
 
 
-def _fail_start(message: str) -> "SystemExit":
+def _fail_start(message: str) -> SystemExit:
     """One line on the real stderr, then exit 1 (no traceback: the operator reads this)."""
     sys.stderr.write(f"twistd mas: {message}\n")
     sys.stderr.flush()
     return SystemExit(1)
 
 
-def _fail_unexpected(error: BaseException, doing: str) -> "SystemExit":
+def _fail_unexpected(error: BaseException, doing: str) -> SystemExit:
     """An error nobody anticipated: still one line, with the traceback only at DEBUG.
 
     Twisted's log is not running yet during ``makeService``, so the traceback is written to
@@ -96,7 +97,9 @@ def _fail_unexpected(error: BaseException, doing: str) -> "SystemExit":
     if logging.getLogger().isEnabledFor(logging.DEBUG):
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
     detail = f"{type(error).__name__}: {first_line(error)}" if str(error).strip() else type(error).__name__
-    return _fail_start(f"unexpected error while {doing}: {detail} (set MAS_LOG_LEVEL=debug for the traceback)")
+    return _fail_start(
+        f"unexpected error while {doing}: {detail} (set MAS_LOG_LEVEL=debug for the traceback)"
+    )
 
 
 class ExitStatus:
@@ -150,7 +153,7 @@ class ListenerService(Service):
         self._ports: list[Any] = []
         self.name = f"listener-{listener.name}"
 
-    def startService(self) -> None:  # noqa: N802 - Twisted's interface
+    def startService(self) -> None:
         super().startService()
         from mas_twisted.app.endpoints import listen_http
         from mas_twisted.app.listeners import build_listener_site
@@ -186,7 +189,7 @@ class ListenerService(Service):
         reactor = self._server.get_reactor()
         reactor.callWhenRunning(_stop_reactor, reactor)
 
-    def stopService(self) -> defer.Deferred:  # noqa: N802
+    def stopService(self) -> defer.Deferred:
         super().stopService()
         ports, self._ports = self._ports, []
         return defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports], consumeErrors=True)
@@ -209,11 +212,11 @@ class ActivityFlushService(Service):
     def __init__(self, server: Any):
         self._server = server
 
-    def startService(self) -> None:  # noqa: N802 - Twisted's interface
+    def startService(self) -> None:
         super().startService()
         self._server.get_activity_tracker().start()
 
-    def stopService(self) -> defer.Deferred:  # noqa: N802
+    def stopService(self) -> defer.Deferred:
         super().stopService()
         return self._server.get_activity_tracker().stop()
 
@@ -228,13 +231,15 @@ class HomeserverConnectionService(Service):
     def __init__(self, server: Any):
         self._server = server
 
-    def stopService(self) -> "defer.Deferred[None]":  # noqa: N802 - Twisted's interface
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         connection = getattr(self._server, "_homeserver_connection", None)
         if connection is None or not hasattr(connection, "close"):
             return defer.succeed(None)
         d = defer.ensureDeferred(connection.close())
-        d.addErrback(lambda f: logger.debug("Closing the homeserver connection failed: %s", f.getErrorMessage()))
+        d.addErrback(
+            lambda f: logger.debug("Closing the homeserver connection failed: %s", f.getErrorMessage())
+        )
         return d
 
 

@@ -18,7 +18,8 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mas_twisted import __version__
 from mas_twisted.api.errors import ConfigError, MasError
@@ -51,7 +52,13 @@ class _AppendConfig(argparse.Action):
         super().__init__(option_strings, dest, **kwargs)
         self._collected = collected
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         self._collected.append(values)
         setattr(namespace, self.dest, self._collected)
 
@@ -125,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bug or an error nobody anticipated: still one line; the traceback at DEBUG.
         logger.debug("Unexpected error", exc_info=True)
         detail = f"{type(e).__name__}: {first_line(e)}" if str(e).strip() else type(e).__name__
-        print(f"mas-cli: unexpected error: {detail} (set MAS_LOG_LEVEL=debug for the traceback)", file=sys.stderr)
+        print(
+            f"mas-cli: unexpected error: {detail} (set MAS_LOG_LEVEL=debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

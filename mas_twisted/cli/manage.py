@@ -24,7 +24,8 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mas_twisted.api.errors import DatabaseError, MasError
 
@@ -69,7 +70,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     register_user.add_argument("username", nargs="?", help="Username to register (required with --yes)")
     register_user.add_argument("-p", "--password", help="Password to set")
     register_user.add_argument(
-        "-e", "--email", action="append", dest="emails", default=[], metavar="EMAIL", help="Email to add (repeatable)"
+        "-e",
+        "--email",
+        action="append",
+        dest="emails",
+        default=[],
+        metavar="EMAIL",
+        help="Email to add (repeatable)",
     )
     admin = register_user.add_mutually_exclusive_group()
     admin.add_argument("-a", "--admin", action="store_true", help="Make the user an admin")
@@ -91,7 +98,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 # -- running async work from the command line -------------------------------------------------
 
 
-def run_with_server(config: "RootConfig", func: Callable[["MasServer"], Awaitable[T]]) -> T:
+def run_with_server(config: RootConfig, func: Callable[[MasServer], Awaitable[T]]) -> T:
     """Run ``func(server)`` on the real reactor, then stop it; returns (or raises) its outcome.
 
     Database errors (a schema that was never migrated, say) become one-line
@@ -132,7 +139,7 @@ def run_with_server(config: "RootConfig", func: Callable[["MasServer"], Awaitabl
     return result
 
 
-def _load_config(args: argparse.Namespace) -> "RootConfig":
+def _load_config(args: argparse.Namespace) -> RootConfig:
     from mas_twisted.config.root import RootConfig
 
     return RootConfig.load(args.config_files)
@@ -146,7 +153,7 @@ def run_set_password(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
 
-    async def _set_password(server: "MasServer") -> int:
+    async def _set_password(server: MasServer) -> int:
         user = await UserHandler(server).set_password(
             args.username, args.password, ignore_complexity=args.ignore_complexity
         )
@@ -208,7 +215,7 @@ def run_register_user(args: argparse.Namespace) -> int:
     config = _load_config(args)
     admin: bool | None = True if args.admin else False if args.no_admin else None
 
-    async def _register(server: "MasServer") -> int:
+    async def _register(server: MasServer) -> int:
         users = UserHandler(server)
         if args.password is not None and not args.ignore_password_complexity:
             users.check_password_complexity(args.password)
@@ -238,7 +245,9 @@ def run_register_user(args: argparse.Namespace) -> int:
         if not args.emails:
             logger.warning("No email address provided, user will need to add one")
         if not args.yes:
-            print(f"\nNon-interactive equivalent to create this user:\n\n  {_equivalent_command(registration)}\n")
+            print(
+                f"\nNon-interactive equivalent to create this user:\n\n  {_equivalent_command(registration)}\n"
+            )
             answer = _prompt("Confirm? [y/N] ")
             if answer is None or answer.strip().lower() not in ("y", "yes"):
                 # MAS exits successfully when the user declines.

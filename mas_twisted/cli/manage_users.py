@@ -48,10 +48,14 @@ def register_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
     p = add("lock-user", "Lock a user", run_lock_user)
     p.add_argument("username")
-    p.add_argument("--deactivate", action="store_true", help="Also deactivate the user (here and on the homeserver)")
+    p.add_argument(
+        "--deactivate", action="store_true", help="Also deactivate the user (here and on the homeserver)"
+    )
     p = add("unlock-user", "Unlock a user", run_unlock_user)
     p.add_argument("username")
-    p.add_argument("--reactivate", action="store_true", help="Also reactivate the user (here and on the homeserver)")
+    p.add_argument(
+        "--reactivate", action="store_true", help="Also reactivate the user (here and on the homeserver)"
+    )
     p = add("kill-sessions", "Kill all sessions for a user", run_kill_sessions)
     p.add_argument("username")
     p.add_argument("--dry-run", action="store_true", help="Do a dry run: count the sessions, end none")
@@ -84,14 +88,14 @@ def _run(args: argparse.Namespace, func: Any) -> int:
     return run_with_server(_load_config(args), func)
 
 
-async def _find_user(server: "MasServer", username: str) -> "User":
+async def _find_user(server: MasServer, username: str) -> User:
     user = await server.get_stores().users.find_user_by_username(username)
     if user is None:
         raise MasError("User not found")
     return user
 
 
-def _enqueue(txn: "LoggingTransaction", server: "MasServer", job: Any) -> None:
+def _enqueue(txn: LoggingTransaction, server: MasServer, job: Any) -> None:
     from mas_twisted.queue.base import enqueue_txn
 
     enqueue_txn(txn, server, job)
@@ -102,13 +106,15 @@ def run_lock_user(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import ProvisionUserJob
     from mas_twisted.queue.jobs.user import DeactivateUserJob
 
-    async def _lock(server: "MasServer") -> int:
+    async def _lock(server: MasServer) -> int:
         user = await _find_user(server, args.username)
         now = server.get_clock().time_msec()
 
-        def _txn(txn: "LoggingTransaction") -> None:
+        def _txn(txn: LoggingTransaction) -> None:
             # Locked now, even if no worker runs: the tokens stop working at once.
-            txn.execute("UPDATE users SET locked_at = ? WHERE user_id = ? AND locked_at IS NULL", (now, user.id))
+            txn.execute(
+                "UPDATE users SET locked_at = ? WHERE user_id = ? AND locked_at IS NULL", (now, user.id)
+            )
             _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
             if args.deactivate:
                 _enqueue(txn, server, DeactivateUserJob(user_id=user.id, hs_erase=False))
@@ -126,10 +132,10 @@ def run_unlock_user(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import ProvisionUserJob
     from mas_twisted.queue.jobs.user import ReactivateUserJob
 
-    async def _unlock(server: "MasServer") -> int:
+    async def _unlock(server: MasServer) -> int:
         user = await _find_user(server, args.username)
 
-        def _txn(txn: "LoggingTransaction") -> None:
+        def _txn(txn: LoggingTransaction) -> None:
             _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
             if args.reactivate:
                 _enqueue(txn, server, ReactivateUserJob(user_id=user.id))
@@ -137,7 +143,9 @@ def run_unlock_user(args: argparse.Namespace) -> int:
                 txn.execute("UPDATE users SET locked_at = NULL WHERE user_id = ?", (user.id,))
 
         await server.get_db_pool().runInteraction("cli_unlock_user", _txn)
-        logger.info("Unlocked user %s%s", user.username, " (reactivation scheduled)" if args.reactivate else "")
+        logger.info(
+            "Unlocked user %s%s", user.username, " (reactivation scheduled)" if args.reactivate else ""
+        )
         return 0
 
     return _run(args, _unlock)
@@ -151,20 +159,28 @@ def run_kill_sessions(args: argparse.Namespace) -> int:
     )
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
-    async def _kill(server: "MasServer") -> int:
+    async def _kill(server: MasServer) -> int:
         user = await _find_user(server, args.username)
         now = server.get_clock().time_msec()
 
-        def _txn(txn: "LoggingTransaction") -> tuple[int, int, int]:
+        def _txn(txn: LoggingTransaction) -> tuple[int, int, int]:
             if args.dry_run:
                 compat = count_active_compat_sessions_txn(txn, user.id)
-                txn.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
+                txn.execute(
+                    "SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL",
+                    (user.id,),
+                )
                 oauth2 = int(txn.fetchone()[0])  # type: ignore[index]
-                txn.execute("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,))
+                txn.execute(
+                    "SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,)
+                )
                 return compat, oauth2, int(txn.fetchone()[0])  # type: ignore[index]
             compat = finish_compat_sessions_for_user_txn(txn, user.id, now)
             oauth2 = finish_oauth2_sessions_for_user_txn(txn, user.id, now)
-            txn.execute("UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (now, user.id))
+            txn.execute(
+                "UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL",
+                (now, user.id),
+            )
             browser = txn.rowcount
             _enqueue(txn, server, SyncDevicesJob(user_id=user.id))
             return compat, oauth2, browser
@@ -184,8 +200,8 @@ def run_kill_sessions(args: argparse.Namespace) -> int:
 def run_provision_all_users(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import ProvisionUserJob
 
-    async def _provision(server: "MasServer") -> int:
-        def _txn(txn: "LoggingTransaction") -> int:
+    async def _provision(server: MasServer) -> int:
+        def _txn(txn: LoggingTransaction) -> int:
             txn.execute("SELECT user_id FROM users ORDER BY user_id", ())
             ids = [row[0] for row in txn.fetchall()]
             from mas_twisted.queue.base import enqueue_txn
@@ -202,7 +218,7 @@ def run_provision_all_users(args: argparse.Namespace) -> int:
 
 
 def _set_admin(args: argparse.Namespace, admin: bool) -> int:
-    async def _set(server: "MasServer") -> int:
+    async def _set(server: MasServer) -> int:
         user = await _find_user(server, args.username)
         await server.get_stores().users.set_can_request_admin(user, admin)
         logger.info("User %s %s admin", user.username, "is now" if admin else "is no longer")
@@ -220,7 +236,7 @@ def run_demote_admin(args: argparse.Namespace) -> int:
 
 
 def run_list_admin_users(args: argparse.Namespace) -> int:
-    async def _list(server: "MasServer") -> int:
+    async def _list(server: MasServer) -> int:
         rows = await server.get_db_pool().execute(
             "cli_list_admin_users", "SELECT username FROM users WHERE can_request_admin ORDER BY username"
         )
@@ -239,7 +255,7 @@ def run_add_email(args: argparse.Namespace) -> int:
     from mas_twisted.storage.stores.user_emails import add_user_email_txn, find_user_email_by_email_txn
     from mas_twisted.types.users import UserEmail
 
-    async def _add(server: "MasServer") -> int:
+    async def _add(server: MasServer) -> int:
         if not _EMAIL_RE.match(args.email):
             raise MasError(f"Invalid email address {args.email!r}")
         user = await _find_user(server, args.username)
@@ -250,7 +266,7 @@ def run_add_email(args: argparse.Namespace) -> int:
             created_at=server.get_clock().time_msec(),
         )
 
-        def _txn(txn: "LoggingTransaction") -> bool:
+        def _txn(txn: LoggingTransaction) -> bool:
             existing = find_user_email_by_email_txn(txn, args.email)
             if existing is not None:
                 if existing.user_id != user.id:
@@ -261,7 +277,9 @@ def run_add_email(args: argparse.Namespace) -> int:
             return True
 
         added = await server.get_db_pool().runInteraction("cli_add_email", _txn)
-        logger.info("Email %s %s user %s", args.email, "added to" if added else "already belongs to", user.username)
+        logger.info(
+            "Email %s %s user %s", args.email, "added to" if added else "already belongs to", user.username
+        )
         return 0
 
     return _run(args, _add)
@@ -270,9 +288,11 @@ def run_add_email(args: argparse.Namespace) -> int:
 def run_issue_compatibility_token(args: argparse.Namespace) -> int:
     from mas_twisted.handlers.compat import CompatHandler
 
-    async def _issue(server: "MasServer") -> int:
+    async def _issue(server: MasServer) -> int:
         user = await _find_user(server, args.username)
-        issued = await CompatHandler(server).issue_compatibility_token(user, args.device_id, synapse_admin=args.admin)
+        issued = await CompatHandler(server).issue_compatibility_token(
+            user, args.device_id, synapse_admin=args.admin
+        )
         if issued is None:
             return 1
         session, access_token = issued

@@ -15,8 +15,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="Runs the web server",
         description="Runs the HTTP listeners and, unless --no-worker, the job worker (twistd -n mas).",
     )
-    parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending database migrations on start")
-    parser.add_argument("--no-sync", action="store_true", help="Do not sync the static clients and upstream providers")
+    parser.add_argument(
+        "--no-migrate", action="store_true", help="Do not apply pending database migrations on start"
+    )
+    parser.add_argument(
+        "--no-sync", action="store_true", help="Do not sync the static clients and upstream providers"
+    )
     parser.add_argument("--no-worker", action="store_true", help="Do not run the job worker in this process")
     parser.add_argument("--migrate", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=run_server)

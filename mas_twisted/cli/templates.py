@@ -50,9 +50,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     check = commands.add_parser(
         "check", parents=[common], help="Check that the templates specified in the config are valid"
     )
-    check.add_argument("--out-dir", help="Write the renders to this directory (which must not exist or be empty)")
     check.add_argument(
-        "--stabilise", action="store_true", help="Use a fixed time and fixed sample data, for reproducible renders"
+        "--out-dir", help="Write the renders to this directory (which must not exist or be empty)"
+    )
+    check.add_argument(
+        "--stabilise",
+        action="store_true",
+        help="Use a fixed time and fixed sample data, for reproducible renders",
     )
     check.set_defaults(func=run_check)
 

@@ -13,7 +13,8 @@ import abc
 import ipaddress
 import os
 import re
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from mas_twisted.api.errors import ConfigError, PathElement
@@ -127,8 +128,8 @@ class Reader:
         default: Any = MISSING,
         *,
         required: bool = False,
-        min: int | None = None,  # noqa: A002 - mirrors the YAML vocabulary
-        max: int | None = None,  # noqa: A002
+        min: int | None = None,
+        max: int | None = None,
     ) -> Any:
         value = self._get(key, default, required)
         if value is default and not required:
@@ -149,8 +150,8 @@ class Reader:
         key: str,
         default: Any = MISSING,
         *,
-        min: float | None = None,  # noqa: A002
-        max: float | None = None,  # noqa: A002
+        min: float | None = None,
+        max: float | None = None,
     ) -> Any:
         value = self._get(key, default, False)
         if value is default:
@@ -164,7 +165,9 @@ class Reader:
             raise self.error(key, f"must be at most {max}, got {value}")
         return value
 
-    def url(self, key: str, default: Any = None, *, required: bool = False, schemes: Sequence[str] | None = None) -> Any:
+    def url(
+        self, key: str, default: Any = None, *, required: bool = False, schemes: Sequence[str] | None = None
+    ) -> Any:
         value = self.str(key, default, required=required)
         if value is None or value is default:
             return value
@@ -180,14 +183,18 @@ class Reader:
         if value is None or value is default:
             return value
         if not is_ulid(value):
-            raise self.error(key, f"expected a ULID (26 characters of Crockford base32), got {describe(value)}")
+            raise self.error(
+                key, f"expected a ULID (26 characters of Crockford base32), got {describe(value)}"
+            )
         return value.upper()
 
     def ip_network(self, key: str, value: Any, index: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         try:
             return ipaddress.ip_network(str(value), strict=False)
         except ValueError:
-            raise ConfigError(f"expected an IP address or CIDR range, got {describe(value)}", self.at(key) + (index,))
+            raise ConfigError(
+                f"expected an IP address or CIDR range, got {describe(value)}", self.at(key) + (index,)
+            )
 
     # -- containers -----------------------------------------------------------------------
     def list(self, key: str, default: Any = (), *, required: bool = False) -> Any:
@@ -207,10 +214,10 @@ class Reader:
             out.append(str(item))
         return out
 
-    def child(self, key: str) -> "Reader":
+    def child(self, key: str) -> Reader:
         return Reader(self.data.get(key), self.at(key))
 
-    def children(self, key: str, default: Any = ()) -> Iterator["Reader"]:
+    def children(self, key: str, default: Any = ()) -> Iterator[Reader]:
         for i, item in enumerate(self.list(key, default) or ()):
             yield Reader(item, self.at(key) + (i,))
 
@@ -288,7 +295,7 @@ class Config(abc.ABC):
     #: The section is a YAML list (``clients``), read from the raw tree by ``read_config``.
     list_section: ClassVar[bool] = False
 
-    def __init__(self, root: "Any" = None):
+    def __init__(self, root: Any = None):
         self.root = root
 
     @abc.abstractmethod

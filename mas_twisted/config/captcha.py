@@ -37,7 +37,9 @@ class CaptchaConfig(Config):
                     raise r.error(key, f"missing required value for service {self.service!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return without_none(("service", self.service), ("site_key", self.site_key), ("secret_key", self.secret_key))
+        return without_none(
+            ("service", self.service), ("site_key", self.site_key), ("secret_key", self.secret_key)
+        )
 
     def is_default(self) -> bool:
         return not self.to_dict()

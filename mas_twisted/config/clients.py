@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import attrs
 
@@ -98,14 +99,17 @@ def parse_jwks(r: Reader, key: str) -> dict[str, Any] | None:
             if param == "crv":
                 if value not in _JWK_CURVES[kty]:
                     raise kr.error(
-                        param, f"expected one of {', '.join(_JWK_CURVES[kty])} for a {kty} key; got {describe(value)}"
+                        param,
+                        f"expected one of {', '.join(_JWK_CURVES[kty])} for a {kty} key; got {describe(value)}",
                     )
             elif not _B64URL_RE.match(value):
                 raise kr.error(param, f"expected base64url, got {describe(value)}")
         kr.enum("use", _JWK_USES)
         for i, op in enumerate(kr.str_list("key_ops", ())):
             if op not in _JWK_OPS:
-                raise ConfigError(f"expected one of {', '.join(_JWK_OPS)}; got {describe(op)}", kr.at("key_ops") + (i,))
+                raise ConfigError(
+                    f"expected one of {', '.join(_JWK_OPS)}; got {describe(op)}", kr.at("key_ops") + (i,)
+                )
         kr.str("alg")
         kr.str("kid")
         kr.str_list("x5c", ())
@@ -129,7 +133,7 @@ class StaticClient:
     redirect_uris: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, r: Reader) -> "StaticClient":
+    def parse(cls, r: Reader) -> StaticClient:
         client_id = r.ulid("client_id", required=True)
         method = r.enum("client_auth_method", CLIENT_AUTH_METHODS, required=True)
         client_secret_file = r.str("client_secret_file")
@@ -157,7 +161,9 @@ class StaticClient:
             if self.jwks is None and self.jwks_uri is None:
                 raise r.error("client_auth_method", f"jwks or jwks_uri is required for {method!r}")
             if self.jwks is not None and self.jwks_uri is not None:
-                raise r.error("jwks", f"jwks and jwks_uri are mutually exclusive (jwks_uri is {self.jwks_uri!r})")
+                raise r.error(
+                    "jwks", f"jwks and jwks_uri are mutually exclusive (jwks_uri is {self.jwks_uri!r})"
+                )
             if self.client_secret is not None:
                 raise r.error(secret_key, f"a client secret is not allowed with {method!r}")
         elif method in SECRET_AUTH_METHODS:

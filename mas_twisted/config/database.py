@@ -121,10 +121,23 @@ class DatabaseConfig(Config):
                 except ValueError as e:
                     raise r.error("uri", f"{e}, got {describe(self.uri)}")
                 self.engine_name = "sqlite"
-                tls = [k for k in ("ssl_mode", "ssl_ca", "ssl_ca_file", "ssl_certificate",
-                                   "ssl_certificate_file", "ssl_key", "ssl_key_file") if r.has(k)]
+                tls = [
+                    k
+                    for k in (
+                        "ssl_mode",
+                        "ssl_ca",
+                        "ssl_ca_file",
+                        "ssl_certificate",
+                        "ssl_certificate_file",
+                        "ssl_key",
+                        "ssl_key_file",
+                    )
+                    if r.has(k)
+                ]
                 if tls:
-                    raise r.error(tls[0], f"TLS options only apply to PostgreSQL, but uri is {describe(self.uri)}")
+                    raise r.error(
+                        tls[0], f"TLS options only apply to PostgreSQL, but uri is {describe(self.uri)}"
+                    )
             elif scheme not in POSTGRES_SCHEMES:
                 raise r.error(
                     "uri",

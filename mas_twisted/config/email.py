@@ -98,7 +98,9 @@ class EmailConfig(Config):
             try:
                 parse_mailbox(value)
             except ValueError:
-                raise r.error(key, f"expected an email address such as \"Name\" <user@example.com>, got {describe(value)}")
+                raise r.error(
+                    key, f'expected an email address such as "Name" <user@example.com>, got {describe(value)}'
+                )
 
         if self.transport == TRANSPORT_SMTP:
             has_password = self.password is not None
@@ -111,13 +113,17 @@ class EmailConfig(Config):
             if self.hostname is None:
                 raise r.error("hostname", f"missing required value for transport {self.transport!r}")
             if self.command is not None:
-                raise r.error("command", f"not allowed with transport {self.transport!r}, got {self.command!r}")
+                raise r.error(
+                    "command", f"not allowed with transport {self.transport!r}, got {self.command!r}"
+                )
         elif self.transport == TRANSPORT_SENDMAIL:
             if self.command is None:
                 raise r.error("command", f"missing required value for transport {self.transport!r}")
             for key in _SMTP_KEYS:
                 if r.has(key):
-                    raise r.error(key, f"not allowed with transport {self.transport!r}, got {describe(r.data[key])}")
+                    raise r.error(
+                        key, f"not allowed with transport {self.transport!r}, got {describe(r.data[key])}"
+                    )
 
     def to_dict(self) -> dict[str, Any]:
         """As MAS serialises it: the password file's path rather than its content."""

@@ -52,9 +52,11 @@ class InactiveSessionExpiration:
     expire_user_sessions: bool = True
 
     @classmethod
-    def parse(cls, r: Reader) -> "InactiveSessionExpiration":
+    def parse(cls, r: Reader) -> InactiveSessionExpiration:
         return cls(
-            ttl=_documented_range(r, "ttl", r.int("ttl", required=True, min=0), INACTIVE_TTL_MIN, INACTIVE_TTL_MAX),
+            ttl=_documented_range(
+                r, "ttl", r.int("ttl", required=True, min=0), INACTIVE_TTL_MIN, INACTIVE_TTL_MAX
+            ),
             expire_compat_sessions=r.bool("expire_compat_sessions", True),
             expire_oauth_sessions=r.bool("expire_oauth_sessions", True),
             expire_user_sessions=r.bool("expire_user_sessions", True),
@@ -71,7 +73,7 @@ class SessionLimit:
     dangerous_hard_limit_eviction: bool = False
 
     @classmethod
-    def parse(cls, r: Reader) -> "SessionLimit":
+    def parse(cls, r: Reader) -> SessionLimit:
         limit = cls(
             soft_limit=r.int("soft_limit", required=True, min=1, max=_U64_MAX),
             hard_limit=r.int("hard_limit", required=True, min=1, max=_U64_MAX),
@@ -106,10 +108,18 @@ class ExperimentalConfig(Config):
 
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         self.access_token_ttl = _documented_range(
-            r, "access_token_ttl", r.int("access_token_ttl", DEFAULT_TOKEN_TTL, min=0), TOKEN_TTL_MIN, TOKEN_TTL_MAX
+            r,
+            "access_token_ttl",
+            r.int("access_token_ttl", DEFAULT_TOKEN_TTL, min=0),
+            TOKEN_TTL_MIN,
+            TOKEN_TTL_MAX,
         )
         self.compat_token_ttl = _documented_range(
-            r, "compat_token_ttl", r.int("compat_token_ttl", DEFAULT_TOKEN_TTL, min=0), TOKEN_TTL_MIN, TOKEN_TTL_MAX
+            r,
+            "compat_token_ttl",
+            r.int("compat_token_ttl", DEFAULT_TOKEN_TTL, min=0),
+            TOKEN_TTL_MIN,
+            TOKEN_TTL_MAX,
         )
         self.inactive_session_expiration = (
             InactiveSessionExpiration.parse(r.child("inactive_session_expiration"))

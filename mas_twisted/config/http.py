@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import attr
@@ -38,7 +38,7 @@ from OpenSSL import SSL
 from mas_twisted.config._base import Config, JsonDict, Reader, describe
 from mas_twisted.jose.keys import KeyLoadError, load_private_key
 
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: MAS's ``default_trusted_proxies()``, in its order (note ``10.0.0.0/10``, as MAS has it).
 DEFAULT_TRUSTED_PROXIES: tuple[str, ...] = (
@@ -90,12 +90,14 @@ class ResourceConfig:
     undocumented_oauth2_access: bool = False
 
     @classmethod
-    def parse(cls, r: Reader) -> "ResourceConfig":
+    def parse(cls, r: Reader) -> ResourceConfig:
         name = r.str("name")
         if name is None:
             raise r.error("name", "missing required value (a resource is written `- name: health`)")
         if name not in RESOURCE_NAMES:
-            raise r.error("name", f"unknown resource {describe(name)}; expected one of {', '.join(RESOURCE_NAMES)}")
+            raise r.error(
+                "name", f"unknown resource {describe(name)}; expected one of {', '.join(RESOURCE_NAMES)}"
+            )
         if name == "assets":
             return cls(name=name, path=r.str("path", DEFAULT_ASSETS_PATH, allow_empty=False))
         if name == "graphql":
@@ -188,7 +190,7 @@ class FdBind:
         return {"fd": self.fd, "kind": self.kind}
 
 
-BindConfig = Union[ListenBind, AddressBind, UnixBind, FdBind]
+BindConfig = ListenBind | AddressBind | UnixBind | FdBind
 
 
 def parse_socket_address(value: str) -> tuple[str, int]:
@@ -248,7 +250,10 @@ def parse_bind(r: Reader) -> BindConfig:
         try:
             host, port = parse_socket_address(address)
         except ValueError as e:
-            raise r.error("address", f"expected an IP address and port such as \"[::]:8080\", got {describe(address)} ({e})")
+            raise r.error(
+                "address",
+                f'expected an IP address and port such as "[::]:8080", got {describe(address)} ({e})',
+            )
         return AddressBind(address=address, host=host, port=port)
     if r.has("socket"):
         mode = _parse_mode(r)
@@ -261,7 +266,9 @@ def parse_bind(r: Reader) -> BindConfig:
         raise r.error("port", "missing required value (host needs a port)")
     if r.has("fd") or r.has("kind") or not r.data:
         return FdBind(fd=r.int("fd", 0, min=0), kind=r.enum("kind", FD_KINDS, "tcp"))
-    raise r.error(None, f"expected one of port, address, socket or fd; got keys {', '.join(sorted(map(str, r.data)))}")
+    raise r.error(
+        None, f"expected one of port, address, socket or fd; got keys {', '.join(sorted(map(str, r.data)))}"
+    )
 
 
 def _quote(value: str) -> str:
@@ -321,12 +328,15 @@ class TlsConfig:
     configured: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, r: Reader) -> "TlsConfig":
+    def parse(cls, r: Reader) -> TlsConfig:
         password = r.secret("password", binary=True)
         if r.has("certificate") and r.has("certificate_file"):
             raise r.error("certificate", "only one of certificate or certificate_file can be set at a time")
         if not r.has("certificate") and not r.has("certificate_file"):
-            raise r.error("certificate", "TLS configuration is missing a certificate (set certificate or certificate_file)")
+            raise r.error(
+                "certificate",
+                "TLS configuration is missing a certificate (set certificate or certificate_file)",
+            )
         if r.has("key") and r.has("key_file"):
             raise r.error("key", "only one of key or key_file can be set at a time")
         if not r.has("key") and not r.has("key_file"):
@@ -419,7 +429,7 @@ class ListenerConfig:
     configured_prefix: str | None = None
 
     @classmethod
-    def parse(cls, r: Reader, index: int) -> "ListenerConfig":
+    def parse(cls, r: Reader, index: int) -> ListenerConfig:
         name = r.str("name")
         if not r.has("resources"):
             raise r.error("resources", "missing required value")
@@ -522,7 +532,11 @@ def normalize_url(value: str) -> str:
             port = parts.port
         except ValueError:
             port = None
-        netloc = (userinfo + at if at else "") + host + (f":{port}" if port not in (None, _DEFAULT_PORTS[scheme]) else "")
+        netloc = (
+            (userinfo + at if at else "")
+            + host
+            + (f":{port}" if port not in (None, _DEFAULT_PORTS[scheme]) else "")
+        )
     path = parts.path or ("/" if scheme in _DEFAULT_PORTS else "")
     return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 
@@ -540,7 +554,7 @@ def _read_public_base(r: Reader) -> str:
     if parts.username is not None or parts.password is not None:
         raise r.error("public_base", "must not contain credentials")
     try:
-        parts.port
+        _ = parts.port  # raises ValueError on a port that is not a number in range
     except ValueError:
         raise r.error("public_base", f"has an invalid port: {describe(value)}")
     return normalize_url(value)

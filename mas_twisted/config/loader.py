@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -29,9 +30,17 @@ class Yaml12Loader(yaml.SafeLoader):
     """
 
     yaml_implicit_resolvers = {
-        key: [(tag, regexp) for tag, regexp in resolvers if tag not in (
-            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-            "tag:yaml.org,2002:timestamp")]
+        key: [
+            (tag, regexp)
+            for tag, regexp in resolvers
+            if tag
+            not in (
+                "tag:yaml.org,2002:bool",
+                "tag:yaml.org,2002:int",
+                "tag:yaml.org,2002:float",
+                "tag:yaml.org,2002:timestamp",
+            )
+        ]
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
@@ -44,7 +53,9 @@ Yaml12Loader.add_implicit_resolver(
 )
 Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
     list("-+.0123456789"),
 )
 
@@ -98,7 +109,7 @@ def read_yaml_file(path: str) -> dict[str, Any]:
     except OSError as e:
         raise ConfigError(f"could not read configuration file {path}: {e.strerror}")
     try:
-        data = yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=Yaml12Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -127,7 +138,7 @@ def env_layer(environ: Mapping[str, str], known_sections: Iterable[str]) -> dict
         if not parts or parts[0] not in known:
             continue
         try:
-            parsed = yaml.load(value, Loader=Yaml12Loader) if value else value  # noqa: S506
+            parsed = yaml.load(value, Loader=Yaml12Loader) if value else value
         except yaml.YAMLError:
             parsed = value
         if isinstance(parsed, (dict, list)):

@@ -25,7 +25,9 @@ class OAuthConfig(Config):
 
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         self.device_code_grant_enabled = r.bool("device_code_grant_enabled", True)
-        self.device_code_user_code_auto_fill_enabled = r.bool("device_code_user_code_auto_fill_enabled", False)
+        self.device_code_user_code_auto_fill_enabled = r.bool(
+            "device_code_user_code_auto_fill_enabled", False
+        )
 
     def to_dict(self) -> dict[str, bool]:
         """The switches that differ from MAS's defaults (MAS skips the others)."""

@@ -51,12 +51,18 @@ class PasswordScheme:
         return DEFAULT_BCRYPT_COST if self.cost is None else self.cost
 
     @classmethod
-    def parse(cls, r: Reader, *, load_secret: bool = True) -> "PasswordScheme":
+    def parse(cls, r: Reader, *, load_secret: bool = True) -> PasswordScheme:
         version = r.int("version", required=True, min=0, max=65535)
         algorithm = r.enum("algorithm", ALGORITHMS, required=True)
         cost = r.int("cost", None, min=0, max=2**32 - 1)
-        if algorithm == ALGORITHM_BCRYPT and cost is not None and not _BCRYPT_MIN_COST <= cost <= _BCRYPT_MAX_COST:
-            raise r.error("cost", f"bcrypt cost must be between {_BCRYPT_MIN_COST} and {_BCRYPT_MAX_COST}, got {cost}")
+        if (
+            algorithm == ALGORITHM_BCRYPT
+            and cost is not None
+            and not _BCRYPT_MIN_COST <= cost <= _BCRYPT_MAX_COST
+        ):
+            raise r.error(
+                "cost", f"bcrypt cost must be between {_BCRYPT_MIN_COST} and {_BCRYPT_MAX_COST}, got {cost}"
+            )
         secret_file = r.str("secret_file")
         if load_secret:
             secret = r.secret("secret", binary=True)
@@ -106,11 +112,15 @@ class PasswordsConfig(Config):
         if r.data.get("schemes") is None:
             self.schemes = list(DEFAULT_SCHEMES)
         else:
-            self.schemes = [PasswordScheme.parse(sr, load_secret=self.enabled) for sr in r.children("schemes")]
+            self.schemes = [
+                PasswordScheme.parse(sr, load_secret=self.enabled) for sr in r.children("schemes")
+            ]
         if not self.enabled:
             return
         if not self.schemes:
-            raise r.error("schemes", "at least one password scheme is required when passwords are enabled, got []")
+            raise r.error(
+                "schemes", "at least one password scheme is required when passwords are enabled, got []"
+            )
         seen: dict[int, int] = {}
         for i, scheme in enumerate(self.schemes):
             if scheme.version in seen:

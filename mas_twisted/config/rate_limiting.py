@@ -43,7 +43,7 @@ class RateLimiter:
         return 1.0 / self.per_second
 
     @classmethod
-    def parse(cls, r: Reader) -> "RateLimiter":
+    def parse(cls, r: Reader) -> RateLimiter:
         burst = r.int("burst", required=True, min=1, max=2**32 - 1)
         per_second = r.float("per_second", None)
         if per_second is None:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.config._base import Config, Reader
@@ -90,7 +91,7 @@ class RootConfig:
     @classmethod
     def load(
         cls, cli_paths: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
-    ) -> "RootConfig":
+    ) -> RootConfig:
         """Read the files named by ``-c`` (else ``MAS_CONFIG``, else ``./config.yaml``)."""
         environ = os.environ if environ is None else environ
         paths = config_paths(cli_paths, environ)

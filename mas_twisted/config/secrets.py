@@ -108,7 +108,7 @@ class KeyConfig:
     configured: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, r: Reader) -> "KeyConfig":
+    def parse(cls, r: Reader) -> KeyConfig:
         kid = r.str("kid")
         if r.has("key_file") and not r.has("key"):
             source = r.str("key_file", allow_empty=False)
@@ -124,7 +124,9 @@ class KeyConfig:
             where = f"key file {source}" if source != "inline" else "key"
             raise ConfigError(f"could not load {where}: {e}", key_path)
         configured = tuple(
-            (name, r.str(name)) for name in ("kid", "password_file", "password", "key_file", "key") if r.has(name)
+            (name, r.str(name))
+            for name in ("kid", "password_file", "password", "key_file", "key")
+            if r.has(name)
         )
         return cls(
             kid=private_key.thumbprint() if kid is None else kid,
@@ -135,7 +137,7 @@ class KeyConfig:
         )
 
     @classmethod
-    def from_file(cls, path: str, config_path: tuple[PathElement, ...]) -> "KeyConfig":
+    def from_file(cls, path: str, config_path: tuple[PathElement, ...]) -> KeyConfig:
         """A ``keys_dir`` key: unencrypted, ``kid`` from its thumbprint."""
         data = read_file(path, config_path, binary=True)
         try:

@@ -40,11 +40,13 @@ class TracingConfig:
     sample_rate: float | None = None
 
     @classmethod
-    def parse(cls, r: Reader) -> "TracingConfig":
+    def parse(cls, r: Reader) -> TracingConfig:
         propagators = r.str_list("propagators", ())
         for i, value in enumerate(propagators):
             if value not in PROPAGATORS:
-                raise ConfigError(f"expected one of {', '.join(PROPAGATORS)}; got {value!r}", r.at("propagators") + (i,))
+                raise ConfigError(
+                    f"expected one of {', '.join(PROPAGATORS)}; got {value!r}", r.at("propagators") + (i,)
+                )
         return cls(
             exporter=r.enum("exporter", TRACING_EXPORTERS, "none"),
             endpoint=r.url("endpoint"),
@@ -68,7 +70,7 @@ class MetricsConfig:
     endpoint: str | None = None
 
     @classmethod
-    def parse(cls, r: Reader) -> "MetricsConfig":
+    def parse(cls, r: Reader) -> MetricsConfig:
         return cls(exporter=r.enum("exporter", METRICS_EXPORTERS, "none"), endpoint=r.url("endpoint"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +87,7 @@ class SentryConfig:
     traces_sample_rate: float | None = None
 
     @classmethod
-    def parse(cls, r: Reader) -> "SentryConfig":
+    def parse(cls, r: Reader) -> SentryConfig:
         return cls(
             dsn=r.str("dsn"),
             environment=r.str("environment"),

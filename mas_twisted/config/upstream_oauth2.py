@@ -26,7 +26,8 @@ database by ``config sync``.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -77,7 +78,7 @@ class ImportPreference:
     on_conflict: str = "fail"
 
     @classmethod
-    def parse(cls, r: Reader, *, with_on_conflict: bool = False) -> "ImportPreference":
+    def parse(cls, r: Reader, *, with_on_conflict: bool = False) -> ImportPreference:
         return cls(
             action=r.enum("action", IMPORT_ACTIONS, "ignore"),
             template=r.str("template"),
@@ -108,7 +109,7 @@ class ClaimsImports:
     account_name_template: str | None = None
 
     @classmethod
-    def parse(cls, r: Reader) -> "ClaimsImports":
+    def parse(cls, r: Reader) -> ClaimsImports:
         claims = cls(
             subject_template=r.child("subject").str("template"),
             skip_confirmation=r.bool("skip_confirmation", False),
@@ -174,7 +175,7 @@ class SignInWithApple:
     private_key_inline: bool = attrs.field(default=False, eq=False)
 
     @classmethod
-    def parse(cls, r: Reader, *, load_files: bool = True) -> "SignInWithApple":
+    def parse(cls, r: Reader, *, load_files: bool = True) -> SignInWithApple:
         private_key = r.str("private_key")
         private_key_file = r.str("private_key_file")
         # MAS lets both be set: the inline key wins and the file is not read.
@@ -235,18 +236,21 @@ class UpstreamProvider:
     client_secret_file: str | None = attrs.field(default=None, eq=False)
 
     @classmethod
-    def parse(cls, r: Reader) -> "UpstreamProvider":
+    def parse(cls, r: Reader) -> UpstreamProvider:
         enabled = r.bool("enabled", True)
         params = r.mapping("additional_authorization_parameters", {})
         for key, value in params.items():
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise r.error(
-                    "additional_authorization_parameters", f"expected a string for {key!r}, got {describe(value)}"
+                    "additional_authorization_parameters",
+                    f"expected a string for {key!r}, got {describe(value)}",
                 )
         provider = cls(
             id=r.ulid("id", required=True),
             client_id=r.str("client_id", required=True),
-            token_endpoint_auth_method=r.enum("token_endpoint_auth_method", TOKEN_AUTH_METHODS, required=True),
+            token_endpoint_auth_method=r.enum(
+                "token_endpoint_auth_method", TOKEN_AUTH_METHODS, required=True
+            ),
             enabled=enabled,
             synapse_idp_id=r.str("synapse_idp_id"),
             issuer=r.str("issuer"),
@@ -259,7 +263,9 @@ class UpstreamProvider:
                 else None
             ),
             token_endpoint_auth_signing_alg=r.str("token_endpoint_auth_signing_alg"),
-            id_token_signed_response_alg=r.str("id_token_signed_response_alg", DEFAULT_ID_TOKEN_SIGNED_RESPONSE_ALG),
+            id_token_signed_response_alg=r.str(
+                "id_token_signed_response_alg", DEFAULT_ID_TOKEN_SIGNED_RESPONSE_ALG
+            ),
             scope=r.str("scope", DEFAULT_SCOPE),
             discovery_mode=r.enum("discovery_mode", DISCOVERY_MODES, "oidc"),
             pkce_method=r.enum("pkce_method", PKCE_METHODS, "auto"),
@@ -321,7 +327,9 @@ class UpstreamProvider:
             out["claims_imports"] = claims
         if self.additional_authorization_parameters:
             # A BTreeMap in MAS: sorted by key.
-            out["additional_authorization_parameters"] = dict(sorted(self.additional_authorization_parameters.items()))
+            out["additional_authorization_parameters"] = dict(
+                sorted(self.additional_authorization_parameters.items())
+            )
         out["forward_login_hint"] = self.forward_login_hint
         if self.on_backchannel_logout != "do_nothing":
             out["on_backchannel_logout"] = self.on_backchannel_logout
@@ -354,7 +362,9 @@ class UpstreamProvider:
             )
         if method == "sign_in_with_apple":
             if self.sign_in_with_apple is None:
-                raise r.error("sign_in_with_apple", f"missing required value for token_endpoint_auth_method {method!r}")
+                raise r.error(
+                    "sign_in_with_apple", f"missing required value for token_endpoint_auth_method {method!r}"
+                )
         elif self.sign_in_with_apple is not None:
             raise r.error("sign_in_with_apple", f"not allowed with token_endpoint_auth_method {method!r}")
         for token in self.scope.split(" "):

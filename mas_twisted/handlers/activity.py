@@ -60,7 +60,7 @@ class ActivityTracker:
 
     def __init__(
         self,
-        server: "MasServer",
+        server: MasServer,
         *,
         flush_interval: float = FLUSH_INTERVAL_S,
         flush_threshold: int = FLUSH_THRESHOLD,
@@ -82,7 +82,7 @@ class ActivityTracker:
         #: What the flush in progress is writing (so that :meth:`first_used_at` still sees it).
         self._writing_first_used: dict[str, int] = {}
         self._lock = defer.DeferredLock()
-        self._loop: "LoopingCall | None" = None
+        self._loop: LoopingCall | None = None
         self._shutdown_trigger: Any = None
         self._dropped = 0
 
@@ -95,7 +95,9 @@ class ActivityTracker:
         """The compatibility session was used at ``at`` (ms) from ``ip``."""
         self._record(self._pending_compat, "compat", session_id, at, ip)
 
-    def _record(self, pending: dict[str, list[Any]], kind: str, session_id: str, at: int, ip: str | None) -> None:
+    def _record(
+        self, pending: dict[str, list[Any]], kind: str, session_id: str, at: int, ip: str | None
+    ) -> None:
         record = pending.get(session_id)
         if record is not None:
             if at > record[0]:
@@ -154,7 +156,9 @@ class ActivityTracker:
         try:
             updated += await self._sessions.record_session_activity(batch, first_used)
         except Exception:
-            logger.exception("Failed to flush %d activity records; keeping them for the next flush", len(batch))
+            logger.exception(
+                "Failed to flush %d activity records; keeping them for the next flush", len(batch)
+            )
             self._restore(batch, first_used)
             return 0
         finally:
@@ -213,11 +217,11 @@ class ActivityTracker:
         reactor: Any = self._server.get_reactor()
         self._shutdown_trigger = reactor.addSystemEventTrigger("before", "shutdown", self._on_shutdown)
 
-    def _on_shutdown(self) -> "defer.Deferred[int]":
+    def _on_shutdown(self) -> defer.Deferred[int]:
         self._shutdown_trigger = None  # fired: nothing to remove
         return self.stop()
 
-    def stop(self) -> "defer.Deferred[int]":
+    def stop(self) -> defer.Deferred[int]:
         """Stop the periodic flush and write what is pending (the reactor waits for it)."""
         if self._loop is not None and self._loop.running:
             self._loop.stop()

@@ -33,7 +33,8 @@ scope and the requester; allowing fulfils the grant with the browser session and
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import attrs
@@ -124,7 +125,7 @@ class CallbackDestination:
     state: str | None = None
 
     @classmethod
-    def try_new(cls, response_mode: str, redirect_uri: str, state: str | None) -> "CallbackDestination":
+    def try_new(cls, response_mode: str, redirect_uri: str, state: str | None) -> CallbackDestination:
         """Raises :class:`PageError` (400) for a URI with a fragment, a bad query or an unknown mode."""
         try:
             url = parse_url(redirect_uri)
@@ -143,7 +144,7 @@ class CallbackDestination:
         return cls(redirect_uri=redirect_uri, response_mode=response_mode, state=state)
 
     @classmethod
-    def for_grant(cls, grant: AuthorizationGrant) -> "CallbackDestination":
+    def for_grant(cls, grant: AuthorizationGrant) -> CallbackDestination:
         return cls.try_new(grant.response_mode, grant.redirect_uri, grant.state)
 
     def go(self, params: Sequence[tuple[str, str]]) -> Callback:
@@ -167,9 +168,9 @@ class ConsentView:
     """What the consent page shows, or the policy's refusal."""
 
     grant: AuthorizationGrant
-    client: "OAuth2Client"
+    client: OAuth2Client
     action: PostAuthAction
-    policy: "EvaluationResult"
+    policy: EvaluationResult
 
 
 def resolve_response_mode(response_type: ResponseType, requested: str | None) -> str:
@@ -193,7 +194,7 @@ def _parse_max_age(value: str | None) -> None:
 class AuthorizationHandler:
     """``/authorize`` and ``/consent/<grant>``."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
         self._clock = server.get_clock()
         self._stores = server.get_stores()
@@ -203,7 +204,7 @@ class AuthorizationHandler:
 
     # -- GET /authorize -------------------------------------------------------------------
     async def start_authorization(
-        self, params: Mapping[str, str], session: "BrowserSession | None"
+        self, params: Mapping[str, str], session: BrowserSession | None
     ) -> AuthorizationResult:
         """Validate an authorization request and store its pending grant.
 
@@ -223,7 +224,9 @@ class AuthorizationHandler:
         try:
             response_type = ResponseType.parse(raw_response_type)
         except InvalidResponseType:
-            raise PageError("Failed to deserialize query string", details="response_type: invalid value") from None
+            raise PageError(
+                "Failed to deserialize query string", details="response_type: invalid value"
+            ) from None
         try:
             scope = Scope.parse(raw_scope)
         except InvalidScopeFormat:
@@ -234,7 +237,9 @@ class AuthorizationHandler:
             try:
                 parse_url(requested_redirect_uri)
             except InvalidUrlError:
-                raise PageError("Failed to deserialize query string", details="redirect_uri: invalid URL") from None
+                raise PageError(
+                    "Failed to deserialize query string", details="redirect_uri: invalid URL"
+                ) from None
 
         client = await self._stores.oauth2_clients.get_oauth2_client(client_id)
         if client is None:
@@ -311,7 +316,7 @@ class AuthorizationHandler:
         return AuthorizationResult(location=location, grant=grant)
 
     # -- /consent/<grant> -----------------------------------------------------------------
-    async def _load_grant(self, grant_id: str) -> tuple[AuthorizationGrant, "OAuth2Client"]:
+    async def _load_grant(self, grant_id: str) -> tuple[AuthorizationGrant, OAuth2Client]:
         grant = await self._stores.authorization_grants.get_authorization_grant(grant_id)
         if grant is None:
             raise NotFoundError("Authorization grant not found")
@@ -325,14 +330,14 @@ class AuthorizationHandler:
         if not grant.is_pending:
             raise PageError(f"Authorization grant {grant.id} already used", code=409)
 
-    async def session_counts(self, user: "User") -> SessionCounts:
+    async def session_counts(self, user: User) -> SessionCounts:
         """The user's active sessions, as the session-limit policy counts them."""
         oauth2 = await self._stores.oauth2_sessions.count_active_oauth2_sessions_for_user(user.id)
         return SessionCounts(total=oauth2, oauth2=oauth2)
 
     async def _evaluate(
-        self, grant: AuthorizationGrant, client: "OAuth2Client", session: "BrowserSession", requester: Requester
-    ) -> "EvaluationResult":
+        self, grant: AuthorizationGrant, client: OAuth2Client, session: BrowserSession, requester: Requester
+    ) -> EvaluationResult:
         return self._policy.evaluate_authorization_grant(
             client=client,
             scope=grant.scope,
@@ -343,7 +348,7 @@ class AuthorizationHandler:
         )
 
     async def load_consent(
-        self, grant_id: str, session: "BrowserSession | None", requester: Requester
+        self, grant_id: str, session: BrowserSession | None, requester: Requester
     ) -> ConsentView | str:
         """What ``GET /consent/<grant>`` shows; the login URL (a ``str``) when signed out.
 
@@ -360,7 +365,7 @@ class AuthorizationHandler:
         return ConsentView(grant=grant, client=client, action=action, policy=result)
 
     async def consent(
-        self, grant_id: str, session: "BrowserSession | None", requester: Requester, *, allow: bool
+        self, grant_id: str, session: BrowserSession | None, requester: Requester, *, allow: bool
     ) -> ConsentView | Callback | str:
         """``POST /consent/<grant>``: the login URL when signed out, the policy refusal, or the
         answer for the client (``code`` and/or ``id_token``; ``access_denied`` when denied).

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import treq
@@ -106,7 +107,7 @@ class _TooLarge(Exception):
 class JwksFetcher:
     """Fetches and caches the JWK Sets clients publish at their ``jwks_uri`` (RFC 7591 §2)."""
 
-    def __init__(self, clock: "Clock", http_client: Any):
+    def __init__(self, clock: Clock, http_client: Any):
         """
         Args:
             clock: for the cache's ages.
@@ -207,7 +208,7 @@ class ClientAuthenticator:
         client = await authenticator.authenticate(authorization.credentials, endpoint="/oauth2/token")
     """
 
-    def __init__(self, server: "MasServer", *, jwks_fetcher: JwksFetcher | None = None):
+    def __init__(self, server: MasServer, *, jwks_fetcher: JwksFetcher | None = None):
         self._clock = server.get_clock()
         self._clients = server.get_stores().oauth2_clients
         self._encrypter_factory: Callable[[], Any] = server.get_encrypter
@@ -241,7 +242,7 @@ class ClientAuthenticator:
         *,
         endpoint: str = TOKEN_ENDPOINT_PATH,
         require_confidential: bool = False,
-    ) -> "OAuth2Client":
+    ) -> OAuth2Client:
         """Check ``credentials`` and return the client they authenticate.
 
         Args:
@@ -277,35 +278,51 @@ class ClientAuthenticator:
         audiences = self.audiences(endpoint)
         now_s = self._clock.time()
         if method != PRIVATE_KEY_JWT:
-            self._verify(credentials, client, method=method, secret=secret, jwks=None, audiences=audiences, now_s=now_s)
+            self._verify(
+                credentials, client, method=method, secret=secret, jwks=None, audiences=audiences, now_s=now_s
+            )
             return client
 
         if client.jwks is not None:
-            self._verify(credentials, client, method=method, secret=None, jwks=client.jwks, audiences=audiences, now_s=now_s)
+            self._verify(
+                credentials,
+                client,
+                method=method,
+                secret=None,
+                jwks=client.jwks,
+                audiences=audiences,
+                now_s=now_s,
+            )
             return client
         if client.jwks_uri is None:
             raise ServerError(debug=f"client {client.id} uses private_key_jwt without jwks or jwks_uri")
         jwks = await self._fetch_jwks(client, refresh=False)
         try:
-            self._verify(credentials, client, method=method, secret=None, jwks=jwks, audiences=audiences, now_s=now_s)
+            self._verify(
+                credentials, client, method=method, secret=None, jwks=jwks, audiences=audiences, now_s=now_s
+            )
         except InvalidClientError:
             fetched_at = self.jwks_fetcher.cached_at(client.jwks_uri)
             if fetched_at is None or now_s - fetched_at < JWKS_REFRESH_MIN_AGE_S:
                 raise
             # Maybe the client rotated its keys since we cached them.
             jwks = await self._fetch_jwks(client, refresh=True)
-            self._verify(credentials, client, method=method, secret=None, jwks=jwks, audiences=audiences, now_s=now_s)
+            self._verify(
+                credentials, client, method=method, secret=None, jwks=jwks, audiences=audiences, now_s=now_s
+            )
         return client
 
-    def _client_secret(self, client: "OAuth2Client") -> str:
+    def _client_secret(self, client: OAuth2Client) -> str:
         if client.encrypted_client_secret is None:
-            raise ServerError(debug=f"client {client.id} uses {client.token_endpoint_auth_method} but has no secret")
+            raise ServerError(
+                debug=f"client {client.id} uses {client.token_endpoint_auth_method} but has no secret"
+            )
         try:
             return self._encrypter_factory().decrypt_string(client.encrypted_client_secret)
         except DecryptError as e:
             raise ServerError(debug=f"cannot decrypt the secret of client {client.id}: {e}") from None
 
-    async def _fetch_jwks(self, client: "OAuth2Client", *, refresh: bool) -> Mapping[str, Any]:
+    async def _fetch_jwks(self, client: OAuth2Client, *, refresh: bool) -> Mapping[str, Any]:
         assert client.jwks_uri is not None
         try:
             return await self.jwks_fetcher.get(client.jwks_uri, refresh=refresh)
@@ -315,7 +332,7 @@ class ClientAuthenticator:
     @staticmethod
     def _verify(
         credentials: Credentials,
-        client: "OAuth2Client",
+        client: OAuth2Client,
         *,
         method: str,
         secret: str | None,

@@ -38,7 +38,8 @@ status, ``errcode`` and text, raised before anything is written.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -103,7 +104,9 @@ def unknown_token(debug: str, msg: str = "Invalid access token") -> MatrixError:
 
 
 POLICY_REJECTED = "Login denied by the policy enforced by this service"
-HARD_LIMIT_REACHED = "You have reached your hard device limit. Please visit your account page to sign some out."
+HARD_LIMIT_REACHED = (
+    "You have reached your hard device limit. Please visit your account page to sign some out."
+)
 
 
 # -- the parsed request --------------------------------------------------------------------------
@@ -136,7 +139,7 @@ class LoginRequest:
 class CompatHandler:
     """``/login``, ``/logout``, ``/logout/all``, ``/refresh`` and ``issue-compatibility-token``."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
         self._clock = server.get_clock()
         self._tokens = server.get_token_generator()
@@ -153,7 +156,7 @@ class CompatHandler:
     def _homeserver(self) -> Any:
         return self._server.get_homeserver_connection()
 
-    def _enqueue_sync_devices(self, user_id: str) -> Callable[["LoggingTransaction"], None]:
+    def _enqueue_sync_devices(self, user_id: str) -> Callable[[LoggingTransaction], None]:
         from mas_twisted.queue.base import enqueue_txn
         from mas_twisted.queue.jobs.matrix import SyncDevicesJob
 
@@ -218,7 +221,7 @@ class CompatHandler:
                 created_at=now,
             )
 
-        def _also(txn: "LoggingTransaction") -> None:
+        def _also(txn: LoggingTransaction) -> None:
             from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
             from mas_twisted.storage.stores.user_passwords import add_user_password_txn
 
@@ -240,13 +243,21 @@ class CompatHandler:
         try:
             async with device_sync_lock(self._server, user.id, "compat-login"):
                 if sso_login is not None:
-                    if not await store.exchange_sso_login(sso_login, session, access_token, refresh_token, also=_also):
+                    if not await store.exchange_sso_login(
+                        sso_login, session, access_token, refresh_token, also=_also
+                    ):
                         raise invalid_login_token(f"compat SSO login {sso_login.id} was exchanged meanwhile")
                 else:
                     await store.start_compat_session(session, access_token, refresh_token, also=_also)
-                self._server.get_activity_tracker().record_compat_session(session.id, now, requester.ip_address)
+                self._server.get_activity_tracker().record_compat_session(
+                    session.id, now, requester.ip_address
+                )
                 logger.info(
-                    "User %s logged in with %s (compat session %s, device %s)", user.id, request.type, session.id, device_id
+                    "User %s logged in with %s (compat session %s, device %s)",
+                    user.id,
+                    request.type,
+                    session.id,
+                    device_id,
                 )
 
                 # The device must exist on the homeserver before the token is used (MAS's comment:
@@ -254,7 +265,9 @@ class CompatHandler:
                 try:
                     await self._homeserver.upsert_device(user.username, device_id, session.human_name)
                 except Exception as e:
-                    logger.error("Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e)
+                    logger.error(
+                        "Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e
+                    )
                     await store.finish_compat_session(session.id, also=self._enqueue_sync_devices(user.id))
                     raise internal_error(debug=f"upsert_device failed for compat session {session.id}") from e
         except DeviceSyncLockBusy as e:
@@ -270,7 +283,9 @@ class CompatHandler:
             reply["expires_in_ms"] = self._compat_token_ttl_ms
         return reply
 
-    async def _check_password(self, request: LoginRequest, requester: Requester) -> tuple["User", UserPassword | None]:
+    async def _check_password(
+        self, request: LoginRequest, requester: Requester
+    ) -> tuple[User, UserPassword | None]:
         if request.user is not None:
             username = request.user
         elif request.identifier_user is not None:
@@ -319,10 +334,15 @@ class CompatHandler:
                 created_at=self._clock.time_msec(),
                 upgraded_from_id=current.id,
             )
-            logger.info("Upgrading the password hash of user %s from scheme %d to %d", user.id, current.version, version)
+            logger.info(
+                "Upgrading the password hash of user %s from scheme %d to %d",
+                user.id,
+                current.version,
+                version,
+            )
         return user, upgraded
 
-    async def _check_login_token(self, token: str) -> tuple[Any, "User", str]:
+    async def _check_login_token(self, token: str) -> tuple[Any, User, str]:
         stores = self._stores
         login = await stores.compat_sessions.find_sso_login_by_token(token)
         if login is None:
@@ -330,7 +350,9 @@ class CompatHandler:
         now = self._clock.time_msec()
         if login.exchanged_at is not None:
             if now > login.exchanged_at + SSO_LOGIN_TOKEN_LIFETIME_MS:
-                logger.error("Login token of compat SSO login %s exchanged a second time more than 30s after", login.id)
+                logger.error(
+                    "Login token of compat SSO login %s exchanged a second time more than 30s after", login.id
+                )
             raise invalid_login_token(f"compat SSO login {login.id} already exchanged")
         if login.fulfilled_at is None or login.user_session_id is None:
             logger.error("Exchanged a token for compat SSO login %s that was not fulfilled yet", login.id)
@@ -349,7 +371,7 @@ class CompatHandler:
         return login, user, browser_session.id
 
     async def _check_policy(
-        self, user: "User", device_id: str, login_type: str, requester: Requester, now: int
+        self, user: User, device_id: str, login_type: str, requester: Requester, now: int
     ) -> list[str]:
         """Evaluate ``compat_login``; the compatibility sessions to finish to make room.
 
@@ -376,7 +398,9 @@ class CompatHandler:
         )
         return self._process_violations(result, kept_compat, now)
 
-    def _process_violations(self, result: "EvaluationResult", candidates: list[CompatSession], now: int) -> list[str]:
+    def _process_violations(
+        self, result: EvaluationResult, candidates: list[CompatSession], now: int
+    ) -> list[str]:
         if result.valid:
             return []
         violations = list(result.violations)
@@ -445,7 +469,9 @@ class CompatHandler:
         self._server.get_activity_tracker().record_compat_session(session.id, self._clock.time_msec(), ip)
         if not only_compat_is_fine:
             logger.info("POST /logout/all without io.element.only_compat_is_fine (user %s)", session.user_id)
-            raise MatrixError(404, "The /logout/all endpoint is not supported by this deployment", "M_UNRECOGNIZED")
+            raise MatrixError(
+                404, "The /logout/all endpoint is not supported by this deployment", "M_UNRECOGNIZED"
+            )
         finished = await self._stores.compat_sessions.finish_compat_sessions_for_user(
             session.user_id, also=self._enqueue_sync_devices(session.user_id)
         )
@@ -466,7 +492,9 @@ class CompatHandler:
         if found is None:
             raise unknown_token("unknown compat refresh token", "Invalid refresh token")
         if not found.token.is_valid:
-            raise unknown_token(f"compat refresh token {found.token.id} already consumed", "Invalid refresh token")
+            raise unknown_token(
+                f"compat refresh token {found.token.id} already consumed", "Invalid refresh token"
+            )
         if not found.session.is_valid:
             raise unknown_token(f"compat session {found.session.id} is finished", "Invalid refresh token")
         session = found.session
@@ -488,7 +516,9 @@ class CompatHandler:
             created_at=now,
         )
         if not await store.rotate_refresh_token(found.token, access_token, new_refresh):
-            raise unknown_token(f"compat refresh token {found.token.id} consumed meanwhile", "Invalid refresh token")
+            raise unknown_token(
+                f"compat refresh token {found.token.id} consumed meanwhile", "Invalid refresh token"
+            )
         return {
             "access_token": access_token.access_token,
             "refresh_token": new_refresh.refresh_token,
@@ -497,7 +527,7 @@ class CompatHandler:
 
     # -- mas-cli manage issue-compatibility-token ----------------------------------------------------
     async def issue_compatibility_token(
-        self, user: "User", device_id: str | None, *, synapse_admin: bool
+        self, user: User, device_id: str | None, *, synapse_admin: bool
     ) -> tuple[CompatSession, CompatAccessToken] | None:
         """A non-expiring token for a new session of ``user`` (MAS's ``manage.rs``).
 
@@ -517,7 +547,11 @@ class CompatHandler:
                 return None
             now = self._clock.time_msec()
             session = CompatSession(
-                id=self._tokens.ulid(), user_id=user.id, device_id=device, created_at=now, is_synapse_admin=synapse_admin
+                id=self._tokens.ulid(),
+                user_id=user.id,
+                device_id=device,
+                created_at=now,
+                is_synapse_admin=synapse_admin,
             )
             access_token = CompatAccessToken(
                 id=self._tokens.ulid(),

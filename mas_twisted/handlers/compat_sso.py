@@ -86,7 +86,9 @@ def parse_redirect_url(raw: str | None) -> str:
 
     # The URL itself is never logged: it may carry a password.
     def invalid(reason: str) -> MatrixError:
-        return MatrixError(400, "Invalid redirectUrl", "M_INVALID_PARAM", debug=f"redirectUrl refused: {reason}")
+        return MatrixError(
+            400, "Invalid redirectUrl", "M_INVALID_PARAM", debug=f"redirectUrl refused: {reason}"
+        )
 
     if not _SCHEME.match(raw):
         raise invalid("not an absolute URL")
@@ -94,7 +96,7 @@ def parse_redirect_url(raw: str | None) -> str:
         raise invalid("control character or space")
     try:
         parts = urlsplit(raw)
-        parts.port  # raises ValueError on a port that is not a number in range
+        _ = parts.port  # raises ValueError on a port that is not a number in range
     except ValueError:
         raise invalid("unparsable authority") from None
     if "@" in parts.netloc:
@@ -135,13 +137,13 @@ class SsoConfirmation:
 
     login: CompatSsoLogin
     action: PostAuthAction
-    policy: "EvaluationResult"
+    policy: EvaluationResult
 
 
 class CompatSsoHandler:
     """Starts compat SSO logins and lets a signed-in user confirm them."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         self._tokens = server.get_token_generator()
         self._stores = server.get_stores()
@@ -199,14 +201,16 @@ class CompatSsoHandler:
             raise CompatSsoLoginExpiredError(debug=f"compat SSO login {login.id} is older than 30 minutes")
         return login
 
-    async def session_counts(self, user: "User") -> SessionCounts:
+    async def session_counts(self, user: User) -> SessionCounts:
         """The user's active sessions, as the session-limit policy counts them (MAS's
         ``count_user_sessions_for_limiting``: OAuth 2.0 and compatibility sessions)."""
         oauth2 = await self._stores.oauth2_sessions.count_active_oauth2_sessions_for_user(user.id)
         compat = await self._stores.compat_sessions.count_active_compat_sessions_for_user(user.id)
         return SessionCounts(total=oauth2 + compat, oauth2=oauth2, compat=compat)
 
-    async def _evaluate(self, login: CompatSsoLogin, session: "BrowserSession", requester: Requester) -> "EvaluationResult":
+    async def _evaluate(
+        self, login: CompatSsoLogin, session: BrowserSession, requester: Requester
+    ) -> EvaluationResult:
         return self._policy.evaluate_compat_login(
             user=session.user,
             session_counts=await self.session_counts(session.user),
@@ -217,7 +221,9 @@ class CompatSsoHandler:
             requester=requester,
         )
 
-    async def load_confirmation(self, login_id: str, session: "BrowserSession", requester: Requester) -> SsoConfirmation:
+    async def load_confirmation(
+        self, login_id: str, session: BrowserSession, requester: Requester
+    ) -> SsoConfirmation:
         """What ``GET /complete-compat-sso/<id>`` shows to the signed-in ``session``.
 
         Raises:
@@ -226,9 +232,13 @@ class CompatSsoHandler:
         """
         action = self.post_auth_action(login_id)
         login = await self._load_pending(login_id)
-        return SsoConfirmation(login=login, action=action, policy=await self._evaluate(login, session, requester))
+        return SsoConfirmation(
+            login=login, action=action, policy=await self._evaluate(login, session, requester)
+        )
 
-    async def confirm(self, login_id: str, session: "BrowserSession", requester: Requester) -> SsoConfirmation | str:
+    async def confirm(
+        self, login_id: str, session: BrowserSession, requester: Requester
+    ) -> SsoConfirmation | str:
         """Fulfil the login with ``session`` (``POST /complete-compat-sso/<id>``): the URL to send
         the browser to (``redirectUrl?…&loginToken=…``), or the refusal when the policy says no
         (nothing is written then).

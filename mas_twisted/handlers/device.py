@@ -82,15 +82,15 @@ class DeviceConsentView:
     """What ``/device/<id>`` shows: the grant (in its current state) or the policy's refusal."""
 
     grant: DeviceCodeGrant
-    client: "OAuth2Client"
+    client: OAuth2Client
     action: PostAuthAction
-    policy: "EvaluationResult"
+    policy: EvaluationResult
 
 
 class DeviceHandler:
     """``POST /oauth2/device``, ``/link`` and ``/device/<id>``."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         self._stores = server.get_stores()
         self._tokens = server.get_token_generator()
@@ -106,7 +106,7 @@ class DeviceHandler:
             raise InvalidRequestError(DISABLED_DESCRIPTION)
 
     async def start_device_authorization(
-        self, client: "OAuth2Client", scope: Scope | None, requester: Requester
+        self, client: OAuth2Client, scope: Scope | None, requester: Requester
     ) -> DeviceAuthorizationResponse:
         """Store a pending grant for the authenticated ``client``.
 
@@ -154,7 +154,7 @@ class DeviceHandler:
         return grant
 
     # -- /device/<id> ---------------------------------------------------------------------
-    async def _load(self, grant_id: str) -> tuple[DeviceCodeGrant, "OAuth2Client"]:
+    async def _load(self, grant_id: str) -> tuple[DeviceCodeGrant, OAuth2Client]:
         grant = await self._stores.device_code_grants.get_device_code_grant(grant_id)
         if grant is None:
             raise PageError("Device grant not found", code=500)
@@ -166,8 +166,8 @@ class DeviceHandler:
         return grant, client
 
     async def _evaluate(
-        self, grant: DeviceCodeGrant, client: "OAuth2Client", session: "BrowserSession", requester: Requester
-    ) -> "EvaluationResult":
+        self, grant: DeviceCodeGrant, client: OAuth2Client, session: BrowserSession, requester: Requester
+    ) -> EvaluationResult:
         oauth2 = await self._stores.oauth2_sessions.count_active_oauth2_sessions_for_user(session.user.id)
         return self._policy.evaluate_authorization_grant(
             client=client,
@@ -182,7 +182,7 @@ class DeviceHandler:
         return PostAuthAction(kind=CONTINUE_DEVICE_CODE_GRANT, id=grant_id)
 
     async def load_consent(
-        self, grant_id: str, session: "BrowserSession | None", requester: Requester
+        self, grant_id: str, session: BrowserSession | None, requester: Requester
     ) -> DeviceConsentView | str:
         """What ``GET /device/<id>`` shows, or the login URL (a ``str``) when signed out.
 
@@ -199,7 +199,7 @@ class DeviceHandler:
     async def decide(
         self,
         grant_id: str,
-        session: "BrowserSession | None",
+        session: BrowserSession | None,
         requester: Requester,
         *,
         allow: bool,
@@ -221,7 +221,9 @@ class DeviceHandler:
             try:
                 if allow:
                     if not confirmed:
-                        raise PageError("The device must be confirmed before consent can be granted", code=500)
+                        raise PageError(
+                            "The device must be confirmed before consent can be granted", code=500
+                        )
                     grant = await self._stores.device_code_grants.fulfill_device_code_grant(
                         grant, session.id, DEFAULT_LOCALE
                     )

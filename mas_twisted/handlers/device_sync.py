@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, AsyncIterator
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer
 
@@ -45,7 +46,7 @@ def lock_name(user_id: str) -> str:
 
 
 @asynccontextmanager
-async def device_sync_lock(server: "MasServer", user_id: str, holder: str) -> AsyncIterator[None]:
+async def device_sync_lock(server: MasServer, user_id: str, holder: str) -> AsyncIterator[None]:
     """Hold the user's device sync lock for the ``async with`` block.
 
     Raises:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mas_twisted.api.errors import ServerError
 from mas_twisted.jose.keystore import NoSigningKeyError
@@ -73,7 +74,7 @@ def token_hash(alg: str, token: str) -> str:
 class IdTokenSigner:
     """Builds and signs ID tokens (``server.get_id_token_signer()``)."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         self._keystore = server.get_keystore()
         self._url_builder = server.get_url_builder()
@@ -81,7 +82,7 @@ class IdTokenSigner:
 
     def sign(
         self,
-        client: "OAuth2Client",
+        client: OAuth2Client,
         *,
         sub: str,
         nonce: str | None = None,
@@ -120,17 +121,21 @@ class IdTokenSigner:
                 claims["c_hash"] = token_hash(alg, code)
             return self._keystore.sign_jwt(claims, alg)
         except (NoSigningKeyError, ValueError) as e:
-            raise ServerError(debug=f"cannot sign an ID token for client {client.id} with {alg}: {e}") from None
+            raise ServerError(
+                debug=f"cannot sign an ID token for client {client.id} with {alg}: {e}"
+            ) from None
 
-    async def last_authentication_ms(self, browser_session: "BrowserSession") -> int | None:
+    async def last_authentication_ms(self, browser_session: BrowserSession) -> int | None:
         """When ``browser_session`` last authenticated (its ``auth_time``), if ever."""
-        authentication = await self._browser_sessions.get_last_browser_session_authentication(browser_session.id)
+        authentication = await self._browser_sessions.get_last_browser_session_authentication(
+            browser_session.id
+        )
         return authentication.created_at if authentication is not None else None
 
     async def sign_for_browser_session(
         self,
-        client: "OAuth2Client",
-        browser_session: "BrowserSession",
+        client: OAuth2Client,
+        browser_session: BrowserSession,
         *,
         nonce: str | None = None,
         access_token: str | None = None,

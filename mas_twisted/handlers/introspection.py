@@ -39,7 +39,8 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.internet import defer
@@ -152,10 +153,10 @@ class AccessTokenLookups:
 
     def __init__(
         self,
-        clock: "Clock",
-        store: "AccessTokenStore | None" = None,
+        clock: Clock,
+        store: AccessTokenStore | None = None,
         *,
-        fetch: "Callable[[list[str]], Awaitable[dict[str, Any]]] | None" = None,
+        fetch: Callable[[list[str]], Awaitable[dict[str, Any]]] | None = None,
     ):
         """Batches for ``store``'s OAuth 2.0 access tokens, or for whatever ``fetch`` reads
         (the compatibility access tokens)."""
@@ -168,7 +169,7 @@ class AccessTokenLookups:
         self._scheduled = False
         self._in_flight = 0
 
-    def lookup(self, access_token: str) -> "defer.Deferred[AccessTokenIntrospection | None]":
+    def lookup(self, access_token: str) -> defer.Deferred[AccessTokenIntrospection | None]:
         """The token with its session and user, or ``None`` if it is unknown."""
         d: defer.Deferred[AccessTokenIntrospection | None] = defer.Deferred()
         waiters = self._waiting.get(access_token)
@@ -200,7 +201,9 @@ class AccessTokenLookups:
         return result
 
     @staticmethod
-    def _deliver(found: "dict[str, AccessTokenIntrospection]", batch: dict[str, list[defer.Deferred[Any]]]) -> None:
+    def _deliver(
+        found: dict[str, AccessTokenIntrospection], batch: dict[str, list[defer.Deferred[Any]]]
+    ) -> None:
         for access_token, waiters in batch.items():
             result = found.get(access_token)
             for d in waiters:
@@ -214,10 +217,14 @@ class AccessTokenLookups:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compat_scope_string(device_id: str | None, is_synapse_admin: bool, supports_explicit_device_id: bool) -> str:
+def _compat_scope_string(
+    device_id: str | None, is_synapse_admin: bool, supports_explicit_device_id: bool
+) -> str:
     return str(
         compat_session_scope(
-            device_id, is_synapse_admin=is_synapse_admin, supports_explicit_device_id=supports_explicit_device_id
+            device_id,
+            is_synapse_admin=is_synapse_admin,
+            supports_explicit_device_id=supports_explicit_device_id,
         )
     )
 
@@ -225,7 +232,7 @@ def _compat_scope_string(device_id: str | None, is_synapse_admin: bool, supports
 class IntrospectionHandler:
     """Decides what ``POST /oauth2/introspect`` answers about a token."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         stores = server.get_stores()
         self._access_tokens = AccessTokenLookups(self._clock, stores.access_tokens)
@@ -243,7 +250,7 @@ class IntrospectionHandler:
 
     def introspect(
         self, token: str, token_type_hint: str | None = None, *, supports_explicit_device_id: bool = False
-    ) -> "defer.Deferred[IntrospectionResponse]":
+    ) -> defer.Deferred[IntrospectionResponse]:
         """What the token is, or :data:`INACTIVE` (a Deferred: the hot path avoids a coroutine).
 
         Args:
@@ -272,12 +279,14 @@ class IntrospectionHandler:
                 return self._compat_access_tokens.lookup(token).addCallback(
                     self._compat_reply, token_type, supports_explicit_device_id
                 )
-            return defer.ensureDeferred(self._introspect_compat_refresh_token(token, supports_explicit_device_id))
+            return defer.ensureDeferred(
+                self._introspect_compat_refresh_token(token, supports_explicit_device_id)
+            )
         # Personal sessions do not exist in this service yet: no such token can have been issued.
         logger.debug("Introspected %s: no such session can exist", token_type)
         return defer.succeed(INACTIVE)
 
-    def _access_token_reply(self, found: "AccessTokenIntrospection | None") -> IntrospectionResponse:
+    def _access_token_reply(self, found: AccessTokenIntrospection | None) -> IntrospectionResponse:
         if found is None:
             return INACTIVE
         now = self._clock.time_msec()
@@ -326,11 +335,15 @@ class IntrospectionHandler:
             jti=refresh_token.id,
         )
 
-    async def _introspect_compat_refresh_token(self, token: str, supports_explicit_device_id: bool) -> IntrospectionResponse:
+    async def _introspect_compat_refresh_token(
+        self, token: str, supports_explicit_device_id: bool
+    ) -> IntrospectionResponse:
         found = await self._compat_sessions.lookup_refresh_token_for_introspection(token)
         return self._compat_reply(found, TokenType.COMPAT_REFRESH_TOKEN, supports_explicit_device_id)
 
-    def _compat_reply(self, found: Any, token_type: TokenType, supports_explicit_device_id: bool) -> IntrospectionResponse:
+    def _compat_reply(
+        self, found: Any, token_type: TokenType, supports_explicit_device_id: bool
+    ) -> IntrospectionResponse:
         """The answer for a compatibility token found with its session and user (or not)."""
         now = self._clock.time_msec()
         if token_type is TokenType.COMPAT_ACCESS_TOKEN:
@@ -342,7 +355,9 @@ class IntrospectionHandler:
             return INACTIVE
         session, user = found.session, found.user
         try:
-            scope = _compat_scope_string(session.device_id, session.is_synapse_admin, supports_explicit_device_id)
+            scope = _compat_scope_string(
+                session.device_id, session.is_synapse_admin, supports_explicit_device_id
+            )
         except InvalidScopeFormat:
             logger.warning("Compat session %s has a device that cannot be a scope token", session.id)
             return INACTIVE

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import attrs
@@ -98,7 +99,7 @@ class PostAuthAction:
     device_id: str | None = None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "PostAuthAction | None":
+    def from_params(cls, params: Mapping[str, Any]) -> PostAuthAction | None:
         """The action in a query string or form (``kind``, ``id``, ``action``, ``device_id``), if valid."""
         kind = _one(params.get("kind"))
         if kind is None or kind not in POST_AUTH_KINDS:
@@ -114,7 +115,9 @@ class PostAuthAction:
             needs_device = ACCOUNT_ACTIONS.get(account_action or "")
             if needs_device is None or (needs_device and not device_id):
                 return cls(kind=kind)
-            return cls(kind=kind, account_action=account_action, device_id=device_id if needs_device else None)
+            return cls(
+                kind=kind, account_action=account_action, device_id=device_id if needs_device else None
+            )
         return cls(kind=kind)
 
     def to_params(self) -> dict[str, str]:
@@ -142,7 +145,7 @@ class PostAuthAction:
             query["device_id"] = self.device_id
         return f"{ACCOUNT_PATH}?{urlencode(query)}"
 
-    def go_next(self, url_builder: "UrlBuilder") -> str:
+    def go_next(self, url_builder: UrlBuilder) -> str:
         """The ``Location`` to redirect to (a path under the public base's prefix)."""
         return url_builder.prefix + self.path()
 
@@ -156,7 +159,7 @@ def _one(value: Any) -> str | None:
 
 
 def post_auth_redirect(
-    kind: str | None, id: str | None = None, *, url_builder: "UrlBuilder | None" = None  # noqa: A002
+    kind: str | None, id: str | None = None, *, url_builder: UrlBuilder | None = None
 ) -> str:
     """Where a browser goes once authenticated for this action: the consent page for
     ``continue_authorization_grant``, and so on (see the module docstring); ``/`` when there is
@@ -167,12 +170,14 @@ def post_auth_redirect(
     return url_builder.prefix + path if url_builder is not None else path
 
 
-def go_next(action: PostAuthAction | None, url_builder: "UrlBuilder") -> str:
+def go_next(action: PostAuthAction | None, url_builder: UrlBuilder) -> str:
     """``action.go_next`` or, without an action, the index page (MAS's ``Login::go_next``)."""
     return action.go_next(url_builder) if action is not None else url_builder.prefix + INDEX_PATH
 
 
-def login_url(url_builder: "UrlBuilder", action: PostAuthAction | None = None, login_hint: str | None = None) -> str:
+def login_url(
+    url_builder: UrlBuilder, action: PostAuthAction | None = None, login_hint: str | None = None
+) -> str:
     """The login page that comes back to ``action`` afterwards (what ``/authorize`` redirects to)."""
     query: dict[str, str] = dict(action.to_params()) if action is not None else {}
     if login_hint:
@@ -204,7 +209,7 @@ class LoginResult:
 class LoginHandler:
     """Checks passwords and opens browser sessions."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
         self._clock = server.get_clock()
         self._passwords = server.get_password_manager()
@@ -286,7 +291,12 @@ class LoginHandler:
                 upgraded_from_id=current.id,
             )
             used_password = upgraded
-            logger.info("Upgrading the password hash of user %s from scheme %d to %d", user.id, current.version, version)
+            logger.info(
+                "Upgrading the password hash of user %s from scheme %d to %d",
+                user.id,
+                current.version,
+                version,
+            )
 
         session = BrowserSession(
             id=self._tokens.ulid(),
@@ -297,7 +307,10 @@ class LoginHandler:
             last_active_ip=client_ip,
         )
         authentication = BrowserSessionAuthentication(
-            id=self._tokens.ulid(), user_session_id=session.id, created_at=now, user_password_id=used_password.id
+            id=self._tokens.ulid(),
+            user_session_id=session.id,
+            created_at=now,
+            user_password_id=used_password.id,
         )
         await self._stores.browser_sessions.start_browser_session(session, authentication, upgraded)
         logger.info("User %s logged in with a password (browser session %s)", user.id, session.id)
@@ -310,6 +323,8 @@ class LoginHandler:
         session = await self._stores.browser_sessions.get_browser_session(session_id)
         if session is None or session.finished_at is not None:
             return None
-        finished = await self._stores.browser_sessions.finish_browser_session(session, self._clock.time_msec())
+        finished = await self._stores.browser_sessions.finish_browser_session(
+            session, self._clock.time_msec()
+        )
         logger.info("Browser session %s of user %s logged out", session.id, session.user.id)
         return finished

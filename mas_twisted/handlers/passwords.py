@@ -34,7 +34,8 @@ import hmac
 import logging
 import os
 import unicodedata
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import bcrypt
@@ -83,7 +84,9 @@ class UnknownSchemeError(MasError):
     """A stored hash names a scheme version that is not configured any more."""
 
     def __init__(self, version: int):
-        super().__init__("Hashing scheme not found", debug=f"no passwords.schemes entry has version {version}")
+        super().__init__(
+            "Hashing scheme not found", debug=f"no passwords.schemes entry has version {version}"
+        )
         self.version = version
 
 
@@ -245,7 +248,9 @@ def _bcrypt_input(password: bytes, pepper: bytes | None) -> bytes:
 
 
 def _bcrypt_hash(password: bytes, pepper: bytes | None, cost: int) -> str:
-    return bcrypt.hashpw(_bcrypt_input(password, pepper), bcrypt.gensalt(rounds=cost, prefix=b"2b")).decode("ascii")
+    return bcrypt.hashpw(_bcrypt_input(password, pepper), bcrypt.gensalt(rounds=cost, prefix=b"2b")).decode(
+        "ascii"
+    )
 
 
 def _bcrypt_verify(hashed: str, password: bytes, pepper: bytes | None) -> bool:
@@ -260,8 +265,12 @@ _PBKDF2_DIGESTS = {"pbkdf2-sha256": "sha256", "pbkdf2-sha512": "sha512"}
 
 def _pbkdf2_hash(password: bytes, pepper: bytes | None) -> str:
     salt = os.urandom(SALT_LENGTH)
-    digest = hashlib.pbkdf2_hmac("sha256", password + (pepper or b""), salt, PBKDF2_ROUNDS, PBKDF2_OUTPUT_LENGTH)
-    return f"$pbkdf2-sha256$i={PBKDF2_ROUNDS},l={PBKDF2_OUTPUT_LENGTH}${_b64encode(salt)}${_b64encode(digest)}"
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", password + (pepper or b""), salt, PBKDF2_ROUNDS, PBKDF2_OUTPUT_LENGTH
+    )
+    return (
+        f"$pbkdf2-sha256$i={PBKDF2_ROUNDS},l={PBKDF2_OUTPUT_LENGTH}${_b64encode(salt)}${_b64encode(digest)}"
+    )
 
 
 def _pbkdf2_verify(hashed: str, password: bytes, pepper: bytes | None) -> bool:
@@ -275,7 +284,11 @@ def _pbkdf2_verify(hashed: str, password: bytes, pepper: bytes | None) -> bool:
     if length != len(expected):
         raise PasswordHashError("pbkdf2 hash length does not match its l parameter")
     digest = hashlib.pbkdf2_hmac(
-        _PBKDF2_DIGESTS[ident], password + (pepper or b""), _b64decode(salt_b64), _int_param(params, "i"), length
+        _PBKDF2_DIGESTS[ident],
+        password + (pepper or b""),
+        _b64decode(salt_b64),
+        _int_param(params, "i"),
+        length,
     )
     return hmac.compare_digest(digest, expected)
 
@@ -342,14 +355,16 @@ class PasswordManager:
             threads, started on first use and stopped when the reactor shuts down.
     """
 
-    def __init__(self, server: "MasServer", *, threadpool: Any = None, pool_size: int | None = None):
+    def __init__(self, server: MasServer, *, threadpool: Any = None, pool_size: int | None = None):
         config = server.config.passwords
         self._reactor = server.get_reactor()
         self.enabled: bool = config.enabled
         self.minimum_complexity: int = config.minimum_complexity
         self._hashers: dict[int, Hasher] = {s.version: Hasher(s) for s in config.schemes}
         current = config.current_scheme
-        self._current: Hasher | None = self._hashers[current.version] if current is not None and self.enabled else None
+        self._current: Hasher | None = (
+            self._hashers[current.version] if current is not None and self.enabled else None
+        )
         self.pool_size = pool_size if pool_size is not None else default_pool_size()
         self._threadpool = threadpool
         self._owns_pool = threadpool is None

@@ -17,7 +17,8 @@ account nothing. Email addresses are compared in lower case. Time is the server 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Hashable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 from mas_twisted.api.errors import MasError
 
@@ -52,7 +53,7 @@ class RateLimitExceededError(MasError):
 class KeyedGcra:
     """One GCRA limit, with a state per key."""
 
-    def __init__(self, name: str, burst: int, per_second: float, clock: "Clock"):
+    def __init__(self, name: str, burst: int, per_second: float, clock: Clock):
         if burst < 1 or per_second <= 0:
             raise ValueError("a rate limit needs burst >= 1 and per_second > 0")
         self.name = name
@@ -64,7 +65,7 @@ class KeyedGcra:
         self._last_sweep = self._now()
 
     @classmethod
-    def from_config(cls, name: str, config: "LimiterConfig", clock: "Clock") -> "KeyedGcra":
+    def from_config(cls, name: str, config: LimiterConfig, clock: Clock) -> KeyedGcra:
         return cls(name, config.burst, config.per_second, clock)
 
     def _now(self) -> int:
@@ -99,7 +100,7 @@ class KeyedGcra:
 class RateLimiter:
     """Every limit of the ``rate_limiting`` section, with MAS's checks."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         config = server.config.rate_limiting
         clock = server.get_clock()
         self.login_per_ip = KeyedGcra.from_config("login.per_ip", config.login_per_ip, clock)
@@ -147,7 +148,9 @@ class RateLimiter:
         self.email_authentication_per_ip.check(requester_ip)
         self.email_authentication_per_address.check(email.lower())
 
-    def check_email_authentication_send_code(self, requester_ip: str | None, authentication_id: str, email: str) -> None:
+    def check_email_authentication_send_code(
+        self, requester_ip: str | None, authentication_id: str, email: str
+    ) -> None:
         self.check_email_authentication_email(requester_ip, email)
         self.email_authentication_emails_per_session.check(authentication_id)
 

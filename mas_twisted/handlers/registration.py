@@ -99,7 +99,7 @@ def _plain(value: Localized[str] | None) -> str | None:
 class RegistrationHandler:
     """``server.get_registration_handler()``."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._config = server.config
         self._clock = server.get_clock()
         self._tokens = server.get_token_generator()
@@ -107,7 +107,7 @@ class RegistrationHandler:
         self._encrypter_factory = server.get_encrypter
         self._clients = server.get_stores().oauth2_clients
 
-    async def register(self, body: Any, *, requester: "Requester") -> RegistrationResponse:
+    async def register(self, body: Any, *, requester: Requester) -> RegistrationResponse:
         """Register (or find again) the client ``body`` describes.
 
         Args:
@@ -117,7 +117,9 @@ class RegistrationHandler:
         Raises:
             InvalidClientMetadataError, InvalidRedirectUriError: see the module docstring.
         """
-        prepared = prepare_registration(body, device_code_grant_enabled=self._config.oauth.device_code_grant_enabled)
+        prepared = prepare_registration(
+            body, device_code_grant_enabled=self._config.oauth.device_code_grant_enabled
+        )
         metadata = prepared.metadata
         logger.info("Client registration: %s", metadata.to_canonical_json())
 

@@ -35,7 +35,7 @@ _HINTS = ("access_token", "refresh_token")
 class RevocationHandler:
     """Ends the OAuth 2.0 session of a revoked token."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         stores = server.get_stores()
         self._access_tokens = stores.access_tokens
@@ -45,7 +45,7 @@ class RevocationHandler:
         self._server = server
 
     async def revoke(
-        self, client: "OAuth2Client", token: str, token_type_hint: str | None = None, *, ip: str | None = None
+        self, client: OAuth2Client, token: str, token_type_hint: str | None = None, *, ip: str | None = None
     ) -> bool:
         """Revoke ``token`` on behalf of the authenticated ``client``.
 
@@ -91,7 +91,9 @@ class RevocationHandler:
         if session is None or not session.is_valid:
             return False
         if session.client_id != client.id:
-            raise UnauthorizedClientError(debug=f"client {client.id} may not end session {session.id} of {session.client_id}")
+            raise UnauthorizedClientError(
+                debug=f"client {client.id} may not end session {session.id} of {session.client_id}"
+            )
 
         self._activity.record_oauth2_session(session.id, now, ip)
         also = None
@@ -102,10 +104,12 @@ class RevocationHandler:
             # The homeserver drops the session's device (MAS's revoke.rs), in the same transaction.
             job = SyncDevicesJob(user_id=session.user_id)
             server = self._server
-            also = lambda txn: enqueue_txn(txn, server, job)  # noqa: E731
+            also = lambda txn: enqueue_txn(txn, server, job)
         if not await self._sessions.finish_oauth2_session_by_id(session.id, also):
             # Finished by a concurrent request since we read it: nothing left to do.
             logger.info("OAuth 2.0 session %s was finished concurrently", session.id)
             return False
-        logger.info("Client %s ended OAuth 2.0 session %s by revoking a %s", client.id, session.id, token_type)
+        logger.info(
+            "Client %s ended OAuth 2.0 session %s by revoking a %s", client.id, session.id, token_type
+        )
         return True

@@ -44,8 +44,9 @@ replay defence above.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -110,7 +111,7 @@ class TokenHandler:
     #: A code presented again later than this after its exchange ends the session it created.
     REUSE_GRACE_MS = 20 * 1000
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._config = server.config
         self._clock = server.get_clock()
         self._tokens = server.get_token_generator()
@@ -126,7 +127,7 @@ class TokenHandler:
         self._server = server
 
     @property
-    def _activity(self) -> "ActivityTracker":
+    def _activity(self) -> ActivityTracker:
         # Fetched on first use: building the tracker starts its periodic flush.
         return self._server.get_activity_tracker()
 
@@ -154,8 +155,13 @@ class TokenHandler:
         )
 
     def _new_session(
-        self, client: "OAuth2Client", scope: Scope, now: int, *,
-        browser_session: "BrowserSession | None", user_agent: str | None,
+        self,
+        client: OAuth2Client,
+        scope: Scope,
+        now: int,
+        *,
+        browser_session: BrowserSession | None,
+        user_agent: str | None,
     ) -> OAuth2Session:
         return OAuth2Session(
             id=self._tokens.ulid(now),
@@ -168,7 +174,7 @@ class TokenHandler:
         )
 
     @asynccontextmanager
-    async def _device_sync_lock(self, browser_session: "BrowserSession", scope: Any) -> AsyncIterator[None]:
+    async def _device_sync_lock(self, browser_session: BrowserSession, scope: Any) -> AsyncIterator[None]:
         """The user's device sync lock (:mod:`mas_twisted.handlers.device_sync`) when the scope
         has a device, held from before the device is created until the session is committed,
         as MAS does; nothing otherwise.
@@ -196,7 +202,7 @@ class TokenHandler:
             await lock.__aexit__(None, None, None)
 
     async def _upsert_devices(
-        self, browser_session: "BrowserSession", scope: Any, client: "OAuth2Client", user_agent: str | None
+        self, browser_session: BrowserSession, scope: Any, client: OAuth2Client, user_agent: str | None
     ) -> None:
         """Create the session's device on the homeserver now, before the token is handed out
         (MAS's ``token.rs``): Synapse answers 401 to a token whose device it does not know, and
@@ -219,10 +225,15 @@ class TokenHandler:
             try:
                 await homeserver.upsert_device(browser_session.user.username, device_id, name)
             except Exception as e:
-                logger.warning("Could not create device %s of %s on the homeserver: %s", device_id, browser_session.user.username, e)
+                logger.warning(
+                    "Could not create device %s of %s on the homeserver: %s",
+                    device_id,
+                    browser_session.user.username,
+                    e,
+                )
                 raise ServerError(debug="failed to provision device")
 
-    async def _browser_session(self, session_id: str | None, what: str) -> "BrowserSession":
+    async def _browser_session(self, session_id: str | None, what: str) -> BrowserSession:
         browser_session = await self._browser_sessions.get_browser_session(session_id) if session_id else None
         if browser_session is None:
             raise ServerError(debug=f"{what}: browser session {session_id} not found")
@@ -231,7 +242,7 @@ class TokenHandler:
     # -- authorization_code ------------------------------------------------------------------
     async def exchange_authorization_code(
         self,
-        client: "OAuth2Client",
+        client: OAuth2Client,
         code: str,
         *,
         redirect_uri: str | None = None,
@@ -265,25 +276,39 @@ class TokenHandler:
             raise InvalidGrantError(debug=f"grant {grant.id} has not been fulfilled yet")
         assert grant.fulfilled_at is not None
         if now - grant.fulfilled_at > self.CODE_LIFETIME_MS:
-            raise InvalidGrantError(debug=f"grant {grant.id}: code exchanged more than 10 minutes after consent")
+            raise InvalidGrantError(
+                debug=f"grant {grant.id}: code exchanged more than 10 minutes after consent"
+            )
 
         if client.id != grant.client_id:
-            raise UnauthorizedClientError(debug=f"grant {grant.id} belongs to {grant.client_id}, not {client.id}")
+            raise UnauthorizedClientError(
+                debug=f"grant {grant.id} belongs to {grant.client_id}, not {client.id}"
+            )
         if redirect_uri is not None and not _same_redirect_uri(redirect_uri, grant.redirect_uri):
-            raise InvalidGrantError(debug=f"grant {grant.id}: redirect_uri {redirect_uri!r} differs from the request's")
+            raise InvalidGrantError(
+                debug=f"grant {grant.id}: redirect_uri {redirect_uri!r} differs from the request's"
+            )
         check_pkce(grant.pkce, code_verifier)
 
         browser_session = await self._browser_session(grant.user_session_id, f"grant {grant.id}")
         if not browser_session.active:
-            raise InvalidGrantError(debug=f"grant {grant.id}: browser session {browser_session.id} is no longer active")
+            raise InvalidGrantError(
+                debug=f"grant {grant.id}: browser session {browser_session.id} is no longer active"
+            )
 
-        session = self._new_session(client, grant.scope, now, browser_session=browser_session, user_agent=user_agent)
+        session = self._new_session(
+            client, grant.scope, now, browser_session=browser_session, user_agent=user_agent
+        )
         access_token = self._new_access_token(session.id, now)
         refresh_token = self._new_refresh_token(session.id, access_token, now)
         id_token = None
         if session.scope.has_openid:
             id_token = await self._id_tokens.sign_for_browser_session(
-                client, browser_session, nonce=grant.nonce, access_token=access_token.access_token, code=grant.code
+                client,
+                browser_session,
+                nonce=grant.nonce,
+                access_token=access_token.access_token,
+                code=grant.code,
             )
         async with self._device_sync_lock(browser_session, session.scope):
             await self._upsert_devices(browser_session, session.scope, client, user_agent)
@@ -303,7 +328,12 @@ class TokenHandler:
 
     # -- refresh_token -------------------------------------------------------------------------
     async def refresh(
-        self, client: "OAuth2Client", refresh_token: str, *, user_agent: str | None = None, ip: str | None = None
+        self,
+        client: OAuth2Client,
+        refresh_token: str,
+        *,
+        user_agent: str | None = None,
+        ip: str | None = None,
     ) -> TokenResponse:
         """The ``refresh_token`` grant (RFC 6749 §6), with MAS's double-refresh tolerance.
 
@@ -321,7 +351,9 @@ class TokenHandler:
         if not session.is_valid:
             raise InvalidGrantError(debug=f"session {session.id} is finished")
         if client.id != session.client_id:
-            raise InvalidGrantError(debug=f"session {session.id} belongs to {session.client_id}, not {client.id}")
+            raise InvalidGrantError(
+                debug=f"session {session.id} belongs to {session.client_id}, not {client.id}"
+            )
 
         lost_successor = None
         if not token.is_valid:
@@ -361,7 +393,9 @@ class TokenHandler:
             raise InvalidGrantError(debug=f"refresh token {token.id} is {token.state.value}")
         successor = await self._refresh_tokens.get_refresh_token(token.next_refresh_token_id)
         if successor is None:
-            raise InvalidGrantError(debug=f"refresh token {token.id}: its successor {token.next_refresh_token_id} is gone")
+            raise InvalidGrantError(
+                debug=f"refresh token {token.id}: its successor {token.next_refresh_token_id} is gone"
+            )
         if not successor.is_valid:
             raise InvalidGrantError(debug=f"refresh token {token.id}: its successor {successor.id} was used")
         if successor.access_token_id is not None:
@@ -377,7 +411,7 @@ class TokenHandler:
 
     # -- client_credentials --------------------------------------------------------------------
     async def client_credentials(
-        self, client: "OAuth2Client", scope: Scope, *, requester: "Requester"
+        self, client: OAuth2Client, scope: Scope, *, requester: Requester
     ) -> TokenResponse:
         """The ``client_credentials`` grant (RFC 6749 §4.4).
 
@@ -414,7 +448,7 @@ class TokenHandler:
 
     # -- device code ------------------------------------------------------------------------------
     async def exchange_device_code(
-        self, client: "OAuth2Client", device_code: str, *, user_agent: str | None = None, ip: str | None = None
+        self, client: OAuth2Client, device_code: str, *, user_agent: str | None = None, ip: str | None = None
     ) -> TokenResponse:
         """The device code grant (RFC 8628 §3.4, §3.5).
 
@@ -430,7 +464,9 @@ class TokenHandler:
         if grant is None:
             raise InvalidGrantError(debug="unknown device code")
         if client.id != grant.client_id:
-            raise InvalidGrantError(debug=f"device grant {grant.id} belongs to {grant.client_id}, not {client.id}")
+            raise InvalidGrantError(
+                debug=f"device grant {grant.id} belongs to {grant.client_id}, not {client.id}"
+            )
         now = self._clock.time_msec()
         if grant.is_expired(now):
             raise ExpiredTokenError(debug=f"device grant {grant.id} expired")
@@ -442,10 +478,14 @@ class TokenHandler:
             raise InvalidGrantError(debug=f"device grant {grant.id} was already exchanged")
 
         browser_session = await self._browser_session(grant.user_session_id, f"device grant {grant.id}")
-        session = self._new_session(client, grant.scope, now, browser_session=browser_session, user_agent=user_agent)
+        session = self._new_session(
+            client, grant.scope, now, browser_session=browser_session, user_agent=user_agent
+        )
         access_token = self._new_access_token(session.id, now)
         refresh_token = (
-            self._new_refresh_token(session.id, access_token, now) if client.grant_type_refresh_token else None
+            self._new_refresh_token(session.id, access_token, now)
+            if client.grant_type_refresh_token
+            else None
         )
         id_token = None
         if session.scope.has_openid:
@@ -457,7 +497,9 @@ class TokenHandler:
             if not await self._device_grants.exchange_device_code_grant(
                 grant.exchange(now, session.id), session, access_token, refresh_token
             ):
-                raise InvalidGrantError(debug=f"device grant {grant.id} was exchanged by a concurrent request")
+                raise InvalidGrantError(
+                    debug=f"device grant {grant.id} was exchanged by a concurrent request"
+                )
         logger.info("Exchanged device grant %s for session %s of client %s", grant.id, session.id, client.id)
         self._activity.record_oauth2_session(session.id, now, ip)
         return TokenResponse(

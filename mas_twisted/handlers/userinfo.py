@@ -73,7 +73,7 @@ class UserinfoResponse:
 class UserinfoHandler:
     """``server.get_userinfo_handler()``."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         self._keystore = server.get_keystore()
         self._url_builder = server.get_url_builder()
@@ -85,7 +85,7 @@ class UserinfoHandler:
         self._server = server
 
     @property
-    def _activity(self) -> "ActivityTracker":
+    def _activity(self) -> ActivityTracker:
         # Fetched on first use: building the tracker starts its periodic flush.
         return self._server.get_activity_tracker()
 

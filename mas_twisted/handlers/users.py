@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -77,7 +78,7 @@ def strip_mxid(localpart_or_mxid: str) -> str:
 class UserHandler:
     """User creation and password changes, for the CLI and the admin API."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         self._stores = server.get_stores()
         self._passwords = server.get_password_manager()
@@ -88,7 +89,9 @@ class UserHandler:
     def mxid(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"
 
-    async def check_and_normalize_username(self, localpart_or_mxid: str, *, check_homeserver: bool = False) -> str:
+    async def check_and_normalize_username(
+        self, localpart_or_mxid: str, *, check_homeserver: bool = False
+    ) -> str:
         """The localpart to register for ``localpart_or_mxid``.
 
         Raises:
@@ -157,7 +160,11 @@ class UserHandler:
         if registration.hashed_password is not None:
             version, hashed = registration.hashed_password
             password = UserPassword(
-                id=self._tokens.ulid(), user_id=user.id, hashed_password=hashed, version=version, created_at=now
+                id=self._tokens.ulid(),
+                user_id=user.id,
+                hashed_password=hashed,
+                version=version,
+                created_at=now,
             )
         emails = [
             UserEmail(id=self._tokens.ulid(), user_id=user.id, email=address, created_at=now)
@@ -206,5 +213,10 @@ class UserHandler:
                 raise InvalidEmailError(address)
             if await self._stores.user_emails.find_user_email(user.id, address) is None:
                 await self._stores.user_emails.add_user_email(
-                    UserEmail(id=self._tokens.ulid(), user_id=user.id, email=address, created_at=self._clock.time_msec())
+                    UserEmail(
+                        id=self._tokens.ulid(),
+                        user_id=user.id,
+                        email=address,
+                        created_at=self._clock.time_msec(),
+                    )
                 )

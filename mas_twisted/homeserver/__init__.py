@@ -40,7 +40,7 @@ __all__ = [
 
 
 def make_homeserver_connection(
-    config: "MatrixConfig", reactor: Any, *, user_agent: str = "mas-twisted", http_client: Any = None
+    config: MatrixConfig, reactor: Any, *, user_agent: str = "mas-twisted", http_client: Any = None
 ) -> HomeserverConnection:
     """The homeserver connection ``config`` (the ``matrix`` section) asks for.
 

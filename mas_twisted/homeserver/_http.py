@@ -117,7 +117,10 @@ def _one_line(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
 
 
 def _describe_failure(e: BaseException) -> str:
-    if isinstance(e, ResponseFailed) or type(e).__name__ in ("ResponseNeverReceived", "RequestTransmissionFailed"):
+    if isinstance(e, ResponseFailed) or type(e).__name__ in (
+        "ResponseNeverReceived",
+        "RequestTransmissionFailed",
+    ):
         reasons = getattr(e, "reasons", None) or []
         if reasons:
             inner = reasons[0].value
@@ -192,14 +195,20 @@ class SynapseHttpApi:
         except _TooLarge:
             logger.debug("homeserver %s: %s answer too large", call, route)
             raise HomeserverError(
-                call, f"homeserver {call}: {route} answered more than {MAX_RESPONSE_BYTES} bytes", retryable=False
+                call,
+                f"homeserver {call}: {route} answered more than {MAX_RESPONSE_BYTES} bytes",
+                retryable=False,
             ) from None
         except SchemeNotSupported as e:
-            raise HomeserverError(call, f"homeserver {call}: {self._redact(str(e))}", retryable=False) from None
+            raise HomeserverError(
+                call, f"homeserver {call}: {self._redact(str(e))}", retryable=False
+            ) from None
         except Exception as e:  # connection refused, reset, DNS, TLS ...: the homeserver is unreachable
             reason = self._redact(_one_line(_describe_failure(e)))
             logger.debug("homeserver %s: %s failed: %s", call, route, reason)
-            raise HomeserverError(call, f"homeserver {call}: {route} failed: {reason}", retryable=True) from None
+            raise HomeserverError(
+                call, f"homeserver {call}: {route} failed: {reason}", retryable=True
+            ) from None
 
         logger.debug("homeserver %s: %s -> HTTP %d", call, route, status)
         if 200 <= status < 300:
@@ -217,7 +226,9 @@ class SynapseHttpApi:
             retryable=is_retryable_status(status),
         )
 
-    async def _send(self, method: str, url: str, headers: dict[bytes, list[bytes]], data: bytes | None) -> tuple[int, bytes]:
+    async def _send(
+        self, method: str, url: str, headers: dict[bytes, list[bytes]], data: bytes | None
+    ) -> tuple[int, bytes]:
         response = await self._transport.client.request(
             method, url.encode("ascii"), headers=headers, data=data, allow_redirects=False
         )
@@ -253,7 +264,9 @@ def opt_str(value: Any) -> str | None:
 class HttpHomeserverConnection(HomeserverConnection):
     """What the Synapse connections share: the API client over ``transport`` and its closing."""
 
-    def __init__(self, server_name: str, endpoint: str, secret: str, transport: HttpTransport, *, user_agent: str):
+    def __init__(
+        self, server_name: str, endpoint: str, secret: str, transport: HttpTransport, *, user_agent: str
+    ):
         super().__init__(server_name, secret)
         self._api = SynapseHttpApi(endpoint, secret, transport, user_agent=user_agent)
         self._transport = transport

@@ -17,7 +17,8 @@ import dataclasses
 import enum
 import hmac
 import logging
-from typing import AbstractSet, Iterable, Union
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ class _Keep(enum.Enum):
 #: ``FieldAction::DoNothing``); ``None`` unsets the field, a value sets it.
 KEEP = _Keep.KEEP
 
-FieldAction = Union[_Keep, None, str]
-EmailsAction = Union[_Keep, None, tuple[str, ...]]
+FieldAction = _Keep | None | str
+EmailsAction = _Keep | None | tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,22 +82,22 @@ class ProvisionRequest:
     avatar_url: FieldAction = KEEP
     emails: EmailsAction = KEEP
 
-    def set_displayname(self, displayname: str) -> "ProvisionRequest":
+    def set_displayname(self, displayname: str) -> ProvisionRequest:
         return dataclasses.replace(self, displayname=displayname)
 
-    def unset_displayname(self) -> "ProvisionRequest":
+    def unset_displayname(self) -> ProvisionRequest:
         return dataclasses.replace(self, displayname=None)
 
-    def set_avatar_url(self, avatar_url: str) -> "ProvisionRequest":
+    def set_avatar_url(self, avatar_url: str) -> ProvisionRequest:
         return dataclasses.replace(self, avatar_url=avatar_url)
 
-    def unset_avatar_url(self) -> "ProvisionRequest":
+    def unset_avatar_url(self) -> ProvisionRequest:
         return dataclasses.replace(self, avatar_url=None)
 
-    def set_emails(self, emails: Iterable[str]) -> "ProvisionRequest":
+    def set_emails(self, emails: Iterable[str]) -> ProvisionRequest:
         return dataclasses.replace(self, emails=tuple(emails))
 
-    def unset_emails(self) -> "ProvisionRequest":
+    def unset_emails(self) -> ProvisionRequest:
         return dataclasses.replace(self, emails=None)
 
 

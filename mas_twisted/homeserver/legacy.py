@@ -16,9 +16,15 @@ token and refuses it (``synapse-integration.md`` §2b), so every call fails with
 from __future__ import annotations
 
 import logging
-from typing import AbstractSet, Any
+from collections.abc import Set as AbstractSet
+from typing import Any
 
-from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpHomeserverConnection, opt_str, quote_segment
+from mas_twisted.homeserver._http import (
+    DELETE_USER_TIMEOUT_S,
+    HttpHomeserverConnection,
+    opt_str,
+    quote_segment,
+)
 from mas_twisted.homeserver.base import (
     KEEP,
     UNAVAILABLE_ERRCODES,
@@ -138,8 +144,10 @@ class LegacySynapseConnection(HttpHomeserverConnection):
         listed = response.json_object().get("devices")
         if not isinstance(listed, list):
             raise HomeserverError(
-                "sync_devices", "homeserver sync_devices: the answer has no devices list",
-                status=response.status, retryable=False,
+                "sync_devices",
+                "homeserver sync_devices: the answer has no devices list",
+                status=response.status,
+                retryable=False,
             )
         # A dehydrated device (MSC3814) is the user's own business: never delete it.
         existing = {
@@ -149,7 +157,10 @@ class LegacySynapseConnection(HttpHomeserverConnection):
         }
         to_delete = sorted(existing - set(devices))
         response = await self._api.request(
-            "sync_devices", "POST", self._user_path(localpart) + "/delete_devices", body={"devices": to_delete}
+            "sync_devices",
+            "POST",
+            self._user_path(localpart) + "/delete_devices",
+            body={"devices": to_delete},
         )
         self._expect(response, 200)
         # No batch creation: one idempotent upsert per missing device, as MAS does.

@@ -13,9 +13,15 @@ without asking (Synapse would answer ``M_UNKNOWN``).
 from __future__ import annotations
 
 import logging
-from typing import AbstractSet, Any
+from collections.abc import Set as AbstractSet
+from typing import Any
 
-from mas_twisted.homeserver._http import DELETE_USER_TIMEOUT_S, HttpHomeserverConnection, opt_str, quote_segment
+from mas_twisted.homeserver._http import (
+    DELETE_USER_TIMEOUT_S,
+    HttpHomeserverConnection,
+    opt_str,
+    quote_segment,
+)
 from mas_twisted.homeserver.base import (
     KEEP,
     UNAVAILABLE_ERRCODES,
@@ -76,8 +82,10 @@ class SynapseConnection(HttpHomeserverConnection):
         body = response.json_object()
         if not isinstance(body.get("is_deactivated"), bool):
             raise HomeserverError(
-                "query_user", "homeserver query_user: the answer has no is_deactivated flag",
-                status=response.status, retryable=False,
+                "query_user",
+                "homeserver query_user: the answer has no is_deactivated flag",
+                status=response.status,
+                retryable=False,
             )
         suspended = body.get("is_suspended")
         return HomeserverUser(
@@ -102,7 +110,9 @@ class SynapseConnection(HttpHomeserverConnection):
             return False
         try:
             await self._api.request(
-                "is_localpart_available", "GET", f"{_PREFIX}is_localpart_available?localpart={quote_segment(localpart)}"
+                "is_localpart_available",
+                "GET",
+                f"{_PREFIX}is_localpart_available?localpart={quote_segment(localpart)}",
             )
         except HomeserverError as e:
             if e.errcode in UNAVAILABLE_ERRCODES:
@@ -112,7 +122,9 @@ class SynapseConnection(HttpHomeserverConnection):
         return True
 
     async def upsert_device(self, localpart: str, device_id: str, display_name: str | None = None) -> None:
-        await self._post("upsert_device", "upsert_device", upsert_device_body(localpart, device_id, display_name))
+        await self._post(
+            "upsert_device", "upsert_device", upsert_device_body(localpart, device_id, display_name)
+        )
 
     async def update_device_display_name(self, localpart: str, device_id: str, display_name: str) -> None:
         await self._post(
@@ -130,14 +142,19 @@ class SynapseConnection(HttpHomeserverConnection):
 
     async def delete_user(self, localpart: str, erase: bool) -> None:
         await self._post(
-            "delete_user", "delete_user", {"localpart": localpart, "erase": erase}, timeout=DELETE_USER_TIMEOUT_S
+            "delete_user",
+            "delete_user",
+            {"localpart": localpart, "erase": erase},
+            timeout=DELETE_USER_TIMEOUT_S,
         )
 
     async def reactivate_user(self, localpart: str) -> None:
         await self._post("reactivate_user", "reactivate_user", {"localpart": localpart})
 
     async def set_displayname(self, localpart: str, displayname: str) -> None:
-        await self._post("set_displayname", "set_displayname", {"localpart": localpart, "displayname": displayname})
+        await self._post(
+            "set_displayname", "set_displayname", {"localpart": localpart, "displayname": displayname}
+        )
 
     async def unset_displayname(self, localpart: str) -> None:
         await self._post("unset_displayname", "unset_displayname", {"localpart": localpart})

@@ -13,7 +13,7 @@ project's choice: in both cases the homeserver is left untouched.
 from __future__ import annotations
 
 import logging
-from typing import AbstractSet
+from collections.abc import Set as AbstractSet
 
 from mas_twisted.homeserver.base import HomeserverConnection, HomeserverUser, ProvisionRequest
 

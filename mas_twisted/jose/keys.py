@@ -17,14 +17,15 @@ import binascii
 import hashlib
 import json
 import re
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwcrypto.jwk import JWK
 
-SupportedKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+SupportedKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 #: JWS algorithms an RSA key can sign with (RFC 7518 §3.3, §3.5).
 RSA_ALGORITHMS: tuple[str, ...] = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
@@ -109,7 +110,7 @@ class PrivateKey:
     algorithms: tuple[str, ...]
 
     @classmethod
-    def from_cryptography(cls, key: Any) -> "PrivateKey":
+    def from_cryptography(cls, key: Any) -> PrivateKey:
         """Wrap a ``cryptography`` private key, refusing types MAS does not support."""
         if isinstance(key, rsa.RSAPrivateKey):
             return cls(key=key, kty="RSA", crv=None, algorithms=RSA_ALGORITHMS)
@@ -121,7 +122,9 @@ class PrivateKey:
                 )
             return cls(key=key, kty="EC", crv=curve[0], algorithms=(curve[1],))
         kind = type(key).__name__.lstrip("_").replace("PrivateKey", "") or type(key).__name__
-        raise KeyLoadError(f"unsupported key type {kind}; supported types are RSA and EC (P-256, P-384, secp256k1)")
+        raise KeyLoadError(
+            f"unsupported key type {kind}; supported types are RSA and EC (P-256, P-384, secp256k1)"
+        )
 
     @property
     def description(self) -> str:
@@ -193,9 +196,9 @@ def _parse_pem(text: str) -> tuple[str, bytes] | None:
         raise KeyLoadError(f"malformed PEM: no '-----END {label}-----' line")
     if end.group(1) != label:
         raise KeyLoadError(f"malformed PEM: BEGIN {label} does not match END {end.group(1)}")
-    if text[end.end():].strip():
+    if text[end.end() :].strip():
         raise KeyLoadError("malformed PEM: unexpected data after the END line (expected a single key)")
-    body = text[begin.end():end.start()]
+    body = text[begin.end() : end.start()]
     if ":" in body:
         raise KeyLoadError(
             "PEM headers are not supported (legacy OpenSSL encryption); "
@@ -250,7 +253,9 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         elif label in (_LABEL_PKCS1, _LABEL_PKCS8, _LABEL_SEC1):
             if password is not None:
                 raise KeyLoadError("the key is not encrypted but a password was provided")
-            what = {_LABEL_PKCS1: "PKCS#1 RSA key", _LABEL_PKCS8: "PKCS#8 key", _LABEL_SEC1: "SEC1 EC key"}[label]
+            what = {_LABEL_PKCS1: "PKCS#1 RSA key", _LABEL_PKCS8: "PKCS#8 key", _LABEL_SEC1: "SEC1 EC key"}[
+                label
+            ]
             key = _load_der(der, None, what)
         else:
             raise KeyLoadError(

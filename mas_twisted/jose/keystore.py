@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from jwcrypto.jwk import JWK, JWKSet
@@ -52,7 +53,7 @@ class SigningKey:
     jwk: JWK
 
     @classmethod
-    def create(cls, private_key: PrivateKey, kid: str | None = None) -> "SigningKey":
+    def create(cls, private_key: PrivateKey, kid: str | None = None) -> SigningKey:
         """``kid`` defaults to the key's RFC 7638 thumbprint, as in MAS."""
         kid = private_key.thumbprint() if kid is None else kid
         return cls(kid=kid, private_key=private_key, jwk=private_key.to_jwk(kid))
@@ -76,17 +77,21 @@ class Keystore:
         self._keys: tuple[SigningKey, ...] = tuple(keys)
 
     @classmethod
-    def from_config(cls, secrets: "SecretsConfig") -> "Keystore":
+    def from_config(cls, secrets: SecretsConfig) -> Keystore:
         """Build the keystore from the keys parsed at configuration load."""
         keystore = cls(SigningKey.create(k.private_key, k.kid) for k in secrets.keys)
         seen: set[str] = set()
         for key in keystore.keys:
             logger.info("Loaded signing key %s (%s)", key.kid, key.private_key.description)
             if key.kid in seen:
-                logger.warning("Several signing keys share the kid %r; relying parties cannot tell them apart", key.kid)
+                logger.warning(
+                    "Several signing keys share the kid %r; relying parties cannot tell them apart", key.kid
+                )
             seen.add(key.kid)
         if not keystore.keys:
-            logger.warning("No signing keys configured in secrets.keys or secrets.keys_dir; ID tokens cannot be signed")
+            logger.warning(
+                "No signing keys configured in secrets.keys or secrets.keys_dir; ID tokens cannot be signed"
+            )
         return keystore
 
     @property

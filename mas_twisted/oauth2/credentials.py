@@ -51,7 +51,8 @@ import hmac
 import json
 import logging
 import re
-from typing import Any, Collection, Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 import attrs
@@ -227,14 +228,32 @@ def extract_credentials(authorization: str | bytes | None, form: Mapping[str, st
     rest = {k: v for k, v in form.items() if k not in _CLIENT_FIELDS}
 
     credentials: Credentials
-    if header is not None and header[0] == "basic" and client_secret is None and assertion_type is None and assertion is None:
+    if (
+        header is not None
+        and header[0] == "basic"
+        and client_secret is None
+        and assertion_type is None
+        and assertion is None
+    ):
         _, basic_id, basic_secret = header
         if client_id is not None and client_id != basic_id:
             raise _client_id_mismatch(basic_id, client_id)
         credentials = Credentials(CredentialsKind.CLIENT_SECRET_BASIC, basic_id, client_secret=basic_secret)
-    elif header is None and client_id is not None and client_secret is not None and assertion_type is None and assertion is None:
+    elif (
+        header is None
+        and client_id is not None
+        and client_secret is not None
+        and assertion_type is None
+        and assertion is None
+    ):
         credentials = Credentials(CredentialsKind.CLIENT_SECRET_POST, client_id, client_secret=client_secret)
-    elif header is None and client_id is not None and client_secret is None and assertion_type is None and assertion is None:
+    elif (
+        header is None
+        and client_id is not None
+        and client_secret is None
+        and assertion_type is None
+        and assertion is None
+    ):
         credentials = Credentials(CredentialsKind.NONE, client_id)
     elif (
         header is None
@@ -252,11 +271,30 @@ def extract_credentials(authorization: str | bytes | None, form: Mapping[str, st
         if client_id is not None and client_id != sub:
             raise _client_id_mismatch(sub, client_id)
         credentials = Credentials(CredentialsKind.CLIENT_ASSERTION, sub, assertion=decoded)
-    elif header is None and client_id is None and client_secret is None and assertion_type is not None and assertion is not None:
+    elif (
+        header is None
+        and client_id is None
+        and client_secret is None
+        and assertion_type is not None
+        and assertion is not None
+    ):
         raise InvalidRequestError(clean_description(f"Unsupported client_assertion_type: {assertion_type}"))
-    elif header is not None and header[0] == "bearer" and client_id is None and client_secret is None and assertion_type is None and assertion is None:
+    elif (
+        header is not None
+        and header[0] == "bearer"
+        and client_id is None
+        and client_secret is None
+        and assertion_type is None
+        and assertion is None
+    ):
         credentials = Credentials(CredentialsKind.BEARER, bearer_token=header[1])
-    elif header is None and client_id is None and client_secret is None and assertion_type is None and assertion is None:
+    elif (
+        header is None
+        and client_id is None
+        and client_secret is None
+        and assertion_type is None
+        and assertion is None
+    ):
         raise InvalidRequestError("No credentials were presented")
     else:
         raise InvalidRequestError(debug="conflicting client credentials")
@@ -265,7 +303,9 @@ def extract_credentials(authorization: str | bytes | None, form: Mapping[str, st
 
 # -- verification ----------------------------------------------------------------------------------
 def _fail(credentials: Credentials, reason: str) -> InvalidClientError:
-    return InvalidClientError(basic_offered=credentials.used_basic, debug=f"client {credentials.client_id}: {reason}")
+    return InvalidClientError(
+        basic_offered=credentials.used_basic, debug=f"client {credentials.client_id}: {reason}"
+    )
 
 
 def verify_credentials(
@@ -403,15 +443,16 @@ def _candidate_keys(jwks: Mapping[str, Any], header: Mapping[str, Any]) -> list[
         if not isinstance(key, Mapping):
             continue
         key_alg = key.get("alg")
-        if key_alg is not None:
-            if key_alg != alg:
-                continue
+        if key_alg is not None and key_alg != alg:
+            continue
         if alg not in _key_algorithms(key):
             continue
         if isinstance(kid, str) and key.get("kid") is not None and key.get("kid") != kid:
             continue
         try:
-            out.append(jwk.JWK(**{k: v for k, v in key.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}))
+            out.append(
+                jwk.JWK(**{k: v for k, v in key.items() if k not in ("d", "p", "q", "dp", "dq", "qi")})
+            )
         except (JWException, ValueError, TypeError) as e:
             logger.debug("skipping unusable client key %r: %s", key.get("kid"), e)
     return out

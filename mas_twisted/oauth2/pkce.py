@@ -116,7 +116,9 @@ def check_pkce(pkce: _Pkce | None, code_verifier: str | None) -> None:
         return
     if pkce is None or code_verifier is None:
         raise InvalidRequestError(
-            debug="PKCE challenge without verifier" if code_verifier is None else "PKCE verifier without challenge"
+            debug="PKCE challenge without verifier"
+            if code_verifier is None
+            else "PKCE verifier without challenge"
         )
     try:
         verify_challenge(pkce.challenge_method, pkce.challenge, code_verifier)

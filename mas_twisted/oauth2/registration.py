@@ -37,7 +37,8 @@ import functools
 import hashlib
 import json
 import re
-from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 import attrs
 from jwcrypto import jwk
@@ -51,7 +52,12 @@ from mas_twisted.api.errors import (
     clean_description,
 )
 from mas_twisted.oauth2 import requests as oauth2_requests
-from mas_twisted.oauth2.credentials import CLIENT_SECRET_BASIC, CLIENT_SECRET_JWT, CLIENT_SECRET_POST, PRIVATE_KEY_JWT
+from mas_twisted.oauth2.credentials import (
+    CLIENT_SECRET_BASIC,
+    CLIENT_SECRET_JWT,
+    CLIENT_SECRET_POST,
+    PRIVATE_KEY_JWT,
+)
 from mas_twisted.oauth2.requests import InvalidResponseType, ResponseType, grant_type_sort_key
 from mas_twisted.oauth2.url import InvalidUrlError, Url, parse_url
 
@@ -110,7 +116,7 @@ class Localized(Generic[T]):
     def values(self) -> list[T]:
         return [self.value] + [value for _, value in self.localized]
 
-    def sorted(self) -> "Localized[T]":
+    def sorted(self) -> Localized[T]:
         return Localized(self.value, tuple(sorted(self.localized, key=lambda item: item[0])))
 
 
@@ -197,7 +203,7 @@ class ClientMetadata:
         return self.redirect_uris or ()
 
     # -- ordering and serialisation ----------------------------------------------------------
-    def sorted(self) -> "ClientMetadata":
+    def sorted(self) -> ClientMetadata:
         """Every list and localised field in a stable order (for the de-duplication digest)."""
 
         def opt(value: Any, fn: Callable[[Any], Any]) -> Any:
@@ -247,7 +253,7 @@ class ClientMetadata:
         """Compact JSON of :meth:`to_json`, non-ASCII kept, as hashed for de-duplication."""
         return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
 
-    def without_grant_type(self, grant_type: str) -> "ClientMetadata":
+    def without_grant_type(self, grant_type: str) -> ClientMetadata:
         if self.grant_types is None or grant_type not in self.grant_types:
             return self
         return attrs.evolve(self, grant_types=tuple(g for g in self.grant_types if g != grant_type))
@@ -484,7 +490,9 @@ def _parse_client_metadata(body: Any) -> ClientMetadata:
 # -- validation -------------------------------------------------------------------------------------
 def _https(field: str, value: str | None) -> None:
     if value is not None and parse_url(value).scheme != "https":
-        raise InvalidClientMetadataError(clean_description(f"{field}'s URL doesn't use a https scheme: {value}"))
+        raise InvalidClientMetadataError(
+            clean_description(f"{field}'s URL doesn't use a https scheme: {value}")
+        )
 
 
 def validate_client_metadata(metadata: ClientMetadata) -> ClientMetadata:
@@ -546,7 +554,9 @@ def validate_client_metadata(metadata: ClientMetadata) -> ClientMetadata:
     elif method in (PRIVATE_KEY_JWT, CLIENT_SECRET_JWT):
         raise InvalidClientMetadataError("token_endpoint missing auth signing algorithm")
 
-    if metadata.effective_id_token_signed_response_alg == "none" and any(rt.has_id_token for rt in response_types):
+    if metadata.effective_id_token_signed_response_alg == "none" and any(
+        rt.has_id_token for rt in response_types
+    ):
         raise InvalidClientMetadataError("ID Token signing alg is none")
 
     for prefix, label in (("id_token", "id_token"), ("userinfo", "userinfo")):
@@ -559,7 +569,10 @@ def validate_client_metadata(metadata: ClientMetadata) -> ClientMetadata:
 
     _https("initiate_login_uri", metadata.initiate_login_uri)
 
-    if metadata.introspection_encrypted_response_enc is not None and metadata.introspection_encrypted_response_alg is None:
+    if (
+        metadata.introspection_encrypted_response_enc is not None
+        and metadata.introspection_encrypted_response_alg is None
+    ):
         raise InvalidClientMetadataError("introspection missing encryption alg value")
 
     return metadata

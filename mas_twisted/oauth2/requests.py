@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl
 
 from mas_twisted.oauth2.url import InvalidUrlError, Url, form_urlencode, parse_url
@@ -82,7 +82,7 @@ class ResponseType:
         self._tokens: tuple[str, ...] = tuple(sorted(set(tokens), key=_response_token_key))
 
     @classmethod
-    def parse(cls, value: str) -> "ResponseType":
+    def parse(cls, value: str) -> ResponseType:
         """Parse a ``response_type``; ``none`` is the empty set.
 
         Raises:

@@ -16,9 +16,8 @@
 from __future__ import annotations
 
 import functools
-
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 OPENID = "openid"
 PROFILE = "profile"
@@ -78,7 +77,7 @@ class Scope:
         self._tokens: tuple[str, ...] = tuple(sorted(set(tokens)))
 
     @classmethod
-    def parse(cls, value: str) -> "Scope":
+    def parse(cls, value: str) -> Scope:
         """Parse ``scope = scope-token *( SP scope-token )``.
 
         Raises:
@@ -91,7 +90,7 @@ class Scope:
         return cls(parts)
 
     @classmethod
-    def parse_optional(cls, value: str | None) -> "Scope":
+    def parse_optional(cls, value: str | None) -> Scope:
         """:meth:`parse`, with an absent parameter meaning the empty scope."""
         return cls() if value is None else cls.parse(value)
 
@@ -121,7 +120,7 @@ class Scope:
     def __hash__(self) -> int:
         return hash(self._tokens)
 
-    def __or__(self, other: Iterable[str]) -> "Scope":
+    def __or__(self, other: Iterable[str]) -> Scope:
         return Scope(self._tokens + tuple(other))
 
     @property
@@ -141,7 +140,7 @@ def device_id_from_scope_token(token: str) -> str | None:
     """The device ID of a device scope token (either prefix), or ``None`` for any other token."""
     for prefix in (DEVICE_SCOPE_PREFIX, DEVICE_SCOPE_PREFIX_UNSTABLE):
         if token.startswith(prefix):
-            return token[len(prefix):]
+            return token[len(prefix) :]
     return None
 
 

@@ -101,13 +101,13 @@ class Url:
             out += "#" + self.fragment
         return out
 
-    def with_port(self, port: int | None) -> "Url":
+    def with_port(self, port: int | None) -> Url:
         return attrs.evolve(self, port=port)
 
-    def with_query(self, query: str | None) -> "Url":
+    def with_query(self, query: str | None) -> Url:
         return attrs.evolve(self, query=query)
 
-    def with_fragment(self, fragment: str | None) -> "Url":
+    def with_fragment(self, fragment: str | None) -> Url:
         return attrs.evolve(self, fragment=fragment)
 
 
@@ -242,7 +242,7 @@ def parse_url(value: str) -> Url:
     if match is None:
         raise InvalidUrlError(value, "relative URL without a base")
     scheme = match.group(1).lower()
-    rest = text[match.end():]
+    rest = text[match.end() :]
     special = scheme in SPECIAL_SCHEMES
 
     fragment: str | None = None
@@ -266,7 +266,9 @@ def parse_url(value: str) -> Url:
             if host == "localhost":
                 host = ""
             segments = path.split("/") if path else [""]
-            return Url(scheme, host=host, path=_normalize_path(segments, True), query=query, fragment=fragment)
+            return Url(
+                scheme, host=host, path=_normalize_path(segments, True), query=query, fragment=fragment
+            )
         segments = rest.lstrip("/").split("/")
         return Url(scheme, host="", path=_normalize_path(segments, True), query=query, fragment=fragment)
 

@@ -25,7 +25,8 @@ import functools
 import ipaddress
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 class _Undefined:

@@ -33,7 +33,11 @@ from mas_twisted.oauth2.scope import (
     MATRIX_SCOPE_PREFIX_UNSTABLE,
 )
 from mas_twisted.policy._rego import as_set, defined, get, members, regex_match, truthy
-from mas_twisted.policy.common import passes_session_threshold, requester_ban_violations, session_limit_violation
+from mas_twisted.policy.common import (
+    passes_session_threshold,
+    requester_ban_violations,
+    session_limit_violation,
+)
 from mas_twisted.policy.model import Violation
 
 INTERACTIVE_GRANT_TYPES = ("authorization_code", "urn:ietf:params:oauth:grant-type:device_code")
@@ -90,11 +94,13 @@ def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) ->
 
         has_device_scope = bool(unstable_devices or stable_devices)
         has_api_scope = any(
-            t.startswith("urn:matrix:client:api:") or t.startswith("urn:matrix:org.matrix.msc2967.client:api:")
+            t.startswith(("urn:matrix:client:api:", "urn:matrix:org.matrix.msc2967.client:api:"))
             for t in tokens
         )
         if has_device_scope and not has_api_scope:
-            out.append({"msg": "device scopes are only allowed when the client-server API scope is requested"})
+            out.append(
+                {"msg": "device scopes are only allowed when the client-server API scope is requested"}
+            )
 
         uses_stable = any(t.startswith(MATRIX_SCOPE_PREFIX) for t in tokens)
         uses_unstable = any(t.startswith(MATRIX_SCOPE_PREFIX_UNSTABLE) for t in tokens)
@@ -113,6 +119,8 @@ def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) ->
         and passes_session_threshold(input, data)
     ):
         out.extend(
-            session_limit_violation(input, data, limit_key="soft_limit", msg="user has too many active sessions")
+            session_limit_violation(
+                input, data, limit_key="soft_limit", msg="user has too many active sessions"
+            )
         )
     return [Violation.from_json(v) for v in as_set(out)]

@@ -92,12 +92,18 @@ class _ClientRegistration:
         if self.option("allow_insecure_uris"):
             return True
         parsed = parse_uri(url)
-        return parsed is not None and parsed["scheme"] == "https" and parsed["host"] not in (*_LOCALHOSTS, "0.0.0.0")
+        return (
+            parsed is not None
+            and parsed["scheme"] == "https"
+            and parsed["host"] not in (*_LOCALHOSTS, "0.0.0.0")
+        )
 
     def host_matches_client_uri(self, url: Any) -> bool:
         if self.option("allow_host_mismatch"):
             return True
-        if self.option("allow_missing_client_uri") and not truthy(get(self.data, "client_metadata", "client_uri")):
+        if self.option("allow_missing_client_uri") and not truthy(
+            get(self.data, "client_metadata", "client_uri")
+        ):
             return True
         client_uri = parse_uri(get(self.metadata, "client_uri"))
         uri = parse_uri(url)
@@ -144,10 +150,15 @@ class _ClientRegistration:
             if not self.host_matches_client_uri(value):
                 out.append({"msg": f"{name} not on the same host as the client_uri"})
 
-        if self.uses_grant_type("client_credentials") and get(metadata, "token_endpoint_auth_method") == "none":
+        if (
+            self.uses_grant_type("client_credentials")
+            and get(metadata, "token_endpoint_auth_method") == "none"
+        ):
             out.append({"msg": "client_credentials grant_type requires some form of client authentication"})
 
-        requires_redirect_uris = self.uses_grant_type("authorization_code") or self.uses_grant_type("implicit")
+        requires_redirect_uris = self.uses_grant_type("authorization_code") or self.uses_grant_type(
+            "implicit"
+        )
         redirect_uris = get(metadata, "redirect_uris")
         if requires_redirect_uris and not truthy(redirect_uris):
             out.append({"msg": "missing redirect_uris"})
@@ -164,4 +175,3 @@ class _ClientRegistration:
 def evaluate_client_registration(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
     """Evaluate the ``client_registration`` policy."""
     return [Violation.from_json(v) for v in as_set(_ClientRegistration(input, data).violations())]
-

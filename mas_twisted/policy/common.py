@@ -43,11 +43,13 @@ def matches_string_constraints(value: Any, constraints: Any) -> bool:
         isinstance(suffix, str) and value.endswith(suffix) for suffix in members(get(constraints, "suffixes"))
     ):
         return True
-    if isinstance(value, str) and any(
-        isinstance(prefix, str) and value.startswith(prefix) for prefix in members(get(constraints, "prefixes"))
-    ):
-        return True
-    return False
+    return bool(
+        isinstance(value, str)
+        and any(
+            isinstance(prefix, str) and value.startswith(prefix)
+            for prefix in members(get(constraints, "prefixes"))
+        )
+    )
 
 
 def normalize_cidr(ip: Any) -> Any:

@@ -16,7 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from mas_twisted.policy._rego import as_set, defined, get, truthy
-from mas_twisted.policy.common import passes_session_threshold, requester_ban_violations, session_limit_violation
+from mas_twisted.policy.common import (
+    passes_session_threshold,
+    requester_ban_violations,
+    session_limit_violation,
+)
 from mas_twisted.policy.model import Violation
 
 

@@ -16,7 +16,8 @@ import copy
 import enum
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -115,7 +116,7 @@ def _session_limit_data(config: Any) -> Any:
     }
 
 
-def build_policy_data(config: "RootConfig") -> Any:
+def build_policy_data(config: RootConfig) -> Any:
     """The static policy data of a configuration (base data with ``policy.data`` merged over).
 
     Raises:
@@ -136,7 +137,7 @@ class PolicyEngine:
     """The ``client_registration``, ``authorization_grant``, ``register``, ``email`` and
     ``compat_login`` policies, evaluated against this server's data."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._static_data = build_policy_data(server.config)
         self._data = self._static_data
         self._dynamic_version: str | None = None
@@ -162,14 +163,18 @@ class PolicyEngine:
         self._dynamic_version = version
         return True
 
-    def _run(self, name: str, evaluate: Callable[[dict[str, Any], Any], list[Violation]], input: dict[str, Any]) -> EvaluationResult:
+    def _run(
+        self, name: str, evaluate: Callable[[dict[str, Any], Any], list[Violation]], input: dict[str, Any]
+    ) -> EvaluationResult:
         result = EvaluationResult.from_violations(evaluate(input, self._data))
         if not result.valid:
             logger.info("policy %s denied: %s (input %s)", name, result, json.dumps(input, default=str))
         return result
 
     # -- entrypoints ----------------------------------------------------------------------------
-    def evaluate_client_registration(self, metadata: Any, *, requester: Requester | None = None) -> EvaluationResult:
+    def evaluate_client_registration(
+        self, metadata: Any, *, requester: Requester | None = None
+    ) -> EvaluationResult:
         """``client_registration``: ``metadata`` is a validated
         :class:`~mas_twisted.oauth2.registration.ClientMetadata` or its JSON."""
         client_metadata = metadata.to_json() if hasattr(metadata, "to_json") else _jsonable(metadata)

@@ -9,7 +9,8 @@ An evaluation with no violation allows the action.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -25,7 +26,7 @@ class Violation:
     need_to_remove: int | None = None
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> "Violation":
+    def from_json(cls, value: Mapping[str, Any]) -> Violation:
         return cls(
             msg=str(value["msg"]),
             code=value.get("code"),
@@ -46,7 +47,7 @@ class EvaluationResult:
     violations: tuple[Violation, ...] = ()
 
     @classmethod
-    def from_violations(cls, violations: Iterable[Violation]) -> "EvaluationResult":
+    def from_violations(cls, violations: Iterable[Violation]) -> EvaluationResult:
         return cls(tuple(violations))
 
     @property

@@ -51,7 +51,11 @@ def evaluate_register(input: dict[str, Any], data: dict[str, Any]) -> list[Viola
         )
     if defined(username) and not regex_match(r"^[a-z0-9.=_/+-]+$", username):
         out.append(
-            {"field": "username", "code": "username-invalid-chars", "msg": "username contains invalid characters"}
+            {
+                "field": "username",
+                "code": "username-invalid-chars",
+                "msg": "username contains invalid characters",
+            }
         )
     if matches_string_constraints(username, get(data, "registration", "banned_usernames")):
         out.append({"field": "username", "code": "username-banned", "msg": "username is banned"})

@@ -46,11 +46,11 @@ class JobError(Exception):
         self.retry = retry
 
     @classmethod
-    def retryable(cls, error: BaseException | str) -> "JobError":
+    def retryable(cls, error: BaseException | str) -> JobError:
         return cls(_describe(error), retry=True)
 
     @classmethod
-    def fatal(cls, error: BaseException | str) -> "JobError":
+    def fatal(cls, error: BaseException | str) -> JobError:
         return cls(_describe(error), retry=False)
 
 
@@ -77,7 +77,7 @@ class Job(abc.ABC):
     QUEUE_NAME: ClassVar[str]
 
     @classmethod
-    def from_payload(cls, payload: Any) -> "Job":
+    def from_payload(cls, payload: Any) -> Job:
         """Build the job from its payload; a payload that does not fit raises ``JobError``
         (not retried: it never will fit)."""
         if not isinstance(payload, dict):
@@ -92,11 +92,11 @@ class Job(abc.ABC):
         return attrs.asdict(self) if attrs.has(type(self)) else {}
 
     @abc.abstractmethod
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         """Do the job; raise :class:`JobError` (or anything, a crash) when it fails."""
 
 
-def enqueue_txn(txn: "LoggingTransaction", server: "MasServer", job: Job, *, at: int | None = None) -> str:
+def enqueue_txn(txn: LoggingTransaction, server: MasServer, job: Job, *, at: int | None = None) -> str:
     """Schedule ``job`` inside the caller's transaction (now, or at ``at`` ms); its id."""
     clock = server.get_clock()
     job_id = server.get_token_generator().ulid()
@@ -108,7 +108,7 @@ def enqueue_txn(txn: "LoggingTransaction", server: "MasServer", job: Job, *, at:
     return job_id
 
 
-async def enqueue(server: "MasServer", job: Job) -> str:
+async def enqueue(server: MasServer, job: Job) -> str:
     """Schedule ``job`` now, in a transaction of its own; its id."""
     job_id = server.get_token_generator().ulid()
     await server.get_stores().queue.schedule_job(job_id, job.QUEUE_NAME, job.to_payload())

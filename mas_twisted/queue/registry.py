@@ -9,7 +9,8 @@ computes the next tick (a well-kept library rather than a hand-written cron pars
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mas_twisted.queue.base import Job
 from mas_twisted.queue.jobs import cleanup, matrix, sessions, user
@@ -69,7 +70,7 @@ def next_tick(expression: str) -> Callable[[int], int]:
     from croniter import croniter
 
     def _next(now_ms: int) -> int:
-        start = datetime.datetime.fromtimestamp(now_ms / 1000, tz=datetime.timezone.utc)
+        start = datetime.datetime.fromtimestamp(now_ms / 1000, tz=datetime.UTC)
         it = croniter(expression, start, second_at_beginning=True)
         return int(it.get_next(datetime.datetime).timestamp() * 1000)
 
@@ -83,7 +84,7 @@ def due_schedules() -> list[DueSchedule]:
     ]
 
 
-def build_worker(server: "MasServer") -> "QueueWorker":
+def build_worker(server: MasServer) -> QueueWorker:
     from mas_twisted.queue.worker import QueueWorker
 
     return QueueWorker(server, JOBS, due_schedules())

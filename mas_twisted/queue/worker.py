@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -61,7 +62,7 @@ class QueueWorker:
 
     def __init__(
         self,
-        server: "MasServer",
+        server: MasServer,
         jobs: Mapping[str, type[Job]],
         schedules: Sequence[DueSchedule] = (),
     ):
@@ -143,7 +144,11 @@ class QueueWorker:
         heartbeat = now - self._last_heartbeat >= HEARTBEAT_INTERVAL_MS
         limit = max(0, min(MAX_JOBS_TO_FETCH, MAX_CONCURRENT_JOBS - len(self._running)))
         result = await self._store.tick(
-            self.worker_id, heartbeat=heartbeat, lease_ms=LEADER_LEASE_MS, queues=sorted(self._jobs), limit=limit
+            self.worker_id,
+            heartbeat=heartbeat,
+            lease_ms=LEADER_LEASE_MS,
+            queues=sorted(self._jobs),
+            limit=limit,
         )
         if heartbeat:
             self._last_heartbeat = now
@@ -158,7 +163,9 @@ class QueueWorker:
             return []
         if result.leader != self.is_leader:
             self.is_leader = result.leader
-            logger.info("Queue worker %s %s the leader", self.worker_id, "is now" if result.leader else "is no longer")
+            logger.info(
+                "Queue worker %s %s the leader", self.worker_id, "is now" if result.leader else "is no longer"
+            )
         for job in result.jobs:
             self._start_job(job)
         if self.is_leader:
@@ -182,7 +189,11 @@ class QueueWorker:
             logger.debug("Scheduled the next job of %s", name)
         for job in lost:
             logger.warning(
-                "Job %s (%s, attempt %d) was lost with worker %s; retrying", job.id, job.queue_name, job.attempt, job.started_by
+                "Job %s (%s, attempt %d) was lost with worker %s; retrying",
+                job.id,
+                job.queue_name,
+                job.attempt,
+                job.started_by,
             )
         if available:
             logger.debug("%d scheduled job(s) became available", available)
@@ -200,7 +211,10 @@ class QueueWorker:
 
     async def _run_job(self, queue_job: QueueJob) -> None:
         context = JobContext(
-            id=queue_job.id, queue_name=queue_job.queue_name, attempt=queue_job.attempt, worker_id=self.worker_id
+            id=queue_job.id,
+            queue_name=queue_job.queue_name,
+            attempt=queue_job.attempt,
+            worker_id=self.worker_id,
         )
         job_class = self._jobs.get(queue_job.queue_name)
         logger.info("Running job %s (%s, attempt %d)", queue_job.id, queue_job.queue_name, queue_job.attempt)
@@ -212,7 +226,7 @@ class QueueWorker:
         except JobError as e:
             await self._record_failure(queue_job, str(e), e.retry)
         except Exception as e:
-            logger.error("Job %s (%s) crashed", queue_job.id, queue_job.queue_name, exc_info=True)
+            logger.exception("Job %s (%s) crashed", queue_job.id, queue_job.queue_name)
             await self._record_failure(queue_job, f"crashed: {type(e).__name__}: {e}", True)
         else:
             logger.info("Job %s (%s) completed", queue_job.id, queue_job.queue_name)
@@ -226,10 +240,19 @@ class QueueWorker:
             retry_at = (self._rand.ulid(), self._clock.time_msec() + delay)
             logger.warning(
                 "Job %s (%s, attempt %d) failed, will retry in %ds: %s",
-                queue_job.id, queue_job.queue_name, queue_job.attempt, delay // 1000, reason,
+                queue_job.id,
+                queue_job.queue_name,
+                queue_job.attempt,
+                delay // 1000,
+                reason,
             )
         elif retry:
-            logger.error("Job %s (%s) failed too many times, abandoning: %s", queue_job.id, queue_job.queue_name, reason)
+            logger.error(
+                "Job %s (%s) failed too many times, abandoning: %s",
+                queue_job.id,
+                queue_job.queue_name,
+                reason,
+            )
         else:
             logger.error("Job %s (%s) failed, not retrying: %s", queue_job.id, queue_job.queue_name, reason)
         await self._record(self._store.mark_failed, queue_job.id, reason, retry_at)
@@ -261,7 +284,7 @@ class QueueWorker:
         return len(self._running)
 
 
-async def _sleep(server: "MasServer", seconds: float) -> None:
+async def _sleep(server: MasServer, seconds: float) -> None:
     d: defer.Deferred[None] = defer.Deferred()
     server.get_clock().call_later(seconds, d.callback, None)
     await d
@@ -274,7 +297,7 @@ class _PostgresListener:
 
     RECONNECT_S = 5.0
 
-    def __init__(self, server: "MasServer", on_notify: Callable[..., None]):
+    def __init__(self, server: MasServer, on_notify: Callable[..., None]):
         self._server = server
         self._on_notify = on_notify
         self._conn: Any = None
@@ -340,14 +363,14 @@ def _listener_connection_class() -> Any:
         class ListenerConnection(txpostgres.Connection):  # type: ignore[misc]
             on_lost: Any = None
 
-            def doRead(self) -> Any:  # noqa: N802 - Twisted's interface
+            def doRead(self) -> Any:
                 try:
                     super().doRead()
                 except Exception as e:
                     return e  # the reactor drops the descriptor and calls connectionLost
                 return None
 
-            def connectionLost(self, reason: Any) -> None:  # noqa: N802
+            def connectionLost(self, reason: Any) -> None:
                 try:
                     super().connectionLost(reason)
                 finally:
@@ -359,7 +382,7 @@ def _listener_connection_class() -> Any:
     return _LISTENER_CONNECTION
 
 
-async def _start_listener(server: "MasServer", on_notify: Callable[..., None]) -> Any:
+async def _start_listener(server: MasServer, on_notify: Callable[..., None]) -> Any:
     """The PostgreSQL wake-up listener, or ``None`` on SQLite (the worker polls) or when the
     reactor does not run (tests on a fake reactor)."""
     engine = server.get_db_pool().engine
@@ -381,12 +404,12 @@ class QueueWorkerService(Service):
 
     name = "queue-worker"
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
         self.worker: QueueWorker | None = None
         self._started: defer.Deferred[None] | None = None
 
-    def startService(self) -> None:  # noqa: N802 - Twisted's interface
+    def startService(self) -> None:
         super().startService()
         from mas_twisted.queue.registry import build_worker
 
@@ -405,7 +428,7 @@ class QueueWorkerService(Service):
                 logger.warning("Could not start the queue worker (retrying in 5 s): %s", e)
                 await _sleep(self._server, 5.0)
 
-    def stopService(self) -> "defer.Deferred[None]":  # noqa: N802
+    def stopService(self) -> defer.Deferred[None]:
         super().stopService()
 
         async def _stop() -> None:

@@ -48,9 +48,26 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
     "health": (HealthResource,),
     "prometheus": (MetricsResource,),
     "discovery": (DiscoveryResource,),
-    "human": (IndexResource, LoginResource, LogoutResource, AuthorizeResource, ConsentResource, DeviceLinkResource, DeviceConsentResource, CompatSsoCompleteResource),
+    "human": (
+        IndexResource,
+        LoginResource,
+        LogoutResource,
+        AuthorizeResource,
+        ConsentResource,
+        DeviceLinkResource,
+        DeviceConsentResource,
+        CompatSsoCompleteResource,
+    ),
     "graphql": (),
-    "oauth": (IntrospectionResource, KeysResource, TokenResource, UserinfoResource, RegistrationResource, RevocationResource, DeviceAuthorizationResource,),
+    "oauth": (
+        IntrospectionResource,
+        KeysResource,
+        TokenResource,
+        UserinfoResource,
+        RegistrationResource,
+        RevocationResource,
+        DeviceAuthorizationResource,
+    ),
     "compat": (CompatLoginResource, CompatLogoutResource, CompatRefreshResource, CompatSsoRedirectResource),
     "assets": (AssetsResource,),
     "adminapi": (),
@@ -61,7 +78,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
 IGNORED_RESOURCES: frozenset[str] = frozenset({"graphql"})
 
 
-def build_resources(server: "MasServer", resource: "ResourceConfig") -> list[Any]:
+def build_resources(server: MasServer, resource: ResourceConfig) -> list[Any]:
     """Instantiate the classes mounted by one ``resources[]`` entry."""
     instances = []
     for cls in RESOURCE_CLASSES[resource.name]:

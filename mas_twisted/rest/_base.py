@@ -28,7 +28,8 @@ from __future__ import annotations
 import html
 import json
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import attr
@@ -103,7 +104,9 @@ class CorsPolicy:
 
     @staticmethod
     def is_preflight(request: IRequest) -> bool:
-        return request.method == b"OPTIONS" and request.getHeader(b"Access-Control-Request-Method") is not None
+        return (
+            request.method == b"OPTIONS" and request.getHeader(b"Access-Control-Request-Method") is not None
+        )
 
     def preflight(self, request: IRequest) -> bytes:
         """Answer a preflight request (``OPTIONS`` with ``Access-Control-Request-Method``)."""
@@ -154,7 +157,9 @@ def _render_http_exception(request: IRequest, error: HTTPException) -> bytes:
     request.setResponseCode(code)
     valid_methods = getattr(error, "valid_methods", None)
     if valid_methods:
-        methods = sorted(set(valid_methods), key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m))
+        methods = sorted(
+            set(valid_methods), key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else 99, m)
+        )
         request.setHeader(b"Allow", ", ".join(methods).encode("ascii"))
     new_url = getattr(error, "new_url", None)
     if new_url:
@@ -235,7 +240,7 @@ def render_not_found(request: IRequest) -> bytes:
     path = request.path.decode("utf-8", "replace")
     if _wants_html(request):
         page = (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Page not found</title></head>"
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Page not found</title></head>'
             "<body><h1>Page not found</h1>"
             f"<p>The page you were looking for does not exist: <code>{html.escape(method)} "
             f"{html.escape(path)}</code></p></body></html>\n"

@@ -75,10 +75,10 @@ class SessionInfo:
     logged_out_at: int | None = None
 
     @classmethod
-    def for_session(cls, session_id: str) -> "SessionInfo":
+    def for_session(cls, session_id: str) -> SessionInfo:
         return cls(current=session_id, logged_out_at=None)
 
-    def mark_session_ended(self, now_ms: int) -> "SessionInfo":
+    def mark_session_ended(self, now_ms: int) -> SessionInfo:
         return SessionInfo(current=None, logged_out_at=now_ms)
 
     def to_json(self) -> dict[str, Any]:
@@ -88,14 +88,16 @@ class SessionInfo:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> "SessionInfo":
+    def from_json(cls, data: Any) -> SessionInfo:
         if not isinstance(data, dict):
             raise ValueError("session cookie is not an object")
         current = data.get("current")
         logged_out_at = data.get("logged_out_at")
         if current is not None and not isinstance(current, str):
             raise ValueError("session cookie has a bad session id")
-        if logged_out_at is not None and (isinstance(logged_out_at, bool) or not isinstance(logged_out_at, int)):
+        if logged_out_at is not None and (
+            isinstance(logged_out_at, bool) or not isinstance(logged_out_at, int)
+        ):
             raise ValueError("session cookie has a bad logout time")
         return cls(current=current, logged_out_at=logged_out_at)
 
@@ -110,7 +112,7 @@ class CsrfToken:
         return {"token": self.token, "expiration": self.expiration}
 
     @classmethod
-    def from_json(cls, data: Any) -> "CsrfToken":
+    def from_json(cls, data: Any) -> CsrfToken:
         if not isinstance(data, dict):
             raise ValueError("CSRF cookie is not an object")
         token, expiration = data.get("token"), data.get("expiration")
@@ -122,7 +124,7 @@ class CsrfToken:
 class CookieManager:
     """Reads and writes the service's encrypted cookies on a request."""
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
         self._encrypter = server.get_encrypter()
         self._clock = server.get_clock()
@@ -149,7 +151,7 @@ class CookieManager:
         prefix = name + ":"
         if not text.startswith(prefix):
             raise ValueError(f"cookie sealed for another name than {name}")
-        return json.loads(text[len(prefix):])
+        return json.loads(text[len(prefix) :])
 
     def load(self, request: IRequest, name: str) -> Any:
         """The payload of cookie ``name`` (as set earlier in this response, else as received),
@@ -185,7 +187,7 @@ class CookieManager:
         prefix = name.encode("ascii") + b"="
         for cookie in reversed(getattr(request, "cookies", [])):
             if cookie.startswith(prefix):
-                return cookie[len(prefix):].split(b";", 1)[0].decode("latin-1")
+                return cookie[len(prefix) :].split(b";", 1)[0].decode("latin-1")
         return None
 
     @staticmethod
@@ -209,7 +211,7 @@ class CookieManager:
     def set_session_info(self, request: IRequest, info: SessionInfo) -> None:
         self.save(request, SESSION_COOKIE, info.to_json(), permanent=True)
 
-    def set_session(self, request: IRequest, session: "BrowserSession") -> None:
+    def set_session(self, request: IRequest, session: BrowserSession) -> None:
         """Sign the browser in to ``session``."""
         self.set_session_info(request, SessionInfo.for_session(session.id))
 
@@ -218,7 +220,7 @@ class CookieManager:
         info = self.session_info(request)
         self.set_session_info(request, info.mark_session_ended(self._clock.time_msec()))
 
-    async def get_browser_session(self, request: IRequest) -> "BrowserSession | None":
+    async def get_browser_session(self, request: IRequest) -> BrowserSession | None:
         """The active session the ``session`` cookie names, if its user is valid; else ``None``.
 
         A session that ended (or whose user was locked or deactivated) is ``None`` here; use

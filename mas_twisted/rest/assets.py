@@ -27,7 +27,8 @@ import logging
 import mimetypes
 import os
 import stat
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from klein import Klein
 from twisted.internet.threads import deferToThreadPool
@@ -156,13 +157,13 @@ class AssetsResource:
     app = Klein()
     install_plain_error_handlers(app)
 
-    def __init__(self, server: "MasServer", roots: Sequence[str], cache: AssetCache | None = None):
+    def __init__(self, server: MasServer, roots: Sequence[str], cache: AssetCache | None = None):
         self._reactor = server.get_reactor()
         self._roots = [str(root) for root in roots]
         self._cache = cache if cache is not None else AssetCache()
 
     @classmethod
-    def from_config(cls, server: "MasServer", resource: "ResourceConfig") -> "AssetsResource":
+    def from_config(cls, server: MasServer, resource: ResourceConfig) -> AssetsResource:
         roots = [resource.path] if resource.path else []
         bundled = bundled_assets_dir()
         if bundled not in roots:
@@ -174,7 +175,10 @@ class AssetsResource:
     ) -> tuple[str, str | None, os.stat_result] | None:
         """The file to send, its content coding and its ``stat``, preferring what the client likes best."""
         wanted = sorted(
-            ((_quality(accepted, coding), -i, coding, suffix) for i, (coding, suffix) in enumerate(PRECOMPRESSED)),
+            (
+                (_quality(accepted, coding), -i, coding, suffix)
+                for i, (coding, suffix) in enumerate(PRECOMPRESSED)
+            ),
             reverse=True,
         )
         for root in self._roots:
@@ -220,7 +224,9 @@ class AssetsResource:
         data = self._cache.get(file_path, st)
         if data is None:
             try:
-                data, st = await deferToThreadPool(self._reactor, self._reactor.getThreadPool(), _read, file_path)
+                data, st = await deferToThreadPool(
+                    self._reactor, self._reactor.getThreadPool(), _read, file_path
+                )
             except OSError as e:
                 logger.warning("Could not read asset %s: %s", file_path, e.strerror)
                 for name in (b"Content-Type", b"Content-Encoding", b"Vary", b"Last-Modified"):

@@ -74,8 +74,13 @@ def connection_info(request: IRequest, *, proxy_protocol: bool) -> list[tuple[st
     lines = [("peer", describe_address(peer)), ("local", describe_address(host)), ("tls", _tls_line(chain))]
     if proxy_protocol and chain:
         lines.append(
-            ("proxy protocol", f"source {describe_address(chain[0].getPeer())}, "
-             f"destination {describe_address(chain[0].getHost())}")
+            (
+                "proxy protocol",
+                (
+                    f"source {describe_address(chain[0].getPeer())}, "
+                    f"destination {describe_address(chain[0].getHost())}"
+                ),
+            )
         )
     else:
         lines.append(("proxy protocol", "none"))
@@ -89,7 +94,7 @@ class ConnectionInfoResource:
     app = Klein()
     install_plain_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
 
     @app.route(urls.CONNECTION_INFO, methods=["GET"])

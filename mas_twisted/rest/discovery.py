@@ -56,7 +56,7 @@ ACCOUNT_MANAGEMENT_ACTIONS = (
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
-def build_discovery_document(server: "MasServer") -> dict[str, Any]:
+def build_discovery_document(server: MasServer) -> dict[str, Any]:
     """The provider metadata (inventory §2.9), in MAS's field order.
 
     Every endpoint is an absolute URL under ``http.public_base``; the issuer is
@@ -127,7 +127,7 @@ class DiscoveryResource:
     install_plain_error_handlers(app)
     cors = DISCOVERY_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
 
     @app.route(urls.OIDC_CONFIGURATION, methods=["GET"])
@@ -144,4 +144,6 @@ class DiscoveryResource:
         links = []
         if OIDC_ISSUER_REL in rels:
             links.append({"rel": OIDC_ISSUER_REL, "href": self._server.get_url_builder().oidc_issuer()})
-        return json_response(request, 200, {"subject": subject, "links": links}, content_type="application/jrd+json")
+        return json_response(
+            request, 200, {"subject": subject, "links": links}, content_type="application/jrd+json"
+        )

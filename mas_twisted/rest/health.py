@@ -31,7 +31,7 @@ class HealthResource:
     app = Klein()
     install_plain_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
 
     @app.route(urls.HEALTH, methods=["GET"])

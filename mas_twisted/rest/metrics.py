@@ -77,7 +77,7 @@ class MetricsResource:
     app = Klein()
     install_plain_error_handlers(app)
 
-    def __init__(self, server: "MasServer", registry: CollectorRegistry = REGISTRY):
+    def __init__(self, server: MasServer, registry: CollectorRegistry = REGISTRY):
         self._registry = registry
 
     @app.route(urls.METRICS, methods=["GET"])

@@ -113,7 +113,7 @@ class UrlBuilder:
         url_builder.relative(urls.LOGIN)         # "/login", or "/auth/login" under a prefix
     """
 
-    def __init__(self, http_config: "HttpConfig"):
+    def __init__(self, http_config: HttpConfig):
         self.http_base: str = http_config.public_base
         self.issuer: str = http_config.issuer
         #: The path of ``public_base`` without its trailing slash ("" at the root).

@@ -18,7 +18,7 @@ class SQLBaseStore:
     that a larger transaction in another store (or ``config sync``) can compose them.
     """
 
-    def __init__(self, db_pool: "DatabasePool", server: "MasServer"):
+    def __init__(self, db_pool: DatabasePool, server: MasServer):
         self.db_pool = db_pool
         self.server = server
         self._clock = server.get_clock()

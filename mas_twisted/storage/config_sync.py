@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -88,7 +89,7 @@ def _scope(scope: str) -> str:
     return " ".join(sorted(set(scope.split(" ")) - {""}))
 
 
-def _claims_imports_json(claims: "ClaimsImports") -> dict[str, Any]:
+def _claims_imports_json(claims: ClaimsImports) -> dict[str, Any]:
     """MAS's ``ClaimsImports`` JSON (data-model ``upstream_oauth2/provider.rs``)."""
     return {
         "subject": {"template": claims.subject_template},
@@ -104,7 +105,7 @@ def _claims_imports_json(claims: "ClaimsImports") -> dict[str, Any]:
     }
 
 
-def _encrypted_provider_secret(provider: "UpstreamProvider", encrypter: "Encrypter") -> str | None:
+def _encrypted_provider_secret(provider: UpstreamProvider, encrypter: Encrypter) -> str | None:
     if provider.client_secret is not None:
         return encrypter.encrypt_to_string(provider.client_secret)
     siwa = provider.sign_in_with_apple
@@ -119,7 +120,7 @@ def _encrypted_provider_secret(provider: "UpstreamProvider", encrypter: "Encrypt
     return None
 
 
-def _authorization_parameters(provider: "UpstreamProvider") -> list[tuple[str, str]]:
+def _authorization_parameters(provider: UpstreamProvider) -> list[tuple[str, str]]:
     params = [(str(k), str(v)) for k, v in provider.additional_authorization_parameters.items()]
     if provider.forward_login_hint and not any(k == "login_hint" for k, _ in params):
         logger.warning(
@@ -132,7 +133,9 @@ def _authorization_parameters(provider: "UpstreamProvider") -> list[tuple[str, s
     return params
 
 
-def _provider_params(provider: "UpstreamProvider", index: int, encrypter: "Encrypter") -> UpstreamOAuthProviderParams:
+def _provider_params(
+    provider: UpstreamProvider, index: int, encrypter: Encrypter
+) -> UpstreamOAuthProviderParams:
     if provider.discovery_mode == "disabled":
         if provider.authorization_endpoint is None:
             logger.error("Provider %s has discovery disabled but no authorization endpoint set", provider.id)
@@ -170,8 +173,8 @@ def _provider_params(provider: "UpstreamProvider", index: int, encrypter: "Encry
 
 def _sync_providers_txn(
     txn: LoggingTransaction,
-    config: "RootConfig",
-    encrypter: "Encrypter",
+    config: RootConfig,
+    encrypter: Encrypter,
     now_ms: int,
     report: SyncReport,
 ) -> None:
@@ -223,10 +226,14 @@ def _sync_providers_txn(
             report.providers_added.append(provider.id)
         if report.dry_run:
             continue
-        upsert_upstream_oauth_provider_txn(txn, provider.id, _provider_params(provider, index, encrypter), now_ms)
+        upsert_upstream_oauth_provider_txn(
+            txn, provider.id, _provider_params(provider, index, encrypter), now_ms
+        )
 
 
-def _sync_clients_txn(txn: LoggingTransaction, config: "RootConfig", encrypter: "Encrypter", report: SyncReport) -> None:
+def _sync_clients_txn(
+    txn: LoggingTransaction, config: RootConfig, encrypter: Encrypter, report: SyncReport
+) -> None:
     clients = list(config.clients.clients)
     config_ids = {c.client_id for c in clients}
     existing = list_static_oauth2_clients_txn(txn)
@@ -276,8 +283,8 @@ def _sync_clients_txn(txn: LoggingTransaction, config: "RootConfig", encrypter: 
 
 def config_sync_txn(
     txn: LoggingTransaction,
-    config: "RootConfig",
-    encrypter: "Encrypter",
+    config: RootConfig,
+    encrypter: Encrypter,
     now_ms: int,
     *,
     prune: bool,
@@ -296,14 +303,14 @@ def config_sync_txn(
     return report
 
 
-def _encrypter(config: "RootConfig") -> "Encrypter":
+def _encrypter(config: RootConfig) -> Encrypter:
     from mas_twisted.jose.encrypter import Encrypter
 
     return Encrypter(config.secrets.encryption_key)
 
 
 def run_config_sync(
-    config: "RootConfig",
+    config: RootConfig,
     *,
     prune: bool,
     dry_run: bool,
@@ -321,7 +328,9 @@ def run_config_sync(
     try:
 
         def _sync_txn(txn: LoggingTransaction) -> SyncReport:
-            report = config_sync_txn(txn, config, encrypter, int(clock() * 1000), prune=prune, dry_run=dry_run)
+            report = config_sync_txn(
+                txn, config, encrypter, int(clock() * 1000), prune=prune, dry_run=dry_run
+            )
             if dry_run:
                 logger.info("Dry run, rolling back changes")
             return report
@@ -343,7 +352,7 @@ class _RollBack(Exception):
 
 
 async def config_sync(
-    server: "MasServer", *, prune: bool, dry_run: bool, config: "RootConfig | None" = None
+    server: MasServer, *, prune: bool, dry_run: bool, config: RootConfig | None = None
 ) -> SyncReport:
     """:func:`run_config_sync` on the server's pool, without blocking the reactor.
 
@@ -368,4 +377,3 @@ async def config_sync(
     except _RollBack as e:
         logger.info("Dry run, rolling back changes")
         return e.report
-

@@ -26,15 +26,10 @@ import contextvars
 import itertools
 import logging
 import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
-    Collection,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
     TypeVar,
 )
 
@@ -64,7 +59,7 @@ _txn_counter = itertools.count(1)
 Row = tuple[Any, ...]
 
 
-def delay_cancellation(deferred: "defer.Deferred[R]") -> "defer.Deferred[R]":
+def delay_cancellation(deferred: defer.Deferred[R]) -> defer.Deferred[R]:
     """Wrap ``deferred`` so that cancelling the wrapper waits for ``deferred`` to finish.
 
     The wrapper then fails with :class:`~twisted.internet.defer.CancelledError`, but only
@@ -72,7 +67,7 @@ def delay_cancellation(deferred: "defer.Deferred[R]") -> "defer.Deferred[R]":
     result is dropped (a failure is logged).
     """
 
-    def _cancel(wrapper: "defer.Deferred[R]") -> None:
+    def _cancel(wrapper: defer.Deferred[R]) -> None:
         wrapper.pause()
         wrapper.errback(Failure(defer.CancelledError()))
 
@@ -85,7 +80,7 @@ def delay_cancellation(deferred: "defer.Deferred[R]") -> "defer.Deferred[R]":
 
         deferred.addBoth(_resume)
 
-    wrapper: "defer.Deferred[R]" = defer.Deferred(_cancel)
+    wrapper: defer.Deferred[R] = defer.Deferred(_cancel)
 
     def _forward(result: Any) -> Any:
         if wrapper.called:
@@ -188,7 +183,9 @@ class LoggingTransaction:
         self.txn.close()
 
 
-def make_in_list_sql_clause(engine: BaseEngine, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+def make_in_list_sql_clause(
+    engine: BaseEngine, column: str, values: Collection[Any]
+) -> tuple[str, list[Any]]:
     """``column`` matches one of ``values``: ``col = ANY(?)`` on PostgreSQL, ``col IN (?, …)`` on SQLite."""
     return engine.in_list_clause(column, values)
 
@@ -289,7 +286,7 @@ class DatabasePool:
         self._monotonic: Callable[[], float] = time.monotonic
 
     # -- running work ---------------------------------------------------------------------
-    async def runInteraction(  # noqa: N802 - Synapse's and adbapi's name
+    async def runInteraction(
         self,
         desc: str,
         func: Callable[..., R],
@@ -327,7 +324,7 @@ class DatabasePool:
         d.addCallback(_run_after)
         return await delay_cancellation(d)
 
-    async def runWithConnection(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:  # noqa: N802
+    async def runWithConnection(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         """Run ``func(conn, *args, **kwargs)`` with a raw connection from the pool.
 
         adbapi commits after ``func`` returns and rolls back if it raises. Prefer
@@ -335,7 +332,7 @@ class DatabasePool:
         """
         return await delay_cancellation(self._run_in_pool(func, *args, **kwargs))
 
-    def _run_in_pool(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> "defer.Deferred[R]":
+    def _run_in_pool(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> defer.Deferred[R]:
         # The pool thread sees the caller's context variables (the request id for logs).
         ctx = contextvars.copy_context()
 
@@ -376,7 +373,11 @@ class DatabasePool:
                 start = time.monotonic()
                 try:
                     result = run_txn(
-                        conn, engine, name, lambda txn: func(txn, *args, **kwargs), after_callbacks=after_callbacks
+                        conn,
+                        engine,
+                        name,
+                        lambda txn: func(txn, *args, **kwargs),
+                        after_callbacks=after_callbacks,
                     )
                 except Exception as e:
                     del after_callbacks[:]
@@ -457,7 +458,11 @@ class DatabasePool:
         txn.execute(sql, [values[c] for c in columns])
 
     async def simple_insert_many(
-        self, table: str, keys: Sequence[str], values: Iterable[Sequence[Any]], desc: str = "simple_insert_many"
+        self,
+        table: str,
+        keys: Sequence[str],
+        values: Iterable[Sequence[Any]],
+        desc: str = "simple_insert_many",
     ) -> None:
         await self.runInteraction(desc, self.simple_insert_many_txn, table, keys, list(values))
 
@@ -485,7 +490,9 @@ class DatabasePool:
             RowsAffectedError: no row matched (unless ``allow_none``, which returns ``None``),
                 or more than one did.
         """
-        return await self.runInteraction(desc, self.simple_select_one_txn, table, keyvalues, retcols, allow_none)
+        return await self.runInteraction(
+            desc, self.simple_select_one_txn, table, keyvalues, retcols, allow_none
+        )
 
     @staticmethod
     def simple_select_one_txn(
@@ -539,7 +546,9 @@ class DatabasePool:
         desc: str = "simple_select_list",
     ) -> list[Row]:
         """Every row matching ``keyvalues`` (all rows if ``None``), optionally ordered by ``order_by``."""
-        return await self.runInteraction(desc, self.simple_select_list_txn, table, keyvalues, retcols, order_by)
+        return await self.runInteraction(
+            desc, self.simple_select_list_txn, table, keyvalues, retcols, order_by
+        )
 
     @staticmethod
     def simple_select_list_txn(
@@ -622,7 +631,11 @@ class DatabasePool:
 
     @classmethod
     def simple_update_one_txn(
-        cls, txn: LoggingTransaction, table: str, keyvalues: Mapping[str, Any], updatevalues: Mapping[str, Any]
+        cls,
+        txn: LoggingTransaction,
+        table: str,
+        keyvalues: Mapping[str, Any],
+        updatevalues: Mapping[str, Any],
     ) -> None:
         count = cls.simple_update_txn(txn, table, keyvalues, updatevalues)
         if count != 1:
@@ -667,7 +680,9 @@ class DatabasePool:
         )
         txn.execute(sql, [row[c] for c in columns])
 
-    async def simple_delete(self, table: str, keyvalues: Mapping[str, Any], desc: str = "simple_delete") -> int:
+    async def simple_delete(
+        self, table: str, keyvalues: Mapping[str, Any], desc: str = "simple_delete"
+    ) -> int:
         """Delete every row matching ``keyvalues``; how many were deleted."""
         return await self.runInteraction(desc, self.simple_delete_txn, table, keyvalues)
 
@@ -697,7 +712,7 @@ class DatabasePool:
             raise RowsAffectedError(1, count)
 
 
-def make_database_pool(db_config: "DatabaseConfig", reactor: "IReactorCore | None" = None) -> DatabasePool:
+def make_database_pool(db_config: DatabaseConfig, reactor: IReactorCore | None = None) -> DatabasePool:
     """The pool the server uses (``MasServer.get_db_pool()``).
 
     Nothing connects until the first transaction runs; the schema must have been prepared

@@ -34,8 +34,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mas_twisted.api.errors import DatabaseError
 from mas_twisted.storage.database import LoggingTransaction, run_txn
@@ -80,7 +81,9 @@ class Delta(NamedTuple):
     path: Path
 
 
-def delta_files(engine_name: str, delta_dir: Path | None = None, schema_version: int = SCHEMA_VERSION) -> list[Delta]:
+def delta_files(
+    engine_name: str, delta_dir: Path | None = None, schema_version: int = SCHEMA_VERSION
+) -> list[Delta]:
     """Every delta for ``engine_name`` up to ``schema_version``, in the order they apply."""
     root = delta_dir if delta_dir is not None else data_dir("sql") / "delta"
     if not root.is_dir():
@@ -103,10 +106,10 @@ def _applies_to(name: str, engine_name: str) -> bool:
     for suffix, engine in _ENGINE_SUFFIXES.items():
         if name.endswith(suffix):
             return engine == engine_name
-    return name.endswith(".sql") or name.endswith(".py")
+    return name.endswith((".sql", ".py"))
 
 
-def prepare_database(db_config: "DatabaseConfig") -> list[str]:
+def prepare_database(db_config: DatabaseConfig) -> list[str]:
     """Bring the configured database up to this code's schema; the delta files applied.
 
     Raises:
@@ -116,7 +119,9 @@ def prepare_database(db_config: "DatabaseConfig") -> list[str]:
     engine = create_engine(db_config)
     conn = engine.connect()
     try:
-        logger.info("Checking the schema of the %s (%s)", db_config.describe_target(), engine.server_version(conn))
+        logger.info(
+            "Checking the schema of the %s (%s)", db_config.describe_target(), engine.server_version(conn)
+        )
         return prepare_database_on_connection(conn, engine)
     finally:
         conn.close()
@@ -143,11 +148,17 @@ def prepare_database_on_connection(
             for delta in deltas:
                 try:
                     if run_txn(
-                        conn, engine, "apply_schema_delta", lambda txn: _apply_delta_txn(txn, delta, clock), write=True
+                        conn,
+                        engine,
+                        "apply_schema_delta",
+                        lambda txn, delta=delta: _apply_delta_txn(txn, delta, clock),
+                        write=True,
                     ):
                         applied.append(delta.file)
                 except engine.module.Error as e:
-                    raise DatabaseError(f"schema delta {delta.file} failed and was rolled back: {first_line(e)}")
+                    raise DatabaseError(
+                        f"schema delta {delta.file} failed and was rolled back: {first_line(e)}"
+                    )
             run_txn(
                 conn,
                 engine,
@@ -156,7 +167,9 @@ def prepare_database_on_connection(
                 write=True,
             )
     except engine.module.Error as e:
-        raise DatabaseError(f"could not prepare the schema of the {engine.config.describe_target()}: {first_line(e)}")
+        raise DatabaseError(
+            f"could not prepare the schema of the {engine.config.describe_target()}: {first_line(e)}"
+        )
     if applied:
         logger.info("Applied %d schema delta(s): %s", len(applied), ", ".join(applied))
     else:
@@ -164,7 +177,7 @@ def prepare_database_on_connection(
     return applied
 
 
-def check_schema(db_config: "DatabaseConfig") -> None:
+def check_schema(db_config: DatabaseConfig) -> None:
     """Refuse a database this code cannot run on without migrating it; changes nothing.
 
     Raises:
@@ -238,7 +251,7 @@ class _LockContext:
             cur.close()
             self.conn.commit()
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self.engine.name != "postgres":
             return
         try:
@@ -273,7 +286,9 @@ def _set_schema_version_txn(txn: LoggingTransaction, version: int, compat_versio
     txn.execute("SELECT version, compat_version FROM schema_version")
     row = txn.fetchone()
     if row is None:
-        txn.execute("INSERT INTO schema_version (version, compat_version) VALUES (?, ?)", (version, compat_version))
+        txn.execute(
+            "INSERT INTO schema_version (version, compat_version) VALUES (?, ?)", (version, compat_version)
+        )
     else:
         # Never lower either: a newer release may have raised them, and an older one
         # running against the same database (allowed by the compat check) must not undo that.

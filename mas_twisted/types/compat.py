@@ -10,7 +10,8 @@ when the user confirms in the browser, exchanged once for a session with ``m.log
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import attrs
 
@@ -61,8 +62,20 @@ class CompatSession:
         return self.finished_at is None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "CompatSession":
-        (sid, user_id, device_id, created_at, user_session_id, admin, finished_at, last_active_at, ip, ua, name) = row
+    def from_row(cls, row: Sequence[Any]) -> CompatSession:
+        (
+            sid,
+            user_id,
+            device_id,
+            created_at,
+            user_session_id,
+            admin,
+            finished_at,
+            last_active_at,
+            ip,
+            ua,
+            name,
+        ) = row
         return cls(
             id=sid,
             user_id=user_id,
@@ -120,12 +133,20 @@ class CompatAccessToken:
         return self.expires_at is not None and self.expires_at <= now
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "CompatAccessToken":
+    def from_row(cls, row: Sequence[Any]) -> CompatAccessToken:
         tid, sid, token, created_at, expires_at = row
-        return cls(id=tid, session_id=sid, access_token=token, created_at=int(created_at), expires_at=_int(expires_at))
+        return cls(
+            id=tid,
+            session_id=sid,
+            access_token=token,
+            created_at=int(created_at),
+            expires_at=_int(expires_at),
+        )
 
     def to_row(self) -> dict[str, Any]:
-        return dict(zip(self.COLUMNS, (self.id, self.session_id, self.access_token, self.created_at, self.expires_at)))
+        return dict(
+            zip(self.COLUMNS, (self.id, self.session_id, self.access_token, self.created_at, self.expires_at))
+        )
 
 
 @attrs.frozen
@@ -151,7 +172,7 @@ class CompatRefreshToken:
         return self.consumed_at is None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "CompatRefreshToken":
+    def from_row(cls, row: Sequence[Any]) -> CompatRefreshToken:
         tid, sid, atid, token, created_at, consumed_at = row
         return cls(
             id=tid,
@@ -166,7 +187,14 @@ class CompatRefreshToken:
         return dict(
             zip(
                 self.COLUMNS,
-                (self.id, self.session_id, self.access_token_id, self.refresh_token, self.created_at, self.consumed_at),
+                (
+                    self.id,
+                    self.session_id,
+                    self.access_token_id,
+                    self.refresh_token,
+                    self.created_at,
+                    self.consumed_at,
+                ),
             )
         )
 
@@ -202,7 +230,7 @@ class CompatSsoLogin:
         return self.fulfilled_at is not None and self.exchanged_at is None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "CompatSsoLogin":
+    def from_row(cls, row: Sequence[Any]) -> CompatSsoLogin:
         lid, redirect_uri, token, created_at, user_session_id, session_id, fulfilled_at, exchanged_at = row
         return cls(
             id=lid,

@@ -27,7 +27,8 @@ from __future__ import annotations
 import enum
 import functools
 import json
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
@@ -220,19 +221,19 @@ class AuthorizationGrant:
     def scope_string(self) -> str:
         return str(self.scope)
 
-    def fulfill(self, at: int, browser_session_id: str) -> "AuthorizationGrant":
+    def fulfill(self, at: int, browser_session_id: str) -> AuthorizationGrant:
         """The user consented in ``browser_session_id``. Only a pending grant can be fulfilled."""
         if not self.is_pending:
             raise InvalidTransitionError(f"cannot fulfill grant {self.id} in stage {self.stage.value}")
         return attrs.evolve(self, fulfilled_at=at, user_session_id=browser_session_id)
 
-    def exchange(self, at: int, session_id: str) -> "AuthorizationGrant":
+    def exchange(self, at: int, session_id: str) -> AuthorizationGrant:
         """The code was exchanged and created session ``session_id``. Only from *fulfilled*."""
         if not self.is_fulfilled:
             raise InvalidTransitionError(f"cannot exchange grant {self.id} in stage {self.stage.value}")
         return attrs.evolve(self, exchanged_at=at, oauth2_session_id=session_id)
 
-    def cancel(self, at: int) -> "AuthorizationGrant":
+    def cancel(self, at: int) -> AuthorizationGrant:
         """Abandon the request. Only a pending grant can be cancelled."""
         if not self.is_pending:
             raise InvalidTransitionError(f"cannot cancel grant {self.id} in stage {self.stage.value}")
@@ -240,7 +241,7 @@ class AuthorizationGrant:
 
     # -- rows -------------------------------------------------------------------------------
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "AuthorizationGrant":
+    def from_row(cls, row: Sequence[Any]) -> AuthorizationGrant:
         (
             grant_id,
             client_id,
@@ -264,7 +265,11 @@ class AuthorizationGrant:
             user_session_id,
             oauth2_session_id,
         ) = row
-        pkce = Pkce(challenge_method, challenge) if challenge is not None and challenge_method is not None else None
+        pkce = (
+            Pkce(challenge_method, challenge)
+            if challenge is not None and challenge_method is not None
+            else None
+        )
         return cls(
             id=grant_id,
             client_id=client_id,
@@ -409,26 +414,28 @@ class DeviceCodeGrant:
         """Past ``expires_at`` (MAS: ``expires_at < now``)."""
         return self.expires_at < now
 
-    def fulfill(self, at: int, browser_session_id: str, locale: str | None = None) -> "DeviceCodeGrant":
+    def fulfill(self, at: int, browser_session_id: str, locale: str | None = None) -> DeviceCodeGrant:
         """The user approved the device. Only from *pending*."""
         if not self.is_pending:
             raise InvalidTransitionError(f"cannot fulfill device grant {self.id} in state {self.state.value}")
         return attrs.evolve(self, fulfilled_at=at, user_session_id=browser_session_id, locale=locale)
 
-    def reject(self, at: int, browser_session_id: str) -> "DeviceCodeGrant":
+    def reject(self, at: int, browser_session_id: str) -> DeviceCodeGrant:
         """The user denied the device. Only from *pending*."""
         if not self.is_pending:
             raise InvalidTransitionError(f"cannot reject device grant {self.id} in state {self.state.value}")
         return attrs.evolve(self, rejected_at=at, user_session_id=browser_session_id)
 
-    def exchange(self, at: int, session_id: str) -> "DeviceCodeGrant":
+    def exchange(self, at: int, session_id: str) -> DeviceCodeGrant:
         """The device collected its tokens in session ``session_id``. Only from *fulfilled*."""
         if not self.is_fulfilled:
-            raise InvalidTransitionError(f"cannot exchange device grant {self.id} in state {self.state.value}")
+            raise InvalidTransitionError(
+                f"cannot exchange device grant {self.id} in state {self.state.value}"
+            )
         return attrs.evolve(self, exchanged_at=at, oauth2_session_id=session_id)
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "DeviceCodeGrant":
+    def from_row(cls, row: Sequence[Any]) -> DeviceCodeGrant:
         (
             grant_id,
             client_id,
@@ -532,14 +539,14 @@ class OAuth2Session:
     def scope_string(self) -> str:
         return str(self.scope)
 
-    def finish(self, at: int) -> "OAuth2Session":
+    def finish(self, at: int) -> OAuth2Session:
         """End the session. A finished session cannot be finished again."""
         if self.finished_at is not None:
             raise InvalidTransitionError(f"session {self.id} is already finished")
         return attrs.evolve(self, finished_at=at)
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "OAuth2Session":
+    def from_row(cls, row: Sequence[Any]) -> OAuth2Session:
         (
             session_id,
             client_id,
@@ -626,19 +633,19 @@ class AccessToken:
         """Neither revoked nor expired at ``now``."""
         return not self.is_revoked and not self.is_expired(now)
 
-    def revoke(self, at: int) -> "AccessToken":
+    def revoke(self, at: int) -> AccessToken:
         if self.revoked_at is not None:
             raise InvalidTransitionError(f"access token {self.id} is already revoked")
         return attrs.evolve(self, revoked_at=at)
 
-    def mark_used(self, at: int) -> "AccessToken":
+    def mark_used(self, at: int) -> AccessToken:
         """Record the first use; a token already used keeps its first time."""
         if self.first_used_at is not None:
             return self
         return attrs.evolve(self, first_used_at=at)
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "AccessToken":
+    def from_row(cls, row: Sequence[Any]) -> AccessToken:
         token_id, session_id, access_token, created_at, expires_at, revoked_at, first_used_at = row
         return cls(
             id=token_id,
@@ -728,7 +735,7 @@ class RefreshToken:
     def is_revoked(self) -> bool:
         return self.state is RefreshTokenState.REVOKED
 
-    def consume(self, at: int, next_refresh_token_id: str) -> "RefreshToken":
+    def consume(self, at: int, next_refresh_token_id: str) -> RefreshToken:
         """Replace this token with ``next_refresh_token_id``.
 
         Allowed from *valid* and, for MAS's double-refresh tolerance, from *consumed* (the
@@ -738,14 +745,14 @@ class RefreshToken:
             raise InvalidTransitionError(f"cannot consume revoked refresh token {self.id}")
         return attrs.evolve(self, consumed_at=at, next_refresh_token_id=next_refresh_token_id)
 
-    def revoke(self, at: int) -> "RefreshToken":
+    def revoke(self, at: int) -> RefreshToken:
         """Only a valid token can be revoked (a consumed one is already unusable)."""
         if not self.is_valid:
             raise InvalidTransitionError(f"cannot revoke refresh token {self.id} in state {self.state.value}")
         return attrs.evolve(self, revoked_at=at)
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "RefreshToken":
+    def from_row(cls, row: Sequence[Any]) -> RefreshToken:
         (
             token_id,
             session_id,
@@ -807,7 +814,9 @@ class AccessTokenIntrospection:
 
     def is_active(self, now: int) -> bool:
         """MAS's rule: a valid token, in a valid session, of a valid user (if any)."""
-        return self.token.is_valid(now) and self.session.is_valid and (self.user is None or self.user.is_valid)
+        return (
+            self.token.is_valid(now) and self.session.is_valid and (self.user is None or self.user.is_valid)
+        )
 
 
 @attrs.frozen

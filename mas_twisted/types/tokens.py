@@ -129,7 +129,7 @@ class TokenType(enum.Enum):
         return _DISPLAY[self]
 
     @classmethod
-    def match_prefix(cls, prefix: str) -> "TokenType | None":
+    def match_prefix(cls, prefix: str) -> TokenType | None:
         """The type a prefix names, counting Synapse's ``syt``/``syr`` as compat tokens."""
         return _BY_PREFIX.get(prefix)
 
@@ -138,7 +138,7 @@ class TokenType(enum.Enum):
         base = f"{self.prefix}_{random_part}"
         return f"{base}_{base62_crc(base)}"
 
-    def generate(self, generator: "TokenGenerator") -> str:
+    def generate(self, generator: TokenGenerator) -> str:
         """A new token of this type, with 30 random alphanumerics from ``generator``."""
         return self.format(generator.alphanumeric(RANDOM_PART_LENGTH))
 
@@ -156,7 +156,7 @@ class TokenType(enum.Enum):
         return False
 
     @classmethod
-    def check(cls, token: str) -> "TokenType":
+    def check(cls, token: str) -> TokenType:
         """Classify a presented token.
 
         Raises:

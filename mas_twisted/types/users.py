@@ -16,7 +16,8 @@ order ``from_row`` reads them; timestamps are milliseconds since the epoch.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import attrs
 
@@ -60,7 +61,7 @@ class User:
         return self.deactivated_at is None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "User":
+    def from_row(cls, row: Sequence[Any]) -> User:
         user_id, username, created_at, locked_at, deactivated_at, can_request_admin, is_guest = row
         return cls(
             id=user_id,
@@ -107,7 +108,7 @@ class UserPassword:
     )
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "UserPassword":
+    def from_row(cls, row: Sequence[Any]) -> UserPassword:
         password_id, user_id, hashed_password, version, created_at, upgraded_from_id = row
         return cls(
             id=password_id,
@@ -141,12 +142,17 @@ class UserEmail:
     COLUMNS: ClassVar[tuple[str, ...]] = ("user_email_id", "user_id", "email", "created_at")
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "UserEmail":
+    def from_row(cls, row: Sequence[Any]) -> UserEmail:
         email_id, user_id, email, created_at = row
         return cls(id=email_id, user_id=user_id, email=email, created_at=int(created_at))
 
     def to_row(self) -> dict[str, Any]:
-        return {"user_email_id": self.id, "user_id": self.user_id, "email": self.email, "created_at": self.created_at}
+        return {
+            "user_email_id": self.id,
+            "user_id": self.user_id,
+            "email": self.email,
+            "created_at": self.created_at,
+        }
 
 
 @attrs.frozen
@@ -182,7 +188,7 @@ class BrowserSession:
         return self.finished_at is None and self.user.is_valid
 
     @classmethod
-    def from_row(cls, row: Sequence[Any], user: User) -> "BrowserSession":
+    def from_row(cls, row: Sequence[Any], user: User) -> BrowserSession:
         session_id, user_id, created_at, finished_at, user_agent, last_active_at, last_active_ip = row
         if user_id != user.id:
             raise ValueError(f"browser session {session_id} belongs to {user_id}, not {user.id}")
@@ -238,7 +244,7 @@ class BrowserSessionAuthentication:
         return "unknown"
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "BrowserSessionAuthentication":
+    def from_row(cls, row: Sequence[Any]) -> BrowserSessionAuthentication:
         auth_id, session_id, created_at, password_id, upstream_id = row
         return cls(
             id=auth_id,

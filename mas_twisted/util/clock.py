@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import task
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -26,7 +27,9 @@ class Clock:
     def call_later(self, delay: float, f: Callable[..., Any], *args: Any, **kwargs: Any) -> IDelayedCall:
         return self._reactor.callLater(delay, f, *args, **kwargs)
 
-    def looping_call(self, f: Callable[..., Any], interval: float, *args: Any, now: bool = False) -> task.LoopingCall:
+    def looping_call(
+        self, f: Callable[..., Any], interval: float, *args: Any, now: bool = False
+    ) -> task.LoopingCall:
         call = task.LoopingCall(f, *args)
         call.clock = self._reactor
         call.start(interval, now=now)

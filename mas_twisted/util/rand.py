@@ -74,7 +74,7 @@ class TokenGenerator:
     new_id = ulid
 
     # -- MAS's secrets -----------------------------------------------------------------------
-    def token(self, token_type: "TokenType") -> str:
+    def token(self, token_type: TokenType) -> str:
         """A new ``mat_``/``mar_``/``mct_``/``mcr_``/``mpt_`` token with its checksum."""
         return token_type.generate(self)
 

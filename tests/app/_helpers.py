@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from typing import Any
+from typing import Any, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -65,7 +65,7 @@ def self_signed(common_name: str = "localhost", *, password: bytes | None = None
     """A self-signed certificate for ``common_name`` and 127.0.0.1: ``(cert_pem, key_pem, key)``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -84,7 +84,9 @@ def self_signed(common_name: str = "localhost", *, password: bytes | None = None
         .sign(key, hashes.SHA256())
     )
     encryption = (
-        serialization.BestAvailableEncryption(password) if password is not None else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password)
+        if password is not None
+        else serialization.NoEncryption()
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii"), key_pem.decode("ascii"), key
@@ -156,12 +158,12 @@ class CapturingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
 
-    def __enter__(self) -> "CapturingHandler":
+    def __enter__(self) -> Self:
         self._logger.addHandler(self)
         self._logger.setLevel(logging.DEBUG)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._logger.removeHandler(self)
         self._logger.setLevel(self._previous_level)
 

@@ -66,7 +66,12 @@ def test_absent_section_gives_mas_default_listeners() -> None:
     assert http.public_base == "http://[::]:8080/"
     assert http.issuer == "http://[::]:8080/"
     assert [str(n) for n in http.trusted_proxies] == [
-        "192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/10", "127.0.0.0/8", "fd00::/8", "::1/128"
+        "192.168.0.0/16",
+        "172.16.0.0/12",
+        "10.0.0.0/10",
+        "127.0.0.0/8",
+        "fd00::/8",
+        "::1/128",
     ]
 
 
@@ -104,7 +109,10 @@ def test_public_base_rejects_what_mas_url_builder_refuses(value: str, fragment: 
 
 def test_trusted_proxies() -> None:
     http = read_http({"public_base": "https://a.example/", "trusted_proxies": ["10.1.2.3", "2001:db8::/32"]})
-    assert http.trusted_proxies == [ipaddress.ip_network("10.1.2.3/32"), ipaddress.ip_network("2001:db8::/32")]
+    assert http.trusted_proxies == [
+        ipaddress.ip_network("10.1.2.3/32"),
+        ipaddress.ip_network("2001:db8::/32"),
+    ]
     # A present section without trusted_proxies gets MAS's default_trusted_proxies(), in its
     # order (10.0.0.0/10 and 127.0.0.1/8 exactly as MAS writes them).
     defaults = read_http({"public_base": "https://a.example/"}).trusted_proxies
@@ -116,8 +124,18 @@ def test_trusted_proxies() -> None:
         ipaddress.ip_network("fd00::/8"),
         ipaddress.ip_network("::1/128"),
     ]
-    assert DEFAULT_TRUSTED_PROXIES == ("192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/10", "127.0.0.1/8", "fd00::/8", "::1/128")
-    assert ipaddress.ip_address("10.63.255.255") in defaults[2] and ipaddress.ip_address("10.64.0.0") not in defaults[2]
+    assert DEFAULT_TRUSTED_PROXIES == (
+        "192.168.0.0/16",
+        "172.16.0.0/12",
+        "10.0.0.0/10",
+        "127.0.0.1/8",
+        "fd00::/8",
+        "::1/128",
+    )
+    assert (
+        ipaddress.ip_address("10.63.255.255") in defaults[2]
+        and ipaddress.ip_address("10.64.0.0") not in defaults[2]
+    )
     expect_error(
         {"public_base": "https://a.example/", "trusted_proxies": ["10.0.0.0/8", "not-an-ip"]},
         ("http", "trusted_proxies", 1),
@@ -129,7 +147,18 @@ def test_trusted_proxies() -> None:
 
 
 def test_every_resource_name_as_mas_spells_it() -> None:
-    names = ["health", "prometheus", "discovery", "human", "graphql", "oauth", "compat", "assets", "adminapi", "connection-info"]
+    names = [
+        "health",
+        "prometheus",
+        "discovery",
+        "human",
+        "graphql",
+        "oauth",
+        "compat",
+        "assets",
+        "adminapi",
+        "connection-info",
+    ]
     http = read_http(http_section(listener(resources=[{"name": n} for n in names])))
     assert http.listeners[0].resource_names == tuple(names)
 
@@ -159,8 +188,12 @@ def test_unknown_resource_names_its_path_and_value() -> None:
         "'connection_info'",
         "connection-info",
     )
-    expect_error(http_section(listener(resources=[{"path": "x"}])), ("http", "listeners", 0, "resources", 0, "name"))
-    expect_error(http_section(listener(resources=["health"])), ("http", "listeners", 0, "resources", 0), "mapping")
+    expect_error(
+        http_section(listener(resources=[{"path": "x"}])), ("http", "listeners", 0, "resources", 0, "name")
+    )
+    expect_error(
+        http_section(listener(resources=["health"])), ("http", "listeners", 0, "resources", 0), "mapping"
+    )
     expect_error(
         http_section(listener(resources=[{"name": "graphql", "playground": "yes"}])),
         ("http", "listeners", 0, "resources", 0, "playground"),
@@ -169,8 +202,14 @@ def test_unknown_resource_names_its_path_and_value() -> None:
 
 
 def test_listener_needs_resources_and_binds() -> None:
-    expect_error(http_section(listener(resources=[])), ("http", "listeners", 0, "resources"), "listener has no resources")
-    expect_error(http_section(listener(binds=[])), ("http", "listeners", 0, "binds"), "does not bind to any address")
+    expect_error(
+        http_section(listener(resources=[])),
+        ("http", "listeners", 0, "resources"),
+        "listener has no resources",
+    )
+    expect_error(
+        http_section(listener(binds=[])), ("http", "listeners", 0, "binds"), "does not bind to any address"
+    )
     entry = listener()
     del entry["binds"]
     expect_error(http_section(entry), ("http", "listeners", 0, "binds"), "missing required value")
@@ -187,11 +226,23 @@ def test_listener_name_prefix_and_proxy_protocol() -> None:
         }
     )
     first, second = http.listeners
-    assert (first.name, first.configured_name, first.prefix, first.proxy_protocol) == ("web", "web", "/auth", True)
+    assert (first.name, first.configured_name, first.prefix, first.proxy_protocol) == (
+        "web",
+        "web",
+        "/auth",
+        True,
+    )
     # An unnamed listener still gets a unique name (service names, log names).
-    assert (second.name, second.configured_name, second.prefix, second.proxy_protocol) == ("listener-1", None, "", False)
+    assert (second.name, second.configured_name, second.prefix, second.proxy_protocol) == (
+        "listener-1",
+        None,
+        "",
+        False,
+    )
     expect_error(http_section(listener(prefix="auth")), ("http", "listeners", 0, "prefix"), "'auth'")
-    expect_error(http_section(listener(proxy_protocol="on")), ("http", "listeners", 0, "proxy_protocol"), "'on'")
+    expect_error(
+        http_section(listener(proxy_protocol="on")), ("http", "listeners", 0, "proxy_protocol"), "'on'"
+    )
 
 
 # -- binds ------------------------------------------------------------------------------------
@@ -228,7 +279,7 @@ def test_every_bind_kind() -> None:
 
 def load_yaml_config(tmp_path: Path, http_yaml: str) -> RootConfig:
     """Load an ``http`` section written as YAML text, through the loader MAS's files go through."""
-    rest = yaml.safe_dump({k: v for k, v in root_config_tree(None).items()})
+    rest = yaml.safe_dump(dict(root_config_tree(None).items()))
     path = tmp_path / "config.yaml"
     path.write_text(rest + http_yaml)
     return RootConfig.load([str(path)], environ={})
@@ -297,7 +348,9 @@ def test_socket_mode_errors_name_path_and_value(tmp_path: Path, spelling: str) -
     ],
 )
 def test_bind_errors_name_path_and_value(bind: dict[str, Any], key: str, fragment: str) -> None:
-    expect_error(http_section(listener(binds=[{"port": 1}, bind])), ("http", "listeners", 0, "binds", 1, key), fragment)
+    expect_error(
+        http_section(listener(binds=[{"port": 1}, bind])), ("http", "listeners", 0, "binds", 1, key), fragment
+    )
 
 
 def test_bind_with_unknown_keys_only() -> None:
@@ -313,14 +366,22 @@ def test_bind_to_endpoint_descriptions() -> None:
     assert bind_to_endpoint(ListenBind("127.0.0.1", 8080)) == "tcp:port=8080:interface=127.0.0.1"
     assert bind_to_endpoint(ListenBind(None, 8080)) == "tcp:port=8080:interface=\\:\\:"
     assert bind_to_endpoint(AddressBind("[::1]:443", "::1", 443)) == "tcp:port=443:interface=\\:\\:1"
-    assert bind_to_endpoint(UnixBind("/run/mas.sock", 0o660)) == "unix:address=/run/mas.sock:mode=660:lockfile=0"
-    assert bind_to_endpoint(UnixBind("/run/a:b\\c.sock", 0o600)) == "unix:address=/run/a\\:b\\\\c.sock:mode=600:lockfile=0"
+    assert (
+        bind_to_endpoint(UnixBind("/run/mas.sock", 0o660)) == "unix:address=/run/mas.sock:mode=660:lockfile=0"
+    )
+    assert (
+        bind_to_endpoint(UnixBind("/run/a:b\\c.sock", 0o600))
+        == "unix:address=/run/a\\:b\\\\c.sock:mode=600:lockfile=0"
+    )
     umask_mode = 0o777 & ~current_umask()
     assert bind_to_endpoint(UnixBind("/s", None)) == f"unix:address=/s:mode={umask_mode:o}:lockfile=0"
     # Index 0 is file descriptor 3, SD_LISTEN_FDS_START, as in MAS.
     assert bind_to_endpoint(FdBind(0, "tcp")) == "systemd:domain=INET:index=0"
     assert bind_to_endpoint(FdBind(2, "unix")) == "systemd:domain=UNIX:index=2"
-    assert bind_to_endpoint(ListenBind("127.0.0.1", 80), proxy_protocol=True) == "haproxy:tcp:port=80:interface=127.0.0.1"
+    assert (
+        bind_to_endpoint(ListenBind("127.0.0.1", 80), proxy_protocol=True)
+        == "haproxy:tcp:port=80:interface=127.0.0.1"
+    )
 
 
 def test_bind_descriptions_parse_back_to_the_same_endpoint() -> None:
@@ -331,7 +392,9 @@ def test_bind_descriptions_parse_back_to_the_same_endpoint() -> None:
     unix = serverFromString(reactor, bind_to_endpoint(UnixBind("/tmp/odd:name=x.sock", 0o640)))
     assert isinstance(unix, UNIXServerEndpoint)
     assert (unix._address, unix._mode, unix._wantPID) == ("/tmp/odd:name=x.sock", 0o640, False)
-    proxied = serverFromString(reactor, bind_to_endpoint(UnixBind("/tmp/a:b.sock", 0o600), proxy_protocol=True))
+    proxied = serverFromString(
+        reactor, bind_to_endpoint(UnixBind("/tmp/a:b.sock", 0o600), proxy_protocol=True)
+    )
     assert proxied._wrappedEndpoint._address == "/tmp/a:b.sock"
 
 
@@ -364,7 +427,11 @@ def test_tls_inline_and_from_files_with_password(tmp_path: Path) -> None:
     password_file.write_bytes(b"s3cret")
     http = read_http(
         tls_listener(
-            {"certificate_file": str(cert_file), "key_file": str(key_file), "password_file": str(password_file)}
+            {
+                "certificate_file": str(cert_file),
+                "key_file": str(key_file),
+                "password_file": str(password_file),
+            }
         )
     )
     assert len(http.listeners[0].tls.certificate_chain) == 2
@@ -382,29 +449,57 @@ def test_tls_errors(tmp_path: Path) -> None:
         at + ("certificate",),
         "only one of",
     )
-    expect_error(tls_listener({"certificate": cert_pem, "key": key_pem, "key_file": "/x"}), at + ("key",), "only one of")
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": key_pem, "key_file": "/x"}),
+        at + ("key",),
+        "only one of",
+    )
     expect_error(
         tls_listener({"certificate": cert_pem, "key": key_pem, "password": "a", "password_file": "/x"}),
         at + ("password",),
         "not both",
     )
-    expect_error(tls_listener({"certificate": "garbage", "key": key_pem}), at + ("certificate",), "empty (or invalid)")
-    expect_error(tls_listener({"certificate": cert_pem, "key": "garbage"}), at + ("key",), "could not decode")
-    expect_error(tls_listener({"certificate": cert_pem, "key": encrypted_pem}), at + ("key",), "no password was provided")
     expect_error(
-        tls_listener({"certificate": cert_pem, "key": encrypted_pem, "password": "wrong"}), at + ("key",), "wrong password"
+        tls_listener({"certificate": "garbage", "key": key_pem}), at + ("certificate",), "empty (or invalid)"
     )
-    expect_error(tls_listener({"certificate": cert_pem, "key": key_pem, "password": "x"}), at + ("key",), "not encrypted")
-    expect_error(tls_listener({"certificate": cert_pem, "key": other_key_pem}), at + ("key",), "does not match")
+    expect_error(tls_listener({"certificate": cert_pem, "key": "garbage"}), at + ("key",), "could not decode")
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": encrypted_pem}),
+        at + ("key",),
+        "no password was provided",
+    )
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": encrypted_pem, "password": "wrong"}),
+        at + ("key",),
+        "wrong password",
+    )
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": key_pem, "password": "x"}),
+        at + ("key",),
+        "not encrypted",
+    )
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": other_key_pem}), at + ("key",), "does not match"
+    )
     # The keystore's loader decides which keys are usable, as MAS's does: no P-521.
-    p521_pem = ec.generate_private_key(ec.SECP521R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    expect_error(tls_listener({"certificate": cert_pem, "key": p521_pem}), at + ("key",), "unsupported elliptic curve")
+    p521_pem = (
+        ec.generate_private_key(ec.SECP521R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": p521_pem}), at + ("key",), "unsupported elliptic curve"
+    )
     # An inline key is PEM (MAS reads DER from key_file only).
-    expect_error(tls_listener({"certificate": cert_pem, "key": "MIIE"}), at + ("key",), "expected a PEM document")
+    expect_error(
+        tls_listener({"certificate": cert_pem, "key": "MIIE"}), at + ("key",), "expected a PEM document"
+    )
     missing = str(tmp_path / "nope.pem")
-    expect_error(tls_listener({"certificate_file": missing, "key": key_pem}), at + ("certificate_file",), missing)
+    expect_error(
+        tls_listener({"certificate_file": missing, "key": key_pem}), at + ("certificate_file",), missing
+    )
 
 
 # -- the whole configuration ------------------------------------------------------------------

@@ -25,7 +25,12 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from mas_twisted.app.endpoints import ListenerBindError, inherited_descriptors, listen_http, remove_stale_unix_socket
+from mas_twisted.app.endpoints import (
+    ListenerBindError,
+    inherited_descriptors,
+    listen_http,
+    remove_stale_unix_socket,
+)
 from mas_twisted.app.listeners import build_listener_site
 from mas_twisted.config.root import RootConfig
 from mas_twisted.server import MasServer
@@ -46,13 +51,18 @@ class _UnixEndpointFactory:
     def __init__(self, path: str):
         self._path = path
 
-    def endpointForURI(self, uri: Any) -> UNIXClientEndpoint:  # noqa: N802 - Twisted's interface
+    def endpointForURI(self, uri: Any) -> UNIXClientEndpoint:
         return UNIXClientEndpoint(reactor, self._path)
 
 
 def _proxy_v2_header(src: str, src_port: int, dst: str, dst_port: int) -> bytes:
     signature = b"\r\n\r\n\x00\r\nQUIT\n"
-    addresses = socket.inet_aton(src) + socket.inet_aton(dst) + src_port.to_bytes(2, "big") + dst_port.to_bytes(2, "big")
+    addresses = (
+        socket.inet_aton(src)
+        + socket.inet_aton(dst)
+        + src_port.to_bytes(2, "big")
+        + dst_port.to_bytes(2, "big")
+    )
     # Version 2, PROXY command; TCP over IPv4; 12 address bytes.
     return signature + bytes([0x21, 0x11]) + len(addresses).to_bytes(2, "big") + addresses
 
@@ -85,7 +95,9 @@ class ListenerTestCase(unittest.TestCase):
         section.update(http)
         return MasServer(RootConfig(root_config_tree(section)), reactor)
 
-    async def listen(self, listener: dict[str, Any], *, listen_fds: list[int] | None = None, **http: Any) -> list[Any]:
+    async def listen(
+        self, listener: dict[str, Any], *, listen_fds: list[int] | None = None, **http: Any
+    ) -> list[Any]:
         server = self.make_server([listener], **http)
         config = server.config.http.listeners[0]
         ports = await listen_http(reactor, config, build_listener_site(server, config), listen_fds=listen_fds)
@@ -97,7 +109,11 @@ class ListenerTestCase(unittest.TestCase):
         return Response(raw)
 
 
-def _listener(binds: list[dict[str, Any]], resources: tuple[str, ...] = ("discovery", "oauth", "connection-info"), **extra: Any) -> dict[str, Any]:
+def _listener(
+    binds: list[dict[str, Any]],
+    resources: tuple[str, ...] = ("discovery", "oauth", "connection-info"),
+    **extra: Any,
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": "web", "resources": [{"name": n} for n in resources], "binds": binds}
     entry.update(extra)
     return entry
@@ -147,7 +163,9 @@ class TcpAndUnixTestCase(ListenerTestCase):
         path = os.path.join(self.tmp, "mas.sock")
         await self.listen(_listener([{"socket": path}]))
         response = await self.exchange(
-            path, http_get("/connection-info", headers={"X-Forwarded-For": "198.51.100.4"}), family=socket.AF_UNIX
+            path,
+            http_get("/connection-info", headers={"X-Forwarded-For": "198.51.100.4"}),
+            family=socket.AF_UNIX,
         )
         self.assertIn(b"client ip: 198.51.100.4", response.body)
 
@@ -208,7 +226,9 @@ class TcpAndUnixTestCase(ListenerTestCase):
         self.addCleanup(idle.close)
         with self.assertRaises(ListenerBindError) as not_listening:
             await self.listen(_listener([{"fd": 0}]), listen_fds=[idle.fileno()])
-        self.assertIn(f"file descriptor {idle.fileno()} is not a listening socket", not_listening.exception.msg)
+        self.assertIn(
+            f"file descriptor {idle.fileno()} is not a listening socket", not_listening.exception.msg
+        )
 
         with open(os.devnull) as f:
             with self.assertRaises(ListenerBindError) as not_socket:
@@ -236,7 +256,9 @@ class TcpAndUnixTestCase(ListenerTestCase):
         free_port = free.getsockname()[1]
         free.close()
         with self.assertRaises(ListenerBindError) as info:
-            await self.listen(_listener([{"host": "127.0.0.1", "port": free_port}, {"host": "127.0.0.1", "port": busy}]))
+            await self.listen(
+                _listener([{"host": "127.0.0.1", "port": free_port}, {"host": "127.0.0.1", "port": busy}])
+            )
         message = info.exception.msg
         self.assertEqual(message, f"listener web: could not bind 127.0.0.1:{busy}: Address already in use")
         # The first bind was released again: the port can be taken now.
@@ -269,9 +291,13 @@ class DispatchTestCase(ListenerTestCase):
         self.assertTrue(plain.headers["content-type"].startswith("text/plain"))
 
     async def test_resources_not_mounted_are_not_served(self) -> None:
-        (port,) = await self.listen(_listener([{"host": "127.0.0.1", "port": 0}], resources=("oauth", "human", "graphql")))
+        (port,) = await self.listen(
+            _listener([{"host": "127.0.0.1", "port": 0}], resources=("oauth", "human", "graphql"))
+        )
         address = ("127.0.0.1", port.getHost().port)
-        self.assertEqual((await self.exchange(address, http_get("/.well-known/openid-configuration"))).status, 404)
+        self.assertEqual(
+            (await self.exchange(address, http_get("/.well-known/openid-configuration"))).status, 404
+        )
         self.assertEqual((await self.exchange(address, http_get("/graphql"))).status, 404)
         self.assertEqual((await self.exchange(address, http_get("/oauth2/keys.json"))).status, 200)
 
@@ -290,17 +316,22 @@ class ClientAddressTestCase(ListenerTestCase):
         self.assertEqual(
             await self._client_ip(address, {"X-Forwarded-For": "203.0.113.9, 10.0.0.2"}), "203.0.113.9"
         )
-        self.assertEqual(await self._client_ip(address, {"X-Forwarded-For": "garbage, 203.0.113.7"}), "203.0.113.7")
+        self.assertEqual(
+            await self._client_ip(address, {"X-Forwarded-For": "garbage, 203.0.113.7"}), "203.0.113.7"
+        )
         self.assertEqual(await self._client_ip(address), "127.0.0.1")
 
     async def test_forwarded_for_from_an_untrusted_peer_is_ignored(self) -> None:
-        (port,) = await self.listen(_listener([{"host": "127.0.0.1", "port": 0}]), trusted_proxies=["192.0.2.0/24"])
+        (port,) = await self.listen(
+            _listener([{"host": "127.0.0.1", "port": 0}]), trusted_proxies=["192.0.2.0/24"]
+        )
         address = ("127.0.0.1", port.getHost().port)
         self.assertEqual(await self._client_ip(address, {"X-Forwarded-For": "203.0.113.9"}), "127.0.0.1")
 
     async def test_proxy_protocol_v1_and_access_log(self) -> None:
         (port,) = await self.listen(
-            _listener([{"host": "127.0.0.1", "port": 0}], proxy_protocol=True), trusted_proxies=["192.0.2.0/24"]
+            _listener([{"host": "127.0.0.1", "port": 0}], proxy_protocol=True),
+            trusted_proxies=["192.0.2.0/24"],
         )
         address = ("127.0.0.1", port.getHost().port)
         with CapturingHandler("mas_twisted.access.web") as log:
@@ -338,7 +369,9 @@ class ClientAddressTestCase(ListenerTestCase):
 
     async def test_proxy_listener_refuses_connections_without_header(self) -> None:
         (port,) = await self.listen(_listener([{"host": "127.0.0.1", "port": 0}], proxy_protocol=True))
-        raw = await threads.deferToThread(raw_exchange, ("127.0.0.1", port.getHost().port), http_get("/connection-info"))
+        raw = await threads.deferToThread(
+            raw_exchange, ("127.0.0.1", port.getHost().port), http_get("/connection-info")
+        )
         self.assertEqual(raw, b"")
 
     async def test_access_log_levels_follow_the_status(self) -> None:
@@ -348,7 +381,10 @@ class ClientAddressTestCase(ListenerTestCase):
             await self.exchange(address, http_get("/missing"))
             await self.exchange(address, http_get("/oauth2/keys.json"))
         levels = [(r.levelno, r.getMessage().split('"')[1]) for r in log.records]
-        self.assertEqual(levels, [(logging.WARNING, "GET /missing HTTP/1.1"), (logging.INFO, "GET /oauth2/keys.json HTTP/1.1")])
+        self.assertEqual(
+            levels,
+            [(logging.WARNING, "GET /missing HTTP/1.1"), (logging.INFO, "GET /oauth2/keys.json HTTP/1.1")],
+        )
         self.assertIn('"-" [elapsed:', log.records[0].getMessage())
 
 
@@ -389,7 +425,9 @@ class TlsTestCase(ListenerTestCase):
 
     async def test_proxy_header_comes_before_the_tls_handshake(self) -> None:
         tls, context = self._tls()
-        (port,) = await self.listen(_listener([{"host": "127.0.0.1", "port": 0}], tls=tls, proxy_protocol=True))
+        (port,) = await self.listen(
+            _listener([{"host": "127.0.0.1", "port": 0}], tls=tls, proxy_protocol=True)
+        )
         response = await self.exchange(
             ("127.0.0.1", port.getHost().port),
             http_get("/connection-info"),

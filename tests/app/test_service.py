@@ -80,7 +80,9 @@ class NoMigrateTestCase(_ServiceTestCase):
         self.db.query("DELETE FROM applied_schema_deltas WHERE file = ?", (last,))
         result, stderr = self.start(self.write_config(), no_migrate=True)
         self.assert_one_line_failure(result, stderr, "pending migration", last)
-        self.assertEqual(self.db.query("SELECT COUNT(*) FROM applied_schema_deltas WHERE file = ?", (last,)), [(0,)])
+        self.assertEqual(
+            self.db.query("SELECT COUNT(*) FROM applied_schema_deltas WHERE file = ?", (last,)), [(0,)]
+        )
 
     def test_no_migrate_starts_on_an_up_to_date_database(self) -> None:
         prepare_database(self.db.db_config)
@@ -99,11 +101,15 @@ class StartFailureTestCase(_ServiceTestCase):
         config = self.write_config(database={"uri": "sqlite:////proc/mas.db"})
         for flags in ({}, {"no_migrate": True}):
             result, stderr = self.start(config, **flags)
-            self.assert_one_line_failure(result, stderr, "SQLite database /proc/mas.db", "unable to open database file")
+            self.assert_one_line_failure(
+                result, stderr, "SQLite database /proc/mas.db", "unable to open database file"
+            )
 
     def test_unexpected_error_is_one_line_and_traceback_only_at_debug(self) -> None:
         config = self.write_config()
-        with mock.patch("mas_twisted.config.root.RootConfig.load", side_effect=RuntimeError("boom\nsecond line")):
+        with mock.patch(
+            "mas_twisted.config.root.RootConfig.load", side_effect=RuntimeError("boom\nsecond line")
+        ):
             result, stderr = self.start(config)
         self.assert_one_line_failure(result, stderr, "unexpected error while starting: RuntimeError: boom")
 
@@ -112,14 +118,16 @@ class StartFailureTestCase(_ServiceTestCase):
                 result, stderr = self.start(config)
         self.assertEqual(result.code, 1)
         self.assertIn("Traceback", stderr)
-        self.assertTrue(stderr.splitlines()[-1].startswith("twistd mas: unexpected error while starting"), stderr)
+        self.assertTrue(
+            stderr.splitlines()[-1].startswith("twistd mas: unexpected error while starting"), stderr
+        )
 
 
 class _FakeReactor:
     def __init__(self) -> None:
         self.stopped = 0
 
-    def callWhenRunning(self, func: Any, *args: Any) -> None:  # noqa: N802 - Twisted's interface
+    def callWhenRunning(self, func: Any, *args: Any) -> None:
         func(*args)
 
     def stop(self) -> None:
@@ -142,9 +150,14 @@ class BindFailureTestCase(unittest.TestCase):
         listener.name = "web"
         listener_service = service.ListenerService(_FakeServer(reactor), listener, status)
         stderr = io.StringIO()
-        with mock.patch.object(sys, "__stderr__", stderr), self.assertLogs("mas_twisted.app.service", "ERROR"):
+        with (
+            mock.patch.object(sys, "__stderr__", stderr),
+            self.assertLogs("mas_twisted.app.service", "ERROR"),
+        ):
             listener_service._bind_failed(
-                Failure(ListenerBindError("listener web: could not bind 127.0.0.1:8080: Address already in use"))
+                Failure(
+                    ListenerBindError("listener web: could not bind 127.0.0.1:8080: Address already in use")
+                )
             )
         self.assertEqual(
             stderr.getvalue(),
@@ -159,7 +172,10 @@ class BindFailureTestCase(unittest.TestCase):
         listener = mock.Mock()
         listener.name = "internal"
         stderr = io.StringIO()
-        with mock.patch.object(sys, "__stderr__", stderr), self.assertLogs("mas_twisted.app.service", "ERROR"):
+        with (
+            mock.patch.object(sys, "__stderr__", stderr),
+            self.assertLogs("mas_twisted.app.service", "ERROR"),
+        ):
             service.ListenerService(_FakeServer(reactor), listener, status)._bind_failed(
                 Failure(DatabaseError("database gone"))
             )

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -47,9 +48,7 @@ def read_section(cls: type[Config], value: Any, raw: dict[str, Any] | None = Non
     return section
 
 
-def assert_config_error(
-    func: Callable[[], Any], path: tuple[PathElement, ...], *values: Any
-) -> ConfigError:
+def assert_config_error(func: Callable[[], Any], path: tuple[PathElement, ...], *values: Any) -> ConfigError:
     """``func()`` raises a one-line ConfigError naming ``path`` and every one of ``values``."""
     with pytest.raises(ConfigError) as info:
         func()

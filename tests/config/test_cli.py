@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -82,17 +83,27 @@ def test_check_merges_several_files(tmp_path: Path) -> None:
 
 def test_wrong_type(tmp_path: Path) -> None:
     config = write(tmp_path / "config.yaml", minimal(passwords={"enabled": "yes"}))
-    assert_one_line_error(mas_cli("config", "check", "-c", config, cwd=tmp_path), "passwords.enabled", "'yes'")
+    assert_one_line_error(
+        mas_cli("config", "check", "-c", config, cwd=tmp_path), "passwords.enabled", "'yes'"
+    )
 
 
 def test_unknown_listener_resource(tmp_path: Path) -> None:
     http = {
         "public_base": "https://auth.example.com/",
-        "listeners": [{"name": "web", "resources": [{"name": "discovery"}, {"name": "graphiql"}], "binds": [{"address": "[::]:8080"}]}],
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": "discovery"}, {"name": "graphiql"}],
+                "binds": [{"address": "[::]:8080"}],
+            }
+        ],
     }
     config = write(tmp_path / "config.yaml", minimal(http=http))
     assert_one_line_error(
-        mas_cli("config", "check", "-c", config, cwd=tmp_path), "http.listeners[0].resources[1].name", "'graphiql'"
+        mas_cli("config", "check", "-c", config, cwd=tmp_path),
+        "http.listeners[0].resources[1].name",
+        "'graphiql'",
     )
 
 
@@ -102,7 +113,9 @@ def test_missing_key_file(tmp_path: Path) -> None:
         tmp_path / "config.yaml",
         minimal(secrets={"encryption": ENCRYPTION_KEY, "keys": [{"kid": "a", "key_file": missing}]}),
     )
-    assert_one_line_error(mas_cli("config", "check", "-c", config, cwd=tmp_path), "secrets.keys[0].key_file", missing)
+    assert_one_line_error(
+        mas_cli("config", "check", "-c", config, cwd=tmp_path), "secrets.keys[0].key_file", missing
+    )
 
 
 def test_bad_encryption_key_length(tmp_path: Path) -> None:
@@ -114,7 +127,9 @@ def test_bad_client_id(tmp_path: Path) -> None:
     config = write(
         tmp_path / "config.yaml", minimal(clients=[{"client_id": "my-client", "client_auth_method": "none"}])
     )
-    assert_one_line_error(mas_cli("config", "check", "-c", config, cwd=tmp_path), "clients[0].client_id", "'my-client'")
+    assert_one_line_error(
+        mas_cli("config", "check", "-c", config, cwd=tmp_path), "clients[0].client_id", "'my-client'"
+    )
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
@@ -161,7 +176,14 @@ MINIMAL_DUMP: dict[str, Any] = {
                 "proxy_protocol": False,
             },
         ],
-        "trusted_proxies": ["192.168.0.0/16", "172.16.0.0/12", "10.0.0.0/10", "127.0.0.1/8", "fd00::/8", "::1/128"],
+        "trusted_proxies": [
+            "192.168.0.0/16",
+            "172.16.0.0/12",
+            "10.0.0.0/10",
+            "127.0.0.1/8",
+            "fd00::/8",
+            "::1/128",
+        ],
         "public_base": "http://[::]:8080/",
         "issuer": "http://[::]:8080/",
     },
@@ -179,7 +201,11 @@ MINIMAL_DUMP: dict[str, Any] = {
         "transport": "blackhole",
     },
     "secrets": {"encryption": ENCRYPTION_KEY},
-    "passwords": {"enabled": True, "schemes": [{"version": 1, "algorithm": "argon2id"}], "minimum_complexity": 3},
+    "passwords": {
+        "enabled": True,
+        "schemes": [{"version": 1, "algorithm": "argon2id"}],
+        "minimum_complexity": 3,
+    },
     "matrix": {
         "kind": "synapse",
         "homeserver": "localhost:8008",
@@ -190,8 +216,12 @@ MINIMAL_DUMP: dict[str, Any] = {
 
 
 def test_dump_prints_the_parsed_config_with_defaults(tmp_path: Path) -> None:
-    base = write(tmp_path / "base.yaml", minimal(passwords={"schemes": [{"version": 1, "algorithm": "bcrypt"}]}))
-    overlay = write(tmp_path / "overlay.yaml", {"passwords": {"schemes": [{"version": 2, "algorithm": "argon2id"}]}})
+    base = write(
+        tmp_path / "base.yaml", minimal(passwords={"schemes": [{"version": 1, "algorithm": "bcrypt"}]})
+    )
+    overlay = write(
+        tmp_path / "overlay.yaml", {"passwords": {"schemes": [{"version": 2, "algorithm": "argon2id"}]}}
+    )
     result = mas_cli("config", "dump", "-c", base, "-c", overlay, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dumped = yaml.safe_load(result.stdout)
@@ -238,7 +268,9 @@ def test_dump_to_a_file(tmp_path: Path) -> None:
 
 def test_dump_refuses_an_invalid_config(tmp_path: Path) -> None:
     config = write(tmp_path / "config.yaml", minimal(experimental={"access_token_ttl": "5m"}))
-    assert_one_line_error(mas_cli("config", "dump", "-c", config, cwd=tmp_path), "experimental.access_token_ttl", "'5m'")
+    assert_one_line_error(
+        mas_cli("config", "dump", "-c", config, cwd=tmp_path), "experimental.access_token_ttl", "'5m'"
+    )
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -318,7 +350,9 @@ def test_sync_stores_clients_and_providers(tmp_path: Path, database: EmptyDataba
 def test_sync_refuses_an_invalid_config(tmp_path: Path, database: EmptyDatabase) -> None:
     config = sync_config(tmp_path, database, clients=[dict(CLIENT, client_secret=None)])
     assert_one_line_error(
-        mas_cli("config", "sync", "-c", config, cwd=tmp_path), "clients[0].client_auth_method", "client_secret_basic"
+        mas_cli("config", "sync", "-c", config, cwd=tmp_path),
+        "clients[0].client_auth_method",
+        "client_secret_basic",
     )
 
 
@@ -338,7 +372,9 @@ def test_unexpected_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     with mock.patch("mas_twisted.cli.config.run_check", side_effect=KeyError("surprise")):
         assert cli_main(["config", "check", "-c", config]) == 1
     err = capsys.readouterr().err
-    assert err == "mas-cli: unexpected error: KeyError: 'surprise' (set MAS_LOG_LEVEL=debug for the traceback)\n"
+    assert (
+        err == "mas-cli: unexpected error: KeyError: 'surprise' (set MAS_LOG_LEVEL=debug for the traceback)\n"
+    )
 
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:

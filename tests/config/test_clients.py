@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from mas_twisted.config.clients import ClientsConfig, StaticClient
-
 from tests.config._helpers import FIXTURES, assert_config_error, read_section
 
 CLIENT_ID = "01M89BQ1ETN8RC4EH849N8832K"
@@ -38,14 +37,22 @@ def test_public_client() -> None:
         client_auth_method="none",
         client_name="My App",
         client_uri="https://app.example.com/",
-        redirect_uris=["https://app.example.com/cb", "com.example.app:/oauth2redirect", "http://localhost:3000/cb"],
+        redirect_uris=[
+            "https://app.example.com/cb",
+            "com.example.app:/oauth2redirect",
+            "http://localhost:3000/cb",
+        ],
     )
     assert c == StaticClient(
         client_id=CLIENT_ID,
         client_auth_method="none",
         client_name="My App",
         client_uri="https://app.example.com/",
-        redirect_uris=("https://app.example.com/cb", "com.example.app:/oauth2redirect", "http://localhost:3000/cb"),
+        redirect_uris=(
+            "https://app.example.com/cb",
+            "com.example.app:/oauth2redirect",
+            "http://localhost:3000/cb",
+        ),
     )
     assert not c.uses_secret
 
@@ -90,19 +97,25 @@ def test_clients_keep_their_order_and_repeated_ids_are_allowed(caplog) -> None:
 
 
 def test_section_must_be_a_list() -> None:
-    assert_config_error(lambda: read_section(ClientsConfig, {"client_id": CLIENT_ID}), ("clients",), "a mapping")
+    assert_config_error(
+        lambda: read_section(ClientsConfig, {"client_id": CLIENT_ID}), ("clients",), "a mapping"
+    )
 
 
 def test_bad_ulid() -> None:
     assert_config_error(
-        lambda: client(client_id="not-a-ulid", client_auth_method="none"), ("clients", 0, "client_id"), "'not-a-ulid'"
+        lambda: client(client_id="not-a-ulid", client_auth_method="none"),
+        ("clients", 0, "client_id"),
+        "'not-a-ulid'",
     )
 
 
 def test_ulid_with_excluded_letter() -> None:
     # Crockford base32 has no I, L, O or U.
     bad = "01M89BQ1ETN8RC4EH849N8832U"
-    assert_config_error(lambda: client(client_id=bad, client_auth_method="none"), ("clients", 0, "client_id"), bad)
+    assert_config_error(
+        lambda: client(client_id=bad, client_auth_method="none"), ("clients", 0, "client_id"), bad
+    )
 
 
 def test_error_names_the_right_list_index() -> None:
@@ -117,7 +130,9 @@ def test_error_names_the_right_list_index() -> None:
 
 
 def test_client_id_is_required() -> None:
-    assert_config_error(lambda: clients({"client_auth_method": "none"}), ("clients", 0, "client_id"), "missing")
+    assert_config_error(
+        lambda: clients({"client_auth_method": "none"}), ("clients", 0, "client_id"), "missing"
+    )
 
 
 def test_auth_method_is_required() -> None:
@@ -126,13 +141,17 @@ def test_auth_method_is_required() -> None:
 
 def test_unknown_auth_method() -> None:
     assert_config_error(
-        lambda: client(client_auth_method="tls_client_auth"), ("clients", 0, "client_auth_method"), "'tls_client_auth'"
+        lambda: client(client_auth_method="tls_client_auth"),
+        ("clients", 0, "client_auth_method"),
+        "'tls_client_auth'",
     )
 
 
 def test_secret_methods_need_a_secret() -> None:
     for method in ("client_secret_basic", "client_secret_post", "client_secret_jwt"):
-        assert_config_error(lambda: client(client_auth_method=method), ("clients", 0, "client_auth_method"), method)
+        assert_config_error(
+            lambda: client(client_auth_method=method), ("clients", 0, "client_auth_method"), method
+        )
 
 
 def test_secret_methods_refuse_jwks() -> None:
@@ -142,37 +161,53 @@ def test_secret_methods_refuse_jwks() -> None:
         "client_secret_basic",
     )
     assert_config_error(
-        lambda: client(client_auth_method="client_secret_post", client_secret="s", jwks_uri="https://x.example/j"),
+        lambda: client(
+            client_auth_method="client_secret_post", client_secret="s", jwks_uri="https://x.example/j"
+        ),
         ("clients", 0, "jwks_uri"),
         "https://x.example/j",
     )
 
 
 def test_none_refuses_secret_and_keys() -> None:
-    assert_config_error(lambda: client(client_auth_method="none", client_secret="s"), ("clients", 0, "client_secret"), "'none'")
+    assert_config_error(
+        lambda: client(client_auth_method="none", client_secret="s"),
+        ("clients", 0, "client_secret"),
+        "'none'",
+    )
     path = str(FIXTURES / "client-secret.txt")
     assert_config_error(
-        lambda: client(client_auth_method="none", client_secret_file=path), ("clients", 0, "client_secret_file"), "'none'"
+        lambda: client(client_auth_method="none", client_secret_file=path),
+        ("clients", 0, "client_secret_file"),
+        "'none'",
     )
     assert_config_error(
         lambda: client(client_auth_method="none", jwks={"keys": [RSA_JWK]}), ("clients", 0, "jwks"), "'none'"
     )
     assert_config_error(
-        lambda: client(client_auth_method="none", jwks_uri="https://x.example/j"), ("clients", 0, "jwks_uri"), "'none'"
+        lambda: client(client_auth_method="none", jwks_uri="https://x.example/j"),
+        ("clients", 0, "jwks_uri"),
+        "'none'",
     )
 
 
 def test_private_key_jwt_rules() -> None:
     assert_config_error(
-        lambda: client(client_auth_method="private_key_jwt"), ("clients", 0, "client_auth_method"), "private_key_jwt"
+        lambda: client(client_auth_method="private_key_jwt"),
+        ("clients", 0, "client_auth_method"),
+        "private_key_jwt",
     )
     assert_config_error(
-        lambda: client(client_auth_method="private_key_jwt", jwks={"keys": [RSA_JWK]}, jwks_uri="https://x.example/j"),
+        lambda: client(
+            client_auth_method="private_key_jwt", jwks={"keys": [RSA_JWK]}, jwks_uri="https://x.example/j"
+        ),
         ("clients", 0, "jwks"),
         "https://x.example/j",
     )
     assert_config_error(
-        lambda: client(client_auth_method="private_key_jwt", jwks_uri="https://x.example/j", client_secret="s"),
+        lambda: client(
+            client_auth_method="private_key_jwt", jwks_uri="https://x.example/j", client_secret="s"
+        ),
         ("clients", 0, "client_secret"),
         "private_key_jwt",
     )
@@ -215,7 +250,9 @@ def test_bad_redirect_uris() -> None:
 
 def test_bad_client_uri() -> None:
     assert_config_error(
-        lambda: client(client_auth_method="none", client_uri="example.com"), ("clients", 0, "client_uri"), "'example.com'"
+        lambda: client(client_auth_method="none", client_uri="example.com"),
+        ("clients", 0, "client_uri"),
+        "'example.com'",
     )
 
 
@@ -223,15 +260,23 @@ def test_bad_jwks() -> None:
     def pkj(jwks: Any) -> StaticClient:
         return client(client_auth_method="private_key_jwt", jwks=jwks)
 
-    assert_config_error(lambda: pkj({"keys": [{"kty": "oct", "k": "abc"}]}), ("clients", 0, "jwks", "keys", 0, "kty"), "'oct'")
-    assert_config_error(lambda: pkj({"keys": [{"kty": "RSA", "e": "AQAB"}]}), ("clients", 0, "jwks", "keys", 0, "n"), "missing")
+    assert_config_error(
+        lambda: pkj({"keys": [{"kty": "oct", "k": "abc"}]}), ("clients", 0, "jwks", "keys", 0, "kty"), "'oct'"
+    )
+    assert_config_error(
+        lambda: pkj({"keys": [{"kty": "RSA", "e": "AQAB"}]}),
+        ("clients", 0, "jwks", "keys", 0, "n"),
+        "missing",
+    )
     assert_config_error(
         lambda: pkj({"keys": [{"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"}]}),
         ("clients", 0, "jwks", "keys", 0, "crv"),
         "'P-192'",
     )
     assert_config_error(
-        lambda: pkj({"keys": [dict(RSA_JWK, n="not base64!")]}), ("clients", 0, "jwks", "keys", 0, "n"), "'not base64!'"
+        lambda: pkj({"keys": [dict(RSA_JWK, n="not base64!")]}),
+        ("clients", 0, "jwks", "keys", 0, "n"),
+        "'not base64!'",
     )
     assert_config_error(
         lambda: pkj({"keys": [dict(RSA_JWK, use="auth")]}), ("clients", 0, "jwks", "keys", 0, "use"), "'auth'"

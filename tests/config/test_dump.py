@@ -47,10 +47,20 @@ def test_values_from_files_are_printed_as_their_paths(full_dump: dict[str, Any])
         "client_secret_file": "fixtures/client-secret.txt",
     }
     provider = full_dump["upstream_oauth2"]["providers"][0]
-    assert provider["client_secret_file"] == "fixtures/provider-secret.txt" and "client_secret" not in provider
+    assert (
+        provider["client_secret_file"] == "fixtures/provider-secret.txt" and "client_secret" not in provider
+    )
     apple = full_dump["upstream_oauth2"]["providers"][2]["sign_in_with_apple"]
-    assert apple == {"private_key_file": "fixtures/apple-signin.p8", "team_id": "TEAM123456", "key_id": "KEY1234567"}
-    assert full_dump["passwords"]["schemes"][1] == {"version": 2, "algorithm": "pbkdf2", "secret_file": "fixtures/pepper.bin"}
+    assert apple == {
+        "private_key_file": "fixtures/apple-signin.p8",
+        "team_id": "TEAM123456",
+        "key_id": "KEY1234567",
+    }
+    assert full_dump["passwords"]["schemes"][1] == {
+        "version": 2,
+        "algorithm": "pbkdf2",
+        "secret_file": "fixtures/pepper.bin",
+    }
     tls = full_dump["http"]["listeners"][2]["tls"]
     assert tls == {
         "certificate_file": "fixtures/tls-rsa.crt",
@@ -61,7 +71,11 @@ def test_values_from_files_are_printed_as_their_paths(full_dump: dict[str, Any])
     assert keys[:3] == [
         {"kid": "rsa-pkcs8", "key_file": "fixtures/signing-rsa-pkcs8.pem"},
         {"key_file": "fixtures/signing-p384-sec1.der"},
-        {"kid": "k256-encrypted", "password_file": "fixtures/signing-password.txt", "key_file": "fixtures/signing-k256-encrypted.pem"},
+        {
+            "kid": "k256-encrypted",
+            "password_file": "fixtures/signing-password.txt",
+            "key_file": "fixtures/signing-k256-encrypted.pem",
+        },
     ]
     # keys_dir stays a directory: its keys are not listed under keys.
     assert full_dump["secrets"]["keys_dir"] == "fixtures/keys.d"
@@ -70,7 +84,10 @@ def test_values_from_files_are_printed_as_their_paths(full_dump: dict[str, Any])
 
 def test_inline_secrets_are_printed_as_written(full_dump: dict[str, Any]) -> None:
     # As MAS prints them: `config dump` output is as sensitive as the file it came from.
-    assert full_dump["secrets"]["encryption"] == "0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff"
+    assert (
+        full_dump["secrets"]["encryption"]
+        == "0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff"
+    )
     assert full_dump["secrets"]["keys"][3]["kid"] == "inline-p256"
     assert full_dump["secrets"]["keys"][3]["key"].startswith("-----BEGIN EC PRIVATE KEY-----")
     assert full_dump["clients"][1]["client_secret"] == "client-secret-inline"
@@ -133,7 +150,9 @@ def test_upstream_provider_skips_what_mas_skips(full_dump: dict[str, Any]) -> No
     }
     keycloak = full_dump["upstream_oauth2"]["providers"][0]
     # A BTreeMap in MAS: printed in key order.
-    assert list(keycloak["additional_authorization_parameters"]) == sorted(keycloak["additional_authorization_parameters"])
+    assert list(keycloak["additional_authorization_parameters"]) == sorted(
+        keycloak["additional_authorization_parameters"]
+    )
     assert keycloak["claims_imports"]["localpart"] == {
         "action": "require",
         "template": "{{ user.preferred_username }}",
@@ -169,7 +188,11 @@ def test_one_changed_limiter_prints_every_limiter() -> None:
 
 def test_a_configured_http_section_without_issuer_prints_none() -> None:
     tree = load(http={"public_base": "https://auth.example.com", "trusted_proxies": ["10.1.2.3"]}).dump_tree()
-    assert tree["http"] == {"listeners": [], "trusted_proxies": ["10.1.2.3/32"], "public_base": "https://auth.example.com/"}
+    assert tree["http"] == {
+        "listeners": [],
+        "trusted_proxies": ["10.1.2.3/32"],
+        "public_base": "https://auth.example.com/",
+    }
 
 
 def test_session_limit_prints_an_unset_threshold_as_null() -> None:

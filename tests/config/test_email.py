@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from mas_twisted.config.email import EmailConfig, parse_mailbox
-
 from tests.config._helpers import FIXTURES, assert_config_error, load, read_section
 
 DEFAULT_MAILBOX = '"Authentication Service" <root@localhost>'
@@ -55,7 +54,12 @@ def test_smtp() -> None:
     assert config.transport == "smtp"
     assert config.from_address == "Accounts <accounts@example.com>"
     assert config.reply_to == "help@example.com"
-    assert (config.mode, config.hostname, config.port, config.smtp_port) == ("tls", "smtp.example.com", 2525, 2525)
+    assert (config.mode, config.hostname, config.port, config.smtp_port) == (
+        "tls",
+        "smtp.example.com",
+        2525,
+        2525,
+    )
     assert (config.username, config.password) == ("mas", "pw")
 
 
@@ -71,7 +75,9 @@ def test_smtp_password_file_is_trimmed() -> None:
 
 
 def test_smtp_needs_mode_and_hostname() -> None:
-    assert_config_error(lambda: email(transport="smtp", hostname="smtp.example.com"), ("email", "mode"), "'smtp'")
+    assert_config_error(
+        lambda: email(transport="smtp", hostname="smtp.example.com"), ("email", "mode"), "'smtp'"
+    )
     assert_config_error(lambda: email(transport="smtp", mode="starttls"), ("email", "hostname"), "'smtp'")
     assert_config_error(lambda: smtp(mode="ssl"), ("email", "mode"), "'ssl'")
 
@@ -99,9 +105,17 @@ def test_sendmail() -> None:
     config = email(transport="sendmail", command="/usr/sbin/sendmail")
     assert config.command == "/usr/sbin/sendmail"
     assert_config_error(lambda: email(transport="sendmail"), ("email", "command"), "'sendmail'")
-    for key, value in (("mode", "tls"), ("hostname", "smtp.example.com"), ("port", 25), ("username", "u"), ("password", "p")):
+    for key, value in (
+        ("mode", "tls"),
+        ("hostname", "smtp.example.com"),
+        ("port", 25),
+        ("username", "u"),
+        ("password", "p"),
+    ):
         assert_config_error(
-            lambda: email(transport="sendmail", command="sendmail", **{key: value}), ("email", key), repr(value)
+            lambda: email(transport="sendmail", command="sendmail", **{key: value}),
+            ("email", key),
+            repr(value),
         )
 
 
@@ -111,8 +125,14 @@ def test_blackhole_ignores_smtp_keys() -> None:
 
 
 def test_bad_addresses() -> None:
-    assert_config_error(lambda: email(transport="blackhole", **{"from": "not an address"}), ("email", "from"), "'not an address'")
-    assert_config_error(lambda: smtp(reply_to="Support <support>"), ("email", "reply_to"), "'Support <support>'")
+    assert_config_error(
+        lambda: email(transport="blackhole", **{"from": "not an address"}),
+        ("email", "from"),
+        "'not an address'",
+    )
+    assert_config_error(
+        lambda: smtp(reply_to="Support <support>"), ("email", "reply_to"), "'Support <support>'"
+    )
 
 
 @pytest.mark.parametrize(

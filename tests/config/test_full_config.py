@@ -11,7 +11,6 @@ from mas_twisted.config.passwords import PasswordScheme
 from mas_twisted.config.rate_limiting import RateLimiter
 from mas_twisted.config.root import RootConfig
 from mas_twisted.config.upstream_oauth2 import ImportPreference
-
 from tests.config._helpers import FULL_CONFIG, HERE
 
 
@@ -53,7 +52,12 @@ def test_http(config: RootConfig) -> None:
     http = config.http
     assert http.public_base == "https://auth.example.com/"
     assert http.issuer == "https://example.com/"
-    assert [str(n) for n in http.trusted_proxies] == ["192.168.0.0/16", "10.0.0.0/8", "127.0.0.0/8", "::1/128"]
+    assert [str(n) for n in http.trusted_proxies] == [
+        "192.168.0.0/16",
+        "10.0.0.0/8",
+        "127.0.0.0/8",
+        "::1/128",
+    ]
     assert [listener.name for listener in http.listeners] == ["web", "internal", "tls-files", "tls-inline"]
     web = http.listeners[0]
     assert web.resource_names == ("discovery", "human", "oauth", "compat", "graphql", "assets", "adminapi")
@@ -74,7 +78,13 @@ def test_database(config: RootConfig) -> None:
     assert (db.host, db.port, db.username, db.database) == ("db.example.com", 5433, "mas", "mas")
     assert db.password_file == "fixtures/database-password.txt"
     assert db.ssl_mode == "verify-full"
-    assert (db.max_connections, db.min_connections, db.connect_timeout, db.idle_timeout, db.max_lifetime) == (20, 2, 15, 300, 3600)
+    assert (db.max_connections, db.min_connections, db.connect_timeout, db.idle_timeout, db.max_lifetime) == (
+        20,
+        2,
+        15,
+        300,
+        3600,
+    )
     assert not db.is_sqlite
 
 
@@ -94,13 +104,20 @@ def test_email(config: RootConfig) -> None:
     email = config.email
     assert email.from_address == '"Example Accounts" <accounts@example.com>'
     assert email.reply_to == "Example Support <support@example.com>"
-    assert (email.transport, email.mode, email.hostname, email.port) == ("smtp", "starttls", "smtp.example.com", 2587)
+    assert (email.transport, email.mode, email.hostname, email.port) == (
+        "smtp",
+        "starttls",
+        "smtp.example.com",
+        2587,
+    )
     assert (email.username, email.password) == ("mas", "smtp-password-from-file")
 
 
 def test_secrets(config: RootConfig) -> None:
     secrets = config.secrets
-    assert secrets.encryption_key == bytes.fromhex("0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff")
+    assert secrets.encryption_key == bytes.fromhex(
+        "0000111122223333444455556666777788889999aaaabbbbccccddddeeeeffff"
+    )
     described = [(key.kid, key.private_key.description) for key in secrets.keys]
     # keys_dir first, then keys[] in order.
     assert [d for _, d in described] == ["EC P-256", "RSA 2048", "EC P-384", "EC secp256k1", "EC P-256"]
@@ -118,7 +135,11 @@ def test_passwords_and_matrix(config: RootConfig) -> None:
     ]
     assert passwords.current_scheme.version == 3
     matrix = config.matrix
-    assert (matrix.kind, matrix.homeserver, matrix.endpoint) == ("synapse_modern", "example.com", "https://matrix.example.com/")
+    assert (matrix.kind, matrix.homeserver, matrix.endpoint) == (
+        "synapse_modern",
+        "example.com",
+        "https://matrix.example.com/",
+    )
     assert matrix.secret == "matrix-secret-from-file"
 
 
@@ -138,10 +159,16 @@ def test_upstream_oauth2(config: RootConfig) -> None:
     keycloak, static, apple, old = config.upstream_oauth2.providers
     assert keycloak.client_secret == "provider-secret-from-file"
     assert keycloak.synapse_idp_id == "oidc-keycloak"
-    assert (keycloak.discovery_mode, keycloak.pkce_method, keycloak.response_mode) == ("insecure", "always", "form_post")
+    assert (keycloak.discovery_mode, keycloak.pkce_method, keycloak.response_mode) == (
+        "insecure",
+        "always",
+        "form_post",
+    )
     assert keycloak.on_backchannel_logout == "logout_all"
     assert keycloak.claims_imports.skip_confirmation is True
-    assert keycloak.claims_imports.localpart == ImportPreference("require", "{{ user.preferred_username }}", "add")
+    assert keycloak.claims_imports.localpart == ImportPreference(
+        "require", "{{ user.preferred_username }}", "add"
+    )
     assert keycloak.claims_imports.account_name_template == "@{{ user.preferred_username }}"
     assert keycloak.additional_authorization_parameters["prompt"] == "{% if logged_out %}login{% endif %}"
     assert static.issuer is None and static.discovery_mode == "disabled"
@@ -150,13 +177,21 @@ def test_upstream_oauth2(config: RootConfig) -> None:
     assert apple.sign_in_with_apple.team_id == "TEAM123456"
     assert apple.sign_in_with_apple.private_key.startswith("-----BEGIN PRIVATE KEY-----")
     assert old.enabled is False
-    assert [p.client_id for p in config.upstream_oauth2.enabled_providers] == ["mas", "static-client", "com.example.mas"]
+    assert [p.client_id for p in config.upstream_oauth2.enabled_providers] == [
+        "mas",
+        "static-client",
+        "com.example.mas",
+    ]
 
 
 def test_branding_captcha_account_oauth_experimental(config: RootConfig) -> None:
     assert config.branding.service_name == "Example Accounts"
     assert config.branding.tos_uri == "https://example.com/terms"
-    assert (config.captcha.service, config.captcha.site_key, config.captcha.secret_key) == ("recaptcha_v2", "site-key", "secret-key")
+    assert (config.captcha.service, config.captcha.site_key, config.captcha.secret_key) == (
+        "recaptcha_v2",
+        "site-key",
+        "secret-key",
+    )
     account = config.account
     assert account.password_registration_enabled is True
     assert account.email_change_allowed is False

@@ -88,8 +88,23 @@ def test_defaults_of_the_generated_file() -> None:
     assert config.upstream_oauth2.providers == []
     # Every section is mentioned, active or as a commented example.
     for section in (
-        "clients", "http", "database", "telemetry", "templates", "email", "secrets", "passwords", "matrix",
-        "policy", "rate_limiting", "upstream_oauth2", "branding", "captcha", "account", "oauth", "experimental",
+        "clients",
+        "http",
+        "database",
+        "telemetry",
+        "templates",
+        "email",
+        "secrets",
+        "passwords",
+        "matrix",
+        "policy",
+        "rate_limiting",
+        "upstream_oauth2",
+        "branding",
+        "captcha",
+        "account",
+        "oauth",
+        "experimental",
     ):
         assert re.search(rf"^#?{section}:", text, re.MULTILINE), section
 
@@ -98,7 +113,15 @@ def test_commented_examples_are_valid_configuration() -> None:
     """Uncommenting an example block gives a configuration that loads."""
     text, raw, _ = generated()
     for section in (
-        "clients", "telemetry", "templates", "policy", "rate_limiting", "upstream_oauth2", "branding", "captcha", "oauth",
+        "clients",
+        "telemetry",
+        "templates",
+        "policy",
+        "rate_limiting",
+        "upstream_oauth2",
+        "branding",
+        "captcha",
+        "oauth",
         "experimental",
     ):
         block = re.search(rf"^#{section}:\n(?:#.*\n)*", text, re.MULTILINE)

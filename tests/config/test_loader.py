@@ -12,7 +12,6 @@ import yaml
 
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.config.root import RootConfig
-
 from tests.config._helpers import ENCRYPTION_KEY
 
 BASE = {
@@ -21,7 +20,12 @@ BASE = {
     "passwords": {"schemes": [{"version": 1, "algorithm": "bcrypt"}], "minimum_complexity": 1},
     "upstream_oauth2": {
         "providers": [
-            {"id": "01M89BQ1ETN8RC4EH849N8832S", "issuer": "https://a.example/", "client_id": "a", "token_endpoint_auth_method": "none"}
+            {
+                "id": "01M89BQ1ETN8RC4EH849N8832S",
+                "issuer": "https://a.example/",
+                "client_id": "a",
+                "token_endpoint_auth_method": "none",
+            }
         ]
     },
 }
@@ -31,7 +35,12 @@ OVERLAY = {
     "passwords": {"schemes": [{"version": 2, "algorithm": "argon2id"}]},
     "upstream_oauth2": {
         "providers": [
-            {"id": "01M89BQ1ETN8RC4EH849N8832T", "issuer": "https://b.example/", "client_id": "b", "token_endpoint_auth_method": "none"}
+            {
+                "id": "01M89BQ1ETN8RC4EH849N8832T",
+                "issuer": "https://b.example/",
+                "client_id": "b",
+                "token_endpoint_auth_method": "none",
+            }
         ]
     },
     "account": {"password_registration_enabled": True},
@@ -65,7 +74,10 @@ def test_two_files_merge_in_order(tmp_path: Path) -> None:
 
 def test_later_file_replaces_scalars(tmp_path: Path) -> None:
     base = write(tmp_path / "base.yaml", BASE)
-    overlay = write(tmp_path / "overlay.yaml", {"matrix": {"secret": "from-overlay"}, "passwords": {"minimum_complexity": 4}})
+    overlay = write(
+        tmp_path / "overlay.yaml",
+        {"matrix": {"secret": "from-overlay"}, "passwords": {"minimum_complexity": 4}},
+    )
     config = RootConfig.load([base, overlay], environ={})
     assert config.matrix.secret == "from-overlay"
     assert config.passwords.minimum_complexity == 4
@@ -90,7 +102,9 @@ def test_command_line_files_win_over_mas_config(tmp_path: Path) -> None:
     assert config.matrix.secret == "other"
 
 
-def test_default_is_config_yaml_in_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_is_config_yaml_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write(tmp_path / "config.yaml", BASE)
     monkeypatch.chdir(tmp_path)
     config = RootConfig.load(None, environ={})
@@ -128,7 +142,10 @@ def test_dump_tree_is_the_parsed_merged_config(tmp_path: Path) -> None:
         "secret": "from-base",
         "endpoint": "http://localhost:8008/",
     }
-    assert tree["passwords"]["schemes"] == [{"version": 1, "algorithm": "bcrypt"}, {"version": 2, "algorithm": "argon2id"}]
+    assert tree["passwords"]["schemes"] == [
+        {"version": 1, "algorithm": "bcrypt"},
+        {"version": 2, "algorithm": "argon2id"},
+    ]
     assert "not_a_section" not in tree
 
 
@@ -139,5 +156,13 @@ def test_yaml_1_2_scalars_as_mas_reads_them(tmp_path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("a: yes\nb: on\nc: 0600\nd: 0o600\ne: true\nf: 1e3\ng: 0x1f\nh: 2024-01-01\ni: False\n")
     assert read_yaml_file(str(path)) == {
-        "a": "yes", "b": "on", "c": 600, "d": 0o600, "e": True, "f": 1000.0, "g": 31, "h": "2024-01-01", "i": False,
+        "a": "yes",
+        "b": "on",
+        "c": 600,
+        "d": 0o600,
+        "e": True,
+        "f": 1000.0,
+        "g": 31,
+        "h": "2024-01-01",
+        "i": False,
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from mas_twisted.config.passwords import PasswordScheme
 from mas_twisted.config.root import RootConfig
-
 from tests.config._helpers import HERE
 
 
@@ -15,7 +14,14 @@ def test_mas_generated_config_loads() -> None:
     assert config.http.public_base == "http://[::]:8080/"
     assert config.http.issuer == "http://[::]:8080/"
     assert [listener.name for listener in config.http.listeners] == ["web", "internal"]
-    assert config.http.listeners[0].resource_names == ("discovery", "human", "oauth", "compat", "graphql", "assets")
+    assert config.http.listeners[0].resource_names == (
+        "discovery",
+        "human",
+        "oauth",
+        "compat",
+        "graphql",
+        "assets",
+    )
     assert config.database.uri == "postgresql://"
     assert config.email.transport == "blackhole"
     assert config.email.from_address == '"Authentication Service" <root@localhost>'

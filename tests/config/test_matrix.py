@@ -6,7 +6,6 @@ from __future__ import annotations
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.config.matrix import MatrixConfig
 from mas_twisted.config.root import RootConfig
-
 from tests.config._helpers import MINIMAL, assert_config_error, load, read_section
 
 
@@ -24,7 +23,12 @@ def test_defaults() -> None:
 def test_every_key() -> None:
     matrix = read_section(
         MatrixConfig,
-        {"kind": "synapse_read_only", "homeserver": "example.com", "secret": "s3cr3t", "endpoint": "https://hs.example.com/"},
+        {
+            "kind": "synapse_read_only",
+            "homeserver": "example.com",
+            "secret": "s3cr3t",
+            "endpoint": "https://hs.example.com/",
+        },
     )
     assert matrix.kind == "synapse_read_only"
     assert matrix.read_only
@@ -55,7 +59,9 @@ def test_section_is_required() -> None:
 
 
 def test_secret_is_required() -> None:
-    assert_config_error(lambda: load(matrix={"homeserver": "example.com"}), ("matrix", "secret"), "secret_file")
+    assert_config_error(
+        lambda: load(matrix={"homeserver": "example.com"}), ("matrix", "secret"), "secret_file"
+    )
 
 
 def test_secret_and_secret_file_are_exclusive(tmp_path) -> None:
@@ -77,7 +83,9 @@ def test_missing_secret_file(tmp_path) -> None:
 
 def test_unknown_kind() -> None:
     assert_config_error(
-        lambda: read_section(MatrixConfig, {"kind": "dendrite", "secret": "x"}), ("matrix", "kind"), "'dendrite'"
+        lambda: read_section(MatrixConfig, {"kind": "dendrite", "secret": "x"}),
+        ("matrix", "kind"),
+        "'dendrite'",
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from mas_twisted.config.passwords import PasswordScheme, PasswordsConfig
-
 from tests.config._helpers import FIXTURES, assert_config_error, load, read_section
 
 
@@ -44,7 +43,12 @@ def test_peppers() -> None:
         schemes=[
             {"version": 1, "algorithm": "argon2id", "secret": "inline-pepper"},
             # A pepper file is used byte for byte: its newline stays.
-            {"version": 2, "algorithm": "bcrypt", "secret_file": str(FIXTURES / "pepper.bin"), "unicode_normalization": True},
+            {
+                "version": 2,
+                "algorithm": "bcrypt",
+                "secret_file": str(FIXTURES / "pepper.bin"),
+                "unicode_normalization": True,
+            },
         ],
         minimum_complexity=0,
     )
@@ -97,8 +101,14 @@ def test_unknown_algorithm() -> None:
 
 
 def test_version_and_algorithm_are_required() -> None:
-    assert_config_error(lambda: passwords(schemes=[{"algorithm": "bcrypt"}]), ("passwords", "schemes", 0, "version"), "missing")
-    assert_config_error(lambda: passwords(schemes=[{"version": 1}]), ("passwords", "schemes", 0, "algorithm"), "missing")
+    assert_config_error(
+        lambda: passwords(schemes=[{"algorithm": "bcrypt"}]),
+        ("passwords", "schemes", 0, "version"),
+        "missing",
+    )
+    assert_config_error(
+        lambda: passwords(schemes=[{"version": 1}]), ("passwords", "schemes", 0, "algorithm"), "missing"
+    )
 
 
 def test_version_is_a_16_bit_number() -> None:
@@ -130,7 +140,14 @@ def test_bcrypt_cost_bounds() -> None:
 def test_pepper_and_pepper_file_are_exclusive() -> None:
     assert_config_error(
         lambda: passwords(
-            schemes=[{"version": 1, "algorithm": "argon2id", "secret": "a", "secret_file": str(FIXTURES / "pepper.bin")}]
+            schemes=[
+                {
+                    "version": 1,
+                    "algorithm": "argon2id",
+                    "secret": "a",
+                    "secret_file": str(FIXTURES / "pepper.bin"),
+                }
+            ]
         ),
         ("passwords", "schemes", 0, "secret"),
         "secret_file",
@@ -139,7 +156,9 @@ def test_pepper_and_pepper_file_are_exclusive() -> None:
 
 def test_missing_pepper_file() -> None:
     assert_config_error(
-        lambda: passwords(schemes=[{"version": 1, "algorithm": "argon2id", "secret_file": "/nonexistent/pepper"}]),
+        lambda: passwords(
+            schemes=[{"version": 1, "algorithm": "argon2id", "secret_file": "/nonexistent/pepper"}]
+        ),
         ("passwords", "schemes", 0, "secret_file"),
         "/nonexistent/pepper",
     )
@@ -147,7 +166,9 @@ def test_missing_pepper_file() -> None:
 
 def test_wrong_types() -> None:
     assert_config_error(lambda: passwords(enabled="yes"), ("passwords", "enabled"), "'yes'")
-    assert_config_error(lambda: passwords(minimum_complexity="high"), ("passwords", "minimum_complexity"), "'high'")
+    assert_config_error(
+        lambda: passwords(minimum_complexity="high"), ("passwords", "minimum_complexity"), "'high'"
+    )
     assert_config_error(lambda: passwords(minimum_complexity=-1), ("passwords", "minimum_complexity"), "-1")
     assert_config_error(lambda: passwords(schemes={"version": 1}), ("passwords", "schemes"), "a mapping")
     assert_config_error(lambda: passwords(schemes=["argon2id"]), ("passwords", "schemes", 0), "'argon2id'")

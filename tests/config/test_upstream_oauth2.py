@@ -12,7 +12,6 @@ from mas_twisted.config.upstream_oauth2 import (
     UpstreamOAuth2Config,
     UpstreamProvider,
 )
-
 from tests.config._helpers import FIXTURES, assert_config_error, load, read_section
 
 PROVIDER_ID = "01M89BQ1ETN8RC4EH849N8832S"
@@ -23,7 +22,12 @@ def providers(*items: dict[str, Any]) -> UpstreamOAuth2Config:
 
 
 def provider(**keys: Any) -> UpstreamProvider:
-    base = {"id": PROVIDER_ID, "issuer": "https://id.example.com/", "client_id": "mas", "token_endpoint_auth_method": "none"}
+    base = {
+        "id": PROVIDER_ID,
+        "issuer": "https://id.example.com/",
+        "client_id": "mas",
+        "token_endpoint_auth_method": "none",
+    }
     base.update(keys)
     base = {k: v for k, v in base.items() if v is not None}
     return providers(base).providers[0]
@@ -46,7 +50,9 @@ def test_providers_key_is_required_in_a_present_section() -> None:
 
 def test_provider_defaults() -> None:
     p = provider()
-    assert p == UpstreamProvider(id=PROVIDER_ID, client_id="mas", token_endpoint_auth_method="none", issuer="https://id.example.com/")
+    assert p == UpstreamProvider(
+        id=PROVIDER_ID, client_id="mas", token_endpoint_auth_method="none", issuer="https://id.example.com/"
+    )
     assert p.enabled is True
     assert p.scope == "openid"
     assert p.discovery_mode == "oidc"
@@ -122,9 +128,25 @@ def test_provider_every_key() -> None:
 
 def test_enabled_providers_keep_order() -> None:
     config = providers(
-        {"id": "01M89BQ1ETN8RC4EH849N8832S", "issuer": "https://a.example/", "client_id": "a", "token_endpoint_auth_method": "none"},
-        {"id": "01M89BQ1ETN8RC4EH849N8832T", "issuer": "https://b.example/", "client_id": "b", "token_endpoint_auth_method": "none", "enabled": False},
-        {"id": "01M89BQ1ETN8RC4EH849N8832V", "issuer": "https://c.example/", "client_id": "c", "token_endpoint_auth_method": "none"},
+        {
+            "id": "01M89BQ1ETN8RC4EH849N8832S",
+            "issuer": "https://a.example/",
+            "client_id": "a",
+            "token_endpoint_auth_method": "none",
+        },
+        {
+            "id": "01M89BQ1ETN8RC4EH849N8832T",
+            "issuer": "https://b.example/",
+            "client_id": "b",
+            "token_endpoint_auth_method": "none",
+            "enabled": False,
+        },
+        {
+            "id": "01M89BQ1ETN8RC4EH849N8832V",
+            "issuer": "https://c.example/",
+            "client_id": "c",
+            "token_endpoint_auth_method": "none",
+        },
     )
     assert [p.client_id for p in config.providers] == ["a", "b", "c"]
     assert [p.client_id for p in config.enabled_providers] == ["a", "c"]
@@ -134,14 +156,20 @@ def test_forward_login_hint_becomes_a_parameter() -> None:
     assert provider(forward_login_hint=True).effective_additional_authorization_parameters == {
         "login_hint": "{{ params.login_hint }}"
     }
-    explicit = provider(forward_login_hint=True, additional_authorization_parameters={"login_hint": "{{ params.x }}"})
+    explicit = provider(
+        forward_login_hint=True, additional_authorization_parameters={"login_hint": "{{ params.x }}"}
+    )
     assert explicit.effective_additional_authorization_parameters == {"login_hint": "{{ params.x }}"}
 
 
 def test_sign_in_with_apple() -> None:
     p = provider(
         token_endpoint_auth_method="sign_in_with_apple",
-        sign_in_with_apple={"private_key_file": str(FIXTURES / "apple-signin.p8"), "team_id": "TEAM", "key_id": "KEY"},
+        sign_in_with_apple={
+            "private_key_file": str(FIXTURES / "apple-signin.p8"),
+            "team_id": "TEAM",
+            "key_id": "KEY",
+        },
     )
     siwa = p.sign_in_with_apple
     assert (siwa.team_id, siwa.key_id) == ("TEAM", "KEY")
@@ -149,9 +177,16 @@ def test_sign_in_with_apple() -> None:
     # With both, the inline key wins and the file is not read (MAS lets both be set).
     p = provider(
         token_endpoint_auth_method="sign_in_with_apple",
-        sign_in_with_apple={"private_key": "PEM", "private_key_file": "/nonexistent.p8", "team_id": "T", "key_id": "K"},
+        sign_in_with_apple={
+            "private_key": "PEM",
+            "private_key_file": "/nonexistent.p8",
+            "team_id": "T",
+            "key_id": "K",
+        },
     )
-    assert p.sign_in_with_apple == SignInWithApple(team_id="T", key_id="K", private_key="PEM", private_key_file="/nonexistent.p8")
+    assert p.sign_in_with_apple == SignInWithApple(
+        team_id="T", key_id="K", private_key="PEM", private_key_file="/nonexistent.p8"
+    )
 
 
 def test_bad_id() -> None:
@@ -161,7 +196,9 @@ def test_bad_id() -> None:
 
 def test_required_keys() -> None:
     assert_config_error(lambda: provider(client_id=None), at("client_id"), "missing")
-    assert_config_error(lambda: provider(token_endpoint_auth_method=None), at("token_endpoint_auth_method"), "missing")
+    assert_config_error(
+        lambda: provider(token_endpoint_auth_method=None), at("token_endpoint_auth_method"), "missing"
+    )
 
 
 def test_issuer_needed_unless_discovery_disabled() -> None:
@@ -169,7 +206,9 @@ def test_issuer_needed_unless_discovery_disabled() -> None:
     assert_config_error(lambda: provider(issuer=None, discovery_mode="insecure"), at("issuer"), "'insecure'")
     # MAS accepts a provider without discovery even before its endpoints are filled in
     # (its config sync only logs the missing ones).
-    p = provider(issuer=None, discovery_mode="disabled", authorization_endpoint="https://id.example.com/authorize")
+    p = provider(
+        issuer=None, discovery_mode="disabled", authorization_endpoint="https://id.example.com/authorize"
+    )
     assert p.issuer is None
     assert p.token_endpoint is None
 
@@ -178,13 +217,19 @@ def test_client_secret_rules() -> None:
     for method in ("client_secret_basic", "client_secret_post"):
         assert_config_error(lambda: provider(token_endpoint_auth_method=method), at("client_secret"), method)
     assert_config_error(
-        lambda: provider(token_endpoint_auth_method="client_secret_jwt", token_endpoint_auth_signing_alg="HS256"),
+        lambda: provider(
+            token_endpoint_auth_method="client_secret_jwt", token_endpoint_auth_signing_alg="HS256"
+        ),
         at("client_secret"),
         "client_secret_jwt",
     )
     assert_config_error(lambda: provider(client_secret="s"), at("client_secret"), "'none'")
     assert_config_error(
-        lambda: provider(client_secret_file=str(FIXTURES / "provider-secret.txt"), token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="RS256"),
+        lambda: provider(
+            client_secret_file=str(FIXTURES / "provider-secret.txt"),
+            token_endpoint_auth_method="private_key_jwt",
+            token_endpoint_auth_signing_alg="RS256",
+        ),
         at("client_secret_file"),
         "'private_key_jwt'",
     )
@@ -192,25 +237,43 @@ def test_client_secret_rules() -> None:
 
 def test_signing_alg_rules() -> None:
     assert_config_error(
-        lambda: provider(token_endpoint_auth_method="private_key_jwt"), at("token_endpoint_auth_signing_alg"), "private_key_jwt"
+        lambda: provider(token_endpoint_auth_method="private_key_jwt"),
+        at("token_endpoint_auth_signing_alg"),
+        "private_key_jwt",
     )
     assert_config_error(
-        lambda: provider(token_endpoint_auth_method="client_secret_basic", client_secret="s", token_endpoint_auth_signing_alg="HS256"),
+        lambda: provider(
+            token_endpoint_auth_method="client_secret_basic",
+            client_secret="s",
+            token_endpoint_auth_signing_alg="HS256",
+        ),
         at("token_endpoint_auth_signing_alg"),
         "'HS256'",
     )
-    assert provider(token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="ES256K").token_endpoint_auth_signing_alg == "ES256K"
+    assert (
+        provider(
+            token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="ES256K"
+        ).token_endpoint_auth_signing_alg
+        == "ES256K"
+    )
 
 
 def test_sign_in_with_apple_rules() -> None:
-    assert_config_error(lambda: provider(token_endpoint_auth_method="sign_in_with_apple"), at("sign_in_with_apple"), "sign_in_with_apple")
+    assert_config_error(
+        lambda: provider(token_endpoint_auth_method="sign_in_with_apple"),
+        at("sign_in_with_apple"),
+        "sign_in_with_apple",
+    )
     assert_config_error(
         lambda: provider(sign_in_with_apple={"private_key": "PEM", "team_id": "T", "key_id": "K"}),
         at("sign_in_with_apple"),
         "'none'",
     )
     assert_config_error(
-        lambda: provider(token_endpoint_auth_method="sign_in_with_apple", sign_in_with_apple={"private_key": "PEM", "key_id": "K"}),
+        lambda: provider(
+            token_endpoint_auth_method="sign_in_with_apple",
+            sign_in_with_apple={"private_key": "PEM", "key_id": "K"},
+        ),
         at("sign_in_with_apple", "team_id"),
         "missing",
     )
@@ -231,18 +294,34 @@ def test_skip_confirmation_rules() -> None:
         "'force'",
     )
     assert_config_error(
-        lambda: provider(claims_imports={"skip_confirmation": True, "localpart": {"action": "require"}, "email": {"action": "suggest"}}),
+        lambda: provider(
+            claims_imports={
+                "skip_confirmation": True,
+                "localpart": {"action": "require"},
+                "email": {"action": "suggest"},
+            }
+        ),
         at("claims_imports", "email", "action"),
         "'suggest'",
     )
     assert_config_error(
         lambda: provider(
-            claims_imports={"skip_confirmation": True, "localpart": {"action": "require"}, "displayname": {"action": "suggest"}}
+            claims_imports={
+                "skip_confirmation": True,
+                "localpart": {"action": "require"},
+                "displayname": {"action": "suggest"},
+            }
         ),
         at("claims_imports", "displayname", "action"),
         "'suggest'",
     )
-    p = provider(claims_imports={"skip_confirmation": True, "localpart": {"action": "require"}, "email": {"action": "force"}})
+    p = provider(
+        claims_imports={
+            "skip_confirmation": True,
+            "localpart": {"action": "require"},
+            "email": {"action": "force"},
+        }
+    )
     assert p.claims_imports.skip_confirmation is True
 
 
@@ -254,7 +333,12 @@ def test_on_conflict_needs_a_forced_localpart() -> None:
             "'suggest'",
             on_conflict,
         )
-    assert provider(claims_imports={"localpart": {"action": "require", "on_conflict": "set"}}).claims_imports.localpart.on_conflict == "set"
+    assert (
+        provider(
+            claims_imports={"localpart": {"action": "require", "on_conflict": "set"}}
+        ).claims_imports.localpart.on_conflict
+        == "set"
+    )
 
 
 def test_bad_scope() -> None:
@@ -273,7 +357,9 @@ def test_bad_enums() -> None:
     ):
         assert_config_error(lambda: provider(**{key: value}), at(key), repr(value))
     assert_config_error(
-        lambda: provider(claims_imports={"email": {"action": "maybe"}}), at("claims_imports", "email", "action"), "'maybe'"
+        lambda: provider(claims_imports={"email": {"action": "maybe"}}),
+        at("claims_imports", "email", "action"),
+        "'maybe'",
     )
     assert_config_error(
         lambda: provider(claims_imports={"localpart": {"action": "force", "on_conflict": "merge"}}),
@@ -283,11 +369,19 @@ def test_bad_enums() -> None:
 
 
 def test_bad_values() -> None:
-    assert_config_error(lambda: provider(token_endpoint="id.example.com/token"), at("token_endpoint"), "'id.example.com/token'")
+    assert_config_error(
+        lambda: provider(token_endpoint="id.example.com/token"),
+        at("token_endpoint"),
+        "'id.example.com/token'",
+    )
     assert_config_error(
         lambda: provider(additional_authorization_parameters={"prompt": ["login"]}),
         at("additional_authorization_parameters"),
         "'prompt'",
     )
     assert_config_error(lambda: provider(fetch_userinfo="yes"), at("fetch_userinfo"), "'yes'")
-    assert_config_error(lambda: read_section(UpstreamOAuth2Config, {"providers": {"id": PROVIDER_ID}}), ("upstream_oauth2", "providers"), "a mapping")
+    assert_config_error(
+        lambda: read_section(UpstreamOAuth2Config, {"providers": {"id": PROVIDER_ID}}),
+        ("upstream_oauth2", "providers"),
+        "a mapping",
+    )

@@ -21,8 +21,14 @@ def use_threadless_password_manager(server: MasServer, reactor: Any) -> Password
     return manager
 
 
-def make_user(test: Any, username: str = "alice", password: str | None = "correct horse battery staple",
-              *, emails: tuple[str, ...] = (), **changes: Any) -> User:
+def make_user(
+    test: Any,
+    username: str = "alice",
+    password: str | None = "correct horse battery staple",
+    *,
+    emails: tuple[str, ...] = (),
+    **changes: Any,
+) -> User:
     """Create a user (with a password hashed by the current scheme and verified emails) through the stores."""
     server: MasServer = test.server
     tokens = server.get_token_generator()
@@ -31,7 +37,9 @@ def make_user(test: Any, username: str = "alice", password: str | None = "correc
     hashed = None
     if password is not None:
         version, digest = test.get_success(server.get_password_manager().hash(password))
-        hashed = UserPassword(id=tokens.ulid(), user_id=user.id, hashed_password=digest, version=version, created_at=now)
+        hashed = UserPassword(
+            id=tokens.ulid(), user_id=user.id, hashed_password=digest, version=version, created_at=now
+        )
     addresses = [UserEmail(id=tokens.ulid(), user_id=user.id, email=e, created_at=now) for e in emails]
     test.get_success(server.get_stores().users.register_user(user, hashed, addresses))
     return user

@@ -40,7 +40,9 @@ def test_query_callback_keeps_existing_params_and_ends_with_an_empty_fragment() 
 
 
 def test_fragment_and_form_post_callbacks() -> None:
-    fragment = CallbackDestination.try_new("fragment", "https://a.example/cb", "st").error(AccessDeniedError())
+    fragment = CallbackDestination.try_new("fragment", "https://a.example/cb", "st").error(
+        AccessDeniedError()
+    )
     values = parse_qs(urlsplit(fragment.url).fragment)
     assert values["error"] == ["access_denied"] and values["state"] == ["st"]
     form_post = CallbackDestination.try_new("form_post", "https://a.example/cb", None).go([("code", "c")])

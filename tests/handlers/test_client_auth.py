@@ -9,13 +9,14 @@ real treq fetcher against a local HTTP server.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.internet import defer, reactor
 from twisted.python.failure import Failure
 from twisted.trial import unittest
-from twisted.web.resource import Resource
 from twisted.web.client import ResponseDone
+from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
 from mas_twisted.api.errors import (
@@ -58,7 +59,7 @@ class _FakeResponse:
         self.length = len(body)
         self._body = body
 
-    def deliverBody(self, protocol: Any) -> None:  # noqa: N802 - Twisted's interface
+    def deliverBody(self, protocol: Any) -> None:
         protocol.makeConnection(None)
         protocol.dataReceived(self._body)
         protocol.connectionLost(Failure(ResponseDone()))
@@ -71,7 +72,7 @@ class FakeHttpClient:
         self.documents = documents
         self.calls: list[str] = []
 
-    def get(self, uri: str, **kwargs: Any) -> "defer.Deferred[Any]":
+    def get(self, uri: str, **kwargs: Any) -> defer.Deferred[Any]:
         self.calls.append(uri)
         if uri not in self.documents:
             return defer.fail(ConnectionRefusedError(f"nothing at {uri}"))
@@ -87,7 +88,9 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         self.authenticator: ClientAuthenticator = server.get_client_authenticator()
         self.authenticator._jwks_fetcher = JwksFetcher(clock, self.http)
 
-    def authenticate(self, authorization: str | None = None, form: Mapping[str, str] | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def authenticate(
+        self, authorization: str | None = None, form: Mapping[str, str] | None = None, **kwargs: Any
+    ):  # type: ignore[no-untyped-def]
         credentials = extract_credentials(authorization, dict(form or {})).credentials
         return self.authenticator.authenticate(credentials, **kwargs)
 
@@ -109,7 +112,9 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         self.assertEqual(self.get_success(self.authenticate(form={"client_id": client.id})), client)
 
     def test_unknown_client(self) -> None:
-        failure = self.get_failure(self.authenticate(form={"client_id": "01HNOSUCHCLIENT0000000000"}), InvalidClientError)
+        failure = self.get_failure(
+            self.authenticate(form={"client_id": "01HNOSUCHCLIENT0000000000"}), InvalidClientError
+        )
         self.assertEqual(failure.value.code, 401)
         self.assertEqual(failure.value.headers(), [])
         # With Basic, the 401 carries a Basic challenge (RFC 6749 §5.2).
@@ -131,11 +136,15 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         )
         self.assertEqual(failure.value.code, 401)
         unset = self.add_client(auth_method=None)
-        self.get_failure(self.authenticate(form={"client_id": unset.id}, require_confidential=True), AccessDeniedError)
+        self.get_failure(
+            self.authenticate(form={"client_id": unset.id}, require_confidential=True), AccessDeniedError
+        )
         confidential = self.add_client(auth_method="client_secret_post", secret=SECRET)
         self.assertEqual(
             self.get_success(
-                self.authenticate(form={"client_id": confidential.id, "client_secret": SECRET}, require_confidential=True)
+                self.authenticate(
+                    form={"client_id": confidential.id, "client_secret": SECRET}, require_confidential=True
+                )
             ),
             confidential,
         )
@@ -146,7 +155,9 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         self.assertEqual(self.get_success(self.authenticate(header)), client)
         # The form may repeat the client id.
         self.assertEqual(self.get_success(self.authenticate(header, {"client_id": client.id})), client)
-        failure = self.get_failure(self.authenticate(basic_auth(client.id, SECRET + "x")[1]), InvalidClientError)
+        failure = self.get_failure(
+            self.authenticate(basic_auth(client.id, SECRET + "x")[1]), InvalidClientError
+        )
         self.assertTrue(failure.value.basic_offered)
         self.assertEqual(failure.value.headers(), [("WWW-Authenticate", 'Basic realm="mas"')])
         # The method must be the registered one.
@@ -157,9 +168,16 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
 
     def test_client_secret_post(self) -> None:
         client = self.add_client(auth_method="client_secret_post", secret=SECRET)
-        self.assertEqual(self.get_success(self.authenticate(form={"client_id": client.id, "client_secret": SECRET})), client)
-        self.get_failure(self.authenticate(form={"client_id": client.id, "client_secret": "wrong"}), InvalidClientError)
-        self.get_failure(self.authenticate(form={"client_id": client.id, "client_secret": ""}), InvalidClientError)
+        self.assertEqual(
+            self.get_success(self.authenticate(form={"client_id": client.id, "client_secret": SECRET})),
+            client,
+        )
+        self.get_failure(
+            self.authenticate(form={"client_id": client.id, "client_secret": "wrong"}), InvalidClientError
+        )
+        self.get_failure(
+            self.authenticate(form={"client_id": client.id, "client_secret": ""}), InvalidClientError
+        )
         self.get_failure(self.authenticate(basic_auth(client.id, SECRET)[1]), InvalidClientError)
         self.get_failure(self.authenticate(form={"client_id": client.id}), InvalidClientError)
 
@@ -172,10 +190,14 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         garbled = self.add_client(auth_method="client_secret_post", secret=None)
         self.get_success(
             self.db_pool.simple_update_one(
-                "oauth2_clients", {"oauth2_client_id": garbled.id}, {"encrypted_client_secret": "bm90IHNlYWxlZA=="}
+                "oauth2_clients",
+                {"oauth2_client_id": garbled.id},
+                {"encrypted_client_secret": "bm90IHNlYWxlZA=="},
             )
         )
-        self.get_failure(self.authenticate(form={"client_id": garbled.id, "client_secret": SECRET}), ServerError)
+        self.get_failure(
+            self.authenticate(form={"client_id": garbled.id, "client_secret": SECRET}), ServerError
+        )
         # A mismatching method is the client's error, whatever the registration holds.
         self.get_failure(self.authenticate(form={"client_id": missing.id}), InvalidClientError)
 
@@ -184,19 +206,27 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         client = self.add_client(auth_method="client_secret_jwt", secret=SECRET)
         for alg in HMAC:
             assertion = sign_assertion(SECRET, client.id, alg=alg)
-            self.assertEqual(self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))), client, alg)
+            self.assertEqual(
+                self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))),
+                client,
+                alg,
+            )
             # Without the optional client_id field too.
             form = self.assertion_form(client.id, assertion)
             del form["client_id"]
             self.assertEqual(self.get_success(self.authenticate(form=form)), client, alg)
             wrong = sign_assertion(SECRET + "x", client.id, alg=alg)
-            self.get_failure(self.authenticate(form=self.assertion_form(client.id, wrong)), InvalidClientError)
+            self.get_failure(
+                self.authenticate(form=self.assertion_form(client.id, wrong)), InvalidClientError
+            )
 
     def test_client_secret_jwt_refuses_asymmetric_signatures(self) -> None:
         client = self.add_client(auth_method="client_secret_jwt", secret=SECRET)
         key = generate_key("RS256")
         assertion = sign_assertion(key.export(private_key=True, as_dict=True), client.id, alg="RS256")
-        self.get_failure(self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError)
+        self.get_failure(
+            self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError
+        )
 
     def test_assertion_claims(self) -> None:
         client = self.add_client(auth_method="client_secret_jwt", secret=SECRET)
@@ -213,13 +243,16 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         self.get_success(check(good))
         # aud may be the issuer or the endpoint being called, alone or in a list.
         self.get_success(check({**good, "aud": TEST_PUBLIC_BASE}))
-        self.get_success(check({**good, "aud": ["https://other.example.com/", TEST_PUBLIC_BASE + "oauth2/token"]}))
+        self.get_success(
+            check({**good, "aud": ["https://other.example.com/", TEST_PUBLIC_BASE + "oauth2/token"]})
+        )
         self.get_success(
             self.authenticator.authenticate(
                 extract_credentials(
                     None,
                     self.assertion_form(
-                        client.id, hand_signed_jwt(key, "HS256", {**good, "aud": TEST_PUBLIC_BASE + "oauth2/revoke"})
+                        client.id,
+                        hand_signed_jwt(key, "HS256", {**good, "aud": TEST_PUBLIC_BASE + "oauth2/revoke"}),
                     ),
                 ).credentials,
                 endpoint=urls.OAUTH2_REVOCATION,
@@ -240,23 +273,37 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         for alg in ASYMMETRIC:
             key = generate_key(alg)
             client = self.add_client(
-                auth_method="private_key_jwt", jwks=public_jwks(key, kids=["k1"]), token_endpoint_auth_signing_alg=alg
+                auth_method="private_key_jwt",
+                jwks=public_jwks(key, kids=["k1"]),
+                token_endpoint_auth_signing_alg=alg,
             )
             private = key.export(private_key=True, as_dict=True)
             assertion = sign_assertion(private, client.id, alg=alg, header={"kid": "k1"})
-            self.assertEqual(self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))), client, alg)
+            self.assertEqual(
+                self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))),
+                client,
+                alg,
+            )
             # Without a kid in the header, every able key is tried.
             assertion = sign_assertion(private, client.id, alg=alg)
-            self.assertEqual(self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))), client, alg)
+            self.assertEqual(
+                self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))),
+                client,
+                alg,
+            )
             other = generate_key(alg).export(private_key=True, as_dict=True)
             forged = sign_assertion(other, client.id, alg=alg, header={"kid": "k1"})
-            self.get_failure(self.authenticate(form=self.assertion_form(client.id, forged)), InvalidClientError)
+            self.get_failure(
+                self.authenticate(form=self.assertion_form(client.id, forged)), InvalidClientError
+            )
 
     def test_private_key_jwt_refuses_hmac_with_the_public_key(self) -> None:
         key = generate_key("RS256")
         client = self.add_client(auth_method="private_key_jwt", jwks=public_jwks(key))
         assertion = sign_assertion("anything", client.id, alg="HS256")
-        self.get_failure(self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError)
+        self.get_failure(
+            self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError
+        )
 
     def test_private_key_jwt_without_keys_is_a_server_error(self) -> None:
         key = generate_key("ES256")
@@ -272,7 +319,9 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         private = key.export(private_key=True, as_dict=True)
 
         def auth() -> Any:
-            return self.authenticate(form=self.assertion_form(client.id, sign_assertion(private, client.id, alg="ES256")))
+            return self.authenticate(
+                form=self.assertion_form(client.id, sign_assertion(private, client.id, alg="ES256"))
+            )
 
         self.assertEqual(self.get_success(auth()), client)
         self.assertEqual(self.get_success(auth()), client)
@@ -291,43 +340,61 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         self.get_success(
             self.authenticate(
                 form=self.assertion_form(
-                    client.id, sign_assertion(old.export(private_key=True, as_dict=True), client.id, alg="RS256")
+                    client.id,
+                    sign_assertion(old.export(private_key=True, as_dict=True), client.id, alg="RS256"),
                 )
             )
         )
         self.http.documents[uri] = (200, public_jwks(new, kids=["new"]))
         assertion = sign_assertion(new_private, client.id, alg="RS256", header={"kid": "new"})
         # A fresh cache is not fetched again for an unknown key ...
-        self.get_failure(self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError)
+        self.get_failure(
+            self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError
+        )
         self.assertEqual(len(self.http.calls), 1)
         # ... an older one is, once.
         self.reactor.advance(JWKS_REFRESH_MIN_AGE_S + 1)
-        self.assertEqual(self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))), client)
+        self.assertEqual(
+            self.get_success(self.authenticate(form=self.assertion_form(client.id, assertion))), client
+        )
         self.assertEqual(len(self.http.calls), 2)
 
     def test_jwks_uri_failures_are_server_errors(self) -> None:
         key = generate_key("ES256")
         private = key.export(private_key=True, as_dict=True)
-        for status, body in ((404, {"error": "nope"}), (200, b"not json"), (200, {"no": "keys"}), (200, [1, 2])):
+        for status, body in (
+            (404, {"error": "nope"}),
+            (200, b"not json"),
+            (200, {"no": "keys"}),
+            (200, [1, 2]),
+        ):
             uri = f"https://app.example.com/jwks-{len(self.http.documents)}.json"
             self.http.documents[uri] = (status, body)
             client = self.add_client(auth_method="private_key_jwt", jwks_uri=uri)
             assertion = sign_assertion(private, client.id, alg="ES256")
-            failure = self.get_failure(self.authenticate(form=self.assertion_form(client.id, assertion)), ServerError)
+            failure = self.get_failure(
+                self.authenticate(form=self.assertion_form(client.id, assertion)), ServerError
+            )
             self.assertEqual(failure.value.code, 500)
         unreachable = self.add_client(auth_method="private_key_jwt", jwks_uri="https://down.example.com/jwks")
         self.get_failure(
-            self.authenticate(form=self.assertion_form(unreachable.id, sign_assertion(private, unreachable.id, alg="ES256"))),
+            self.authenticate(
+                form=self.assertion_form(unreachable.id, sign_assertion(private, unreachable.id, alg="ES256"))
+            ),
             ServerError,
         )
 
     def test_assertion_for_a_client_with_another_method(self) -> None:
         client = self.add_client(auth_method="client_secret_post", secret=SECRET)
         assertion = sign_assertion(SECRET, client.id, alg="HS256")
-        self.get_failure(self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError)
+        self.get_failure(
+            self.authenticate(form=self.assertion_form(client.id, assertion)), InvalidClientError
+        )
         public = self.add_client(auth_method="none")
         self.get_failure(
-            self.authenticate(form=self.assertion_form(public.id, sign_assertion(SECRET, public.id, alg="HS256"))),
+            self.authenticate(
+                form=self.assertion_form(public.id, sign_assertion(SECRET, public.id, alg="HS256"))
+            ),
             InvalidClientError,
         )
 
@@ -342,7 +409,7 @@ class _Jwks(Resource):
         self.hang = False
         self.requests = 0
 
-    def render_GET(self, request: Any) -> Any:  # noqa: N802 - twisted.web's interface
+    def render_GET(self, request: Any) -> Any:
         self.requests += 1
         if self.hang:
             return NOT_DONE_YET

@@ -34,7 +34,7 @@ def _register(config: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  # noqa: F811
+def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
     _set_matrix(config, kind="synapse_read_only")
     _register(config, tmp_path)
     result = mas_cli("manage", "issue-compatibility-token", "alice", "MYDEVICE01", "-c", config, cwd=tmp_path)
@@ -49,7 +49,12 @@ def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  #
     assert [(r[0], bool(r[1]), r[2], r[3]) for r in rows] == [("MYDEVICE01", False, None, match.group(1))]
 
     result = mas_cli(
-        "manage", "issue-compatibility-token", "alice", "--yes-i-want-to-grant-synapse-admin-privileges", "-c", config,
+        "manage",
+        "issue-compatibility-token",
+        "alice",
+        "--yes-i-want-to-grant-synapse-admin-privileges",
+        "-c",
+        config,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -57,7 +62,7 @@ def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  #
     assert len(rows) == 1 and re.fullmatch(r"[A-Za-z0-9]{10}", rows[0][0])
 
 
-def test_unknown_user(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  # noqa: F811
+def test_unknown_user(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
     _set_matrix(config, kind="synapse_read_only")
     result = mas_cli("manage", "issue-compatibility-token", "nobody", "-c", config, cwd=tmp_path)
     assert result.returncode == 1
@@ -65,7 +70,7 @@ def test_unknown_user(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  
     assert db.query("SELECT COUNT(*) FROM compat_sessions")[0][0] == 0
 
 
-def test_homeserver_down(config: str, db: EmptyDatabase, tmp_path: Path) -> None:  # noqa: F811
+def test_homeserver_down(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
     _set_matrix(config, kind="synapse_read_only")
     _register(config, tmp_path)
     jobs_before = db.query("SELECT COUNT(*) FROM queue_jobs WHERE queue_name = 'sync-devices'")[0][0]

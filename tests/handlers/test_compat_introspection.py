@@ -43,12 +43,16 @@ class CompatIntrospectionTestCase(CompatTestCase):
         _, access, refresh = self.start_session(device_id="DEVICEBBBB", admin=True, refresh=True)
         assert refresh is not None
         reply = self.introspect(access.access_token, device_header=False)
-        expected_scope = " ".join(sorted([API, API_UNSTABLE, DEVICE + "DEVICEBBBB", DEVICE_UNSTABLE + "DEVICEBBBB", ADMIN]))
+        expected_scope = " ".join(
+            sorted([API, API_UNSTABLE, DEVICE + "DEVICEBBBB", DEVICE_UNSTABLE + "DEVICEBBBB", ADMIN])
+        )
         self.assertEqual(reply["scope"], expected_scope)
         self.assertEqual(reply["device_id"], "DEVICEBBBB")
         self.assertNotIn("exp", reply)
         reply = self.introspect(refresh.refresh_token, device_header=False)
-        self.assertEqual((reply["active"], reply["token_type"], reply["scope"]), (True, "refresh_token", expected_scope))
+        self.assertEqual(
+            (reply["active"], reply["token_type"], reply["scope"]), (True, "refresh_token", expected_scope)
+        )
         self.assertNotIn("exp", reply)
         self.assertNotIn("jti", reply)
 
@@ -75,7 +79,9 @@ class CompatIntrospectionTestCase(CompatTestCase):
         self.get_success(self.stores.users.lock_user(self.alice, self.now()))
         self.assertEqual(self.introspect(live.access_token), {"active": False})
         # The wrong hint.
-        self.get_success(self.stores.users.unlock_user(self.get_success(self.stores.users.get_user(self.alice.id))))
+        self.get_success(
+            self.stores.users.unlock_user(self.get_success(self.stores.users.get_user(self.alice.id)))
+        )
         channel = self.make_request(
             "POST",
             "/oauth2/introspect",

@@ -30,14 +30,22 @@ def verify(server: Any, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 class TokenHashTestCase(OAuthTestCase):
     def test_oidc_core_examples(self) -> None:
         # OpenID Connect Core 1.0 Appendix A.3 / A.4 (RS256).
-        self.assertEqual(token_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ")
         self.assertEqual(
-            token_hash("RS256", "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"), "LDktKdoQak3Pk0cnXxCltA"
+            token_hash("RS256", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ"
+        )
+        self.assertEqual(
+            token_hash("RS256", "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk"),
+            "LDktKdoQak3Pk0cnXxCltA",
         )
 
     def test_hash_follows_the_algorithm(self) -> None:
         token = "mat_abc"
-        for alg, fn in (("ES256K", hashlib.sha256), ("PS384", hashlib.sha384), ("ES384", hashlib.sha384), ("RS512", hashlib.sha512)):
+        for alg, fn in (
+            ("ES256K", hashlib.sha256),
+            ("PS384", hashlib.sha384),
+            ("ES384", hashlib.sha384),
+            ("RS512", hashlib.sha512),
+        ):
             digest = fn(token.encode()).digest()
             expected = base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
             self.assertEqual(token_hash(alg, token), expected, alg)
@@ -98,12 +106,16 @@ class IdTokenSignerTestCase(OAuthTestCase):
         later = self.now()
         self.get_success(
             self.stores.browser_sessions.add_browser_session_authentication(
-                BrowserSessionAuthentication(id=self.tokens.ulid(), user_session_id=self.browser_session.id, created_at=later)
+                BrowserSessionAuthentication(
+                    id=self.tokens.ulid(), user_session_id=self.browser_session.id, created_at=later
+                )
             )
         )
         token = self.get_success(self.signer.sign_for_browser_session(client, self.browser_session))
         self.assertEqual(verify(self.server, token)[1]["auth_time"], later // 1000)
-        token = self.get_success(self.signer.sign_for_browser_session(client, self.browser_session, with_auth_time=False))
+        token = self.get_success(
+            self.signer.sign_for_browser_session(client, self.browser_session, with_auth_time=False)
+        )
         self.assertNotIn("auth_time", verify(self.server, token)[1])
         # A session that never authenticated has no auth_time.
         other = self.add_browser_session(self.user)

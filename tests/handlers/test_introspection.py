@@ -103,7 +103,9 @@ class TokenFixture(MasTestCase):
                 created_at=now,
                 access_token_id=access.id,
             )
-        self.get_success(self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh_token))
+        self.get_success(
+            self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh_token)
+        )
         return session, access, refresh_token
 
     def session(self, session_id: str) -> OAuth2Session:
@@ -164,7 +166,9 @@ class IntrospectionHandlerTestCase(TokenFixture):
             {
                 "active": True,
                 "scope": " ".join(
-                    sorted(["openid", API, API_UNSTABLE, DEVICE + "ABCDEFGHIJ", DEVICE_UNSTABLE + "ABCDEFGHIJ"])
+                    sorted(
+                        ["openid", API, API_UNSTABLE, DEVICE + "ABCDEFGHIJ", DEVICE_UNSTABLE + "ABCDEFGHIJ"]
+                    )
                 ),
                 "client_id": self.client.id,
                 "username": "alice",
@@ -305,7 +309,13 @@ class IntrospectionHandlerTestCase(TokenFixture):
                 self.assertEqual(self.introspect(token), INACTIVE)
 
     def test_compat_and_personal_tokens_are_inactive(self) -> None:
-        for token in (compat_token("mct"), compat_token("mcr"), compat_token("mpt"), "syt_YWxpY2U_abc", "syr_abc"):
+        for token in (
+            compat_token("mct"),
+            compat_token("mcr"),
+            compat_token("mpt"),
+            "syt_YWxpY2U_abc",
+            "syr_abc",
+        ):
             with self.subTest(token=token):
                 self.assertEqual(self.introspect(token), INACTIVE)
                 self.assertEqual(self.introspect(token, supports_explicit_device_id=True), INACTIVE)
@@ -380,7 +390,9 @@ class AccessTokenLookupsTestCase(TokenFixture):
         _, first, _ = self.start_session()
         _, second, _ = self.start_session()
         unknown = self.tokens.token(TokenType.ACCESS_TOKEN)
-        pending = [lookups.lookup(t) for t in (first.access_token, second.access_token, first.access_token, unknown)]
+        pending = [
+            lookups.lookup(t) for t in (first.access_token, second.access_token, first.access_token, unknown)
+        ]
         self.reactor.advance(0)
         results = [self.successResultOf(d) for d in pending]
         self.assertEqual(len(calls), 1)
@@ -397,7 +409,7 @@ class AccessTokenLookupsTestCase(TokenFixture):
         that arrived meanwhile (one round trip instead of one per turn)."""
         answers: list[tuple[list[str], defer.Deferred[Any]]] = []
 
-        def slow(tokens: list[str]) -> "defer.Deferred[Any]":
+        def slow(tokens: list[str]) -> defer.Deferred[Any]:
             d: defer.Deferred[Any] = defer.Deferred()
             answers.append((sorted(tokens), d))
             return d
@@ -443,7 +455,9 @@ class AccessTokenLookupsTestCase(TokenFixture):
 
     def test_many_tokens_in_one_batch(self) -> None:
         made = [self.start_session(refresh=False)[1] for _ in range(3)]
-        tokens = [t.access_token for t in made] + [f"mat_{i:030d}_xxxxxx" for i in range(INTROSPECTION_BATCH_MAX)]
+        tokens = [t.access_token for t in made] + [
+            f"mat_{i:030d}_xxxxxx" for i in range(INTROSPECTION_BATCH_MAX)
+        ]
         found = self.get_success(self.stores.access_tokens.lookup_access_tokens_for_introspection(tokens))
         self.assertEqual(sorted(found), sorted(t.access_token for t in made))
         for token in made:

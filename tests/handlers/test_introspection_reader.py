@@ -60,14 +60,18 @@ class IntrospectionReaderTestCase(unittest.TestCase):
                 id=f"01HSESSION{n:016d}", client_id=client.id, scope="openid", created_at=NOW, user_id=user.id
             )
             token = AccessToken(
-                id=f"01HTOKEN{n:018d}", session_id=session.id, access_token=_token(n), created_at=NOW, expires_at=NOW + 1
+                id=f"01HTOKEN{n:018d}",
+                session_id=session.id,
+                access_token=_token(n),
+                created_at=NOW,
+                expires_at=NOW + 1,
             )
             await pool.simple_insert("oauth2_sessions", session.to_row())
             await pool.simple_insert("oauth2_access_tokens", token.to_row())
             tokens.append(token)
         return tokens
 
-    def test_reads_on_the_reactor(self) -> "defer.Deferred[None]":
+    def test_reads_on_the_reactor(self) -> defer.Deferred[None]:
         async def run() -> None:
             tokens = await self._arrange(self.pool)
             self.pool_reads = 0
@@ -79,8 +83,10 @@ class IntrospectionReaderTestCase(unittest.TestCase):
             self.assertEqual(self.pool_reads, 0)
             # A write committed through the pool is seen by the next read.
             await self.pool.execute(
-                "revoke", "UPDATE oauth2_access_tokens SET revoked_at = ? WHERE oauth2_access_token_id = ?",
-                NOW, tokens[0].id,
+                "revoke",
+                "UPDATE oauth2_access_tokens SET revoked_at = ? WHERE oauth2_access_token_id = ?",
+                NOW,
+                tokens[0].id,
             )
             found = await self.reader.lookup([tokens[0].access_token])
             self.assertEqual(found[tokens[0].access_token].token.revoked_at, NOW)
@@ -93,7 +99,7 @@ class IntrospectionReaderTestCase(unittest.TestCase):
 
         return defer.ensureDeferred(run())
 
-    def test_falls_back_to_the_pool(self) -> "defer.Deferred[None]":
+    def test_falls_back_to_the_pool(self) -> defer.Deferred[None]:
         async def run() -> None:
             tokens = await self._arrange(self.pool)
             wanted = [t.access_token for t in tokens]
@@ -122,14 +128,24 @@ class IntrospectionReaderTestCase(unittest.TestCase):
 
         return defer.ensureDeferred(run())
 
-    def test_compat_access_tokens_on_the_reactor(self) -> "defer.Deferred[None]":
+    def test_compat_access_tokens_on_the_reactor(self) -> defer.Deferred[None]:
         from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY
         from mas_twisted.types.compat import CompatAccessToken, CompatSession
 
         async def run() -> None:
             await self._arrange(self.pool)
-            session = CompatSession(id="01HCOMPAT0000000000000000A", user_id="01HUSER0000000000000000000", device_id="DEV", created_at=NOW)
-            token = CompatAccessToken(id="01HCTOKEN000000000000000AA", session_id=session.id, access_token="mct_compat_for_the_reader_0001_abcdef", created_at=NOW)
+            session = CompatSession(
+                id="01HCOMPAT0000000000000000A",
+                user_id="01HUSER0000000000000000000",
+                device_id="DEV",
+                created_at=NOW,
+            )
+            token = CompatAccessToken(
+                id="01HCTOKEN000000000000000AA",
+                session_id=session.id,
+                access_token="mct_compat_for_the_reader_0001_abcdef",
+                created_at=NOW,
+            )
             await self.pool.simple_insert("compat_sessions", session.to_row())
             await self.pool.simple_insert("compat_access_tokens", token.to_row())
             self.pool_reads = 0

@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -25,7 +26,12 @@ def mas_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAS_")}
     return subprocess.run(
         [sys.executable, "-m", "mas_twisted.cli.main", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, input=stdin if stdin is not None else "",
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin if stdin is not None else "",
     )
 
 
@@ -70,8 +76,21 @@ def argon2_matches(hashed: str, password: str) -> bool:
 
 def test_register_user(tmp_path: Path, db: EmptyDatabase, config: str) -> None:
     result = mas_cli(
-        "manage", "register-user", "-c", config, "--yes", "@alice:example.com",
-        "-p", PASSWORD, "-e", "alice@example.org", "-e", "a@example.net", "--admin", "-d", "Alice",
+        "manage",
+        "register-user",
+        "-c",
+        config,
+        "--yes",
+        "@alice:example.com",
+        "-p",
+        PASSWORD,
+        "-e",
+        "alice@example.org",
+        "-e",
+        "a@example.net",
+        "--admin",
+        "-d",
+        "Alice",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -120,7 +139,15 @@ def test_register_user_refusals_write_nothing(tmp_path: Path, db: EmptyDatabase,
 
 def test_register_user_weak_password_can_be_allowed(tmp_path: Path, db: EmptyDatabase, config: str) -> None:
     result = mas_cli(
-        "manage", "register-user", "-c", config, "-y", "dave", "-p", "password", "--ignore-password-complexity",
+        "manage",
+        "register-user",
+        "-c",
+        config,
+        "-y",
+        "dave",
+        "-p",
+        "password",
+        "--ignore-password-complexity",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -129,8 +156,16 @@ def test_register_user_weak_password_can_be_allowed(tmp_path: Path, db: EmptyDat
 
 def test_register_user_interactively(tmp_path: Path, db: EmptyDatabase, config: str) -> None:
     # No username: asked for (an invalid answer is asked again); then confirmed.
-    result = mas_cli("manage", "register-user", "-c", config, "-e", "erin@example.org", cwd=tmp_path,
-                     stdin="Not Valid\nerin\ny\n")
+    result = mas_cli(
+        "manage",
+        "register-user",
+        "-c",
+        config,
+        "-e",
+        "erin@example.org",
+        cwd=tmp_path,
+        stdin="Not Valid\nerin\ny\n",
+    )
     assert result.returncode == 0, result.stderr
     assert "Invalid username" in result.stderr
     assert "mas-cli manage register-user --yes erin --email erin@example.org" in result.stdout
@@ -143,7 +178,12 @@ def test_register_user_interactively(tmp_path: Path, db: EmptyDatabase, config: 
 
 
 def test_set_password(tmp_path: Path, db: EmptyDatabase, config: str) -> None:
-    assert mas_cli("manage", "register-user", "-c", config, "-y", "alice", "-p", PASSWORD, cwd=tmp_path).returncode == 0
+    assert (
+        mas_cli(
+            "manage", "register-user", "-c", config, "-y", "alice", "-p", PASSWORD, cwd=tmp_path
+        ).returncode
+        == 0
+    )
     new_password = "another fine long passphrase"
     result = mas_cli("manage", "set-password", "-c", config, "alice", new_password, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -155,7 +195,9 @@ def test_set_password(tmp_path: Path, db: EmptyDatabase, config: str) -> None:
     weak = mas_cli("manage", "set-password", "-c", config, "alice", "password", cwd=tmp_path)
     assert weak.returncode == 1 and "That password is too weak." in weak.stderr
     assert argon2_matches(current_password(db, "alice")[0], new_password)
-    forced = mas_cli("manage", "set-password", "-c", config, "alice", "password", "--ignore-complexity", cwd=tmp_path)
+    forced = mas_cli(
+        "manage", "set-password", "-c", config, "alice", "password", "--ignore-complexity", cwd=tmp_path
+    )
     assert forced.returncode == 0, forced.stderr
     assert argon2_matches(current_password(db, "alice")[0], "password")
 
@@ -168,11 +210,15 @@ def test_unmigrated_database_is_one_line(tmp_path: Path) -> None:
     fresh = EmptyDatabase(str(tmp_path / "fresh"))
     try:
         path = tmp_path / "fresh.yaml"
-        path.write_text(yaml.safe_dump({
-            "database": fresh.config_section,
-            "secrets": {"encryption": ENCRYPTION_KEY},
-            "matrix": {"secret": "s"},
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "database": fresh.config_section,
+                    "secrets": {"encryption": ENCRYPTION_KEY},
+                    "matrix": {"secret": "s"},
+                }
+            )
+        )
         result = mas_cli("manage", "set-password", "-c", str(path), "alice", PASSWORD, cwd=tmp_path)
         assert result.returncode == 1
         assert "Traceback" not in result.stderr

@@ -34,11 +34,17 @@ PEPPER = b"a-secret-pepper"
 WRONG_PEPPER = b"the-wrong-pepper"
 
 # Hashes of "hunter2" from MAS's own test snapshots (crates/handlers/src/snapshots/).
-MAS_ARGON2_PEPPERED = "$argon2id$v=19$m=19456,t=2,p=1$eEi11xG8mIOZYxej+ckCaQ$eBeygPqiuImQAaFQOkE6oVkPfqxIGgnqpQd/MwW4YX4"
-MAS_ARGON2 = "$argon2id$v=19$m=19456,t=2,p=1$1WdxAF1UChkYSTnJ6NDbKg$ajKAfwlUmkbxITSdh55j+Hvoxzppx20ArNUF44oV9Nk"
+MAS_ARGON2_PEPPERED = (
+    "$argon2id$v=19$m=19456,t=2,p=1$eEi11xG8mIOZYxej+ckCaQ$eBeygPqiuImQAaFQOkE6oVkPfqxIGgnqpQd/MwW4YX4"
+)
+MAS_ARGON2 = (
+    "$argon2id$v=19$m=19456,t=2,p=1$1WdxAF1UChkYSTnJ6NDbKg$ajKAfwlUmkbxITSdh55j+Hvoxzppx20ArNUF44oV9Nk"
+)
 MAS_BCRYPT_PEPPERED = "$2b$10$c/EX8bTbEMfTn4oCvcQyBOR1zPyLmGzZ2pMXoElLASqv2qpq5X15i"
 MAS_BCRYPT = "$2b$10$mqjtwG6w3GawhuQQdwBCqOt0TQ0V4vGhB.tMuCZO8WL.ycBHkOLca"
-MAS_PBKDF2_PEPPERED = "$pbkdf2-sha256$i=600000,l=32$eEi11xG8mIOZYxej+ckCaQ$uyS+Ip4DieQ9S+m1EcT+vCtuiWpQ3TsDGPLY4mwkOxc"
+MAS_PBKDF2_PEPPERED = (
+    "$pbkdf2-sha256$i=600000,l=32$eEi11xG8mIOZYxej+ckCaQ$uyS+Ip4DieQ9S+m1EcT+vCtuiWpQ3TsDGPLY4mwkOxc"
+)
 MAS_PBKDF2 = "$pbkdf2-sha256$i=600000,l=32$1WdxAF1UChkYSTnJ6NDbKg$uwgJSFAtjA082fY37K09Q5Hjbw3mBjFI/JLW9sw0F2A"
 
 ARGON2_FORMAT = re.compile(r"^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$")
@@ -46,8 +52,12 @@ BCRYPT_FORMAT = re.compile(r"^\$2b\$(\d\d)\$[./A-Za-z0-9]{53}$")
 PBKDF2_FORMAT = re.compile(r"^\$pbkdf2-sha256\$i=600000,l=32\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$")
 
 
-def hasher(algorithm: str, pepper: bytes | None = None, *, cost: int | None = None, nfkc: bool = False) -> Hasher:
-    return Hasher(PasswordScheme(version=1, algorithm=algorithm, cost=cost, secret=pepper, unicode_normalization=nfkc))
+def hasher(
+    algorithm: str, pepper: bytes | None = None, *, cost: int | None = None, nfkc: bool = False
+) -> Hasher:
+    return Hasher(
+        PasswordScheme(version=1, algorithm=algorithm, cost=cost, secret=pepper, unicode_normalization=nfkc)
+    )
 
 
 class HashFormatTests(unittest.TestCase):
@@ -63,8 +73,12 @@ class HashFormatTests(unittest.TestCase):
 
     def test_verifies_bcrypt_hashes_made_by_mas(self) -> None:
         self.assertTrue(hasher("bcrypt", PEPPER, cost=10).verify_blocking(MAS_BCRYPT_PEPPERED, "hunter2"))
-        self.assertFalse(hasher("bcrypt", PEPPER, cost=10).verify_blocking(MAS_BCRYPT_PEPPERED, "wrong-password"))
-        self.assertFalse(hasher("bcrypt", WRONG_PEPPER, cost=10).verify_blocking(MAS_BCRYPT_PEPPERED, "hunter2"))
+        self.assertFalse(
+            hasher("bcrypt", PEPPER, cost=10).verify_blocking(MAS_BCRYPT_PEPPERED, "wrong-password")
+        )
+        self.assertFalse(
+            hasher("bcrypt", WRONG_PEPPER, cost=10).verify_blocking(MAS_BCRYPT_PEPPERED, "hunter2")
+        )
         self.assertFalse(hasher("bcrypt").verify_blocking(MAS_BCRYPT_PEPPERED, "hunter2"))
         self.assertTrue(hasher("bcrypt", cost=10).verify_blocking(MAS_BCRYPT, "hunter2"))
         self.assertFalse(hasher("bcrypt", PEPPER).verify_blocking(MAS_BCRYPT, "hunter2"))
@@ -162,7 +176,13 @@ class PasswordManagerTests(MasTestCase):
         self.assertTrue(self.get_success(self.manager.verify(1, "hunter2", hashed)))
         self.assertFalse(self.get_success(self.manager.verify(1, "hunter3", hashed)))
 
-    @override_config({"passwords": {"schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 10, "secret": "a-secret-pepper"}]}})
+    @override_config(
+        {
+            "passwords": {
+                "schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 10, "secret": "a-secret-pepper"}]
+            }
+        }
+    )
     def test_verify_and_upgrade_with_a_single_scheme(self) -> None:
         self.assertEqual(
             self.get_success(self.manager.verify_and_upgrade(1, "hunter2", MAS_BCRYPT_PEPPERED)),
@@ -208,7 +228,13 @@ class PasswordManagerTests(MasTestCase):
             )
         self.assertEqual(self.get_success(self.manager.hash("hunter2"))[0], 3)
 
-    @override_config({"passwords": {"schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 4, "unicode_normalization": True}]}})
+    @override_config(
+        {
+            "passwords": {
+                "schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 4, "unicode_normalization": True}]
+            }
+        }
+    )
     def test_unicode_normalization_setting(self) -> None:
         _, hashed = self.get_success(self.manager.hash("ﬁ"))
         self.assertTrue(self.get_success(self.manager.verify(1, "fi", hashed)))

@@ -27,11 +27,16 @@ def test_targets() -> None:
 
 def test_under_a_prefix() -> None:
     builder = url_builder("https://example.com/auth/")
-    assert post_auth_redirect("continue_authorization_grant", ID, url_builder=builder) == f"/auth/consent/{ID}"
+    assert (
+        post_auth_redirect("continue_authorization_grant", ID, url_builder=builder) == f"/auth/consent/{ID}"
+    )
     assert go_next(None, builder) == "/auth/"
     action = PostAuthAction.from_params({"kind": "continue_authorization_grant", "id": ID})
     assert login_url(builder, action) == f"/auth/login?kind=continue_authorization_grant&id={ID}"
-    assert login_url(builder, action, "mxid:@a:b") == f"/auth/login?kind=continue_authorization_grant&id={ID}&login_hint=mxid%3A%40a%3Ab"
+    assert (
+        login_url(builder, action, "mxid:@a:b")
+        == f"/auth/login?kind=continue_authorization_grant&id={ID}&login_hint=mxid%3A%40a%3Ab"
+    )
     assert login_url(builder) == "/auth/login"
 
 
@@ -47,11 +52,19 @@ def test_invalid_actions_are_dropped() -> None:
 
 
 def test_manage_account_actions() -> None:
-    action = PostAuthAction.from_params({"kind": "manage_account", "action": "org.matrix.device_view", "device_id": "ABC DEF"})
+    action = PostAuthAction.from_params(
+        {"kind": "manage_account", "action": "org.matrix.device_view", "device_id": "ABC DEF"}
+    )
     assert action is not None
     assert action.path() == "/account/?action=org.matrix.device_view&device_id=ABC+DEF"
-    assert action.to_params() == {"kind": "manage_account", "action": "org.matrix.device_view", "device_id": "ABC DEF"}
-    profile = PostAuthAction.from_params({"kind": "manage_account", "action": "org.matrix.profile", "device_id": "X"})
+    assert action.to_params() == {
+        "kind": "manage_account",
+        "action": "org.matrix.device_view",
+        "device_id": "ABC DEF",
+    }
+    profile = PostAuthAction.from_params(
+        {"kind": "manage_account", "action": "org.matrix.profile", "device_id": "X"}
+    )
     assert profile is not None and profile.path() == "/account/?action=org.matrix.profile"
     # An unknown action, or one missing its device, keeps only the account page.
     for params in ({"action": "delete_everything"}, {"action": "org.matrix.device_delete"}):

@@ -74,7 +74,11 @@ class RevocationHandlerTestCase(TokenFixture):
             created_at=self.now(),
             access_token_id=new_access.id,
         )
-        self.assertTrue(self.get_success(self.stores.refresh_tokens.rotate_refresh_token(refresh, new_access, new_refresh)))
+        self.assertTrue(
+            self.get_success(
+                self.stores.refresh_tokens.rotate_refresh_token(refresh, new_access, new_refresh)
+            )
+        )
         before = self.table_snapshot()
         # The old access token was revoked by the rotation, the old refresh token consumed.
         self.assertFalse(self.revoke(access.access_token, "access_token"))
@@ -117,8 +121,12 @@ class RevocationHandlerTestCase(TokenFixture):
         before = self.table_snapshot()
         for hint in ("pct", "id_token", ""):
             with self.subTest(hint=hint):
-                self.get_failure(self.handler.revoke(self.client, access.access_token, hint), UnsupportedTokenTypeError)
-                self.get_failure(self.handler.revoke(self.client, compat_token("mct"), hint), UnsupportedTokenTypeError)
+                self.get_failure(
+                    self.handler.revoke(self.client, access.access_token, hint), UnsupportedTokenTypeError
+                )
+                self.get_failure(
+                    self.handler.revoke(self.client, compat_token("mct"), hint), UnsupportedTokenTypeError
+                )
         self.assertEqual(self.table_snapshot(), before)
 
     def test_other_clients_session(self) -> None:

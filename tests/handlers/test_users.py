@@ -27,10 +27,17 @@ class UserHandlerTests(MasTestCase):
 
     def register(self, username: str, password: str | None = None, **kwargs: Any) -> User:
         hashed = self.get_success(self.handler.hash_password(password)) if password is not None else None
-        return self.get_success(self.handler.register_user(Registration(username=username, hashed_password=hashed, **kwargs)))
+        return self.get_success(
+            self.handler.register_user(Registration(username=username, hashed_password=hashed, **kwargs))
+        )
 
     def test_register_user_with_password_and_emails(self) -> None:
-        user = self.register("alice", "correct horse battery staple", emails=("alice@example.org", "a@example.net"), can_request_admin=True)
+        user = self.register(
+            "alice",
+            "correct horse battery staple",
+            emails=("alice@example.org", "a@example.net"),
+            can_request_admin=True,
+        )
         self.assertEqual(user.username, "alice")
         self.assertEqual(user.created_at, self.clock.time_msec())
         self.assertTrue(user.can_request_admin)
@@ -39,25 +46,36 @@ class UserHandlerTests(MasTestCase):
         password = self.get_success(self.stores.user_passwords.get_active_user_password(user.id))
         assert password is not None
         self.assertEqual(password.version, 1)
-        self.assertTrue(self.get_success(self.passwords.verify(1, "correct horse battery staple", password.hashed_password)))
+        self.assertTrue(
+            self.get_success(
+                self.passwords.verify(1, "correct horse battery staple", password.hashed_password)
+            )
+        )
         emails = self.get_success(self.stores.user_emails.list_user_emails(user.id))
         self.assertEqual([e.email for e in emails], ["alice@example.org", "a@example.net"])
 
     def test_usernames_are_normalized_and_checked(self) -> None:
-        self.assertEqual(self.get_success(self.handler.check_and_normalize_username("@bob:example.com")), "bob")
+        self.assertEqual(
+            self.get_success(self.handler.check_and_normalize_username("@bob:example.com")), "bob"
+        )
         self.assertEqual(self.get_success(self.handler.check_and_normalize_username("carol")), "carol")
         for bad in ("", "@", "@:example.com", "Bob", "bob smith", "_bob", "bob!", "b" * 250):
             self.get_failure(self.handler.check_and_normalize_username(bad), InvalidUsernameError)
 
     def test_taken_usernames_in_any_case(self) -> None:
         self.register("alice")
-        failure = self.get_failure(self.handler.register_user(Registration(username="alice")), InvalidUsernameError)
+        failure = self.get_failure(
+            self.handler.register_user(Registration(username="alice")), InvalidUsernameError
+        )
         self.assertEqual(failure.value.msg, "User already exists")
         self.assertTrue(self.get_success(self.stores.users.user_exists("ALICE")))
         self.assertFalse(self.get_success(self.stores.users.user_exists("bob")))
 
     def test_bad_email_writes_nothing(self) -> None:
-        self.get_failure(self.handler.register_user(Registration(username="dave", emails=("not-an-email",))), InvalidEmailError)
+        self.get_failure(
+            self.handler.register_user(Registration(username="dave", emails=("not-an-email",))),
+            InvalidEmailError,
+        )
         self.assertIsNone(self.get_success(self.stores.users.find_user_by_username("dave")))
 
     def test_find_by_username_prefers_the_exact_case(self) -> None:
@@ -79,8 +97,12 @@ class UserHandlerTests(MasTestCase):
         found = self.get_success(self.stores.user_emails.find_user_email_by_email("ALICE@example.ORG"))
         assert found is not None
         self.assertEqual(found.user_id, alice.id)
-        self.assertIsNone(self.get_success(self.stores.user_emails.find_user_email_by_email("shared@example.org")))
-        self.assertIsNotNone(self.get_success(self.stores.user_emails.find_user_email(alice.id, "shared@EXAMPLE.org")))
+        self.assertIsNone(
+            self.get_success(self.stores.user_emails.find_user_email_by_email("shared@example.org"))
+        )
+        self.assertIsNotNone(
+            self.get_success(self.stores.user_emails.find_user_email(alice.id, "shared@EXAMPLE.org"))
+        )
 
     def test_set_password_adds_a_new_current_password(self) -> None:
         user = self.register("alice", "correct horse battery staple")
@@ -90,16 +112,31 @@ class UserHandlerTests(MasTestCase):
         current = self.get_success(self.stores.user_passwords.get_active_user_password(user.id))
         assert first is not None and current is not None
         self.assertNotEqual(current.id, first.id)
-        self.assertTrue(self.get_success(self.passwords.verify(current.version, "another fine long passphrase", current.hashed_password)))
+        self.assertTrue(
+            self.get_success(
+                self.passwords.verify(
+                    current.version, "another fine long passphrase", current.hashed_password
+                )
+            )
+        )
 
     def test_set_password_errors(self) -> None:
         self.register("alice", "correct horse battery staple")
-        self.get_failure(self.handler.set_password("nobody", "correct horse battery staple"), UserNotFoundError)
+        self.get_failure(
+            self.handler.set_password("nobody", "correct horse battery staple"), UserNotFoundError
+        )
         self.get_failure(self.handler.set_password("alice", "password"), PasswordTooWeakError)
         # Nothing was written by the refused change.
-        current = self.get_success(self.stores.user_passwords.get_active_user_password(
-            self.get_success(self.stores.users.find_user_by_username("alice")).id))
-        self.assertTrue(self.get_success(self.passwords.verify(1, "correct horse battery staple", current.hashed_password)))
+        current = self.get_success(
+            self.stores.user_passwords.get_active_user_password(
+                self.get_success(self.stores.users.find_user_by_username("alice")).id
+            )
+        )
+        self.assertTrue(
+            self.get_success(
+                self.passwords.verify(1, "correct horse battery staple", current.hashed_password)
+            )
+        )
         self.reactor.advance(1)
         self.get_success(self.handler.set_password("alice", "password", ignore_complexity=True))
 
@@ -125,31 +162,43 @@ class UserHandlerTests(MasTestCase):
         user = self.register("alice")
         tokens = self.server.get_token_generator()
         now = self.clock.time_msec()
-        session = BrowserSession(id=tokens.ulid(), user=user, created_at=now, user_agent="UA", last_active_ip="192.0.2.1")
+        session = BrowserSession(
+            id=tokens.ulid(), user=user, created_at=now, user_agent="UA", last_active_ip="192.0.2.1"
+        )
         self.get_success(self.stores.browser_sessions.add_browser_session(session))
         loaded = self.get_success(self.stores.browser_sessions.get_browser_session(session.id))
         self.assertEqual(loaded, session)
         self.assertTrue(loaded.active)
-        self.assertEqual(self.get_success(self.stores.browser_sessions.count_active_browser_sessions(user.id)), 1)
+        self.assertEqual(
+            self.get_success(self.stores.browser_sessions.count_active_browser_sessions(user.id)), 1
+        )
         finished = self.get_success(self.stores.browser_sessions.finish_browser_session(session, now + 5))
         self.assertEqual(finished.finished_at, now + 5)
         self.assertFalse(finished.active)
         # Finishing again keeps the first end time.
         again = self.get_success(self.stores.browser_sessions.finish_browser_session(session, now + 9))
         self.assertEqual(again.finished_at, now + 5)
-        self.assertEqual(self.get_success(self.stores.browser_sessions.count_active_browser_sessions(user.id)), 0)
+        self.assertEqual(
+            self.get_success(self.stores.browser_sessions.count_active_browser_sessions(user.id)), 0
+        )
         # A session of a locked user is not active.
         other = BrowserSession(id=tokens.ulid(), user=user, created_at=now)
         self.get_success(self.stores.browser_sessions.add_browser_session(other))
         self.get_success(self.stores.users.lock_user(user, now))
         reloaded = self.get_success(self.stores.browser_sessions.get_browser_session(other.id))
         self.assertFalse(reloaded.active)
-        self.assertEqual(self.get_success(self.stores.browser_sessions.finish_browser_sessions_for_user(user.id, now)), 1)
-        self.assertIsNone(self.get_success(self.stores.browser_sessions.get_browser_session("01H0000000000000000000NONE")))
+        self.assertEqual(
+            self.get_success(self.stores.browser_sessions.finish_browser_sessions_for_user(user.id, now)), 1
+        )
+        self.assertIsNone(
+            self.get_success(self.stores.browser_sessions.get_browser_session("01H0000000000000000000NONE"))
+        )
 
     def test_user_email_model(self) -> None:
         user = self.register("alice")
-        email = UserEmail(id=self.server.get_token_generator().ulid(), user_id=user.id, email="x@example.org", created_at=1)
+        email = UserEmail(
+            id=self.server.get_token_generator().ulid(), user_id=user.id, email="x@example.org", created_at=1
+        )
         self.get_success(self.stores.user_emails.add_user_email(email))
         self.assertEqual(self.get_success(self.stores.user_emails.list_user_emails(user.id)), [email])
         self.assertTrue(self.get_success(self.stores.user_emails.remove_user_email(email.id)))

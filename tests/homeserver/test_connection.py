@@ -26,10 +26,10 @@ from mas_twisted.homeserver import (
     HomeserverConnection,
     HomeserverError,
     ProvisionRequest,
+    _http,
     is_retryable_status,
     make_homeserver_connection,
 )
-from mas_twisted.homeserver import _http
 from mas_twisted.homeserver._http import HttpTransport
 from mas_twisted.homeserver.legacy import LegacySynapseConnection
 from mas_twisted.homeserver.legacy import provision_user_body as legacy_provision_body
@@ -64,7 +64,10 @@ class Recorder(Resource):
                 "uri": request.uri.decode(),
                 "path": urlsplit(request.uri.decode()).path,
                 "query": parse_qs(urlsplit(request.uri.decode()).query),
-                "headers": {k.decode().lower(): [v.decode() for v in vs] for k, vs in request.requestHeaders.getAllRawHeaders()},
+                "headers": {
+                    k.decode().lower(): [v.decode() for v in vs]
+                    for k, vs in request.requestHeaders.getAllRawHeaders()
+                },
                 "json": json.loads(content) if content else None,
             }
         )
@@ -119,8 +122,13 @@ class ModernWireTestCase(_WireTestCase):
     def test_query_user(self) -> None:
         self.recorder.answer(
             200,
-            {"user_id": "@alice:example.com", "display_name": "Alice", "avatar_url": None,
-             "is_suspended": False, "is_deactivated": True},
+            {
+                "user_id": "@alice:example.com",
+                "display_name": "Alice",
+                "avatar_url": None,
+                "is_suspended": False,
+                "is_deactivated": True,
+            },
         )
         user = self.call(self.conn.query_user("alice"))
         req = self.only_request()
@@ -150,7 +158,9 @@ class ModernWireTestCase(_WireTestCase):
         self.assertFalse(e.retryable)
 
     def test_provision_user_created_and_updated(self) -> None:
-        request = ProvisionRequest("alice", "01SUB", locked=False).set_displayname("Alice").set_emails(["a@x.test"])
+        request = (
+            ProvisionRequest("alice", "01SUB", locked=False).set_displayname("Alice").set_emails(["a@x.test"])
+        )
         self.recorder.answer(201)
         self.assertIs(self.call(self.conn.provision_user(request)), True)
         self.assert_post(
@@ -170,7 +180,13 @@ class ModernWireTestCase(_WireTestCase):
         self.assertEqual(provision_user_body(base), {"localpart": "bob", "locked": True})
         self.assertEqual(
             provision_user_body(base.unset_displayname().unset_avatar_url().unset_emails()),
-            {"localpart": "bob", "unset_displayname": True, "unset_avatar_url": True, "unset_emails": True, "locked": True},
+            {
+                "localpart": "bob",
+                "unset_displayname": True,
+                "unset_avatar_url": True,
+                "unset_emails": True,
+                "locked": True,
+            },
         )
         self.assertEqual(
             provision_user_body(base.set_avatar_url("mxc://x/y").set_emails([])),
@@ -184,7 +200,11 @@ class ModernWireTestCase(_WireTestCase):
 
     def test_device_calls(self) -> None:
         cases = [
-            (self.conn.upsert_device("alice", "DEV1"), "upsert_device", {"localpart": "alice", "device_id": "DEV1"}),
+            (
+                self.conn.upsert_device("alice", "DEV1"),
+                "upsert_device",
+                {"localpart": "alice", "device_id": "DEV1"},
+            ),
             (
                 self.conn.upsert_device("alice", "DEV1", "Phone"),
                 "upsert_device",
@@ -195,7 +215,11 @@ class ModernWireTestCase(_WireTestCase):
                 "update_device_display_name",
                 {"localpart": "alice", "device_id": "DEV1", "display_name": "New"},
             ),
-            (self.conn.delete_device("alice", "DEV2"), "delete_device", {"localpart": "alice", "device_id": "DEV2"}),
+            (
+                self.conn.delete_device("alice", "DEV2"),
+                "delete_device",
+                {"localpart": "alice", "device_id": "DEV2"},
+            ),
             (
                 self.conn.sync_devices("alice", {"DEV3", "DEV1", "DEV2"}),
                 "sync_devices",
@@ -217,9 +241,17 @@ class ModernWireTestCase(_WireTestCase):
             (self.conn.delete_user("alice", True), "delete_user", {"localpart": "alice", "erase": True}),
             (self.conn.delete_user("alice", False), "delete_user", {"localpart": "alice", "erase": False}),
             (self.conn.reactivate_user("alice"), "reactivate_user", {"localpart": "alice"}),
-            (self.conn.set_displayname("alice", "Alice ✓"), "set_displayname", {"localpart": "alice", "displayname": "Alice ✓"}),
+            (
+                self.conn.set_displayname("alice", "Alice ✓"),
+                "set_displayname",
+                {"localpart": "alice", "displayname": "Alice ✓"},
+            ),
             (self.conn.unset_displayname("alice"), "unset_displayname", {"localpart": "alice"}),
-            (self.conn.allow_cross_signing_reset("alice"), "allow_cross_signing_reset", {"localpart": "alice"}),
+            (
+                self.conn.allow_cross_signing_reset("alice"),
+                "allow_cross_signing_reset",
+                {"localpart": "alice"},
+            ),
         ]
         for coro, route, body in cases:
             self.recorder.requests.clear()
@@ -230,11 +262,16 @@ class ModernWireTestCase(_WireTestCase):
         self.recorder.answer(200)
         self.assertIs(self.call(self.conn.is_localpart_available("alice")), True)
         req = self.only_request()
-        self.assertEqual((req["method"], req["path"], req["query"]), ("GET", "/_synapse/mas/is_localpart_available", {"localpart": ["alice"]}))
+        self.assertEqual(
+            (req["method"], req["path"], req["query"]),
+            ("GET", "/_synapse/mas/is_localpart_available", {"localpart": ["alice"]}),
+        )
         for errcode in ("M_USER_IN_USE", "M_INVALID_USERNAME", "M_EXCLUSIVE"):
             self.recorder.answer(400, {"errcode": errcode, "error": "no"})
             self.assertIs(self.call(self.conn.is_localpart_available("alice")), False, errcode)
-        self.recorder.answer(403, {"errcode": "M_UNKNOWN", "error": "This endpoint must only be called by MAS"})
+        self.recorder.answer(
+            403, {"errcode": "M_UNKNOWN", "error": "This endpoint must only be called by MAS"}
+        )
         e = self.fail_call(self.conn.is_localpart_available("alice"))
         self.assertEqual((e.status, e.errcode, e.retryable), (403, "M_UNKNOWN", False))
 
@@ -258,28 +295,54 @@ class LegacyWireTestCase(_WireTestCase):
         return [(r["method"], r["uri"], r["json"]) for r in self.recorder.requests]
 
     def test_query_user(self) -> None:
-        self.recorder.answer(200, {"name": "@alice:example.com", "displayname": "A", "avatar_url": "mxc://a/b", "deactivated": False})
+        self.recorder.answer(
+            200,
+            {
+                "name": "@alice:example.com",
+                "displayname": "A",
+                "avatar_url": "mxc://a/b",
+                "deactivated": False,
+            },
+        )
         user = self.call(self.conn.query_user("alice"))
         self.assertEqual(self.requests(), [("GET", self.USER, None)])
-        self.assertEqual((user.mxid, user.displayname, user.avatar_url, user.deactivated), ("@alice:example.com", "A", "mxc://a/b", False))
+        self.assertEqual(
+            (user.mxid, user.displayname, user.avatar_url, user.deactivated),
+            ("@alice:example.com", "A", "mxc://a/b", False),
+        )
         self.assertEqual(self.only_request()["headers"]["authorization"], [f"Bearer {SECRET}"])
 
     def test_provision_user(self) -> None:
-        request = ProvisionRequest("alice", "01SUB", locked=True).set_displayname("Alice").unset_avatar_url().set_emails(["a@x.test"])
+        request = (
+            ProvisionRequest("alice", "01SUB", locked=True)
+            .set_displayname("Alice")
+            .unset_avatar_url()
+            .set_emails(["a@x.test"])
+        )
         self.recorder.answer(201)
         self.assertIs(self.call(self.conn.provision_user(request)), True)
         self.assertEqual(
             self.requests(),
-            [("PUT", self.USER, {
-                "displayname": "Alice",
-                "avatar_url": "",
-                "threepids": [{"medium": "email", "address": "a@x.test"}],
-                "external_ids": [{"auth_provider": "oauth-delegated", "external_id": "01SUB"}],
-            })],
+            [
+                (
+                    "PUT",
+                    self.USER,
+                    {
+                        "displayname": "Alice",
+                        "avatar_url": "",
+                        "threepids": [{"medium": "email", "address": "a@x.test"}],
+                        "external_ids": [{"auth_provider": "oauth-delegated", "external_id": "01SUB"}],
+                    },
+                )
+            ],
         )
         self.assertEqual(
             legacy_provision_body(ProvisionRequest("bob", "01B").unset_displayname().unset_emails()),
-            {"displayname": "", "threepids": [], "external_ids": [{"auth_provider": "oauth-delegated", "external_id": "01B"}]},
+            {
+                "displayname": "",
+                "threepids": [],
+                "external_ids": [{"auth_provider": "oauth-delegated", "external_id": "01B"}],
+            },
         )
         self.recorder.answer(200)
         self.assertIs(self.call(self.conn.provision_user(request)), False)
@@ -287,7 +350,9 @@ class LegacyWireTestCase(_WireTestCase):
     def test_is_localpart_available(self) -> None:
         self.recorder.answer(200, {"available": True})
         self.assertIs(self.call(self.conn.is_localpart_available("alice")), True)
-        self.assertEqual(self.requests(), [("GET", "/_synapse/admin/v1/username_available?username=alice", None)])
+        self.assertEqual(
+            self.requests(), [("GET", "/_synapse/admin/v1/username_available?username=alice", None)]
+        )
         self.recorder.answer(400, {"errcode": "M_USER_IN_USE", "error": "taken"})
         self.assertIs(self.call(self.conn.is_localpart_available("alice")), False)
         self.recorder.requests.clear()
@@ -300,8 +365,10 @@ class LegacyWireTestCase(_WireTestCase):
         self.call(self.conn.upsert_device("alice", "DEV1", "Phone"))
         self.assertEqual(
             self.requests(),
-            [("POST", self.USER + "/devices", {"device_id": "DEV1"}),
-             ("PUT", self.USER + "/devices/DEV1", {"display_name": "Phone"})],
+            [
+                ("POST", self.USER + "/devices", {"device_id": "DEV1"}),
+                ("PUT", self.USER + "/devices/DEV1", {"display_name": "Phone"}),
+            ],
         )
 
     def test_upsert_device_expects_201(self) -> None:
@@ -310,29 +377,57 @@ class LegacyWireTestCase(_WireTestCase):
         self.assertEqual((e.call, e.status, e.retryable), ("upsert_device", 200, False))
 
     def test_sync_devices(self) -> None:
-        self.recorder.answer(200, {"devices": [
-            {"device_id": "KEEP"}, {"device_id": "OLD"}, {"device_id": "DEHYD", "dehydrated": True}], "total": 3})
+        self.recorder.answer(
+            200,
+            {
+                "devices": [
+                    {"device_id": "KEEP"},
+                    {"device_id": "OLD"},
+                    {"device_id": "DEHYD", "dehydrated": True},
+                ],
+                "total": 3,
+            },
+        )
         self.recorder.answer(200)  # delete_devices
         self.recorder.answer(201)  # upsert NEW
         self.call(self.conn.sync_devices("alice", {"KEEP", "NEW"}))
         self.assertEqual(
             self.requests(),
-            [("GET", self.USER + "/devices", None),
-             ("POST", self.USER + "/delete_devices", {"devices": ["OLD"]}),
-             ("POST", self.USER + "/devices", {"device_id": "NEW"})],
+            [
+                ("GET", self.USER + "/devices", None),
+                ("POST", self.USER + "/delete_devices", {"devices": ["OLD"]}),
+                ("POST", self.USER + "/devices", {"device_id": "NEW"}),
+            ],
         )
 
     def test_other_calls(self) -> None:
         cases = [
             (self.conn.delete_device("alice", "D/1"), ("DELETE", self.USER + "/devices/D%2F1", None)),
-            (self.conn.delete_user("alice", True), ("POST", "/_synapse/admin/v1/deactivate/%40alice%3Aexample.com", {"erase": True})),
+            (
+                self.conn.delete_user("alice", True),
+                ("POST", "/_synapse/admin/v1/deactivate/%40alice%3Aexample.com", {"erase": True}),
+            ),
             (self.conn.reactivate_user("alice"), ("PUT", self.USER, {"deactivated": False})),
-            (self.conn.set_displayname("alice", "Al"),
-             ("PUT", "/_matrix/client/v3/profile/%40alice%3Aexample.com/displayname", {"displayname": "Al"})),
-            (self.conn.unset_displayname("alice"),
-             ("PUT", "/_matrix/client/v3/profile/%40alice%3Aexample.com/displayname", {"displayname": ""})),
-            (self.conn.allow_cross_signing_reset("alice"),
-             ("POST", "/_synapse/admin/v1/users/%40alice%3Aexample.com/_allow_cross_signing_replacement_without_uia", {})),
+            (
+                self.conn.set_displayname("alice", "Al"),
+                (
+                    "PUT",
+                    "/_matrix/client/v3/profile/%40alice%3Aexample.com/displayname",
+                    {"displayname": "Al"},
+                ),
+            ),
+            (
+                self.conn.unset_displayname("alice"),
+                ("PUT", "/_matrix/client/v3/profile/%40alice%3Aexample.com/displayname", {"displayname": ""}),
+            ),
+            (
+                self.conn.allow_cross_signing_reset("alice"),
+                (
+                    "POST",
+                    "/_synapse/admin/v1/users/%40alice%3Aexample.com/_allow_cross_signing_replacement_without_uia",
+                    {},
+                ),
+            ),
         ]
         for coro, expected in cases:
             self.recorder.requests.clear()
@@ -357,13 +452,17 @@ class ErrorTestCase(_WireTestCase):
         ]:
             self.recorder.answer(status, body)
             e = self.fail_call(self.conn.set_displayname("alice", "A"))
-            self.assertEqual((e.call, e.status, e.errcode, e.retryable), ("set_displayname", status, errcode, retryable))
+            self.assertEqual(
+                (e.call, e.status, e.errcode, e.retryable), ("set_displayname", status, errcode, retryable)
+            )
             self.assertIn(f"HTTP {status}", str(e))
             self.assertNotIn("\n", str(e))
 
     def test_secret_never_in_messages_or_logs(self) -> None:
         # Even an error text that quotes the secret back does not carry it further.
-        self.recorder.answer(401, {"errcode": "M_UNKNOWN_TOKEN", "error": f"bad token Bearer {SECRET}\nsecond line"})
+        self.recorder.answer(
+            401, {"errcode": "M_UNKNOWN_TOKEN", "error": f"bad token Bearer {SECRET}\nsecond line"}
+        )
         with self.assertLogs("mas_twisted.homeserver", logging.DEBUG) as logs:
             e = self.fail_call(self.conn.delete_user("alice", False))
         self.assertNotIn(SECRET, str(e))
@@ -404,15 +503,20 @@ class ErrorTestCase(_WireTestCase):
 
     def test_answer_too_large(self) -> None:
         self.patch(_http, "MAX_RESPONSE_BYTES", 100)
-        self.recorder.answer(200, {"user_id": "@alice:example.com", "display_name": "x" * 200, "is_deactivated": False})
+        self.recorder.answer(
+            200, {"user_id": "@alice:example.com", "display_name": "x" * 200, "is_deactivated": False}
+        )
         e = self.fail_call(self.conn.query_user("alice"))
         self.assertFalse(e.retryable)
         self.assertIn("more than 100 bytes", str(e))
 
-
     def test_unsupported_scheme_is_not_retryable(self) -> None:
         conn = SynapseConnection(
-            SERVER_NAME, "ftp://synapse.test/", SECRET, HttpTransport(self.reactor), user_agent="mas-twisted/test"
+            SERVER_NAME,
+            "ftp://synapse.test/",
+            SECRET,
+            HttpTransport(self.reactor),
+            user_agent="mas-twisted/test",
         )
         d = defer.ensureDeferred(conn.reactivate_user("alice"))
         self.reactor.advance(0)
@@ -429,7 +533,9 @@ class ReadOnlyTestCase(_WireTestCase):
         self.conn = ReadOnlyConnection(self.conn)
 
     def test_reads_go_through(self) -> None:
-        self.recorder.answer(200, {"user_id": "@alice:example.com", "display_name": None, "is_deactivated": False})
+        self.recorder.answer(
+            200, {"user_id": "@alice:example.com", "display_name": None, "is_deactivated": False}
+        )
         self.assertFalse(self.call(self.conn.query_user("alice")).deactivated)
         self.recorder.answer(400, {"errcode": "M_USER_IN_USE"})
         self.assertIs(self.call(self.conn.is_localpart_available("alice")), False)
@@ -522,7 +628,9 @@ class FactoryTestCase(MasTestCase):
         d = defer.ensureDeferred(conn.reactivate_user("alice"))
         stub.flush()
         self.successResultOf(d)
-        self.assertEqual(recorder.requests[0]["headers"]["authorization"], ["Bearer test-matrix-shared-secret"])
+        self.assertEqual(
+            recorder.requests[0]["headers"]["authorization"], ["Bearer test-matrix-shared-secret"]
+        )
 
 
 class RefusedConnectionTestCase(unittest.TestCase):
@@ -537,7 +645,11 @@ class RefusedConnectionTestCase(unittest.TestCase):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         conn = SynapseConnection(
-            SERVER_NAME, f"http://127.0.0.1:{port}/", SECRET, HttpTransport(reactor), user_agent="mas-twisted/test"
+            SERVER_NAME,
+            f"http://127.0.0.1:{port}/",
+            SECRET,
+            HttpTransport(reactor),
+            user_agent="mas-twisted/test",
         )
         self.addCleanup(lambda: defer.ensureDeferred(conn.close()))
         with self.assertRaises(HomeserverError) as caught:

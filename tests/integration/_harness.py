@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import yaml
 
@@ -115,17 +116,26 @@ class TwistdProcess:
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = workdir / "twistd.out"
         self.argv = [
-            *wrapper, venv_script("twistd"), "--nodaemon", f"--pidfile={pidfile}", "mas", "-c", str(self.config_path), *args
+            *wrapper,
+            venv_script("twistd"),
+            "--nodaemon",
+            f"--pidfile={pidfile}",
+            "mas",
+            "-c",
+            str(self.config_path),
+            *args,
         ]
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "TwistdProcess":
+    def start(self) -> TwistdProcess:
         env = dict(os.environ)
         env.pop("MAS_CONFIG", None)
         self._log = open(self.log_path, "wb")
         # cwd outside the checkout: the plugin must be found through the installed package,
         # not because the current directory happens to contain twisted/plugins/.
-        self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            self.argv, cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
         return self
 
     def output(self) -> str:

@@ -15,7 +15,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 SAMPLE = Path(__file__).resolve().parents[2] / "contrib" / "nginx" / "matrix-with-mas-twisted.conf"
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+}
 
 
 def compat_location() -> re.Pattern[str]:
@@ -71,7 +79,7 @@ class RoutingProxy:
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "RoutingProxy":
+    def start(self) -> RoutingProxy:
         self._thread.start()
         return self
 

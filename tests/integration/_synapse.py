@@ -40,8 +40,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -158,7 +159,9 @@ class SynapseServer:
         """
         self.legacy_msc3861 = legacy_msc3861
         self.python = (
-            synapse_python(LEGACY_SYNAPSE_REQUIREMENT, LEGACY_SYNAPSE_VENV) if legacy_msc3861 else synapse_python()
+            synapse_python(LEGACY_SYNAPSE_REQUIREMENT, LEGACY_SYNAPSE_VENV)
+            if legacy_msc3861
+            else synapse_python()
         )
         self.workdir = workdir
         self.server_name = server_name
@@ -181,9 +184,17 @@ class SynapseServer:
             yaml.safe_dump(
                 {
                     "version": 1,
-                    "formatters": {"precise": {"format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(message)s"}},
+                    "formatters": {
+                        "precise": {
+                            "format": "%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(message)s"
+                        }
+                    },
                     "handlers": {
-                        "file": {"class": "logging.FileHandler", "filename": str(self.log_path), "formatter": "precise"}
+                        "file": {
+                            "class": "logging.FileHandler",
+                            "filename": str(self.log_path),
+                            "formatter": "precise",
+                        }
                     },
                     "root": {"level": "INFO", "handlers": ["file"]},
                     "disable_existing_loggers": False,
@@ -220,7 +231,11 @@ class SynapseServer:
             # against a minute with the default pauses): until they have, some calls fail on a
             # fresh SQLite database (reactivate_user answers 500 "ON CONFLICT clause does not
             # match any PRIMARY KEY or UNIQUE constraint": the profiles index is not built yet).
-            "background_updates": {"sleep_enabled": False, "min_batch_size": 1000, "default_batch_size": 1000},
+            "background_updates": {
+                "sleep_enabled": False,
+                "min_batch_size": 1000,
+                "default_batch_size": 1000,
+            },
             # Tests make many requests in a burst.
             "rc_message": _lifted(),
             "rc_registration": _lifted(),
@@ -261,7 +276,7 @@ class SynapseServer:
         self.config_path.write_text(yaml.safe_dump(config))
 
     # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> "SynapseServer":
+    def start(self) -> SynapseServer:
         """Start Synapse; wait until ``/_matrix/client/versions`` answers 200 and the database's
         background updates are done."""
         if self.running:
@@ -284,10 +299,9 @@ class SynapseServer:
                 self._close_output()
                 raise AssertionError(f"Synapse exited with {code} while starting:\n{self.logs()}")
             try:
-                if (
-                    self.request("GET", "_matrix/client/versions").status == 200
-                    and self.query("SELECT COUNT(*) FROM background_updates") == [(0,)]
-                ):
+                if self.request("GET", "_matrix/client/versions").status == 200 and self.query(
+                    "SELECT COUNT(*) FROM background_updates"
+                ) == [(0,)]:
                     self.start_seconds = time.monotonic() - started
                     return self
             except (OSError, http.client.HTTPException, sqlite3.Error) as e:
@@ -367,7 +381,8 @@ class SynapseServer:
     def devices(self, localpart: str) -> dict[str, str | None]:
         """The user's visible devices on Synapse: ``{device_id: display_name}``."""
         rows = self.query(
-            "SELECT device_id, display_name FROM devices WHERE user_id = ? AND NOT hidden", (self.mxid(localpart),)
+            "SELECT device_id, display_name FROM devices WHERE user_id = ? AND NOT hidden",
+            (self.mxid(localpart),),
         )
         return dict(rows)
 
@@ -446,11 +461,13 @@ def mas_with_synapse(
         config = base_config(mas_dir, database_uri=db.uri if db else None)
         config["http"] = {
             "public_base": synapse.mas_endpoint,
-            "listeners": [{
-                "name": "web",
-                "resources": [{"name": n} for n in resources],
-                "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
-            }],
+            "listeners": [
+                {
+                    "name": "web",
+                    "resources": [{"name": n} for n in resources],
+                    "binds": [{"host": "127.0.0.1", "port": synapse.mas_port}],
+                }
+            ],
         }
         config["matrix"] = {
             "kind": "synapse",

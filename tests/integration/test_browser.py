@@ -33,8 +33,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 # As root and on a closed network: no sandbox, no GPU, and none of chromium's background
 # requests (updates, sync, field trials), which would otherwise flood the network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -81,11 +87,13 @@ def service(request, tmp_path_factory):
     config = base_config(tmp, database_uri=db.uri if db else None)
     config["http"] = {
         "public_base": base,
-        "listeners": [{
-            "name": "web",
-            "resources": [{"name": n} for n in ("discovery", "human", "oauth", "assets", "health")],
-            "binds": [{"host": "127.0.0.1", "port": port}],
-        }],
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "assets", "health")],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
+        ],
     }
     config["matrix"]["homeserver"] = "example.test"
     # Every login comes from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
@@ -94,20 +102,45 @@ def service(request, tmp_path_factory):
     try:
         proc.wait_until(lambda: http_request("GET", "/health", port=port))
         out = subprocess.run(
-            [venv_script("mas-cli"), "manage", "register-user", "alice", "-p", PASSWORD, "-y",
-             "-c", str(proc.config_path)],
-            capture_output=True, text=True, cwd=tmp, timeout=120,
+            [
+                venv_script("mas-cli"),
+                "manage",
+                "register-user",
+                "alice",
+                "-p",
+                PASSWORD,
+                "-y",
+                "-c",
+                str(proc.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            timeout=120,
         )
         assert out.returncode == 0, out.stderr
         metadata = requests.get(base + ".well-known/openid-configuration", timeout=10).json()
-        client = requests.post(metadata["registration_endpoint"], json={
-            "client_name": CLIENT_NAME, "client_uri": CLIENT_URI, "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "none", "application_type": "web",
-            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-        }, timeout=10)
+        client = requests.post(
+            metadata["registration_endpoint"],
+            json={
+                "client_name": CLIENT_NAME,
+                "client_uri": CLIENT_URI,
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "none",
+                "application_type": "web",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
+            timeout=10,
+        )
         assert client.status_code == 201, client.text
-        yield {"engine": request.param, "base": base, "metadata": metadata, "secret": config["matrix"]["secret"],
-               "client_id": client.json()["client_id"]}
+        yield {
+            "engine": request.param,
+            "base": base,
+            "metadata": metadata,
+            "secret": config["matrix"]["secret"],
+            "client_id": client.json()["client_id"],
+        }
     finally:
         proc.stop()
         if db:
@@ -124,30 +157,52 @@ class Client:
         self.callbacks: list[str] = []
 
     def authorization_url(self) -> str:
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
-        return self.service["metadata"]["authorization_endpoint"] + "?" + urlencode({
-            "response_type": "code", "client_id": self.service["client_id"], "redirect_uri": REDIRECT_URI,
-            "scope": f"openid {API_SCOPE}", "state": self.state,
-            "code_challenge": challenge, "code_challenge_method": "S256",
-        })
+        challenge = (
+            base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
+        )
+        return (
+            self.service["metadata"]["authorization_endpoint"]
+            + "?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": self.service["client_id"],
+                    "redirect_uri": REDIRECT_URI,
+                    "scope": f"openid {API_SCOPE}",
+                    "state": self.state,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                }
+            )
+        )
 
     def serve(self, context) -> None:
         """client.example.test does not exist: answer its requests inside the browser."""
 
         def handle(route) -> None:
             self.callbacks.append(route.request.url)
-            route.fulfill(status=200, content_type="text/html",
-                          body="<!DOCTYPE html><meta name=viewport content='width=device-width'>"
-                               "<title>Client</title><h1>Back at the client</h1>")
+            route.fulfill(
+                status=200,
+                content_type="text/html",
+                body="<!DOCTYPE html><meta name=viewport content='width=device-width'>"
+                "<title>Client</title><h1>Back at the client</h1>",
+            )
 
         context.route("https://client.example.test/**", handle)
 
     def exchange(self, callback: str) -> dict:
         code = parse_qs(urlsplit(callback).query)["code"][0]
-        resp = requests.post(self.service["metadata"]["token_endpoint"], data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-            "client_id": self.service["client_id"], "code_verifier": self.verifier,
-        }, timeout=10)
+        resp = requests.post(
+            self.service["metadata"]["token_endpoint"],
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "client_id": self.service["client_id"],
+                "code_verifier": self.verifier,
+            },
+            timeout=10,
+        )
         assert resp.status_code == 200, resp.text
         return resp.json()
 
@@ -168,15 +223,20 @@ def screenshot(page, service: dict, name: str) -> Path:
     width, height = png_size(path)
     # A full-page capture is as wide as the page: wider than the window means the page
     # overflows sideways (a phone user would have to scroll horizontally).
-    assert width == page.viewport_size["width"] and height >= page.viewport_size["height"], (path, width, height)
+    assert width == page.viewport_size["width"] and height >= page.viewport_size["height"], (
+        path,
+        width,
+        height,
+    )
     return path
 
 
 @pytest.mark.parametrize("mode", ["desktop", "phone-no-js"])
 def test_login_and_consent(chromium, service, mode: str) -> None:
     phone = mode == "phone-no-js"
-    context = chromium.new_context(viewport=PHONE if phone else DESKTOP, java_script_enabled=not phone,
-                                   is_mobile=phone, has_touch=phone)
+    context = chromium.new_context(
+        viewport=PHONE if phone else DESKTOP, java_script_enabled=not phone, is_mobile=phone, has_touch=phone
+    )
     try:
         client = Client(service)
         client.serve(context)
@@ -222,9 +282,15 @@ def test_login_and_consent(chromium, service, mode: str) -> None:
     token = client.exchange(callback)
     assert token["access_token"].startswith("mat_") and token["refresh_token"].startswith("mar_")
     assert set(token["scope"].split()) == {"openid", API_SCOPE}
-    seen = requests.post(service["metadata"]["introspection_endpoint"], data={"token": token["access_token"]},
-                         headers={"Authorization": f"Bearer {service['secret']}"}, timeout=10).json()
-    assert seen["active"] is True and seen["username"] == "alice" and seen["client_id"] == service["client_id"]
+    seen = requests.post(
+        service["metadata"]["introspection_endpoint"],
+        data={"token": token["access_token"]},
+        headers={"Authorization": f"Bearer {service['secret']}"},
+        timeout=10,
+    ).json()
+    assert (
+        seen["active"] is True and seen["username"] == "alice" and seen["client_id"] == service["client_id"]
+    )
 
 
 def test_wrong_password(chromium, service) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,14 @@ except ImportError as e:  # pragma: no cover - the test extra installs it
 
 
 class CompatStack:
-    def __init__(self, tmp: Path, synapse: SynapseServer, proc: TwistdProcess, proxy: RoutingProxy, config: dict[str, Any]):
+    def __init__(
+        self,
+        tmp: Path,
+        synapse: SynapseServer,
+        proc: TwistdProcess,
+        proxy: RoutingProxy,
+        config: dict[str, Any],
+    ):
         self.tmp, self.synapse, self.proc, self.proxy, self.config = tmp, synapse, proc, proxy, config
 
 
@@ -40,7 +48,17 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[CompatStack]:
         mas_dir = tmp / "mas"
         proxy = RoutingProxy(synapse.mas_endpoint, synapse.base_url).start()
         try:
-            out = mas_cli(mas_dir, "manage", "register-user", "--yes", "alice", "-p", PASSWORD, "-c", str(proc.config_path))
+            out = mas_cli(
+                mas_dir,
+                "manage",
+                "register-user",
+                "--yes",
+                "alice",
+                "-p",
+                PASSWORD,
+                "-c",
+                str(proc.config_path),
+            )
             assert out.returncode == 0, out.stderr
             yield CompatStack(mas_dir, synapse, proc, proxy, config)
         finally:
@@ -52,7 +70,10 @@ def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack)
     mxid = f"@alice:{synapse.server_name}"
     # The user reaches Synapse through the provision-user job.
     eventually(
-        lambda: synapse.request("GET", "_synapse/mas/query_user?localpart=alice", token=synapse.secret).status == 200,
+        lambda: (
+            synapse.request("GET", "_synapse/mas/query_user?localpart=alice", token=synapse.secret).status
+            == 200
+        ),
         what="alice provisioned on Synapse",
     )
 
@@ -64,13 +85,15 @@ def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack)
             assert isinstance(flows, nio.LoginInfoResponse), flows
             assert "m.login.password" in flows.flows and "m.login.sso" in flows.flows
 
-            login = await client.login_raw({
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": "alice"},
-                "password": PASSWORD,
-                "initial_device_display_name": "nio test client",
-                "refresh_token": True,
-            })
+            login = await client.login_raw(
+                {
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": "alice"},
+                    "password": PASSWORD,
+                    "initial_device_display_name": "nio test client",
+                    "refresh_token": True,
+                }
+            )
             assert isinstance(login, nio.LoginResponse), login
             raw = await login.transport_response.json()
             assert raw["user_id"] == mxid and raw["access_token"].startswith("mct_")
@@ -99,21 +122,30 @@ def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack)
             # Refresh, with nio's own transport.
             old_token = client.access_token
             resp = await client.send(
-                "POST", "/_matrix/client/v3/refresh", json.dumps({"refresh_token": raw["refresh_token"]}),
+                "POST",
+                "/_matrix/client/v3/refresh",
+                json.dumps({"refresh_token": raw["refresh_token"]}),
                 headers={"Content-Type": "application/json"},
             )
             assert resp.status == 200, await resp.text()
             refreshed = await resp.json()
             assert refreshed["access_token"].startswith("mct_") and refreshed["access_token"] != old_token
-            assert refreshed["refresh_token"].startswith("mcr_") and refreshed["refresh_token"] != raw["refresh_token"]
+            assert (
+                refreshed["refresh_token"].startswith("mcr_")
+                and refreshed["refresh_token"] != raw["refresh_token"]
+            )
             # The consumed refresh token is refused.
             again = await client.send(
-                "POST", "/_matrix/client/v3/refresh", json.dumps({"refresh_token": raw["refresh_token"]}),
+                "POST",
+                "/_matrix/client/v3/refresh",
+                json.dumps({"refresh_token": raw["refresh_token"]}),
                 headers={"Content-Type": "application/json"},
             )
             assert again.status == 401 and (await again.json())["errcode"] == "M_UNKNOWN_TOKEN"
             client.access_token = refreshed["access_token"]
-            sent = await client.room_send(room.room_id, "m.room.message", {"msgtype": "m.text", "body": "after refresh"})
+            sent = await client.room_send(
+                room.room_id, "m.room.message", {"msgtype": "m.text", "body": "after refresh"}
+            )
             assert isinstance(sent, nio.RoomSendResponse), sent
 
             logout = await client.logout()
@@ -135,7 +167,9 @@ def test_nio_password_login_sync_room_message_refresh_logout(stack: CompatStack)
     assert reply.status_code == 200 and reply.json() == {"active": False}
     # After logout the session is over here at once; Synapse keeps its cached answer for the
     # token until the device is gone, which sync-devices (scheduled by the logout) does.
-    eventually(lambda: result["device_id"] not in synapse.devices("alice"), what="the device removed from Synapse")
+    eventually(
+        lambda: result["device_id"] not in synapse.devices("alice"), what="the device removed from Synapse"
+    )
     refused = synapse.whoami(result["token"])
     assert refused.status == 401 and refused.json()["errcode"] == "M_UNKNOWN_TOKEN"
     routed = {target for target, _ in stack.proxy.seen}

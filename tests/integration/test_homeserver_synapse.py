@@ -60,7 +60,9 @@ class _SynapseTestCase(unittest.TestCase):
         return response.json().get("displayname")
 
     async def provision(self, conn: HomeserverConnection, localpart: str, **kwargs: Any) -> None:
-        created = await conn.provision_user(ProvisionRequest(localpart, "01SUB" + localpart.upper(), **kwargs))
+        created = await conn.provision_user(
+            ProvisionRequest(localpart, "01SUB" + localpart.upper(), **kwargs)
+        )
         self.assertTrue(created)
 
 
@@ -93,19 +95,27 @@ class _BehaviourTests:
         )
 
         # Again: an update, not a creation. Unsetting the emails removes them; the lock is stored.
-        again = ProvisionRequest(localpart, "01SUBALICE", locked=True).set_displayname("Alice B").unset_emails()
+        again = (
+            ProvisionRequest(localpart, "01SUBALICE", locked=True).set_displayname("Alice B").unset_emails()
+        )
         self.assertIs(await self.conn.provision_user(again), False)
         self.assertEqual(self.displayname(localpart), "Alice B")
-        self.assertEqual(self.synapse.query("SELECT address FROM user_threepids WHERE user_id = ?", (user.mxid,)), [])
+        self.assertEqual(
+            self.synapse.query("SELECT address FROM user_threepids WHERE user_id = ?", (user.mxid,)), []
+        )
         # The modern API stores the lock; the admin API has no such field (MAS sends none).
         locked = 0 if self.connection_class is LegacySynapseConnection else 1
-        self.assertEqual(self.synapse.query("SELECT locked FROM users WHERE name = ?", (user.mxid,)), [(locked,)])
+        self.assertEqual(
+            self.synapse.query("SELECT locked FROM users WHERE name = ?", (user.mxid,)), [(locked,)]
+        )
 
     async def test_query_unknown_user(self) -> None:
         with self.assertRaises(HomeserverError) as caught:
             await self.conn.query_user(new_localpart("ghost"))
         e = caught.exception
-        self.assertEqual((e.call, e.status, e.errcode, e.retryable), ("query_user", 404, "M_NOT_FOUND", False))
+        self.assertEqual(
+            (e.call, e.status, e.errcode, e.retryable), ("query_user", 404, "M_NOT_FOUND", False)
+        )
 
     async def test_is_localpart_available(self) -> None:
         localpart = new_localpart("taken")
@@ -168,7 +178,9 @@ class _BehaviourTests:
         self.assertTrue((await self.conn.query_user(localpart)).deactivated)
         mxid = self.synapse.mxid(localpart)
         self.assertEqual(self.synapse.devices(localpart), {})
-        self.assertEqual(self.synapse.query("SELECT user_id FROM erased_users WHERE user_id = ?", (mxid,)), [(mxid,)])
+        self.assertEqual(
+            self.synapse.query("SELECT user_id FROM erased_users WHERE user_id = ?", (mxid,)), [(mxid,)]
+        )
         # Deleting again is harmless.
         await self.conn.delete_user(localpart, erase=True)
 
@@ -181,7 +193,9 @@ class _BehaviourTests:
         await self.conn.delete_user(localpart, erase=False)
         self.assertTrue((await self.conn.query_user(localpart)).deactivated)
         mxid = self.synapse.mxid(localpart)
-        self.assertEqual(self.synapse.query("SELECT user_id FROM erased_users WHERE user_id = ?", (mxid,)), [])
+        self.assertEqual(
+            self.synapse.query("SELECT user_id FROM erased_users WHERE user_id = ?", (mxid,)), []
+        )
 
     async def test_synapse_down_then_back(self) -> None:
         localpart = new_localpart("down")

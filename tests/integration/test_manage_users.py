@@ -18,7 +18,7 @@ from tests.integration._harness import PostgresDatabase, base_config, mas_cli, q
 class Workdir(type(Path())):  # type: ignore[misc]
     """The command's working directory, knowing its database."""
 
-    def __new__(cls, path: Path, database_uri: str) -> "Workdir":
+    def __new__(cls, path: Path, database_uri: str) -> Workdir:
         self = super().__new__(cls, path)
         self.database_uri = database_uri
         return self
@@ -61,23 +61,29 @@ def test_user_lifecycle_commands(workdir: Path) -> None:
 
     out = cli(workdir, "lock-user", "alice", "--deactivate")
     assert out.returncode == 0, out.stderr
-    assert query(db, "SELECT locked_at IS NOT NULL FROM users WHERE user_id = '%s'" % user_id)[0][0]
+    assert query(db, f"SELECT locked_at IS NOT NULL FROM users WHERE user_id = '{user_id}'")[0][0]
     # (ids order by time only across milliseconds: one command's jobs are compared as a set)
-    assert sorted(jobs(workdir)[1:], key=str) == sorted([
-        ("provision-user", {"user_id": user_id, "set_display_name": None}),
-        ("deactivate-user", {"user_id": user_id, "hs_erase": False}),
-    ], key=str)
+    assert sorted(jobs(workdir)[1:], key=str) == sorted(
+        [
+            ("provision-user", {"user_id": user_id, "set_display_name": None}),
+            ("deactivate-user", {"user_id": user_id, "hs_erase": False}),
+        ],
+        key=str,
+    )
 
     out = cli(workdir, "unlock-user", "alice")
     assert out.returncode == 0, out.stderr
-    assert not query(db, "SELECT locked_at IS NOT NULL FROM users WHERE user_id = '%s'" % user_id)[0][0]
+    assert not query(db, f"SELECT locked_at IS NOT NULL FROM users WHERE user_id = '{user_id}'")[0][0]
     assert jobs(workdir)[-1] == ("provision-user", {"user_id": user_id, "set_display_name": None})
 
     before = len(jobs(workdir))
     out = cli(workdir, "unlock-user", "alice", "--reactivate")
     assert out.returncode == 0, out.stderr
     assert sorted(jobs(workdir)[before:], key=str) == sorted(
-        [("provision-user", {"user_id": user_id, "set_display_name": None}), ("reactivate-user", {"user_id": user_id})],
+        [
+            ("provision-user", {"user_id": user_id, "set_display_name": None}),
+            ("reactivate-user", {"user_id": user_id}),
+        ],
         key=str,
     )
 
@@ -91,17 +97,20 @@ def test_user_lifecycle_commands(workdir: Path) -> None:
     # Emails.
     before = len(jobs(workdir))
     assert cli(workdir, "add-email", "alice", "second@example.test").returncode == 0
-    emails = query(db, "SELECT email FROM user_emails WHERE user_id = '%s' ORDER BY email" % user_id)
+    emails = query(db, f"SELECT email FROM user_emails WHERE user_id = '{user_id}' ORDER BY email")
     assert [e for (e,) in emails] == ["alice@example.test", "second@example.test"]
     assert jobs(workdir)[before:] == [("provision-user", {"user_id": user_id, "set_display_name": None})]
     bad = cli(workdir, "add-email", "alice", "not-an-address")
     assert bad.returncode == 1 and "Invalid email address" in bad.stderr
 
     # Sessions: a dry run counts, the real run ends them and syncs the devices.
-    query_count = lambda: query(db, "SELECT COUNT(*) FROM user_sessions WHERE finished_at IS NULL")[0][0]  # noqa: E731
+    query_count = lambda: query(db, "SELECT COUNT(*) FROM user_sessions WHERE finished_at IS NULL")[0][0]
     from tests.integration._harness import run_sql
 
-    run_sql(db, f"INSERT INTO user_sessions (user_session_id, user_id, created_at) VALUES ('01HSESSION0000000000000000', '{user_id}', 1)")
+    run_sql(
+        db,
+        f"INSERT INTO user_sessions (user_session_id, user_id, created_at) VALUES ('01HSESSION0000000000000000', '{user_id}', 1)",
+    )
     dry = cli(workdir, "kill-sessions", "alice", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "Would end 1 active browser session" in dry.stderr
@@ -120,6 +129,11 @@ def test_user_lifecycle_commands(workdir: Path) -> None:
     )
 
     # Unknown users.
-    for command in (["lock-user", "nobody"], ["unlock-user", "nobody"], ["kill-sessions", "nobody"], ["promote-admin", "nobody"]):
+    for command in (
+        ["lock-user", "nobody"],
+        ["unlock-user", "nobody"],
+        ["kill-sessions", "nobody"],
+        ["promote-admin", "nobody"],
+    ):
         out = cli(workdir, *command)
         assert out.returncode == 1 and "User not found" in out.stderr, command

@@ -61,8 +61,14 @@ class Browser:
     def get(self, url: str) -> requests.Response:
         return self.http.get(urljoin(self.base, url), allow_redirects=False, timeout=30)
 
-    def submit(self, page: requests.Response, values: dict[str, str], *, button: tuple[str, str] | None = None,
-               form_index: int | None = None) -> requests.Response:
+    def submit(
+        self,
+        page: requests.Response,
+        values: dict[str, str],
+        *,
+        button: tuple[str, str] | None = None,
+        form_index: int | None = None,
+    ) -> requests.Response:
         parser = Forms()
         parser.feed(page.text)
         candidates = [f for f in parser.forms if "csrf" in f["fields"]]
@@ -98,11 +104,13 @@ def service(request, tmp_path_factory):
     config = base_config(tmp, database_uri=db.uri if db else None)
     config["http"] = {
         "public_base": base,
-        "listeners": [{
-            "name": "web",
-            "resources": [{"name": n} for n in ("discovery", "human", "oauth", "health")],
-            "binds": [{"host": "127.0.0.1", "port": port}],
-        }],
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "health")],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
+        ],
     }
     config["matrix"]["homeserver"] = "example.test"
     # Every test logs in from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
@@ -111,13 +119,31 @@ def service(request, tmp_path_factory):
     try:
         proc.wait_until(lambda: http_request("GET", "/health", port=port))
         out = subprocess.run(
-            [venv_script("mas-cli"), "manage", "register-user", "alice", "-p", PASSWORD, "-y",
-             "-c", str(proc.config_path)],
-            capture_output=True, text=True, cwd=tmp, timeout=120,
+            [
+                venv_script("mas-cli"),
+                "manage",
+                "register-user",
+                "alice",
+                "-p",
+                PASSWORD,
+                "-y",
+                "-c",
+                str(proc.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            timeout=120,
         )
         assert out.returncode == 0, out.stderr
         metadata = requests.get(base + ".well-known/openid-configuration", timeout=10).json()
-        yield {"base": base, "port": port, "metadata": metadata, "secret": config["matrix"]["secret"], "proc": proc}
+        yield {
+            "base": base,
+            "port": port,
+            "metadata": metadata,
+            "secret": config["matrix"]["secret"],
+            "proc": proc,
+        }
     finally:
         proc.stop()
         if db:
@@ -133,8 +159,12 @@ def register(service, **metadata) -> dict:
 
 
 def introspect(service, token: str, **headers) -> dict:
-    resp = requests.post(service["metadata"]["introspection_endpoint"], data={"token": token},
-                         headers={"Authorization": f"Bearer {service['secret']}", **headers}, timeout=10)
+    resp = requests.post(
+        service["metadata"]["introspection_endpoint"],
+        data={"token": token},
+        headers={"Authorization": f"Bearer {service['secret']}", **headers},
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -157,13 +187,24 @@ def login_and_consent(service, browser: Browser, authorization_url: str) -> str:
 
 def test_authorization_code_flow(service) -> None:
     md = service["metadata"]
-    client_info = register(service, token_endpoint_auth_method="client_secret_basic",
-                           grant_types=["authorization_code", "refresh_token"], response_types=["code"])
+    client_info = register(
+        service,
+        token_endpoint_auth_method="client_secret_basic",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+    )
     scope = f"openid {API_SCOPE} {DEVICE_SCOPE}"
-    client = OAuth2Session(client_info["client_id"], client_info["client_secret"], scope=scope,
-                           redirect_uri=REDIRECT_URI, code_challenge_method="S256")
+    client = OAuth2Session(
+        client_info["client_id"],
+        client_info["client_secret"],
+        scope=scope,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
     verifier = "v" * 64
-    url, state = client.create_authorization_url(md["authorization_endpoint"], code_verifier=verifier, nonce="n-0S6")
+    url, state = client.create_authorization_url(
+        md["authorization_endpoint"], code_verifier=verifier, nonce="n-0S6"
+    )
     callback = login_and_consent(service, Browser(service["base"]), url)
     assert parse_qs(urlsplit(callback).query)["state"] == [state]
 
@@ -202,7 +243,9 @@ def test_authorization_code_flow(service) -> None:
 
     # Revocation ends the whole session: both tokens go inactive.
     client.token = current
-    resp = client.revoke_token(md["revocation_endpoint"], token=current["access_token"], token_type_hint="access_token")
+    resp = client.revoke_token(
+        md["revocation_endpoint"], token=current["access_token"], token_type_hint="access_token"
+    )
     assert resp.status_code == 200, resp.text
     assert introspect(service, current["access_token"]) == {"active": False}
     assert introspect(service, current["refresh_token"]) == {"active": False}
@@ -210,9 +253,16 @@ def test_authorization_code_flow(service) -> None:
 
 def test_client_credentials(service) -> None:
     md = service["metadata"]
-    info = register(service, token_endpoint_auth_method="client_secret_post", grant_types=["client_credentials"],
-                    response_types=[], redirect_uris=[])
-    client = OAuth2Session(info["client_id"], info["client_secret"], token_endpoint_auth_method="client_secret_post")
+    info = register(
+        service,
+        token_endpoint_auth_method="client_secret_post",
+        grant_types=["client_credentials"],
+        response_types=[],
+        redirect_uris=[],
+    )
+    client = OAuth2Session(
+        info["client_id"], info["client_secret"], token_endpoint_auth_method="client_secret_post"
+    )
     token = client.fetch_token(md["token_endpoint"], grant_type="client_credentials")
     assert token["access_token"].startswith("mat_") and "refresh_token" not in token
     seen = introspect(service, token["access_token"])
@@ -221,18 +271,29 @@ def test_client_credentials(service) -> None:
 
 def test_device_code_grant(service) -> None:
     md = service["metadata"]
-    info = register(service, token_endpoint_auth_method="none", application_type="native",
-                    grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
-                    response_types=[], redirect_uris=[])
-    start = requests.post(md["device_authorization_endpoint"],
-                          data={"client_id": info["client_id"], "scope": f"openid {API_SCOPE}"}, timeout=10)
+    info = register(
+        service,
+        token_endpoint_auth_method="none",
+        application_type="native",
+        grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        response_types=[],
+        redirect_uris=[],
+    )
+    start = requests.post(
+        md["device_authorization_endpoint"],
+        data={"client_id": info["client_id"], "scope": f"openid {API_SCOPE}"},
+        timeout=10,
+    )
     assert start.status_code == 200, start.text
     grant = start.json()
     assert grant["expires_in"] == 1200 and grant["interval"] == 5
     assert grant["verification_uri"] == service["base"] + "link"
 
-    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": grant["device_code"],
-            "client_id": info["client_id"]}
+    poll = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": grant["device_code"],
+        "client_id": info["client_id"],
+    }
     pending = requests.post(md["token_endpoint"], data=poll, timeout=10)
     assert pending.status_code == 403 and pending.json()["error"] == "authorization_pending"
 
@@ -248,26 +309,38 @@ def test_device_code_grant(service) -> None:
     token = requests.post(md["token_endpoint"], data=poll, timeout=10)
     assert token.status_code == 200, token.text
     body = token.json()
-    assert body["access_token"].startswith("mat_") and body["refresh_token"].startswith("mar_") and "id_token" in body
+    assert (
+        body["access_token"].startswith("mat_")
+        and body["refresh_token"].startswith("mar_")
+        and "id_token" in body
+    )
     assert introspect(service, body["access_token"])["username"] == "alice"
     replay = requests.post(md["token_endpoint"], data=poll, timeout=10)
     # An exchanged device code is invalid_grant with 400 (MAS: only pending/denied/expired are 403).
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "client_secret_jwt",
-                                    "private_key_jwt", "none"])
+@pytest.mark.parametrize(
+    "method", ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"]
+)
 def test_client_authentication_methods(service, method: str) -> None:
     md = service["metadata"]
-    metadata = {"token_endpoint_auth_method": method, "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"]}
+    metadata = {
+        "token_endpoint_auth_method": method,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
     private_pem = None
     if method == "private_key_jwt":
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-        public = JsonWebKey.import_key(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)).as_dict()
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        public = JsonWebKey.import_key(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        ).as_dict()
         public.update({"kid": "k1", "alg": "RS256", "use": "sig"})
         metadata.update({"jwks": {"keys": [public]}, "token_endpoint_auth_signing_alg": "RS256"})
     if method == "client_secret_jwt":
@@ -278,17 +351,35 @@ def test_client_authentication_methods(service, method: str) -> None:
 
     if method == "client_secret_jwt":
         auth = ClientSecretJWT(md["token_endpoint"], alg="HS256")
-        client = OAuth2Session(info["client_id"], info["client_secret"], token_endpoint_auth_method=auth,
-                               scope="openid", redirect_uri=REDIRECT_URI, code_challenge_method="S256")
+        client = OAuth2Session(
+            info["client_id"],
+            info["client_secret"],
+            token_endpoint_auth_method=auth,
+            scope="openid",
+            redirect_uri=REDIRECT_URI,
+            code_challenge_method="S256",
+        )
         client.register_client_auth_method(auth)
     elif method == "private_key_jwt":
         auth = PrivateKeyJWT(md["token_endpoint"], alg="RS256", headers={"kid": "k1"})
-        client = OAuth2Session(info["client_id"], private_pem.decode(), token_endpoint_auth_method=auth,
-                               scope="openid", redirect_uri=REDIRECT_URI, code_challenge_method="S256")
+        client = OAuth2Session(
+            info["client_id"],
+            private_pem.decode(),
+            token_endpoint_auth_method=auth,
+            scope="openid",
+            redirect_uri=REDIRECT_URI,
+            code_challenge_method="S256",
+        )
         client.register_client_auth_method(auth)
     else:
-        client = OAuth2Session(info["client_id"], info.get("client_secret"), token_endpoint_auth_method=method,
-                               scope="openid", redirect_uri=REDIRECT_URI, code_challenge_method="S256")
+        client = OAuth2Session(
+            info["client_id"],
+            info.get("client_secret"),
+            token_endpoint_auth_method=method,
+            scope="openid",
+            redirect_uri=REDIRECT_URI,
+            code_challenge_method="S256",
+        )
     verifier = "w" * 60
     url, _state = client.create_authorization_url(md["authorization_endpoint"], code_verifier=verifier)
     callback = login_and_consent(service, Browser(service["base"]), url)
@@ -297,8 +388,16 @@ def test_client_authentication_methods(service, method: str) -> None:
     assert introspect(service, token["access_token"])["client_id"] == info["client_id"]
 
     # The same code a second time: invalid_grant, and no second token pair.
-    again = requests.post(md["token_endpoint"], data={
-        "grant_type": "authorization_code", "code": parse_qs(urlsplit(callback).query)["code"][0],
-        "redirect_uri": REDIRECT_URI, "client_id": info["client_id"], "code_verifier": verifier,
-        "client_secret": info.get("client_secret", "")}, timeout=10)
+    again = requests.post(
+        md["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": parse_qs(urlsplit(callback).query)["code"][0],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": info["client_id"],
+            "code_verifier": verifier,
+            "client_secret": info.get("client_secret", ""),
+        },
+        timeout=10,
+    )
     assert again.status_code in (400, 401) and again.json()["error"] in ("invalid_grant", "invalid_client")

@@ -22,8 +22,9 @@ import collections
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,13 @@ def deployment(tmp_path: Path) -> Any:
         server_config = dict(config)
         server_config["http"] = {
             "public_base": f"http://127.0.0.1:{port}/",
-            "listeners": [{"name": "web", "resources": [{"name": "health"}], "binds": [{"host": "127.0.0.1", "port": port}]}],
+            "listeners": [
+                {
+                    "name": "web",
+                    "resources": [{"name": "health"}],
+                    "binds": [{"host": "127.0.0.1", "port": port}],
+                }
+            ],
         }
         workdir = tmp_path / f"server{n}"
         workdir.mkdir()
@@ -129,7 +136,9 @@ def test_scale_out(deployment: Any) -> None:
         assert "Registered queue worker" not in server.output()
 
     # One leader, one of the two workers.
-    leader_rows = wait_for(lambda: query(database_uri, "SELECT queue_worker_id FROM queue_leader"), what="a leader")
+    leader_rows = wait_for(
+        lambda: query(database_uri, "SELECT queue_worker_id FROM queue_leader"), what="a leader"
+    )
     assert len(leader_rows) == 1 and leader_rows[0][0] in {w.worker_id for w in workers}
 
     # 1,000 users, provisioned at once.
@@ -143,7 +152,12 @@ def test_scale_out(deployment: Any) -> None:
     assert out.returncode == 0, out.stderr
 
     def all_done() -> bool:
-        counts = dict(query(database_uri, "SELECT status, COUNT(*) FROM queue_jobs WHERE queue_name IN ('provision-user', 'sync-devices') GROUP BY status"))
+        counts = dict(
+            query(
+                database_uri,
+                "SELECT status, COUNT(*) FROM queue_jobs WHERE queue_name IN ('provision-user', 'sync-devices') GROUP BY status",
+            )
+        )
         return counts.get("completed", 0) == 2 * USERS and len(counts) == 1
 
     wait_for(all_done, timeout=240, what="2,000 jobs to complete")
@@ -157,7 +171,13 @@ def test_scale_out(deployment: Any) -> None:
             if queue in ("provision-user", "sync-devices"):
                 runs[job_id] += 1
                 per_worker[worker.worker_id] += 1
-    ids = {job_id for (job_id,) in query(database_uri, "SELECT queue_job_id FROM queue_jobs WHERE queue_name IN ('provision-user', 'sync-devices')")}
+    ids = {
+        job_id
+        for (job_id,) in query(
+            database_uri,
+            "SELECT queue_job_id FROM queue_jobs WHERE queue_name IN ('provision-user', 'sync-devices')",
+        )
+    }
     assert set(runs) == ids
     assert set(runs.values()) == {1}, [j for j, n in runs.items() if n != 1][:5]
     assert len(per_worker) == 2 and min(per_worker.values()) > 0, per_worker
@@ -166,11 +186,17 @@ def test_scale_out(deployment: Any) -> None:
     # A job in progress when its worker is killed. sync-devices waits for the per-user lock;
     # the test holds it, so the job stays running.
     user_id = "01J" + "1".zfill(23)
-    run_sql(database_uri, f"INSERT INTO queue_locks (lock_name, holder, expires_at) VALUES ('sync-devices:{user_id}', 'test', 9999999999999)")
+    run_sql(
+        database_uri,
+        f"INSERT INTO queue_locks (lock_name, holder, expires_at) VALUES ('sync-devices:{user_id}', 'test', 9999999999999)",
+    )
     out = mas_cli(tmp_path, "-c", str(config_path), "manage", "kill-sessions", "user1")
     assert out.returncode == 0, out.stderr
     (job_id,) = wait_for(
-        lambda: query(database_uri, "SELECT queue_job_id FROM queue_jobs WHERE queue_name = 'sync-devices' AND status = 'running'"),
+        lambda: query(
+            database_uri,
+            "SELECT queue_job_id FROM queue_jobs WHERE queue_name = 'sync-devices' AND status = 'running'",
+        ),
         what="the blocked job to start",
     )[0:1]
     job_id = job_id[0]
@@ -181,16 +207,24 @@ def test_scale_out(deployment: Any) -> None:
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     # Two minutes without a heartbeat, without waiting them out.
-    run_sql(database_uri, f"UPDATE queue_workers SET last_seen_at = last_seen_at - 180000 WHERE queue_worker_id = '{holder}'")
+    run_sql(
+        database_uri,
+        f"UPDATE queue_workers SET last_seen_at = last_seen_at - 180000 WHERE queue_worker_id = '{holder}'",
+    )
     # The survivor leads (within a lease of the victim's death, if the victim led), declares
     # the victim dead and its job lost, and schedules the job again.
     wait_for(
-        lambda: query(database_uri, f"SELECT 1 FROM queue_jobs WHERE queue_job_id = '{job_id}' AND status = 'lost' AND next_attempt_id IS NOT NULL"),
+        lambda: query(
+            database_uri,
+            f"SELECT 1 FROM queue_jobs WHERE queue_job_id = '{job_id}' AND status = 'lost' AND next_attempt_id IS NOT NULL",
+        ),
         timeout=30,
         what="the job to be marked lost",
     )
     assert query(database_uri, "SELECT queue_worker_id FROM queue_leader") == [(survivor.worker_id,)]
-    assert query(database_uri, f"SELECT shutdown_at IS NOT NULL FROM queue_workers WHERE queue_worker_id = '{holder}'") == [(True,)]
+    assert query(
+        database_uri, f"SELECT shutdown_at IS NOT NULL FROM queue_workers WHERE queue_worker_id = '{holder}'"
+    ) == [(True,)]
     (retry_id, attempt) = query(
         database_uri,
         f"SELECT j.queue_job_id, j.attempt FROM queue_jobs AS j JOIN queue_jobs AS old ON old.next_attempt_id = j.queue_job_id"
@@ -200,8 +234,13 @@ def test_scale_out(deployment: Any) -> None:
     # Let the retry through: it completes on the survivor.
     run_sql(database_uri, "DELETE FROM queue_locks WHERE holder = 'test'")
     wait_for(
-        lambda: query(database_uri, f"SELECT 1 FROM queue_jobs WHERE queue_job_id = '{retry_id}' AND status = 'completed'"),
+        lambda: query(
+            database_uri,
+            f"SELECT 1 FROM queue_jobs WHERE queue_job_id = '{retry_id}' AND status = 'completed'",
+        ),
         timeout=60,
         what="the retry to complete",
     )
-    assert query(database_uri, f"SELECT started_by FROM queue_jobs WHERE queue_job_id = '{retry_id}'") == [(survivor.worker_id,)]
+    assert query(database_uri, f"SELECT started_by FROM queue_jobs WHERE queue_job_id = '{retry_id}'") == [
+        (survivor.worker_id,)
+    ]

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -47,7 +48,9 @@ JOB_TIMEOUT_S = 30.0
 class Stack:
     """Our service and its Synapse, for one database engine."""
 
-    def __init__(self, engine: str, tmp: Path, synapse: SynapseServer, proc: TwistdProcess, config: dict[str, Any]):
+    def __init__(
+        self, engine: str, tmp: Path, synapse: SynapseServer, proc: TwistdProcess, config: dict[str, Any]
+    ):
         self.engine = engine
         self.tmp = tmp
         self.synapse = synapse
@@ -81,7 +84,15 @@ class Stack:
 
     def jobs(self, queue_name: str, user_id: str) -> list[dict[str, Any]]:
         """The user's rows of one queue, oldest first."""
-        columns = ("queue_job_id", "status", "attempt", "failed_at", "failed_reason", "next_attempt_id", "scheduled_at")
+        columns = (
+            "queue_job_id",
+            "status",
+            "attempt",
+            "failed_at",
+            "failed_reason",
+            "next_attempt_id",
+            "scheduled_at",
+        )
         rows = query(
             self.database_uri,
             f"SELECT {', '.join(columns)}, payload FROM queue_jobs WHERE queue_name = '{queue_name}'"
@@ -127,11 +138,20 @@ def ensure_user(stack: Stack, username: str, display_name: str | None = None) ->
 def log_in(stack: Stack, username: str, device: str) -> dict[str, Any]:
     """An authorization code login with PKCE through the real forms; the token response."""
     md = stack.metadata
-    info = register(stack, token_endpoint_auth_method="client_secret_basic",
-                    grant_types=["authorization_code", "refresh_token"], response_types=["code"])
+    info = register(
+        stack,
+        token_endpoint_auth_method="client_secret_basic",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+    )
     scope = f"openid {API_SCOPE} urn:matrix:client:device:{device}"
-    client = OAuth2Session(info["client_id"], info["client_secret"], scope=scope, redirect_uri=REDIRECT_URI,
-                           code_challenge_method="S256")
+    client = OAuth2Session(
+        info["client_id"],
+        info["client_secret"],
+        scope=scope,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+    )
     verifier = uuid.uuid4().hex * 2
     url, _state = client.create_authorization_url(md["authorization_endpoint"], code_verifier=verifier)
     browser = Browser(stack.base)
@@ -142,8 +162,9 @@ def log_in(stack: Stack, username: str, device: str) -> dict[str, Any]:
     callback = browser.follow(browser.submit(page, {}, button=("action", "consent")), until=REDIRECT_URI)
     location = callback.headers["location"]
     assert location.startswith(REDIRECT_URI), location
-    token = client.fetch_token(md["token_endpoint"], authorization_response=location.split("#", 1)[0],
-                               code_verifier=verifier)
+    token = client.fetch_token(
+        md["token_endpoint"], authorization_response=location.split("#", 1)[0], code_verifier=verifier
+    )
     token["client"] = client
     return token
 
@@ -156,8 +177,10 @@ def test_registered_user_is_provisioned(stack: Stack) -> None:
     assert user["display_name"] == "Alice" and user["is_deactivated"] is False
     profile = stack.synapse.profile("alice")
     assert profile.status == 200 and profile.json()["displayname"] == "Alice"
-    eventually(lambda: [j["status"] for j in stack.jobs("provision-user", user_id)] == ["completed"],
-               what="provision-user completed")
+    eventually(
+        lambda: [j["status"] for j in stack.jobs("provision-user", user_id)] == ["completed"],
+        what="provision-user completed",
+    )
 
 
 def test_login_token_works_on_synapse_at_once(stack: Stack) -> None:
@@ -166,7 +189,11 @@ def test_login_token_works_on_synapse_at_once(stack: Stack) -> None:
     # No waiting: the token endpoint created the device on Synapse before answering.
     whoami = stack.synapse.whoami(token["access_token"])
     assert whoami.status == 200, whoami.body
-    assert whoami.json() == {"user_id": stack.synapse.mxid("alice"), "device_id": "E2EDEVICE1", "is_guest": False}
+    assert whoami.json() == {
+        "user_id": stack.synapse.mxid("alice"),
+        "device_id": "E2EDEVICE1",
+        "is_guest": False,
+    }
     assert "E2EDEVICE1" in stack.synapse.devices("alice")
 
     # Synapse hands out our discovery document (MSC2965).
@@ -184,13 +211,18 @@ def test_revocation_removes_the_device(stack: Stack) -> None:
     assert stack.synapse.whoami(token["access_token"]).status == 200
     syncs_before = len(stack.jobs("sync-devices", user_id))
 
-    resp = token["client"].revoke_token(stack.metadata["revocation_endpoint"], token=token["access_token"],
-                                        token_type_hint="access_token")
+    resp = token["client"].revoke_token(
+        stack.metadata["revocation_endpoint"], token=token["access_token"], token_type_hint="access_token"
+    )
     assert resp.status_code == 200, resp.text
     assert introspect(stack, token["access_token"]) == {"active": False}
     eventually(lambda: "E2EDEVICE2" not in stack.synapse.devices("alice"), what="device gone from Synapse")
-    eventually(lambda: [j["status"] for j in stack.jobs("sync-devices", user_id)[syncs_before:]][-1:] == ["completed"],
-               what="sync-devices completed")
+    eventually(
+        lambda: (
+            [j["status"] for j in stack.jobs("sync-devices", user_id)[syncs_before:]][-1:] == ["completed"]
+        ),
+        what="sync-devices completed",
+    )
     # Synapse had cached the token as active (2 minutes), but the device is gone: 401.
     whoami = stack.synapse.whoami(token["access_token"])
     assert whoami.status == 401 and whoami.json()["errcode"] == "M_UNKNOWN_TOKEN", whoami.body
@@ -207,8 +239,13 @@ def test_locked_user_tokens_are_refused(stack: Stack) -> None:
     whoami = stack.synapse.whoami(token["access_token"])
     assert whoami.status == 401 and whoami.json()["errcode"] == "M_UNKNOWN_TOKEN", whoami.body
     # The lock reaches Synapse with the next provision-user.
-    eventually(lambda: stack.synapse.query("SELECT locked FROM users WHERE name = ?",
-                                           (stack.synapse.mxid("alice"),)) == [(1,)], what="alice locked on Synapse")
+    eventually(
+        lambda: (
+            stack.synapse.query("SELECT locked FROM users WHERE name = ?", (stack.synapse.mxid("alice"),))
+            == [(1,)]
+        ),
+        what="alice locked on Synapse",
+    )
     # A locked user cannot log in again: the right password shows the locked-account page.
     browser = Browser(stack.base)
     page = browser.follow(browser.get("/login"))
@@ -223,8 +260,10 @@ def test_deactivation_reaches_synapse(stack: Stack) -> None:
     stack.manage("lock-user", "bob", "--deactivate")
     eventually(lambda: stack.synapse_user("bob")["is_deactivated"] is True, what="bob deactivated on Synapse")
     # (Synapse answers before the worker records the outcome.)
-    eventually(lambda: [j["status"] for j in stack.jobs("deactivate-user", user_id)] == ["completed"],
-               what="deactivate-user completed")
+    eventually(
+        lambda: [j["status"] for j in stack.jobs("deactivate-user", user_id)] == ["completed"],
+        what="deactivate-user completed",
+    )
 
 
 def test_jobs_retry_while_synapse_is_down(stack: Stack) -> None:
@@ -235,10 +274,14 @@ def test_jobs_retry_while_synapse_is_down(stack: Stack) -> None:
         user_id = stack.user_id("dora")
         # The first attempt fails (connection refused: retryable) and a second is scheduled
         # 5 s after the failure (5 s × 2^0).
-        first = eventually(lambda: [j for j in stack.jobs("provision-user", user_id) if j["status"] == "failed"],
-                           what="a failed provision-user attempt")[0]
+        first = eventually(
+            lambda: [j for j in stack.jobs("provision-user", user_id) if j["status"] == "failed"],
+            what="a failed provision-user attempt",
+        )[0]
         assert first["attempt"] == 0 and first["failed_reason"], first
-        retry = {j["queue_job_id"]: j for j in stack.jobs("provision-user", user_id)}[first["next_attempt_id"]]
+        retry = {j["queue_job_id"]: j for j in stack.jobs("provision-user", user_id)}[
+            first["next_attempt_id"]
+        ]
         assert retry["attempt"] == 1 and retry["status"] == "scheduled", retry
         assert 4_000 <= retry["scheduled_at"] - first["failed_at"] <= 5_000, (first, retry)
         assert stack.secret not in first["failed_reason"] and synapse.secret not in first["failed_reason"]
@@ -248,6 +291,11 @@ def test_jobs_retry_while_synapse_is_down(stack: Stack) -> None:
     user = eventually(lambda: stack.synapse_user("dora"), what="dora on Synapse after the retry")
     waited = time.monotonic() - started
     assert user["display_name"] == "Dora"
-    eventually(lambda: [(j["attempt"], j["status"]) for j in stack.jobs("provision-user", user_id)]
-               == [(0, "failed"), (1, "completed")], what="attempt 1 completed")
+    eventually(
+        lambda: (
+            [(j["attempt"], j["status"]) for j in stack.jobs("provision-user", user_id)]
+            == [(0, "failed"), (1, "completed")]
+        ),
+        what="attempt 1 completed",
+    )
     print(f"[{stack.engine}] dora appeared on Synapse {waited:.1f}s after Synapse was back")

@@ -16,7 +16,9 @@ SYNCTL = Path(__file__).resolve().parents[2] / "synctl-mas"
 
 
 def synctl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SYNCTL), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(SYNCTL), *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -32,7 +34,9 @@ def test_start_stop_restart(tmp_path: Path) -> None:
     config = base_config(tmp_path)
     config["http"] = {
         "public_base": f"http://127.0.0.1:{port}/",
-        "listeners": [{"name": "web", "resources": [{"name": "health"}], "binds": [{"host": "127.0.0.1", "port": port}]}],
+        "listeners": [
+            {"name": "web", "resources": [{"name": "health"}], "binds": [{"host": "127.0.0.1", "port": port}]}
+        ],
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -73,8 +77,15 @@ def test_start_stop_restart(tmp_path: Path) -> None:
 def test_start_reports_a_failed_start(tmp_path: Path) -> None:
     port = free_port()
     config = base_config(tmp_path)
-    config["http"] = {"listeners": [{"name": "web", "resources": [{"name": "nonsense"}],
-                                     "binds": [{"host": "127.0.0.1", "port": port}]}]}
+    config["http"] = {
+        "listeners": [
+            {
+                "name": "web",
+                "resources": [{"name": "nonsense"}],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
+        ]
+    }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     result = synctl("start", str(config_path), cwd=tmp_path)

@@ -47,7 +47,7 @@ class Database:
         self.postgres = uri.startswith("postgres")
 
     @classmethod
-    def of(cls, config_path: Path) -> "Database":
+    def of(cls, config_path: Path) -> Database:
         return cls(yaml.safe_load(config_path.read_text())["database"]["uri"])
 
     def _connect(self) -> Any:
@@ -88,8 +88,12 @@ def exchange_at_once(port: int, body: dict[str, str], contenders: int) -> list[t
     def _run(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            conns[i].request("POST", "/oauth2/token", body=encoded,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+            conns[i].request(
+                "POST",
+                "/oauth2/token",
+                body=encoded,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
             resp = conns[i].getresponse()
             raw = resp.read()
             try:
@@ -117,61 +121,92 @@ def new_code(service: dict, client_id: str, verifier: str) -> str:
     from authlib.integrations.requests_client import OAuth2Session
 
     client = OAuth2Session(client_id, scope="openid", redirect_uri=REDIRECT_URI, code_challenge_method="S256")
-    url, _state = client.create_authorization_url(service["metadata"]["authorization_endpoint"],
-                                                  code_verifier=verifier)
+    url, _state = client.create_authorization_url(
+        service["metadata"]["authorization_endpoint"], code_verifier=verifier
+    )
     callback = login_and_consent(service, Browser(service["base"]), url)
     return parse_qs(urlsplit(callback).query)["code"][0]
 
 
 def test_concurrent_code_exchange_yields_one_token_pair(service) -> None:
     db = Database.of(service["proc"].config_path)
-    info = register(service, token_endpoint_auth_method="client_secret_post",
-                    grant_types=["authorization_code", "refresh_token"], response_types=["code"])
+    info = register(
+        service,
+        token_endpoint_auth_method="client_secret_post",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+    )
     client_id = info["client_id"]
     verifier = "r" * 64
 
     for round_ in range(CODES):
         code = new_code(service, client_id, verifier)
-        sessions_before = db.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE oauth2_client_id = ?",
-                                     (client_id,))[0][0]
-        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-                "client_id": client_id, "client_secret": info["client_secret"], "code_verifier": verifier}
+        sessions_before = db.execute(
+            "SELECT COUNT(*) FROM oauth2_sessions WHERE oauth2_client_id = ?", (client_id,)
+        )[0][0]
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": client_id,
+            "client_secret": info["client_secret"],
+            "code_verifier": verifier,
+        }
         results = exchange_at_once(service["port"], body, CONTENDERS)
 
         winners = [b for status, b in results if status == 200]
         losers = [(status, b) for status, b in results if status != 200]
         assert len(winners) == 1, (round_, results)
-        assert all(status == 400 and b.get("error") == "invalid_grant" for status, b in losers), (round_, results)
+        assert all(status == 400 and b.get("error") == "invalid_grant" for status, b in losers), (
+            round_,
+            results,
+        )
         token = winners[0]
         assert token["access_token"].startswith("mat_") and token["refresh_token"].startswith("mar_"), token
 
         # One session for the code, holding exactly the winner's pair; nothing of the losers.
-        rows = db.execute("SELECT oauth2_session_id, exchanged_at FROM oauth2_authorization_grants"
-                          " WHERE authorization_code = ?", (code,))
+        rows = db.execute(
+            "SELECT oauth2_session_id, exchanged_at FROM oauth2_authorization_grants"
+            " WHERE authorization_code = ?",
+            (code,),
+        )
         assert len(rows) == 1 and rows[0][0] is not None and rows[0][1] is not None, rows
         session_id = rows[0][0]
-        assert db.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE oauth2_client_id = ?",
-                          (client_id,))[0][0] == sessions_before + 1
-        access = db.execute("SELECT access_token, revoked_at FROM oauth2_access_tokens"
-                            " WHERE oauth2_session_id = ?", (session_id,))
-        refresh = db.execute("SELECT refresh_token, revoked_at, consumed_at FROM oauth2_refresh_tokens"
-                             " WHERE oauth2_session_id = ?", (session_id,))
+        assert (
+            db.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE oauth2_client_id = ?", (client_id,))[0][0]
+            == sessions_before + 1
+        )
+        access = db.execute(
+            "SELECT access_token, revoked_at FROM oauth2_access_tokens WHERE oauth2_session_id = ?",
+            (session_id,),
+        )
+        refresh = db.execute(
+            "SELECT refresh_token, revoked_at, consumed_at FROM oauth2_refresh_tokens"
+            " WHERE oauth2_session_id = ?",
+            (session_id,),
+        )
         assert access == [(token["access_token"], None)], access
         assert refresh == [(token["refresh_token"], None, None)], refresh
 
         # The losers replayed the code within MAS's 20 s grace: the session lives on.
-        assert db.execute("SELECT finished_at FROM oauth2_sessions WHERE oauth2_session_id = ?",
-                          (session_id,)) == [(None,)]
+        assert db.execute(
+            "SELECT finished_at FROM oauth2_sessions WHERE oauth2_session_id = ?", (session_id,)
+        ) == [(None,)]
         seen = introspect(service, token["access_token"])
         assert seen["active"] is True and seen["username"] == "alice" and seen["client_id"] == client_id, seen
         assert introspect(service, token["refresh_token"])["active"] is True
 
         # A replay once the exchange is older than the grace ends the session (MAS's replay defence).
-        db.execute("UPDATE oauth2_authorization_grants SET exchanged_at = exchanged_at - ?"
-                   " WHERE authorization_code = ?", (REUSE_GRACE_MS + 1000, code))
+        db.execute(
+            "UPDATE oauth2_authorization_grants SET exchanged_at = exchanged_at - ?"
+            " WHERE authorization_code = ?",
+            (REUSE_GRACE_MS + 1000, code),
+        )
         late = requests.post(service["metadata"]["token_endpoint"], data=body, timeout=30)
         assert late.status_code == 400 and late.json()["error"] == "invalid_grant", late.text
         assert introspect(service, token["access_token"]) == {"active": False}
         assert introspect(service, token["refresh_token"]) == {"active": False}
-        finished = db.execute("SELECT finished_at FROM oauth2_sessions WHERE oauth2_session_id = ?", (session_id,))
+        finished = db.execute(
+            "SELECT finished_at FROM oauth2_sessions WHERE oauth2_session_id = ?", (session_id,)
+        )
         assert finished[0][0] is not None, finished

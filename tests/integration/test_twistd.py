@@ -81,7 +81,10 @@ def test_tcp_listener(tmp_path: Path, database_uri: str) -> None:
     port = free_port()
     config = base_config(tmp_path, database_uri=database_uri)
     public_base = f"http://127.0.0.1:{port}/"
-    config["http"] = {"public_base": public_base, "listeners": [_listener([{"host": "127.0.0.1", "port": port}])]}
+    config["http"] = {
+        "public_base": public_base,
+        "listeners": [_listener([{"host": "127.0.0.1", "port": port}])],
+    }
     proc = TwistdProcess(tmp_path, config).start()
     try:
         proc.wait_until(lambda: request("GET", "/health", port=port))
@@ -125,7 +128,7 @@ def test_systemd_socket_activation(tmp_path: Path) -> None:
 def _self_signed(tmp_path: Path, password: bytes) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -135,7 +138,9 @@ def _self_signed(tmp_path: Path, password: bytes) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -189,7 +194,9 @@ def test_bad_config_is_one_line_and_nonzero(tmp_path: Path) -> None:
 
 
 def test_plugin_is_listed_by_twistd(tmp_path: Path) -> None:
-    out = subprocess.run([venv_script("twistd"), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    out = subprocess.run(
+        [venv_script("twistd"), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert out.returncode == 0
     assert "mas" in out.stdout.split()
 
@@ -221,7 +228,10 @@ def test_socket_mode_as_a_yaml_number_is_refused(tmp_path: Path) -> None:
 def test_no_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, database_uri: str) -> None:
     config = base_config(tmp_path, database_uri=database_uri)
     port = free_port()
-    config["http"] = {"public_base": f"http://127.0.0.1:{port}/", "listeners": [_listener([{"host": "127.0.0.1", "port": port}])]}
+    config["http"] = {
+        "public_base": f"http://127.0.0.1:{port}/",
+        "listeners": [_listener([{"host": "127.0.0.1", "port": port}])],
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     migrated = mas_cli(tmp_path, "database", "migrate", "-c", str(tmp_path / "config.yaml"))
     assert migrated.returncode == 0, migrated.stderr
@@ -231,10 +241,15 @@ def test_no_migrate_refuses_a_database_newer_than_the_code(tmp_path: Path, datab
     assert "schema version 999 or later" in line, line
 
 
-def test_no_migrate_refuses_an_unmigrated_database_and_serves_a_migrated_one(tmp_path: Path, database_uri: str) -> None:
+def test_no_migrate_refuses_an_unmigrated_database_and_serves_a_migrated_one(
+    tmp_path: Path, database_uri: str
+) -> None:
     config = base_config(tmp_path, database_uri=database_uri)
     port = free_port()
-    config["http"] = {"public_base": f"http://127.0.0.1:{port}/", "listeners": [_listener([{"host": "127.0.0.1", "port": port}])]}
+    config["http"] = {
+        "public_base": f"http://127.0.0.1:{port}/",
+        "listeners": [_listener([{"host": "127.0.0.1", "port": port}])],
+    }
     line = _one_line_failure(TwistdProcess(tmp_path, config, args=["--no-migrate"]).start())
     assert "no schema yet" in line and "mas-cli database migrate" in line, line
 
@@ -266,7 +281,11 @@ def test_busy_port_stops_with_status_1_and_removes_the_pidfile(tmp_path: Path) -
     config["http"] = {
         "public_base": f"http://127.0.0.1:{free}/",
         "listeners": [
-            {"name": "internal", "resources": [{"name": "health"}], "binds": [{"host": "127.0.0.1", "port": free}]},
+            {
+                "name": "internal",
+                "resources": [{"name": "health"}],
+                "binds": [{"host": "127.0.0.1", "port": free}],
+            },
             _listener([{"host": "127.0.0.1", "port": busy}]),
         ],
     }
@@ -276,7 +295,10 @@ def test_busy_port_stops_with_status_1_and_removes_the_pidfile(tmp_path: Path) -
         line = _one_line_failure(proc)
     finally:
         taken.close()
-    assert line == f"twistd mas: could not start listener web: could not bind 127.0.0.1:{busy}: Address already in use"
+    assert (
+        line
+        == f"twistd mas: could not start listener web: could not bind 127.0.0.1:{busy}: Address already in use"
+    )
     assert proc.proc is not None and proc.proc.returncode == 1
     # twistd shut down in order: its pidfile is gone and the other listener's port is free.
     assert not pidfile.exists()

@@ -39,11 +39,13 @@ def make_key(kind: str, index: int = 0) -> Any:
     return _make_key(kind, index)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make_key(kind: str, index: int) -> Any:
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    curve = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1(), "k256": ec.SECP256K1(), "p521": ec.SECP521R1()}[kind]
+    curve = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1(), "k256": ec.SECP256K1(), "p521": ec.SECP521R1()}[
+        kind
+    ]
     return ec.generate_private_key(curve)
 
 

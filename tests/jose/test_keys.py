@@ -122,8 +122,10 @@ def test_unsupported_key_types_are_refused() -> None:
 
 
 def test_public_key_pem_is_refused() -> None:
-    public = make_key("p256").public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    public = (
+        make_key("p256")
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(KeyLoadError, match="unsupported PEM label 'PUBLIC KEY'"):
         load_private_key(public)
@@ -137,7 +139,10 @@ def test_public_key_pem_is_refused() -> None:
         (b"\x30\x03\x02\x01\x00", "could not decode"),
         (b"-----BEGIN PRIVATE KEY-----\nAAAA\n", "no '-----END PRIVATE KEY-----'"),
         (b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n", "not valid base64"),
-        (b"-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n", "could not decode the PKCS#8 key"),
+        (
+            b"-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n",
+            "could not decode the PKCS#8 key",
+        ),
         (b"-----BEGIN PRIVATE KEY-----\nMAA=\n-----END EC PRIVATE KEY-----\n", "does not match"),
     ],
 )

@@ -21,7 +21,14 @@ from mas_twisted.jose.encrypter import Encrypter
 from mas_twisted.jose.keys import PrivateKey
 from mas_twisted.jose.keystore import Keystore, NoSigningKeyError, SigningKey
 from mas_twisted.server import MasServer
-from tests.jose._helpers import ENCRYPTION_HEX, expected_public_jwk, expected_thumbprint, load_secrets, make_key, pem
+from tests.jose._helpers import (
+    ENCRYPTION_HEX,
+    expected_public_jwk,
+    expected_thumbprint,
+    load_secrets,
+    make_key,
+    pem,
+)
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 ALL_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384", "PS512", "ES256K"]
@@ -133,7 +140,12 @@ def test_signing_algorithms(kinds: tuple[str, ...], expected: list[str]) -> None
 @pytest.mark.parametrize("alg", ALL_ALGORITHMS)
 def test_signed_jwt_verifies_against_public_jwks(alg: str) -> None:
     keystore = keystore_of("rsa", "p256", "p384", "k256")
-    claims = {"iss": "https://auth.example.com/", "sub": "01FSHN9AG0MZAA6S4AF7CTV32E", "aud": "client", "iat": 1}
+    claims = {
+        "iss": "https://auth.example.com/",
+        "sub": "01FSHN9AG0MZAA6S4AF7CTV32E",
+        "aud": "client",
+        "iat": 1,
+    }
     token = keystore.sign_jwt(claims, alg)
     header, payload = verify_compact_jws(token, keystore.public_jwks())
     assert payload == claims
@@ -158,7 +170,9 @@ def test_tampered_jwt_does_not_verify(alg: str) -> None:
 
 def test_signature_from_another_key_does_not_verify() -> None:
     ours = keystore_of("p256")
-    theirs = Keystore([SigningKey.create(PrivateKey.from_cryptography(make_key("p256", 1)), ours.keys[0].kid)])
+    theirs = Keystore(
+        [SigningKey.create(PrivateKey.from_cryptography(make_key("p256", 1)), ours.keys[0].kid)]
+    )
     with pytest.raises(InvalidSignature):
         verify_compact_jws(theirs.sign_jwt({"sub": "x"}, "ES256"), ours.public_jwks())
 
@@ -201,7 +215,10 @@ def test_no_key_for_algorithm(alg: str) -> None:
 
 def test_keystore_and_encrypter_from_server_config() -> None:
     secrets = load_secrets(
-        {"encryption": ENCRYPTION_HEX, "keys": [{"key": pem(make_key("p256"))}, {"kid": "r", "key": pem(make_key("rsa"))}]}
+        {
+            "encryption": ENCRYPTION_HEX,
+            "keys": [{"key": pem(make_key("p256"))}, {"kid": "r", "key": pem(make_key("rsa"))}],
+        }
     )
     server = MasServer(SimpleNamespace(secrets=secrets), MemoryReactorClock())  # type: ignore[arg-type]
     keystore = server.get_keystore()
@@ -214,7 +231,13 @@ def test_keystore_and_encrypter_from_server_config() -> None:
 
 def test_duplicate_kids_are_reported(caplog: pytest.LogCaptureFixture) -> None:
     secrets = load_secrets(
-        {"encryption": ENCRYPTION_HEX, "keys": [{"kid": "same", "key": pem(make_key("p256"))}, {"kid": "same", "key": pem(make_key("rsa"))}]}
+        {
+            "encryption": ENCRYPTION_HEX,
+            "keys": [
+                {"kid": "same", "key": pem(make_key("p256"))},
+                {"kid": "same", "key": pem(make_key("rsa"))},
+            ],
+        }
     )
     with caplog.at_level("INFO", logger="mas_twisted.jose.keystore"):
         Keystore.from_config(secrets)

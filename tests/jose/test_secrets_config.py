@@ -230,14 +230,18 @@ def test_encrypted_key_without_password_in_config() -> None:
 def test_missing_password_file(tmp_path: Path) -> None:
     encrypted = encode_key(make_key("p384"), "pkcs8-encrypted-pem").decode()
     path = str(tmp_path / "pw")
-    message = secrets_error({"encryption": ENCRYPTION_HEX, "keys": [{"key": encrypted, "password_file": path}]})
+    message = secrets_error(
+        {"encryption": ENCRYPTION_HEX, "keys": [{"key": encrypted, "password_file": path}]}
+    )
     assert "secrets.keys[0].password_file" in message
     assert path in message
 
 
 def test_key_and_key_file_are_exclusive(tmp_path: Path) -> None:
     path = write(tmp_path / "k.pem", pem(make_key("p256")))
-    message = secrets_error({"encryption": ENCRYPTION_HEX, "keys": [{"key": pem(make_key("p256")), "key_file": path}]})
+    message = secrets_error(
+        {"encryption": ENCRYPTION_HEX, "keys": [{"key": pem(make_key("p256")), "key_file": path}]}
+    )
     assert "secrets.keys[0].key" in message
     assert "not both" in message
 
@@ -280,7 +284,11 @@ def test_keys_dir_loads_every_file_before_inline_keys(tmp_path: Path) -> None:
     write(keys / "a-rsa.der", encode_key(make_key("rsa"), "pkcs8-der"))
     os.symlink(keys / "b-ec", keys / "c-link")  # symlinks to files are followed
     config = load_secrets(
-        {"encryption": ENCRYPTION_HEX, "keys_dir": str(keys), "keys": [{"kid": "inline", "key": pem(make_key("k256"))}]}
+        {
+            "encryption": ENCRYPTION_HEX,
+            "keys_dir": str(keys),
+            "keys": [{"kid": "inline", "key": pem(make_key("k256"))}],
+        }
     )
     assert config.keys_dir == str(keys)
     assert [k.kid for k in config.keys] == [
@@ -321,7 +329,12 @@ def test_generated_section_loads_with_one_key_of_each_type() -> None:
     raw = yaml.safe_load(text)
     config = load_secrets(raw["secrets"])
     assert len(config.encryption_key) == 32
-    assert [k.private_key.description for k in config.keys] == ["RSA 2048", "EC P-256", "EC P-384", "EC secp256k1"]
+    assert [k.private_key.description for k in config.keys] == [
+        "RSA 2048",
+        "EC P-256",
+        "EC P-384",
+        "EC secp256k1",
+    ]
     # Fresh material every time.
     again = load_secrets(yaml.safe_load(SecretsConfig.generate_config_section())["secrets"])
     assert again.encryption_key != config.encryption_key

@@ -88,7 +88,10 @@ def test_client_secret_basic() -> None:
     again = extract_credentials("Basic Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=", {"client_id": "client-id"})
     assert again.credentials.client_id == "client-id"
     # The scheme name is case-insensitive.
-    assert extract_credentials("basic Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=", {}).credentials.client_secret == "client-secret"
+    assert (
+        extract_credentials("basic Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=", {}).credentials.client_secret
+        == "client-secret"
+    )
 
 
 def test_client_secret_basic_is_url_decoded() -> None:
@@ -106,7 +109,8 @@ def test_client_id_mismatch_is_invalid_grant() -> None:
 
 
 @pytest.mark.parametrize(
-    "header", ["Basic invalid", "Basic " + base64.b64encode(b"no-colon").decode(), "Digest abc", "Bearer ", "Bearer"]
+    "header",
+    ["Basic invalid", "Basic " + base64.b64encode(b"no-colon").decode(), "Digest abc", "Bearer ", "Bearer"],
 )
 def test_invalid_authorization_header(header: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
@@ -115,7 +119,9 @@ def test_invalid_authorization_header(header: str) -> None:
 
 
 def test_client_secret_post() -> None:
-    auth = extract_credentials(None, {"client_id": "client-id", "client_secret": "client-secret", "foo": "bar"})
+    auth = extract_credentials(
+        None, {"client_id": "client-id", "client_secret": "client-secret", "foo": "bar"}
+    )
     assert auth.credentials.kind is CredentialsKind.CLIENT_SECRET_POST
     assert auth.credentials.client_secret == "client-secret"
     assert dict(auth.form) == {"foo": "bar"}
@@ -158,7 +164,15 @@ def test_missing_and_conflicting_credentials() -> None:
         ("Basic Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=", {"client_secret": "x"}),
         ("Bearer token", {"client_id": "client-id"}),
         (None, {"client_secret": "only-a-secret"}),
-        (None, {"client_id": "a", "client_secret": "b", "client_assertion_type": JWT_BEARER_CLIENT_ASSERTION, "client_assertion": "x"}),
+        (
+            None,
+            {
+                "client_id": "a",
+                "client_secret": "b",
+                "client_assertion_type": JWT_BEARER_CLIENT_ASSERTION,
+                "client_assertion": "x",
+            },
+        ),
         (None, {"client_id": "a", "client_assertion_type": "urn:other", "client_assertion": "x"}),
     ]:
         with pytest.raises(InvalidRequestError):
@@ -169,14 +183,21 @@ def test_unsupported_and_invalid_assertions() -> None:
     with pytest.raises(InvalidRequestError) as info:
         extract_credentials(None, {"client_assertion_type": "urn:other", "client_assertion": "x"})
     assert info.value.description == "Unsupported client_assertion_type: urn:other"
-    for bad in ("not-a-jwt", "a.b.c", _b64(b'{"alg":"HS256"}') + "." + _b64(b'{"iss":"x"}') + "." + _b64(b"sig")):
+    for bad in (
+        "not-a-jwt",
+        "a.b.c",
+        _b64(b'{"alg":"HS256"}') + "." + _b64(b'{"iss":"x"}') + "." + _b64(b"sig"),
+    ):
         with pytest.raises(InvalidRequestError) as info:
             extract_credentials(None, _assertion_form(bad))
         assert info.value.description == "Invalid client_assertion"
     jwt = _hs_jwt("secret", "HS256", _claims("client-id"))
     with pytest.raises(InvalidGrantError):
         extract_credentials(None, _assertion_form(jwt, client_id="someone-else"))
-    assert extract_credentials(None, _assertion_form(jwt, client_id="client-id")).credentials.client_id == "client-id"
+    assert (
+        extract_credentials(None, _assertion_form(jwt, client_id="client-id")).credentials.client_id
+        == "client-id"
+    )
 
 
 # -- verification ------------------------------------------------------------------------------------
@@ -189,13 +210,23 @@ def _verify(header: str | None, form: dict[str, str], **kwargs: Any) -> None:
 
 def test_secret_methods() -> None:
     _verify(_basic("c", "s3cret"), {}, method="client_secret_basic", client_secret="s3cret")
-    _verify(None, {"client_id": "c", "client_secret": "s3cret"}, method="client_secret_post", client_secret="s3cret")
+    _verify(
+        None,
+        {"client_id": "c", "client_secret": "s3cret"},
+        method="client_secret_post",
+        client_secret="s3cret",
+    )
     _verify(None, {"client_id": "c"}, method="none")
     with pytest.raises(InvalidClientError) as info:
         _verify(_basic("c", "wrong"), {}, method="client_secret_basic", client_secret="s3cret")
     assert info.value.headers() == [("WWW-Authenticate", 'Basic realm="mas"')]
     with pytest.raises(InvalidClientError) as info:
-        _verify(None, {"client_id": "c", "client_secret": "wrong"}, method="client_secret_post", client_secret="s3cret")
+        _verify(
+            None,
+            {"client_id": "c", "client_secret": "wrong"},
+            method="client_secret_post",
+            client_secret="s3cret",
+        )
     assert info.value.headers() == []
 
 
@@ -222,7 +253,9 @@ def test_client_secret_jwt_with_a_mas_sized_secret(alg: str) -> None:
     with pytest.raises(InvalidClientError):
         _verify(None, _assertion_form(jwt), method="client_secret_jwt", client_secret="another-secret-000000")
     with pytest.raises(InvalidClientError):
-        _verify(None, _assertion_form(jwt), method="client_secret_jwt", client_secret=secret, expected_alg="RS256")
+        _verify(
+            None, _assertion_form(jwt), method="client_secret_jwt", client_secret=secret, expected_alg="RS256"
+        )
 
 
 _KEYS: dict[str, jwk.JWK] = {}
@@ -250,7 +283,18 @@ def _public_jwks(*keys: tuple[jwk.JWK, dict[str, Any]]) -> dict[str, Any]:
 
 def test_twelve_algorithms() -> None:
     assert SIGNING_ALGORITHMS == (
-        "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES256K",
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES256K",
     )
 
 
@@ -264,7 +308,12 @@ def test_private_key_jwt(alg: str) -> None:
     _verify(None, _assertion_form(_signed(key, alg, _claims("c"))), method="private_key_jwt", jwks=jwks)
     # A key of the client with another kid is not used.
     with pytest.raises(InvalidClientError):
-        _verify(None, _assertion_form(_signed(key, alg, _claims("c"), kid="other")), method="private_key_jwt", jwks=jwks)
+        _verify(
+            None,
+            _assertion_form(_signed(key, alg, _claims("c"), kid="other")),
+            method="private_key_jwt",
+            jwks=jwks,
+        )
     # Signed by a key that is not the client's.
     if alg.startswith("ES"):
         stranger = jwk.JWK.generate(kty="EC", crv=key.export_public(as_dict=True)["crv"])
@@ -279,7 +328,9 @@ def test_private_key_jwt_key_alg_must_match() -> None:
     key = _key_for("RS256")
     jwt = _signed(key, "PS256", _claims("c"))
     with pytest.raises(InvalidClientError):
-        _verify(None, _assertion_form(jwt), method="private_key_jwt", jwks=_public_jwks((key, {"alg": "RS256"})))
+        _verify(
+            None, _assertion_form(jwt), method="private_key_jwt", jwks=_public_jwks((key, {"alg": "RS256"}))
+        )
     _verify(None, _assertion_form(jwt), method="private_key_jwt", jwks=_public_jwks((key, {"alg": "PS256"})))
 
 
@@ -287,7 +338,12 @@ def test_private_key_jwt_refuses_hmac_and_none() -> None:
     key = _key_for("RS256")
     jwks = _public_jwks((key, {}))
     with pytest.raises(InvalidClientError):
-        _verify(None, _assertion_form(_hs_jwt("secret", "HS256", _claims("c"))), method="private_key_jwt", jwks=jwks)
+        _verify(
+            None,
+            _assertion_form(_hs_jwt("secret", "HS256", _claims("c"))),
+            method="private_key_jwt",
+            jwks=jwks,
+        )
     unsigned = _b64(b'{"alg":"none"}') + "." + _b64(json.dumps(_claims("c")).encode()) + "."
     with pytest.raises(InvalidClientError):
         _verify(None, _assertion_form(unsigned), method="private_key_jwt", jwks=jwks)
@@ -329,4 +385,6 @@ def test_missing_server_side_material_is_not_a_client_error() -> None:
     with pytest.raises(ValueError):
         _verify(_basic("c", "s"), {}, method="client_secret_basic", client_secret=None)
     with pytest.raises(ValueError):
-        _verify(None, _assertion_form(_hs_jwt("s", "HS256", _claims("c"))), method="private_key_jwt", jwks=None)
+        _verify(
+            None, _assertion_form(_hs_jwt("s", "HS256", _claims("c"))), method="private_key_jwt", jwks=None
+        )

@@ -128,7 +128,9 @@ def test_matrix_error_body() -> None:
     error = MatrixError(403, "Invalid username or password", "M_FORBIDDEN")
     assert error.code == 403
     assert error.to_json() == {"errcode": "M_FORBIDDEN", "error": "Invalid username or password"}
-    limited = MatrixError(429, "Too many requests", "M_LIMIT_EXCEEDED", additional_fields={"retry_after_ms": 5000})
+    limited = MatrixError(
+        429, "Too many requests", "M_LIMIT_EXCEEDED", additional_fields={"retry_after_ms": 5000}
+    )
     assert limited.to_json()["retry_after_ms"] == 5000
     assert MatrixError(500, "boom").errcode == "M_UNKNOWN"
 

@@ -71,4 +71,7 @@ def test_token_endpoint_mapping() -> None:
     }
     with pytest.raises(InvalidGrantError) as info:
         check_pkce(Pkce("plain", CHALLENGE), "short")
-    assert info.value.description == "PKCE verification failed: code_verifier should be at least 43 characters long"
+    assert (
+        info.value.description
+        == "PKCE verification failed: code_verifier should be at least 43 characters long"
+    )

@@ -66,7 +66,9 @@ def test_validate_redirect_uris() -> None:
     with pytest.raises(InvalidRedirectUriError):
         validate_client_metadata(ClientMetadata())
     with pytest.raises(InvalidRedirectUriError):
-        validate_client_metadata(ClientMetadata(redirect_uris=("http://localhost/", "http://localhost/#fragment")))
+        validate_client_metadata(
+            ClientMetadata(redirect_uris=("http://localhost/", "http://localhost/#fragment"))
+        )
     _ok(
         ClientMetadata(
             redirect_uris=(
@@ -119,7 +121,9 @@ RESPONSE_TYPE_CASES = [
 
 
 @pytest.mark.parametrize("grant_types,response_type,coherent", RESPONSE_TYPE_CASES)
-def test_validate_response_types(grant_types: tuple[str, ...] | None, response_type: str, coherent: bool) -> None:
+def test_validate_response_types(
+    grant_types: tuple[str, ...] | None, response_type: str, coherent: bool
+) -> None:
     metadata = attrs.evolve(_valid(), grant_types=grant_types, response_types=_rt(response_type))
     if coherent:
         _ok(metadata)
@@ -148,7 +152,9 @@ def test_validate_token_endpoint_auth_method() -> None:
     metadata = attrs.evolve(_valid(), token_endpoint_auth_signing_alg="none")
     assert _metadata_error(metadata) == "none signing alg unauthorized for token_endpoint"
 
-    metadata = attrs.evolve(metadata, token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="RS256")
+    metadata = attrs.evolve(
+        metadata, token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="RS256"
+    )
     assert _metadata_error(metadata) == "missing JWK Set for token auth method"
     _ok(attrs.evolve(metadata, jwks_uri="https://localhost/jwks"))
     metadata = attrs.evolve(metadata, jwks=JWKS)
@@ -167,7 +173,10 @@ def test_validate_id_token_signed_response_alg() -> None:
         _valid(), id_token_signed_response_alg="none", grant_types=("authorization_code", "implicit")
     )
     for response_type in ("code id_token", "code id_token token", "id_token", "id_token token"):
-        assert _metadata_error(attrs.evolve(metadata, response_types=_rt(response_type))) == "ID Token signing alg is none"
+        assert (
+            _metadata_error(attrs.evolve(metadata, response_types=_rt(response_type)))
+            == "ID Token signing alg is none"
+        )
     _ok(
         attrs.evolve(
             metadata,
@@ -288,7 +297,16 @@ def test_malformed_json_is_invalid_request() -> None:
 
 
 def test_language_tags() -> None:
-    for tag in ("fr", "fr-FR", "zh-Hant-TW", "de-CH-1901", "en-US-x-twain", "x-private", "i-klingon", "sgn-BE-FR"):
+    for tag in (
+        "fr",
+        "fr-FR",
+        "zh-Hant-TW",
+        "de-CH-1901",
+        "en-US-x-twain",
+        "x-private",
+        "i-klingon",
+        "sgn-BE-FR",
+    ):
         assert is_language_tag(tag), tag
     for tag in ("", "f", "fr_FR", "toolongtag", "fr-", "-fr", "en-a"):
         assert not is_language_tag(tag), tag
@@ -321,7 +339,9 @@ def test_public_suffix_list(url: str, expected: bool) -> None:
 def test_check_public_suffixes() -> None:
     check_public_suffixes(ClientMetadata(client_uri=Localized("https://example.com/")))
     with pytest.raises(InvalidClientMetadataError) as info:
-        check_public_suffixes(ClientMetadata(client_uri=Localized("https://example.com/", (("fr-FR", "https://github.io/"),))))
+        check_public_suffixes(
+            ClientMetadata(client_uri=Localized("https://example.com/", (("fr-FR", "https://github.io/"),)))
+        )
     assert info.value.description == "client_uri is not using a valid domain"
     for field in ("logo_uri", "policy_uri", "tos_uri"):
         with pytest.raises(InvalidClientMetadataError) as info:
@@ -345,7 +365,9 @@ def _error(body: Any, **kwargs: Any) -> tuple[str, str | None]:
 
 def test_registration_errors() -> None:
     assert _error({"client_uri": "this is not a uri"})[0] == "invalid_client_metadata"
-    assert _error({"application_type": "web", "client_uri": "https://example.com/"})[0] == "invalid_redirect_uri"
+    assert (
+        _error({"application_type": "web", "client_uri": "https://example.com/"})[0] == "invalid_redirect_uri"
+    )
     assert (
         _error(
             {

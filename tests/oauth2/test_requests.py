@@ -74,7 +74,9 @@ def test_callback_url_query_keeps_existing_params_and_adds_empty_fragment() -> N
 
 def test_callback_url_fragment() -> None:
     url = callback_url(
-        "https://client.example.com/cb", "fragment", [("error", "login_required"), ("error_description", "a b")]
+        "https://client.example.com/cb",
+        "fragment",
+        [("error", "login_required"), ("error_description", "a b")],
     )
     assert url == "https://client.example.com/cb#error=login_required&error_description=a+b"
 

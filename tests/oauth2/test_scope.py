@@ -41,7 +41,9 @@ def test_parse_scope() -> None:
     assert Scope.parse("urn:matrix:org.matrix.msc2967.client:api:*")
 
 
-@pytest.mark.parametrize("bad", ["", "invalid\\scope", "no  double space", " no leading space", "no trailing space "])
+@pytest.mark.parametrize(
+    "bad", ["", "invalid\\scope", "no  double space", " no leading space", "no trailing space "]
+)
 def test_invalid_scopes(bad: str) -> None:
     with pytest.raises(InvalidScopeFormat):
         Scope.parse(bad)
@@ -61,11 +63,13 @@ def test_device_scopes() -> None:
         "urn:matrix:org.matrix.msc2967.client:device:AABBCCDDEE",
     )
     assert device_id_from_scope_token("urn:matrix:client:device:AABBCCDDEE") == "AABBCCDDEE"
-    assert device_id_from_scope_token("urn:matrix:org.matrix.msc2967.client:device:AABBCCDDEE") == "AABBCCDDEE"
-    assert device_id_from_scope_token("openid") is None
-    assert device_id_from_scope(Scope.parse("openid urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ")) == (
-        "ABCDEFGHIJ"
+    assert (
+        device_id_from_scope_token("urn:matrix:org.matrix.msc2967.client:device:AABBCCDDEE") == "AABBCCDDEE"
     )
+    assert device_id_from_scope_token("openid") is None
+    assert device_id_from_scope(
+        Scope.parse("openid urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ")
+    ) == ("ABCDEFGHIJ")
     assert device_id_from_scope(Scope.parse("openid")) is None
     with pytest.raises(InvalidScopeFormat):
         device_scope_tokens("has space")
@@ -80,7 +84,9 @@ def test_device_id_pattern() -> None:
 
 def test_normalize_scope_adds_both_forms() -> None:
     assert normalize_scope(Scope.parse("openid")) == Scope.parse("openid")
-    assert normalize_scope(Scope.parse("urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ")) == Scope(
+    assert normalize_scope(
+        Scope.parse("urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ")
+    ) == Scope(
         [
             "urn:matrix:client:api:*",
             "urn:matrix:org.matrix.msc2967.client:api:*",
@@ -89,7 +95,9 @@ def test_normalize_scope_adds_both_forms() -> None:
         ]
     )
     unstable = normalize_scope(
-        Scope.parse("urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:XYZ")
+        Scope.parse(
+            "urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:XYZ"
+        )
     )
     assert "urn:matrix:client:api:*" in unstable
     assert "urn:matrix:client:device:XYZ" in unstable
@@ -101,7 +109,10 @@ def test_compat_session_scope() -> None:
         "urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:ABCDEF"
     )
     explicit = compat_session_scope("ABCDEF", is_synapse_admin=True, supports_explicit_device_id=True)
-    assert str(explicit) == "urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* urn:synapse:admin:*"
+    assert (
+        str(explicit)
+        == "urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* urn:synapse:admin:*"
+    )
     with pytest.raises(InvalidScopeFormat):
         compat_session_scope("bad id", is_synapse_admin=False, supports_explicit_device_id=False)
     # With the header, an unencodable device id is fine: it goes in device_id instead.

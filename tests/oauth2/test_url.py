@@ -38,7 +38,16 @@ def test_normalisation(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["this is not a uri", "/relative", "//example.com/", "https://", "http://a:99999", "https://exa mple.com", "http://[::1", "https://x:y"],
+    [
+        "this is not a uri",
+        "/relative",
+        "//example.com/",
+        "https://",
+        "http://a:99999",
+        "https://exa mple.com",
+        "http://[::1",
+        "https://x:y",
+    ],
 )
 def test_invalid_urls(raw: str) -> None:
     with pytest.raises(InvalidUrlError):

@@ -17,7 +17,9 @@ CLIENT_CREDENTIALS = "client_credentials"
 INTERACTIVE = (AUTH_CODE, DEVICE_CODE)
 
 
-def _input(scope: str | None = None, grant_type: str | None = None, user: Any = USER, **extra: Any) -> dict[str, Any]:
+def _input(
+    scope: str | None = None, grant_type: str | None = None, user: Any = USER, **extra: Any
+) -> dict[str, Any]:
     input: dict[str, Any] = {"client": CLIENT, **extra}
     if user is not None:
         input["user"] = user
@@ -28,7 +30,9 @@ def _input(scope: str | None = None, grant_type: str | None = None, user: Any = 
     return input
 
 
-def _allow(scope: str, grant_type: str | None = None, data: dict[str, Any] | None = None, **kwargs: Any) -> bool:
+def _allow(
+    scope: str, grant_type: str | None = None, data: dict[str, Any] | None = None, **kwargs: Any
+) -> bool:
     return evaluate_authorization_grant(_input(scope, grant_type, **kwargs), data or {}) == []
 
 
@@ -63,14 +67,19 @@ def test_device_scopes(api: str, device: str) -> None:
     # Too short.
     assert not _allow(f"{api} {device}abcd", AUTH_CODE)
     # Several device scopes.
-    multiple = evaluate_authorization_grant(_input(f"{api} {device}AAbbCCdd01 {device}AAbbCCdd02", AUTH_CODE), {})
+    multiple = evaluate_authorization_grant(
+        _input(f"{api} {device}AAbbCCdd01 {device}AAbbCCdd02", AUTH_CODE), {}
+    )
     assert [v.msg for v in multiple] == ["only one device scope is allowed at a time"]
     assert _allow(f"{api} {device}AAbbCCdd01", DEVICE_CODE)
     assert not _allow(f"{api} {device}AAbbCCdd01", CLIENT_CREDENTIALS, user=None)
 
 
 def test_device_scope_only_with_cs_api_scope() -> None:
-    for scope in ("urn:matrix:client:device:AAbbCCdd01", "urn:matrix:org.matrix.msc2967.client:device:AAbbCCdd01"):
+    for scope in (
+        "urn:matrix:client:device:AAbbCCdd01",
+        "urn:matrix:org.matrix.msc2967.client:device:AAbbCCdd01",
+    ):
         violations = evaluate_authorization_grant(_input(scope, AUTH_CODE), {})
         assert [v.msg for v in violations] == [
             "device scopes are only allowed when the client-server API scope is requested"
@@ -149,7 +158,9 @@ def test_session_limit_message_and_no_counts() -> None:
         {"msg": "user has too many active sessions", "code": "too-many-sessions", "need_to_remove": 9}
     ]
     # client_credentials: no user, no session counts, no limit.
-    assert evaluate_authorization_grant({"session_counts": None, "scope": ""}, {"session_limit": LIMITS}) == []
+    assert (
+        evaluate_authorization_grant({"session_counts": None, "scope": ""}, {"session_limit": LIMITS}) == []
+    )
 
 
 def test_requester_ban() -> None:

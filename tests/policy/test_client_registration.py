@@ -42,7 +42,9 @@ def test_insecure_client_uri() -> None:
     assert _violations({"grant_types": [], "client_uri": "http://example.com/"}) == ["invalid client_uri"]
 
 
-@pytest.mark.parametrize("field,path", [("tos_uri", "/tos"), ("logo_uri", "/logo.png"), ("policy_uri", "/policy")])
+@pytest.mark.parametrize(
+    "field,path", [("tos_uri", "/tos"), ("logo_uri", "/logo.png"), ("policy_uri", "/policy")]
+)
 def test_secondary_uris(field: str, path: str) -> None:
     base = {"grant_types": [], "client_uri": "https://example.com/"}
     assert _allow({**base, field: f"https://example.com{path}"})
@@ -59,9 +61,9 @@ def test_secondary_uris(field: str, path: str) -> None:
 
 def test_redirect_uris() -> None:
     assert _violations({"client_uri": "https://example.com/"}) == ["missing redirect_uris"]
-    assert _violations({"client_uri": "https://example.com/", "redirect_uris": "https://example.com/callback"}) == [
-        "invalid redirect_uris: it must be an array"
-    ]
+    assert _violations(
+        {"client_uri": "https://example.com/", "redirect_uris": "https://example.com/callback"}
+    ) == ["invalid redirect_uris: it must be an array"]
     assert _violations({"client_uri": "https://example.com/", "redirect_uris": []}) == [
         "invalid redirect_uris: it must have at least one redirect_uri"
     ]
@@ -69,9 +71,14 @@ def test_redirect_uris() -> None:
     assert _allow({"grant_types": ["client_credentials"], "client_uri": "https://example.com/"})
     # Required for authorization_code and implicit.
     assert not _allow(
-        {"grant_types": ["client_credentials", "refresh_token", "authorization_code"], "client_uri": "https://example.com/"}
+        {
+            "grant_types": ["client_credentials", "refresh_token", "authorization_code"],
+            "client_uri": "https://example.com/",
+        }
     )
-    assert not _allow({"grant_types": ["client_credentials", "implicit"], "client_uri": "https://example.com/"})
+    assert not _allow(
+        {"grant_types": ["client_credentials", "implicit"], "client_uri": "https://example.com/"}
+    )
 
 
 def test_web_redirect_uri() -> None:
@@ -96,7 +103,11 @@ def test_web_redirect_uri() -> None:
         INSECURE,
     )
     assert _allow(
-        {"application_type": "web", "client_uri": "https://example.com/", "redirect_uris": ["https://example.com:8443/callback"]}
+        {
+            "application_type": "web",
+            "client_uri": "https://example.com/",
+            "redirect_uris": ["https://example.com:8443/callback"],
+        }
     )
 
 
@@ -122,7 +133,11 @@ def test_web_redirect_uri_host_mismatch() -> None:
     assert not _allow(metadata)
     assert _allow(metadata, HOST_MISMATCH)
     assert _allow(
-        {"application_type": "web", "client_uri": "https://example.com/", "redirect_uris": ["https://app.example.com/callback"]}
+        {
+            "application_type": "web",
+            "client_uri": "https://example.com/",
+            "redirect_uris": ["https://app.example.com/callback"],
+        }
     )
 
 
@@ -136,7 +151,9 @@ def test_web_redirect_uri_host_mismatch() -> None:
     ],
 )
 def test_web_redirect_uri_refusals(redirect_uri: str) -> None:
-    assert not _allow({"application_type": "web", "client_uri": "https://example.com/", "redirect_uris": [redirect_uri]})
+    assert not _allow(
+        {"application_type": "web", "client_uri": "https://example.com/", "redirect_uris": [redirect_uri]}
+    )
 
 
 def test_web_redirect_uri_with_query() -> None:
@@ -179,16 +196,26 @@ def test_native_redirect_uri_allowed() -> None:
     ],
 )
 def test_native_redirect_uri_denied(redirect_uri: str) -> None:
-    assert not _allow({"application_type": "native", "client_uri": "https://example.com/", "redirect_uris": [redirect_uri]})
+    assert not _allow(
+        {"application_type": "native", "client_uri": "https://example.com/", "redirect_uris": [redirect_uri]}
+    )
 
 
 def test_client_credentials_grant() -> None:
     assert _allow(
-        {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic", "client_uri": "https://example.com/"}
+        {
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "client_uri": "https://example.com/",
+        }
     )
     assert _allow({"grant_types": ["client_credentials"], "client_uri": "https://example.com/"})
     assert _violations(
-        {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none", "client_uri": "https://example.com/"}
+        {
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "none",
+            "client_uri": "https://example.com/",
+        }
     ) == ["client_credentials grant_type requires some form of client authentication"]
 
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from mas_twisted.policy._rego import UNDEFINED, as_set, compare, glob_match, merge_data, regex_match
-from mas_twisted.policy.common import format_requester, ip_in_list, matches_string_constraints, requester_banned
+from mas_twisted.policy.common import (
+    format_requester,
+    ip_in_list,
+    matches_string_constraints,
+    requester_banned,
+)
 
 
 def test_match_literals() -> None:
@@ -52,9 +57,15 @@ def test_ip_in_list() -> None:
 
 
 def test_requester_banned() -> None:
-    assert requester_banned({"ip_address": "192.168.1.1", "user_agent": "Mozilla/5.0"}, {"banned_ips": ["192.168.1.1"]})
-    assert requester_banned({"ip_address": None, "user_agent": "Evil Client"}, {"banned_user_agents": {"substrings": ["Evil"]}})
-    assert not requester_banned({"ip_address": "10.0.0.1", "user_agent": None}, {"banned_ips": ["192.168.1.1"]})
+    assert requester_banned(
+        {"ip_address": "192.168.1.1", "user_agent": "Mozilla/5.0"}, {"banned_ips": ["192.168.1.1"]}
+    )
+    assert requester_banned(
+        {"ip_address": None, "user_agent": "Evil Client"}, {"banned_user_agents": {"substrings": ["Evil"]}}
+    )
+    assert not requester_banned(
+        {"ip_address": "10.0.0.1", "user_agent": None}, {"banned_ips": ["192.168.1.1"]}
+    )
     assert not requester_banned({"ip_address": "192.168.1.1"}, UNDEFINED)
 
 
@@ -102,7 +113,9 @@ def test_set_order_and_dedup() -> None:
 
 def test_merge_data() -> None:
     base = {"server_name": "example.com", "session_limit": None, "list": [1]}
-    merged = merge_data(base, {"session_limit": {"soft_limit": 1}, "list": [2], "server_name": "other", "new": True})
+    merged = merge_data(
+        base, {"session_limit": {"soft_limit": 1}, "list": [2], "server_name": "other", "new": True}
+    )
     assert merged == {"server_name": "other", "session_limit": {"soft_limit": 1}, "list": [1, 2], "new": True}
     assert merge_data({"a": 1}, {"a": None}) == {"a": None}
     with pytest.raises(ValueError, match="Cannot merge a string into a number"):

@@ -71,7 +71,11 @@ def test_messages() -> None:
         {"session_limit": LIMITS},
     )
     assert [v.to_json() for v in soft] == [
-        {"msg": "user has too many active sessions (soft limit)", "code": "too-many-sessions", "need_to_remove": 9}
+        {
+            "msg": "user has too many active sessions (soft limit)",
+            "code": "too-many-sessions",
+            "need_to_remove": 9,
+        }
     ]
     hard = evaluate_compat_login(
         {"session_counts": {"total": 64}, "login": {"type": "m.login.password"}, "session_replaced": False},

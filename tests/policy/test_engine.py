@@ -54,7 +54,12 @@ class PolicyEngineTestCase(MasTestCase):
         self.assertEqual(data["server_name"], TEST_SERVER_NAME)
         self.assertEqual(
             data["session_limit"],
-            {"soft_limit": 2, "hard_limit": 3, "max_session_threshold": None, "dangerous_hard_limit_eviction": False},
+            {
+                "soft_limit": 2,
+                "hard_limit": 3,
+                "max_session_threshold": None,
+                "dangerous_hard_limit_eviction": False,
+            },
         )
 
         # admin_users lets alice have the Synapse admin scope.
@@ -70,13 +75,20 @@ class PolicyEngineTestCase(MasTestCase):
 
         # The soft limit of 2 sessions.
         result = policy.evaluate_authorization_grant(
-            user=USER, client=CLIENT, scope="openid", grant_type="authorization_code", session_counts=SessionCounts(total=2)
+            user=USER,
+            client=CLIENT,
+            scope="openid",
+            grant_type="authorization_code",
+            session_counts=SessionCounts(total=2),
         )
         self.assertEqual([(v.code, v.need_to_remove) for v in result.violations], [("too-many-sessions", 1)])
 
         # The hard limit of 3 for password logins through the compat API.
         result = policy.evaluate_compat_login(
-            user=USER, session_counts=SessionCounts(total=3), session_replaced=False, login_type=LOGIN_PASSWORD
+            user=USER,
+            session_counts=SessionCounts(total=3),
+            session_replaced=False,
+            login_type=LOGIN_PASSWORD,
         )
         self.assertEqual(str(result), "user has too many active sessions (hard limit)")
         result = policy.evaluate_compat_login(
@@ -96,7 +108,9 @@ class PolicyEngineTestCase(MasTestCase):
             registration_method="password", username="bob", requester=Requester("203.0.113.9", None)
         )
         self.assertEqual(str(result), "Requester [203.0.113.9 / null] isn't allowed to do this action")
-        result = policy.evaluate_register(registration_method="password", username="bob", email="bob@spam.example")
+        result = policy.evaluate_register(
+            registration_method="password", username="bob", email="bob@spam.example"
+        )
         self.assertEqual([(v.field, v.code) for v in result.violations], [("email", "email-banned")])
 
         # allow_insecure_uris relaxes client registration.
@@ -116,7 +130,9 @@ class PolicyEngineTestCase(MasTestCase):
             },
             device_code_grant_enabled=True,
         )
-        result = policy.evaluate_client_registration(registration.metadata, requester=Requester("127.0.0.1", "test"))
+        result = policy.evaluate_client_registration(
+            registration.metadata, requester=Requester("127.0.0.1", "test")
+        )
         self.assertEqual(
             [v.to_json() for v in result.violations],
             [{"msg": "invalid redirect_uri", "redirect_uri": "https://evil.example.org/cb"}],
@@ -124,7 +140,7 @@ class PolicyEngineTestCase(MasTestCase):
 
     def test_mas_admin_scope_for_admin_clients_via_dynamic_data(self) -> None:
         policy = self.server.get_policy()
-        check = lambda: policy.evaluate_authorization_grant(  # noqa: E731
+        check = lambda: policy.evaluate_authorization_grant(
             client=CLIENT, scope="urn:mas:admin", grant_type="client_credentials"
         )
         self.assertEqual(str(check()), "scope 'urn:mas:admin' not allowed")

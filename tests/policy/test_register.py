@@ -15,7 +15,9 @@ def _allow(input: dict[str, Any], data: dict[str, Any] | None = None) -> bool:
 
 
 def _codes(input: dict[str, Any], data: dict[str, Any] | None = None) -> list[tuple[str | None, str | None]]:
-    return [(v.field, v.code) for v in evaluate_register(input, {"server_name": "example.com", **(data or {})})]
+    return [
+        (v.field, v.code) for v in evaluate_register(input, {"server_name": "example.com", **(data or {})})
+    ]
 
 
 def test_allow_all_domains() -> None:
@@ -46,17 +48,21 @@ def test_no_email() -> None:
 
 def test_empty_username() -> None:
     assert not _allow({"username": "", "registration_method": "upstream-oauth2"})
-    assert ("username", "username-too-short") in _codes({"username": "", "registration_method": "upstream-oauth2"})
+    assert ("username", "username-too-short") in _codes(
+        {"username": "", "registration_method": "upstream-oauth2"}
+    )
 
 
 def test_long_username() -> None:
     username = "a" * 249
-    assert not _allow({"username": username, "registration_method": "upstream-oauth2"}, {"server_name": "matrix.org"})
+    assert not _allow(
+        {"username": username, "registration_method": "upstream-oauth2"}, {"server_name": "matrix.org"}
+    )
     # "@" + 249 + ":" + "a.io" is exactly 255 characters.
     assert _allow({"username": username, "registration_method": "upstream-oauth2"}, {"server_name": "a.io"})
-    assert _codes({"username": "a" * 250, "registration_method": "upstream-oauth2"}, {"server_name": "a.io"}) == [
-        ("username", "username-too-long")
-    ]
+    assert _codes(
+        {"username": "a" * 250, "registration_method": "upstream-oauth2"}, {"server_name": "a.io"}
+    ) == [("username", "username-too-long")]
 
 
 def test_invalid_username() -> None:
@@ -92,12 +98,20 @@ def test_banned_username() -> None:
 
 
 def test_ip_ban() -> None:
-    input = {"username": "hello", "registration_method": "upstream-oauth2", "requester": {"ip_address": "1.1.1.1"}}
+    input = {
+        "username": "hello",
+        "registration_method": "upstream-oauth2",
+        "requester": {"ip_address": "1.1.1.1"},
+    }
     assert not _allow(input, {"requester": {"banned_ips": ["1.1.1.1"]}})
     assert not _allow(input, {"requester": {"banned_ips": ["1.0.0.0/8"]}})
     violations = evaluate_register(input, {"server_name": "x", "requester": {"banned_ips": ["1.0.0.0/8"]}})
     assert [v.msg for v in violations] == ["Requester [1.1.1.1] isn't allowed to do this action"]
-    ua = {"username": "hello", "registration_method": "upstream-oauth2", "requester": {"user_agent": "Evil Client"}}
+    ua = {
+        "username": "hello",
+        "registration_method": "upstream-oauth2",
+        "requester": {"user_agent": "Evil Client"},
+    }
     assert not _allow(ua, {"requester": {"banned_user_agents": {"substrings": ["Evil"]}}})
 
 
@@ -105,6 +119,9 @@ def test_registration_method() -> None:
     assert [v.msg for v in evaluate_register({"username": "hello"}, {"server_name": "x"})] == [
         "unspecified registration method"
     ]
-    assert [v.msg for v in evaluate_register({"username": "hello", "registration_method": "magic"}, {"server_name": "x"})] == [
-        "unknown registration method"
-    ]
+    assert [
+        v.msg
+        for v in evaluate_register(
+            {"username": "hello", "registration_method": "magic"}, {"server_name": "x"}
+        )
+    ] == ["unknown registration method"]

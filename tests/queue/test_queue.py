@@ -59,7 +59,7 @@ class CrashJob(Job):
         raise ZeroDivisionError("boom")
 
 
-HANGING: list["defer.Deferred[None]"] = []
+HANGING: list[defer.Deferred[None]] = []
 
 
 @attrs.frozen
@@ -106,9 +106,15 @@ class QueueTestCase(MasTestCase):
         self.get_success(enqueue(self.server, FatalJob()))
         self.get_success(self.store.register_worker("W1"))
         self.get_success(self.store.register_worker("W2"))
-        first = self.get_success(self.store.tick("W1", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5))
-        second = self.get_success(self.store.tick("W2", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5))
-        third = self.get_success(self.store.tick("W2", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5))
+        first = self.get_success(
+            self.store.tick("W1", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5)
+        )
+        second = self.get_success(
+            self.store.tick("W2", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5)
+        )
+        third = self.get_success(
+            self.store.tick("W2", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5)
+        )
         self.assertEqual(len(first.jobs), 5)
         self.assertEqual([j.payload["value"] for j in first.jobs], [0, 1, 2, 3, 4])
         self.assertEqual([j.payload["value"] for j in second.jobs], [5, 6])
@@ -125,12 +131,20 @@ class QueueTestCase(MasTestCase):
     def test_failed_job_is_retried_with_backoff(self) -> None:
         self.get_success(enqueue(self.server, RecordJob(value=1)))
         self.get_success(self.store.register_worker("W1"))
-        (job,) = self.get_success(self.store.tick("W1", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5)).jobs
+        (job,) = self.get_success(
+            self.store.tick("W1", heartbeat=False, lease_ms=5000, queues=["test-record"], limit=5)
+        ).jobs
         now = self.clock.time_msec()
-        self.assertTrue(self.get_success(self.store.mark_failed(job.id, "nope", ("01RETRY0000000000000000000", now + 5000))))
+        self.assertTrue(
+            self.get_success(
+                self.store.mark_failed(job.id, "nope", ("01RETRY0000000000000000000", now + 5000))
+            )
+        )
         old, new = self.jobs()
         self.assertEqual((old.status, old.failed_reason, old.next_attempt_id), (FAILED, "nope", new.id))
-        self.assertEqual((new.status, new.attempt, new.scheduled_at, new.payload), (SCHEDULED, 1, now + 5000, {"value": 1}))
+        self.assertEqual(
+            (new.status, new.attempt, new.scheduled_at, new.payload), (SCHEDULED, 1, now + 5000, {"value": 1})
+        )
         # Recording an outcome twice is refused (the job is no longer running).
         self.assertFalse(self.get_success(self.store.mark_completed(job.id)))
         self.assertEqual([retry_delay_ms(a) for a in range(4)], [5_000, 10_000, 20_000, 40_000])
@@ -138,7 +152,9 @@ class QueueTestCase(MasTestCase):
     def test_leader_lease(self) -> None:
         self.get_success(self.store.register_worker("W1"))
         self.get_success(self.store.register_worker("W2"))
-        tick = lambda w: self.get_success(self.store.tick(w, heartbeat=False, lease_ms=LEADER_LEASE_MS, queues=[], limit=0))  # noqa: E731
+        tick = lambda w: self.get_success(
+            self.store.tick(w, heartbeat=False, lease_ms=LEADER_LEASE_MS, queues=[], limit=0)
+        )
         self.assertTrue(tick("W1").leader)
         self.assertFalse(tick("W2").leader)
         self.reactor.advance(4)

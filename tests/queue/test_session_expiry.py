@@ -10,11 +10,10 @@ from typing import Any
 
 import attrs
 
+from mas_twisted.queue.base import enqueue
 from mas_twisted.queue.jobs.sessions import ExpireInactiveSessionsJob
 from mas_twisted.queue.registry import JOBS
 from mas_twisted.queue.worker import QueueWorker
-from mas_twisted.queue.base import enqueue
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 from mas_twisted.types.compat import CompatAccessToken, CompatSession
 from tests.storage.test_oauth2_sessions import API_SCOPE, OAuth2StoreTestCase
 from tests.unittest import override_config
@@ -26,7 +25,9 @@ EXPIRY = {"experimental": {"inactive_session_expiration": {"ttl": TTL_S}}}
 class SessionExpiryTestCase(OAuth2StoreTestCase):
     def set_active(self, table: str, column: str, session_id: str, at: int) -> None:
         self.get_success(
-            self.db_pool.execute("t", f"UPDATE {table} SET last_active_at = ? WHERE {column} = ?", at, session_id)
+            self.db_pool.execute(
+                "t", f"UPDATE {table} SET last_active_at = ? WHERE {column} = ?", at, session_id
+            )
         )
 
     def run_jobs(self) -> None:
@@ -46,8 +47,12 @@ class SessionExpiryTestCase(OAuth2StoreTestCase):
         self.get_success(self.stores.oauth2_clients.add_oauth2_client(static))
         static_session = attrs.evolve(self.make_session(), id=self.new_id(), client_id=static.id)
         self.get_success(self.stores.oauth2_sessions.add_oauth2_session(static_session))
-        compat = CompatSession(id=self.new_id(), user_id=self.user.id, device_id="COMPAT", created_at=self.now())
-        compat_token = CompatAccessToken(id=self.new_id(), session_id=compat.id, access_token="mct_x", created_at=self.now())
+        compat = CompatSession(
+            id=self.new_id(), user_id=self.user.id, device_id="COMPAT", created_at=self.now()
+        )
+        compat_token = CompatAccessToken(
+            id=self.new_id(), session_id=compat.id, access_token="mct_x", created_at=self.now()
+        )
         self.get_success(self.stores.compat_sessions.start_compat_session(compat, compat_token))
         for session_id in (idle.id, static_session.id):
             self.set_active("oauth2_sessions", "oauth2_session_id", session_id, long_ago)
@@ -63,13 +68,22 @@ class SessionExpiryTestCase(OAuth2StoreTestCase):
         self.assertIsNone(self.session(recent.id).finished_at)
         self.assertIsNone(self.session(never.id).finished_at)  # never active: left alone
         self.assertIsNone(self.session(static_session.id).finished_at)  # a static client's
-        self.assertIsNotNone(self.get_success(self.stores.compat_sessions.get_compat_session(compat.id)).finished_at)
-        self.assertIsNotNone(self.get_success(self.stores.browser_sessions.get_browser_session(self.browser.id)).finished_at)
+        self.assertIsNotNone(
+            self.get_success(self.stores.compat_sessions.get_compat_session(compat.id)).finished_at
+        )
+        self.assertIsNotNone(
+            self.get_success(self.stores.browser_sessions.get_browser_session(self.browser.id)).finished_at
+        )
         jobs = self.get_success(self.stores.queue.list_jobs())
         by_queue: dict[str, list[Any]] = {}
         for job in jobs:
             by_queue.setdefault(job.queue_name, []).append(job)
-        for name in ("expire-inactive-sessions", "expire-inactive-oauth-sessions", "expire-inactive-compat-sessions", "expire-inactive-user-sessions"):
+        for name in (
+            "expire-inactive-sessions",
+            "expire-inactive-oauth-sessions",
+            "expire-inactive-compat-sessions",
+            "expire-inactive-user-sessions",
+        ):
             self.assertEqual([j.status for j in by_queue[name]], ["completed"], name)
         # One device sync for alice per kind that changed her devices, a minute later.
         syncs = by_queue["sync-devices"]

@@ -10,7 +10,20 @@ from tests.unittest import TEST_PUBLIC_BASE, MasTestCase, override_config
 
 PATH = "/.well-known/openid-configuration"
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"]
-AUTH_ALGS = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES256K"]
+AUTH_ALGS = [
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES256K",
+]
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
@@ -39,7 +52,10 @@ class DiscoveryDocumentTestCase(MasTestCase):
                 ("scopes_supported", ["openid", "email"]),
                 ("response_types_supported", ["code", "id_token", "code id_token"]),
                 ("response_modes_supported", ["form_post", "query", "fragment"]),
-                ("grant_types_supported", ["authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT]),
+                (
+                    "grant_types_supported",
+                    ["authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT],
+                ),
                 ("token_endpoint_auth_methods_supported", AUTH_METHODS),
                 ("token_endpoint_auth_signing_alg_values_supported", AUTH_ALGS),
                 ("revocation_endpoint", base + "oauth2/revoke"),
@@ -55,7 +71,10 @@ class DiscoveryDocumentTestCase(MasTestCase):
                 ("userinfo_signing_alg_values_supported", signing),
                 ("display_values_supported", ["page"]),
                 ("claim_types_supported", ["normal"]),
-                ("claims_supported", ["iss", "sub", "aud", "iat", "exp", "nonce", "auth_time", "at_hash", "c_hash"]),
+                (
+                    "claims_supported",
+                    ["iss", "sub", "aud", "iat", "exp", "nonce", "auth_time", "at_hash", "c_hash"],
+                ),
                 ("claims_parameter_supported", False),
                 ("request_parameter_supported", False),
                 ("request_uri_parameter_supported", False),
@@ -86,7 +105,9 @@ class DiscoveryDocumentTestCase(MasTestCase):
         doc = self.document()
         self.assertNotIn("device_authorization_endpoint", doc)
         self.assertNotIn(DEVICE_GRANT, doc["grant_types_supported"])
-        self.assertEqual(doc["grant_types_supported"], ["authorization_code", "refresh_token", "client_credentials"])
+        self.assertEqual(
+            doc["grant_types_supported"], ["authorization_code", "refresh_token", "client_credentials"]
+        )
 
     @override_config({"account": {"password_registration_enabled": True}})
     def test_prompt_create_with_password_registration(self) -> None:

@@ -70,7 +70,7 @@ class SecondResource:
         return text_response(request, 200, f"second:{name}")
 
 
-def _sleep(clock: MemoryReactorClock, seconds: float) -> "defer.Deferred[None]":
+def _sleep(clock: MemoryReactorClock, seconds: float) -> defer.Deferred[None]:
     d: defer.Deferred[None] = defer.Deferred()
     clock.callLater(seconds, d.callback, None)
     return d
@@ -221,12 +221,19 @@ class DispatchTestCase(unittest.TestCase):
 
     def test_client_address_seen_by_the_application(self) -> None:
         response = self.request(
-            self.site(), "GET", "/first", headers=[("X-Forwarded-For", "::ffff:203.0.113.8")], client_ip="10.1.1.1"
+            self.site(),
+            "GET",
+            "/first",
+            headers=[("X-Forwarded-For", "::ffff:203.0.113.8")],
+            client_ip="10.1.1.1",
         )
         # 10.1.1.1 is not trusted by this site, so the header is ignored.
         self.assertEqual(response.request.client_ip, "10.1.1.1")
         response = self.request(
-            self.site(trusted=("10.0.0.0/8",)), "GET", "/first", headers=[("X-Forwarded-For", "::ffff:203.0.113.8")],
+            self.site(trusted=("10.0.0.0/8",)),
+            "GET",
+            "/first",
+            headers=[("X-Forwarded-For", "::ffff:203.0.113.8")],
             client_ip="10.1.1.1",
         )
         self.assertEqual(response.request.client_ip, "203.0.113.8")
@@ -248,4 +255,6 @@ class InferClientIpTestCase(unittest.SynchronousTestCase):
         self.assertEqual(infer("::ffff:10.0.0.1", ["1.2.3.4"], self.trusted), "1.2.3.4")
         self.assertEqual(infer(None, ["1.2.3.4"], self.trusted), "1.2.3.4")
         self.assertIsNone(infer(None, [], self.trusted))
-        self.assertEqual(infer("198.51.100.1", ["1.2.3.4"], self.trusted, from_proxy_protocol=True), "198.51.100.1")
+        self.assertEqual(
+            infer("198.51.100.1", ["1.2.3.4"], self.trusted, from_proxy_protocol=True), "198.51.100.1"
+        )

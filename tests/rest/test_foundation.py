@@ -62,7 +62,9 @@ class DiscoveryTestCase(MasTestCase):
 
     def test_webfinger(self) -> None:
         rel = "http%3A%2F%2Fopenid.net%2Fspecs%2Fconnect%2F1.0%2Fissuer"
-        channel = self.make_request("GET", f"/.well-known/webfinger?resource=acct%3Aalice%40example.com&rel={rel}")
+        channel = self.make_request(
+            "GET", f"/.well-known/webfinger?resource=acct%3Aalice%40example.com&rel={rel}"
+        )
         self.assertEqual(channel.code, 200, channel.body)
         self.assertEqual(channel.content_type, "application/jrd+json")
         self.assertEqual(
@@ -72,7 +74,9 @@ class DiscoveryTestCase(MasTestCase):
                 "links": [{"rel": "http://openid.net/specs/connect/1.0/issuer", "href": TEST_PUBLIC_BASE}],
             },
         )
-        other = self.make_request("GET", "/.well-known/webfinger?resource=acct%3Abob%40example.com&rel=profile")
+        other = self.make_request(
+            "GET", "/.well-known/webfinger?resource=acct%3Abob%40example.com&rel=profile"
+        )
         self.assertEqual(other.json_body, {"subject": "acct:bob@example.com", "links": []})
         missing = self.make_request("GET", "/.well-known/webfinger?rel=profile")
         self.assertEqual(missing.code, 400)
@@ -123,7 +127,9 @@ class MetricsTestCase(MasTestCase):
     def default_config(self) -> dict[str, Any]:
         config = super().default_config()
         config["http"]["listeners"].append(
-            _listener({"name": "prometheus"}, {"name": "connection-info"}, {"name": "graphql"}, name="internal")
+            _listener(
+                {"name": "prometheus"}, {"name": "connection-info"}, {"name": "graphql"}, name="internal"
+            )
         )
         return config
 
@@ -312,7 +318,9 @@ class AssetCacheTestCase(MasTestCase):
         last_modified = os.stat(os.path.join(self.assets, "only.txt")).st_mtime
         from twisted.web.http import datetimeToString
 
-        cached = self.get("/assets/only.txt", ("If-Modified-Since", datetimeToString(last_modified + 1).decode()))
+        cached = self.get(
+            "/assets/only.txt", ("If-Modified-Since", datetimeToString(last_modified + 1).decode())
+        )
         self.assertEqual(cached.code, 304)
         self.assertEqual(jobs, [])
 

@@ -93,7 +93,9 @@ class ConfigSyncTestCase(MasTestCase):
 
     def providers(self) -> dict[str, Any]:
         stores = self.server.get_stores()
-        return {p.id: p for p in self.get_success(stores.upstream_oauth_providers.list_upstream_oauth_providers())}
+        return {
+            p.id: p for p in self.get_success(stores.upstream_oauth_providers.list_upstream_oauth_providers())
+        }
 
     def test_adds_clients_and_providers(self) -> None:
         with self.assertLogs("mas_twisted.storage.config_sync", "INFO") as logs:
@@ -112,7 +114,12 @@ class ConfigSyncTestCase(MasTestCase):
         self.assertEqual(a.redirect_uris, ("https://a.example.com/cb", "com.example.app:/cb"))
         self.assertEqual(
             a.grant_types,
-            ("authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"),
+            (
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ),
         )
         assert a.encrypted_client_secret is not None
         self.assertNotIn("s3cret", a.encrypted_client_secret)
@@ -134,7 +141,9 @@ class ConfigSyncTestCase(MasTestCase):
             p1.additional_authorization_parameters,
             (("prompt", "consent"), ("login_hint", "{{ params.login_hint }}")),
         )
-        self.assertEqual(p1.claims_imports["localpart"], {"action": "require", "template": None, "on_conflict": "fail"})
+        self.assertEqual(
+            p1.claims_imports["localpart"], {"action": "require", "template": None, "on_conflict": "fail"}
+        )
         self.assertEqual(p1.claims_imports["email"], {"action": "suggest", "template": None})
         self.assertEqual(p1.claims_imports["subject"], {"template": None})
         self.assertEqual(p2.token_endpoint_override, "https://other.example.com/token")
@@ -159,7 +168,9 @@ class ConfigSyncTestCase(MasTestCase):
         a = self.clients()[CLIENT_A]
         self.assertEqual(a.client_name, "Renamed")
         assert a.encrypted_client_secret is not None
-        self.assertEqual(Encrypter(bytes.fromhex(TEST_ENCRYPTION_KEY)).decrypt_string(a.encrypted_client_secret), "rotated")
+        self.assertEqual(
+            Encrypter(bytes.fromhex(TEST_ENCRYPTION_KEY)).decrypt_string(a.encrypted_client_secret), "rotated"
+        )
         p1 = self.providers()[PROVIDER_1]
         self.assertEqual(p1.human_name, "Example 2")
         self.assertEqual(p1.created_at, int(self.START_TIME * 1000))
@@ -169,7 +180,11 @@ class ConfigSyncTestCase(MasTestCase):
         self.get_success(
             self.db_pool.simple_insert(
                 "oauth2_clients",
-                {"oauth2_client_id": DYNAMIC, "grant_type_authorization_code": True, "grant_type_refresh_token": True},
+                {
+                    "oauth2_client_id": DYNAMIC,
+                    "grant_type_authorization_code": True,
+                    "grant_type_refresh_token": True,
+                },
             )
         )
         self.reactor.advance(10)
@@ -244,7 +259,9 @@ class BlockingConfigSyncTestCase(MasTestCase):
         db = EmptyDatabase(temp_dir(self))
         self.addCleanup(db.cleanup)
         prepare_database(db.db_config)
-        raw = deep_merge(self.default_config(), {"clients": CLIENTS, "upstream_oauth2": {"providers": PROVIDERS}})
+        raw = deep_merge(
+            self.default_config(), {"clients": CLIENTS, "upstream_oauth2": {"providers": PROVIDERS}}
+        )
         raw["database"] = db.config_section
         config = RootConfig(raw)
 
@@ -258,7 +275,10 @@ class BlockingConfigSyncTestCase(MasTestCase):
             [(CLIENT_A,), (CLIENT_B,)],
         )
         self.assertEqual(
-            db.query("SELECT created_at FROM upstream_oauth_providers WHERE upstream_oauth_provider_id = ?", (PROVIDER_1,)),
+            db.query(
+                "SELECT created_at FROM upstream_oauth_providers WHERE upstream_oauth_provider_id = ?",
+                (PROVIDER_1,),
+            ),
             [(1234500,)],
         )
 

@@ -49,7 +49,9 @@ class SimpleHelpersTestCase(MasTestCase):
         self.get_success(self.db_pool.simple_insert("oauth2_clients", client_row(ALICE, "Alice")))
         row = self.get_success(
             self.db_pool.simple_select_one(
-                "oauth2_clients", {"oauth2_client_id": ALICE}, ("client_name", "grant_type_authorization_code")
+                "oauth2_clients",
+                {"oauth2_client_id": ALICE},
+                ("client_name", "grant_type_authorization_code"),
             )
         )
         self.assertEqual(row[0], "Alice")
@@ -58,7 +60,9 @@ class SimpleHelpersTestCase(MasTestCase):
 
     def test_select_one_missing(self) -> None:
         row = self.get_success(
-            self.db_pool.simple_select_one("oauth2_clients", {"oauth2_client_id": ALICE}, ("client_name",), allow_none=True)
+            self.db_pool.simple_select_one(
+                "oauth2_clients", {"oauth2_client_id": ALICE}, ("client_name",), allow_none=True
+            )
         )
         self.assertIsNone(row)
         failure = self.get_failure(
@@ -98,7 +102,10 @@ class SimpleHelpersTestCase(MasTestCase):
 
         some = self.get_success(
             self.db_pool.simple_select_many(
-                "oauth2_clients", "oauth2_client_id", [ALICE, CAROL, "01HZZZZZZZZZZZZZZZZZZZZZZZ"], ("client_name",)
+                "oauth2_clients",
+                "oauth2_client_id",
+                [ALICE, CAROL, "01HZZZZZZZZZZZZZZZZZZZZZZZ"],
+                ("client_name",),
             )
         )
         self.assertCountEqual(some, [("a",), ("c",)])
@@ -113,32 +120,44 @@ class SimpleHelpersTestCase(MasTestCase):
 
         def _txn(txn: LoggingTransaction, values: list[str]) -> list[str]:
             clause, args = make_in_list_sql_clause(txn.engine, "oauth2_client_id", values)
-            txn.execute(f"SELECT oauth2_client_id FROM oauth2_clients WHERE {clause} ORDER BY oauth2_client_id", args)
+            txn.execute(
+                f"SELECT oauth2_client_id FROM oauth2_clients WHERE {clause} ORDER BY oauth2_client_id", args
+            )
             return [r[0] for r in txn.fetchall()]
 
-        self.assertEqual(self.get_success(self.db_pool.runInteraction("in_list", _txn, [BOB, CAROL])), [BOB, CAROL])
+        self.assertEqual(
+            self.get_success(self.db_pool.runInteraction("in_list", _txn, [BOB, CAROL])), [BOB, CAROL]
+        )
         self.assertEqual(self.get_success(self.db_pool.runInteraction("in_list", _txn, [])), [])
 
     def test_update_and_update_one(self) -> None:
         self.get_success(self.db_pool.simple_insert("oauth2_clients", client_row(ALICE, "x")))
         self.get_success(self.db_pool.simple_insert("oauth2_clients", client_row(BOB, "x")))
 
-        count = self.get_success(self.db_pool.simple_update("oauth2_clients", {"client_name": "x"}, {"logo_uri": "l"}))
+        count = self.get_success(
+            self.db_pool.simple_update("oauth2_clients", {"client_name": "x"}, {"logo_uri": "l"})
+        )
         self.assertEqual(count, 2)
 
         self.get_success(
-            self.db_pool.simple_update_one("oauth2_clients", {"oauth2_client_id": ALICE}, {"client_name": "Alice"})
+            self.db_pool.simple_update_one(
+                "oauth2_clients", {"oauth2_client_id": ALICE}, {"client_name": "Alice"}
+            )
         )
         self.assertEqual(
             self.get_success(
-                self.db_pool.simple_select_one_onecol("oauth2_clients", {"oauth2_client_id": ALICE}, "client_name")
+                self.db_pool.simple_select_one_onecol(
+                    "oauth2_clients", {"oauth2_client_id": ALICE}, "client_name"
+                )
             ),
             "Alice",
         )
 
         # No row: an error, nothing written.
         failure = self.get_failure(
-            self.db_pool.simple_update_one("oauth2_clients", {"oauth2_client_id": CAROL}, {"client_name": "C"}),
+            self.db_pool.simple_update_one(
+                "oauth2_clients", {"oauth2_client_id": CAROL}, {"client_name": "C"}
+            ),
             RowsAffectedError,
         )
         self.assertEqual(failure.value.actual, 0)
@@ -146,7 +165,9 @@ class SimpleHelpersTestCase(MasTestCase):
         # Two rows: an error, and both rows keep their value (the update is rolled back).
         self.get_success(self.db_pool.simple_update("oauth2_clients", {}, {"client_name": "same"}))
         failure = self.get_failure(
-            self.db_pool.simple_update_one("oauth2_clients", {"client_name": "same"}, {"client_name": "changed"}),
+            self.db_pool.simple_update_one(
+                "oauth2_clients", {"client_name": "same"}, {"client_name": "changed"}
+            ),
             RowsAffectedError,
         )
         self.assertEqual(failure.value.actual, 2)
@@ -158,7 +179,11 @@ class SimpleHelpersTestCase(MasTestCase):
             self.db_pool.simple_upsert(
                 "oauth2_clients",
                 {"oauth2_client_id": ALICE},
-                {"client_name": "first", "grant_type_authorization_code": True, "grant_type_refresh_token": True},
+                {
+                    "client_name": "first",
+                    "grant_type_authorization_code": True,
+                    "grant_type_refresh_token": True,
+                },
                 insertion_values={"created_at": 1000},
             )
         )
@@ -166,12 +191,18 @@ class SimpleHelpersTestCase(MasTestCase):
             self.db_pool.simple_upsert(
                 "oauth2_clients",
                 {"oauth2_client_id": ALICE},
-                {"client_name": "second", "grant_type_authorization_code": True, "grant_type_refresh_token": True},
+                {
+                    "client_name": "second",
+                    "grant_type_authorization_code": True,
+                    "grant_type_refresh_token": True,
+                },
                 insertion_values={"created_at": 2000},
             )
         )
         rows = self.get_success(
-            self.db_pool.simple_select_list("oauth2_clients", {}, ("oauth2_client_id", "client_name", "created_at"))
+            self.db_pool.simple_select_list(
+                "oauth2_clients", {}, ("oauth2_client_id", "client_name", "created_at")
+            )
         )
         # Updated in place; the insertion-only value is from the first call.
         self.assertEqual(rows, [(ALICE, "second", 1000)])
@@ -179,10 +210,16 @@ class SimpleHelpersTestCase(MasTestCase):
     def test_delete(self) -> None:
         self.get_success(self.db_pool.simple_insert("oauth2_clients", client_row(ALICE, "x")))
         self.get_success(self.db_pool.simple_insert("oauth2_clients", client_row(BOB, "x")))
-        self.assertEqual(self.get_success(self.db_pool.simple_delete("oauth2_clients", {"client_name": "x"})), 2)
-        self.assertEqual(self.get_success(self.db_pool.simple_delete("oauth2_clients", {"client_name": "x"})), 0)
+        self.assertEqual(
+            self.get_success(self.db_pool.simple_delete("oauth2_clients", {"client_name": "x"})), 2
+        )
+        self.assertEqual(
+            self.get_success(self.db_pool.simple_delete("oauth2_clients", {"client_name": "x"})), 0
+        )
         self.get_failure(self.db_pool.simple_delete("oauth2_clients", {}), ValueError)
-        self.get_failure(self.db_pool.simple_delete_one("oauth2_clients", {"oauth2_client_id": ALICE}), RowsAffectedError)
+        self.get_failure(
+            self.db_pool.simple_delete_one("oauth2_clients", {"oauth2_client_id": ALICE}), RowsAffectedError
+        )
 
     def test_insert_many_and_execute(self) -> None:
         self.get_success(
@@ -194,7 +231,9 @@ class SimpleHelpersTestCase(MasTestCase):
         )
         rows = self.get_success(
             self.db_pool.execute(
-                "count_clients", "SELECT COUNT(*) FROM oauth2_clients WHERE grant_type_refresh_token = ?", True
+                "count_clients",
+                "SELECT COUNT(*) FROM oauth2_clients WHERE grant_type_refresh_token = ?",
+                True,
             )
         )
         self.assertEqual(rows, [(1,)])
@@ -202,7 +241,11 @@ class SimpleHelpersTestCase(MasTestCase):
     def test_sql_is_logged_on_one_line_with_desc(self) -> None:
         with self.assertLogs("mas_twisted.storage.SQL", "DEBUG") as logs:
             self.get_success(
-                self.db_pool.execute("find_by_name", "SELECT oauth2_client_id\n   FROM oauth2_clients\n WHERE client_name = ?", "n")
+                self.db_pool.execute(
+                    "find_by_name",
+                    "SELECT oauth2_client_id\n   FROM oauth2_clients\n WHERE client_name = ?",
+                    "n",
+                )
             )
         statements = [line for line in logs.output if "[SQL]" in line and "SELECT" in line]
         self.assertEqual(len(statements), 1, logs.output)
@@ -230,13 +273,22 @@ class ParamStyleTestCase(MasTestCase):
 
     def test_split_keys_become_libpq_arguments(self) -> None:
         engine = PostgresEngine(
-            make_db_config({"host": "db", "port": 5433, "username": "mas", "password": "pw", "database": "masdb"})
+            make_db_config(
+                {"host": "db", "port": 5433, "username": "mas", "password": "pw", "database": "masdb"}
+            )
         )
         args, kwargs = engine.connect_args()
         self.assertEqual(args, ())
         self.assertEqual(
             {k: kwargs[k] for k in ("host", "port", "user", "password", "dbname", "connect_timeout")},
-            {"host": "db", "port": 5433, "user": "mas", "password": "pw", "dbname": "masdb", "connect_timeout": 30},
+            {
+                "host": "db",
+                "port": 5433,
+                "user": "mas",
+                "password": "pw",
+                "dbname": "masdb",
+                "connect_timeout": 30,
+            },
         )
         socket_engine = PostgresEngine(make_db_config({"socket": "/run/postgresql"}))
         self.assertEqual(socket_engine.connect_args()[1]["host"], "/run/postgresql")
@@ -269,7 +321,9 @@ class TransactionTestCase(MasTestCase):
         self.assertEqual(self._count(), 0)
 
     def test_cancellation_waits_for_the_transaction(self) -> None:
-        d = defer.ensureDeferred(self.db_pool.simple_insert("oauth2_clients", client_row(ALICE), desc="cancelled"))
+        d = defer.ensureDeferred(
+            self.db_pool.simple_insert("oauth2_clients", client_row(ALICE), desc="cancelled")
+        )
         self.assertNoResult(d)
         d.cancel()
         # The database work has not run yet, so the caller is not told anything yet either.
@@ -300,7 +354,9 @@ class ConnectionRecyclingTestCase(MasTestCase):
     """``max_lifetime`` and ``idle_timeout`` replace pooled PostgreSQL connections before use."""
 
     def _pool(self, **settings: int) -> DatabasePool:
-        pool = self.test_db.make_pool(make_db_config({**self.test_db.config_section, **settings}), self.reactor)
+        pool = self.test_db.make_pool(
+            make_db_config({**self.test_db.config_section, **settings}), self.reactor
+        )
         pool._monotonic = self.reactor.seconds  # the fake clock drives connection ages
         return pool
 
@@ -363,7 +419,8 @@ class ConnectionLossTestCase(MasTestCase):
         new_pid = self.get_success(self.db_pool.execute("backend", "SELECT pg_backend_pid()"))[0][0]
         self.assertNotEqual(new_pid, pid)
         self.assertEqual(
-            self.get_success(self.db_pool.simple_select_onecol("oauth2_clients", {}, "client_name")), ["after"]
+            self.get_success(self.db_pool.simple_select_onecol("oauth2_clients", {}, "client_name")),
+            ["after"],
         )
         # adbapi logs the failed rollback on the dead connection.
         self.flushLoggedErrors()
@@ -401,16 +458,23 @@ class RetryTestCase(MasTestCase):
                 self.other.cursor().execute(
                     "UPDATE oauth2_clients SET client_name = 'other' WHERE oauth2_client_id = %s", (ALICE,)
                 )
-            txn.execute("UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?", ("mine", ALICE))
+            txn.execute(
+                "UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?", ("mine", ALICE)
+            )
         else:
             if conflict:
                 self.other.execute("BEGIN IMMEDIATE")
                 try:
-                    txn.execute("UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?", ("mine", ALICE))
+                    txn.execute(
+                        "UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?",
+                        ("mine", ALICE),
+                    )
                 finally:
                     self.other.execute("ROLLBACK")
             else:
-                txn.execute("UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?", ("mine", ALICE))
+                txn.execute(
+                    "UPDATE oauth2_clients SET client_name = ? WHERE oauth2_client_id = ?", ("mine", ALICE)
+                )
 
     def test_retries_after_a_serialization_failure(self) -> None:
         attempts: list[int] = []
@@ -420,7 +484,9 @@ class RetryTestCase(MasTestCase):
             self._conflicting_update(txn, conflict=len(attempts) <= 2)
             return len(attempts)
 
-        result = self.get_success(self.pool.runInteraction("retried", _txn, isolation_level="repeatable read"))
+        result = self.get_success(
+            self.pool.runInteraction("retried", _txn, isolation_level="repeatable read")
+        )
         self.assertEqual(result, 3)
         name = self.get_success(
             self.pool.simple_select_one_onecol("oauth2_clients", {"oauth2_client_id": ALICE}, "client_name")
@@ -434,7 +500,9 @@ class RetryTestCase(MasTestCase):
             attempts.append(1)
             self._conflicting_update(txn, conflict=True)
 
-        failure = self.get_failure(self.pool.runInteraction("hopeless", _txn, isolation_level="serializable"), Exception)
+        failure = self.get_failure(
+            self.pool.runInteraction("hopeless", _txn, isolation_level="serializable"), Exception
+        )
         self.assertTrue(self.pool.engine.is_deadlock(failure.value), failure)
         self.assertEqual(len(attempts), MAX_TXN_RETRIES + 1)
 

@@ -48,7 +48,11 @@ def test_separate_keys() -> None:
     )
     assert config.uri is None
     assert (config.host, config.port, config.username, config.password, config.database) == (
-        "db.example.com", 5433, "mas", "secret", "mas",
+        "db.example.com",
+        5433,
+        "mas",
+        "secret",
+        "mas",
     )
     assert config.engine_name == "postgres"
 
@@ -91,7 +95,9 @@ def test_tls_pairs() -> None:
     assert "database.ssl_key" in message and "both a ssl_certificate and a ssl_key" in message
     config = load({"ssl_mode": "verify-full", "ssl_certificate_file": "/c.pem", "ssl_key_file": "/k.pem"})
     assert config.ssl_mode == "verify-full"
-    assert "expected one of disable, allow, prefer, require, verify-ca, verify-full" in error({"ssl_mode": "on"})
+    assert "expected one of disable, allow, prefer, require, verify-ca, verify-full" in error(
+        {"ssl_mode": "on"}
+    )
 
 
 def test_numbers_are_checked() -> None:
@@ -122,7 +128,9 @@ def test_sqlite_uris(uri: str, path: str) -> None:
 
 def test_bad_uris() -> None:
     assert "database.uri: a sqlite URI has no host part" in error({"uri": "sqlite://host/mas.db"})
-    assert "expected a postgresql://, postgres:// or sqlite:// URI, got 'mysql://h/d'" in error({"uri": "mysql://h/d"})
+    assert "expected a postgresql://, postgres:// or sqlite:// URI, got 'mysql://h/d'" in error(
+        {"uri": "mysql://h/d"}
+    )
     assert "TLS options only apply to PostgreSQL" in error({"uri": "sqlite:///mas.db", "ssl_mode": "require"})
 
 

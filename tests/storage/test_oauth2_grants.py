@@ -18,19 +18,19 @@ from tests.storage.test_oauth2_sessions import API_SCOPE, DAY_MS, OAuth2StoreTes
 
 class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
     def make_grant(self, **kwargs: Any) -> AuthorizationGrant:
-        values: dict[str, Any] = dict(
-            id=self.new_id(),
-            client_id=self.client.id,
-            redirect_uri="https://app.example.com/cb",
-            scope=f"openid {API_SCOPE}",
-            created_at=self.now(),
-            response_mode="query",
-            code=f"code{self._seq:028d}",
-            pkce=Pkce("S256", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-            state="af0ifjsldkj",
-            nonce="n-0S6_WzA2Mj",
-            raw_parameters={"client_id": self.client.id, "response_type": "code"},
-        )
+        values: dict[str, Any] = {
+            "id": self.new_id(),
+            "client_id": self.client.id,
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": f"openid {API_SCOPE}",
+            "created_at": self.now(),
+            "response_mode": "query",
+            "code": f"code{self._seq:028d}",
+            "pkce": Pkce("S256", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            "state": "af0ifjsldkj",
+            "nonce": "n-0S6_WzA2Mj",
+            "raw_parameters": {"client_id": self.client.id, "response_type": "code"},
+        }
         values.update(kwargs)
         grant = AuthorizationGrant(**values)
         self.get_success(self.stores.authorization_grants.add_authorization_grant(grant))
@@ -40,7 +40,9 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         return self.get_success(self.stores.authorization_grants.get_authorization_grant(grant_id))
 
     def fulfill(self, grant: AuthorizationGrant) -> AuthorizationGrant:
-        return self.get_success(self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id))
+        return self.get_success(
+            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id)
+        )
 
     def exchange(self, grant: AuthorizationGrant) -> tuple[bool, Any, Any, Any]:
         """Exchange ``grant`` (as read by the caller) into a new session and token pair."""
@@ -53,14 +55,20 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         return won, session, access, refresh
 
     def test_add_get_find(self) -> None:
-        grant = self.make_grant(login_hint="mxid:@alice:example.com", locale="fr", response_type_id_token=True)
+        grant = self.make_grant(
+            login_hint="mxid:@alice:example.com", locale="fr", response_type_id_token=True
+        )
         self.assertEqual(self.grant(grant.id), grant)
         assert grant.code is not None
-        by_code = self.get_success(self.stores.authorization_grants.find_authorization_grant_by_code(grant.code))
+        by_code = self.get_success(
+            self.stores.authorization_grants.find_authorization_grant_by_code(grant.code)
+        )
         self.assertEqual(by_code, grant)
         assert by_code is not None
         self.assertEqual(by_code.pkce, Pkce("S256", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
-        self.assertIsNone(self.get_success(self.stores.authorization_grants.find_authorization_grant_by_code("nope")))
+        self.assertIsNone(
+            self.get_success(self.stores.authorization_grants.find_authorization_grant_by_code("nope"))
+        )
         self.assertIsNone(self.grant(self.new_id()))
         # Grants without a code (response_type=id_token) do not clash on the unique code index.
         a = self.make_grant(code=None, pkce=None, response_mode="fragment", response_type_id_token=True)
@@ -95,7 +103,8 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         won, session, access, _ = self.exchange(fulfilled)
         self.assertFalse(won)
         self.assertEqual(
-            [self.count(t) for t in ("oauth2_sessions", "oauth2_access_tokens", "oauth2_refresh_tokens")], counts
+            [self.count(t) for t in ("oauth2_sessions", "oauth2_access_tokens", "oauth2_refresh_tokens")],
+            counts,
         )
         self.assertIsNone(self.get_success(self.stores.oauth2_sessions.get_oauth2_session(session.id)))
         self.assertEqual(self.grant(fulfilled.id).oauth2_session_id, first_session.id)  # type: ignore[union-attr]
@@ -115,7 +124,8 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         session = self.make_session()
         access, refresh = self.make_pair(session)
         self.get_failure(
-            self.stores.authorization_grants.exchange_authorization_grant(pretend, session, access, refresh), ValueError
+            self.stores.authorization_grants.exchange_authorization_grant(pretend, session, access, refresh),
+            ValueError,
         )
 
     def test_cancel(self) -> None:
@@ -126,9 +136,12 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(cancelled.stage, GrantStage.CANCELLED)
         # A cancelled grant cannot be fulfilled, even from a stale pending copy.
         self.get_failure(
-            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id), InvalidTransitionError
+            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id),
+            InvalidTransitionError,
         )
-        self.get_failure(self.stores.authorization_grants.cancel_authorization_grant(grant), InvalidTransitionError)
+        self.get_failure(
+            self.stores.authorization_grants.cancel_authorization_grant(grant), InvalidTransitionError
+        )
         self.assertEqual(self.grant(grant.id), cancelled)
 
     def test_fulfil_twice_refused(self) -> None:
@@ -139,9 +152,12 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
             InvalidTransitionError,
         )
         self.get_failure(
-            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id), InvalidTransitionError
+            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id),
+            InvalidTransitionError,
         )
-        self.get_failure(self.stores.authorization_grants.cancel_authorization_grant(grant), InvalidTransitionError)
+        self.get_failure(
+            self.stores.authorization_grants.cancel_authorization_grant(grant), InvalidTransitionError
+        )
         self.assertEqual(self.grant(grant.id), fulfilled)
 
     def test_cleanup_by_id(self) -> None:
@@ -151,14 +167,16 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
         g3 = self.make_grant()
         until = max_ulid_at(self.now() - 7 * DAY_MS)
         self.assertEqual(
-            self.get_success(self.stores.authorization_grants.cleanup_authorization_grants(None, until, 1)), (1, g1.id)
+            self.get_success(self.stores.authorization_grants.cleanup_authorization_grants(None, until, 1)),
+            (1, g1.id),
         )
         self.assertEqual(
             self.get_success(self.stores.authorization_grants.cleanup_authorization_grants(g1.id, until, 10)),
             (1, g2.id),
         )
         self.assertEqual(
-            self.get_success(self.stores.authorization_grants.cleanup_authorization_grants(g2.id, until, 10)), (0, None)
+            self.get_success(self.stores.authorization_grants.cleanup_authorization_grants(g2.id, until, 10)),
+            (0, None),
         )
         self.assertIsNone(self.grant(g1.id))
         self.assertEqual(self.grant(g3.id), g3)
@@ -177,17 +195,17 @@ class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):
 
 class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
     def make_device_grant(self, **kwargs: Any) -> DeviceCodeGrant:
-        values: dict[str, Any] = dict(
-            id=self.new_id(),
-            client_id=self.client.id,
-            scope=f"openid {API_SCOPE}",
-            user_code=f"U{self._seq:05d}",
-            device_code=f"device{self._seq:026d}",
-            created_at=self.now(),
-            expires_at=self.now() + 1_200_000,
-            ip_address="198.51.100.7",
-            user_agent="tv-app/2.0",
-        )
+        values: dict[str, Any] = {
+            "id": self.new_id(),
+            "client_id": self.client.id,
+            "scope": f"openid {API_SCOPE}",
+            "user_code": f"U{self._seq:05d}",
+            "device_code": f"device{self._seq:026d}",
+            "created_at": self.now(),
+            "expires_at": self.now() + 1_200_000,
+            "ip_address": "198.51.100.7",
+            "user_agent": "tv-app/2.0",
+        }
         values.update(kwargs)
         grant = DeviceCodeGrant(**values)
         self.get_success(self.stores.device_code_grants.add_device_code_grant(grant))
@@ -211,7 +229,9 @@ class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(self.grant(grant.id), grant)
         store = self.stores.device_code_grants
         self.assertEqual(self.get_success(store.find_device_code_grant_by_user_code(grant.user_code)), grant)
-        self.assertEqual(self.get_success(store.find_device_code_grant_by_device_code(grant.device_code)), grant)
+        self.assertEqual(
+            self.get_success(store.find_device_code_grant_by_device_code(grant.device_code)), grant
+        )
         self.assertIsNone(self.get_success(store.find_device_code_grant_by_user_code("ZZZZZZ")))
         self.assertIsNone(self.get_success(store.find_device_code_grant_by_device_code("nope")))
         # User codes are unique.
@@ -250,7 +270,9 @@ class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
         self.assertIsNone(self.refresh(refresh.id))
 
         other = self.get_success(
-            self.stores.device_code_grants.fulfill_device_code_grant(self.make_device_grant(), self.browser.id)
+            self.stores.device_code_grants.fulfill_device_code_grant(
+                self.make_device_grant(), self.browser.id
+            )
         )
         won, _, _, refresh = self.exchange(other)
         self.assertTrue(won)
@@ -258,7 +280,9 @@ class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
 
     def test_second_exchange_loses(self) -> None:
         fulfilled = self.get_success(
-            self.stores.device_code_grants.fulfill_device_code_grant(self.make_device_grant(), self.browser.id)
+            self.stores.device_code_grants.fulfill_device_code_grant(
+                self.make_device_grant(), self.browser.id
+            )
         )
         self.assertTrue(self.exchange(fulfilled)[0])
         sessions = self.count("oauth2_sessions")
@@ -268,14 +292,18 @@ class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
 
     def test_reject(self) -> None:
         grant = self.make_device_grant()
-        rejected = self.get_success(self.stores.device_code_grants.reject_device_code_grant(grant, self.browser.id))
+        rejected = self.get_success(
+            self.stores.device_code_grants.reject_device_code_grant(grant, self.browser.id)
+        )
         self.assertEqual(self.grant(grant.id), rejected)
         self.assertTrue(rejected.is_rejected)
         self.get_failure(
-            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser.id), InvalidTransitionError
+            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser.id),
+            InvalidTransitionError,
         )
         self.get_failure(
-            self.stores.device_code_grants.reject_device_code_grant(grant, self.browser.id), InvalidTransitionError
+            self.stores.device_code_grants.reject_device_code_grant(grant, self.browser.id),
+            InvalidTransitionError,
         )
         # Exchanging what the caller wrongly thinks is fulfilled loses.
         won, _, _, _ = self.exchange(grant.fulfill(self.now(), self.browser.id))
@@ -288,7 +316,8 @@ class DeviceCodeGrantStoreTestCase(OAuth2StoreTestCase):
         g2 = self.make_device_grant()
         until = max_ulid_at(self.now() - 7 * DAY_MS)
         self.assertEqual(
-            self.get_success(self.stores.device_code_grants.cleanup_device_code_grants(None, until, 10)), (1, g1.id)
+            self.get_success(self.stores.device_code_grants.cleanup_device_code_grants(None, until, 10)),
+            (1, g1.id),
         )
         self.assertIsNone(self.grant(g1.id))
         self.assertEqual(self.grant(g2.id), g2)

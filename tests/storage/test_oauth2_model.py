@@ -20,37 +20,37 @@ from mas_twisted.types.oauth2 import (
     RefreshToken,
     RefreshTokenState,
     TokenOwner,
-    max_ulid_at,
     as_scope,
+    max_ulid_at,
 )
 
 T0 = 1_700_000_000_000
 
 
 def grant(**kwargs: object) -> AuthorizationGrant:
-    values: dict[str, object] = dict(
-        id="01HF7YAT3V0000000000000001",
-        client_id="01HF7YAT3V00000000000000C1",
-        redirect_uri="https://app.example.com/cb",
-        scope="openid urn:matrix:client:api:*",
-        created_at=T0,
-        response_mode="query",
-        code="c" * 32,
-    )
+    values: dict[str, object] = {
+        "id": "01HF7YAT3V0000000000000001",
+        "client_id": "01HF7YAT3V00000000000000C1",
+        "redirect_uri": "https://app.example.com/cb",
+        "scope": "openid urn:matrix:client:api:*",
+        "created_at": T0,
+        "response_mode": "query",
+        "code": "c" * 32,
+    }
     values.update(kwargs)
     return AuthorizationGrant(**values)  # type: ignore[arg-type]
 
 
 def device_grant(**kwargs: object) -> DeviceCodeGrant:
-    values: dict[str, object] = dict(
-        id="01HF7YAT3V0000000000000D01",
-        client_id="01HF7YAT3V00000000000000C1",
-        scope="openid",
-        user_code="ABC123",
-        device_code="d" * 32,
-        created_at=T0,
-        expires_at=T0 + 1_200_000,
-    )
+    values: dict[str, object] = {
+        "id": "01HF7YAT3V0000000000000D01",
+        "client_id": "01HF7YAT3V00000000000000C1",
+        "scope": "openid",
+        "user_code": "ABC123",
+        "device_code": "d" * 32,
+        "created_at": T0,
+        "expires_at": T0 + 1_200_000,
+    }
     values.update(kwargs)
     return DeviceCodeGrant(**values)  # type: ignore[arg-type]
 
@@ -249,7 +249,9 @@ def test_introspection_activity_rule() -> None:
     assert not AccessTokenIntrospection(token, session, alice).is_active(T0 + 11)
     assert not AccessTokenIntrospection(token, session.finish(T0), alice).is_active(T0)
     assert not AccessTokenIntrospection(token, session, TokenOwner("u", "alice", locked_at=T0)).is_active(T0)
-    assert not AccessTokenIntrospection(token, session, TokenOwner("u", "alice", deactivated_at=T0)).is_active(T0)
+    assert not AccessTokenIntrospection(
+        token, session, TokenOwner("u", "alice", deactivated_at=T0)
+    ).is_active(T0)
     assert AccessTokenIntrospection(token, session, None).is_active(T0)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mas_twisted.storage.database import LoggingTransaction
 from mas_twisted.storage.prepare_database import prepare_database
@@ -90,7 +91,9 @@ class RaceTestCase(OAuth2StoreTestCase):
         self.fail("the second transaction never waited for the first one's row lock")
 
     def interleave(
-        self, first: tuple[Callable[..., Any], tuple[Any, ...]], second: tuple[Callable[..., Any], tuple[Any, ...]]
+        self,
+        first: tuple[Callable[..., Any], tuple[Any, ...]],
+        second: tuple[Callable[..., Any], tuple[Any, ...]],
     ) -> tuple[Any, Any]:
         """Run ``first`` up to its commit, start ``second`` (which must block), then commit ``first``."""
         conn1, conn2 = self.connect(), self.connect()
@@ -128,12 +131,19 @@ class RaceTestCase(OAuth2StoreTestCase):
             code=f"code{self._seq:028d}",
         )
         self.get_success(self.stores.authorization_grants.add_authorization_grant(grant))
-        return self.get_success(self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id))
+        return self.get_success(
+            self.stores.authorization_grants.fulfill_authorization_grant(grant, self.browser.id)
+        )
 
     def grant_exchange(self, grant: AuthorizationGrant) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         session = self.make_session(scope=grant.scope_string)
         access, refresh = self.make_pair(session)
-        return exchange_authorization_grant_txn, (grant.exchange(self.now(), session.id), session, access, refresh)
+        return exchange_authorization_grant_txn, (
+            grant.exchange(self.now(), session.id),
+            session,
+            access,
+            refresh,
+        )
 
     def rotation(
         self, old: RefreshToken, lost_successor: RefreshToken | None = None
@@ -143,7 +153,11 @@ class RaceTestCase(OAuth2StoreTestCase):
 
     def assert_token_pairs(self, sessions: int, access_tokens: int, refresh_tokens: int) -> None:
         self.assertEqual(
-            (self.count("oauth2_sessions"), self.count("oauth2_access_tokens"), self.count("oauth2_refresh_tokens")),
+            (
+                self.count("oauth2_sessions"),
+                self.count("oauth2_access_tokens"),
+                self.count("oauth2_refresh_tokens"),
+            ),
             (sessions, access_tokens, refresh_tokens),
         )
 
@@ -184,13 +198,18 @@ class ConcurrentDeviceCodeExchangeTestCase(RaceTestCase):
             expires_at=self.now() + 1_200_000,
         )
         self.get_success(self.stores.device_code_grants.add_device_code_grant(grant))
-        fulfilled = self.get_success(self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser.id))
+        fulfilled = self.get_success(
+            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser.id)
+        )
         attempts = []
         for _ in range(CONTENDERS):
             session = self.make_session(scope="openid")
             access, refresh = self.make_pair(session)
             attempts.append(
-                (exchange_device_code_grant_txn, (fulfilled.exchange(self.now(), session.id), session, access, refresh))
+                (
+                    exchange_device_code_grant_txn,
+                    (fulfilled.exchange(self.now(), session.id), session, access, refresh),
+                )
             )
         results = self.race(attempts)
         self.assertEqual(results.count(True), 1, results)

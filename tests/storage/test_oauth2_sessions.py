@@ -65,7 +65,9 @@ class OAuth2StoreTestCase(MasTestCase):
         self.get_success(self.stores.browser_sessions.add_browser_session(session))
         return session
 
-    def make_session(self, *, user: User | None | bool = True, scope: str = f"openid {API_SCOPE}") -> OAuth2Session:
+    def make_session(
+        self, *, user: User | None | bool = True, scope: str = f"openid {API_SCOPE}"
+    ) -> OAuth2Session:
         owner = self.user if user is True else (user or None)
         return OAuth2Session(
             id=self.new_id(),
@@ -76,7 +78,9 @@ class OAuth2StoreTestCase(MasTestCase):
             user_session_id=self.browser.id if owner is self.user else None,
         )
 
-    def make_pair(self, session: OAuth2Session, ttl_ms: int | None = 300_000) -> tuple[AccessToken, RefreshToken]:
+    def make_pair(
+        self, session: OAuth2Session, ttl_ms: int | None = 300_000
+    ) -> tuple[AccessToken, RefreshToken]:
         now = self.now()
         access = AccessToken(
             id=self.new_id(),
@@ -179,7 +183,9 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         session, access, refresh = self.start_session()
         new_access, new_refresh = self.make_pair(session)
         self.assertTrue(
-            self.get_success(self.stores.refresh_tokens.rotate_refresh_token(refresh, new_access, new_refresh))
+            self.get_success(
+                self.stores.refresh_tokens.rotate_refresh_token(refresh, new_access, new_refresh)
+            )
         )
         self.advance_ms(1000)
         self.get_success(self.stores.oauth2_sessions.finish_oauth2_session(session))
@@ -193,8 +199,12 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
     def test_finish_by_id(self) -> None:
         session, access, _ = self.start_session()
         self.assertTrue(self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(session.id)))
-        self.assertFalse(self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(session.id)))
-        self.assertFalse(self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(self.new_id())))
+        self.assertFalse(
+            self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(session.id))
+        )
+        self.assertFalse(
+            self.get_success(self.stores.oauth2_sessions.finish_oauth2_session_by_id(self.new_id()))
+        )
         self.assertTrue(self.access(access.id).is_revoked)  # type: ignore[union-attr]
 
     def test_finish_for_user_and_browser_session(self) -> None:
@@ -204,7 +214,9 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         b1, b1_access, _ = self.start_session(user=bob)
         self.get_success(self.stores.oauth2_sessions.finish_oauth2_session(a2))
 
-        self.assertEqual(self.get_success(self.stores.oauth2_sessions.finish_oauth2_sessions_for_user(self.user.id)), 1)
+        self.assertEqual(
+            self.get_success(self.stores.oauth2_sessions.finish_oauth2_sessions_for_user(self.user.id)), 1
+        )
         self.assertTrue(self.session(a1.id).is_finished)
         self.assertTrue(self.access(a1_access.id).is_revoked)  # type: ignore[union-attr]
         self.assertTrue(self.session(b1.id).is_valid)
@@ -235,20 +247,30 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         s3, _, _ = self.start_session()
         self.start_session(user=bob)
         self.get_success(self.stores.oauth2_sessions.finish_oauth2_session(s2))
-        active = self.get_success(self.stores.oauth2_sessions.list_active_oauth2_sessions_for_user(self.user.id))
+        active = self.get_success(
+            self.stores.oauth2_sessions.list_active_oauth2_sessions_for_user(self.user.id)
+        )
         self.assertEqual([s.id for s in active], [s1.id, s3.id])
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.count_active_oauth2_sessions_for_user(self.user.id)), 2
+            self.get_success(self.stores.oauth2_sessions.count_active_oauth2_sessions_for_user(self.user.id)),
+            2,
         )
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.count_active_oauth2_sessions_for_user(self.new_id())), 0
+            self.get_success(
+                self.stores.oauth2_sessions.count_active_oauth2_sessions_for_user(self.new_id())
+            ),
+            0,
         )
 
     def test_user_agent_and_human_name(self) -> None:
         session, _, _ = self.start_session()
-        updated = self.get_success(self.stores.oauth2_sessions.record_oauth2_session_user_agent(session, "Element/1.0"))
+        updated = self.get_success(
+            self.stores.oauth2_sessions.record_oauth2_session_user_agent(session, "Element/1.0")
+        )
         self.assertEqual(updated.user_agent, "Element/1.0")
-        named = self.get_success(self.stores.oauth2_sessions.set_oauth2_session_human_name(updated, "Element on Linux"))
+        named = self.get_success(
+            self.stores.oauth2_sessions.set_oauth2_session_human_name(updated, "Element on Linux")
+        )
         self.assertEqual(self.session(session.id), named)
         cleared = self.get_success(self.stores.oauth2_sessions.set_oauth2_session_human_name(named, None))
         self.assertIsNone(self.session(session.id).human_name)
@@ -269,7 +291,9 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(
             (self.session(s1.id).last_active_at, self.session(s1.id).last_active_ip), (t + 10, "192.0.2.1")
         )
-        self.assertEqual((self.session(s2.id).last_active_at, self.session(s2.id).last_active_ip), (t + 20, None))
+        self.assertEqual(
+            (self.session(s2.id).last_active_at, self.session(s2.id).last_active_ip), (t + 20, None)
+        )
         self.assertEqual(self.access(a1.id).first_used_at, t + 10)  # type: ignore[union-attr]
         self.assertIsNone(self.access(a2.id).first_used_at)  # type: ignore[union-attr]
 
@@ -277,7 +301,8 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         # a token keeps its first use.
         self.get_success(
             self.stores.oauth2_sessions.record_session_activity(
-                {s1.id: (t + 5, None), s2.id: (t + 30, "2001:db8::1")}, access_tokens_first_used={a1.id: t + 99}
+                {s1.id: (t + 5, None), s2.id: (t + 30, "2001:db8::1")},
+                access_tokens_first_used={a1.id: t + 99},
             )
         )
         self.assertEqual(
@@ -321,17 +346,20 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
 
         # One at a time, oldest first, with a cursor.
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(None, until, 1)), (1, f1)
+            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(None, until, 1)),
+            (1, f1),
         )
         self.assertIsNone(self.get_success(self.stores.oauth2_sessions.get_oauth2_session(s1.id)))
         # Its tokens went with it.
         self.assertIsNone(self.access(a1.id))
         self.assertIsNone(self.refresh(r1.id))
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(f1, until, 10)), (1, f2)
+            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(f1, until, 10)),
+            (1, f2),
         )
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(f2, until, 10)), (0, None)
+            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(f2, until, 10)),
+            (0, None),
         )
         # The valid session and its tokens stay.
         self.assertTrue(self.session(s3.id).is_valid)
@@ -343,7 +371,8 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         self.advance_ms(29 * DAY_MS)
         until = self.now() - 30 * DAY_MS
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(None, until, 10)), (0, None)
+            self.get_success(self.stores.oauth2_sessions.cleanup_finished_oauth2_sessions(None, until, 10)),
+            (0, None),
         )
         self.assertTrue(self.session(s1.id).is_finished)
 
@@ -359,17 +388,23 @@ class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):
         )
         threshold = t + 30 * DAY_MS
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(None, threshold, 1)),
+            self.get_success(
+                self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(None, threshold, 1)
+            ),
             (1, t),
         )
         self.assertIsNone(self.session(s1.id).last_active_ip)
         self.assertEqual(self.session(s1.id).last_active_at, t)
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(t, threshold, 10)),
+            self.get_success(
+                self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(t, threshold, 10)
+            ),
             (1, t + 1),
         )
         self.assertEqual(
-            self.get_success(self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(t + 1, threshold, 10)),
+            self.get_success(
+                self.stores.oauth2_sessions.cleanup_inactive_oauth2_session_ips(t + 1, threshold, 10)
+            ),
             (0, None),
         )
         self.assertEqual(self.session(s3.id).last_active_ip, "192.0.2.3")

@@ -15,10 +15,14 @@ class AccessTokenStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(self.access(access.id), access)
         found = self.get_success(self.stores.access_tokens.find_access_token_by_token(access.access_token))
         self.assertEqual(found, access)
-        self.assertIsNone(self.get_success(self.stores.access_tokens.find_access_token_by_token("mat_unknown")))
+        self.assertIsNone(
+            self.get_success(self.stores.access_tokens.find_access_token_by_token("mat_unknown"))
+        )
         self.assertIsNone(self.access(self.new_id()))
 
-        another = AccessToken(id=self.new_id(), session_id=session.id, access_token="mat_second", created_at=self.now())
+        another = AccessToken(
+            id=self.new_id(), session_id=session.id, access_token="mat_second", created_at=self.now()
+        )
         self.get_success(self.stores.access_tokens.add_access_token(another))
         self.assertEqual(self.access(another.id), another)
         # Token texts are unique.
@@ -57,7 +61,9 @@ class AccessTokenStoreTestCase(OAuth2StoreTestCase):
         return self.get_success(self.stores.access_tokens.lookup_access_token_for_introspection(token))
 
     def test_introspection_reads_token_session_and_user(self) -> None:
-        session, access, _ = self.start_session(scope=f"openid {API_SCOPE} urn:matrix:client:device:ABCDEFGHIJ")
+        session, access, _ = self.start_session(
+            scope=f"openid {API_SCOPE} urn:matrix:client:device:ABCDEFGHIJ"
+        )
         result = self.introspect(access.access_token)
         assert result is not None
         self.assertEqual(result.token, access)
@@ -196,10 +202,15 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
         session, access, refresh = self.start_session()
         self.assertEqual(self.refresh(refresh.id), refresh)
         self.assertEqual(
-            self.get_success(self.stores.refresh_tokens.find_refresh_token_by_token(refresh.refresh_token)), refresh
+            self.get_success(self.stores.refresh_tokens.find_refresh_token_by_token(refresh.refresh_token)),
+            refresh,
         )
-        self.assertIsNone(self.get_success(self.stores.refresh_tokens.find_refresh_token_by_token("mar_nope")))
-        lone = RefreshToken(id=self.new_id(), session_id=session.id, refresh_token="mar_lone", created_at=self.now())
+        self.assertIsNone(
+            self.get_success(self.stores.refresh_tokens.find_refresh_token_by_token("mar_nope"))
+        )
+        lone = RefreshToken(
+            id=self.new_id(), session_id=session.id, refresh_token="mar_lone", created_at=self.now()
+        )
         self.get_success(self.stores.refresh_tokens.add_refresh_token(lone))
         self.assertEqual(self.refresh(lone.id), lone)
 
@@ -209,8 +220,12 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
         self.get_success(self.stores.access_tokens.add_access_token(next_access))
         self.get_success(self.stores.refresh_tokens.add_refresh_token(next_refresh))
         self.advance_ms(100)
-        consumed = self.get_success(self.stores.refresh_tokens.consume_refresh_token(refresh, next_refresh.id))
-        self.assertEqual((consumed.consumed_at, consumed.next_refresh_token_id), (self.now(), next_refresh.id))
+        consumed = self.get_success(
+            self.stores.refresh_tokens.consume_refresh_token(refresh, next_refresh.id)
+        )
+        self.assertEqual(
+            (consumed.consumed_at, consumed.next_refresh_token_id), (self.now(), next_refresh.id)
+        )
         self.assertEqual(self.refresh(refresh.id), consumed)
         # A stale copy that still looks valid loses.
         self.get_failure(
@@ -228,21 +243,26 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(self.refresh(refresh.id), again)
         self.assertEqual(again.next_refresh_token_id, third_refresh.id)
         self.get_failure(
-            self.stores.refresh_tokens.consume_refresh_token(consumed, third_refresh.id), InvalidTransitionError
+            self.stores.refresh_tokens.consume_refresh_token(consumed, third_refresh.id),
+            InvalidTransitionError,
         )
 
         revoked = self.get_success(self.stores.refresh_tokens.revoke_refresh_token(next_refresh))
         self.assertEqual(self.refresh(next_refresh.id), revoked)
         self.assertTrue(revoked.is_revoked)
         self.get_failure(self.stores.refresh_tokens.revoke_refresh_token(revoked), InvalidTransitionError)
-        self.get_failure(self.stores.refresh_tokens.consume_refresh_token(revoked, refresh.id), InvalidTransitionError)
+        self.get_failure(
+            self.stores.refresh_tokens.consume_refresh_token(revoked, refresh.id), InvalidTransitionError
+        )
 
     def rotate(
         self, old: RefreshToken, lost_successor: RefreshToken | None = None
     ) -> tuple[bool, AccessToken, RefreshToken]:
         new_access, new_refresh = self.make_pair(self.session(old.session_id))
         won = self.get_success(
-            self.stores.refresh_tokens.rotate_refresh_token(old, new_access, new_refresh, lost_successor=lost_successor)
+            self.stores.refresh_tokens.rotate_refresh_token(
+                old, new_access, new_refresh, lost_successor=lost_successor
+            )
         )
         return won, new_access, new_refresh
 
@@ -327,7 +347,9 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
     def test_double_refresh_after_successor_access_token_was_cleaned_up(self) -> None:
         _, _, refresh = self.start_session()
         _, lost_access, lost_refresh = self.rotate(refresh)
-        self.get_success(self.db_pool.simple_delete("oauth2_access_tokens", {"oauth2_access_token_id": lost_access.id}))
+        self.get_success(
+            self.db_pool.simple_delete("oauth2_access_tokens", {"oauth2_access_token_id": lost_access.id})
+        )
         won, _, _ = self.rotate(self.refresh(refresh.id), lost_successor=lost_refresh)  # type: ignore[arg-type]
         self.assertTrue(won)
         self.assertTrue(self.refresh(lost_refresh.id).is_revoked)  # type: ignore[union-attr]
@@ -383,7 +405,8 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
         until = self.now() - HOUR_MS
         # r1's successor r2 is unconsumed: r1 may still come back in a double refresh.
         self.assertEqual(
-            self.get_success(self.stores.refresh_tokens.cleanup_consumed_refresh_tokens(None, until, 10)), (0, None)
+            self.get_success(self.stores.refresh_tokens.cleanup_consumed_refresh_tokens(None, until, 10)),
+            (0, None),
         )
         self.assertIsNotNone(self.refresh(r1.id))
 
@@ -393,7 +416,8 @@ class RefreshTokenStoreTestCase(OAuth2StoreTestCase):
         until = self.now() - HOUR_MS
         # Now r1 (successor consumed) goes; r2 (successor r3 unconsumed) stays.
         self.assertEqual(
-            self.get_success(self.stores.refresh_tokens.cleanup_consumed_refresh_tokens(None, until, 10)), (1, c1)
+            self.get_success(self.stores.refresh_tokens.cleanup_consumed_refresh_tokens(None, until, 10)),
+            (1, c1),
         )
         self.assertIsNone(self.refresh(r1.id))
         self.assertIsNotNone(self.refresh(r2.id))

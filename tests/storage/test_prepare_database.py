@@ -56,7 +56,9 @@ class PrepareDatabaseTestCase(unittest.TestCase):
         self.assertEqual(prepare_database(self.db.db_config), [])
 
         recorded = self.db.query("SELECT version, file FROM applied_schema_deltas ORDER BY file")
-        self.assertEqual([(int(v), f) for v, f in recorded], [(int(f.split("/")[0]), f) for f in sorted(expected)])
+        self.assertEqual(
+            [(int(v), f) for v, f in recorded], [(int(f.split("/")[0]), f) for f in sorted(expected)]
+        )
         self.assertEqual(
             self.db.query("SELECT version, compat_version FROM schema_version"),
             [(SCHEMA_VERSION, SCHEMA_COMPAT_VERSION)],
@@ -114,7 +116,10 @@ class PrepareDatabaseTestCase(unittest.TestCase):
 
     def test_too_new_database_is_refused(self) -> None:
         prepare_database(self.db.db_config)
-        self.db.query("UPDATE schema_version SET version = ?, compat_version = ?", (SCHEMA_VERSION + 2, SCHEMA_VERSION + 1))
+        self.db.query(
+            "UPDATE schema_version SET version = ?, compat_version = ?",
+            (SCHEMA_VERSION + 2, SCHEMA_VERSION + 1),
+        )
         with self.assertRaises(DatabaseError) as cm:
             prepare_database(self.db.db_config)
         message = str(cm.exception)
@@ -124,10 +129,13 @@ class PrepareDatabaseTestCase(unittest.TestCase):
 
     def test_newer_but_compatible_database_is_accepted_and_not_downgraded(self) -> None:
         prepare_database(self.db.db_config)
-        self.db.query("UPDATE schema_version SET version = ?, compat_version = ?", (SCHEMA_VERSION + 3, SCHEMA_VERSION))
+        self.db.query(
+            "UPDATE schema_version SET version = ?, compat_version = ?", (SCHEMA_VERSION + 3, SCHEMA_VERSION)
+        )
         self.assertEqual(prepare_database(self.db.db_config), [])
         self.assertEqual(
-            self.db.query("SELECT version, compat_version FROM schema_version"), [(SCHEMA_VERSION + 3, SCHEMA_VERSION)]
+            self.db.query("SELECT version, compat_version FROM schema_version"),
+            [(SCHEMA_VERSION + 3, SCHEMA_VERSION)],
         )
 
     def test_cli_migrate(self) -> None:
@@ -169,7 +177,9 @@ class CheckSchemaTestCase(unittest.TestCase):
         self.assertIn("has no schema yet", message)
         self.assertIn("mas-cli database migrate", message)
         # Nothing was created, not even the bookkeeping tables.
-        self.assertEqual(prepare_database(self.db.db_config), [d.file for d in delta_files(self.db.engine_name)])
+        self.assertEqual(
+            prepare_database(self.db.db_config), [d.file for d in delta_files(self.db.engine_name)]
+        )
 
     def test_pending_delta_is_refused_and_not_applied(self) -> None:
         prepare_database(self.db.db_config)
@@ -179,7 +189,9 @@ class CheckSchemaTestCase(unittest.TestCase):
         self.assertIn("1 pending migration(s)", message)
         self.assertIn(missing, message)
         self.assertIn("without --no-migrate", message)
-        self.assertEqual(self.db.query("SELECT COUNT(*) FROM applied_schema_deltas WHERE file = ?", (missing,)), [(0,)])
+        self.assertEqual(
+            self.db.query("SELECT COUNT(*) FROM applied_schema_deltas WHERE file = ?", (missing,)), [(0,)]
+        )
 
     def test_too_new_database_is_refused(self) -> None:
         prepare_database(self.db.db_config)
@@ -240,7 +252,9 @@ class DatabaseErrorsTestCase(unittest.TestCase):
             prepare_database_on_connection(conn, engine)
         message = str(cm.exception)
         self.assertNotIn("\n", message)
-        self.assertTrue(message.startswith(f"could not prepare the schema of the SQLite database {path}: "), message)
+        self.assertTrue(
+            message.startswith(f"could not prepare the schema of the SQLite database {path}: "), message
+        )
 
     def test_cli_migrate_prints_one_line(self) -> None:
         config = Path(temp_dir(self)) / "config.yaml"
@@ -248,7 +262,9 @@ class DatabaseErrorsTestCase(unittest.TestCase):
         stderr = io.StringIO()
         with redirect_stderr(stderr):
             self.assertEqual(cli_main(["database", "migrate", "-c", str(config)]), 1)
-        self.assertRegex(stderr.getvalue(), r"^mas-cli: could not connect to the SQLite database /proc/mas.db: .*\n$")
+        self.assertRegex(
+            stderr.getvalue(), r"^mas-cli: could not connect to the SQLite database /proc/mas.db: .*\n$"
+        )
 
 
 class DeltaFilesTestCase(unittest.TestCase):
@@ -289,4 +305,3 @@ class DeltaFilesTestCase(unittest.TestCase):
                 "CREATE INDEX t_a ON t (a)",
             ],
         )
-

@@ -25,7 +25,7 @@ class _FakeAdbapiConnection:
     """What ``adbapi.Connection`` promises ``DatabasePool``: after a failure on a dead
     connection, ``rollback`` drops it from the pool and raises ``ConnectionLost``."""
 
-    def __init__(self, pool: "_FakeAdbapiPool", raw: sqlite3.Connection):
+    def __init__(self, pool: _FakeAdbapiPool, raw: sqlite3.Connection):
         self._pool = pool
         self._connection = raw
 
@@ -66,7 +66,7 @@ class _FakeAdbapiPool:
         self.opened.append(raw)
         return raw
 
-    def runWithConnection(self, func: Any, *args: Any, **kwargs: Any) -> "defer.Deferred[Any]":  # noqa: N802
+    def runWithConnection(self, func: Any, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
         return defer.maybeDeferred(func, self.connection, *args, **kwargs)
 
     def close(self) -> None:
@@ -94,7 +94,7 @@ class ConnectionLossTestCase(unittest.TestCase):
         finally:
             conn.close()
 
-    def run_interaction(self, func: Any) -> "defer.Deferred[Any]":
+    def run_interaction(self, func: Any) -> defer.Deferred[Any]:
         return defer.ensureDeferred(self.pool.runInteraction("lossy", func))
 
     def test_lost_before_commit_reruns_once_on_a_new_connection(self) -> None:
@@ -226,7 +226,9 @@ class SqlLoggingTestCase(MasTestCase):
         secret = "mat_Sup3rS3cretTokenValue"
         with self.assertLogs("mas_twisted.storage", logging.DEBUG) as logs:
             self.get_success(
-                self.db_pool.execute("find_client", "SELECT oauth2_client_id FROM oauth2_clients WHERE client_name = ?", secret)
+                self.db_pool.execute(
+                    "find_client", "SELECT oauth2_client_id FROM oauth2_clients WHERE client_name = ?", secret
+                )
             )
         statements = [line for line in logs.output if "[SQL]" in line and "SELECT" in line]
         self.assertEqual(len(statements), 1, logs.output)

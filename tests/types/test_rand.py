@@ -27,7 +27,9 @@ def _generator(seed: int = 42, clock: _Clock | None = None) -> TokenGenerator:
 
 def test_same_seed_same_values() -> None:
     a, b = _generator(), _generator()
-    assert [a.token(TokenType.ACCESS_TOKEN) for _ in range(3)] == [b.token(TokenType.ACCESS_TOKEN) for _ in range(3)]
+    assert [a.token(TokenType.ACCESS_TOKEN) for _ in range(3)] == [
+        b.token(TokenType.ACCESS_TOKEN) for _ in range(3)
+    ]
     assert a.ulid() == b.ulid()
     assert a.user_code() == b.user_code()
     assert _generator(1).alphanumeric(30) != _generator(2).alphanumeric(30)

@@ -23,7 +23,11 @@ class Options(usage.Options):
         ["no-sync", None, "Do not sync the static clients and upstream providers to the database"],
         ["no-worker", None, "Do not run the job worker in this process"],
         ["migrate", None, "Accepted for compatibility with MAS; migrating is the default"],
-        ["worker-only", None, "Run only the job worker: no listeners, no migration, no sync (mas-cli worker)"],
+        [
+            "worker-only",
+            None,
+            "Run only the job worker: no listeners, no migration, no sync (mas-cli worker)",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -43,7 +47,7 @@ class MasServiceMaker:
     description = "Matrix Authentication Service (OAuth 2.0 / OpenID Connect for Matrix)"
     options = Options
 
-    def makeService(self, options: Options):  # noqa: N802 - Twisted's interface
+    def makeService(self, options: Options):
         from mas_twisted.app.service import make_service
 
         return make_service(options)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -40,17 +41,17 @@ class _BatchedCleanup(Job):
     WHAT: ClassVar[str]
 
     @classmethod
-    def from_payload(cls, payload: Any) -> "Job":
+    def from_payload(cls, payload: Any) -> Job:
         return cls()
 
     def to_payload(self) -> dict[str, Any]:
         return {}
 
     @abc.abstractmethod
-    def batch(self, server: "MasServer") -> Callable[[Any, Any, int], Awaitable[tuple[int, Any]]]:
+    def batch(self, server: MasServer) -> Callable[[Any, Any, int], Awaitable[tuple[int, Any]]]:
         """The store method deleting one batch: ``(since, until, limit) -> (count, last)``."""
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         now = server.get_clock().time_msec()
         until: Any = now - self.AGE_MS
         if self.BY_ID:
@@ -79,7 +80,7 @@ class CleanupRevokedOAuthAccessTokensJob(_BatchedCleanup):
     AGE_MS = HOUR_MS
     WHAT = "revoked access tokens"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().access_tokens.cleanup_revoked_access_tokens
 
 
@@ -89,7 +90,7 @@ class CleanupExpiredOAuthAccessTokensJob(_BatchedCleanup):
     AGE_MS = 30 * DAY_MS
     WHAT = "expired access tokens"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().access_tokens.cleanup_expired_access_tokens
 
 
@@ -99,7 +100,7 @@ class CleanupRevokedOAuthRefreshTokensJob(_BatchedCleanup):
     AGE_MS = HOUR_MS
     WHAT = "revoked refresh tokens"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().refresh_tokens.cleanup_revoked_refresh_tokens
 
 
@@ -109,7 +110,7 @@ class CleanupConsumedOAuthRefreshTokensJob(_BatchedCleanup):
     AGE_MS = HOUR_MS
     WHAT = "consumed refresh tokens"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().refresh_tokens.cleanup_consumed_refresh_tokens
 
 
@@ -119,7 +120,7 @@ class CleanupFinishedOAuth2SessionsJob(_BatchedCleanup):
     AGE_MS = 30 * DAY_MS
     WHAT = "finished OAuth 2.0 sessions"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().oauth2_sessions.cleanup_finished_oauth2_sessions
 
 
@@ -129,7 +130,7 @@ class CleanupInactiveOAuth2SessionIpsJob(_BatchedCleanup):
     AGE_MS = 30 * DAY_MS
     WHAT = "IP addresses of inactive OAuth 2.0 sessions"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().oauth2_sessions.cleanup_inactive_oauth2_session_ips
 
 
@@ -139,7 +140,7 @@ class CleanupFinishedCompatSessionsJob(_BatchedCleanup):
     AGE_MS = 30 * DAY_MS
     WHAT = "finished compatibility sessions"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().compat_sessions.cleanup_finished_compat_sessions
 
 
@@ -149,7 +150,7 @@ class CleanupInactiveCompatSessionIpsJob(_BatchedCleanup):
     AGE_MS = 30 * DAY_MS
     WHAT = "IP addresses of inactive compatibility sessions"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().compat_sessions.cleanup_inactive_compat_session_ips
 
 
@@ -160,7 +161,7 @@ class CleanupOAuthAuthorizationGrantsJob(_BatchedCleanup):
     BY_ID = True
     WHAT = "authorization grants"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().authorization_grants.cleanup_authorization_grants
 
 
@@ -171,7 +172,7 @@ class CleanupOAuthDeviceCodeGrantsJob(_BatchedCleanup):
     BY_ID = True
     WHAT = "device code grants"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().device_code_grants.cleanup_device_code_grants
 
 
@@ -182,7 +183,7 @@ class CleanupQueueJobsJob(_BatchedCleanup):
     BY_ID = True
     WHAT = "finished queue jobs"
 
-    def batch(self, server: "MasServer") -> Any:
+    def batch(self, server: MasServer) -> Any:
         return server.get_stores().queue.cleanup_jobs
 
 
@@ -193,10 +194,11 @@ class DeprecatedQueueJob(Job):
     QUEUE_NAME = "cleanup-expired-tokens"
 
     @classmethod
-    def from_payload(cls, payload: Any) -> "Job":
+    def from_payload(cls, payload: Any) -> Job:
         return cls()
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         logger.warning(
-            "Consumed a job from the deprecated queue %s (left from an upgrade); it did nothing", context.queue_name
+            "Consumed a job from the deprecated queue %s (left from an upgrade); it did nothing",
+            context.queue_name,
         )

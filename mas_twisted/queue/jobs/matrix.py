@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 def homeserver_error(error: Exception) -> JobError:
     """A homeserver failure as a job error: retried when the homeserver says it may pass."""
     from mas_twisted.homeserver.base import HomeserverError
@@ -32,7 +31,7 @@ def homeserver_error(error: Exception) -> JobError:
     return JobError.retryable(error)
 
 
-async def load_user(server: "MasServer", user_id: str) -> "User":
+async def load_user(server: MasServer, user_id: str) -> User:
     try:
         user = await server.get_stores().users.get_user(user_id)
     except Exception as e:
@@ -50,7 +49,7 @@ class ProvisionUserJob(Job):
     user_id: str
     set_display_name: str | None = None
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.homeserver.base import ProvisionRequest
 
         user = await load_user(server, self.user_id)
@@ -58,7 +57,9 @@ class ProvisionUserJob(Job):
             emails = [e.email for e in await server.get_stores().user_emails.list_user_emails(user.id)]
         except Exception as e:
             raise JobError.retryable(e)
-        request = ProvisionRequest(user.username, user.id, locked=user.locked_at is not None).set_emails(emails)
+        request = ProvisionRequest(user.username, user.id, locked=user.locked_at is not None).set_emails(
+            emails
+        )
         if self.set_display_name is not None:
             request = request.set_displayname(self.set_display_name)
         homeserver = server.get_homeserver_connection()
@@ -66,7 +67,12 @@ class ProvisionUserJob(Job):
             created = await homeserver.provision_user(request)
         except Exception as e:
             raise homeserver_error(e)
-        logger.info("User %s %s on the homeserver as %s", user.id, "created" if created else "updated", homeserver.mxid(user.username))
+        logger.info(
+            "User %s %s on the homeserver as %s",
+            user.id,
+            "created" if created else "updated",
+            homeserver.mxid(user.username),
+        )
 
         def _txn(txn):  # type: ignore[no-untyped-def]
             enqueue_txn(txn, server, SyncDevicesJob(user_id=user.id))
@@ -80,7 +86,7 @@ class _LegacyDeviceJob(Job):
     user_id: str
     device_id: str
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         user = await load_user(server, self.user_id)
         await _schedule_sync(server, user.id)
 
@@ -99,7 +105,7 @@ class DeleteDeviceJob(_LegacyDeviceJob):
     device_id: str
 
 
-async def _schedule_sync(server: "MasServer", user_id: str) -> None:
+async def _schedule_sync(server: MasServer, user_id: str) -> None:
     def _txn(txn):  # type: ignore[no-untyped-def]
         enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id))
 
@@ -116,13 +122,15 @@ class SyncDevicesJob(Job):
     QUEUE_NAME = "sync-devices"
     user_id: str
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_lock
 
         user = await load_user(server, self.user_id)
         try:
             async with device_sync_lock(server, user.id, f"job:{context.id}"):
-                devices = await server.get_db_pool().runInteraction("sync_devices_list", _active_devices_txn, user.id)
+                devices = await server.get_db_pool().runInteraction(
+                    "sync_devices_list", _active_devices_txn, user.id
+                )
                 try:
                     await server.get_homeserver_connection().sync_devices(user.username, devices)
                 except Exception as e:
@@ -137,9 +145,7 @@ class SyncDevicesJob(Job):
 
 
 def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+    from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
 
-    from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
-
     return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)
-

@@ -42,10 +42,10 @@ class ExpireInactiveSessionsJob(Job):
     QUEUE_NAME = "expire-inactive-sessions"
 
     @classmethod
-    def from_payload(cls, payload: Any) -> "Job":
+    def from_payload(cls, payload: Any) -> Job:
         return cls()
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         config = server.config.experimental.inactive_session_expiration
         if config is None:
             return
@@ -58,7 +58,7 @@ class ExpireInactiveSessionsJob(Job):
         if config.expire_user_sessions:
             jobs.append(ExpireInactiveUserSessionsJob(threshold=threshold))
 
-        def _txn(txn: "LoggingTransaction") -> None:
+        def _txn(txn: LoggingTransaction) -> None:
             for job in jobs:
                 enqueue_txn(txn, server, job)
 
@@ -81,15 +81,15 @@ class _ExpirePage(Job):
     after: str | None
 
     @abc.abstractmethod
-    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         """Finish one session of this kind, in the page's transaction."""
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.queue.jobs.matrix import SyncDevicesJob
 
         now = server.get_clock().time_msec()
 
-        def _txn(txn: "LoggingTransaction") -> int:
+        def _txn(txn: LoggingTransaction) -> int:
             where = f"s.finished_at IS NULL AND s.last_active_at IS NOT NULL AND s.last_active_at < ?{self.EXTRA_WHERE}"
             args: list[Any] = [self.threshold]
             if self.after is not None:
@@ -97,7 +97,11 @@ class _ExpirePage(Job):
                 args.append(self.after)
             txn.execute(
                 f"SELECT s.{self.ID}, s.user_id FROM {self.TABLE} AS s"
-                + (" JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id" if self.TABLE == "oauth2_sessions" else "")
+                + (
+                    " JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id"
+                    if self.TABLE == "oauth2_sessions"
+                    else ""
+                )
                 + f" WHERE {where} ORDER BY s.{self.ID} LIMIT ?",
                 args + [PAGE],
             )
@@ -132,7 +136,7 @@ class ExpireInactiveOAuthSessionsJob(_ExpirePage):
     threshold: int
     after: str | None = None
 
-    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_session_txn
 
         finish_oauth2_session_txn(txn, session_id, now)
@@ -147,7 +151,7 @@ class ExpireInactiveCompatSessionsJob(_ExpirePage):
     threshold: int
     after: str | None = None
 
-    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
 
         finish_compat_session_txn(txn, session_id, now)
@@ -163,7 +167,8 @@ class ExpireInactiveUserSessionsJob(_ExpirePage):
     threshold: int
     after: str | None = None
 
-    def finish_txn(self, txn: "LoggingTransaction", session_id: str, now: int) -> None:
+    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         txn.execute(
-            "UPDATE user_sessions SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL", (now, session_id)
+            "UPDATE user_sessions SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL",
+            (now, session_id),
         )

@@ -27,13 +27,16 @@ class DeactivateUserJob(Job):
     user_id: str
     hs_erase: bool = False
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.storage.stores.users import deactivate_user_everywhere_txn
 
         user = await load_user(server, self.user_id)
         try:
             ended = await server.get_db_pool().runInteraction(
-                "deactivate_user_everywhere", deactivate_user_everywhere_txn, user.id, server.get_clock().time_msec()
+                "deactivate_user_everywhere",
+                deactivate_user_everywhere_txn,
+                user.id,
+                server.get_clock().time_msec(),
             )
         except Exception as e:
             raise JobError.retryable(e)
@@ -52,7 +55,7 @@ class ReactivateUserJob(Job):
     QUEUE_NAME = "reactivate-user"
     user_id: str
 
-    async def run(self, server: "MasServer", context: JobContext) -> None:
+    async def run(self, server: MasServer, context: JobContext) -> None:
         user = await load_user(server, self.user_id)
         try:
             await server.get_homeserver_connection().reactivate_user(user.username)

@@ -72,7 +72,12 @@ def install_matrix_error_handlers(app: Klein) -> None:
 
     app.handle_errors(MatrixError)(matrix_error)
     app.handle_errors(PlainTextError)(plain_error)
-    _install(app, lambda request: json_response(request, 500, {"errcode": "M_UNKNOWN", "error": "Internal server error"}))
+    _install(
+        app,
+        lambda request: json_response(
+            request, 500, {"errcode": "M_UNKNOWN", "error": "Internal server error"}
+        ),
+    )
 
 
 # -- bodies ---------------------------------------------------------------------------------------

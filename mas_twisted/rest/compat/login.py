@@ -31,7 +31,13 @@ from mas_twisted.handlers.compat import CompatHandler, LoginRequest
 from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
-from mas_twisted.rest.compat._base import DataError, Fields, bad_json, install_matrix_error_handlers, read_matrix_json
+from mas_twisted.rest.compat._base import (
+    DataError,
+    Fields,
+    bad_json,
+    install_matrix_error_handlers,
+    read_matrix_json,
+)
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -46,11 +52,11 @@ def parse_login_request(body: Any) -> LoginRequest:
     try:
         fields = Fields(body)
         login_type = fields.req_str("type")
-        common = dict(
-            refresh_token=fields.bool_default("refresh_token"),
-            device_id=fields.opt_str("device_id"),
-            initial_device_display_name=fields.opt_str("initial_device_display_name"),
-        )
+        common = {
+            "refresh_token": fields.bool_default("refresh_token"),
+            "device_id": fields.opt_str("device_id"),
+            "initial_device_display_name": fields.opt_str("initial_device_display_name"),
+        }
         if login_type == LOGIN_PASSWORD:
             identifier_user = None
             identifier_unsupported = False
@@ -83,7 +89,7 @@ class CompatLoginResource:
     install_matrix_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._handler = CompatHandler(server)
 
     @app.route(urls.COMPAT_LOGIN, methods=["GET"])

@@ -51,7 +51,7 @@ class CompatLogoutResource:
     install_matrix_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._handler = CompatHandler(server)
 
     @app.route(urls.COMPAT_LOGOUT, methods=["POST"])

@@ -43,7 +43,7 @@ class CompatRefreshResource:
     install_matrix_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._handler = CompatHandler(server)
 
     @app.route(urls.COMPAT_REFRESH, methods=["POST"])
@@ -52,6 +52,8 @@ class CompatRefreshResource:
         try:
             refresh_token = Fields(body).req_str("refresh_token")
         except DataError as e:
-            raise PlainTextError(f"Failed to deserialize the JSON body into the target type: {e}", code=422) from None
+            raise PlainTextError(
+                f"Failed to deserialize the JSON body into the target type: {e}", code=422
+            ) from None
         reply = await self._handler.refresh(refresh_token, getattr(request, "client_ip", None))
         return json_response(request, 200, reply)

@@ -41,7 +41,7 @@ class CompatSsoRedirectResource:
     install_matrix_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._handler = CompatSsoHandler(server)
 
     @app.route(urls.COMPAT_LOGIN_SSO_REDIRECT, methods=["GET"])

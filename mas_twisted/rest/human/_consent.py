@@ -11,7 +11,8 @@ policy violation page or their own consent page, which names the Matrix user.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from twisted.web.iweb import IRequest
 
@@ -42,13 +43,13 @@ class GrantView(Protocol):
     def grant(self) -> object: ...
 
     @property
-    def client(self) -> "OAuth2Client": ...
+    def client(self) -> OAuth2Client: ...
 
     @property
     def action(self) -> PostAuthAction: ...
 
     @property
-    def policy(self) -> "EvaluationResult": ...
+    def policy(self) -> EvaluationResult: ...
 
 
 def requester(request: IRequest) -> Requester:
@@ -67,7 +68,7 @@ class GrantConsentPage:
     #: ``kind`` of the post-auth action that resumes this page after login.
     POST_AUTH_KIND: ClassVar[str]
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
@@ -79,7 +80,9 @@ class GrantConsentPage:
         action = PostAuthAction.from_params({"kind": self.POST_AUTH_KIND, "id": grant_id})
         return await load_session_or_fallback(self.server, request, action)
 
-    async def posted_form(self, request: IRequest, grant_id: str) -> tuple[dict[str, list[str]], SessionOrFallback]:
+    async def posted_form(
+        self, request: IRequest, grant_id: str
+    ) -> tuple[dict[str, list[str]], SessionOrFallback]:
         """The form's fields once its CSRF token is checked (a bad one raises, before anything
         is read), and the browser session as :meth:`signed_in`."""
         fields = form_params(request)
@@ -90,7 +93,7 @@ class GrantConsentPage:
         self,
         request: IRequest,
         view: GrantView,
-        session: "BrowserSession | None",
+        session: BrowserSession | None,
         context: Callable[..., Ctx],
         render: Callable[[Ctx], str],
     ) -> bytes:

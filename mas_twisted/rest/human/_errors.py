@@ -50,7 +50,7 @@ _STALE_HEADERS = (b"Content-Type", b"Content-Encoding", b"Content-Length", b"Cac
 
 
 def render_error_page(
-    templates: "Templates",
+    templates: Templates,
     request: IRequest,
     code: int,
     description: str | None = None,
@@ -68,7 +68,7 @@ def render_error_page(
     return html_response(request, body, code)
 
 
-def render_not_found_page(templates: "Templates", request: IRequest) -> bytes:
+def render_not_found_page(templates: Templates, request: IRequest) -> bytes:
     """``pages/404.html`` for this request, with status 404."""
     uri = request.uri.decode("utf-8", "replace")
     ctx = NotFoundContext(
@@ -110,13 +110,20 @@ def install_html_error_handlers(app: Klein) -> None:
 
     def page_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
         error: PageError = failure.value
-        logger.info("%s %s: %d %s%s", request.method.decode("ascii", "replace"),
-                    request.path.decode("utf-8", "replace"), error.code, error.msg,
-                    f" ({error.debug})" if error.debug else "")
+        logger.info(
+            "%s %s: %d %s%s",
+            request.method.decode("ascii", "replace"),
+            request.path.decode("utf-8", "replace"),
+            error.code,
+            error.msg,
+            f" ({error.debug})" if error.debug else "",
+        )
         _clear(request)
         if isinstance(error, NotFoundError):
             return render_not_found_page(resource.templates, request)
-        return render_error_page(resource.templates, request, error.code, error.msg, getattr(error, "details", None))
+        return render_error_page(
+            resource.templates, request, error.code, error.msg, getattr(error, "details", None)
+        )
 
     def internal_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
         log_failure(request, failure)

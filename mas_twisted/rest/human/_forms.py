@@ -12,7 +12,7 @@ string into a form POST's fields, and a post-auth action must come from the quer
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from twisted.web.iweb import IRequest

@@ -40,13 +40,13 @@ logger = logging.getLogger(__name__)
 class SessionOrFallback:
     """Either the active session (or ``None`` when signed out), or a page to answer with."""
 
-    session: "BrowserSession | None" = None
+    session: BrowserSession | None = None
     #: The rendered interstitial page (status and headers already set), when not usable.
     fallback: bytes | None = None
 
 
 def render_account_inactive(
-    server: "MasServer", request: IRequest, user: "User", action: PostAuthAction | None
+    server: MasServer, request: IRequest, user: User, action: PostAuthAction | None
 ) -> bytes:
     """The locked, deactivated or logged-out page for ``user`` (status 200, as MAS)."""
     csrf_token = server.get_cookie_manager().csrf_token(request)
@@ -55,7 +55,7 @@ def render_account_inactive(
 
 
 async def load_session_or_fallback(
-    server: "MasServer", request: IRequest, action: PostAuthAction | None = None
+    server: MasServer, request: IRequest, action: PostAuthAction | None = None
 ) -> SessionOrFallback:
     """The signed-in browser session, or the page explaining why it cannot be used."""
     cookies = server.get_cookie_manager()
@@ -67,12 +67,18 @@ async def load_session_or_fallback(
         logger.info("The session cookie names an unknown browser session %s", info.current)
         cookies.mark_session_ended(request)
         return SessionOrFallback()
-    if session.user.deactivated_at is not None or session.user.locked_at is not None or session.finished_at is not None:
+    if (
+        session.user.deactivated_at is not None
+        or session.user.locked_at is not None
+        or session.finished_at is not None
+    ):
         return SessionOrFallback(fallback=render_account_inactive(server, request, session.user, action))
     return SessionOrFallback(session=session)
 
 
-async def describe_post_auth_action(server: "MasServer", action: PostAuthAction | None) -> PostAuthContext | None:
+async def describe_post_auth_action(
+    server: MasServer, action: PostAuthAction | None
+) -> PostAuthContext | None:
     """What the login page shows about ``action``; ``None`` if it names something that is gone."""
     if action is None:
         return None

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def send_callback(templates: "Templates", request: IRequest, callback: Callback) -> bytes:
+def send_callback(templates: Templates, request: IRequest, callback: Callback) -> bytes:
     """Redirect to the client (``query``/``fragment``) or render the ``form_post`` page."""
     if callback.is_form_post:
         ctx = FormPostContext(redirect_uri=callback.redirect_uri, params=callback.form_params)
@@ -49,7 +49,7 @@ class AuthorizeResource:
     app = Klein()
     install_html_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()

@@ -45,7 +45,7 @@ class CompatSsoCompleteResource:
     app = Klein()
     install_html_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
@@ -88,7 +88,7 @@ class CompatSsoCompleteResource:
         logger.info("Compat SSO login refused: %s", error.debug)
         return render_error_page(self.templates, request, error.code, error.msg, error_code=error.ERROR_CODE)
 
-    def _render(self, request: IRequest, view: SsoConfirmation, session: "BrowserSession") -> bytes:
+    def _render(self, request: IRequest, view: SsoConfirmation, session: BrowserSession) -> bytes:
         csrf_token = self._cookies.csrf_token(request)
         if not view.policy.valid:
             violation = CompatLoginPolicyViolationContext(

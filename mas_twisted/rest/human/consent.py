@@ -46,7 +46,7 @@ class ConsentResource(GrantConsentPage):
 
     POST_AUTH_KIND = CONTINUE_AUTHORIZATION_GRANT
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         super().__init__(server)
         self._handler = AuthorizationHandler(server)
 
@@ -68,7 +68,9 @@ class ConsentResource(GrantConsentPage):
         )
         return self._answer(request, result, loaded.session)
 
-    def _answer(self, request: IRequest, result: "ConsentView | Callback | str", session: "BrowserSession | None") -> bytes:
+    def _answer(
+        self, request: IRequest, result: ConsentView | Callback | str, session: BrowserSession | None
+    ) -> bytes:
         if isinstance(result, str):
             return redirect(request, result)
         if isinstance(result, Callback):

@@ -46,7 +46,7 @@ class DeviceLinkResource:
     app = Klein()
     install_html_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
@@ -73,7 +73,10 @@ class DeviceLinkResource:
             grant = await self._handler.find_pending_by_user_code(code)
             if grant is not None:
                 return redirect(
-                    request, self._url_builder.relative(urls.path_for(urls.DEVICE_CODE_CONSENT, device_code_id=grant.id))
+                    request,
+                    self._url_builder.relative(
+                        urls.path_for(urls.DEVICE_CODE_CONSENT, device_code_id=grant.id)
+                    ),
                 )
             form = form.with_field_error("code", "invalid")
         ctx = DeviceLinkContext(csrf_token=self._cookies.csrf_token(request), form=form)
@@ -88,7 +91,7 @@ class DeviceConsentResource(GrantConsentPage):
 
     POST_AUTH_KIND = CONTINUE_DEVICE_CODE_GRANT
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         super().__init__(server)
         self._handler = DeviceHandler(server)
 
@@ -116,7 +119,11 @@ class DeviceConsentResource(GrantConsentPage):
         )
         return self._answer(request, view, loaded.session)
 
-    def _answer(self, request: IRequest, view: "DeviceConsentView | str", session: "BrowserSession | None") -> bytes:
+    def _answer(
+        self, request: IRequest, view: DeviceConsentView | str, session: BrowserSession | None
+    ) -> bytes:
         if isinstance(view, str):
             return redirect(request, view)
-        return self.render_view(request, view, session, DeviceConsentContext, self.templates.render_device_consent)
+        return self.render_view(
+            request, view, session, DeviceConsentContext, self.templates.render_device_consent
+        )

@@ -33,7 +33,7 @@ class IndexResource:
     app = Klein()
     install_html_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()

@@ -60,7 +60,7 @@ class LoginResource:
     app = Klein()
     install_html_error_handlers(app)
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
@@ -80,7 +80,9 @@ class LoginResource:
         if loaded.session is not None:
             return redirect(request, go_next(action, self._url_builder))
 
-        providers = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(enabled_only=True)
+        providers = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
+            enabled_only=True
+        )
         if not self._password_login_enabled and len(providers) == 1:
             target = self._url_builder.relative(
                 urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id=providers[0].id),
@@ -94,7 +96,9 @@ class LoginResource:
     @app.route(urls.LOGIN, methods=["POST"])
     async def post(self, request: IRequest) -> bytes:
         if not self._password_login_enabled:
-            return render_error_page(self.templates, request, 405, "Password login is disabled on this server.")
+            return render_error_page(
+                self.templates, request, 405, "Password login is disabled on this server."
+            )
         action = PostAuthAction.from_params(single(query_params(request)))
         fields = form_params(request)
         self._cookies.verify_csrf(request, first(fields, CSRF_FIELD))
@@ -128,7 +132,7 @@ class LoginResource:
         if not login_hint:
             return form
         if login_hint.startswith("mxid:"):
-            mxid = login_hint[len("mxid:"):]
+            mxid = login_hint[len("mxid:") :]
             suffix = f":{self._server_name}"
             if mxid.startswith("@") and mxid.endswith(suffix) and len(mxid) > len(suffix) + 1:
                 return form.with_value("username", mxid[1 : -len(suffix)])
@@ -145,7 +149,9 @@ class LoginResource:
         providers: list[ProviderLink] | None = None,
     ) -> bytes:
         if providers is None:
-            enabled = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(enabled_only=True)
+            enabled = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
+                enabled_only=True
+            )
             providers = [ProviderLink.from_provider(p) for p in enabled]
         ctx = LoginContext(
             csrf_token=self._cookies.csrf_token(request),

@@ -48,7 +48,7 @@ class DeviceAuthorizationResource:
     install_oauth2_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._client_auth = server.get_client_authenticator()
         self._handler = DeviceHandler(server)
 

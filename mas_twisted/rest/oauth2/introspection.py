@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
@@ -104,7 +105,9 @@ def _answer_failure(failure: Failure, request: Any) -> None:
             return
         for name in (b"Content-Type", b"Content-Length", b"WWW-Authenticate"):
             request.responseHeaders.removeHeader(name)
-        body = json_response(request, 500, {"error": "server_error", "error_description": "Internal server error"})
+        body = json_response(
+            request, 500, {"error": "server_error", "error_description": "Internal server error"}
+        )
     if not request._disconnected:
         request.write(body)
         request.finish()
@@ -134,7 +137,9 @@ class _SinglePathMap:
         self.path = path
         self.method = method
 
-    def bind(self, server_name: str, script_name: str | None = None, *, path_info: str, default_method: str) -> "_SinglePathAdapter":
+    def bind(
+        self, server_name: str, script_name: str | None = None, *, path_info: str, default_method: str
+    ) -> _SinglePathAdapter:
         return _SinglePathAdapter(self, path_info, default_method)
 
 
@@ -158,7 +163,7 @@ class _SinglePathAdapter:
 class _IntrospectionLeaf(Resource):
     isLeaf = True
 
-    def __init__(self, endpoint: "IntrospectionResource"):
+    def __init__(self, endpoint: IntrospectionResource):
         super().__init__()
         self._endpoint = endpoint
 
@@ -173,7 +178,7 @@ class IntrospectionResource:
 
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._handler = IntrospectionHandler(server)
         self._client_auth = server.get_client_authenticator()
         self.app = PostRoute(urls.OAUTH2_INTROSPECTION, _IntrospectionLeaf(self))
@@ -197,7 +202,9 @@ class IntrospectionResource:
                     raise AccessDeniedError("bearer token presented is invalid", code=401)
                 if token is None:
                     raise InvalidRequestError()
-                d = self._handler.introspect(token, hint, supports_explicit_device_id=_supports_device_id(request))
+                d = self._handler.introspect(
+                    token, hint, supports_explicit_device_id=_supports_device_id(request)
+                )
                 d.addCallbacks(_write_reply, _answer_failure, callbackArgs=(request,), errbackArgs=(request,))
                 return NOT_DONE_YET
             credentials = client_authorization(parsed).credentials
@@ -205,14 +212,18 @@ class IntrospectionResource:
             return render_oauth2_error(request, e)
         return answer_async(request, lambda: self._answer_client(request, credentials, token, hint))
 
-    async def _answer_client(self, request: Any, credentials: "Credentials", token: str | None, hint: str | None) -> None:
+    async def _answer_client(
+        self, request: Any, credentials: Credentials, token: str | None, hint: str | None
+    ) -> None:
         # Only confidential clients may introspect (a public one: 401 access_denied).
         await self._client_auth.authenticate(
             credentials, endpoint=urls.OAUTH2_INTROSPECTION, require_confidential=True
         )
         if token is None:
             raise InvalidRequestError()
-        reply = await self._handler.introspect(token, hint, supports_explicit_device_id=_supports_device_id(request))
+        reply = await self._handler.introspect(
+            token, hint, supports_explicit_device_id=_supports_device_id(request)
+        )
         _write_reply(reply, request)
 
 
@@ -226,7 +237,7 @@ _INACTIVE_BODY = b'{"active":false}'
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _write_reply(reply: "IntrospectionResponse", request: Any) -> None:
+def _write_reply(reply: IntrospectionResponse, request: Any) -> None:
     if reply.active:
         body = _ENCODER.encode(reply.to_json()).encode("utf-8")
     else:

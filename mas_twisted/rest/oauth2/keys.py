@@ -32,7 +32,7 @@ class KeysResource:
     install_json_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._server = server
 
     @app.route(urls.OAUTH2_KEYS, methods=["GET"])

@@ -41,7 +41,7 @@ def _is_json_content_type(request: IRequest) -> bool:
     value = (request.getHeader(b"Content-Type") or b"").split(b";", 1)[0].strip().lower()
     if not value.startswith(b"application/"):
         return False
-    subtype = value[len(b"application/"):]
+    subtype = value[len(b"application/") :]
     return subtype == b"json" or subtype.endswith(b"+json")
 
 
@@ -88,7 +88,7 @@ class RegistrationResource:
     install_oauth2_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._registration = server.get_registration_handler()
 
     @app.route(urls.OAUTH2_REGISTRATION, methods=["POST"])

@@ -54,7 +54,7 @@ class RevocationResource:
     install_oauth2_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._client_auth = server.get_client_authenticator()
         self._handler = RevocationHandler(server)
 

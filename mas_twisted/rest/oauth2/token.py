@@ -22,7 +22,8 @@ form is ``invalid_request`` after authentication. Errors are RFC 6749 §5.2 JSON
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import attrs
 from klein import Klein
@@ -37,8 +38,8 @@ from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json
 from mas_twisted.rest.oauth2._common import (
     client_authorization,
     read_form_request,
-    require_field,
     requester,
+    require_field,
     user_agent,
 )
 
@@ -48,7 +49,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Every parameter a token request may carry besides client authentication.
-TOKEN_FIELDS = ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "device_code")
+TOKEN_FIELDS = (
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "device_code",
+)
 
 
 @attrs.frozen
@@ -95,7 +104,9 @@ def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
             code_verifier=form.get("code_verifier"),
         )
     if grant_type == oauth2_requests.REFRESH_TOKEN:
-        return TokenRequest(grant_type, refresh_token=require_field(form, "refresh_token"), scope=_scope(form))
+        return TokenRequest(
+            grant_type, refresh_token=require_field(form, "refresh_token"), scope=_scope(form)
+        )
     if grant_type == oauth2_requests.CLIENT_CREDENTIALS:
         return TokenRequest(grant_type, scope=_scope(form))
     if grant_type == oauth2_requests.DEVICE_CODE:
@@ -110,7 +121,7 @@ class TokenResource:
     install_oauth2_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._client_auth = server.get_client_authenticator()
         self._tokens = server.get_token_handler()
 

@@ -24,7 +24,13 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.userinfo import BearerTokenError, invalid_request
 from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response, text_response, with_length
+from mas_twisted.rest._base import (
+    API_CORS,
+    install_oauth2_error_handlers,
+    json_response,
+    text_response,
+    with_length,
+)
 from mas_twisted.rest.oauth2._common import FORM_CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -45,7 +51,11 @@ def _parameter_token(request: IRequest) -> str | None:
             return None
         request.content.seek(0)
         raw = request.content.read().decode("utf-8", "replace")
-    values = [value for name, value in parse_qsl(raw, keep_blank_values=True, errors="replace") if name == "access_token"]
+    values = [
+        value
+        for name, value in parse_qsl(raw, keep_blank_values=True, errors="replace")
+        if name == "access_token"
+    ]
     if len(values) > 1:
         raise invalid_request("access_token parameter repeated")
     return values[0] if values else None
@@ -88,8 +98,9 @@ class UserinfoResource:
     @app.handle_errors(BearerTokenError)
     def bearer_error(self, request: IRequest, failure: Failure) -> bytes:
         error: BearerTokenError = failure.value
-        logger.info("userinfo refused: %d %s%s", error.code, error.error,
-                    f" ({error.debug})" if error.debug else "")
+        logger.info(
+            "userinfo refused: %d %s%s", error.code, error.error, f" ({error.debug})" if error.debug else ""
+        )
         request.setResponseCode(error.code)
         request.setHeader(b"WWW-Authenticate", error.challenge().encode("ascii"))
         return with_length(request, b"")
@@ -97,12 +108,14 @@ class UserinfoResource:
     install_oauth2_error_handlers(app)
     cors = API_CORS
 
-    def __init__(self, server: "MasServer"):
+    def __init__(self, server: MasServer):
         self._userinfo = server.get_userinfo_handler()
 
     @app.route(urls.OIDC_USERINFO, methods=["GET", "POST"])
     async def userinfo(self, request: IRequest) -> Any:
-        reply = await self._userinfo.userinfo(presented_token(request), ip=getattr(request, "client_ip", None))
+        reply = await self._userinfo.userinfo(
+            presented_token(request), ip=getattr(request, "client_ip", None)
+        )
         if reply.signed is not None:
             return text_response(request, 200, reply.signed, content_type=JWT_CONTENT_TYPE)
         return json_response(request, 200, reply.claims)

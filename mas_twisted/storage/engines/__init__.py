@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["BaseEngine", "create_engine"]
 
 
-def create_engine(db_config: "DatabaseConfig") -> BaseEngine:
+def create_engine(db_config: DatabaseConfig) -> BaseEngine:
     """The engine for a ``database`` config section (``db_config.engine_name``)."""
     if db_config.engine_name == "sqlite":
         from mas_twisted.storage.engines.sqlite import Sqlite3Engine

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Collection, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mas_twisted.api.errors import DatabaseError
 
@@ -34,7 +35,7 @@ class BaseEngine(abc.ABC):
     #: Pooled connections are replaced after ``max_lifetime`` / ``idle_timeout`` (network servers only).
     recycles_connections: bool = False
 
-    def __init__(self, db_config: "DatabaseConfig", module: ModuleType):
+    def __init__(self, db_config: DatabaseConfig, module: ModuleType):
         self.config = db_config
         self.module = module
 
@@ -66,7 +67,9 @@ class BaseEngine(abc.ABC):
             self.on_new_connection(conn)
         except self.module.Error as e:
             conn.close()
-            raise DatabaseError(f"could not set up a connection to the {self.config.describe_target()}: {first_line(e)}")
+            raise DatabaseError(
+                f"could not set up a connection to the {self.config.describe_target()}: {first_line(e)}"
+            )
         return conn
 
     @abc.abstractmethod

@@ -18,7 +18,8 @@ import logging
 import os
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Any, Collection
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from mas_twisted.storage.engines._base import BaseEngine
 
@@ -45,7 +46,7 @@ class PostgresEngine(BaseEngine):
     supports_skip_locked = True
     recycles_connections = True
 
-    def __init__(self, db_config: "DatabaseConfig"):
+    def __init__(self, db_config: DatabaseConfig):
         import psycopg2
 
         super().__init__(db_config, psycopg2)
@@ -137,4 +138,3 @@ class PostgresEngine(BaseEngine):
             with os.fdopen(fd, "w") as f:
                 f.write(pem)
         return path
-

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from typing import TYPE_CHECKING, Any, Collection
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from mas_twisted.api.errors import DatabaseError
 from mas_twisted.storage.engines._base import BaseEngine
@@ -33,7 +34,7 @@ class Sqlite3Engine(BaseEngine):
     supports_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
     supports_skip_locked = False
 
-    def __init__(self, db_config: "DatabaseConfig"):
+    def __init__(self, db_config: DatabaseConfig):
         super().__init__(db_config, sqlite3)
         assert db_config.sqlite_path is not None
         self.path: str = db_config.sqlite_path
@@ -53,7 +54,9 @@ class Sqlite3Engine(BaseEngine):
         if not self.is_in_memory:
             directory = os.path.dirname(os.path.abspath(os.path.expanduser(self.path)))
             if not os.path.isdir(directory):
-                raise DatabaseError(f"cannot open the SQLite database {self.path}: directory {directory} does not exist")
+                raise DatabaseError(
+                    f"cannot open the SQLite database {self.path}: directory {directory} does not exist"
+                )
         return super().connect()
 
     def on_new_connection(self, conn: Any) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
-from mas_twisted.storage.stores.compat_sessions import CompatSessionStore
 from mas_twisted.storage.stores.access_tokens import AccessTokenStore
 from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantStore
+from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
+from mas_twisted.storage.stores.compat_sessions import CompatSessionStore
 from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
 from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Stores:
     """Every store of the service."""
 
-    def __init__(self, db_pool: "DatabasePool", server: "MasServer"):
+    def __init__(self, db_pool: DatabasePool, server: MasServer):
         self.db_pool = db_pool
         self.oauth2_clients = OAuth2ClientStore(db_pool, server)
         self.oauth2_sessions = OAuth2SessionStore(db_pool, server)

@@ -15,7 +15,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
 from mas_twisted.types.oauth2 import InvalidTransitionError
@@ -32,7 +33,9 @@ class Model(Protocol[M]):
 
 
 # -- reads ---------------------------------------------------------------------------------
-def select_model_txn(txn: LoggingTransaction, table: str, keyvalues: Mapping[str, Any], model: Model[M]) -> M | None:
+def select_model_txn(
+    txn: LoggingTransaction, table: str, keyvalues: Mapping[str, Any], model: Model[M]
+) -> M | None:
     """The one row of ``table`` matching ``keyvalues`` as a ``model``, or ``None``."""
     row = DatabasePool.simple_select_one_txn(txn, table, keyvalues, model.COLUMNS, allow_none=True)
     return model.from_row(row) if row else None
@@ -135,7 +138,8 @@ def cleanup_by_timestamp_txn(
         where += f" AND {at_column} >= ?"
         args.append(since)
     txn.execute(
-        f"SELECT {id_column}, {at_column} FROM {table} WHERE {where} ORDER BY {at_column} LIMIT ?", args + [limit]
+        f"SELECT {id_column}, {at_column} FROM {table} WHERE {where} ORDER BY {at_column} LIMIT ?",
+        args + [limit],
     )
     return delete_selected_txn(txn, table, id_column)
 

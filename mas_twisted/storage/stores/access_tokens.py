@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from twisted.internet import defer
@@ -77,7 +78,7 @@ INTROSPECTION_BATCH_MAX = 500
 _PREPARED_NAME = "mas_introspect_access_token"
 _PREPARED_MANY_NAME = "mas_introspect_access_tokens"
 # The raw PostgreSQL connections on which the introspection statement is prepared.
-_prepared_on: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 async def run_read(db_pool: DatabasePool, desc: str, func: Callable[..., R], *args: Any) -> R:
@@ -173,12 +174,12 @@ def mark_access_tokens_used_txn(txn: LoggingTransaction, first_used: dict[str, i
 
 
 class AccessTokenStore(SQLBaseStore):
-    def __init__(self, db_pool: DatabasePool, server: "MasServer"):
+    def __init__(self, db_pool: DatabasePool, server: MasServer):
         super().__init__(db_pool, server)
         self._introspection_reader = IntrospectionReader(db_pool, server.get_reactor())
 
     @property
-    def introspection_reader(self) -> "IntrospectionReader":
+    def introspection_reader(self) -> IntrospectionReader:
         """The reader the introspection statements run on (shared with the compat tokens')."""
         return self._introspection_reader
 
@@ -226,12 +227,16 @@ class AccessTokenStore(SQLBaseStore):
         )
         return used
 
-    async def lookup_access_token_for_introspection(self, access_token: str) -> AccessTokenIntrospection | None:
+    async def lookup_access_token_for_introspection(
+        self, access_token: str
+    ) -> AccessTokenIntrospection | None:
         """The token with its session and user, in one query; ``None`` if the token is unknown.
 
         The caller decides whether it is active (:meth:`AccessTokenIntrospection.is_active`).
         """
-        return await run_read(self.db_pool, "lookup_access_token_for_introspection", _introspection_txn, access_token)
+        return await run_read(
+            self.db_pool, "lookup_access_token_for_introspection", _introspection_txn, access_token
+        )
 
     async def lookup_access_tokens_for_introspection(
         self, access_tokens: Sequence[str]
@@ -242,7 +247,9 @@ class AccessTokenStore(SQLBaseStore):
         :class:`IntrospectionReader` for where the statement runs."""
         return await self._introspection_reader.lookup(list(access_tokens))
 
-    async def cleanup_revoked_access_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+    async def cleanup_revoked_access_tokens(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
         """Delete up to ``limit`` tokens revoked in ``[since, until)``; ``(count, last revoked_at)``."""
         return await self.db_pool.runInteraction(
             "cleanup_revoked_access_tokens",
@@ -255,7 +262,9 @@ class AccessTokenStore(SQLBaseStore):
             limit,
         )
 
-    async def cleanup_expired_access_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+    async def cleanup_expired_access_tokens(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
         """Delete up to ``limit`` tokens that expired in ``[since, until)``; ``(count, last expires_at)``."""
         return await self.db_pool.runInteraction(
             "cleanup_expired_access_tokens",
@@ -326,10 +335,12 @@ ACCESS_TOKEN_QUERY = IntrospectionQuery(
 INTROSPECTION_QUERIES: dict[str, IntrospectionQuery] = {ACCESS_TOKEN_QUERY.name: ACCESS_TOKEN_QUERY}
 
 # The pooled PostgreSQL connections on which each query is prepared, by query name.
-_prepared_queries_on: "dict[str, weakref.WeakSet[Any]]" = {}
+_prepared_queries_on: dict[str, weakref.WeakSet[Any]] = {}
 
 
-def introspection_many_txn(txn: LoggingTransaction, query: IntrospectionQuery, tokens: list[str]) -> dict[str, Any]:
+def introspection_many_txn(
+    txn: LoggingTransaction, query: IntrospectionQuery, tokens: list[str]
+) -> dict[str, Any]:
     """``{token: query.decode(row)}`` for the tokens found (a statement per
     :data:`INTROSPECTION_BATCH_MAX` tokens)."""
     found: dict[str, Any] = {}
@@ -350,7 +361,9 @@ def introspection_many_txn(txn: LoggingTransaction, query: IntrospectionQuery, t
     return found
 
 
-def _introspection_many_txn(txn: LoggingTransaction, access_tokens: list[str]) -> dict[str, AccessTokenIntrospection]:
+def _introspection_many_txn(
+    txn: LoggingTransaction, access_tokens: list[str]
+) -> dict[str, AccessTokenIntrospection]:
     return introspection_many_txn(txn, ACCESS_TOKEN_QUERY, access_tokens)
 
 
@@ -394,7 +407,9 @@ class IntrospectionReader:
     def _engine(self) -> Any:
         return self._db_pool.engine
 
-    async def lookup(self, access_tokens: list[str], query: IntrospectionQuery = ACCESS_TOKEN_QUERY) -> dict[str, Any]:
+    async def lookup(
+        self, access_tokens: list[str], query: IntrospectionQuery = ACCESS_TOKEN_QUERY
+    ) -> dict[str, Any]:
         """``{token: query.decode(row)}`` for the tokens found (OAuth 2.0 access tokens unless
         ``query`` says otherwise; it must be in :data:`INTROSPECTION_QUERIES`)."""
         engine = self._engine
@@ -407,10 +422,14 @@ class IntrospectionReader:
         return await self._on_pool(access_tokens, query)
 
     async def _on_pool(self, access_tokens: list[str], query: IntrospectionQuery) -> dict[str, Any]:
-        return await run_read(self._db_pool, f"introspect_{query.name}", introspection_many_txn, query, access_tokens)
+        return await run_read(
+            self._db_pool, f"introspect_{query.name}", introspection_many_txn, query, access_tokens
+        )
 
     def _give_up(self, what: str, error: BaseException) -> None:
-        logger.warning("Introspection reads go through the pool for %ss: %s failed: %s", self.RETRY_AFTER_S, what, error)
+        logger.warning(
+            "Introspection reads go through the pool for %ss: %s failed: %s", self.RETRY_AFTER_S, what, error
+        )
         self._failed_at = self._reactor.seconds()
 
     # -- SQLite ---------------------------------------------------------------------------------
@@ -493,7 +512,9 @@ class IntrospectionReader:
                 conns.append(conn)
                 await conn.connect(*args, **kwargs)
                 for query in INTROSPECTION_QUERIES.values():
-                    await conn.runOperation(f"PREPARE {query.name} (text[]) AS " + query.select.format("= ANY($1)"))
+                    await conn.runOperation(
+                        f"PREPARE {query.name} (text[]) AS " + query.select.format("= ANY($1)")
+                    )
         except BaseException:
             for conn in conns:
                 _close_quietly(conn)
@@ -535,7 +556,7 @@ def _reader_connection_class() -> Any:
         from txpostgres import txpostgres
 
         class ReaderConnection(txpostgres.Connection):  # type: ignore[misc]
-            def doRead(self) -> Any:  # noqa: N802 - Twisted's interface
+            def doRead(self) -> Any:
                 try:
                     super().doRead()
                 except Exception as e:

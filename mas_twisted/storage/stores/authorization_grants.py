@@ -53,12 +53,18 @@ class AuthorizationGrantStore(SQLBaseStore):
         await self.db_pool.simple_insert(TABLE, grant.to_row(), desc="add_authorization_grant")
 
     async def get_authorization_grant(self, grant_id: str) -> AuthorizationGrant | None:
-        return await self.db_pool.runInteraction("get_authorization_grant", get_authorization_grant_txn, grant_id)
+        return await self.db_pool.runInteraction(
+            "get_authorization_grant", get_authorization_grant_txn, grant_id
+        )
 
     async def find_authorization_grant_by_code(self, code: str) -> AuthorizationGrant | None:
         """The grant whose authorization code is ``code``, whatever its stage, or ``None``."""
         return await select_model(
-            self.db_pool, "find_authorization_grant_by_code", TABLE, {"authorization_code": code}, AuthorizationGrant
+            self.db_pool,
+            "find_authorization_grant_by_code",
+            TABLE,
+            {"authorization_code": code},
+            AuthorizationGrant,
         )
 
     async def fulfill_authorization_grant(
@@ -127,7 +133,9 @@ class AuthorizationGrantStore(SQLBaseStore):
             refresh_token,
         )
 
-    async def cleanup_authorization_grants(self, since: str | None, until: str, limit: int) -> tuple[int, str | None]:
+    async def cleanup_authorization_grants(
+        self, since: str | None, until: str, limit: int
+    ) -> tuple[int, str | None]:
         """Delete up to ``limit`` grants with ``since < id <= until`` (ids are ULIDs, so ``until``
         from :func:`~mas_twisted.types.oauth2.max_ulid_at` means "created by then");
         ``(count, last id)``."""

@@ -53,7 +53,8 @@ def add_browser_session_authentication_txn(
 
 def finish_browser_session_txn(txn: LoggingTransaction, session_id: str, at: int) -> bool:
     txn.execute(
-        f"UPDATE {TABLE} SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL", (at, session_id)
+        f"UPDATE {TABLE} SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL",
+        (at, session_id),
     )
     return txn.rowcount == 1
 
@@ -94,7 +95,9 @@ class BrowserSessionStore(SQLBaseStore):
             "add_browser_session_authentication", add_browser_session_authentication_txn, authentication
         )
 
-    async def get_last_browser_session_authentication(self, session_id: str) -> BrowserSessionAuthentication | None:
+    async def get_last_browser_session_authentication(
+        self, session_id: str
+    ) -> BrowserSessionAuthentication | None:
         """The most recent authentication of the session, or ``None``."""
 
         def _get_last_authentication_txn(txn: LoggingTransaction) -> BrowserSessionAuthentication | None:

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores.access_tokens import INTROSPECTION_QUERIES, IntrospectionQuery
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
     record_sessions_activity_txn,
     select_model_txn,
 )
+from mas_twisted.storage.stores.access_tokens import INTROSPECTION_QUERIES, IntrospectionQuery
 from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatAccessTokenIntrospection,
@@ -48,7 +49,9 @@ _USER_COLS = "u.user_id, u.username, u.locked_at, u.deactivated_at"
 # -- transaction pieces --------------------------------------------------------------------
 
 
-def finish_sessions_to_replace_device_txn(txn: LoggingTransaction, user_id: str, device_id: str, now: int) -> int:
+def finish_sessions_to_replace_device_txn(
+    txn: LoggingTransaction, user_id: str, device_id: str, now: int
+) -> int:
     """Finish the user's valid sessions that hold ``device_id``: compatibility sessions by
     ``device_id``, OAuth 2.0 sessions by a device scope token (stable or unstable). How many."""
     from mas_twisted.oauth2.scope import device_id_from_scope_token
@@ -65,9 +68,10 @@ def finish_sessions_to_replace_device_txn(txn: LoggingTransaction, user_id: str,
     )
     for session_id, scope_list in txn.fetchall():
         tokens = json.loads(scope_list) if isinstance(scope_list, str) else scope_list
-        if any(device_id_from_scope_token(t) == device_id for t in tokens):
-            if finish_oauth2_session_txn(txn, session_id, now):
-                finished += 1
+        if any(device_id_from_scope_token(t) == device_id for t in tokens) and finish_oauth2_session_txn(
+            txn, session_id, now
+        ):
+            finished += 1
     return finished
 
 
@@ -175,7 +179,9 @@ class CompatSessionStore(SQLBaseStore):
         def _start_txn(txn: LoggingTransaction) -> int:
             replaced = 0
             if session.device_id is not None:
-                replaced = finish_sessions_to_replace_device_txn(txn, session.user_id, session.device_id, session.created_at)
+                replaced = finish_sessions_to_replace_device_txn(
+                    txn, session.user_id, session.device_id, session.created_at
+                )
             add_compat_session_txn(txn, session, access_token, refresh_token)
             if also is not None:
                 also(txn)
@@ -185,7 +191,11 @@ class CompatSessionStore(SQLBaseStore):
 
     async def get_compat_session(self, session_id: str) -> CompatSession | None:
         return await self.db_pool.runInteraction(
-            "get_compat_session", select_model_txn, "compat_sessions", {"compat_session_id": session_id}, CompatSession
+            "get_compat_session",
+            select_model_txn,
+            "compat_sessions",
+            {"compat_session_id": session_id},
+            CompatSession,
         )
 
     async def finish_compat_session(self, session_id: str, also: Also = None) -> bool:
@@ -237,7 +247,7 @@ class CompatSessionStore(SQLBaseStore):
             at,
         )
 
-    async def record_compat_sessions_activity(self, batch: "dict[str, tuple[int, str | None]]") -> int:
+    async def record_compat_sessions_activity(self, batch: dict[str, tuple[int, str | None]]) -> int:
         """Write the activity the tracker collected, ``{session_id: (at_ms, ip)}``, in one
         transaction (as :meth:`record_compat_session_activity` does one); how many sessions moved."""
 
@@ -252,23 +262,39 @@ class CompatSessionStore(SQLBaseStore):
         )
 
     # -- tokens -------------------------------------------------------------------------------
-    async def lookup_access_token_for_introspection(self, token: str) -> CompatAccessTokenIntrospection | None:
+    async def lookup_access_token_for_introspection(
+        self, token: str
+    ) -> CompatAccessTokenIntrospection | None:
         """The token with its session and user, in one query, or ``None``."""
         found = await self.db_pool.runInteraction(
-            "lookup_compat_access_token", _lookup_token_txn, "compat_access_tokens", "access_token", CompatAccessToken, token
+            "lookup_compat_access_token",
+            _lookup_token_txn,
+            "compat_access_tokens",
+            "access_token",
+            CompatAccessToken,
+            token,
         )
         return CompatAccessTokenIntrospection(*found) if found else None
 
-    async def lookup_access_tokens_for_introspection(self, tokens: list[str]) -> dict[str, CompatAccessTokenIntrospection]:
+    async def lookup_access_tokens_for_introspection(
+        self, tokens: list[str]
+    ) -> dict[str, CompatAccessTokenIntrospection]:
         """:meth:`lookup_access_token_for_introspection` for several tokens in one statement,
         on the introspection reader (no trip through the pool where it can avoid one):
         ``{token: result}``, unknown tokens left out."""
         reader = self.server.get_stores().access_tokens.introspection_reader
         return await reader.lookup(tokens, COMPAT_ACCESS_TOKEN_QUERY)
 
-    async def lookup_refresh_token_for_introspection(self, token: str) -> CompatRefreshTokenIntrospection | None:
+    async def lookup_refresh_token_for_introspection(
+        self, token: str
+    ) -> CompatRefreshTokenIntrospection | None:
         found = await self.db_pool.runInteraction(
-            "lookup_compat_refresh_token", _lookup_token_txn, "compat_refresh_tokens", "refresh_token", CompatRefreshToken, token
+            "lookup_compat_refresh_token",
+            _lookup_token_txn,
+            "compat_refresh_tokens",
+            "refresh_token",
+            CompatRefreshToken,
+            token,
         )
         return CompatRefreshTokenIntrospection(*found) if found else None
 
@@ -303,17 +329,27 @@ class CompatSessionStore(SQLBaseStore):
 
     async def get_sso_login(self, login_id: str) -> CompatSsoLogin | None:
         return await self.db_pool.runInteraction(
-            "get_compat_sso_login", select_model_txn, "compat_sso_logins", {"compat_sso_login_id": login_id}, CompatSsoLogin
+            "get_compat_sso_login",
+            select_model_txn,
+            "compat_sso_logins",
+            {"compat_sso_login_id": login_id},
+            CompatSsoLogin,
         )
 
     async def find_sso_login_by_token(self, login_token: str) -> CompatSsoLogin | None:
         return await self.db_pool.runInteraction(
-            "find_compat_sso_login", select_model_txn, "compat_sso_logins", {"login_token": login_token}, CompatSsoLogin
+            "find_compat_sso_login",
+            select_model_txn,
+            "compat_sso_logins",
+            {"login_token": login_token},
+            CompatSsoLogin,
         )
 
     async def fulfill_sso_login(self, login_id: str, user_session_id: str) -> bool:
         """Pending → fulfilled by this browser session; ``False`` if it was not pending."""
-        rows = await self.db_pool.runInteraction("fulfill_compat_sso_login", _fulfill_txn, login_id, user_session_id, self._clock.time_msec())
+        rows = await self.db_pool.runInteraction(
+            "fulfill_compat_sso_login", _fulfill_txn, login_id, user_session_id, self._clock.time_msec()
+        )
         return rows == 1
 
     async def exchange_sso_login(
@@ -336,10 +372,13 @@ class CompatSessionStore(SQLBaseStore):
             if txn.rowcount != 1:
                 return False
             if session.device_id is not None:
-                finish_sessions_to_replace_device_txn(txn, session.user_id, session.device_id, session.created_at)
+                finish_sessions_to_replace_device_txn(
+                    txn, session.user_id, session.device_id, session.created_at
+                )
             add_compat_session_txn(txn, session, access_token, refresh_token)
             txn.execute(
-                "UPDATE compat_sso_logins SET compat_session_id = ? WHERE compat_sso_login_id = ?", (session.id, login.id)
+                "UPDATE compat_sso_logins SET compat_session_id = ? WHERE compat_sso_login_id = ?",
+                (session.id, login.id),
             )
             if also is not None:
                 also(txn)
@@ -348,7 +387,9 @@ class CompatSessionStore(SQLBaseStore):
         return await self.db_pool.runInteraction("exchange_compat_sso_login", _exchange_txn)
 
     # -- cleanup ------------------------------------------------------------------------------
-    async def cleanup_finished_compat_sessions(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+    async def cleanup_finished_compat_sessions(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
         """Delete up to ``limit`` sessions finished in ``[since, until)`` (their tokens and SSO
         logins go with them); ``(count, last finished_at)``."""
         return await self.db_pool.runInteraction(

@@ -56,12 +56,20 @@ class DeviceCodeGrantStore(SQLBaseStore):
     async def find_device_code_grant_by_user_code(self, user_code: str) -> DeviceCodeGrant | None:
         """The grant whose user code is exactly ``user_code`` (the caller normalises case), or ``None``."""
         return await select_model(
-            self.db_pool, "find_device_code_grant_by_user_code", TABLE, {"user_code": user_code}, DeviceCodeGrant
+            self.db_pool,
+            "find_device_code_grant_by_user_code",
+            TABLE,
+            {"user_code": user_code},
+            DeviceCodeGrant,
         )
 
     async def find_device_code_grant_by_device_code(self, device_code: str) -> DeviceCodeGrant | None:
         return await select_model(
-            self.db_pool, "find_device_code_grant_by_device_code", TABLE, {"device_code": device_code}, DeviceCodeGrant
+            self.db_pool,
+            "find_device_code_grant_by_device_code",
+            TABLE,
+            {"device_code": device_code},
+            DeviceCodeGrant,
         )
 
     async def fulfill_device_code_grant(
@@ -84,7 +92,9 @@ class DeviceCodeGrantStore(SQLBaseStore):
         )
         return fulfilled
 
-    async def reject_device_code_grant(self, grant: DeviceCodeGrant, browser_session_id: str) -> DeviceCodeGrant:
+    async def reject_device_code_grant(
+        self, grant: DeviceCodeGrant, browser_session_id: str
+    ) -> DeviceCodeGrant:
         """The user denied the device in ``browser_session_id``, now.
 
         Raises:
@@ -122,10 +132,17 @@ class DeviceCodeGrantStore(SQLBaseStore):
         if not grant.is_exchanged or grant.oauth2_session_id != session.id:
             raise ValueError(f"device grant {grant.id} must be exchanged into session {session.id} first")
         return await self.db_pool.runInteraction(
-            "exchange_device_code_grant", exchange_device_code_grant_txn, grant, session, access_token, refresh_token
+            "exchange_device_code_grant",
+            exchange_device_code_grant_txn,
+            grant,
+            session,
+            access_token,
+            refresh_token,
         )
 
-    async def cleanup_device_code_grants(self, since: str | None, until: str, limit: int) -> tuple[int, str | None]:
+    async def cleanup_device_code_grants(
+        self, since: str | None, until: str, limit: int
+    ) -> tuple[int, str | None]:
         """Delete up to ``limit`` grants with ``since < id <= until``; ``(count, last id)``."""
         return await self.db_pool.runInteraction(
             "cleanup_device_code_grants", cleanup_by_id_txn, TABLE, _ID, since, until, limit

@@ -14,7 +14,8 @@ off it, as MAS's ``delete_by_id`` does by hand.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
@@ -103,12 +104,32 @@ class OAuth2Client:
         return tuple(out)
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "OAuth2Client":
+    def from_row(cls, row: Sequence[Any]) -> OAuth2Client:
         (
-            client_id, encrypted_client_secret, redirect_uris, gt_code, gt_refresh, gt_cc, gt_device,
-            client_name, logo_uri, client_uri, policy_uri, tos_uri, jwks_uri, jwks,
-            id_token_alg, userinfo_alg, auth_method, auth_signing_alg, initiate_login_uri,
-            application_type, contacts, is_static, metadata_digest, created_at,
+            client_id,
+            encrypted_client_secret,
+            redirect_uris,
+            gt_code,
+            gt_refresh,
+            gt_cc,
+            gt_device,
+            client_name,
+            logo_uri,
+            client_uri,
+            policy_uri,
+            tos_uri,
+            jwks_uri,
+            jwks,
+            id_token_alg,
+            userinfo_alg,
+            auth_method,
+            auth_signing_alg,
+            initiate_login_uri,
+            application_type,
+            contacts,
+            is_static,
+            metadata_digest,
+            created_at,
         ) = row
         return cls(
             id=client_id,

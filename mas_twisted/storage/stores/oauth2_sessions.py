@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -29,7 +29,10 @@ from mas_twisted.storage.stores._common import (
     clear_inactive_ips_txn,
     record_sessions_activity_txn,
 )
-from mas_twisted.storage.stores.access_tokens import mark_access_tokens_used_txn, revoke_session_access_tokens_txn
+from mas_twisted.storage.stores.access_tokens import (
+    mark_access_tokens_used_txn,
+    revoke_session_access_tokens_txn,
+)
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
 
@@ -39,13 +42,14 @@ TABLE = "oauth2_sessions"
 _COLUMNS = OAuth2Session.COLUMNS
 
 
-
 def add_oauth2_session_txn(txn: LoggingTransaction, session: OAuth2Session) -> None:
     DatabasePool.simple_insert_txn(txn, TABLE, session.to_row())
 
 
 def get_oauth2_session_txn(txn: LoggingTransaction, session_id: str) -> OAuth2Session | None:
-    row = DatabasePool.simple_select_one_txn(txn, TABLE, {"oauth2_session_id": session_id}, _COLUMNS, allow_none=True)
+    row = DatabasePool.simple_select_one_txn(
+        txn, TABLE, {"oauth2_session_id": session_id}, _COLUMNS, allow_none=True
+    )
     return OAuth2Session.from_row(row) if row else None
 
 
@@ -63,7 +67,9 @@ def finish_oauth2_session_txn(txn: LoggingTransaction, session_id: str, at: int)
 
 
 def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str, at: int) -> int:
-    txn.execute(f"SELECT oauth2_session_id FROM oauth2_sessions WHERE {column} = ? AND finished_at IS NULL", (value,))
+    txn.execute(
+        f"SELECT oauth2_session_id FROM oauth2_sessions WHERE {column} = ? AND finished_at IS NULL", (value,)
+    )
     finished = 0
     for (session_id,) in txn.fetchall():
         if finish_oauth2_session_txn(txn, session_id, at):
@@ -81,7 +87,9 @@ def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set
     unstable prefixes), for ``sync-devices``."""
     from mas_twisted.oauth2.scope import device_id_from_scope_token
 
-    txn.execute("SELECT scope_list FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    txn.execute(
+        "SELECT scope_list FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,)
+    )
     devices = set()
     for (scope_list,) in txn.fetchall():
         # A JSON array of scope tokens (OAuth2Session.to_row).
@@ -129,7 +137,7 @@ class OAuth2SessionStore(SQLBaseStore):
         return finished
 
     async def finish_oauth2_session_by_id(
-        self, session_id: str, also: "Callable[[LoggingTransaction], object] | None" = None
+        self, session_id: str, also: Callable[[LoggingTransaction], object] | None = None
     ) -> bool:
         """Finish the session ``session_id`` now if it is valid; whether it was (MAS's replay defence
         and revocation finish sessions they only know by id). ``also`` runs in the same
@@ -147,7 +155,11 @@ class OAuth2SessionStore(SQLBaseStore):
     async def finish_oauth2_sessions_for_user(self, user_id: str) -> int:
         """Finish every valid session of a user (deactivation); how many."""
         return await self.db_pool.runInteraction(
-            "finish_oauth2_sessions_for_user", _finish_sessions_where_txn, "user_id", user_id, self._clock.time_msec()
+            "finish_oauth2_sessions_for_user",
+            _finish_sessions_where_txn,
+            "user_id",
+            user_id,
+            self._clock.time_msec(),
         )
 
     async def finish_oauth2_sessions_for_browser_session(self, user_session_id: str) -> int:
@@ -179,7 +191,9 @@ class OAuth2SessionStore(SQLBaseStore):
         )
         return int(rows[0][0])
 
-    async def record_oauth2_session_user_agent(self, session: OAuth2Session, user_agent: str) -> OAuth2Session:
+    async def record_oauth2_session_user_agent(
+        self, session: OAuth2Session, user_agent: str
+    ) -> OAuth2Session:
         """Remember the client's ``User-Agent`` (MAS records it on every refresh)."""
         await self.db_pool.simple_update_one(
             TABLE,
@@ -189,10 +203,15 @@ class OAuth2SessionStore(SQLBaseStore):
         )
         return attrs.evolve(session, user_agent=user_agent)
 
-    async def set_oauth2_session_human_name(self, session: OAuth2Session, human_name: str | None) -> OAuth2Session:
+    async def set_oauth2_session_human_name(
+        self, session: OAuth2Session, human_name: str | None
+    ) -> OAuth2Session:
         """Set or clear the session's display name (the device name shown to the user)."""
         await self.db_pool.simple_update_one(
-            TABLE, {"oauth2_session_id": session.id}, {"human_name": human_name}, desc="set_oauth2_session_human_name"
+            TABLE,
+            {"oauth2_session_id": session.id},
+            {"human_name": human_name},
+            desc="set_oauth2_session_human_name",
         )
         return attrs.evolve(session, human_name=human_name)
 

@@ -23,7 +23,8 @@ inventory §9).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -80,7 +81,7 @@ class QueueJob:
     schedule_name: str | None = None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "QueueJob":
+    def from_row(cls, row: Sequence[Any]) -> QueueJob:
         values = dict(zip(_JOB_COLUMNS, row))
         return cls(
             id=values["queue_job_id"],
@@ -151,7 +152,15 @@ def schedule_job_later_txn(
     txn.execute(
         "INSERT INTO queue_jobs (queue_job_id, queue_name, payload, metadata, created_at, scheduled_at,"
         " schedule_name, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled')",
-        (job_id, queue_name, to_db_json(payload), to_db_json(metadata or {}), now, scheduled_at, schedule_name),
+        (
+            job_id,
+            queue_name,
+            to_db_json(payload),
+            to_db_json(metadata or {}),
+            now,
+            scheduled_at,
+            schedule_name,
+        ),
     )
     if schedule_name is not None:
         txn.execute(
@@ -241,7 +250,9 @@ def mark_completed_txn(txn: LoggingTransaction, job_id: str, now: int) -> bool:
     return txn.rowcount == 1
 
 
-def _retry_txn(txn: LoggingTransaction, job_id: str, new_id: str, now: int, retry_at: int, from_status: str) -> None:
+def _retry_txn(
+    txn: LoggingTransaction, job_id: str, new_id: str, now: int, retry_at: int, from_status: str
+) -> None:
     """A new attempt of ``job_id`` (``attempt + 1``), scheduled for ``retry_at``; the schedule
     that pointed at the old attempt points at the new one (``QueueJobRepository::retry``)."""
     txn.execute(
@@ -302,7 +313,8 @@ def setup_schedules_txn(txn: LoggingTransaction, names: Iterable[str]) -> None:
     """Make sure every schedule has its row (``QueueScheduleRepository::setup``)."""
     for name in names:
         txn.execute(
-            "INSERT INTO queue_schedules (schedule_name) VALUES (?) ON CONFLICT (schedule_name) DO NOTHING", (name,)
+            "INSERT INTO queue_schedules (schedule_name) VALUES (?) ON CONFLICT (schedule_name) DO NOTHING",
+            (name,),
         )
 
 
@@ -333,9 +345,10 @@ def enqueue_due_schedules_txn(
         if status is None:
             logger.warning("Schedule %s was not found in the database", schedule.schedule_name)
             continue
-        if status.last_scheduled_at is not None:
-            if status.last_scheduled_at > now or status.last_scheduled_job_completed is False:
-                continue
+        if status.last_scheduled_at is not None and (
+            status.last_scheduled_at > now or status.last_scheduled_job_completed is False
+        ):
+            continue
         schedule_job_later_txn(
             txn,
             new_id(),
@@ -410,7 +423,9 @@ class QueueStore(SQLBaseStore):
         )
 
     async def register_worker(self, worker_id: str) -> None:
-        await self.db_pool.runInteraction("register_worker", register_worker_txn, worker_id, self._clock.time_msec())
+        await self.db_pool.runInteraction(
+            "register_worker", register_worker_txn, worker_id, self._clock.time_msec()
+        )
 
     async def shutdown_worker(self, worker_id: str) -> bool:
         return await self.db_pool.runInteraction(
@@ -490,7 +505,9 @@ class QueueStore(SQLBaseStore):
 
         def _list_txn(txn: LoggingTransaction) -> list[QueueJob]:
             where, args = ("WHERE queue_name = ?", (queue_name,)) if queue_name else ("", ())
-            txn.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM queue_jobs {where} ORDER BY queue_job_id", args)
+            txn.execute(
+                f"SELECT {', '.join(_JOB_COLUMNS)} FROM queue_jobs {where} ORDER BY queue_job_id", args
+            )
             return [QueueJob.from_row(row) for row in txn.fetchall()]
 
         return await self.db_pool.runInteraction("queue_list_jobs", _list_txn)

@@ -65,7 +65,9 @@ def add_refresh_token_txn(txn: LoggingTransaction, token: RefreshToken) -> None:
     DatabasePool.simple_insert_txn(txn, TABLE, token.to_row())
 
 
-def add_token_pair_txn(txn: LoggingTransaction, access_token: AccessToken, refresh_token: RefreshToken | None) -> None:
+def add_token_pair_txn(
+    txn: LoggingTransaction, access_token: AccessToken, refresh_token: RefreshToken | None
+) -> None:
     """Insert an access token and, if given, the refresh token issued with it."""
     add_access_token_txn(txn, access_token)
     if refresh_token is not None:
@@ -78,7 +80,9 @@ def get_refresh_token_txn(txn: LoggingTransaction, token_id: str) -> RefreshToke
 
 def revoke_session_refresh_tokens_txn(txn: LoggingTransaction, session_id: str, at: int) -> int:
     """Revoke every valid (neither consumed nor revoked) refresh token of a session; how many."""
-    txn.execute(f"UPDATE {TABLE} SET revoked_at = ? WHERE oauth2_session_id = ? AND {_VALID}", (at, session_id))
+    txn.execute(
+        f"UPDATE {TABLE} SET revoked_at = ? WHERE oauth2_session_id = ? AND {_VALID}", (at, session_id)
+    )
     return txn.rowcount
 
 
@@ -112,24 +116,25 @@ def rotate_refresh_token_txn(
         # Double refresh: the successor pair must still be unused, and is revoked.
         if not update_one_if_txn(txn, TABLE, (_ID, lost_successor.id), {"revoked_at": at}, _VALID):
             raise RaceLostError(f"refresh token {lost_successor.id} was used or revoked meanwhile")
-        if lost_successor.access_token_id is not None:
-            if not update_one_if_txn(
-                txn,
-                "oauth2_access_tokens",
-                ("oauth2_access_token_id", lost_successor.access_token_id),
-                {"revoked_at": at},
-                "first_used_at IS NULL AND revoked_at IS NULL",
-            ):
-                # Gone (cleaned up) counts as unused, as in MAS; used or revoked does not.
-                txn.execute(
-                    "SELECT 1 FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?",
-                    (lost_successor.access_token_id,),
-                )
-                if txn.fetchone() is not None:
-                    raise RaceLostError(f"access token {lost_successor.access_token_id} was used meanwhile")
+        if lost_successor.access_token_id is not None and not update_one_if_txn(
+            txn,
+            "oauth2_access_tokens",
+            ("oauth2_access_token_id", lost_successor.access_token_id),
+            {"revoked_at": at},
+            "first_used_at IS NULL AND revoked_at IS NULL",
+        ):
+            # Gone (cleaned up) counts as unused, as in MAS; used or revoked does not.
+            txn.execute(
+                "SELECT 1 FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?",
+                (lost_successor.access_token_id,),
+            )
+            if txn.fetchone() is not None:
+                raise RaceLostError(f"access token {lost_successor.access_token_id} was used meanwhile")
 
     add_token_pair_txn(txn, new_access, new_refresh)
-    txn.execute(f"UPDATE {TABLE} SET next_oauth2_refresh_token_id = ? WHERE {_ID} = ?", (new_refresh.id, old.id))
+    txn.execute(
+        f"UPDATE {TABLE} SET next_oauth2_refresh_token_id = ? WHERE {_ID} = ?", (new_refresh.id, old.id)
+    )
     if old.access_token_id is not None:
         # Already revoked in a double refresh: nothing to do then.
         revoke_access_token_txn(txn, old.access_token_id, at)
@@ -230,7 +235,9 @@ class RefreshTokenStore(SQLBaseStore):
             logger.info("Refresh of token %s lost a race: %s", old.id, e)
             return False
 
-    async def lookup_refresh_token_for_introspection(self, refresh_token: str) -> RefreshTokenIntrospection | None:
+    async def lookup_refresh_token_for_introspection(
+        self, refresh_token: str
+    ) -> RefreshTokenIntrospection | None:
         """The token with its session and user, in one query; ``None`` if the token is unknown."""
 
         def _lookup_txn(txn: LoggingTransaction) -> RefreshTokenIntrospection | None:
@@ -248,7 +255,9 @@ class RefreshTokenStore(SQLBaseStore):
 
         return await run_read(self.db_pool, "lookup_refresh_token_for_introspection", _lookup_txn)
 
-    async def cleanup_revoked_refresh_tokens(self, since: int | None, until: int, limit: int) -> tuple[int, int | None]:
+    async def cleanup_revoked_refresh_tokens(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
         """Delete up to ``limit`` tokens revoked in ``[since, until)``; ``(count, last revoked_at)``."""
         return await self.db_pool.runInteraction(
             "cleanup_revoked_refresh_tokens",

@@ -14,7 +14,8 @@ Tables that reference a provider (links, authorization sessions) must declare
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
@@ -97,13 +98,35 @@ class UpstreamOAuthProvider:
         return self.disabled_at is None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> "UpstreamOAuthProvider":
+    def from_row(cls, row: Sequence[Any]) -> UpstreamOAuthProvider:
         (
-            provider_id, issuer, human_name, brand_name, scope, client_id, encrypted_client_secret,
-            signing_alg, auth_method, id_token_alg, userinfo_alg, discovery_mode, pkce_mode,
-            response_mode, fetch_userinfo, authorization_override, token_override, userinfo_override,
-            jwks_uri_override, claims_imports, additional_parameters, forward_login_hint,
-            on_backchannel_logout, registration_token_required, ui_order, created_at, disabled_at,
+            provider_id,
+            issuer,
+            human_name,
+            brand_name,
+            scope,
+            client_id,
+            encrypted_client_secret,
+            signing_alg,
+            auth_method,
+            id_token_alg,
+            userinfo_alg,
+            discovery_mode,
+            pkce_mode,
+            response_mode,
+            fetch_userinfo,
+            authorization_override,
+            token_override,
+            userinfo_override,
+            jwks_uri_override,
+            claims_imports,
+            additional_parameters,
+            forward_login_hint,
+            on_backchannel_logout,
+            registration_token_required,
+            ui_order,
+            created_at,
+            disabled_at,
         ) = row
         return cls(
             id=provider_id,
@@ -168,9 +191,15 @@ class UpstreamOAuthProviderParams:
     registration_token_required: bool
 
 
-def get_upstream_oauth_provider_txn(txn: LoggingTransaction, provider_id: str) -> UpstreamOAuthProvider | None:
+def get_upstream_oauth_provider_txn(
+    txn: LoggingTransaction, provider_id: str
+) -> UpstreamOAuthProvider | None:
     row = DatabasePool.simple_select_one_txn(
-        txn, TABLE, {"upstream_oauth_provider_id": provider_id}, UpstreamOAuthProvider.COLUMNS, allow_none=True
+        txn,
+        TABLE,
+        {"upstream_oauth_provider_id": provider_id},
+        UpstreamOAuthProvider.COLUMNS,
+        allow_none=True,
     )
     return UpstreamOAuthProvider.from_row(row) if row else None
 
@@ -215,7 +244,9 @@ def upsert_upstream_oauth_provider_txn(
             "discovery_mode": params.discovery_mode,
             "pkce_mode": params.pkce_mode,
             "response_mode": params.response_mode,
-            "additional_parameters": to_db_json([list(p) for p in params.additional_authorization_parameters]),
+            "additional_parameters": to_db_json(
+                [list(p) for p in params.additional_authorization_parameters]
+            ),
             "forward_login_hint": params.forward_login_hint,
             "ui_order": params.ui_order,
             "on_backchannel_logout": params.on_backchannel_logout,
@@ -245,13 +276,17 @@ class UpstreamOAuthProviderStore(SQLBaseStore):
             "get_upstream_oauth_provider", get_upstream_oauth_provider_txn, provider_id
         )
 
-    async def list_upstream_oauth_providers(self, *, enabled_only: bool = False) -> list[UpstreamOAuthProvider]:
+    async def list_upstream_oauth_providers(
+        self, *, enabled_only: bool = False
+    ) -> list[UpstreamOAuthProvider]:
         """Providers in login-page order (``ui_order``), optionally only the enabled ones."""
         return await self.db_pool.runInteraction(
             "list_upstream_oauth_providers", list_upstream_oauth_providers_txn, enabled_only=enabled_only
         )
 
-    async def upsert_upstream_oauth_provider(self, provider_id: str, params: UpstreamOAuthProviderParams) -> None:
+    async def upsert_upstream_oauth_provider(
+        self, provider_id: str, params: UpstreamOAuthProviderParams
+    ) -> None:
         await self.db_pool.runInteraction(
             "upsert_upstream_oauth_provider",
             upsert_upstream_oauth_provider_txn,

@@ -37,7 +37,9 @@ def find_user_email_txn(txn: LoggingTransaction, user_id: str, email: str) -> Us
 
 
 def list_user_emails_txn(txn: LoggingTransaction, user_id: str) -> list[UserEmail]:
-    txn.execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE user_id = ? ORDER BY created_at, user_email_id", (user_id,))
+    txn.execute(
+        f"SELECT {_COLUMNS} FROM {TABLE} WHERE user_id = ? ORDER BY created_at, user_email_id", (user_id,)
+    )
     return [UserEmail.from_row(row) for row in txn.fetchall()]
 
 
@@ -48,7 +50,9 @@ def add_user_email_txn(txn: LoggingTransaction, email: UserEmail) -> None:
 class UserEmailStore(SQLBaseStore):
     async def find_user_email_by_email(self, email: str) -> UserEmail | None:
         """The one verified address equal to ``email`` (ignoring case); ``None`` if none or several."""
-        return await self.db_pool.runInteraction("find_user_email_by_email", find_user_email_by_email_txn, email)
+        return await self.db_pool.runInteraction(
+            "find_user_email_by_email", find_user_email_by_email_txn, email
+        )
 
     async def find_user_email(self, user_id: str, email: str) -> UserEmail | None:
         """The user's address equal to ``email`` (ignoring case), or ``None``."""

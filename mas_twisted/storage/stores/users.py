@@ -13,7 +13,7 @@ user is gone, and return the updated :class:`~mas_twisted.types.users.User`.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -57,7 +57,7 @@ def add_user_txn(txn: LoggingTransaction, user: User) -> None:
 
 def _update_user_txn(txn: LoggingTransaction, user: User, values: dict[str, object]) -> User:
     DatabasePool.simple_update_one_txn(txn, TABLE, {"user_id": user.id}, values)
-    return attrs.evolve(user, **{k: v for k, v in values.items()})
+    return attrs.evolve(user, **dict(values.items()))
 
 
 class UserStore(SQLBaseStore):
@@ -131,11 +131,20 @@ def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: in
     from mas_twisted.storage.stores.compat_sessions import finish_compat_sessions_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
-    txn.execute(f"UPDATE {TABLE} SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL", (at, user_id))
-    txn.execute("UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id))
+    txn.execute(
+        f"UPDATE {TABLE} SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL", (at, user_id)
+    )
+    txn.execute(
+        "UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id)
+    )
     browser = txn.rowcount
     oauth2 = finish_oauth2_sessions_for_user_txn(txn, user_id, at)
     compat = finish_compat_sessions_for_user_txn(txn, user_id, at)
     txn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))
     emails = txn.rowcount
-    return {"browser_sessions": browser, "oauth2_sessions": oauth2, "compat_sessions": compat, "emails": emails}
+    return {
+        "browser_sessions": browser,
+        "oauth2_sessions": oauth2,
+        "compat_sessions": compat,
+        "emails": emails,
+    }

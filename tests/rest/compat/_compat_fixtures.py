@@ -39,7 +39,11 @@ TABLES = (
 class CompatTestCase(MasTestCase):
     def default_config(self) -> dict[str, Any]:
         config = super().default_config()
-        config["http"]["listeners"][0]["resources"] = [{"name": "compat"}, {"name": "oauth"}, {"name": "human"}]
+        config["http"]["listeners"][0]["resources"] = [
+            {"name": "compat"},
+            {"name": "oauth"},
+            {"name": "human"},
+        ]
         return config
 
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
@@ -84,13 +88,25 @@ class CompatTestCase(MasTestCase):
         return self.make_request("POST", path, json=body, headers=headers, **kwargs)
 
     def password_login(
-        self, username: str = "alice", password: str = PASSWORD, *, headers: Any = (), client_ip: str = "127.0.0.1", **extra: Any
+        self,
+        username: str = "alice",
+        password: str = PASSWORD,
+        *,
+        headers: Any = (),
+        client_ip: str = "127.0.0.1",
+        **extra: Any,
     ) -> FakeChannel:
-        body = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": username}, "password": password}
+        body = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": username},
+            "password": password,
+        }
         body.update(extra)
         return self.post("/_matrix/client/v3/login", body, headers=headers, client_ip=client_ip)
 
-    def assert_matrix_error(self, channel: FakeChannel, code: int, errcode: str, error: str | None = None) -> None:
+    def assert_matrix_error(
+        self, channel: FakeChannel, code: int, errcode: str, error: str | None = None
+    ) -> None:
         self.assertEqual(channel.code, code, channel.body)
         self.assertEqual(channel.json_body["errcode"], errcode, channel.json_body)
         if error is not None:
@@ -108,7 +124,11 @@ class CompatTestCase(MasTestCase):
         owner = user or self.alice
         now = self.now()
         session = CompatSession(
-            id=self.tokens.ulid(), user_id=owner.id, device_id=device_id, created_at=now, is_synapse_admin=admin
+            id=self.tokens.ulid(),
+            user_id=owner.id,
+            device_id=device_id,
+            created_at=now,
+            is_synapse_admin=admin,
         )
         access = CompatAccessToken(
             id=self.tokens.ulid(),

@@ -13,7 +13,11 @@ from tests.rest.compat._compat_fixtures import PASSWORD, CompatTestCase
 from tests.unittest import TEST_SERVER_NAME, override_config
 
 LOGIN = "/_matrix/client/v3/login"
-SSO_FLOW = {"type": "m.login.sso", "oauth_aware_preferred": True, "org.matrix.msc3824.delegated_oidc_compatibility": True}
+SSO_FLOW = {
+    "type": "m.login.sso",
+    "oauth_aware_preferred": True,
+    "org.matrix.msc3824.delegated_oidc_compatibility": True,
+}
 
 
 class LoginFlowsTestCase(CompatTestCase):
@@ -22,7 +26,8 @@ class LoginFlowsTestCase(CompatTestCase):
             channel = self.make_request("GET", f"/_matrix/client/{version}/login")
             self.assertEqual(channel.code, 200, channel.body)
             self.assertEqual(
-                channel.json_body, {"flows": [{"type": "m.login.password"}, SSO_FLOW, {"type": "m.login.token"}]}
+                channel.json_body,
+                {"flows": [{"type": "m.login.password"}, SSO_FLOW, {"type": "m.login.token"}]},
             )
             self.assertEqual(channel.header("Access-Control-Allow-Origin"), "*")
 
@@ -41,7 +46,9 @@ class PasswordLoginTestCase(CompatTestCase):
         self.assertTrue(body["access_token"].startswith("mct_"))
         self.assertEqual(body["user_id"], f"@alice:{TEST_SERVER_NAME}")
         self.assertRegex(body["device_id"], r"^[A-Za-z0-9]{10}$")
-        sessions = self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id))
+        sessions = self.get_success(
+            self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id)
+        )
         self.assertEqual(len(sessions), 1)
         session = sessions[0]
         self.assertEqual((session.device_id, session.user_agent), (body["device_id"], "Element/1.0"))
@@ -72,7 +79,9 @@ class PasswordLoginTestCase(CompatTestCase):
         channel = self.password_login()
         self.assertEqual(channel.code, 200, channel.body)
         self.assertGreaterEqual(self.now() - start, 5000)
-        (session,) = self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id))
+        (session,) = self.get_success(
+            self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id)
+        )
         self.assertEqual(self.upserts(), [{"localpart": "alice", "device_id": session.device_id}])
         rows = self.get_success(self.db_pool.execute("locks", "SELECT lock_name FROM queue_locks"))
         self.assertEqual(rows, [])
@@ -91,9 +100,12 @@ class PasswordLoginTestCase(CompatTestCase):
         self.assertEqual(channel.code, 200, channel.body)
         self.assertEqual(channel.json_body["device_id"], "MYDEVICE42")
         self.assertEqual(
-            self.upserts(), [{"localpart": "alice", "device_id": "MYDEVICE42", "display_name": "Alice's phone"}]
+            self.upserts(),
+            [{"localpart": "alice", "device_id": "MYDEVICE42", "display_name": "Alice's phone"}],
         )
-        session = self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id))[0]
+        session = self.get_success(
+            self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id)
+        )[0]
         self.assertEqual(session.human_name, "Alice's phone")
 
     def test_refresh_token_requested(self) -> None:
@@ -117,7 +129,12 @@ class PasswordLoginTestCase(CompatTestCase):
         self.assertFalse(self.introspect(first["access_token"])["active"])
         self.assertTrue(self.introspect(second.json_body["access_token"])["active"])
         self.assertEqual(
-            len(self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id))), 1
+            len(
+                self.get_success(
+                    self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id)
+                )
+            ),
+            1,
         )
 
     @override_config(
@@ -144,13 +161,15 @@ class PasswordLoginTestCase(CompatTestCase):
         del Hasher, UserPassword
 
     def add_bcrypt_user(self, username: str) -> Any:
-        from mas_twisted.types.users import User, UserPassword
-
         import bcrypt
+
+        from mas_twisted.types.users import User, UserPassword
 
         user = User(id=self.tokens.ulid(), username=username, created_at=self.now())
         digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-        old = UserPassword(id=self.tokens.ulid(), user_id=user.id, hashed_password=digest, version=1, created_at=self.now())
+        old = UserPassword(
+            id=self.tokens.ulid(), user_id=user.id, hashed_password=digest, version=1, created_at=self.now()
+        )
         self.get_success(self.stores.users.register_user(user, old, []))
         return user
 
@@ -158,8 +177,10 @@ class PasswordLoginTestCase(CompatTestCase):
 class PasswordLoginErrorsTestCase(CompatTestCase):
     def assert_refused(self, body: Any, code: int, errcode: str, error: str, **kwargs: Any) -> None:
         before = self.snapshot()
-        channel = self.post(LOGIN, body, **kwargs) if not isinstance(body, bytes) else self.make_request(
-            "POST", LOGIN, content=body, **kwargs
+        channel = (
+            self.post(LOGIN, body, **kwargs)
+            if not isinstance(body, bytes)
+            else self.make_request("POST", LOGIN, content=body, **kwargs)
         )
         self.assert_matrix_error(channel, code, errcode, error)
         self.assertEqual(self.snapshot(), before)
@@ -169,9 +190,18 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         from tests.handlers._helpers import make_user
 
         make_user(self, "nopass", None)
-        for user, password in (("alice", "wrong"), ("nobody", PASSWORD), ("nopass", PASSWORD), (f"@alice:other.example", PASSWORD)):
+        for user, password in (
+            ("alice", "wrong"),
+            ("nobody", PASSWORD),
+            ("nopass", PASSWORD),
+            ("@alice:other.example", PASSWORD),
+        ):
             with self.subTest(user=user):
-                body = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password}
+                body = {
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": user},
+                    "password": password,
+                }
                 self.assert_refused(body, 403, "M_FORBIDDEN", "Invalid username/password")
 
     def test_deactivated_is_not_found_and_locked_is_401(self) -> None:
@@ -198,12 +228,21 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
 
     def test_identifiers(self) -> None:
         self.assert_refused(
-            {"type": "m.login.password", "identifier": {"type": "m.id.phone", "phone": "1"}, "password": PASSWORD},
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.phone", "phone": "1"},
+                "password": PASSWORD,
+            },
             400,
             "M_UNKNOWN",
             "Unsupported login identifier",
         )
-        self.assert_refused({"type": "m.login.password", "password": PASSWORD}, 400, "M_BAD_JSON", "Missing property 'identifier")
+        self.assert_refused(
+            {"type": "m.login.password", "password": PASSWORD},
+            400,
+            "M_BAD_JSON",
+            "Missing property 'identifier",
+        )
 
     def test_unsupported_types(self) -> None:
         for login_type in ("m.login.application_service", "m.login.sso", "org.example.custom"):
@@ -224,12 +263,32 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
             ({}, "M_BAD_JSON", "JSON fields are not valid"),
             ({"type": 1}, "M_BAD_JSON", "JSON fields are not valid"),
             ({"type": "m.login.password", "user": "alice"}, "M_BAD_JSON", "JSON fields are not valid"),
-            ({"type": "m.login.password", "user": 1, "password": "x"}, "M_BAD_JSON", "JSON fields are not valid"),
-            ({"type": "m.login.password", "identifier": {"user": "alice"}, "password": "x"}, "M_BAD_JSON", "JSON fields are not valid"),
-            ({"type": "m.login.password", "identifier": {"type": "m.id.user"}, "password": "x"}, "M_BAD_JSON", "JSON fields are not valid"),
+            (
+                {"type": "m.login.password", "user": 1, "password": "x"},
+                "M_BAD_JSON",
+                "JSON fields are not valid",
+            ),
+            (
+                {"type": "m.login.password", "identifier": {"user": "alice"}, "password": "x"},
+                "M_BAD_JSON",
+                "JSON fields are not valid",
+            ),
+            (
+                {"type": "m.login.password", "identifier": {"type": "m.id.user"}, "password": "x"},
+                "M_BAD_JSON",
+                "JSON fields are not valid",
+            ),
             ({"type": "m.login.token"}, "M_BAD_JSON", "JSON fields are not valid"),
-            ({"type": "m.login.token", "token": "x", "refresh_token": "yes"}, "M_BAD_JSON", "JSON fields are not valid"),
-            ({"type": "m.login.token", "token": "x", "device_id": 12}, "M_BAD_JSON", "JSON fields are not valid"),
+            (
+                {"type": "m.login.token", "token": "x", "refresh_token": "yes"},
+                "M_BAD_JSON",
+                "JSON fields are not valid",
+            ),
+            (
+                {"type": "m.login.token", "token": "x", "device_id": 12},
+                "M_BAD_JSON",
+                "JSON fields are not valid",
+            ),
         ]
         for body, errcode, error in cases:
             with self.subTest(body=body):
@@ -240,15 +299,24 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         for content_type in ("text/plain", "application/x-www-form-urlencoded", "nonsense"):
             with self.subTest(content_type=content_type):
                 channel = self.make_request(
-                    "POST", LOGIN, content=b'{"type": "m.login.password", "user": "alice", "password": "x"}',
+                    "POST",
+                    LOGIN,
+                    content=b'{"type": "m.login.password", "user": "alice", "password": "x"}',
                     headers=[("Content-Type", content_type)],
                 )
-                self.assert_matrix_error(channel, 400, "M_NOT_JSON", "Invalid Content-Type header: expected application/json")
+                self.assert_matrix_error(
+                    channel, 400, "M_NOT_JSON", "Invalid Content-Type header: expected application/json"
+                )
         # No Content-Type at all is fine (the Matrix spec makes it optional), and +json too.
         body = b'{"type": "m.login.password", "user": "alice", "password": "%s"}' % PASSWORD.encode()
         self.assertEqual(self.make_request("POST", LOGIN, content=body).code, 200)
         self.assertEqual(
-            self.make_request("POST", LOGIN, content=body, headers=[("Content-Type", "application/vnd.x+json; charset=utf-8")]).code,
+            self.make_request(
+                "POST",
+                LOGIN,
+                content=body,
+                headers=[("Content-Type", "application/vnd.x+json; charset=utf-8")],
+            ).code,
             200,
         )
         self.assertNotEqual(self.snapshot(), before)
@@ -258,7 +326,9 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         channel = self.password_login(device_id="BROKENDEV1")
         self.assert_matrix_error(channel, 500, "M_UNKNOWN", "Internal server error")
         rows = self.get_success(
-            self.db_pool.execute("s", "SELECT finished_at FROM compat_sessions WHERE device_id = ?", "BROKENDEV1")
+            self.db_pool.execute(
+                "s", "SELECT finished_at FROM compat_sessions WHERE device_id = ?", "BROKENDEV1"
+            )
         )
         self.assertEqual(len(rows), 1)
         self.assertIsNotNone(rows[0][0])
@@ -279,14 +349,22 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         self.assertEqual(channel.code, 200, channel.body)
 
     @override_config(
-        {"experimental": {"session_limit": {"soft_limit": 1, "hard_limit": 2, "dangerous_hard_limit_eviction": True}}}
+        {
+            "experimental": {
+                "session_limit": {"soft_limit": 1, "hard_limit": 2, "dangerous_hard_limit_eviction": True}
+            }
+        }
     )
     def test_hard_limit_eviction(self) -> None:
         oldest, _, _ = self.start_session(device_id="DEVICE0001")
         self.reactor.advance(10)
         newer, _, _ = self.start_session(device_id="DEVICE0002")
-        self.get_success(self.stores.compat_sessions.record_compat_session_activity(newer.id, self.now(), None))
-        self.get_success(self.stores.compat_sessions.record_compat_session_activity(oldest.id, self.now() - 5000, None))
+        self.get_success(
+            self.stores.compat_sessions.record_compat_session_activity(newer.id, self.now(), None)
+        )
+        self.get_success(
+            self.stores.compat_sessions.record_compat_session_activity(oldest.id, self.now() - 5000, None)
+        )
         channel = self.password_login()
         self.assertEqual(channel.code, 200, channel.body)
         self.assertIsNotNone(self.compat_session(oldest.id).finished_at)
@@ -318,7 +396,11 @@ class TokenLoginTestCase(CompatTestCase):
         )
         self.get_success(self.stores.compat_sessions.add_sso_login(login))
         if fulfil:
-            self.assertTrue(self.get_success(self.stores.compat_sessions.fulfill_sso_login(login.id, (browser or self.browser).id)))
+            self.assertTrue(
+                self.get_success(
+                    self.stores.compat_sessions.fulfill_sso_login(login.id, (browser or self.browser).id)
+                )
+            )
         return login
 
     def token_login(self, token: str, **extra: Any) -> Any:

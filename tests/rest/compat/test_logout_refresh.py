@@ -29,12 +29,16 @@ class LogoutTestCase(CompatTestCase):
         self.assertEqual(len(self.jobs()), 1)
         # A second logout with the same token: the token is no longer valid.
         before = self.snapshot()
-        self.assert_matrix_error(self.post(LOGOUT, token=access.access_token), 401, "M_UNKNOWN_TOKEN", "Invalid access token")
+        self.assert_matrix_error(
+            self.post(LOGOUT, token=access.access_token), 401, "M_UNKNOWN_TOKEN", "Invalid access token"
+        )
         self.assertEqual(self.snapshot(), before)
 
     def test_logout_after_login(self) -> None:
         token = self.password_login().json_body["access_token"]
-        self.assertEqual(self.post(LOGOUT, {}, token=token, headers=[("Content-Type", "application/json")]).code, 200)
+        self.assertEqual(
+            self.post(LOGOUT, {}, token=token, headers=[("Content-Type", "application/json")]).code, 200
+        )
         self.assertFalse(self.introspect(token)["active"])
 
     def test_errors(self) -> None:
@@ -56,12 +60,15 @@ class LogoutTestCase(CompatTestCase):
                 with self.subTest(path=path, headers=headers):
                     channel = self.make_request("POST", path, headers=headers)
                     if errcode is None:
-                        self.assertEqual((channel.code, channel.text_body), (code, "invalid HTTP header (authorization)"))
+                        self.assertEqual(
+                            (channel.code, channel.text_body), (code, "invalid HTTP header (authorization)")
+                        )
                     else:
                         self.assert_matrix_error(channel, code, errcode)
         self.assertEqual(self.snapshot(), before)
         self.assertEqual(
-            self.make_request("POST", LOGOUT).json_body, {"errcode": "M_MISSING_TOKEN", "error": "Missing access token"}
+            self.make_request("POST", LOGOUT).json_body,
+            {"errcode": "M_MISSING_TOKEN", "error": "Missing access token"},
         )
 
 
@@ -82,9 +89,15 @@ class LogoutAllTestCase(CompatTestCase):
         client_id = self.tokens.ulid()
         from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 
-        self.get_success(self.stores.oauth2_clients.add_oauth2_client(OAuth2Client(id=client_id, redirect_uris=())))
+        self.get_success(
+            self.stores.oauth2_clients.add_oauth2_client(OAuth2Client(id=client_id, redirect_uris=()))
+        )
         oauth = OAuth2Session(
-            id=self.tokens.ulid(), client_id=client_id, scope="urn:matrix:client:api:*", created_at=self.now(), user_id=self.alice.id
+            id=self.tokens.ulid(),
+            client_id=client_id,
+            scope="urn:matrix:client:api:*",
+            created_at=self.now(),
+            user_id=self.alice.id,
         )
         self.get_success(self.stores.oauth2_sessions.add_oauth2_session(oauth))
         _, access, _ = self.start_session()
@@ -96,7 +109,10 @@ class LogoutAllTestCase(CompatTestCase):
     def test_without_the_flag(self) -> None:
         session, access, _ = self.start_session()
         before = self.snapshot()
-        expected = {"errcode": "M_UNRECOGNIZED", "error": "The /logout/all endpoint is not supported by this deployment"}
+        expected = {
+            "errcode": "M_UNRECOGNIZED",
+            "error": "The /logout/all endpoint is not supported by this deployment",
+        }
         for body in (None, {}, {"io.element.only_compat_is_fine": False}):
             with self.subTest(body=body):
                 channel = self.post(LOGOUT_ALL, body, token=access.access_token)
@@ -105,12 +121,18 @@ class LogoutAllTestCase(CompatTestCase):
 
     def test_bad_bodies_come_first(self) -> None:
         before = self.snapshot()
-        channel = self.make_request("POST", LOGOUT_ALL, content=b"{", headers=[("Content-Type", "application/json")])
+        channel = self.make_request(
+            "POST", LOGOUT_ALL, content=b"{", headers=[("Content-Type", "application/json")]
+        )
         self.assert_matrix_error(channel, 400, "M_NOT_JSON", "Body is not a valid JSON document")
         channel = self.make_request("POST", LOGOUT_ALL, json={"io.element.only_compat_is_fine": "yes"})
         self.assert_matrix_error(channel, 400, "M_BAD_JSON", "JSON fields are not valid")
-        channel = self.make_request("POST", LOGOUT_ALL, content=b"x", headers=[("Content-Type", "text/plain")])
-        self.assert_matrix_error(channel, 400, "M_NOT_JSON", "Invalid Content-Type header: expected application/json")
+        channel = self.make_request(
+            "POST", LOGOUT_ALL, content=b"x", headers=[("Content-Type", "text/plain")]
+        )
+        self.assert_matrix_error(
+            channel, 400, "M_NOT_JSON", "Invalid Content-Type header: expected application/json"
+        )
         self.assertEqual(self.snapshot(), before)
 
     def test_locked_user(self) -> None:
@@ -143,7 +165,9 @@ class RefreshTestCase(CompatTestCase):
         self.assertTrue(self.introspect(body["refresh_token"])["active"])
         # Used once.
         before = self.snapshot()
-        self.assert_matrix_error(self.refresh(login["refresh_token"]), 401, "M_UNKNOWN_TOKEN", "Invalid refresh token")
+        self.assert_matrix_error(
+            self.refresh(login["refresh_token"]), 401, "M_UNKNOWN_TOKEN", "Invalid refresh token"
+        )
         self.assertEqual(self.snapshot(), before)
         self.assertEqual(self.refresh(body["refresh_token"]).code, 200)
 
@@ -152,7 +176,13 @@ class RefreshTestCase(CompatTestCase):
         self.get_success(self.stores.compat_sessions.finish_compat_session(finished.id))
         _, access, _ = self.start_session(device_id="ACCESSONLY")
         before = self.snapshot()
-        for token in ("nope", compat_token("mcr"), compat_token("mar"), access.access_token, finished_refresh.refresh_token):
+        for token in (
+            "nope",
+            compat_token("mcr"),
+            compat_token("mar"),
+            access.access_token,
+            finished_refresh.refresh_token,
+        ):
             with self.subTest(token=token):
                 self.assert_matrix_error(self.refresh(token), 401, "M_UNKNOWN_TOKEN", "Invalid refresh token")
         self.assertEqual(self.snapshot(), before)
@@ -162,12 +192,16 @@ class RefreshTestCase(CompatTestCase):
         channel = self.make_request("POST", REFRESH, content=b'{"refresh_token": "x"}')
         self.assertEqual(channel.code, 415)
         self.assertEqual(channel.text_body, "Expected request with `Content-Type: application/json`")
-        channel = self.make_request("POST", REFRESH, content=b"{", headers=[("Content-Type", "application/json")])
+        channel = self.make_request(
+            "POST", REFRESH, content=b"{", headers=[("Content-Type", "application/json")]
+        )
         self.assertEqual(channel.code, 400)
         self.assertTrue(channel.text_body.startswith("Failed to parse the request body as JSON"))
         for body in ({}, {"refresh_token": 1}, []):
             with self.subTest(body=body):
                 channel = self.make_request("POST", REFRESH, json=body)
                 self.assertEqual(channel.code, 422)
-                self.assertTrue(channel.text_body.startswith("Failed to deserialize the JSON body into the target type"))
+                self.assertTrue(
+                    channel.text_body.startswith("Failed to deserialize the JSON body into the target type")
+                )
         self.assertEqual(self.snapshot(), before)

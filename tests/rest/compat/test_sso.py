@@ -96,7 +96,9 @@ class RedirectTests(CompatSsoTestCase):
             if expected is None:
                 self.assertEqual(query, {}, extra)
             else:
-                self.assertEqual(query, {"action": [expected], "org.matrix.msc3824.action": [expected]}, extra)
+                self.assertEqual(
+                    query, {"action": [expected], "org.matrix.msc3824.action": [expected]}, extra
+                )
 
     def test_redirect_urls_kept(self) -> None:
         for url, stored in (
@@ -144,7 +146,9 @@ class RedirectTests(CompatSsoTestCase):
             channel = self.sso_redirect(f"redirectUrl={quote(url, safe='')}")
             self.assertEqual(channel.code, 400, (url, channel))
             self.assertEqual(channel.header("Content-Type"), "application/json")
-            self.assertEqual(channel.json_body, {"errcode": "M_INVALID_PARAM", "error": "Invalid redirectUrl"}, url)
+            self.assertEqual(
+                channel.json_body, {"errcode": "M_INVALID_PARAM", "error": "Invalid redirectUrl"}, url
+            )
         self.assertEqual(self.count_logins(), 0)
 
 
@@ -239,7 +243,10 @@ class CompletePageTests(CompatSsoTestCase):
             page = self.browse("GET", path)
             channel = self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)})
             token = self.sso_login(login_id).login_token
-            expected = {"io.element.app:/callback": "io.element.app:/callback", "https://app.example.com": "https://app.example.com/"}
+            expected = {
+                "io.element.app:/callback": "io.element.app:/callback",
+                "https://app.example.com": "https://app.example.com/",
+            }
             self.assertEqual(channel.location, f"{expected[url]}?loginToken={token}")
 
     def test_already_fulfilled(self) -> None:
@@ -251,7 +258,9 @@ class CompletePageTests(CompatSsoTestCase):
         fulfilled_at = self.sso_login(login_id).fulfilled_at
         self.reactor.advance(5)
         self.assert_expired_page(self.browse("GET", path))
-        self.assert_expired_page(self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)}))
+        self.assert_expired_page(
+            self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)})
+        )
         self.assertEqual(self.sso_login(login_id).fulfilled_at, fulfilled_at)
 
     def test_expires_after_30_minutes(self) -> None:
@@ -263,7 +272,9 @@ class CompletePageTests(CompatSsoTestCase):
         self.assertIn(f'action="/complete-compat-sso/{login_id}"', page.text_body)
         self.reactor.advance(61)
         self.assert_expired_page(self.browse("GET", path))
-        self.assert_expired_page(self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)}))
+        self.assert_expired_page(
+            self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)})
+        )
         self.assertTrue(self.sso_login(login_id).is_pending)
 
     def test_bad_csrf(self) -> None:
@@ -275,8 +286,12 @@ class CompletePageTests(CompatSsoTestCase):
             self.assertEqual(channel.code, 400, channel)
             self.assertIsNone(channel.location)
         # Without any CSRF cookie either.
-        channel = self.make_request("POST", f"/complete-compat-sso/{login_id}", form={"csrf": "x"},
-                                    cookies={"session": self.jar["session"]} if "session" in self.jar else None)
+        channel = self.make_request(
+            "POST",
+            f"/complete-compat-sso/{login_id}",
+            form={"csrf": "x"},
+            cookies={"session": self.jar["session"]} if "session" in self.jar else None,
+        )
         self.assertEqual(channel.code, 400, channel)
         self.assertTrue(self.sso_login(login_id).is_pending)
 
@@ -286,14 +301,18 @@ class CompletePageTests(CompatSsoTestCase):
             channel = self.browse("GET", f"/complete-compat-sso/{login_id}")
             self.assertEqual(channel.code, 404, (login_id, channel))
         page = self.browse("GET", "/")
-        channel = self.browse("POST", "/complete-compat-sso/01ARZ3NDEKTSV4RRFFQ69G5FAV", form={"csrf": csrf_from(page)})
+        channel = self.browse(
+            "POST", "/complete-compat-sso/01ARZ3NDEKTSV4RRFFQ69G5FAV", form={"csrf": csrf_from(page)}
+        )
         self.assertEqual(channel.code, 404, channel)
 
     def test_locked_user(self) -> None:
         self.sign_in()
         login_id, path = self.start()
         page = self.browse("GET", path)
-        self.get_success(self.server.get_stores().users.lock_user(self.user, self.server.get_clock().time_msec()))
+        self.get_success(
+            self.server.get_stores().users.lock_user(self.user, self.server.get_clock().time_msec())
+        )
         for channel in (
             self.browse("GET", path),
             self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)}),
@@ -311,8 +330,12 @@ class CompletePageTests(CompatSsoTestCase):
         self.assertEqual(self.browse("GET", path).code, 200)
         tokens = self.server.get_token_generator()
         now = self.server.get_clock().time_msec()
-        session = CompatSession(id=tokens.ulid(), user_id=self.user.id, device_id="DEVICEAAAA", created_at=now)
-        access = CompatAccessToken(id=tokens.ulid(), session_id=session.id, access_token="mct_x", created_at=now)
+        session = CompatSession(
+            id=tokens.ulid(), user_id=self.user.id, device_id="DEVICEAAAA", created_at=now
+        )
+        access = CompatAccessToken(
+            id=tokens.ulid(), session_id=session.id, access_token="mct_x", created_at=now
+        )
         self.get_success(self.server.get_stores().compat_sessions.start_compat_session(session, access))
         page = self.browse("GET", path)
         self.assertEqual(page.code, 403, page)
@@ -332,8 +355,12 @@ class CompletePageTests(CompatSsoTestCase):
         self.assertEqual(page.code, 403, page)
         self.assertIn("198.51.100.7", page.text_body)
         self.assertIn("isn&#39;t allowed to do this action", page.text_body)
-        channel = self.browse("POST", f"/complete-compat-sso/{login_id}", form={"csrf": csrf_from(page)},
-                              client_ip="198.51.100.7")
+        channel = self.browse(
+            "POST",
+            f"/complete-compat-sso/{login_id}",
+            form={"csrf": csrf_from(page)},
+            client_ip="198.51.100.7",
+        )
         self.assertEqual(channel.code, 403, channel)
         self.assertTrue(self.sso_login(login_id).is_pending)
         # From another address the same user may continue.
@@ -363,7 +390,9 @@ class SsoToTokenTests(CompatSsoTestCase):
         self.assertTrue(reply.json_body["access_token"].startswith("mct_"))
         login = self.sso_login(login_id)
         self.assertIsNotNone(login.exchanged_at)
-        session = self.get_success(self.server.get_stores().compat_sessions.get_compat_session(login.compat_session_id))
+        session = self.get_success(
+            self.server.get_stores().compat_sessions.get_compat_session(login.compat_session_id)
+        )
         self.assertEqual((session.user_id, session.device_id), (user.id, "SSODEVICE1"))
         # The token is used once.
         again = self.make_request("POST", "/_matrix/client/v3/login", json=body)
@@ -372,5 +401,7 @@ class SsoToTokenTests(CompatSsoTestCase):
     def sign_in_via(self, login_page: str) -> None:
         page = self.browse("GET", login_page)
         self.assertEqual(page.code, 200, page)
-        channel = self.browse("POST", login_page, form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD})
+        channel = self.browse(
+            "POST", login_page, form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD}
+        )
         self.assertEqual(channel.code, 303, channel)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mas_twisted.server import MasServer
 from mas_twisted.util.clock import Clock
@@ -42,15 +43,25 @@ class HumanTestCase(MasTestCase):
         use_threadless_password_manager(server, reactor)
         self.jar: dict[str, str] = {}
 
-    def browse(self, method: str, path: str, *, form: Mapping[str, Any] | None = None,
-               client_ip: str = "127.0.0.1", headers: tuple[tuple[str, str], ...] = ()) -> FakeChannel:
+    def browse(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, Any] | None = None,
+        client_ip: str = "127.0.0.1",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> FakeChannel:
         """A request with the jar's cookies; the response's cookies go back into the jar."""
-        channel = self.make_request(method, path, form=form, cookies=dict(self.jar) or None,
-                                    client_ip=client_ip, headers=headers)
+        channel = self.make_request(
+            method, path, form=form, cookies=dict(self.jar) or None, client_ip=client_ip, headers=headers
+        )
         self.jar.update(channel.cookies)
         return channel
 
-    def login(self, username: str, password: str, *, query: str = "", client_ip: str = "127.0.0.1") -> FakeChannel:
+    def login(
+        self, username: str, password: str, *, query: str = "", client_ip: str = "127.0.0.1"
+    ) -> FakeChannel:
         """Open the login page, then submit the form as a browser would."""
         page = self.browse("GET", f"/login{query}", client_ip=client_ip)
         self.assertEqual(page.code, 200, page)

@@ -6,7 +6,8 @@ the client after, and the pending grant with the way to login or consent."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
@@ -23,8 +24,11 @@ class AuthorizeTestCase(HumanTestCase):
     """Helpers shared by the authorization and consent tests."""
 
     def add_client(
-        self, *, grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
-        redirect_uris: tuple[str, ...] = (REDIRECT_URI,), **fields: Any,
+        self,
+        *,
+        grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
+        redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
+        **fields: Any,
     ) -> OAuth2Client:
         grant_types = tuple(grant_types)
         client = OAuth2Client(
@@ -43,16 +47,25 @@ class AuthorizeTestCase(HumanTestCase):
         return self.browse("GET", "/authorize?" + urlencode(params))
 
     def code_params(self, client: OAuth2Client, **extra: str) -> dict[str, str]:
-        params = {"client_id": client.id, "response_type": "code", "scope": f"openid {API_SCOPE}",
-                  "redirect_uri": REDIRECT_URI, "state": "st4te"}
+        params = {
+            "client_id": client.id,
+            "response_type": "code",
+            "scope": f"openid {API_SCOPE}",
+            "redirect_uri": REDIRECT_URI,
+            "state": "st4te",
+        }
         params.update(extra)
         return params
 
     def grants(self) -> list[tuple[Any, ...]]:
-        return self.get_success(self.db_pool.execute(
-            "grants", "SELECT oauth2_authorization_grant_id, authorization_code, fulfilled_at, raw_parameters,"
-            " response_mode, code_challenge_method, code_challenge, login_hint, locale, nonce, state"
-            " FROM oauth2_authorization_grants"))
+        return self.get_success(
+            self.db_pool.execute(
+                "grants",
+                "SELECT oauth2_authorization_grant_id, authorization_code, fulfilled_at, raw_parameters,"
+                " response_mode, code_challenge_method, code_challenge, login_hint, locale, nonce, state"
+                " FROM oauth2_authorization_grants",
+            )
+        )
 
     def assert_error_page(self, channel: Any, code: int = 400) -> None:
         self.assertEqual(channel.code, code, channel)
@@ -60,7 +73,9 @@ class AuthorizeTestCase(HumanTestCase):
         self.assertEqual(channel.header("X-Frame-Options"), "DENY")
         self.assertEqual(self.count_rows("oauth2_authorization_grants"), 0)
 
-    def assert_redirected_error(self, channel: Any, error: str, *, mode: str = "query", state: str = "st4te") -> None:
+    def assert_redirected_error(
+        self, channel: Any, error: str, *, mode: str = "query", state: str = "st4te"
+    ) -> None:
         self.assertEqual(channel.code, 303, channel)
         parts = urlsplit(channel.location)
         self.assertEqual(f"{parts.scheme}://{parts.netloc}{parts.path}", REDIRECT_URI)
@@ -103,8 +118,9 @@ class AuthorizeErrorPageTests(AuthorizeTestCase):
 
     def test_query_mode_refused_with_id_token(self) -> None:
         client = self.add_client()
-        self.assert_error_page(self.authorize(**self.code_params(client, response_type="code id_token",
-                                                                 response_mode="query")))
+        self.assert_error_page(
+            self.authorize(**self.code_params(client, response_type="code id_token", response_mode="query"))
+        )
 
     def test_unknown_response_mode(self) -> None:
         client = self.add_client()
@@ -119,13 +135,16 @@ class AuthorizeErrorPageTests(AuthorizeTestCase):
 class AuthorizeRedirectedErrorTests(AuthorizeTestCase):
     def test_request_parameters_not_supported(self) -> None:
         client = self.add_client()
-        self.assert_redirected_error(self.authorize(**self.code_params(client, request="eyJ")),
-                                     "request_not_supported")
+        self.assert_redirected_error(
+            self.authorize(**self.code_params(client, request="eyJ")), "request_not_supported"
+        )
         self.assert_redirected_error(
             self.authorize(**self.code_params(client, request_uri="https://app.example.com/r")),
-            "request_uri_not_supported")
-        self.assert_redirected_error(self.authorize(**self.code_params(client, registration="{}")),
-                                     "registration_not_supported")
+            "request_uri_not_supported",
+        )
+        self.assert_redirected_error(
+            self.authorize(**self.code_params(client, registration="{}")), "registration_not_supported"
+        )
 
     def test_token_response_type(self) -> None:
         client = self.add_client()
@@ -140,7 +159,9 @@ class AuthorizeRedirectedErrorTests(AuthorizeTestCase):
 
     def test_prompt_none_is_login_required(self) -> None:
         client = self.add_client()
-        self.assert_redirected_error(self.authorize(**self.code_params(client, prompt="none")), "login_required")
+        self.assert_redirected_error(
+            self.authorize(**self.code_params(client, prompt="none")), "login_required"
+        )
 
     def test_code_without_authorization_code_grant(self) -> None:
         client = self.add_client(grant_types=("refresh_token",))
@@ -149,8 +170,11 @@ class AuthorizeRedirectedErrorTests(AuthorizeTestCase):
     def test_pkce_without_code(self) -> None:
         client = self.add_client()
         # `none` asks for nothing; PKCE then makes no sense.
-        channel = self.authorize(**self.code_params(client, response_type="none", code_challenge="abc",
-                                                    code_challenge_method="S256"))
+        channel = self.authorize(
+            **self.code_params(
+                client, response_type="none", code_challenge="abc", code_challenge_method="S256"
+            )
+        )
         self.assert_redirected_error(channel, "invalid_request")
 
     def test_form_post_error(self) -> None:
@@ -178,22 +202,36 @@ class AuthorizeRedirectedErrorTests(AuthorizeTestCase):
 class AuthorizeGrantTests(AuthorizeTestCase):
     def test_signed_out_goes_to_login(self) -> None:
         client = self.add_client()
-        channel = self.authorize(**self.code_params(client, nonce="n0nce", login_hint="mxid:@alice:example.com",
-                                                    code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-                                                    code_challenge_method="S256"))
+        channel = self.authorize(
+            **self.code_params(
+                client,
+                nonce="n0nce",
+                login_hint="mxid:@alice:example.com",
+                code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                code_challenge_method="S256",
+            )
+        )
         self.assertEqual(channel.code, 303, channel)
         [grant] = self.grants()
         grant_id, code, fulfilled_at, raw, mode, method, challenge, login_hint, locale, nonce, state = grant
         location = urlsplit(channel.location)
         self.assertEqual(location.path, "/login")
-        self.assertEqual(parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant_id],
-                                                    "login_hint": ["mxid:@alice:example.com"]})
+        self.assertEqual(
+            parse_qs(location.query),
+            {
+                "kind": ["continue_authorization_grant"],
+                "id": [grant_id],
+                "login_hint": ["mxid:@alice:example.com"],
+            },
+        )
         self.assertEqual(len(code), 32)
         self.assertTrue(code.isalnum())
         self.assertIsNone(fulfilled_at)
         self.assertEqual(mode, "query")
         self.assertEqual((method, challenge), ("S256", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"))
-        self.assertEqual((login_hint, locale, nonce, state), ("mxid:@alice:example.com", "en", "n0nce", "st4te"))
+        self.assertEqual(
+            (login_hint, locale, nonce, state), ("mxid:@alice:example.com", "en", "n0nce", "st4te")
+        )
         raw_params = raw if isinstance(raw, dict) else json.loads(raw)
         self.assertEqual(raw_params["client_id"], client.id)
         self.assertEqual(raw_params["code_challenge_method"], "S256")
@@ -217,7 +255,9 @@ class AuthorizeGrantTests(AuthorizeTestCase):
         [grant] = self.grants()
         location = urlsplit(channel.location)
         self.assertEqual(location.path, "/login")
-        self.assertEqual(parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant[0]]})
+        self.assertEqual(
+            parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant[0]]}
+        )
 
     def test_signed_in_goes_to_consent(self) -> None:
         make_user(self)

@@ -40,7 +40,9 @@ class ConsentTests(AuthorizeTestCase):
         self.assertIn("@alice:", page.text_body)
         # Showing the page writes nothing.
         self.assertIsNone(self.fulfilled_at())
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(channel.code, 303, channel)
         parts = urlsplit(channel.location)
         self.assertEqual(f"{parts.scheme}://{parts.netloc}{parts.path}", REDIRECT_URI)
@@ -49,13 +51,17 @@ class ConsentTests(AuthorizeTestCase):
         # A fulfilled grant cannot be consented to again.
         again = self.browse("GET", f"/consent/{grant_id}")
         self.assertEqual(again.code, 409, again)
-        post_again = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        post_again = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(post_again.code, 409, post_again)
 
     def test_allow_with_form_post(self) -> None:
         grant_id, code = self.start(response_mode="form_post")
         page = self.browse("GET", f"/consent/{grant_id}")
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(channel.code, 200, channel)
         self.assertIn(f'action="{REDIRECT_URI}"', channel.text_body)
         self.assertIn(f'name="code" value="{code}"', channel.text_body)
@@ -64,7 +70,9 @@ class ConsentTests(AuthorizeTestCase):
     def test_allow_with_fragment(self) -> None:
         grant_id, code = self.start(response_mode="fragment")
         page = self.browse("GET", f"/consent/{grant_id}")
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(parse_qs(urlsplit(channel.location).fragment), {"state": ["st4te"], "code": [code]})
 
     def test_allow_with_id_token(self) -> None:
@@ -75,13 +83,22 @@ class ConsentTests(AuthorizeTestCase):
         client = self.add_client()
         tokens = self.server.get_token_generator()
         grant = AuthorizationGrant(
-            id=tokens.ulid(), client_id=client.id, redirect_uri=REDIRECT_URI, scope="openid",
-            created_at=self.server.get_clock().time_msec(), response_mode="fragment",
-            code=tokens.authorization_code(), state="st4te", nonce="n0nce", response_type_id_token=True,
+            id=tokens.ulid(),
+            client_id=client.id,
+            redirect_uri=REDIRECT_URI,
+            scope="openid",
+            created_at=self.server.get_clock().time_msec(),
+            response_mode="fragment",
+            code=tokens.authorization_code(),
+            state="st4te",
+            nonce="n0nce",
+            response_type_id_token=True,
         )
         self.get_success(self.server.get_stores().authorization_grants.add_authorization_grant(grant))
         page = self.browse("GET", f"/consent/{grant.id}")
-        channel = self.browse("POST", f"/consent/{grant.id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant.id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         values = parse_qs(urlsplit(channel.location).fragment)
         self.assertEqual(values["code"], [grant.code])
         header, claims = verify(self.server, values["id_token"][0])
@@ -94,7 +111,9 @@ class ConsentTests(AuthorizeTestCase):
     def test_deny(self) -> None:
         grant_id, _ = self.start()
         page = self.browse("GET", f"/consent/{grant_id}")
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "reject"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "reject"}
+        )
         self.assertEqual(channel.code, 303, channel)
         values = parse_qs(urlsplit(channel.location).query)
         self.assertEqual(values["error"], ["access_denied"])
@@ -121,9 +140,13 @@ class ConsentTests(AuthorizeTestCase):
         self.assertEqual(channel.code, 303, channel)
         location = urlsplit(channel.location)
         self.assertEqual(location.path, "/login")
-        self.assertEqual(parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant_id]})
+        self.assertEqual(
+            parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant_id]}
+        )
         page = self.browse("GET", "/login")
-        post = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        post = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(post.code, 303)
         self.assertEqual(urlsplit(post.location).path, "/login")
         self.assertIsNone(self.fulfilled_at())
@@ -137,7 +160,9 @@ class ConsentTests(AuthorizeTestCase):
 
     def test_locked_user_sees_the_locked_page(self) -> None:
         grant_id, _ = self.start()
-        self.get_success(self.server.get_stores().users.lock_user(self.user, self.server.get_clock().time_msec()))
+        self.get_success(
+            self.server.get_stores().users.lock_user(self.user, self.server.get_clock().time_msec())
+        )
         channel = self.browse("GET", f"/consent/{grant_id}")
         self.assertEqual(channel.code, 200)
         self.assertNotIn(f'action="/consent/{grant_id}"', channel.text_body)
@@ -149,7 +174,9 @@ class ConsentTests(AuthorizeTestCase):
         self.assertEqual(page.code, 200)
         self.assertNotIn(f'action="/consent/{grant_id}"', page.text_body)
         self.assertIn("<li>", page.text_body)
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(channel.code, 200)
         self.assertIsNone(channel.location)
         self.assertIsNone(self.fulfilled_at())
@@ -159,7 +186,9 @@ class ConsentTests(AuthorizeTestCase):
         grant_id, code = self.start(scope="openid urn:synapse:admin:*")
         page = self.browse("GET", f"/consent/{grant_id}")
         self.assertIn(f'action="/consent/{grant_id}"', page.text_body)
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(parse_qs(urlsplit(channel.location).query)["code"], [code])
 
     def test_two_device_scopes_refused(self) -> None:
@@ -167,7 +196,9 @@ class ConsentTests(AuthorizeTestCase):
         grant_id, _ = self.start(scope=scope)
         page = self.browse("GET", f"/consent/{grant_id}")
         self.assertIn("<li>", page.text_body)
-        channel = self.browse("POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/consent/{grant_id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(channel.code, 200)
         self.assertIn("<li>", channel.text_body)
         self.assertIsNone(self.fulfilled_at())

@@ -59,7 +59,12 @@ class CookieTests(HumanTestCase):
     def test_garbage_and_foreign_cookies_are_ignored(self) -> None:
         self.signed_in_cookie()
         cookies = self.server.get_cookie_manager()
-        for value in ("not base64!", "", base64.b64encode(b"x" * 40).decode(), cookies.seal("csrf", {"current": None})):
+        for value in (
+            "not base64!",
+            "",
+            base64.b64encode(b"x" * 40).decode(),
+            cookies.seal("csrf", {"current": None}),
+        ):
             self.jar["session"] = value
             self.assertNotIn("You are signed in", self.browse("GET", "/").text_body)
 
@@ -68,7 +73,7 @@ class CookieTests(HumanTestCase):
 
         session_id = self.server.get_cookie_manager().unseal("session", self.signed_in_cookie())["current"]
         other = Encrypter(b"\x01" * 32)
-        self.jar["session"] = other.encrypt_to_string("session:" + '{"current":"%s"}' % session_id)
+        self.jar["session"] = other.encrypt_to_string("session:" + f'{{"current":"{session_id}"}}')
         self.assertNotIn("You are signed in", self.browse("GET", "/").text_body)
 
     def test_session_info_json(self) -> None:
@@ -85,13 +90,19 @@ class CookieTests(HumanTestCase):
         discovery = "/.well-known/openid-configuration"
         request = self.make_request("GET", discovery, cookies={"csrf": page.cookies["csrf"]}).request
         cookies.verify_csrf(request, token)
-        self.assertEqual(self.assertRaises(CsrfError, cookies.verify_csrf, request, token[:-1] + "A").reason,
-                         "CSRF token mismatch")
+        self.assertEqual(
+            self.assertRaises(CsrfError, cookies.verify_csrf, request, token[:-1] + "A").reason,
+            "CSRF token mismatch",
+        )
         self.assertEqual(self.assertRaises(CsrfError, cookies.verify_csrf, request, None).code, 400)
         self.reactor.advance(3600)
-        self.assertEqual(self.assertRaises(CsrfError, cookies.verify_csrf, request, token).reason, "CSRF token expired")
+        self.assertEqual(
+            self.assertRaises(CsrfError, cookies.verify_csrf, request, token).reason, "CSRF token expired"
+        )
         bare = self.make_request("GET", discovery).request
-        self.assertEqual(self.assertRaises(CsrfError, cookies.verify_csrf, bare, token).reason, "Missing CSRF cookie")
+        self.assertEqual(
+            self.assertRaises(CsrfError, cookies.verify_csrf, bare, token).reason, "Missing CSRF cookie"
+        )
 
     def test_csrf_token_is_32_random_bytes(self) -> None:
         token = csrf_from(self.make_request("GET", "/login"))

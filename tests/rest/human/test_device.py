@@ -16,13 +16,21 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 class DeviceTestCase(AuthorizeTestCase):
-    def add_device_grant(self, *, scope: str = f"openid {API_SCOPE}", user_code: str = "ABC123",
-                         expires_in_s: int = 1200) -> DeviceCodeGrant:
+    def add_device_grant(
+        self, *, scope: str = f"openid {API_SCOPE}", user_code: str = "ABC123", expires_in_s: int = 1200
+    ) -> DeviceCodeGrant:
         client = self.add_client(grant_types=(DEVICE_GRANT,))
         tokens = self.server.get_token_generator()
         now = self.server.get_clock().time_msec()
-        grant = DeviceCodeGrant(id=tokens.ulid(), client_id=client.id, scope=scope, user_code=user_code,
-                                device_code=tokens.device_code(), created_at=now, expires_at=now + expires_in_s * 1000)
+        grant = DeviceCodeGrant(
+            id=tokens.ulid(),
+            client_id=client.id,
+            scope=scope,
+            user_code=user_code,
+            device_code=tokens.device_code(),
+            created_at=now,
+            expires_at=now + expires_in_s * 1000,
+        )
         self.get_success(self.server.get_stores().device_code_grants.add_device_code_grant(grant))
         return grant
 
@@ -103,8 +111,11 @@ class DeviceConsentTests(DeviceTestCase):
         self.assertEqual(page.code, 200, page)
         self.assertIn('name="confirm_device"', page.text_body)
         self.assertTrue(self.reload(grant).is_pending)
-        channel = self.browse("POST", f"/device/{grant.id}",
-                              form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"})
+        channel = self.browse(
+            "POST",
+            f"/device/{grant.id}",
+            form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"},
+        )
         self.assertEqual(channel.code, 200, channel)
         after = self.reload(grant)
         self.assertTrue(after.is_fulfilled)
@@ -119,7 +130,9 @@ class DeviceConsentTests(DeviceTestCase):
         grant = self.add_device_grant()
         self.sign_in()
         page = self.browse("GET", f"/device/{grant.id}")
-        channel = self.browse("POST", f"/device/{grant.id}", form={"csrf": csrf_from(page), "action": "consent"})
+        channel = self.browse(
+            "POST", f"/device/{grant.id}", form={"csrf": csrf_from(page), "action": "consent"}
+        )
         self.assertEqual(channel.code, 500, channel)
         self.assertTrue(self.reload(grant).is_pending)
 
@@ -127,7 +140,9 @@ class DeviceConsentTests(DeviceTestCase):
         grant = self.add_device_grant()
         self.sign_in()
         page = self.browse("GET", f"/device/{grant.id}")
-        channel = self.browse("POST", f"/device/{grant.id}", form={"csrf": csrf_from(page), "action": "reject"})
+        channel = self.browse(
+            "POST", f"/device/{grant.id}", form={"csrf": csrf_from(page), "action": "reject"}
+        )
         self.assertEqual(channel.code, 200, channel)
         self.assertTrue(self.reload(grant).is_rejected)
 
@@ -135,8 +150,9 @@ class DeviceConsentTests(DeviceTestCase):
         grant = self.add_device_grant()
         self.sign_in()
         self.browse("GET", f"/device/{grant.id}")
-        channel = self.browse("POST", f"/device/{grant.id}",
-                              form={"csrf": "nope", "action": "consent", "confirm_device": "on"})
+        channel = self.browse(
+            "POST", f"/device/{grant.id}", form={"csrf": "nope", "action": "consent", "confirm_device": "on"}
+        )
         self.assertEqual(channel.code, 400, channel)
         self.assertTrue(self.reload(grant).is_pending)
 
@@ -147,8 +163,11 @@ class DeviceConsentTests(DeviceTestCase):
         page = self.browse("GET", "/link")
         self.reactor.advance(2)
         self.assertEqual(self.browse("GET", f"/device/{grant.id}").code, 500)
-        channel = self.browse("POST", f"/device/{grant.id}",
-                              form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"})
+        channel = self.browse(
+            "POST",
+            f"/device/{grant.id}",
+            form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"},
+        )
         self.assertEqual(channel.code, 500)
         self.assertTrue(self.reload(grant).is_pending)
 
@@ -159,8 +178,11 @@ class DeviceConsentTests(DeviceTestCase):
         self.assertEqual(page.code, 200)
         self.assertIn("<li>", page.text_body)
         self.assertNotIn('name="confirm_device"', page.text_body)
-        channel = self.browse("POST", f"/device/{grant.id}",
-                              form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"})
+        channel = self.browse(
+            "POST",
+            f"/device/{grant.id}",
+            form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"},
+        )
         self.assertIn("<li>", channel.text_body)
         self.assertTrue(self.reload(grant).is_pending)
 
@@ -169,8 +191,9 @@ class DeviceConsentTests(DeviceTestCase):
         grant = self.add_device_grant(scope="openid urn:synapse:admin:*")
         self.sign_in()
         page = self.browse("GET", f"/device/{grant.id}")
-        self.browse("POST", f"/device/{grant.id}",
-                    form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"})
+        self.browse(
+            "POST",
+            f"/device/{grant.id}",
+            form={"csrf": csrf_from(page), "action": "consent", "confirm_device": "on"},
+        )
         self.assertTrue(self.reload(grant).is_fulfilled)
-
-

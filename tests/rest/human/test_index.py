@@ -20,7 +20,9 @@ class IndexTests(HumanTestCase):
         self.assertIn("https://auth.example.com/.well-known/openid-configuration", body)
         self.assertNotIn("Create an account", body)
 
-    @override_config({"account": {"password_registration_enabled": True}, "branding": {"service_name": "Example Accounts"}})
+    @override_config(
+        {"account": {"password_registration_enabled": True}, "branding": {"service_name": "Example Accounts"}}
+    )
     def test_branding_and_registration_link(self) -> None:
         body = self.browse("GET", "/").text_body
         self.assertIn("<title>Example Accounts</title>", body)

@@ -51,8 +51,9 @@ class LoginPageTests(HumanTestCase):
     def test_session_records_the_client(self) -> None:
         user = make_user(self)
         self.login("alice", PASSWORD, client_ip="198.51.100.7")
-        rows = self.get_success(self.db_pool.execute(
-            "s", "SELECT user_id, user_agent, last_active_ip FROM user_sessions"))
+        rows = self.get_success(
+            self.db_pool.execute("s", "SELECT user_id, user_agent, last_active_ip FROM user_sessions")
+        )
         self.assertEqual(rows[0][0], user.id)
         self.assertEqual(rows[0][2], "198.51.100.7")
 
@@ -88,7 +89,9 @@ class LoginPageTests(HumanTestCase):
 
     def test_empty_fields(self) -> None:
         page = self.browse("GET", "/login")
-        channel = self.browse("POST", "/login", form={"csrf": csrf_from(page), "username": "", "password": ""})
+        channel = self.browse(
+            "POST", "/login", form={"csrf": csrf_from(page), "username": "", "password": ""}
+        )
         self.assertEqual(channel.code, 200)
         self.assertEqual(channel.text_body.count("Fill in this field."), 2)
         self.assertIn('aria-invalid="true"', channel.text_body)
@@ -190,7 +193,9 @@ class LoginRateLimitTests(HumanTestCase):
 
 
 TWO_SCHEMES = {
-    "passwords": {"schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 4}, {"version": 2, "algorithm": "argon2id"}]}
+    "passwords": {
+        "schemes": [{"version": 1, "algorithm": "bcrypt", "cost": 4}, {"version": 2, "algorithm": "argon2id"}]
+    }
 }
 
 
@@ -214,12 +219,16 @@ class PasswordUpgradeTests(HumanTestCase):
     def test_upgrade_on_login(self) -> None:
         before = self.give_old_password()
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
-        after = self.get_success(self.server.get_stores().user_passwords.get_active_user_password(before.user_id))
+        after = self.get_success(
+            self.server.get_stores().user_passwords.get_active_user_password(before.user_id)
+        )
         self.assertEqual(after.version, 2)
         self.assertTrue(after.hashed_password.startswith("$argon2id$"))
         self.assertEqual(after.upgraded_from_id, before.id)
         # The session is authenticated by the password that was just written.
-        auth = self.get_success(self.db_pool.execute("a", "SELECT user_password_id FROM user_session_authentications"))
+        auth = self.get_success(
+            self.db_pool.execute("a", "SELECT user_password_id FROM user_session_authentications")
+        )
         self.assertEqual(auth[0][0], after.id)
         # Logging in again needs no further upgrade, and works.
         self.jar.clear()

@@ -42,7 +42,8 @@ class LogoutTests(HumanTestCase):
         self.signed_in()
         home = self.browse("GET", "/")
         channel = self.browse(
-            "POST", "/logout",
+            "POST",
+            "/logout",
             form={"csrf": csrf_from(home), "kind": "continue_authorization_grant", "id": GRANT_ID},
         )
         self.assertEqual(channel.location, f"/consent/{GRANT_ID}")
@@ -56,14 +57,17 @@ class LogoutTests(HumanTestCase):
     def test_session_ended_elsewhere_shows_the_signed_out_page(self) -> None:
         session_id = self.signed_in()
         stores = self.server.get_stores()
-        self.get_success(stores.browser_sessions.finish_browser_session(self.session(session_id), self.clock.time_msec()))
+        self.get_success(
+            stores.browser_sessions.finish_browser_session(self.session(session_id), self.clock.time_msec())
+        )
         channel = self.browse("GET", f"/login?kind=continue_authorization_grant&id={GRANT_ID}")
         self.assertEqual(channel.code, 200)
         self.assertIn("You were signed out", channel.text_body)
         self.assertIn(f'name="id" value="{GRANT_ID}"', channel.text_body)
         # Its button logs out and comes back to the grant (which will ask for a login).
         out = self.browse(
-            "POST", "/logout",
+            "POST",
+            "/logout",
             form={"csrf": csrf_from(channel), "kind": "continue_authorization_grant", "id": GRANT_ID},
         )
         self.assertEqual(out.location, f"/consent/{GRANT_ID}")
@@ -75,7 +79,9 @@ class LogoutTests(HumanTestCase):
         self.get_success(self.server.get_stores().users.lock_user(user, self.clock.time_msec()))
         home = self.browse("GET", "/")
         self.assertIn("Account locked", home.text_body)
-        self.assertIsNone(self.get_success(self.server.get_cookie_manager().get_browser_session(home.request)))
+        self.assertIsNone(
+            self.get_success(self.server.get_cookie_manager().get_browser_session(home.request))
+        )
 
     def test_deactivated_while_signed_in(self) -> None:
         session_id = self.signed_in()
@@ -106,7 +112,9 @@ class CsrfTests(HumanTestCase):
         make_user(self)
         page = self.browse("GET", "/login")
         self.jar.pop("csrf")
-        channel = self.browse("POST", "/login", form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD})
+        channel = self.browse(
+            "POST", "/login", form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD}
+        )
         self.assert_refused(channel, "Missing CSRF cookie")
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
@@ -122,7 +130,9 @@ class CsrfTests(HumanTestCase):
         make_user(self)
         page = self.browse("GET", "/login")
         self.reactor.advance(3600)
-        channel = self.browse("POST", "/login", form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD})
+        channel = self.browse(
+            "POST", "/login", form={"csrf": csrf_from(page), "username": "alice", "password": PASSWORD}
+        )
         self.assert_refused(channel, "CSRF token expired")
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
@@ -137,7 +147,9 @@ class CsrfTests(HumanTestCase):
         make_user(self)
         other = self.make_request("GET", "/login")
         self.browse("GET", "/login")
-        channel = self.browse("POST", "/login", form={"csrf": csrf_from(other), "username": "alice", "password": PASSWORD})
+        channel = self.browse(
+            "POST", "/login", form={"csrf": csrf_from(other), "username": "alice", "password": PASSWORD}
+        )
         self.assert_refused(channel, "CSRF token mismatch")
 
     def test_logout_without_a_valid_token(self) -> None:
@@ -158,5 +170,7 @@ class CsrfTests(HumanTestCase):
         # The same token, its expiry pushed forward.
         self.assertEqual(csrf_from(first), csrf_from(second))
         self.reactor.advance(3000)
-        channel = self.browse("POST", "/login", form={"csrf": csrf_from(first), "username": "alice", "password": PASSWORD})
+        channel = self.browse(
+            "POST", "/login", form={"csrf": csrf_from(first), "username": "alice", "password": PASSWORD}
+        )
         self.assertEqual(channel.code, 303)

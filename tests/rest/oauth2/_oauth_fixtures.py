@@ -13,13 +13,21 @@ import base64
 import hashlib
 import json
 import warnings
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from jwcrypto import jwk, jws
 
 from mas_twisted.oauth2.scope import Scope
 from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
-from mas_twisted.types.oauth2 import AccessToken, AuthorizationGrant, DeviceCodeGrant, OAuth2Session, Pkce, RefreshToken
+from mas_twisted.types.oauth2 import (
+    AccessToken,
+    AuthorizationGrant,
+    DeviceCodeGrant,
+    OAuth2Session,
+    Pkce,
+    RefreshToken,
+)
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User
 from mas_twisted.util.clock import Clock
 from tests.server import FakeChannel, ThreadedMemoryReactorClock
@@ -45,7 +53,7 @@ def basic_auth(client_id: str, secret: str) -> tuple[str, str]:
     """An ``Authorization: Basic`` header, form-encoding the parts first (RFC 6749 §2.3.1)."""
     from urllib.parse import quote_plus
 
-    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode("utf-8")
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
     return ("Authorization", "Basic " + base64.b64encode(raw).decode("ascii"))
 
 
@@ -70,7 +78,9 @@ def sign_assertion(
         return private_key_jwt_sign(dict(key), client_id, audience, alg=alg, claims=claims, header=header)
 
 
-def hand_signed_jwt(key: jwk.JWK | str, alg: str, claims: Mapping[str, Any], *, kid: str | None = None) -> str:
+def hand_signed_jwt(
+    key: jwk.JWK | str, alg: str, claims: Mapping[str, Any], *, kid: str | None = None
+) -> str:
     """A compact JWS of ``claims`` signed by ``key`` (for claims authlib would fill in itself);
     a ``str`` key is an HMAC secret, of any length."""
     protected = {"alg": alg, **({"kid": kid} if kid else {})}
@@ -108,7 +118,11 @@ def public_jwks(*keys: jwk.JWK, kids: Iterable[str | None] = ()) -> dict[str, An
 
 
 def pkce_s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode("ascii")
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest())
+        .rstrip(b"=")
+        .decode("ascii")
+    )
 
 
 class OAuthTestCase(MasTestCase):
@@ -124,7 +138,9 @@ class OAuthTestCase(MasTestCase):
         self.get_success(
             self.stores.browser_sessions.add_browser_session_authentication(
                 BrowserSessionAuthentication(
-                    id=self.tokens.ulid(), user_session_id=self.browser_session.id, created_at=self.auth_time_ms
+                    id=self.tokens.ulid(),
+                    user_session_id=self.browser_session.id,
+                    created_at=self.auth_time_ms,
                 )
             )
         )
@@ -207,7 +223,9 @@ class OAuthTestCase(MasTestCase):
             )
         return grant
 
-    def add_device_grant(self, client: OAuth2Client, *, scope: str = f"openid {API_SCOPE}") -> DeviceCodeGrant:
+    def add_device_grant(
+        self, client: OAuth2Client, *, scope: str = f"openid {API_SCOPE}"
+    ) -> DeviceCodeGrant:
         grant = DeviceCodeGrant(
             id=self.tokens.ulid(),
             client_id=client.id,

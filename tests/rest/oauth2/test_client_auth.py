@@ -38,12 +38,19 @@ class TokenEndpointClientAuthTestCase(OAuthTestCase):
         self.assertTrue(channel.json_body["access_token"].startswith("mat_"))
 
     def assertion_form(self, assertion: str, **extra: str) -> dict[str, str]:
-        return {**CC, "client_assertion_type": JWT_BEARER_CLIENT_ASSERTION, "client_assertion": assertion, **extra}
+        return {
+            **CC,
+            "client_assertion_type": JWT_BEARER_CLIENT_ASSERTION,
+            "client_assertion": assertion,
+            **extra,
+        }
 
     def test_client_secret_basic(self) -> None:
         client = self.client("client_secret_basic", secret=SECRET)
         self.assert_ok(self.token_request(CC, headers=[basic_auth(client.id, SECRET)]))
-        self.assert_ok(self.token_request({**CC, "client_id": client.id}, headers=[basic_auth(client.id, SECRET)]))
+        self.assert_ok(
+            self.token_request({**CC, "client_id": client.id}, headers=[basic_auth(client.id, SECRET)])
+        )
         # The user and password parts are form-encoded before base64 (RFC 6749 §2.3.1).
         special = self.client("client_secret_basic", secret="a b:c+d%é")
         self.assert_ok(self.token_request(CC, headers=[basic_auth(special.id, "a b:c+d%é")]))
@@ -59,14 +66,20 @@ class TokenEndpointClientAuthTestCase(OAuthTestCase):
     def test_client_secret_jwt(self) -> None:
         client = self.client("client_secret_jwt", secret=SECRET, token_endpoint_auth_signing_alg="HS256")
         for alg in ("HS256", "HS384", "HS512"):
-            self.assert_ok(self.token_request(self.assertion_form(sign_assertion(SECRET, client.id, alg=alg))))
+            self.assert_ok(
+                self.token_request(self.assertion_form(sign_assertion(SECRET, client.id, alg=alg)))
+            )
         self.assert_ok(
-            self.token_request(self.assertion_form(sign_assertion(SECRET, client.id, alg="HS256"), client_id=client.id))
+            self.token_request(
+                self.assertion_form(sign_assertion(SECRET, client.id, alg="HS256"), client_id=client.id)
+            )
         )
 
     def test_private_key_jwt_with_jwks(self) -> None:
         key = generate_key("ES256")
-        client = self.client("private_key_jwt", jwks=public_jwks(key), token_endpoint_auth_signing_alg="ES256")
+        client = self.client(
+            "private_key_jwt", jwks=public_jwks(key), token_endpoint_auth_signing_alg="ES256"
+        )
         assertion = sign_assertion(key.export(private_key=True, as_dict=True), client.id, alg="ES256")
         self.assert_ok(self.token_request(self.assertion_form(assertion)))
 
@@ -76,10 +89,18 @@ class TokenEndpointClientAuthTestCase(OAuthTestCase):
         self.http.documents[uri] = (200, public_jwks(key, kids=["2024"]))
         client = self.client("private_key_jwt", jwks_uri=uri, token_endpoint_auth_signing_alg="PS256")
         private = key.export(private_key=True, as_dict=True)
-        self.assert_ok(self.token_request(self.assertion_form(sign_assertion(private, client.id, alg="PS256", header={"kid": "2024"}))))
+        self.assert_ok(
+            self.token_request(
+                self.assertion_form(sign_assertion(private, client.id, alg="PS256", header={"kid": "2024"}))
+            )
+        )
         self.assertEqual(self.http.calls, [uri])
         # The document cannot be fetched: a server error, nothing issued.
-        down = self.client("private_key_jwt", jwks_uri="https://down.example.com/jwks", token_endpoint_auth_signing_alg="PS256")
+        down = self.client(
+            "private_key_jwt",
+            jwks_uri="https://down.example.com/jwks",
+            token_endpoint_auth_signing_alg="PS256",
+        )
         before = self.snapshot()
         channel = self.token_request(self.assertion_form(sign_assertion(private, down.id, alg="PS256")))
         self.assert_oauth_error(channel, 500, "server_error")
@@ -102,12 +123,20 @@ class TokenEndpointClientAuthTestCase(OAuthTestCase):
             (self.assertion_form(sign_assertion("wrong", jwt.id, alg="HS256")), [], False),
             (self.assertion_form(sign_assertion(other_key, pkjwt.id, alg="RS256")), [], False),
             (self.assertion_form(sign_assertion(SECRET, pkjwt.id, alg="HS256")), [], False),
-            (self.assertion_form(sign_assertion(SECRET, jwt.id, alg="HS256", audience="https://elsewhere/token")), [], False),
+            (
+                self.assertion_form(
+                    sign_assertion(SECRET, jwt.id, alg="HS256", audience="https://elsewhere/token")
+                ),
+                [],
+                False,
+            ),
         ]
         for form, headers, challenged in cases:
             channel = self.token_request(form, headers=headers)
             self.assert_oauth_error(channel, 401, "invalid_client")
-            self.assertEqual(channel.header("WWW-Authenticate"), 'Basic realm="mas"' if challenged else None, form)
+            self.assertEqual(
+                channel.header("WWW-Authenticate"), 'Basic realm="mas"' if challenged else None, form
+            )
         self.assertEqual(self.snapshot(), before)
 
     def test_malformed_credentials(self) -> None:
@@ -115,15 +144,23 @@ class TokenEndpointClientAuthTestCase(OAuthTestCase):
         assertion = sign_assertion(SECRET, jwt.id, alg="HS256")
         before = self.snapshot()
         # The assertion's subject and the form's client_id differ: invalid_grant (MAS).
-        body = self.assert_oauth_error(self.token_request(self.assertion_form(assertion, client_id="someone-else")), 400, "invalid_grant")
+        body = self.assert_oauth_error(
+            self.token_request(self.assertion_form(assertion, client_id="someone-else")), 400, "invalid_grant"
+        )
         self.assertIn("does not match", body["error_description"])
         # Another assertion type, a non-JWT assertion, an assertion without sub.
         self.assert_oauth_error(
-            self.token_request({**CC, "client_assertion_type": "urn:example:saml", "client_assertion": assertion}), 400, "invalid_request"
+            self.token_request(
+                {**CC, "client_assertion_type": "urn:example:saml", "client_assertion": assertion}
+            ),
+            400,
+            "invalid_request",
         )
         self.assert_oauth_error(self.token_request(self.assertion_form("not.a.jwt")), 400, "invalid_request")
         no_sub = sign_assertion(SECRET, jwt.id, alg="HS256", claims={"sub": None})
         self.assert_oauth_error(self.token_request(self.assertion_form(no_sub)), 400, "invalid_request")
         # A Bearer token is not a client credential at the token endpoint.
-        self.assert_oauth_error(self.token_request(CC, headers=[("Authorization", "Bearer abc")]), 401, "invalid_client")
+        self.assert_oauth_error(
+            self.token_request(CC, headers=[("Authorization", "Bearer abc")]), 401, "invalid_client"
+        )
         self.assertEqual(self.snapshot(), before)

@@ -9,7 +9,14 @@ import json
 from typing import Any
 
 from mas_twisted.types.tokens import TokenType
-from tests.handlers.test_introspection import API, API_UNSTABLE, DEVICE, DEVICE_UNSTABLE, TokenFixture, compat_token
+from tests.handlers.test_introspection import (
+    API,
+    API_UNSTABLE,
+    DEVICE,
+    DEVICE_UNSTABLE,
+    TokenFixture,
+    compat_token,
+)
 from tests.server import FakeChannel
 from tests.unittest import TEST_MATRIX_SECRET
 
@@ -37,13 +44,17 @@ class IntrospectionResourceTestCase(TokenFixture):
             encrypted_client_secret=encrypted,
         )
         self.post_client = self.add_client(
-            redirect_uris=(), token_endpoint_auth_method="client_secret_post", encrypted_client_secret=encrypted
+            redirect_uris=(),
+            token_endpoint_auth_method="client_secret_post",
+            encrypted_client_secret=encrypted,
         )
 
     def introspect(self, form: Any = None, headers: Any = (), **kwargs: Any) -> FakeChannel:
         return self.make_request("POST", PATH, form=form, headers=headers, **kwargs)
 
-    def assert_error(self, channel: FakeChannel, code: int, error: str, description: str | None = None) -> None:
+    def assert_error(
+        self, channel: FakeChannel, code: int, error: str, description: str | None = None
+    ) -> None:
         self.assertEqual(channel.code, code, channel.body)
         self.assertEqual(channel.content_type, "application/json")
         self.assertEqual(channel.json_body["error"], error, channel.json_body)
@@ -59,7 +70,9 @@ class IntrospectionResourceTestCase(TokenFixture):
         session, access, _ = self.start_session(f"openid {API} {DEVICE}ABCDEFGHIJ")
         before = self.table_snapshot()
         self.advance_ms(10_000)
-        channel = self.introspect({"token": access.access_token, "token_type_hint": "access_token"}, SYNAPSE_HEADERS)
+        channel = self.introspect(
+            {"token": access.access_token, "token_type_hint": "access_token"}, SYNAPSE_HEADERS
+        )
         self.assertEqual(channel.code, 200, channel.body)
         self.assertEqual(channel.content_type, "application/json")
         self.assertEqual(channel.header("Access-Control-Allow-Origin"), "*")
@@ -67,7 +80,11 @@ class IntrospectionResourceTestCase(TokenFixture):
             channel.json_body,
             {
                 "active": True,
-                "scope": " ".join(sorted(["openid", API, API_UNSTABLE, DEVICE + "ABCDEFGHIJ", DEVICE_UNSTABLE + "ABCDEFGHIJ"])),
+                "scope": " ".join(
+                    sorted(
+                        ["openid", API, API_UNSTABLE, DEVICE + "ABCDEFGHIJ", DEVICE_UNSTABLE + "ABCDEFGHIJ"]
+                    )
+                ),
                 "client_id": self.client.id,
                 "username": "alice",
                 "token_type": "access_token",
@@ -141,7 +158,9 @@ class IntrospectionResourceTestCase(TokenFixture):
 
     def test_scheme_is_case_insensitive(self) -> None:
         _, access, _ = self.start_session()
-        channel = self.introspect({"token": access.access_token}, [("Authorization", f"BEARER {TEST_MATRIX_SECRET}")])
+        channel = self.introspect(
+            {"token": access.access_token}, [("Authorization", f"BEARER {TEST_MATRIX_SECRET}")]
+        )
         self.assertTrue(channel.json_body["active"])
 
     def test_malformed_requests(self) -> None:
@@ -157,16 +176,27 @@ class IntrospectionResourceTestCase(TokenFixture):
             # No credentials at all.
             ({"token": access.access_token}, [], "invalid_request"),
             # A bearer token and client credentials together.
-            ({"token": access.access_token, "client_id": self.confidential.id}, [HOMESERVER], "invalid_request"),
+            (
+                {"token": access.access_token, "client_id": self.confidential.id},
+                [HOMESERVER],
+                "invalid_request",
+            ),
         ]
         for form, headers, error in cases:
             with self.subTest(form=form, headers=headers):
                 self.assert_error(self.introspect(form, headers), 400, error)
         # Not a form: the caller is authenticated first, then the body is refused.
         body = json.dumps({"token": access.access_token})
-        channel = self.make_request("POST", PATH, content=body, headers=[HOMESERVER, ("Content-Type", "application/json")])
+        channel = self.make_request(
+            "POST", PATH, content=body, headers=[HOMESERVER, ("Content-Type", "application/json")]
+        )
         self.assert_error(channel, 400, "invalid_request")
-        channel = self.make_request("POST", PATH, content=body, headers=[("Authorization", "Bearer nope"), ("Content-Type", "application/json")])
+        channel = self.make_request(
+            "POST",
+            PATH,
+            content=body,
+            headers=[("Authorization", "Bearer nope"), ("Content-Type", "application/json")],
+        )
         self.assert_error(channel, 401, "access_denied")
         self.assert_nothing_recorded()
         self.assertEqual(self.table_snapshot(), before)
@@ -187,7 +217,10 @@ class IntrospectionResourceTestCase(TokenFixture):
     def test_token_in_the_query_string_is_not_read(self) -> None:
         _, access, _ = self.start_session()
         channel = self.make_request(
-            "POST", f"{PATH}?token={access.access_token}", form={"token_type_hint": "access_token"}, headers=[HOMESERVER]
+            "POST",
+            f"{PATH}?token={access.access_token}",
+            form={"token_type_hint": "access_token"},
+            headers=[HOMESERVER],
         )
         self.assert_error(channel, 400, "invalid_request")
 
@@ -196,7 +229,9 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assertEqual(channel.code, 405)
         self.assertEqual(channel.header("Allow"), "POST")
         preflight = self.make_request(
-            "OPTIONS", PATH, headers=[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")]
+            "OPTIONS",
+            PATH,
+            headers=[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")],
         )
         self.assertEqual(preflight.code, 200)
         self.assertEqual(preflight.header("Access-Control-Allow-Origin"), "*")
@@ -223,7 +258,9 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assert_error(channel, 401, "invalid_client")
         self.assertIsNotNone(channel.header("WWW-Authenticate"))
         # An unknown client.
-        self.assert_error(self.introspect(token, [basic("01HUNKNOWNCLIENT000000000", "x")]), 401, "invalid_client")
+        self.assert_error(
+            self.introspect(token, [basic("01HUNKNOWNCLIENT000000000", "x")]), 401, "invalid_client"
+        )
         # The wrong method (registered for Basic, sent in the form).
         form = {**token, "client_id": self.confidential.id, "client_secret": self.secret}
         self.assert_error(self.introspect(form), 401, "invalid_client")
@@ -231,7 +268,10 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assert_error(self.introspect({**token, "client_id": self.client.id}), 401, "access_denied")
         # A client that authenticates but sends no form.
         channel = self.make_request(
-            "POST", PATH, content="{}", headers=[basic(self.confidential.id, self.secret), ("Content-Type", "application/json")]
+            "POST",
+            PATH,
+            content="{}",
+            headers=[basic(self.confidential.id, self.secret), ("Content-Type", "application/json")],
         )
         self.assert_error(channel, 400, "invalid_request")
         self.assert_nothing_recorded()

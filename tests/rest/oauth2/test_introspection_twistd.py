@@ -84,8 +84,11 @@ def test_synapse_introspection_and_flush_on_shutdown(tmp_path: Path, database_ur
     config["http"] = {
         "public_base": f"http://127.0.0.1:{port}/",
         "listeners": [
-            {"name": "web", "resources": [{"name": "oauth"}, {"name": "health"}],
-             "binds": [{"host": "127.0.0.1", "port": port}]}
+            {
+                "name": "web",
+                "resources": [{"name": "oauth"}, {"name": "health"}],
+                "binds": [{"host": "127.0.0.1", "port": port}],
+            }
         ],
     }
     secret = config["matrix"]["secret"]
@@ -109,7 +112,10 @@ def test_synapse_introspection_and_flush_on_shutdown(tmp_path: Path, database_ur
         assert "urn:matrix:client:api:*" in scope and "urn:matrix:org.matrix.msc2967.client:api:*" in scope
         devices = [t for t in scope if t.startswith("urn:matrix:client:device:")]
         assert len(devices) == 1
-        assert devices[0].replace("urn:matrix:client:device:", "urn:matrix:org.matrix.msc2967.client:device:") in scope
+        assert (
+            devices[0].replace("urn:matrix:client:device:", "urn:matrix:org.matrix.msc2967.client:device:")
+            in scope
+        )
         # Several at once (they share one query), and a wrong secret.
         for token in tokens:
             assert json.loads(_introspect(port, token, f"Bearer {secret}")[1])["active"] is True

@@ -28,7 +28,11 @@ class RegistrationTestCase(OAuthTestCase):
         cases: list[tuple[Any, str]] = [
             ({"client_uri": "this is not a uri"}, "invalid_client_metadata"),
             (
-                {"application_type": "web", "client_uri": "https://example.com/", "redirect_uris": ["http://this-is-insecure.com/"]},
+                {
+                    "application_type": "web",
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["http://this-is-insecure.com/"],
+                },
                 "invalid_redirect_uri",
             ),
             (
@@ -48,7 +52,10 @@ class RegistrationTestCase(OAuthTestCase):
         channel = self.make_request("POST", "/oauth2/registration", content=b"this is not a json")
         self.assert_refused(channel, "invalid_request")
         channel = self.make_request(
-            "POST", "/oauth2/registration", content=b"{not json", headers=[("Content-Type", "application/json")]
+            "POST",
+            "/oauth2/registration",
+            content=b"{not json",
+            headers=[("Content-Type", "application/json")],
         )
         self.assert_refused(channel, "invalid_request")
         channel = self.make_request(
@@ -107,26 +114,53 @@ class RegistrationTestCase(OAuthTestCase):
     def test_validation_errors(self) -> None:
         cases: list[tuple[dict[str, Any], str]] = [
             ({"client_uri": "https://example.com/"}, "invalid_redirect_uri"),  # authorization_code needs them
-            ({"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/#frag"]}, "invalid_redirect_uri"),
             (
-                {"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/"],
-                 "jwks_uri": "https://example.com/jwks", "jwks": {"keys": []}},
+                {"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/#frag"]},
+                "invalid_redirect_uri",
+            ),
+            (
+                {
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["https://example.com/"],
+                    "jwks_uri": "https://example.com/jwks",
+                    "jwks": {"keys": []},
+                },
                 "invalid_client_metadata",
             ),
             (
-                {"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/"],
-                 "token_endpoint_auth_method": "private_key_jwt", "token_endpoint_auth_signing_alg": "RS256"},
+                {
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["https://example.com/"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "token_endpoint_auth_signing_alg": "RS256",
+                },
                 "invalid_client_metadata",
             ),
             (
-                {"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/"],
-                 "token_endpoint_auth_method": "client_secret_jwt"},
+                {
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["https://example.com/"],
+                    "token_endpoint_auth_method": "client_secret_jwt",
+                },
                 "invalid_client_metadata",
             ),
-            ({"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/"], "client_name#bad tag!": "x", "client_name": "x"},
-             "invalid_client_metadata"),
-            ({"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/"], "client_name#fr": "x"},
-             "invalid_client_metadata"),
+            (
+                {
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["https://example.com/"],
+                    "client_name#bad tag!": "x",
+                    "client_name": "x",
+                },
+                "invalid_client_metadata",
+            ),
+            (
+                {
+                    "client_uri": "https://example.com/",
+                    "redirect_uris": ["https://example.com/"],
+                    "client_name#fr": "x",
+                },
+                "invalid_client_metadata",
+            ),
         ]
         for body, error in cases:
             self.assert_refused(self.register(body), error)
@@ -135,31 +169,49 @@ class RegistrationTestCase(OAuthTestCase):
     def test_policy_denials(self) -> None:
         # No client_uri (the policy requires one).
         body = self.assert_refused(
-            self.register({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}),
+            self.register(
+                {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}
+            ),
             "invalid_client_metadata",
         )
         self.assertEqual(body["error_description"], "missing client_uri")
         # Any message naming redirect_uri makes it invalid_redirect_uri, as MAS decides.
-        body = self.assert_refused(self.register({"redirect_uris": ["https://example.com/cb"]}), "invalid_redirect_uri")
+        body = self.assert_refused(
+            self.register({"redirect_uris": ["https://example.com/cb"]}), "invalid_redirect_uri"
+        )
         self.assertEqual(body["error_description"], "invalid redirect_uri; missing client_uri")
         # A redirect URI on another host: the message names redirect_uri.
         body = self.assert_refused(
-            self.register({"client_uri": "https://example.com/", "redirect_uris": ["https://evil.example.org/cb"]}),
+            self.register(
+                {"client_uri": "https://example.com/", "redirect_uris": ["https://evil.example.org/cb"]}
+            ),
             "invalid_redirect_uri",
         )
         self.assertIn("redirect_uri", body["error_description"])
         # client_credentials for a public client.
         self.assert_refused(
             self.register(
-                {"client_uri": "https://example.com/", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}
+                {
+                    "client_uri": "https://example.com/",
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "none",
+                }
             ),
             "invalid_client_metadata",
         )
         self.assertEqual(self.client_count(), 0)
 
-    @override_config({"policy": {"data": {"client_registration": {"allow_host_mismatch": True, "allow_insecure_uris": True}}}})
+    @override_config(
+        {
+            "policy": {
+                "data": {"client_registration": {"allow_host_mismatch": True, "allow_insecure_uris": True}}
+            }
+        }
+    )
     def test_policy_data_relaxes_the_rules(self) -> None:
-        channel = self.register({"client_uri": "http://example.com/", "redirect_uris": ["http://elsewhere.example.org/cb"]})
+        channel = self.register(
+            {"client_uri": "http://example.com/", "redirect_uris": ["http://elsewhere.example.org/cb"]}
+        )
         self.assertEqual(channel.code, 201, channel.body)
 
     # -- MAS's test_registration ------------------------------------------------------------------
@@ -209,7 +261,9 @@ class RegistrationTestCase(OAuthTestCase):
         self.assertRegex(body["client_secret"], re.compile(r"\A[A-Za-z0-9]{20}\Z"))
         stored = self.get_success(self.stores.oauth2_clients.get_oauth2_client(body["client_id"]))
         self.assertNotIn(body["client_secret"], stored.encrypted_client_secret)
-        self.assertEqual(self.server.get_encrypter().decrypt_string(stored.encrypted_client_secret), body["client_secret"])
+        self.assertEqual(
+            self.server.get_encrypter().decrypt_string(stored.encrypted_client_secret), body["client_secret"]
+        )
         self.assertIsNone(stored.metadata_digest)
 
     def test_secret_only_for_explicit_secret_methods(self) -> None:
@@ -226,7 +280,9 @@ class RegistrationTestCase(OAuthTestCase):
             if method is not None:
                 body["token_endpoint_auth_method"] = method
             if method in ("client_secret_jwt", "private_key_jwt"):
-                body["token_endpoint_auth_signing_alg"] = "HS256" if method == "client_secret_jwt" else "ES256"
+                body["token_endpoint_auth_signing_alg"] = (
+                    "HS256" if method == "client_secret_jwt" else "ES256"
+                )
             if method == "private_key_jwt":
                 body["jwks_uri"] = "https://example.com/jwks.json"
             channel = self.register(body)
@@ -333,7 +389,11 @@ class RegistrationTestCase(OAuthTestCase):
         from mas_twisted.policy import Requester
 
         handler = self.server.get_registration_handler()
-        body = {"client_uri": "https://example.com/", "redirect_uris": ["https://example.com/cb"], "token_endpoint_auth_method": "none"}
+        body = {
+            "client_uri": "https://example.com/",
+            "redirect_uris": ["https://example.com/cb"],
+            "token_endpoint_auth_method": "none",
+        }
         first = defer.ensureDeferred(handler.register(body, requester=Requester()))
         second = defer.ensureDeferred(handler.register(body, requester=Requester()))
         self.reactor.advance(0)
@@ -379,7 +439,11 @@ class RegistrationTestCase(OAuthTestCase):
         self.assertEqual(channel.code, 201, channel.body)
         body = channel.json_body
         token = self.token_request(
-            {"grant_type": "client_credentials", "client_id": body["client_id"], "client_secret": body["client_secret"]}
+            {
+                "grant_type": "client_credentials",
+                "client_id": body["client_id"],
+                "client_secret": body["client_secret"],
+            }
         )
         self.assertEqual(token.code, 200, token.body)
 

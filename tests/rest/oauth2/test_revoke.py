@@ -18,8 +18,12 @@ class RevokeResourceTestCase(TokenFixture):
         super().prepare(reactor, clock, server)
         self.secret = "revoking-client-secret"
         encrypted = server.get_encrypter().encrypt_to_string(self.secret)
-        self.confidential = self.add_client(token_endpoint_auth_method="client_secret_post", encrypted_client_secret=encrypted)
-        self.basic_client = self.add_client(token_endpoint_auth_method="client_secret_basic", encrypted_client_secret=encrypted)
+        self.confidential = self.add_client(
+            token_endpoint_auth_method="client_secret_post", encrypted_client_secret=encrypted
+        )
+        self.basic_client = self.add_client(
+            token_endpoint_auth_method="client_secret_basic", encrypted_client_secret=encrypted
+        )
         self.no_method = self.add_client(token_endpoint_auth_method=None)
 
     def revoke(self, form: Any, headers: Any = (), **kwargs: Any) -> FakeChannel:
@@ -81,24 +85,47 @@ class RevokeResourceTestCase(TokenFixture):
         token = {"token": access.access_token}
         cases: list[tuple[FakeChannel, int, str]] = [
             # Wrong secret, unknown client, wrong method, a bearer credential.
-            (self.revoke({**token, "client_id": self.confidential.id, "client_secret": "wrong"}), 401, "invalid_client"),
-            (self.revoke({**token, "client_id": "01HNOSUCHCLIENT0000000000", "client_secret": "x"}), 401, "invalid_client"),
+            (
+                self.revoke({**token, "client_id": self.confidential.id, "client_secret": "wrong"}),
+                401,
+                "invalid_client",
+            ),
+            (
+                self.revoke({**token, "client_id": "01HNOSUCHCLIENT0000000000", "client_secret": "x"}),
+                401,
+                "invalid_client",
+            ),
             (self.revoke(token, [basic(self.confidential.id, self.secret)]), 401, "invalid_client"),
             (self.revoke(token, [HOMESERVER]), 401, "invalid_client"),
             # No registered authentication method.
             (self.revoke({**token, "client_id": self.no_method.id}), 401, "unauthorized_client"),
             # Another client's session.
-            (self.revoke({"token": other_access.access_token, **self.post_credentials()}), 401, "unauthorized_client"),
+            (
+                self.revoke({"token": other_access.access_token, **self.post_credentials()}),
+                401,
+                "unauthorized_client",
+            ),
             # An unknown hint.
-            (self.revoke({**token, "token_type_hint": "pct", **self.post_credentials()}), 400, "unsupported_token_type"),
+            (
+                self.revoke({**token, "token_type_hint": "pct", **self.post_credentials()}),
+                400,
+                "unsupported_token_type",
+            ),
             # Malformed requests.
             (self.revoke(self.post_credentials()), 400, "invalid_request"),
-            (self.revoke([("token", "a"), ("token", "b"), *self.post_credentials().items()]), 400, "invalid_request"),
+            (
+                self.revoke([("token", "a"), ("token", "b"), *self.post_credentials().items()]),
+                400,
+                "invalid_request",
+            ),
             (self.revoke(token), 400, "invalid_request"),
             (self.revoke(token, [("Authorization", "Digest x")]), 400, "invalid_request"),
             (
                 self.make_request(
-                    "POST", PATH, content="{}", headers=[basic(self.basic_client.id, self.secret), ("Content-Type", "application/json")]
+                    "POST",
+                    PATH,
+                    content="{}",
+                    headers=[basic(self.basic_client.id, self.secret), ("Content-Type", "application/json")],
                 ),
                 400,
                 "invalid_request",

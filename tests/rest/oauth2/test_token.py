@@ -33,7 +33,12 @@ VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 Appendix B
 
 class AuthorizationCodeGrantTestCase(OAuthTestCase):
     def exchange(self, client: Any, code: str, **extra: str) -> Any:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "client_id": client.id}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": client.id,
+        }
         form.update(extra)
         return self.token_request({k: v for k, v in form.items() if v is not None})
 
@@ -59,7 +64,10 @@ class AuthorizationCodeGrantTestCase(OAuthTestCase):
 
         # The session starts now, for alice, from her browser session.
         session = self.session_of(body["access_token"])
-        self.assertEqual((session.user_id, session.user_session_id, session.client_id), (self.user.id, self.browser_session.id, client.id))
+        self.assertEqual(
+            (session.user_id, session.user_session_id, session.client_id),
+            (self.user.id, self.browser_session.id, client.id),
+        )
         self.assertEqual(session.created_at, self.now())
         token = self.get_success(self.stores.access_tokens.find_access_token_by_token(body["access_token"]))
         self.assertEqual(token.expires_at, self.now() + 300_000)
@@ -130,7 +138,9 @@ class AuthorizationCodeGrantTestCase(OAuthTestCase):
         # The session the first exchange created is ended (a stolen code's replay).
         self.assertFalse(self.access_token_is_valid(access_token))
         self.assertIsNotNone(self.session_of(access_token).finished_at)
-        refresh = self.get_success(self.stores.refresh_tokens.find_refresh_token_by_token(first.json_body["refresh_token"]))
+        refresh = self.get_success(
+            self.stores.refresh_tokens.find_refresh_token_by_token(first.json_body["refresh_token"])
+        )
         self.assertTrue(refresh.is_revoked)
 
     def test_code_expires_10_minutes_after_consent(self) -> None:
@@ -192,13 +202,19 @@ class AuthorizationCodeGrantTestCase(OAuthTestCase):
         before = self.snapshot()
         # A challenge without a verifier, or a verifier without a challenge: invalid_request.
         self.assert_oauth_error(self.exchange(client, with_challenge.code), 400, "invalid_request")
-        self.assert_oauth_error(self.exchange(client, without_challenge.code, code_verifier=VERIFIER), 400, "invalid_request")
+        self.assert_oauth_error(
+            self.exchange(client, without_challenge.code, code_verifier=VERIFIER), 400, "invalid_request"
+        )
         # A wrong or malformed verifier: invalid_grant.
         body = self.assert_oauth_error(
-            self.exchange(client, with_challenge.code, code_verifier=VERIFIER[:-1] + "Y"), 400, "invalid_grant"
+            self.exchange(client, with_challenge.code, code_verifier=VERIFIER[:-1] + "Y"),
+            400,
+            "invalid_grant",
         )
         self.assertEqual(body["error_description"], "PKCE verification failed: challenge verification failed")
-        body = self.assert_oauth_error(self.exchange(client, with_challenge.code, code_verifier="short"), 400, "invalid_grant")
+        body = self.assert_oauth_error(
+            self.exchange(client, with_challenge.code, code_verifier="short"), 400, "invalid_grant"
+        )
         self.assertIn("at least 43 characters", body["error_description"])
         self.assertEqual(self.snapshot(), before)
         # The grant is still usable with the right verifier.
@@ -209,19 +225,27 @@ class AuthorizationCodeGrantTestCase(OAuthTestCase):
         grant = self.add_grant(client)
         before = self.snapshot()
         self.assert_oauth_error(
-            self.exchange(client, grant.code, redirect_uri="https://app.example.com/other"), 400, "invalid_grant"
+            self.exchange(client, grant.code, redirect_uri="https://app.example.com/other"),
+            400,
+            "invalid_grant",
         )
-        self.assert_oauth_error(self.exchange(client, grant.code, redirect_uri="not a url"), 400, "invalid_request")
+        self.assert_oauth_error(
+            self.exchange(client, grant.code, redirect_uri="not a url"), 400, "invalid_request"
+        )
         self.assertEqual(self.snapshot(), before)
         # Written differently but the same URL (normalised), or left out: fine.
-        self.assertEqual(self.exchange(client, grant.code, redirect_uri="HTTPS://APP.example.com:443/callback").code, 200)
+        self.assertEqual(
+            self.exchange(client, grant.code, redirect_uri="HTTPS://APP.example.com:443/callback").code, 200
+        )
         other = self.add_grant(client)
         self.assertEqual(self.exchange(client, other.code, redirect_uri=None).code, 200)
 
     def test_browser_session_ended(self) -> None:
         client = self.add_client()
         grant = self.add_grant(client)
-        self.get_success(self.stores.browser_sessions.finish_browser_session(self.browser_session, self.now()))
+        self.get_success(
+            self.stores.browser_sessions.finish_browser_session(self.browser_session, self.now())
+        )
         before = self.snapshot()
         self.assert_oauth_error(self.exchange(client, grant.code), 400, "invalid_grant")
         self.assertEqual(self.snapshot(), before)
@@ -264,14 +288,22 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
     def test_unsupported_grant(self) -> None:
         # MAS's test_unsupported_grant: the client is authenticated first.
         client = self.add_client(auth_method="client_secret_post", secret="secret")
-        form = {"grant_type": "password", "client_id": client.id, "client_secret": "secret", "username": "john", "password": "hunter2"}
+        form = {
+            "grant_type": "password",
+            "client_id": client.id,
+            "client_secret": "secret",
+            "username": "john",
+            "password": "hunter2",
+        }
         before = self.snapshot()
         self.assert_oauth_error(self.token_request(form), 400, "unsupported_grant_type")
         form["client_secret"] = "wrong"
         self.assert_oauth_error(self.token_request(form), 401, "invalid_client")
         for grant_type in ("implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer", ""):
             self.assert_oauth_error(
-                self.token_request({"grant_type": grant_type, "client_id": client.id, "client_secret": "secret"}),
+                self.token_request(
+                    {"grant_type": grant_type, "client_id": client.id, "client_secret": "secret"}
+                ),
                 400,
                 "unsupported_grant_type",
             )
@@ -288,18 +320,35 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
             {"grant_type": DEVICE_GRANT, "client_id": client.id},  # no device_code
             {"grant_type": "client_credentials", "client_id": client.id, "scope": ""},
             {"grant_type": "client_credentials", "client_id": client.id, "scope": "a  b"},
-            {"grant_type": "refresh_token", "refresh_token": "x", "client_id": client.id, "scope": 'bad"scope'},
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": "x",
+                "client_id": client.id,
+                "scope": 'bad"scope',
+            },
         ]
         for form in cases:
             self.assert_oauth_error(self.token_request(form), 400, "invalid_request")
         # A repeated parameter.
-        repeated = [("grant_type", "authorization_code"), ("code", grant.code), ("code", grant.code), ("client_id", client.id)]
+        repeated = [
+            ("grant_type", "authorization_code"),
+            ("code", grant.code),
+            ("code", grant.code),
+            ("client_id", client.id),
+        ]
         self.assert_oauth_error(self.token_request(repeated), 400, "invalid_request")
-        repeated_client = [("grant_type", "authorization_code"), ("code", grant.code), ("client_id", client.id), ("client_id", client.id)]
+        repeated_client = [
+            ("grant_type", "authorization_code"),
+            ("code", grant.code),
+            ("client_id", client.id),
+            ("client_id", client.id),
+        ]
         self.assert_oauth_error(self.token_request(repeated_client), 400, "invalid_request")
         self.assertEqual(self.snapshot(), before)
         # Unknown parameters are ignored.
-        ok = self.token_request({"grant_type": "authorization_code", "code": grant.code, "client_id": client.id, "extra": "1"})
+        ok = self.token_request(
+            {"grant_type": "authorization_code", "code": grant.code, "client_id": client.id, "extra": "1"}
+        )
         self.assertEqual(ok.code, 200, ok.body)
 
     def test_credentials_errors(self) -> None:
@@ -312,10 +361,14 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
         self.assertEqual(body["error_description"], "No credentials were presented")
         # An unreadable or foreign Authorization header.
         for header in ("Basic !!!", "Digest foo", "Basic " + "Zm9v"):
-            self.assert_oauth_error(self.token_request(form, headers=[("Authorization", header)]), 400, "invalid_request")
+            self.assert_oauth_error(
+                self.token_request(form, headers=[("Authorization", header)]), 400, "invalid_request"
+            )
         # Basic and a client_secret in the form.
         self.assert_oauth_error(
-            self.token_request({**form, "client_secret": "secret"}, headers=[basic_auth(client.id, "secret")]),
+            self.token_request(
+                {**form, "client_secret": "secret"}, headers=[basic_auth(client.id, "secret")]
+            ),
             400,
             "invalid_request",
         )
@@ -335,23 +388,35 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
         self.assertIsNone(channel.header("WWW-Authenticate"))
         # A client without token_endpoint_auth_method.
         unset = self.add_client(auth_method=None)
-        self.assert_oauth_error(self.token_request({**form, "client_id": unset.id}), 401, "unauthorized_client")
+        self.assert_oauth_error(
+            self.token_request({**form, "client_id": unset.id}), 401, "unauthorized_client"
+        )
         self.assertEqual(self.snapshot()["oauth2_sessions"], before["oauth2_sessions"])
-        self.assertEqual(self.snapshot()["oauth2_authorization_grants"], before["oauth2_authorization_grants"])
+        self.assertEqual(
+            self.snapshot()["oauth2_authorization_grants"], before["oauth2_authorization_grants"]
+        )
 
     def test_body_not_a_form(self) -> None:
         client = self.add_client(auth_method="client_secret_basic", secret="secret")
         before = self.snapshot()
         channel = self.make_request(
-            "POST", "/oauth2/token", json={"grant_type": "client_credentials"}, headers=[basic_auth(client.id, "secret")]
+            "POST",
+            "/oauth2/token",
+            json={"grant_type": "client_credentials"},
+            headers=[basic_auth(client.id, "secret")],
         )
         self.assert_oauth_error(channel, 400, "invalid_request")
         # Without the header, there are no credentials.
-        channel = self.make_request("POST", "/oauth2/token", json={"grant_type": "client_credentials", "client_id": client.id})
+        channel = self.make_request(
+            "POST", "/oauth2/token", json={"grant_type": "client_credentials", "client_id": client.id}
+        )
         self.assert_oauth_error(channel, 400, "invalid_request")
         # Wrong credentials are still found out first.
         channel = self.make_request(
-            "POST", "/oauth2/token", json={"grant_type": "client_credentials"}, headers=[basic_auth(client.id, "nope")]
+            "POST",
+            "/oauth2/token",
+            json={"grant_type": "client_credentials"},
+            headers=[basic_auth(client.id, "nope")],
         )
         self.assert_oauth_error(channel, 401, "invalid_client")
         self.assertEqual(self.snapshot(), before)
@@ -363,7 +428,9 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
 
     def test_cors(self) -> None:
         channel = self.make_request(
-            "OPTIONS", "/oauth2/token", headers=[("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST")]
+            "OPTIONS",
+            "/oauth2/token",
+            headers=[("Origin", "https://app.example.com"), ("Access-Control-Request-Method", "POST")],
         )
         self.assertEqual(channel.code, 200)
         self.assertEqual(channel.header("Access-Control-Allow-Origin"), "*")
@@ -371,7 +438,9 @@ class TokenRequestErrorsTestCase(OAuthTestCase):
 
 class RefreshTokenGrantTestCase(OAuthTestCase):
     def refresh(self, client: Any, refresh_token: str, **extra: str) -> Any:
-        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client.id, **extra})
+        return self.token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client.id, **extra}
+        )
 
     def test_refresh(self) -> None:
         # MAS's test_refresh_token_grant.
@@ -431,7 +500,9 @@ class RefreshTokenGrantTestCase(OAuthTestCase):
         token_row = self.get_success(self.stores.access_tokens.find_access_token_by_token(fifth_access))
         self.get_success(
             self.db_pool.execute(
-                "drop_access_token", "DELETE FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?", token_row.id
+                "drop_access_token",
+                "DELETE FROM oauth2_access_tokens WHERE oauth2_access_token_id = ?",
+                token_row.id,
             )
         )
         seventh = self.refresh(client, fourth.json_body["refresh_token"])
@@ -465,7 +536,9 @@ class RefreshTokenGrantTestCase(OAuthTestCase):
         client = self.add_client()
         _, _, refresh = self.start_session(client)
         first = self.refresh(client, refresh.refresh_token).json_body
-        new_access = self.get_success(self.stores.access_tokens.find_access_token_by_token(first["access_token"]))
+        new_access = self.get_success(
+            self.stores.access_tokens.find_access_token_by_token(first["access_token"])
+        )
         self.server.get_activity_tracker().record_access_token_used(new_access.id, self.now())
         self.assertIsNone(new_access.first_used_at)
         self.assert_oauth_error(self.refresh(client, refresh.refresh_token), 400, "invalid_grant")
@@ -477,7 +550,11 @@ class RefreshTokenGrantTestCase(OAuthTestCase):
         channel = self.make_request(
             "POST",
             "/oauth2/token",
-            form={"grant_type": "refresh_token", "refresh_token": refresh.refresh_token, "client_id": client.id},
+            form={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh.refresh_token,
+                "client_id": client.id,
+            },
             client_ip="192.0.2.7",
         )
         self.assertEqual(channel.code, 200, channel.body)
@@ -497,7 +574,11 @@ class RefreshTokenGrantTestCase(OAuthTestCase):
         channel = self.make_request(
             "POST",
             "/oauth2/token",
-            form={"grant_type": "refresh_token", "refresh_token": refresh.refresh_token, "client_id": client.id},
+            form={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh.refresh_token,
+                "client_id": client.id,
+            },
             headers=[("User-Agent", "FluffyChat/2")],
         )
         self.assertEqual(channel.code, 200, channel.body)
@@ -513,7 +594,9 @@ class ClientCredentialsGrantTestCase(OAuthTestCase):
 
     def test_client_credentials(self) -> None:
         # MAS's test_client_credentials (first half).
-        client = self.add_client(auth_method="client_secret_post", secret="secret", grant_types=("client_credentials",))
+        client = self.add_client(
+            auth_method="client_secret_post", secret="secret", grant_types=("client_credentials",)
+        )
         channel = self.grant(client)
         self.assertEqual(channel.code, 200, channel.body)
         body = channel.json_body
@@ -528,7 +611,9 @@ class ClientCredentialsGrantTestCase(OAuthTestCase):
         self.assertEqual(body["scope"], "urn:mas:graphql:*")
 
     def test_admin_scope_needs_the_policy(self) -> None:
-        client = self.add_client(auth_method="client_secret_post", secret="secret", grant_types=("client_credentials",))
+        client = self.add_client(
+            auth_method="client_secret_post", secret="secret", grant_types=("client_credentials",)
+        )
         before = self.snapshot()
         body = self.assert_oauth_error(self.grant(client, "urn:mas:admin"), 403, "invalid_scope")
         self.assertTrue(body["error_description"])
@@ -559,7 +644,8 @@ class AdminClientCredentialsTestCase(OAuthTestCase):
         )
         self.get_success(self.stores.oauth2_clients.add_oauth2_client(client))
         channel = self.token_request(
-            {"grant_type": "client_credentials", "scope": "urn:mas:admin"}, headers=[basic_auth(client.id, "secret")]
+            {"grant_type": "client_credentials", "scope": "urn:mas:admin"},
+            headers=[basic_auth(client.id, "secret")],
         )
         self.assertEqual(channel.code, 200, channel.body)
         self.assertEqual(channel.json_body["scope"], "urn:mas:admin")
@@ -568,7 +654,9 @@ class AdminClientCredentialsTestCase(OAuthTestCase):
 
 class DeviceCodeGrantTestCase(OAuthTestCase):
     def poll(self, client: Any, device_code: str) -> Any:
-        return self.token_request({"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client.id})
+        return self.token_request(
+            {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client.id}
+        )
 
     def test_device_code_grant(self) -> None:
         # MAS's test_device_code_grant.
@@ -578,7 +666,9 @@ class DeviceCodeGrantTestCase(OAuthTestCase):
         self.assert_oauth_error(self.poll(client, grant.device_code), 403, "authorization_pending")
         self.assertEqual(self.snapshot(), before)
 
-        self.get_success(self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id, "en"))
+        self.get_success(
+            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id, "en")
+        )
         channel = self.poll(client, grant.device_code)
         self.assertEqual(channel.code, 200, channel.body)
         self.assertEqual(channel.header("Cache-Control"), "no-store")
@@ -611,7 +701,9 @@ class DeviceCodeGrantTestCase(OAuthTestCase):
     def test_rejected(self) -> None:
         client = self.add_client(grant_types=(DEVICE_GRANT,))
         grant = self.add_device_grant(client)
-        self.get_success(self.stores.device_code_grants.reject_device_code_grant(grant, self.browser_session.id))
+        self.get_success(
+            self.stores.device_code_grants.reject_device_code_grant(grant, self.browser_session.id)
+        )
         before = self.snapshot()
         self.assert_oauth_error(self.poll(client, grant.device_code), 403, "access_denied")
         self.assertEqual(self.snapshot(), before)
@@ -619,7 +711,9 @@ class DeviceCodeGrantTestCase(OAuthTestCase):
     def test_no_refresh_token_without_the_refresh_grant_and_no_scope_when_empty(self) -> None:
         client = self.add_client(grant_types=(DEVICE_GRANT,))
         grant = self.add_device_grant(client, scope="")
-        self.get_success(self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id))
+        self.get_success(
+            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id)
+        )
         body = self.poll(client, grant.device_code).json_body
         self.assertEqual(list(body), ["access_token", "token_type", "expires_in"])
         self.assertEqual(self.count("oauth2_refresh_tokens"), 0)
@@ -629,7 +723,9 @@ class DeviceCodeGrantTestCase(OAuthTestCase):
         other = self.add_client(grant_types=(DEVICE_GRANT,))
         not_allowed = self.add_client(grant_types=("authorization_code",))
         grant = self.add_device_grant(client)
-        self.get_success(self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id))
+        self.get_success(
+            self.stores.device_code_grants.fulfill_device_code_grant(grant, self.browser_session.id)
+        )
         before = self.snapshot()
         self.assert_oauth_error(self.poll(client, "nosuchdevicecode"), 400, "invalid_grant")
         self.assert_oauth_error(self.poll(other, grant.device_code), 400, "invalid_grant")

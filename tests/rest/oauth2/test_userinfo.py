@@ -105,7 +105,9 @@ class UserinfoTestCase(OAuthTestCase):
     def test_scope_and_user_required(self) -> None:
         client = self.add_client()
         _, no_openid, _ = self.start_session(client, scope=API_SCOPE)
-        self.assert_refused(self.userinfo(no_openid.access_token), 401, 'Bearer error="insufficient_scope", scope="openid"')
+        self.assert_refused(
+            self.userinfo(no_openid.access_token), 401, 'Bearer error="insufficient_scope", scope="openid"'
+        )
         _, no_user, _ = self.start_session(client, scope="openid", user=False)
         self.assert_refused(self.userinfo(no_user.access_token), 401, 'Bearer error="invalid_token"')
         self.assertIsNone(self.first_used_at(no_openid.access_token))
@@ -116,19 +118,31 @@ class UserinfoTestCase(OAuthTestCase):
         _, access, _ = self.start_session(client)
         invalid_request = 'Bearer error="invalid_request"'
         self.assert_refused(
-            self.make_request("GET", "/oauth2/userinfo", headers=[("Authorization", "Basic YTpi")]), 400, invalid_request
+            self.make_request("GET", "/oauth2/userinfo", headers=[("Authorization", "Basic YTpi")]),
+            400,
+            invalid_request,
         )
-        self.assert_refused(self.make_request("GET", "/oauth2/userinfo", headers=[("Authorization", "Bearer ")]), 400, invalid_request)
+        self.assert_refused(
+            self.make_request("GET", "/oauth2/userinfo", headers=[("Authorization", "Bearer ")]),
+            400,
+            invalid_request,
+        )
         # The token in two places.
         self.assert_refused(
-            self.userinfo(access.access_token, path=f"/oauth2/userinfo?access_token={access.access_token}"), 400, invalid_request
+            self.userinfo(access.access_token, path=f"/oauth2/userinfo?access_token={access.access_token}"),
+            400,
+            invalid_request,
         )
         self.assert_refused(
-            self.userinfo(access.access_token, method="POST", form={"access_token": access.access_token}), 400, invalid_request
+            self.userinfo(access.access_token, method="POST", form={"access_token": access.access_token}),
+            400,
+            invalid_request,
         )
         # A repeated parameter.
         self.assert_refused(
-            self.make_request("GET", f"/oauth2/userinfo?access_token={access.access_token}&access_token=x"), 400, invalid_request
+            self.make_request("GET", f"/oauth2/userinfo?access_token={access.access_token}&access_token=x"),
+            400,
+            invalid_request,
         )
         self.assertIsNone(self.first_used_at(access.access_token))
 
