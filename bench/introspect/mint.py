@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -39,14 +40,24 @@ TOKEN_TTL_MS = 24 * 3600 * 1000
 SCOPE_PREFIX = ["openid", "urn:matrix:client:api:*"]
 
 
-def mint_tokens(config_path: Path, count: int, tokens_path: Path, kind: str = "mixed") -> None:
+def mint_tokens(
+    config_path: Path,
+    count: int,
+    tokens_path: Path,
+    kind: str = "mixed",
+    env: dict[str, str] | None = None,
+    root: Path = ROOT,
+) -> None:
     """Mint ``count`` tokens of ``kind`` (a key of :data:`MINTERS`) into the database of
-    ``config_path`` (in a process of its own, since it runs a reactor) and write them to
-    ``tokens_path``."""
+    ``config_path`` (in a process of its own, since it runs a reactor, with ``env`` added to
+    its environment) and write them to ``tokens_path``. ``root`` is the checkout whose
+    ``bench/introspect/mint.py`` runs (another commit's, for ``run.py --compare``)."""
+    script = root / "bench" / "introspect" / "mint.py"
     subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), str(config_path), str(count), str(tokens_path), kind],
+        [sys.executable, str(script), str(config_path), str(count), str(tokens_path), kind],
         check=True,
-        cwd=ROOT,
+        cwd=root,
+        env={**os.environ, **(env or {})},
     )
 
 

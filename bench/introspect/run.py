@@ -246,15 +246,40 @@ def oidc_provider_target(work: Path, count: int) -> Target:
     )
 
 
-def mas_target(work: Path, engine: str, count: int, kind: str = "mixed") -> Target:
+def checkout(work: Path, rev: str) -> tuple[str, Path]:
+    """A detached git worktree of ``rev`` in ``work`` (removed with the work folder's cleanup):
+    the code a ``--compare`` target runs. Returns the short commit id and the folder."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    folder = work / f"checkout-{commit}"
+    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(folder), commit], cwd=ROOT, check=True)
+    return commit, folder
+
+
+def remove_checkout(folder: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+
+
+def mas_target(
+    work: Path, engine: str, count: int, kind: str = "mixed", code: tuple[str, Path] | None = None
+) -> Target:
     """``twistd mas`` on ``engine`` with ``count`` tokens of ``kind`` (a key of mint.py's
-    ``MINTERS``: ``mixed`` by default, half OAuth 2.0 and half compatibility)."""
+    ``MINTERS``: ``mixed`` by default, half OAuth 2.0 and half compatibility).
+
+    ``code``, a ``(commit, folder)`` from :func:`checkout`, runs (and mints with) that
+    checkout's ``mas_twisted`` instead of this one's: its folder goes first on PYTHONPATH and
+    is the data folder (templates, sql); the target is named ``mas-ENGINE@COMMIT``."""
     import yaml
 
     from bench.introspect.mint import mint_tokens
 
     port = free_port()
-    folder = work / f"mas-{engine}-{kind}"
+    suffix = f"@{code[0]}" if code else ""
+    env = {"MAS_LOG_LEVEL": "warning"}
+    if code:
+        env |= {"PYTHONPATH": str(code[1]), "MAS_TWISTED_DATA_DIR": str(code[1])}
+    folder = work / f"mas-{engine}-{kind}{suffix}"
     folder.mkdir()
     cleanup = None
     if engine == "postgres":
@@ -276,17 +301,17 @@ def mas_target(work: Path, engine: str, count: int, kind: str = "mixed") -> Targ
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     tokens = folder / "tokens.txt"
-    mint_tokens(config_path, count, tokens, kind)
+    mint_tokens(config_path, count, tokens, kind, env=env, root=code[1] if code else ROOT)
     twistd = str(Path(sys.executable).parent / "twistd")
     return Target(
-        f"mas-{engine}",
+        f"mas-{engine}{suffix}",
         [twistd, "--nodaemon", "--pidfile=", "-l", "/dev/null", "mas", "-c", str(config_path)],
         port,
         "/oauth2/introspect",
         f"Bearer {config['matrix']['secret']}",
         tokens,
         folder,
-        env={"MAS_LOG_LEVEL": "warning"},
+        env=env,
         cleanup=cleanup,
     )
 
@@ -327,6 +352,12 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", help="run only these targets")
     parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also run the mas targets on the code of commit REV (a git worktree of it), in the same "
+        "rounds, as mas-ENGINE@REV: a change's effect measured old against new in one run",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -345,7 +376,17 @@ def main() -> None:
             "mas-sqlite": lambda: mas_target(work, "sqlite", args.count),
             "mas-postgres": lambda: mas_target(work, "postgres", args.count),
         }
-        targets = [build() for name, build in builders.items() if not args.only or name in args.only]
+        if args.compare:
+            code = checkout(work, args.compare)
+            for engine in ("sqlite", "postgres"):
+                builders[f"mas-{engine}@{code[0]}"] = lambda engine=engine: mas_target(
+                    work, engine, args.count, code=code
+                )
+        targets = [
+            build()
+            for name, build in builders.items()
+            if not args.only or name in args.only or name.partition("@")[0] in args.only
+        ]
         try:
             for _ in range(args.rounds):
                 results: dict[str, dict[str, float]] = {}
@@ -357,7 +398,7 @@ def main() -> None:
                     finally:
                         target.stop(final=False)
                     print(
-                        f"{target.name:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+                        f"{target.name:20s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                         f"  cpu {r['cpu_us']:6.0f} us/req  errors {int(r['errors'])}",
                         flush=True,
                     )
@@ -367,6 +408,8 @@ def main() -> None:
         finally:
             for target in targets:
                 target.stop(final=True)
+            if args.compare:
+                remove_checkout(code[1])
 
     print_table(rounds)
 
@@ -376,10 +419,11 @@ def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
     each ratio to oidc-provider in the same round (other load on the machine changes from
     one minute to the next: a ratio within a round is steadier than across rounds)."""
     names = list(rounds[0])
+    width = max(14, *(len(name) for name in names))
     base = "oidc-provider" if "oidc-provider" in names else None
     print(f"\nmedians over {len(rounds)} round(s)")
     print(
-        f"{'target':14s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
+        f"{'target':{width}s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>10s}"
         f" {'× rps':>7s} {'× p99':>7s} {'× CPU':>7s}"
     )
     for name in names:
@@ -391,7 +435,7 @@ def print_table(rounds: list[dict[str, dict[str, float]]]) -> None:
             assert base is not None
             return statistics.median(r[name][key] / r[base][key] for r in rounds)
 
-        line = f"{name:14s} {med('rps'):8.0f} {med('p50_ms'):8.2f} {med('p99_ms'):8.2f} {med('cpu_us'):10.0f}"
+        line = f"{name:{width}s} {med('rps'):8.0f} {med('p50_ms'):8.2f} {med('p99_ms'):8.2f} {med('cpu_us'):10.0f}"
         if base:
             line += f" {ratio('rps'):7.2f} {ratio('p99_ms'):7.2f} {ratio('cpu_us'):7.2f}"
         print(line)

@@ -145,7 +145,7 @@ def endpoint_for_bind(
         else:
             raise ListenerBindError(f"the service manager passed {len(fds)} socket(s) (LISTEN_FDS)")
         family = _check_inherited_socket(fd, bind)
-        endpoint: object = AdoptedStreamServerEndpoint(reactor, fd, family)
+        endpoint = AdoptedStreamServerEndpoint(reactor, fd, family)
         return proxyEndpoint(endpoint) if proxy_protocol else endpoint
     return serverFromString(reactor, bind_to_endpoint(bind, proxy_protocol=proxy_protocol))
 

@@ -173,10 +173,11 @@ class ListenerService(Service):
         # remove its pidfile and flush its log; ``exit_status`` makes the exit non-zero.
         from mas_twisted.app.endpoints import ListenerBindError
 
-        if failure.check(ListenerBindError) is not None:
-            message = failure.value.msg  # already names the listener and the bind
+        error = failure.value
+        if isinstance(error, ListenerBindError):
+            message = error.msg  # already names the listener and the bind
         else:
-            detail = failure.value.msg if failure.check(MasError) is not None else failure.getErrorMessage()
+            detail = error.msg if isinstance(error, MasError) else failure.getErrorMessage()
             message = f"listener {self._listener.name}: {detail}"
             logger.debug("Listener %s failed to start", self._listener.name, exc_info=failure.value)
         logger.error("Could not start %s", message)

@@ -10,6 +10,7 @@ path, like Synapse's ``synapse/config/_base.py``.
 from __future__ import annotations
 
 import abc
+import builtins
 import ipaddress
 import os
 import re
@@ -111,10 +112,17 @@ class Reader:
             raise self.error(key, f"expected one of {', '.join(choices)}; got {describe(value)}")
         return value
 
-    def enum(self, key: str, choices: Sequence[str], default: Any = None, *, required: bool = False) -> Any:
+    def enum(
+        self,
+        key: builtins.str,
+        choices: Sequence[builtins.str],
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+    ) -> Any:
         return self.str(key, default, required=required, choices=choices)
 
-    def bool(self, key: str, default: Any = MISSING) -> Any:
+    def bool(self, key: builtins.str, default: Any = MISSING) -> Any:
         value = self._get(key, default, False)
         if value is default:
             return value
@@ -124,10 +132,10 @@ class Reader:
 
     def int(
         self,
-        key: str,
+        key: builtins.str,
         default: Any = MISSING,
         *,
-        required: bool = False,
+        required: builtins.bool = False,
         min: int | None = None,
         max: int | None = None,
     ) -> Any:
@@ -147,7 +155,7 @@ class Reader:
 
     def float(
         self,
-        key: str,
+        key: builtins.str,
         default: Any = MISSING,
         *,
         min: float | None = None,
@@ -166,7 +174,12 @@ class Reader:
         return value
 
     def url(
-        self, key: str, default: Any = None, *, required: bool = False, schemes: Sequence[str] | None = None
+        self,
+        key: builtins.str,
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
+        schemes: Sequence[builtins.str] | None = None,
     ) -> Any:
         value = self.str(key, default, required=required)
         if value is None or value is default:
@@ -178,7 +191,7 @@ class Reader:
             raise self.error(key, f"expected a {' or '.join(schemes)} URL, got {describe(value)}")
         return value
 
-    def ulid(self, key: str, default: Any = None, *, required: bool = False) -> Any:
+    def ulid(self, key: builtins.str, default: Any = None, *, required: builtins.bool = False) -> Any:
         value = self.str(key, default, required=required)
         if value is None or value is default:
             return value
@@ -188,7 +201,9 @@ class Reader:
             )
         return value.upper()
 
-    def ip_network(self, key: str, value: Any, index: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    def ip_network(
+        self, key: builtins.str, value: Any, index: builtins.int
+    ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         try:
             return ipaddress.ip_network(str(value), strict=False)
         except ValueError:
@@ -197,7 +212,7 @@ class Reader:
             )
 
     # -- containers -----------------------------------------------------------------------
-    def list(self, key: str, default: Any = (), *, required: bool = False) -> Any:
+    def list(self, key: builtins.str, default: Any = (), *, required: builtins.bool = False) -> Any:
         value = self._get(key, default, required)
         if value is default and not required:
             return list(value) if isinstance(value, (list, tuple)) else value
@@ -205,7 +220,9 @@ class Reader:
             raise self.error(key, f"expected a list, got {describe(value)}")
         return value
 
-    def str_list(self, key: str, default: Any = (), *, required: bool = False) -> list[str]:
+    def str_list(
+        self, key: builtins.str, default: Any = (), *, required: builtins.bool = False
+    ) -> builtins.list[builtins.str]:
         items = self.list(key, default, required=required)
         out = []
         for i, item in enumerate(items or ()):
@@ -214,14 +231,14 @@ class Reader:
             out.append(str(item))
         return out
 
-    def child(self, key: str) -> Reader:
+    def child(self, key: builtins.str) -> Reader:
         return Reader(self.data.get(key), self.at(key))
 
-    def children(self, key: str, default: Any = ()) -> Iterator[Reader]:
+    def children(self, key: builtins.str, default: Any = ()) -> Iterator[Reader]:
         for i, item in enumerate(self.list(key, default) or ()):
             yield Reader(item, self.at(key) + (i,))
 
-    def mapping(self, key: str, default: Any = None) -> Any:
+    def mapping(self, key: builtins.str, default: Any = None) -> Any:
         value = self.data.get(key)
         if value is None:
             return default
@@ -232,12 +249,12 @@ class Reader:
     # -- x / x_file pairs -----------------------------------------------------------------
     def secret(
         self,
-        key: str,
+        key: builtins.str,
         *,
-        required: bool = False,
-        strip: bool = False,
-        binary: bool = False,
-        file_suffix: str = "_file",
+        required: builtins.bool = False,
+        strip: builtins.bool = False,
+        binary: builtins.bool = False,
+        file_suffix: builtins.str = "_file",
     ) -> Any:
         """Read a value given inline as ``key`` or in a file named by ``key_file``.
 

@@ -204,7 +204,7 @@ def parse_socket_address(value: str) -> tuple[str, int]:
         if end < 0 or value[end + 1 : end + 2] != ":":
             raise ValueError("expected [IPv6]:port")
         host, port_text = value[1:end], value[end + 2 :]
-        ip = ipaddress.IPv6Address(host)
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(host)
     else:
         host, sep, port_text = value.rpartition(":")
         if not sep:
@@ -401,7 +401,7 @@ def make_server_context(chain: tuple[x509.Certificate, ...], key: Any) -> SSL.Co
     ctx.check_privatekey()
     ctx.set_session_id(b"mas-twisted")
 
-    def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> bytes:
+    def select_alpn(conn: SSL.Connection, offered: list[bytes]) -> Any:
         return b"http/1.1" if b"http/1.1" in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
     ctx.set_alpn_select_callback(select_alpn)

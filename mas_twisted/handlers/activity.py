@@ -204,9 +204,8 @@ class ActivityTracker:
 
     @staticmethod
     def _log_flush_failure(failure: Failure) -> None:
-        logger.error(
-            "Activity flush failed", exc_info=(failure.type, failure.value, failure.getTracebackObject())
-        )
+        exc_info = (failure.type, failure.value, failure.getTracebackObject())
+        logger.error("Activity flush failed", exc_info=exc_info)  # type: ignore[arg-type]
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -228,7 +227,7 @@ class ActivityTracker:
         self._loop = None
         if self._shutdown_trigger is not None:
             trigger, self._shutdown_trigger = self._shutdown_trigger, None
-            self._server.get_reactor().removeSystemEventTrigger(trigger)  # type: ignore[attr-defined]
+            self._server.get_reactor().removeSystemEventTrigger(trigger)
         d = defer.ensureDeferred(self.flush())
         d.addErrback(self._log_flush_failure)
         return d

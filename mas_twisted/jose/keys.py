@@ -81,6 +81,7 @@ def jwk_thumbprint(public_jwk: Mapping[str, Any]) -> str:
         KeyLoadError: the key type is not RSA or EC, or a required member is missing.
     """
     kty = public_jwk.get("kty")
+    members: tuple[str, ...]
     if kty == "RSA":
         members = ("e", "kty", "n")
     elif kty == "EC":

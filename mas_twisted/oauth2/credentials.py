@@ -390,6 +390,7 @@ def check_assertion_claims(credentials: Credentials, *, audiences: Collection[st
     exp = claims.get("exp")
     if not _is_number(exp):
         raise _fail(credentials, "assertion has no numeric exp")
+    assert exp is not None
     if now_s > exp + CLOCK_LEEWAY_S:
         raise _fail(credentials, "assertion expired")
     nbf = claims.get("nbf")
@@ -428,7 +429,12 @@ def _key_algorithms(key: Mapping[str, Any]) -> tuple[str, ...]:
     if kty == "RSA":
         return ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
     if kty == "EC":
-        return {"P-256": ("ES256",), "P-384": ("ES384",), "secp256k1": ("ES256K",)}.get(key.get("crv"), ())
+        by_curve: dict[Any, tuple[str, ...]] = {
+            "P-256": ("ES256",),
+            "P-384": ("ES384",),
+            "secp256k1": ("ES256K",),
+        }
+        return by_curve.get(key.get("crv"), ())
     return ()
 
 

@@ -58,8 +58,11 @@ class UnknownChallengeMethodError(CodeChallengeError):
 
 
 class _Pkce(Protocol):
-    challenge_method: str
-    challenge: str
+    @property
+    def challenge_method(self) -> str: ...
+
+    @property
+    def challenge(self) -> str: ...
 
 
 def validate_verifier(verifier: str) -> None:

@@ -89,7 +89,7 @@ class Job(abc.ABC):
             raise JobError.fatal(f"bad payload for {cls.QUEUE_NAME}: {e}")
 
     def to_payload(self) -> dict[str, Any]:
-        return attrs.asdict(self) if attrs.has(type(self)) else {}
+        return attrs.asdict(self) if attrs.has(type(self)) else {}  # type: ignore[arg-type]
 
     @abc.abstractmethod
     async def run(self, server: MasServer, context: JobContext) -> None:

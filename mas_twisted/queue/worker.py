@@ -360,7 +360,7 @@ def _listener_connection_class() -> Any:
     if _LISTENER_CONNECTION is None:
         from txpostgres import txpostgres
 
-        class ListenerConnection(txpostgres.Connection):  # type: ignore[misc]
+        class ListenerConnection(txpostgres.Connection):
             on_lost: Any = None
 
             def doRead(self) -> Any:

@@ -50,7 +50,7 @@ class TokenGenerator:
     # -- primitives --------------------------------------------------------------------------
     def alphanumeric(self, length: int) -> str:
         """``length`` characters uniform over ``[A-Za-z0-9]`` (``rand``'s ``Alphanumeric``)."""
-        out = []
+        out: list[str] = []
         getrandbits = self._rng.getrandbits
         while len(out) < length:
             index = getrandbits(32) >> 26

@@ -74,7 +74,7 @@ class ProvisionUserJob(Job):
             homeserver.mxid(user.username),
         )
 
-        def _txn(txn):  # type: ignore[no-untyped-def]
+        def _txn(txn):
             enqueue_txn(txn, server, SyncDevicesJob(user_id=user.id))
 
         await server.get_db_pool().runInteraction("provision_user_schedule_sync", _txn)
@@ -106,7 +106,7 @@ class DeleteDeviceJob(_LegacyDeviceJob):
 
 
 async def _schedule_sync(server: MasServer, user_id: str) -> None:
-    def _txn(txn):  # type: ignore[no-untyped-def]
+    def _txn(txn):
         enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id))
 
     await server.get_db_pool().runInteraction("schedule_sync_devices", _txn)
@@ -144,7 +144,7 @@ class SyncDevicesJob(Job):
         logger.info("Synced %d device(s) of user %s to the homeserver", len(devices), user.id)
 
 
-def _active_devices_txn(txn, user_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+def _active_devices_txn(txn, user_id: str) -> set[str]:
     from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
 
