@@ -29,7 +29,7 @@ import abc
 import logging
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -37,6 +37,7 @@ import attrs
 import jinja2
 
 from mas_twisted.handlers.login import PostAuthAction
+from mas_twisted.oauth2.scope import describe_scopes
 from mas_twisted.policy.model import Violation as PolicyViolation
 from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
@@ -170,57 +171,6 @@ class MatrixUser:
     @classmethod
     def for_user(cls, user: User, server_name: str, display_name: str | None = None) -> MatrixUser:
         return cls(mxid=f"@{user.username}:{server_name}", display_name=display_name)
-
-
-@attrs.frozen
-class ScopeDescription:
-    """One scope as a person reads it on a consent page."""
-
-    scope: str
-    description: str
-    #: Grants powers over other users or the server itself.
-    dangerous: bool = False
-
-
-_SCOPE_TEXT: dict[str, tuple[tuple[str, bool], ...]] = {
-    "openid": (("See your profile: your username and Matrix ID", False),),
-    "urn:mas:graphql:*": (
-        ("Change your profile and contact details", False),
-        ("See and end your sessions and devices", False),
-    ),
-    "urn:matrix:client:api:*": (
-        ("Read your messages, rooms and account data", False),
-        ("Send messages and act in rooms as you", False),
-    ),
-    "urn:synapse:admin:*": (("Administer the homeserver, with every user's data", True),),
-    "urn:mas:admin": (("Manage every user and session of this account service", True),),
-}
-_SCOPE_ALIASES = {"urn:matrix:org.matrix.msc2967.client:api:*": "urn:matrix:client:api:*"}
-_DEVICE_SCOPE_PREFIXES = ("urn:matrix:client:device:", "urn:matrix:org.matrix.msc2967.client:device:")
-
-
-def describe_scopes(scopes: str | Iterable[str]) -> list[ScopeDescription]:
-    """Human descriptions of a scope (a space-separated string or its tokens).
-
-    Device scopes are not shown (they name the session being created, not a permission);
-    an unknown scope is shown as it is.
-    """
-    tokens = scopes.split() if isinstance(scopes, str) else list(scopes)
-    out: list[ScopeDescription] = []
-    seen: set[str] = set()
-    for token in tokens:
-        if token.startswith(_DEVICE_SCOPE_PREFIXES):
-            continue
-        key = _SCOPE_ALIASES.get(token, token)
-        for description, dangerous in _SCOPE_TEXT.get(key, ((token, False),)):
-            if description not in seen:
-                seen.add(description)
-                out.append(ScopeDescription(scope=token, description=description, dangerous=dangerous))
-    return out
-
-
-def scope_string(scopes: str | Iterable[str]) -> str:
-    return scopes if isinstance(scopes, str) else " ".join(scopes)
 
 
 # -- page contexts --------------------------------------------------------------------------

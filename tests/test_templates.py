@@ -23,7 +23,6 @@ from mas_twisted.templating import (
     NotFoundContext,
     Templates,
     builtin_templates_dir,
-    describe_scopes,
     simplify_url,
 )
 from tests.unittest import MasTestCase
@@ -183,20 +182,6 @@ def test_consent_page_describes_scopes() -> None:
     assert html.count("Powerful access:") == 2
     # A client without a name is shown by its id.
     assert f"Allow {dangerous.client.client_id} to use your account?" in html
-
-
-def test_describe_scopes() -> None:
-    described = describe_scopes(
-        "openid urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* "
-        "urn:matrix:client:device:AAA urn:synapse:admin:* custom:scope"
-    )
-    texts = [d.description for d in described]
-    assert texts[0].startswith("See your profile")
-    assert texts.count("Read your messages, rooms and account data") == 1
-    assert "custom:scope" in texts
-    assert not any("AAA" in t for t in texts)
-    assert [d.dangerous for d in described if d.scope == "urn:synapse:admin:*"] == [True]
-    assert describe_scopes(["openid"]) == describe_scopes("openid")
 
 
 def test_simplify_url() -> None:
