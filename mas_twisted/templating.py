@@ -38,7 +38,7 @@ import jinja2
 
 from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.oauth2.scope import describe_scopes
-from mas_twisted.policy.model import Violation as PolicyViolation
+from mas_twisted.policy.model import Violation
 from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
@@ -340,14 +340,6 @@ class ConsentContext(PageContext):
 
 
 @attrs.frozen
-class Violation:
-    """One reason the policy refused a request."""
-
-    msg: str
-    code: str | None = None
-
-
-@attrs.frozen
 class PolicyViolationContext(PageContext):
     """``pages/policy_violation.html``: the policy refused this authorization for this user."""
 
@@ -438,7 +430,7 @@ class CompatLoginPolicyViolationContext(PageContext):
 
     csrf_token: str
     session: BrowserSession
-    violations: Sequence[PolicyViolation]
+    violations: Sequence[Violation]
     action: PostAuthAction
 
     def to_context(self) -> dict[str, Any]:
@@ -457,7 +449,7 @@ class CompatLoginPolicyViolationContext(PageContext):
                 csrf_token=_SAMPLE_CSRF,
                 session=_sample_session(now_ms, rng),
                 violations=(
-                    PolicyViolation(
+                    Violation(
                         msg="user has too many active sessions (soft limit)",
                         code="too-many-sessions",
                         need_to_remove=2,
@@ -468,9 +460,7 @@ class CompatLoginPolicyViolationContext(PageContext):
             cls(
                 csrf_token=_SAMPLE_CSRF,
                 session=_sample_session(now_ms, rng),
-                violations=(
-                    PolicyViolation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),
-                ),
+                violations=(Violation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),),
                 action=action,
             ),
         ]
