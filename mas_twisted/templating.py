@@ -44,6 +44,7 @@ from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.paths import data_dir
+from mas_twisted.util.rand import CROCKFORD_BASE32
 
 if TYPE_CHECKING:
     from mas_twisted.rest.urls import UrlBuilder
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
     from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
 
 logger = logging.getLogger(__name__)
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def builtin_templates_dir() -> str:
@@ -62,7 +61,7 @@ def builtin_templates_dir() -> str:
 def sample_ulid(now_ms: int, rng: random.Random) -> str:
     """A ULID for sample data: ``now_ms`` and 80 bits from ``rng``."""
     value = (now_ms << 80) | rng.getrandbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "".join(CROCKFORD_BASE32[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 # -- shared context -------------------------------------------------------------------------
