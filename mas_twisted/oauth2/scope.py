@@ -11,6 +11,7 @@
   look for either form, so both the stable and unstable API scope, and both forms of the
   device scope, are answered. :func:`compat_session_scope` is the scope answered for a
   compatibility session's token.
+- :func:`describe_scopes` is what a consent page says a scope lets the client do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
+
+import attrs
 
 OPENID = "openid"
 PROFILE = "profile"
@@ -218,3 +221,51 @@ def compat_session_scope(
     if is_synapse_admin:
         tokens.append(SYNAPSE_ADMIN_SCOPE)
     return Scope(tokens)
+
+
+# -- consent pages -------------------------------------------------------------------------------
+@attrs.frozen
+class ScopeDescription:
+    """One scope as a person reads it on a consent page."""
+
+    scope: str
+    description: str
+    #: Grants powers over other users or the server itself.
+    dangerous: bool = False
+
+
+#: What each known scope lets a client do, as ``(text, dangerous)`` lines.
+_SCOPE_TEXT: dict[str, tuple[tuple[str, bool], ...]] = {
+    OPENID: (("See your profile: your username and Matrix ID", False),),
+    MAS_GRAPHQL_SCOPE: (
+        ("Change your profile and contact details", False),
+        ("See and end your sessions and devices", False),
+    ),
+    MATRIX_API_SCOPE: (
+        ("Read your messages, rooms and account data", False),
+        ("Send messages and act in rooms as you", False),
+    ),
+    SYNAPSE_ADMIN_SCOPE: (("Administer the homeserver, with every user's data", True),),
+    MAS_ADMIN_SCOPE: (("Manage every user and session of this account service", True),),
+}
+_SCOPE_ALIASES = {MATRIX_API_SCOPE_UNSTABLE: MATRIX_API_SCOPE}
+
+
+def describe_scopes(scopes: str | Iterable[str]) -> list[ScopeDescription]:
+    """Human descriptions of a scope (a space-separated string or its tokens).
+
+    Device scopes are not shown (they name the session being created, not a permission);
+    an unknown scope is shown as it is.
+    """
+    tokens = scopes.split() if isinstance(scopes, str) else list(scopes)
+    out: list[ScopeDescription] = []
+    seen: set[str] = set()
+    for token in tokens:
+        if token.startswith((DEVICE_SCOPE_PREFIX, DEVICE_SCOPE_PREFIX_UNSTABLE)):
+            continue
+        key = _SCOPE_ALIASES.get(token, token)
+        for description, dangerous in _SCOPE_TEXT.get(key, ((token, False),)):
+            if description not in seen:
+                seen.add(description)
+                out.append(ScopeDescription(scope=token, description=description, dangerous=dangerous))
+    return out

@@ -34,6 +34,7 @@ import attrs
 
 from mas_twisted.api.errors import MasError
 from mas_twisted.oauth2.scope import Scope
+from mas_twisted.util.rand import CROCKFORD_BASE32
 
 
 class InvalidTransitionError(MasError):
@@ -56,9 +57,6 @@ def as_scope(value: Scope | str | Iterable[str] | None) -> Scope:
     return Scope(value)
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
 def max_ulid_at(ms: int) -> str:
     """The greatest ULID whose timestamp is ``ms``: an id bound for "created at or before ``ms``".
 
@@ -69,7 +67,7 @@ def max_ulid_at(ms: int) -> str:
         raise ValueError(f"timestamp out of the ULID range: {ms}")
     chars = []
     for shift in range(45, -1, -5):
-        chars.append(_CROCKFORD[(ms >> shift) & 31])
+        chars.append(CROCKFORD_BASE32[(ms >> shift) & 31])
     return "".join(chars) + "Z" * 16
 
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 _ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
+#: Crockford's base 32 (no I, L, O, U): the 32 characters ULIDs are written in, digit value
+#: = index (the alphabet python-ulid encodes with).
+CROCKFORD_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
 #: Lengths of MAS's generated secrets.
 AUTHORIZATION_CODE_LENGTH = 32
 DEVICE_CODE_LENGTH = 32

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""Scopes (RFC 6749 §3.3) and the Matrix scopes (MSC2967, inventory §2.6, §2.10)."""
+"""Scopes (RFC 6749 §3.3), the Matrix scopes (MSC2967, inventory §2.6, §2.10) and how consent
+pages describe them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mas_twisted.oauth2.scope import (
     InvalidScopeFormat,
     Scope,
     compat_session_scope,
+    describe_scopes,
     device_id_from_scope,
     device_id_from_scope_token,
     device_scope_tokens,
@@ -117,3 +119,17 @@ def test_compat_session_scope() -> None:
         compat_session_scope("bad id", is_synapse_admin=False, supports_explicit_device_id=False)
     # With the header, an unencodable device id is fine: it goes in device_id instead.
     compat_session_scope("bad id", is_synapse_admin=False, supports_explicit_device_id=True)
+
+
+def test_describe_scopes() -> None:
+    described = describe_scopes(
+        "openid urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* "
+        "urn:matrix:client:device:AAA urn:synapse:admin:* custom:scope"
+    )
+    texts = [d.description for d in described]
+    assert texts[0].startswith("See your profile")
+    assert texts.count("Read your messages, rooms and account data") == 1
+    assert "custom:scope" in texts
+    assert not any("AAA" in t for t in texts)
+    assert [d.dangerous for d in described if d.scope == "urn:synapse:admin:*"] == [True]
+    assert describe_scopes(["openid"]) == describe_scopes("openid")

@@ -21,7 +21,7 @@ from mas_twisted.policy.engine import Requester
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._forms import client_ip, first, form_params, html_response, user_agent
 from mas_twisted.rest.human._session import SessionOrFallback, load_session_or_fallback
-from mas_twisted.templating import MatrixUser, PolicyViolationContext, Violation
+from mas_twisted.templating import MatrixUser, PolicyViolationContext
 
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult
@@ -106,7 +106,7 @@ class GrantConsentPage:
                 csrf_token=csrf_token,
                 session=session,
                 client=view.client,
-                violations=[Violation(msg=v.msg, code=v.code) for v in view.policy.violations],
+                violations=view.policy.violations,
                 action=view.action,
             )
             return html_response(request, self.templates.render_policy_violation(violation))

@@ -1,31 +1,25 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """The page templates: every template renders with every sample (MAS's ``templates check``),
-the pages are accessible and escaped, overrides work, and ``mas-cli templates check|save``."""
+the pages are accessible and escaped, and overrides work."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mas_twisted.config.root import RootConfig
 from mas_twisted.rest.urls import UrlBuilder
 from mas_twisted.templating import (
     PAGE_CONTEXTS,
-    AccountInactiveContext,
     FormPostContext,
     NotFoundContext,
     Templates,
     builtin_templates_dir,
-    describe_scopes,
     simplify_url,
 )
+from mas_twisted.templating.samples import SAMPLES, account_inactive_samples, consent_samples
 from tests.unittest import MasTestCase
 
 NOW_MS = 1_700_000_000_000
@@ -81,10 +75,11 @@ def all_renders() -> dict[tuple[str, str], str]:
 
 def test_every_template_renders_with_every_sample() -> None:
     renders = all_renders()
+    assert set(SAMPLES) == set(PAGE_CONTEXTS)
     expected = set()
     for cls in PAGE_CONTEXTS:
         names = getattr(cls, "TEMPLATES", (cls.TEMPLATE,))
-        count = len(cls.samples(NOW_MS, random.Random(42)))
+        count = len(SAMPLES[cls](NOW_MS, random.Random(42)))
         assert count >= 1, cls
         expected |= {(name, f"index={i}") for name in names for i in range(count)}
     assert set(renders) == expected
@@ -161,17 +156,15 @@ def test_form_post_submits_itself_and_works_without_javascript() -> None:
 
 def test_account_inactive_picks_the_page() -> None:
     t = templates()
-    samples = AccountInactiveContext.samples(NOW_MS, random.Random(1))
+    samples = account_inactive_samples(NOW_MS, random.Random(1))
     assert "Account locked" in t.render_account_inactive(samples[0])
     assert "Account deactivated" in t.render_account_inactive(samples[1])
     assert "You were signed out" in t.render_account_inactive(samples[2])
 
 
 def test_consent_page_describes_scopes() -> None:
-    from mas_twisted.templating import ConsentContext
-
     t = templates()
-    safe, dangerous = ConsentContext.samples(NOW_MS, random.Random(7))
+    safe, dangerous = consent_samples(NOW_MS, random.Random(7))
     html = t.render_consent(safe)
     assert "Allow Example Chat to use your account?" in html
     assert "Read your messages, rooms and account data" in html
@@ -183,20 +176,6 @@ def test_consent_page_describes_scopes() -> None:
     assert html.count("Powerful access:") == 2
     # A client without a name is shown by its id.
     assert f"Allow {dangerous.client.client_id} to use your account?" in html
-
-
-def test_describe_scopes() -> None:
-    described = describe_scopes(
-        "openid urn:matrix:client:api:* urn:matrix:org.matrix.msc2967.client:api:* "
-        "urn:matrix:client:device:AAA urn:synapse:admin:* custom:scope"
-    )
-    texts = [d.description for d in described]
-    assert texts[0].startswith("See your profile")
-    assert texts.count("Read your messages, rooms and account data") == 1
-    assert "custom:scope" in texts
-    assert not any("AAA" in t for t in texts)
-    assert [d.dangerous for d in described if d.scope == "urn:synapse:admin:*"] == [True]
-    assert describe_scopes(["openid"]) == describe_scopes("openid")
 
 
 def test_simplify_url() -> None:
@@ -219,95 +198,3 @@ def test_override_one_template(tmp_path: Path) -> None:
     assert '<link rel="stylesheet" href="/assets/mas.css">' in html
     assert t.search_path == [str(tmp_path), builtin_templates_dir()]
     t.check_render(NOW_MS, random.Random(3))
-
-
-# -- mas-cli templates --------------------------------------------------------------------------
-
-
-def mas_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "mas_twisted.cli.main", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def write_config(path: Path, **extra: Any) -> str:
-    data = {"matrix": {"homeserver": "example.com", "secret": "s"}, **extra}
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
-
-def test_cli_check(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "config.yaml")
-    result = mas_cli("templates", "check", "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "Rendered" in result.stderr
-
-
-def test_cli_check_out_dir(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "config.yaml")
-    out = tmp_path / "renders"
-    result = mas_cli("templates", "check", "--stabilise", "--out-dir", str(out), "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    names = sorted(p.name for p in out.iterdir())
-    assert "pages_login-index=0.html" in names
-    assert "pages_account_locked-index=2.html" in names
-    assert "form_post-index=1.html" in names
-    login = (out / "pages_login-index=1.html").read_text()
-    assert "Sign in" in login
-    # Stable renders are the same on every run.
-    again = tmp_path / "again"
-    assert (
-        mas_cli(
-            "templates", "check", "--stabilise", "--out-dir", str(again), "-c", cfg, cwd=tmp_path
-        ).returncode
-        == 0
-    )
-    for name in names:
-        assert (out / name).read_text() == (again / name).read_text(), name
-    # A non-empty directory is refused.
-    result = mas_cli("templates", "check", "--out-dir", str(out), "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 1
-    assert "is not empty, refusing to write" in result.stderr
-
-
-def test_cli_check_reports_a_broken_override(tmp_path: Path) -> None:
-    overrides = tmp_path / "overrides" / "pages"
-    overrides.mkdir(parents=True)
-    (overrides / "error.html").write_text(
-        "{% extends 'base.html' %}{% block content %}{{ nonexistent.attr }}{% endblock %}"
-    )
-    cfg = write_config(tmp_path / "config.yaml", templates={"path": str(tmp_path / "overrides")})
-    result = mas_cli("templates", "check", "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "nonexistent" in result.stderr and "Traceback" not in result.stderr
-    (overrides / "error.html").write_text("{% block content %}")
-    result = mas_cli("templates", "check", "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 1
-    assert "pages/error.html" in result.stderr
-
-
-def test_cli_save(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "config.yaml")
-    target = tmp_path / "custom"
-    result = mas_cli("templates", "save", str(target), "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (target / "pages" / "login.html").read_text() == Path(
-        builtin_templates_dir(), "pages", "login.html"
-    ).read_text()
-    (target / "pages" / "login.html").write_text("changed")
-    result = mas_cli("templates", "save", str(target), "-c", cfg, cwd=tmp_path)
-    assert result.returncode == 1
-    assert "--overwrite" in result.stderr
-    assert (target / "pages" / "login.html").read_text() == "changed"
-    assert mas_cli("templates", "save", str(target), "--overwrite", "-c", cfg, cwd=tmp_path).returncode == 0
-    assert (target / "pages" / "login.html").read_text() != "changed"
-    # The saved set is a valid override.
-    cfg = write_config(tmp_path / "config.yaml", templates={"path": str(target)})
-    assert mas_cli("templates", "check", "-c", cfg, cwd=tmp_path).returncode == 0

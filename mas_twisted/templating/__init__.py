@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The HTML pages, rendered with Jinja2 (MAS's ``crates/templates``: one typed context and one
+``render_<page>()`` per page, and sample contexts that ``mas-cli templates check`` renders).
+
+Templates are looked up in ``templates.path`` first, then in the ones shipped with the
+service (``templates/`` in the data folder), so an operator may override any single file.
+Everything is HTML-escaped unless a template says otherwise.
+
+- :class:`Templates` (here) is the renderer; the context classes and :class:`FormState` are
+  imported from here too.
+- :mod:`~mas_twisted.templating.context`: a frozen ``attrs`` context class per page, with a
+  ``TEMPLATE`` name and the fields the page shows.
+- :mod:`~mas_twisted.templating.forms`: :class:`FormState`, what a refused form shows back.
+- :mod:`~mas_twisted.templating.samples`: representative contexts of every page, which
+  :meth:`Templates.check_render` renders (``templates check`` and the tests).
+
+Every render also receives:
+
+- ``branding``: :class:`SiteBranding` (service name, homeserver name, policy and terms links,
+  imprint) from the ``branding`` and ``matrix`` sections;
+- ``features``: :class:`SiteFeatures` (password login and registration, login with email,
+  account recovery) from ``passwords`` and ``account``;
+- ``lang`` (``en``), the filter ``prefix_url`` (a path under ``http.public_base``'s path),
+  ``simplify_url`` (the host, and optionally the path, of a URL) and the function
+  ``asset(name)`` (the URL of a static asset).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from mas_twisted.templating.context import (
+    PAGE_CONTEXTS,
+    AccountInactiveContext,
+    CompatLoginPolicyViolationContext,
+    CompatSsoContext,
+    ConsentContext,
+    DeviceConsentContext,
+    DeviceLinkContext,
+    ErrorContext,
+    FormPostContext,
+    IndexContext,
+    LoginContext,
+    MatrixUser,
+    NotFoundContext,
+    PageContext,
+    PolicyViolationContext,
+    PostAuthContext,
+    ProviderLink,
+    SiteBranding,
+    SiteFeatures,
+    simplify_url,
+    site_from_config,
+)
+from mas_twisted.templating.forms import FormState
+from mas_twisted.templating.samples import SAMPLES
+from mas_twisted.util.paths import data_dir
+
+if TYPE_CHECKING:
+    from mas_twisted.rest.urls import UrlBuilder
+    from mas_twisted.server import MasServer
+
+__all__ = [
+    "AccountInactiveContext",
+    "CompatLoginPolicyViolationContext",
+    "CompatSsoContext",
+    "ConsentContext",
+    "DeviceConsentContext",
+    "DeviceLinkContext",
+    "ErrorContext",
+    "FormPostContext",
+    "FormState",
+    "IndexContext",
+    "LoginContext",
+    "MatrixUser",
+    "NotFoundContext",
+    "PAGE_CONTEXTS",
+    "PageContext",
+    "PolicyViolationContext",
+    "PostAuthContext",
+    "ProviderLink",
+    "SiteBranding",
+    "SiteFeatures",
+    "Templates",
+    "builtin_templates_dir",
+    "simplify_url",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def builtin_templates_dir() -> str:
+    return str(data_dir("templates"))
+
+
+class Templates:
+    """Renders the pages; built by ``MasServer.get_templates()``.
+
+    Args:
+        server: reads the ``templates``, ``branding``, ``matrix``, ``passwords`` and
+            ``account`` sections and the server's URL builder.
+    """
+
+    def __init__(self, server: MasServer):
+        self._setup(server.config, server.get_url_builder(), strict=False)
+
+    @classmethod
+    def from_config(cls, config: Any, url_builder: UrlBuilder, *, strict: bool = False) -> Templates:
+        """Templates without a server (``mas-cli templates check``); ``strict`` fails on undefined names."""
+        self = cls.__new__(cls)
+        self._setup(config, url_builder, strict=strict)
+        return self
+
+    def _setup(self, config: Any, url_builder: UrlBuilder, *, strict: bool) -> None:
+        self.branding, self.features = site_from_config(config)
+        self._url_builder = url_builder
+        builtin = builtin_templates_dir()
+        self.search_path: list[str] = []
+        configured = getattr(config.templates, "path", None)
+        if configured and configured != builtin:
+            if not os.path.isdir(configured):
+                logger.warning(
+                    "templates.path %s is not a directory; using the shipped templates only", configured
+                )
+            self.search_path.append(configured)
+        self.search_path.append(builtin)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.search_path),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            # Templates are read once; a restart picks up changes (as MAS).
+            auto_reload=False,
+        )
+        self.env.filters["prefix_url"] = self.prefix_url
+        self.env.filters["simplify_url"] = simplify_url
+        self.env.globals["asset"] = self.asset_url
+        self.env.globals["branding"] = self.branding
+        self.env.globals["features"] = self.features
+        self.env.globals["lang"] = "en"
+
+    def prefix_url(self, path: str) -> str:
+        """A path of the service under ``public_base``'s path (what links and forms use)."""
+        return self._url_builder.prefix + path
+
+    def asset_url(self, name: str) -> str:
+        return self._url_builder.assets_base + name
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, template: str, ctx: PageContext) -> str:
+        return self.env.get_template(template).render(ctx.to_context())
+
+    def render_index(self, ctx: IndexContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_login(self, ctx: LoginContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_consent(self, ctx: ConsentContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_policy_violation(self, ctx: PolicyViolationContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_sso_login(self, ctx: CompatSsoContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_compat_login_policy_violation(self, ctx: CompatLoginPolicyViolationContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_device_link(self, ctx: DeviceLinkContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_device_consent(self, ctx: DeviceConsentContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_inactive(self, ctx: AccountInactiveContext) -> str:
+        """The locked, deactivated or logged-out page, as fits the user."""
+        return self.render(ctx.template, ctx)
+
+    def render_account_locked(self, ctx: AccountInactiveContext) -> str:
+        return self.render("pages/account/locked.html", ctx)
+
+    def render_account_deactivated(self, ctx: AccountInactiveContext) -> str:
+        return self.render("pages/account/deactivated.html", ctx)
+
+    def render_account_logged_out(self, ctx: AccountInactiveContext) -> str:
+        return self.render("pages/account/logged_out.html", ctx)
+
+    def render_error(self, ctx: ErrorContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_not_found(self, ctx: NotFoundContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_form_post(self, ctx: FormPostContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    # -- checking -------------------------------------------------------------------------
+    def check_render(self, now_ms: int, rng: random.Random) -> dict[tuple[str, str], str]:
+        """Render every template with every sample: ``{(template, "index=N"): html}``.
+
+        Raises:
+            jinja2.TemplateError: a template does not parse or fails to render.
+        """
+        renders: dict[tuple[str, str], str] = {}
+        for cls in PAGE_CONTEXTS:
+            samples = SAMPLES[cls](now_ms, rng)
+            templates = getattr(cls, "TEMPLATES", (cls.TEMPLATE,))
+            for template in templates:
+                for index, sample in enumerate(samples):
+                    renders[(template, f"index={index}")] = self.render(template, sample)
+        return renders

@@ -1,0 +1,316 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Sample contexts: representative contexts of every page, which ``mas-cli templates check``
+and the template tests render (MAS's ``TemplateContext::sample``).
+
+:data:`SAMPLES` maps each page context class of :data:`~mas_twisted.templating.context.PAGE_CONTEXTS`
+to a function ``(now_ms, rng) -> [context, ...]``. The samples are drawn from ``rng`` and
+stamped around ``now_ms``, so a seeded ``rng`` and a fixed time give the same renders on every
+run (``templates check --stabilise``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from mas_twisted.handlers.login import PostAuthAction
+from mas_twisted.policy.model import Violation
+from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.templating.context import (
+    AccountInactiveContext,
+    CompatLoginPolicyViolationContext,
+    CompatSsoContext,
+    ConsentContext,
+    DeviceConsentContext,
+    DeviceLinkContext,
+    ErrorContext,
+    FormPostContext,
+    IndexContext,
+    LoginContext,
+    MatrixUser,
+    NotFoundContext,
+    PageContext,
+    PolicyViolationContext,
+    PostAuthContext,
+    ProviderLink,
+)
+from mas_twisted.templating.forms import FormState
+from mas_twisted.types.compat import CompatSsoLogin
+from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
+from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.util.rand import CROCKFORD_BASE32
+
+
+def sample_ulid(now_ms: int, rng: random.Random) -> str:
+    """A ULID for sample data: ``now_ms`` and 80 bits from ``rng``."""
+    value = (now_ms << 80) | rng.getrandbits(80)
+    return "".join(CROCKFORD_BASE32[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _sample_user(now_ms: int, rng: random.Random, **changes: Any) -> User:
+    return User(id=sample_ulid(now_ms, rng), username="alice", created_at=now_ms - 86_400_000, **changes)
+
+
+def _sample_session(now_ms: int, rng: random.Random, user: User | None = None) -> BrowserSession:
+    return BrowserSession(
+        id=sample_ulid(now_ms, rng),
+        user=user or _sample_user(now_ms, rng),
+        created_at=now_ms - 3_600_000,
+        user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        last_active_at=now_ms,
+        last_active_ip="203.0.113.7",
+    )
+
+
+def _sample_client(now_ms: int, rng: random.Random, *, named: bool = True) -> OAuth2Client:
+    return OAuth2Client(
+        id=sample_ulid(now_ms, rng),
+        redirect_uris=("https://client.example.org/callback",),
+        grant_type_authorization_code=True,
+        grant_type_refresh_token=True,
+        client_name="Example Chat" if named else None,
+        client_uri="https://client.example.org/" if named else None,
+        policy_uri="https://client.example.org/privacy" if named else None,
+        tos_uri="https://client.example.org/terms" if named else None,
+        token_endpoint_auth_method="none",
+        application_type="web",
+    )
+
+
+_SAMPLE_CSRF = "sample-csrf-token-0123456789abcdefghijklmnopq"
+_SAMPLE_SCOPE = (
+    "openid urn:matrix:org.matrix.msc2967.client:api:* urn:matrix:org.matrix.msc2967.client:device:ABCDEFGHIJ"
+)
+
+
+def login_samples(now_ms: int, rng: random.Random) -> list[LoginContext]:
+    grant_action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
+    return [
+        LoginContext(csrf_token=_SAMPLE_CSRF),
+        LoginContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState(values={"username": "alice"}).with_form_error("invalid_credentials"),
+            next=PostAuthContext(action=grant_action, client_name="Example Chat"),
+            providers=(
+                ProviderLink(id=sample_ulid(now_ms, rng), name="Example SSO", brand_name="github"),
+                ProviderLink(id=sample_ulid(now_ms, rng), name="sso.example.org"),
+            ),
+        ),
+        LoginContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState()
+            .with_field_error("username", "required")
+            .with_field_error("password", "required"),
+        ),
+        LoginContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState(values={"username": "alice"}).with_form_error("rate_limit_exceeded"),
+        ),
+    ]
+
+
+def consent_samples(now_ms: int, rng: random.Random) -> list[ConsentContext]:
+    out: list[ConsentContext] = []
+    for named, scope in ((True, _SAMPLE_SCOPE), (False, "openid urn:synapse:admin:* urn:mas:admin")):
+        session = _sample_session(now_ms, rng)
+        client = _sample_client(now_ms, rng, named=named)
+        grant = AuthorizationGrant(
+            id=sample_ulid(now_ms, rng),
+            client_id=client.id,
+            redirect_uri=client.redirect_uris[0],
+            scope=scope,
+            created_at=now_ms,
+            response_mode="query",
+            state="xyz",
+        )
+        out.append(
+            ConsentContext(
+                csrf_token=_SAMPLE_CSRF,
+                session=session,
+                client=client,
+                grant=grant,
+                action=PostAuthAction(kind="continue_authorization_grant", id=grant.id),
+                matrix_user=MatrixUser.for_user(session.user, "example.com", "Alice" if named else None),
+            )
+        )
+    return out
+
+
+def policy_violation_samples(now_ms: int, rng: random.Random) -> list[PolicyViolationContext]:
+    client = _sample_client(now_ms, rng)
+    return [
+        PolicyViolationContext(
+            csrf_token=_SAMPLE_CSRF,
+            session=_sample_session(now_ms, rng),
+            client=client,
+            violations=(
+                Violation(msg="This client may not request administrator scopes", code="admin-scope"),
+                Violation(msg="You have too many active sessions", code="too-many-sessions"),
+            ),
+            action=PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng)),
+        )
+    ]
+
+
+def compat_sso_samples(now_ms: int, rng: random.Random) -> list[CompatSsoContext]:
+    out: list[CompatSsoContext] = []
+    for redirect_uri, display_name in (
+        ("https://app.example.org/login/callback?state=1", "Alice"),
+        ("io.element.app:/callback", None),
+    ):
+        session = _sample_session(now_ms, rng)
+        login = CompatSsoLogin(
+            id=sample_ulid(now_ms, rng),
+            redirect_uri=redirect_uri,
+            login_token="".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(32)),
+            created_at=now_ms,
+        )
+        out.append(
+            CompatSsoContext(
+                csrf_token=_SAMPLE_CSRF,
+                session=session,
+                login=login,
+                action=PostAuthAction(kind="continue_compat_sso_login", id=login.id),
+                matrix_user=MatrixUser.for_user(session.user, "example.com", display_name),
+            )
+        )
+    return out
+
+
+def compat_login_policy_violation_samples(
+    now_ms: int, rng: random.Random
+) -> list[CompatLoginPolicyViolationContext]:
+    action = PostAuthAction(kind="continue_compat_sso_login", id=sample_ulid(now_ms, rng))
+    return [
+        CompatLoginPolicyViolationContext(
+            csrf_token=_SAMPLE_CSRF,
+            session=_sample_session(now_ms, rng),
+            violations=(
+                Violation(
+                    msg="user has too many active sessions (soft limit)",
+                    code="too-many-sessions",
+                    need_to_remove=2,
+                ),
+            ),
+            action=action,
+        ),
+        CompatLoginPolicyViolationContext(
+            csrf_token=_SAMPLE_CSRF,
+            session=_sample_session(now_ms, rng),
+            violations=(Violation(msg="Requester [ip: 203.0.113.7] isn't allowed to do this action"),),
+            action=action,
+        ),
+    ]
+
+
+def device_link_samples(now_ms: int, rng: random.Random) -> list[DeviceLinkContext]:
+    return [
+        DeviceLinkContext(csrf_token=_SAMPLE_CSRF),
+        DeviceLinkContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState(values={"code": "ABCDEF"}).with_field_error("code", "invalid"),
+        ),
+    ]
+
+
+def device_consent_samples(now_ms: int, rng: random.Random) -> list[DeviceConsentContext]:
+    out: list[DeviceConsentContext] = []
+    decisions: tuple[dict[str, Any], ...] = ({}, {"rejected_at": now_ms}, {"fulfilled_at": now_ms})
+    for changes in decisions:
+        session = _sample_session(now_ms, rng)
+        client = _sample_client(now_ms, rng)
+        grant = DeviceCodeGrant(
+            id=sample_ulid(now_ms, rng),
+            client_id=client.id,
+            scope=_SAMPLE_SCOPE,
+            user_code="ABCDEF",
+            device_code="sample-device-code",
+            created_at=now_ms,
+            expires_at=now_ms + 1_200_000,
+            ip_address="198.51.100.4",
+            user_agent="ExampleChat/1.0 (Android 14)",
+            user_session_id=session.id if changes else None,
+            **changes,
+        )
+        out.append(
+            DeviceConsentContext(
+                csrf_token=_SAMPLE_CSRF,
+                session=session,
+                client=client,
+                grant=grant,
+                action=PostAuthAction(kind="continue_device_code_grant", id=grant.id),
+                matrix_user=MatrixUser.for_user(session.user, "example.com"),
+            )
+        )
+    return out
+
+
+def error_samples(now_ms: int, rng: random.Random) -> list[ErrorContext]:
+    return [
+        ErrorContext(),
+        ErrorContext(
+            code="invalid_request", description="The redirect_uri is not registered for this client."
+        ),
+        ErrorContext(description="CSRF token mismatch", details="The form was opened in another window."),
+    ]
+
+
+def not_found_samples(now_ms: int, rng: random.Random) -> list[NotFoundContext]:
+    return [NotFoundContext(method="GET", version="HTTP/1.1", uri="/nowhere?x=<b>1</b>")]
+
+
+def form_post_samples(now_ms: int, rng: random.Random) -> list[FormPostContext]:
+    return [
+        FormPostContext(
+            redirect_uri="https://client.example.org/callback",
+            params={"code": "abc123", "state": 'x"y<z'},
+        ),
+        FormPostContext(
+            redirect_uri="https://client.example.org/callback",
+            params={"error": "access_denied", "error_description": "The user denied the request."},
+        ),
+    ]
+
+
+def account_inactive_samples(now_ms: int, rng: random.Random) -> list[AccountInactiveContext]:
+    action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
+    return [
+        AccountInactiveContext(csrf_token=_SAMPLE_CSRF, user=_sample_user(now_ms, rng, locked_at=now_ms)),
+        AccountInactiveContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=_sample_user(now_ms, rng, deactivated_at=now_ms),
+            post_logout_action=action,
+        ),
+        AccountInactiveContext(
+            csrf_token=_SAMPLE_CSRF, user=_sample_user(now_ms, rng), post_logout_action=action
+        ),
+    ]
+
+
+def index_samples(now_ms: int, rng: random.Random) -> list[IndexContext]:
+    discovery = "https://auth.example.com/.well-known/openid-configuration"
+    return [
+        IndexContext(csrf_token=_SAMPLE_CSRF, discovery_url=discovery),
+        IndexContext(
+            csrf_token=_SAMPLE_CSRF, discovery_url=discovery, current_session=_sample_session(now_ms, rng)
+        ),
+    ]
+
+
+#: The samples of each page context (``Templates.check_render`` draws them in the order of
+#: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
+SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
+    IndexContext: index_samples,
+    LoginContext: login_samples,
+    ConsentContext: consent_samples,
+    PolicyViolationContext: policy_violation_samples,
+    CompatSsoContext: compat_sso_samples,
+    CompatLoginPolicyViolationContext: compat_login_policy_violation_samples,
+    DeviceLinkContext: device_link_samples,
+    DeviceConsentContext: device_consent_samples,
+    AccountInactiveContext: account_inactive_samples,
+    ErrorContext: error_samples,
+    NotFoundContext: not_found_samples,
+    FormPostContext: form_post_samples,
+}
