@@ -45,6 +45,7 @@ from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication
 if TYPE_CHECKING:
     from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
+    from mas_twisted.storage.stores import Stores
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +207,18 @@ class LoginResult:
     session: BrowserSession | None = None
 
 
+def localpart_of(mxid: str, server_name: str) -> str | None:
+    """The localpart of ``mxid`` when it is a user ID on ``server_name`` (``@alice:example.com``
+    → ``alice``), else ``None``: the one rule by which a login form, a ``login_hint`` and the
+    compatibility ``/login`` accept a full Matrix ID for one of our users."""
+    suffix = f":{server_name}"
+    if mxid.startswith("@") and mxid.endswith(suffix) and len(mxid) > len(suffix) + 1:
+        return mxid[1 : -len(suffix)]
+    return None
+
+
 class LoginHandler:
-    """Checks passwords and opens browser sessions."""
+    """Checks passwords and opens browser sessions (``server.get_login_handler()``)."""
 
     def __init__(self, server: MasServer):
         self._server = server
@@ -219,16 +230,13 @@ class LoginHandler:
         self._login_with_email: bool = server.config.account.login_with_email_allowed
 
     @property
-    def _stores(self) -> Any:
+    def _stores(self) -> Stores:
         # Resolved on use: building the pages of a listener must not open the database pool.
         return self._server.get_stores()
 
     def localpart(self, username: str) -> str:
         """``@alice:<our server>`` → ``alice``; anything else is taken as it is."""
-        suffix = f":{self._server_name}"
-        if username.startswith("@") and username.endswith(suffix) and len(username) > len(suffix) + 1:
-            return username[1 : -len(suffix)]
-        return username
+        return localpart_of(username, self._server_name) or username
 
     async def find_user_for_login(self, username_or_email: str) -> User | None:
         """The user a login form names: by email (if allowed and it has ``@``), else by username."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.authorization import AuthorizationHandler, Callback
+from mas_twisted.handlers.authorization import Callback
 from mas_twisted.rest import urls
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import html_response, query_params, redirect, single
@@ -53,7 +53,7 @@ class AuthorizeResource:
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
-        self._handler = AuthorizationHandler(server)
+        self._handler = server.get_authorization_handler()
 
     @app.route(urls.OAUTH2_AUTHORIZATION, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.login import LoginHandler, LoginOutcome, PostAuthAction, go_next
+from mas_twisted.handlers.login import LoginOutcome, PostAuthAction, go_next
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
@@ -65,7 +65,7 @@ class LoginResource:
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
-        self._login = LoginHandler(server)
+        self._login = server.get_login_handler()
         self._password_login_enabled: bool = server.config.passwords.enabled
         self._login_with_email: bool = server.config.account.login_with_email_allowed
         self._server_name: str = server.config.matrix.homeserver
