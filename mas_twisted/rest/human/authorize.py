@@ -60,7 +60,7 @@ class AuthorizeResource:
         params = single(query_params(request))
         # MAS's ``load_active_session``: only an active session counts; without one the
         # browser goes to the login page, which explains an ended session.
-        session = await self._cookies.get_browser_session(request)
+        session = (await self._cookies.load_session(request)).active
         result = await self._handler.start_authorization(params, session)
         if result.callback is not None:
             return send_callback(self.templates, request, result.callback)
