@@ -140,7 +140,8 @@ class SsoConfirmation:
 
 
 class CompatSsoHandler:
-    """Starts compat SSO logins and lets a signed-in user confirm them."""
+    """Starts compat SSO logins and lets a signed-in user confirm them
+    (``server.get_compat_sso_handler()``)."""
 
     def __init__(self, server: MasServer):
         self._clock = server.get_clock()
