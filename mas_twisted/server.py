@@ -20,13 +20,22 @@ from mas_twisted.util.clock import Clock
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.handlers.activity import ActivityTracker
+    from mas_twisted.handlers.authorization import AuthorizationHandler
     from mas_twisted.handlers.client_auth import ClientAuthenticator
+    from mas_twisted.handlers.compat.login import CompatLoginHandler
+    from mas_twisted.handlers.compat.logout import CompatLogoutHandler
+    from mas_twisted.handlers.compat.refresh import CompatRefreshHandler
+    from mas_twisted.handlers.compat.sso import CompatSsoHandler
+    from mas_twisted.handlers.device import DeviceHandler
     from mas_twisted.handlers.id_token import IdTokenSigner
+    from mas_twisted.handlers.login import LoginHandler
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
+    from mas_twisted.handlers.revocation import RevocationHandler
     from mas_twisted.handlers.token import TokenHandler
     from mas_twisted.handlers.userinfo import UserinfoHandler
+    from mas_twisted.handlers.users import UserHandler
     from mas_twisted.homeserver import HomeserverConnection
     from mas_twisted.jose.encrypter import Encrypter
     from mas_twisted.jose.keystore import Keystore
@@ -183,6 +192,68 @@ class MasServer:
         from mas_twisted.handlers.registration import RegistrationHandler
 
         return RegistrationHandler(self)
+
+    @cache_in_self
+    def get_revocation_handler(self) -> RevocationHandler:
+        from mas_twisted.handlers.revocation import RevocationHandler
+
+        return RevocationHandler(self)
+
+    @cache_in_self
+    def get_device_handler(self) -> DeviceHandler:
+        """``POST /oauth2/device``, ``/link`` and ``/device/<id>``."""
+        from mas_twisted.handlers.device import DeviceHandler
+
+        return DeviceHandler(self)
+
+    @cache_in_self
+    def get_authorization_handler(self) -> AuthorizationHandler:
+        """``/authorize`` and ``/consent/<grant>``."""
+        from mas_twisted.handlers.authorization import AuthorizationHandler
+
+        return AuthorizationHandler(self)
+
+    @cache_in_self
+    def get_login_handler(self) -> LoginHandler:
+        """Password login, logout and what the login page shows."""
+        from mas_twisted.handlers.login import LoginHandler
+
+        return LoginHandler(self)
+
+    @cache_in_self
+    def get_user_handler(self) -> UserHandler:
+        """User creation and password changes (the CLI)."""
+        from mas_twisted.handlers.users import UserHandler
+
+        return UserHandler(self)
+
+    @cache_in_self
+    def get_compat_login_handler(self) -> CompatLoginHandler:
+        """The legacy ``/login`` and ``issue-compatibility-token``."""
+        from mas_twisted.handlers.compat.login import CompatLoginHandler
+
+        return CompatLoginHandler(self)
+
+    @cache_in_self
+    def get_compat_logout_handler(self) -> CompatLogoutHandler:
+        """The legacy ``/logout`` and ``/logout/all``."""
+        from mas_twisted.handlers.compat.logout import CompatLogoutHandler
+
+        return CompatLogoutHandler(self)
+
+    @cache_in_self
+    def get_compat_refresh_handler(self) -> CompatRefreshHandler:
+        """The legacy ``/refresh``."""
+        from mas_twisted.handlers.compat.refresh import CompatRefreshHandler
+
+        return CompatRefreshHandler(self)
+
+    @cache_in_self
+    def get_compat_sso_handler(self) -> CompatSsoHandler:
+        """The legacy ``m.login.sso`` redirect and its confirmation page."""
+        from mas_twisted.handlers.compat.sso import CompatSsoHandler
+
+        return CompatSsoHandler(self)
 
     @cache_in_self
     def get_activity_tracker(self) -> ActivityTracker:

@@ -9,7 +9,9 @@ an operator should read goes in ``debug``, which is logged and never sent.
   with the HTTP status MAS answers each with;
 - :class:`AuthorizationRedirectError`: an authorization error reported to the client's
   redirect URI;
-- :class:`MatrixError` for the Matrix client-server API, :class:`PageError` /
+- :class:`MatrixError` for the Matrix client-server API (with one subclass per error the
+  compatibility API raises: :class:`ForbiddenError`, :class:`UserLockedError`,
+  :class:`UnknownTokenError`, :class:`LimitExceededError`...), :class:`PageError` /
   :class:`NotFoundError` for human pages;
 - non-HTTP errors: :class:`ConfigError`, :class:`DatabaseError`, :class:`RowsAffectedError`.
 """
@@ -455,6 +457,110 @@ class MatrixError(MasError):
 
     def to_json(self) -> dict[str, Any]:
         return {"errcode": self.errcode, "error": self.msg, **self.additional_fields}
+
+
+# The Matrix errors the compatibility API raises, with MAS's statuses and texts (as Synapse's
+# ``AuthError``, ``InvalidClientTokenError``, ``LimitExceededError`` ...).
+
+
+class ForbiddenError(MatrixError):
+    """403 ``M_FORBIDDEN``: the request is understood and refused."""
+
+    def __init__(self, msg: str, *, debug: str | None = None):
+        super().__init__(403, msg, "M_FORBIDDEN", debug=debug)
+
+
+class InvalidCredentialsError(ForbiddenError):
+    """A password login with an unknown user, no password or a wrong one (never which)."""
+
+    def __init__(self, debug: str):
+        super().__init__("Invalid username/password", debug=debug)
+
+
+class InvalidLoginTokenError(ForbiddenError):
+    """An ``m.login.token`` login whose token is unknown, spent or not usable."""
+
+    def __init__(self, debug: str):
+        super().__init__("Invalid login token", debug=debug)
+
+
+class InvalidLoginTypeError(MatrixError):
+    """400 ``M_UNKNOWN``: a login ``type`` this service does not offer."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "Invalid login type", "M_UNKNOWN")
+
+
+class UserLockedError(MatrixError):
+    """401 ``M_USER_LOCKED``: the user's account is locked."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "User account has been locked", "M_USER_LOCKED")
+
+
+class MissingTokenError(MatrixError):
+    """401 ``M_MISSING_TOKEN``: no access token was sent."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "Missing access token", "M_MISSING_TOKEN")
+
+
+class UnknownTokenError(MatrixError):
+    """401 ``M_UNKNOWN_TOKEN``: the token is not one this service knows as valid."""
+
+    def __init__(self, debug: str, msg: str = "Invalid access token"):
+        super().__init__(401, msg, "M_UNKNOWN_TOKEN", debug=debug)
+
+
+class LimitExceededError(MatrixError):
+    """429 ``M_LIMIT_EXCEEDED``, telling when to retry (``retry_after_ms``)."""
+
+    def __init__(self, msg: str, *, retry_after_ms: int, debug: str | None = None):
+        super().__init__(
+            429, msg, "M_LIMIT_EXCEEDED", additional_fields={"retry_after_ms": retry_after_ms}, debug=debug
+        )
+
+
+class UnrecognizedRequestError(MatrixError):
+    """``M_UNRECOGNIZED``: an endpoint (or a use of it) this deployment does not support."""
+
+    def __init__(self, msg: str, *, code: int = 404):
+        super().__init__(code, msg, "M_UNRECOGNIZED")
+
+
+class MatrixInternalError(MatrixError):
+    """500 ``M_UNKNOWN``: the request failed on our side (the details go to ``debug``)."""
+
+    def __init__(self, msg: str = "Internal server error", *, debug: str | None = None):
+        super().__init__(500, msg, "M_UNKNOWN", debug=debug)
+
+
+class MissingParamError(MatrixError):
+    """400 ``M_MISSING_PARAM``: a required parameter is absent."""
+
+    def __init__(self, msg: str):
+        super().__init__(400, msg, "M_MISSING_PARAM")
+
+
+class InvalidParamError(MatrixError):
+    """400 ``M_INVALID_PARAM``: a parameter has a value that is not allowed."""
+
+    def __init__(self, msg: str, *, debug: str | None = None):
+        super().__init__(400, msg, "M_INVALID_PARAM", debug=debug)
+
+
+class NotJsonError(MatrixError):
+    """400 ``M_NOT_JSON``: the body (or its ``Content-Type``) is not JSON."""
+
+    def __init__(self, msg: str):
+        super().__init__(400, msg, "M_NOT_JSON")
+
+
+class BadJsonError(MatrixError):
+    """400 ``M_BAD_JSON``: the JSON does not have the expected shape."""
+
+    def __init__(self, msg: str = "JSON fields are not valid"):
+        super().__init__(400, msg, "M_BAD_JSON")
 
 
 class PageError(MasError):

@@ -149,12 +149,10 @@ def _load_config(args: argparse.Namespace) -> RootConfig:
 
 
 def run_set_password(args: argparse.Namespace) -> int:
-    from mas_twisted.handlers.users import UserHandler
-
     config = _load_config(args)
 
     async def _set_password(server: MasServer) -> int:
-        user = await UserHandler(server).set_password(
+        user = await server.get_user_handler().set_password(
             args.username, args.password, ignore_complexity=args.ignore_complexity
         )
         logger.info("Password changed for %s (%s)", user.username, user.id)
@@ -208,7 +206,7 @@ def _equivalent_command(registration: Any) -> str:
 
 
 def run_register_user(args: argparse.Namespace) -> int:
-    from mas_twisted.handlers.users import InvalidUsernameError, Registration, UserHandler
+    from mas_twisted.handlers.users import InvalidUsernameError, Registration
 
     if args.yes and not args.username:
         args.parser.error("the following arguments are required with --yes: username")
@@ -216,7 +214,7 @@ def run_register_user(args: argparse.Namespace) -> int:
     admin: bool | None = True if args.admin else False if args.no_admin else None
 
     async def _register(server: MasServer) -> int:
-        users = UserHandler(server)
+        users = server.get_user_handler()
         if args.password is not None and not args.ignore_password_complexity:
             users.check_password_complexity(args.password)
 

@@ -286,11 +286,9 @@ def run_add_email(args: argparse.Namespace) -> int:
 
 
 def run_issue_compatibility_token(args: argparse.Namespace) -> int:
-    from mas_twisted.handlers.compat import CompatHandler
-
     async def _issue(server: MasServer) -> int:
         user = await _find_user(server, args.username)
-        issued = await CompatHandler(server).issue_compatibility_token(
+        issued = await server.get_compat_login_handler().issue_compatibility_token(
             user, args.device_id, synapse_admin=args.admin
         )
         if issued is None:

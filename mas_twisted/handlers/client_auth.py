@@ -67,6 +67,7 @@ from mas_twisted.oauth2.credentials import (
 )
 
 if TYPE_CHECKING:
+    from mas_twisted.jose.encrypter import Encrypter
     from mas_twisted.server import MasServer
     from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
     from mas_twisted.util.clock import Clock
@@ -211,7 +212,7 @@ class ClientAuthenticator:
     def __init__(self, server: MasServer, *, jwks_fetcher: JwksFetcher | None = None):
         self._clock = server.get_clock()
         self._clients = server.get_stores().oauth2_clients
-        self._encrypter_factory: Callable[[], Any] = server.get_encrypter
+        self._encrypter_factory: Callable[[], Encrypter] = server.get_encrypter
         self._url_builder = server.get_url_builder()
         self._reactor = server.get_reactor()
         self._jwks_fetcher = jwks_fetcher

@@ -45,6 +45,8 @@ from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication
 if TYPE_CHECKING:
     from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
+    from mas_twisted.storage.stores import Stores
+    from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +208,34 @@ class LoginResult:
     session: BrowserSession | None = None
 
 
+def localpart_of(mxid: str, server_name: str) -> str | None:
+    """The localpart of ``mxid`` when it is a user ID on ``server_name`` (``@alice:example.com``
+    → ``alice``), else ``None``: the one rule by which a login form, a ``login_hint`` and the
+    compatibility ``/login`` accept a full Matrix ID for one of our users."""
+    suffix = f":{server_name}"
+    if mxid.startswith("@") and mxid.endswith(suffix) and len(mxid) > len(suffix) + 1:
+        return mxid[1 : -len(suffix)]
+    return None
+
+
+#: The prefix of a ``login_hint`` naming a Matrix ID (MAS's ``mxid:@alice:example.com``).
+MXID_LOGIN_HINT_PREFIX = "mxid:"
+
+
+@attrs.frozen
+class PostAuthDescription:
+    """What the login page says a post-auth action continues (MAS's ``PostAuthContext``)."""
+
+    action: PostAuthAction
+    #: The name of the OAuth 2.0 client whose grant the action continues (its id if unnamed).
+    client_name: str | None = None
+    #: A legacy SSO login has no client: where it sends the browser back to instead.
+    sso_redirect_uri: str | None = None
+
+
 class LoginHandler:
-    """Checks passwords and opens browser sessions."""
+    """Checks passwords, opens and ends browser sessions, and decides what the login page
+    offers (``server.get_login_handler()``)."""
 
     def __init__(self, server: MasServer):
         self._server = server
@@ -217,18 +245,75 @@ class LoginHandler:
         self._tokens = server.get_token_generator()
         self._server_name: str = server.config.matrix.homeserver
         self._login_with_email: bool = server.config.account.login_with_email_allowed
+        self.password_login_enabled: bool = server.config.passwords.enabled
 
     @property
-    def _stores(self) -> Any:
+    def _stores(self) -> Stores:
         # Resolved on use: building the pages of a listener must not open the database pool.
         return self._server.get_stores()
 
     def localpart(self, username: str) -> str:
         """``@alice:<our server>`` → ``alice``; anything else is taken as it is."""
-        suffix = f":{self._server_name}"
-        if username.startswith("@") and username.endswith(suffix) and len(username) > len(suffix) + 1:
-            return username[1 : -len(suffix)]
-        return username
+        return localpart_of(username, self._server_name) or username
+
+    def username_from_login_hint(self, login_hint: str | None) -> str | None:
+        """The username a ``login_hint`` pre-fills, if any: the localpart of
+        ``mxid:@user:<our server>``, or (with ``account.login_with_email_allowed``) an email
+        address as it is."""
+        if not login_hint:
+            return None
+        if login_hint.startswith(MXID_LOGIN_HINT_PREFIX):
+            return localpart_of(login_hint[len(MXID_LOGIN_HINT_PREFIX) :], self._server_name)
+        if self._login_with_email and "@" in login_hint and " " not in login_hint:
+            return login_hint
+        return None
+
+    # -- what the login page offers -----------------------------------------------------------
+    async def list_login_providers(self) -> list[UpstreamOAuthProvider]:
+        """The upstream providers the login page lists: the enabled ones, in the store's order."""
+        return await self._stores.upstream_oauth_providers.list_upstream_oauth_providers(enabled_only=True)
+
+    def sole_provider(self, providers: list[UpstreamOAuthProvider]) -> UpstreamOAuthProvider | None:
+        """The provider to send the browser straight to (MAS: password login off and exactly
+        one provider enabled), else ``None``."""
+        if not self.password_login_enabled and len(providers) == 1:
+            return providers[0]
+        return None
+
+    async def describe_post_auth_action(self, action: PostAuthAction | None) -> PostAuthDescription | None:
+        """What the login page says about ``action``; ``None`` without one, or when it names an
+        object that is gone."""
+        if action is None:
+            return None
+        stores = self._stores
+        client_id: str | None = None
+        if action.kind == CONTINUE_AUTHORIZATION_GRANT and action.id is not None:
+            grant = await stores.authorization_grants.get_authorization_grant(action.id)
+            if grant is None:
+                logger.warning("Post-auth action names an unknown authorization grant %s", action.id)
+                return None
+            client_id = grant.client_id
+        elif action.kind == CONTINUE_DEVICE_CODE_GRANT and action.id is not None:
+            device_grant = await stores.device_code_grants.get_device_code_grant(action.id)
+            if device_grant is None:
+                logger.warning("Post-auth action names an unknown device code grant %s", action.id)
+                return None
+            client_id = device_grant.client_id
+        elif action.kind == CONTINUE_COMPAT_SSO_LOGIN and action.id is not None:
+            # A legacy SSO login has no client: the app is known by where it gets the browser back.
+            sso_login = await stores.compat_sessions.get_sso_login(action.id)
+            if sso_login is None:
+                logger.warning("Post-auth action names an unknown compat SSO login %s", action.id)
+                return None
+            return PostAuthDescription(action=action, sso_redirect_uri=sso_login.redirect_uri)
+        client_name = None
+        if client_id is not None:
+            client = await stores.oauth2_clients.get_oauth2_client(client_id)
+            if client is not None:
+                client_name = client.client_name or client.client_id
+        return PostAuthDescription(action=action, client_name=client_name)
+
+    # -- password login -----------------------------------------------------------------------
 
     async def find_user_for_login(self, username_or_email: str) -> User | None:
         """The user a login form names: by email (if allowed and it has ``@``), else by username."""

@@ -19,8 +19,9 @@ public base's path as ``Path``. A cookie that fails to open is treated as absent
   against the cookie in constant time before the form is acted on. A missing cookie, an
   expired token or a different value refuses the form.
 
-Besides, :meth:`CookieManager.get_browser_session` is how any resource finds the signed-in
-user: the active session of a valid user named by the ``session`` cookie, or ``None``.
+Besides, :meth:`CookieManager.load_session` is how any resource finds who is signed in: the
+browser session the ``session`` cookie names (its :attr:`CookieSession.active` is the active
+session of a valid user, or ``None``).
 """
 
 from __future__ import annotations
@@ -100,6 +101,26 @@ class SessionInfo:
         ):
             raise ValueError("session cookie has a bad logout time")
         return cls(current=current, logged_out_at=logged_out_at)
+
+
+@attrs.frozen
+class CookieSession:
+    """What the ``session`` cookie names (:meth:`CookieManager.load_session`)."""
+
+    #: The browser session id in the cookie; ``None`` when signed out or without a cookie.
+    session_id: str | None = None
+    #: That session, in whatever state; ``None`` also when the cookie names an unknown one.
+    session: BrowserSession | None = None
+
+    @property
+    def is_unknown(self) -> bool:
+        """The cookie names a session that does not exist."""
+        return self.session_id is not None and self.session is None
+
+    @property
+    def active(self) -> BrowserSession | None:
+        """The session if it has not ended and its user is neither locked nor deactivated."""
+        return self.session if self.session is not None and self.session.active else None
 
 
 @attrs.frozen
@@ -220,20 +241,18 @@ class CookieManager:
         info = self.session_info(request)
         self.set_session_info(request, info.mark_session_ended(self._clock.time_msec()))
 
-    async def get_browser_session(self, request: IRequest) -> BrowserSession | None:
-        """The active session the ``session`` cookie names, if its user is valid; else ``None``.
+    async def load_session(self, request: IRequest) -> CookieSession:
+        """The browser session the ``session`` cookie names, whatever its state.
 
-        A session that ended (or whose user was locked or deactivated) is ``None`` here; use
-        :func:`mas_twisted.rest.human._session.load_session_or_fallback` to show the
-        matching page instead.
+        Use :attr:`CookieSession.active` for the signed-in session, or
+        :func:`mas_twisted.rest.human._session.load_session_or_fallback` to show the page
+        explaining an ended one.
         """
         session_id = self.session_info(request).current
         if session_id is None:
-            return None
+            return CookieSession()
         session = await self._server.get_stores().browser_sessions.get_browser_session(session_id)
-        if session is None or not session.active:
-            return None
-        return session
+        return CookieSession(session_id=session_id, session=session)
 
     # -- CSRF -----------------------------------------------------------------------------
     def csrf_token(self, request: IRequest) -> str:

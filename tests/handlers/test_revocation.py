@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from mas_twisted.api.errors import UnauthorizedClientError, UnsupportedTokenTypeError
-from mas_twisted.handlers.revocation import RevocationHandler
 from mas_twisted.types.oauth2 import AccessToken, RefreshToken
 from mas_twisted.types.tokens import TokenType
 from tests.handlers.test_introspection import TokenFixture, compat_token
@@ -15,7 +14,7 @@ from tests.handlers.test_introspection import TokenFixture, compat_token
 class RevocationHandlerTestCase(TokenFixture):
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
         super().prepare(reactor, clock, server)
-        self.handler = RevocationHandler(server)
+        self.handler = server.get_revocation_handler()
         self.tracker = server.get_activity_tracker()
 
     def revoke(self, token: str, hint: str | None = None, client: Any = None, ip: str | None = None) -> bool:

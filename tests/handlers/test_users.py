@@ -10,7 +10,6 @@ from mas_twisted.handlers.users import (
     InvalidUsernameError,
     PasswordTooWeakError,
     Registration,
-    UserHandler,
     UserNotFoundError,
 )
 from mas_twisted.server import MasServer
@@ -22,7 +21,7 @@ from tests.unittest import MasTestCase, override_config
 class UserHandlerTests(MasTestCase):
     def prepare(self, reactor: Any, clock: Any, server: MasServer) -> None:
         self.passwords = use_threadless_password_manager(server, reactor)
-        self.handler = UserHandler(server)
+        self.handler = server.get_user_handler()
         self.stores = server.get_stores()
 
     def register(self, username: str, password: str | None = None, **kwargs: Any) -> User:

@@ -135,6 +135,86 @@ def test_matrix_error_body() -> None:
     assert MatrixError(500, "boom").errcode == "M_UNKNOWN"
 
 
+@pytest.mark.parametrize(
+    ("error", "code", "body"),
+    [
+        (
+            errors.ForbiddenError("Login token expired"),
+            403,
+            {"errcode": "M_FORBIDDEN", "error": "Login token expired"},
+        ),
+        (
+            errors.InvalidCredentialsError("no user"),
+            403,
+            {"errcode": "M_FORBIDDEN", "error": "Invalid username/password"},
+        ),
+        (
+            errors.InvalidLoginTokenError("spent"),
+            403,
+            {"errcode": "M_FORBIDDEN", "error": "Invalid login token"},
+        ),
+        (errors.InvalidLoginTypeError(), 400, {"errcode": "M_UNKNOWN", "error": "Invalid login type"}),
+        (
+            errors.UserLockedError(),
+            401,
+            {"errcode": "M_USER_LOCKED", "error": "User account has been locked"},
+        ),
+        (errors.MissingTokenError(), 401, {"errcode": "M_MISSING_TOKEN", "error": "Missing access token"}),
+        (
+            errors.UnknownTokenError("gone"),
+            401,
+            {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token"},
+        ),
+        (
+            errors.UnknownTokenError("gone", "Invalid refresh token"),
+            401,
+            {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid refresh token"},
+        ),
+        (
+            errors.LimitExceededError("Too many login attempts", retry_after_ms=1500),
+            429,
+            {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many login attempts", "retry_after_ms": 1500},
+        ),
+        (
+            errors.UnrecognizedRequestError("Not here"),
+            404,
+            {"errcode": "M_UNRECOGNIZED", "error": "Not here"},
+        ),
+        (
+            errors.MatrixInternalError(debug="x"),
+            500,
+            {"errcode": "M_UNKNOWN", "error": "Internal server error"},
+        ),
+        (
+            errors.MissingParamError("Missing redirectUrl"),
+            400,
+            {"errcode": "M_MISSING_PARAM", "error": "Missing redirectUrl"},
+        ),
+        (
+            errors.InvalidParamError("Invalid redirectUrl"),
+            400,
+            {"errcode": "M_INVALID_PARAM", "error": "Invalid redirectUrl"},
+        ),
+        (
+            errors.NotJsonError("Body is not JSON"),
+            400,
+            {"errcode": "M_NOT_JSON", "error": "Body is not JSON"},
+        ),
+        (errors.BadJsonError(), 400, {"errcode": "M_BAD_JSON", "error": "JSON fields are not valid"}),
+    ],
+)
+def test_matrix_error_subclasses(error: MatrixError, code: int, body: dict[str, object]) -> None:
+    assert isinstance(error, MatrixError)
+    assert error.code == code
+    assert error.to_json() == body
+
+
+def test_matrix_errors_keep_debug_out_of_the_body() -> None:
+    error = errors.InvalidCredentialsError("wrong password for user 01H")
+    assert error.debug == "wrong password for user 01H"
+    assert "01H" not in str(error.to_json())
+
+
 def test_page_errors() -> None:
     error = PageError("This link has expired", details="Ask for a new one", code=410)
     assert (error.code, error.msg, error.details) == (410, "This link has expired", "Ask for a new one")

@@ -9,7 +9,8 @@
   present must be JSON (``application/json`` or ``*/*+json``): else 400 ``M_NOT_JSON``
   "Invalid Content-Type header: expected application/json". A body that is not JSON is 400
   ``M_NOT_JSON`` "Body is not a valid JSON document"; JSON of the wrong shape (checked by the
-  caller with :class:`Fields`) 400 ``M_BAD_JSON`` "JSON fields are not valid".
+  caller with :class:`Fields`) 400 ``M_BAD_JSON`` "JSON fields are not valid"
+  (:class:`~mas_twisted.api.errors.BadJsonError`).
 - :func:`read_axum_json`: axum's ``Json`` extractor (used by MAS's ``/refresh``): 415 without
   a JSON ``Content-Type``, 400 for a syntax error, 422 for the wrong shape, all plain text.
 - :func:`bearer_token`: the ``Authorization: Bearer`` credential, ``None`` when there is no
@@ -26,12 +27,11 @@ from klein import Klein
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from mas_twisted.api.errors import MasError, MatrixError
+from mas_twisted.api.errors import MasError, MatrixError, NotJsonError
 from mas_twisted.rest._base import _install, json_response, text_response
 
 NOT_JSON_CONTENT_TYPE = "Invalid Content-Type header: expected application/json"
 NOT_JSON_BODY = "Body is not a valid JSON document"
-BAD_JSON = "JSON fields are not valid"
 
 
 class PlainTextError(MasError):
@@ -115,14 +115,14 @@ def read_matrix_json(request: IRequest, *, optional: bool = False) -> Any:
     ``Content-Type`` and the body is empty (its ``Option<MatrixJsonBody>``)."""
     content_type = request.getHeader(b"Content-Type")
     if content_type is not None and not _is_json_content_type(content_type):
-        raise MatrixError(400, NOT_JSON_CONTENT_TYPE, "M_NOT_JSON")
+        raise NotJsonError(NOT_JSON_CONTENT_TYPE)
     body = _body(request)
     if optional and content_type is None and not body:
         return None
     try:
         return _parse(body)
     except ValueError:
-        raise MatrixError(400, NOT_JSON_BODY, "M_NOT_JSON") from None
+        raise NotJsonError(NOT_JSON_BODY) from None
 
 
 def read_axum_json(request: IRequest) -> Any:
@@ -134,10 +134,6 @@ def read_axum_json(request: IRequest) -> Any:
         return _parse(_body(request))
     except ValueError as e:
         raise PlainTextError(f"Failed to parse the request body as JSON: {e}", code=400) from None
-
-
-def bad_json() -> MatrixError:
-    return MatrixError(400, BAD_JSON, "M_BAD_JSON")
 
 
 class Fields:

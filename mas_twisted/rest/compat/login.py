@@ -17,7 +17,7 @@ Request:  POST /_matrix/client/v3/login
 Response: 200 {"access_token": "mct_...", "device_id": "ABCDEFGHIJ", "user_id": "@alice:example.com",
                "refresh_token": "mcr_...", "expires_in_ms": 300000}
 
-Errors: see :mod:`mas_twisted.handlers.compat` and :mod:`mas_twisted.rest.compat._base`.
+Errors: see :mod:`mas_twisted.handlers.compat.login` and :mod:`mas_twisted.rest.compat._base`.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.compat import CompatHandler, LoginRequest
+from mas_twisted.api.errors import BadJsonError
+from mas_twisted.handlers.compat.login import LoginRequest
 from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
     DataError,
     Fields,
-    bad_json,
     install_matrix_error_handlers,
     read_matrix_json,
 )
@@ -79,7 +79,7 @@ def parse_login_request(body: Any) -> LoginRequest:
             return LoginRequest(type=login_type, token=fields.req_str("token"), **common)
         return LoginRequest(type=login_type, **common)
     except DataError:
-        raise bad_json() from None
+        raise BadJsonError() from None
 
 
 class CompatLoginResource:
@@ -90,7 +90,7 @@ class CompatLoginResource:
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = CompatHandler(server)
+        self._handler = server.get_compat_login_handler()
 
     @app.route(urls.COMPAT_LOGIN, methods=["GET"])
     def flows(self, request: IRequest, version: str) -> bytes:

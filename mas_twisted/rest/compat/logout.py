@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.compat import CompatHandler
+from mas_twisted.api.errors import BadJsonError
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
     DataError,
     Fields,
-    bad_json,
     bearer_token,
     install_matrix_error_handlers,
     read_matrix_json,
@@ -52,7 +51,7 @@ class CompatLogoutResource:
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = CompatHandler(server)
+        self._handler = server.get_compat_logout_handler()
 
     @app.route(urls.COMPAT_LOGOUT, methods=["POST"])
     async def logout(self, request: IRequest, version: str) -> bytes:
@@ -68,7 +67,7 @@ class CompatLogoutResource:
             try:
                 only_compat_is_fine = Fields(body).bool_default(ONLY_COMPAT_IS_FINE)
             except DataError:
-                raise bad_json() from None
+                raise BadJsonError() from None
         token = bearer_token(request)
         await self._handler.logout_all(
             token, getattr(request, "client_ip", None), only_compat_is_fine=only_compat_is_fine

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.compat import CompatHandler
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
@@ -44,7 +43,7 @@ class CompatRefreshResource:
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = CompatHandler(server)
+        self._handler = server.get_compat_refresh_handler()
 
     @app.route(urls.COMPAT_REFRESH, methods=["POST"])
     async def refresh(self, request: IRequest, version: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.compat_sso import UNSTABLE_ACTION_PARAM, CompatSsoHandler, pick_action
+from mas_twisted.handlers.compat.sso import UNSTABLE_ACTION_PARAM, pick_action
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS
 from mas_twisted.rest.compat._base import install_matrix_error_handlers
@@ -42,7 +42,7 @@ class CompatSsoRedirectResource:
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = CompatSsoHandler(server)
+        self._handler = server.get_compat_sso_handler()
 
     @app.route(urls.COMPAT_LOGIN_SSO_REDIRECT, methods=["GET"])
     @app.route(urls.COMPAT_LOGIN_SSO_REDIRECT_SLASH, methods=["GET"])

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.authorization import AuthorizationHandler, Callback
+from mas_twisted.handlers.authorization import Callback
 from mas_twisted.rest import urls
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import html_response, query_params, redirect, single
@@ -53,14 +53,14 @@ class AuthorizeResource:
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
-        self._handler = AuthorizationHandler(server)
+        self._handler = server.get_authorization_handler()
 
     @app.route(urls.OAUTH2_AUTHORIZATION, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:
         params = single(query_params(request))
         # MAS's ``load_active_session``: only an active session counts; without one the
         # browser goes to the login page, which explains an ended session.
-        session = await self._cookies.get_browser_session(request)
+        session = (await self._cookies.load_session(request)).active
         result = await self._handler.start_authorization(params, session)
         if result.callback is not None:
             return send_callback(self.templates, request, result.callback)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.compat_sso import CompatSsoHandler, CompatSsoLoginExpiredError, SsoConfirmation
+from mas_twisted.handlers.compat.sso import CompatSsoLoginExpiredError, SsoConfirmation
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._consent import requester
@@ -49,7 +49,7 @@ class CompatSsoCompleteResource:
         self.server = server
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
-        self._handler = CompatSsoHandler(server)
+        self._handler = server.get_compat_sso_handler()
         self._server_name: str = server.config.matrix.homeserver
 
     async def _signed_in(self, request: IRequest, login_id: str) -> SessionOrFallback:

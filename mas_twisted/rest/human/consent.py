@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.authorization import AuthorizationHandler, Callback, ConsentView
+from mas_twisted.handlers.authorization import Callback, ConsentView
 from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT
 from mas_twisted.rest import urls
 from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
@@ -48,7 +48,7 @@ class ConsentResource(GrantConsentPage):
 
     def __init__(self, server: MasServer):
         super().__init__(server)
-        self._handler = AuthorizationHandler(server)
+        self._handler = server.get_authorization_handler()
 
     @app.route(urls.CONSENT, methods=["GET"])
     async def get(self, request: IRequest, grant_id: str) -> bytes:

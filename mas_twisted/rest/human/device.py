@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.device import DeviceConsentView, DeviceHandler
+from mas_twisted.handlers.device import DeviceConsentView
 from mas_twisted.handlers.login import CONTINUE_DEVICE_CODE_GRANT
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
@@ -51,7 +51,7 @@ class DeviceLinkResource:
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
-        self._handler = DeviceHandler(server)
+        self._handler = server.get_device_handler()
 
     @app.route(urls.DEVICE_CODE_LINK, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:
@@ -93,7 +93,7 @@ class DeviceConsentResource(GrantConsentPage):
 
     def __init__(self, server: MasServer):
         super().__init__(server)
-        self._handler = DeviceHandler(server)
+        self._handler = server.get_device_handler()
 
     @app.route(urls.DEVICE_CODE_CONSENT, methods=["GET"])
     async def get(self, request: IRequest, device_code_id: str) -> bytes:

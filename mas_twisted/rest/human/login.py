@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.login import LoginHandler, LoginOutcome, PostAuthAction, go_next
+from mas_twisted.handlers.login import LoginOutcome, PostAuthAction, go_next
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
@@ -41,12 +41,8 @@ from mas_twisted.rest.human._forms import (
     single,
     user_agent,
 )
-from mas_twisted.rest.human._session import (
-    describe_post_auth_action,
-    load_session_or_fallback,
-    render_account_inactive,
-)
-from mas_twisted.templating import FormState, LoginContext, ProviderLink
+from mas_twisted.rest.human._session import load_session_or_fallback, render_account_inactive
+from mas_twisted.templating import FormState, LoginContext, PostAuthContext, ProviderLink, simplify_url
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -65,10 +61,7 @@ class LoginResource:
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
-        self._login = LoginHandler(server)
-        self._password_login_enabled: bool = server.config.passwords.enabled
-        self._login_with_email: bool = server.config.account.login_with_email_allowed
-        self._server_name: str = server.config.matrix.homeserver
+        self._login = server.get_login_handler()
 
     @app.route(urls.LOGIN, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:
@@ -80,22 +73,24 @@ class LoginResource:
         if loaded.session is not None:
             return redirect(request, go_next(action, self._url_builder))
 
-        providers = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
-            enabled_only=True
-        )
-        if not self._password_login_enabled and len(providers) == 1:
+        providers = await self._login.list_login_providers()
+        sole = self._login.sole_provider(providers)
+        if sole is not None:
             target = self._url_builder.relative(
-                urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id=providers[0].id),
+                urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id=sole.id),
                 action.to_params() if action is not None else None,
             )
             return redirect(request, target)
 
-        form = self._login_hint_form(first(query, "login_hint"))
+        form = FormState()
+        hinted = self._login.username_from_login_hint(first(query, "login_hint"))
+        if hinted is not None:
+            form = form.with_value("username", hinted)
         return await self._render(request, form, action, [ProviderLink.from_provider(p) for p in providers])
 
     @app.route(urls.LOGIN, methods=["POST"])
     async def post(self, request: IRequest) -> bytes:
-        if not self._password_login_enabled:
+        if not self._login.password_login_enabled:
             return render_error_page(
                 self.templates, request, 405, "Password login is disabled on this server."
             )
@@ -126,21 +121,6 @@ class LoginResource:
         self._cookies.set_session(request, result.session)
         return redirect(request, go_next(action, self._url_builder))
 
-    def _login_hint_form(self, login_hint: str | None) -> FormState:
-        """Pre-fill the username from ``login_hint`` (``mxid:@user:<our server>``, or an email)."""
-        form = FormState()
-        if not login_hint:
-            return form
-        if login_hint.startswith("mxid:"):
-            mxid = login_hint[len("mxid:") :]
-            suffix = f":{self._server_name}"
-            if mxid.startswith("@") and mxid.endswith(suffix) and len(mxid) > len(suffix) + 1:
-                return form.with_value("username", mxid[1 : -len(suffix)])
-            return form
-        if self._login_with_email and "@" in login_hint and " " not in login_hint:
-            return form.with_value("username", login_hint)
-        return form
-
     async def _render(
         self,
         request: IRequest,
@@ -149,14 +129,21 @@ class LoginResource:
         providers: list[ProviderLink] | None = None,
     ) -> bytes:
         if providers is None:
-            enabled = await self.server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
-                enabled_only=True
-            )
-            providers = [ProviderLink.from_provider(p) for p in enabled]
+            providers = [ProviderLink.from_provider(p) for p in await self._login.list_login_providers()]
         ctx = LoginContext(
             csrf_token=self._cookies.csrf_token(request),
             form=form,
-            next=await describe_post_auth_action(self.server, action),
+            next=await self._post_auth_context(action),
             providers=providers,
         )
         return html_response(request, self.templates.render_login(ctx))
+
+    async def _post_auth_context(self, action: PostAuthAction | None) -> PostAuthContext | None:
+        """What the page says it continues to (the login handler describes the action)."""
+        described = await self._login.describe_post_auth_action(action)
+        if described is None:
+            return None
+        client_name = described.client_name
+        if described.sso_redirect_uri is not None:
+            client_name = simplify_url(described.sso_redirect_uri)
+        return PostAuthContext(action=described.action, client_name=client_name)

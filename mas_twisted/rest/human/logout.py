@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.login import LoginHandler, PostAuthAction
+from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers
@@ -38,7 +38,7 @@ class LogoutResource:
         self.templates = server.get_templates()
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
-        self._login = LoginHandler(server)
+        self._login = server.get_login_handler()
 
     @app.route(urls.LOGOUT, methods=["POST"])
     async def post(self, request: IRequest) -> bytes:

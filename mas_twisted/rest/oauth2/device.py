@@ -23,7 +23,6 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted.api.errors import InvalidRequestError
-from mas_twisted.handlers.device import DeviceHandler
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
@@ -50,7 +49,7 @@ class DeviceAuthorizationResource:
 
     def __init__(self, server: MasServer):
         self._client_auth = server.get_client_authenticator()
-        self._handler = DeviceHandler(server)
+        self._handler = server.get_device_handler()
 
     @app.route(urls.OAUTH2_DEVICE_AUTHORIZATION, methods=["POST"])
     async def post(self, request: IRequest) -> bytes:

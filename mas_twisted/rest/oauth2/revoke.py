@@ -32,7 +32,6 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted.api.errors import InvalidRequestError
-from mas_twisted.handlers.revocation import RevocationHandler
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers
 from mas_twisted.rest.oauth2._common import (
@@ -56,7 +55,7 @@ class RevocationResource:
 
     def __init__(self, server: MasServer):
         self._client_auth = server.get_client_authenticator()
-        self._handler = RevocationHandler(server)
+        self._handler = server.get_revocation_handler()
 
     @app.route(urls.OAUTH2_REVOCATION, methods=["POST"])
     async def revoke(self, request: IRequest) -> bytes:

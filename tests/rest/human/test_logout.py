@@ -80,7 +80,7 @@ class LogoutTests(HumanTestCase):
         home = self.browse("GET", "/")
         self.assertIn("Account locked", home.text_body)
         self.assertIsNone(
-            self.get_success(self.server.get_cookie_manager().get_browser_session(home.request))
+            self.get_success(self.server.get_cookie_manager().load_session(home.request)).active
         )
 
     def test_deactivated_while_signed_in(self) -> None:

@@ -1,11 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""The legacy Matrix login API (Matrix client-server API v1.x §"Login", MAS's
-``crates/handlers/src/compat/{login,logout,logout_all,refresh}.rs``; inventory §3).
-
-A compatibility session is one device logged in without OAuth 2.0. :class:`CompatHandler`
-holds the rules of each endpoint, in MAS's order; the resources in ``rest/compat`` only parse
-and serialise. Every refusal is a :class:`~mas_twisted.api.errors.MatrixError` with MAS's
-status, ``errcode`` and text, raised before anything is written.
+"""``GET|POST /login`` of the legacy Matrix login API (Matrix client-server API v1.x
+§"Login", MAS's ``crates/handlers/src/compat/login.rs``), and the token ``mas-cli manage
+issue-compatibility-token`` issues (MAS's ``crates/cli/src/commands/manage.rs``).
 
 ``POST /login``, in order:
 
@@ -33,18 +29,32 @@ status, ``errcode`` and text, raised before anything is written.
   asked for ``refresh_token``) and refresh token are written in one transaction; then the
   device is created on the homeserver before answering. If that fails, the session is
   finished, ``sync-devices`` scheduled, and the answer is a 500.
+
+``issue-compatibility-token``: a non-expiring access token (no refresh token) for a new
+session of a user on the given (or a random) device, created on the homeserver first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from mas_twisted.api.errors import MatrixError
+from mas_twisted.api.errors import (
+    BadJsonError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    InvalidLoginTokenError,
+    InvalidLoginTypeError,
+    LimitExceededError,
+    MatrixError,
+    MatrixInternalError,
+    UserLockedError,
+)
+from mas_twisted.handlers.compat._common import CompatHandlerBase
 from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_lock
+from mas_twisted.handlers.login import localpart_of
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.oauth2.scope import device_id_from_scope_token
 from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester, SessionCounts
@@ -53,8 +63,9 @@ from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatRefreshToken,
     CompatSession,
+    CompatSsoLogin,
 )
-from mas_twisted.types.tokens import TokenFormatError, TokenType
+from mas_twisted.types.tokens import TokenType
 from mas_twisted.types.users import UserPassword
 
 if TYPE_CHECKING:
@@ -67,41 +78,6 @@ logger = logging.getLogger(__name__)
 
 #: Compatibility sessions idle longer than this are evicted first (MAS: the web UI's 90 days).
 INACTIVE_SESSION_THRESHOLD_MS = 90 * 24 * 3600 * 1000
-
-# -- the errors (MAS's texts) --------------------------------------------------------------------
-
-
-def _forbidden(msg: str) -> MatrixError:
-    return MatrixError(403, msg, "M_FORBIDDEN")
-
-
-def invalid_login_type() -> MatrixError:
-    return MatrixError(400, "Invalid login type", "M_UNKNOWN")
-
-
-def invalid_credentials(debug: str) -> MatrixError:
-    return MatrixError(403, "Invalid username/password", "M_FORBIDDEN", debug=debug)
-
-
-def user_locked() -> MatrixError:
-    return MatrixError(401, "User account has been locked", "M_USER_LOCKED")
-
-
-def invalid_login_token(debug: str) -> MatrixError:
-    return MatrixError(403, "Invalid login token", "M_FORBIDDEN", debug=debug)
-
-
-def internal_error(msg: str = "Internal server error", debug: str | None = None) -> MatrixError:
-    return MatrixError(500, msg, "M_UNKNOWN", debug=debug)
-
-
-def missing_token() -> MatrixError:
-    return MatrixError(401, "Missing access token", "M_MISSING_TOKEN")
-
-
-def unknown_token(debug: str, msg: str = "Invalid access token") -> MatrixError:
-    return MatrixError(401, msg, "M_UNKNOWN_TOKEN", debug=debug)
-
 
 POLICY_REJECTED = "Login denied by the policy enforced by this service"
 HARD_LIMIT_REACHED = (
@@ -136,31 +112,14 @@ class LoginRequest:
 # -- the handler --------------------------------------------------------------------------------
 
 
-class CompatHandler:
-    """``/login``, ``/logout``, ``/logout/all``, ``/refresh`` and ``issue-compatibility-token``."""
+class CompatLoginHandler(CompatHandlerBase):
+    """``GET|POST /login`` and ``issue-compatibility-token`` (``server.get_compat_login_handler()``)."""
 
     def __init__(self, server: MasServer):
-        self._server = server
-        self._clock = server.get_clock()
-        self._tokens = server.get_token_generator()
+        super().__init__(server)
         self._config = server.config
         self._passwords_enabled: bool = server.config.passwords.enabled
-        self._compat_token_ttl_ms: int = server.config.experimental.compat_token_ttl * 1000
-
-    # Resolved on use: building a listener must not open the database pool or the homeserver client.
-    @property
-    def _stores(self) -> Any:
-        return self._server.get_stores()
-
-    @property
-    def _homeserver(self) -> Any:
-        return self._server.get_homeserver_connection()
-
-    def _enqueue_sync_devices(self, user_id: str) -> Callable[[LoggingTransaction], None]:
-        from mas_twisted.queue.base import enqueue_txn
-        from mas_twisted.queue.jobs.matrix import SyncDevicesJob
-
-        return lambda txn: enqueue_txn(txn, self._server, SyncDevicesJob(user_id=user_id))
+        self._server_name: str = server.config.matrix.homeserver
 
     # -- GET /login --------------------------------------------------------------------------------
     def login_flows(self) -> dict[str, Any]:
@@ -189,7 +148,7 @@ class CompatHandler:
             sso_login, user, browser_session_id = await self._check_login_token(request.token)
             upgraded = None
         else:
-            raise invalid_login_type()
+            raise InvalidLoginTypeError()
 
         now = self._clock.time_msec()
         device_id = request.device_id if request.device_id is not None else self._tokens.device_id()
@@ -246,7 +205,9 @@ class CompatHandler:
                     if not await store.exchange_sso_login(
                         sso_login, session, access_token, refresh_token, also=_also
                     ):
-                        raise invalid_login_token(f"compat SSO login {sso_login.id} was exchanged meanwhile")
+                        raise InvalidLoginTokenError(
+                            f"compat SSO login {sso_login.id} was exchanged meanwhile"
+                        )
                 else:
                     await store.start_compat_session(session, access_token, refresh_token, also=_also)
                 self._server.get_activity_tracker().record_compat_session(
@@ -269,9 +230,11 @@ class CompatHandler:
                         "Could not create device %s of user %s on the homeserver: %s", device_id, user.id, e
                     )
                     await store.finish_compat_session(session.id, also=self._enqueue_sync_devices(user.id))
-                    raise internal_error(debug=f"upsert_device failed for compat session {session.id}") from e
+                    raise MatrixInternalError(
+                        debug=f"upsert_device failed for compat session {session.id}"
+                    ) from e
         except DeviceSyncLockBusy as e:
-            raise internal_error(debug=str(e)) from e
+            raise MatrixInternalError(debug=str(e)) from e
 
         reply: dict[str, Any] = {
             "access_token": access_token.access_token,
@@ -294,35 +257,33 @@ class CompatHandler:
             raise MatrixError(400, "Unsupported login identifier", "M_UNKNOWN")
         else:
             # MAS's text, unbalanced quote included.
-            raise MatrixError(400, "Missing property 'identifier", "M_BAD_JSON")
+            raise BadJsonError("Missing property 'identifier")
         assert request.password is not None
-        username = self._homeserver.localpart(username) or username
+        username = localpart_of(username, self._server_name) or username
 
         stores = self._stores
         user = await stores.users.find_user_by_username(username)
         if user is None or user.deactivated_at is not None:
-            raise invalid_credentials(f"no active user {username!r}")
+            raise InvalidCredentialsError(f"no active user {username!r}")
         if user.locked_at is not None:
-            raise user_locked()
+            raise UserLockedError()
         try:
             self._server.get_rate_limiter().check_password(requester.ip_address, user.id)
         except RateLimitExceededError as e:
-            raise MatrixError(
-                429,
+            raise LimitExceededError(
                 "Too many login attempts",
-                "M_LIMIT_EXCEEDED",
-                additional_fields={"retry_after_ms": max(1, int(e.retry_after * 1000 + 0.999))},
+                retry_after_ms=max(1, int(e.retry_after * 1000 + 0.999)),
                 debug=e.debug,
             ) from None
 
         current = await stores.user_passwords.get_active_user_password(user.id)
         if current is None:
-            raise invalid_credentials(f"user {user.id} has no password")
+            raise InvalidCredentialsError(f"user {user.id} has no password")
         result = await self._server.get_password_manager().verify_and_upgrade(
             current.version, request.password, current.hashed_password
         )
         if not result.success:
-            raise invalid_credentials(f"wrong password for user {user.id}")
+            raise InvalidCredentialsError(f"wrong password for user {user.id}")
         upgraded = None
         if result.upgrade is not None:
             version, hashed = result.upgrade
@@ -342,32 +303,32 @@ class CompatHandler:
             )
         return user, upgraded
 
-    async def _check_login_token(self, token: str) -> tuple[Any, User, str]:
+    async def _check_login_token(self, token: str) -> tuple[CompatSsoLogin, User, str]:
         stores = self._stores
         login = await stores.compat_sessions.find_sso_login_by_token(token)
         if login is None:
-            raise invalid_login_token("unknown login token")
+            raise InvalidLoginTokenError("unknown login token")
         now = self._clock.time_msec()
         if login.exchanged_at is not None:
             if now > login.exchanged_at + SSO_LOGIN_TOKEN_LIFETIME_MS:
                 logger.error(
                     "Login token of compat SSO login %s exchanged a second time more than 30s after", login.id
                 )
-            raise invalid_login_token(f"compat SSO login {login.id} already exchanged")
+            raise InvalidLoginTokenError(f"compat SSO login {login.id} already exchanged")
         if login.fulfilled_at is None or login.user_session_id is None:
             logger.error("Exchanged a token for compat SSO login %s that was not fulfilled yet", login.id)
-            raise invalid_login_token(f"compat SSO login {login.id} is pending")
+            raise InvalidLoginTokenError(f"compat SSO login {login.id} is pending")
         if now > login.fulfilled_at + SSO_LOGIN_TOKEN_LIFETIME_MS:
-            raise _forbidden("Login token expired")
+            raise ForbiddenError("Login token expired")
 
         browser_session = await stores.browser_sessions.get_browser_session(login.user_session_id)
         if browser_session is None:
-            raise invalid_login_token(f"no browser session {login.user_session_id}")
+            raise InvalidLoginTokenError(f"no browser session {login.user_session_id}")
         user = browser_session.user
         if browser_session.finished_at is not None or user.deactivated_at is not None:
-            raise invalid_login_token(f"browser session {browser_session.id} finished or user deactivated")
+            raise InvalidLoginTokenError(f"browser session {browser_session.id} finished or user deactivated")
         if user.locked_at is not None:
-            raise user_locked()
+            raise UserLockedError()
         return login, user, browser_session.id
 
     async def _check_policy(
@@ -376,7 +337,7 @@ class CompatHandler:
         """Evaluate ``compat_login``; the compatibility sessions to finish to make room.
 
         Raises:
-            MatrixError: the policy refuses the login.
+            ForbiddenError: the policy refuses the login.
         """
         stores = self._stores
         compat_sessions = await stores.compat_sessions.list_active_compat_sessions_for_user(user.id)
@@ -406,14 +367,14 @@ class CompatHandler:
         violations = list(result.violations)
         only = violations[0] if len(violations) == 1 else None
         if only is None or only.code != "too-many-sessions" or only.need_to_remove is None:
-            raise _forbidden(POLICY_REJECTED)
+            raise ForbiddenError(POLICY_REJECTED)
         limit = self._config.experimental.session_limit
         if limit is None:
             # A custom policy's own limit: nothing to say but a refusal.
-            raise _forbidden(POLICY_REJECTED)
+            raise ForbiddenError(POLICY_REJECTED)
         need = int(only.need_to_remove)
         if not limit.dangerous_hard_limit_eviction:
-            raise _forbidden(HARD_LIMIT_REACHED)
+            raise ForbiddenError(HARD_LIMIT_REACHED)
         threshold = now - INACTIVE_SESSION_THRESHOLD_MS
         inactive = [s for s in candidates if s.last_active_at is not None and s.last_active_at < threshold]
         pool = inactive if len(inactive) >= need else candidates
@@ -421,109 +382,8 @@ class CompatHandler:
             pool, key=lambda s: (s.last_active_at is not None, s.last_active_at or 0, s.created_at, s.id)
         )
         if len(pool) < need:
-            raise _forbidden(HARD_LIMIT_REACHED)
+            raise ForbiddenError(HARD_LIMIT_REACHED)
         return [s.id for s in pool[:need]]
-
-    # -- POST /logout, /logout/all -------------------------------------------------------------------
-    async def _authenticate(self, token: str | None, *, check_user: bool) -> Any:
-        """The compatibility access token presented (with its session and user), valid now."""
-        if token is None:
-            raise missing_token()
-        try:
-            token_type = TokenType.check(token)
-        except TokenFormatError as e:
-            raise unknown_token(f"malformed token: {e}") from None
-        if token_type is not TokenType.COMPAT_ACCESS_TOKEN:
-            raise unknown_token(f"{token_type} is not a compatibility access token")
-        found = await self._stores.compat_sessions.lookup_access_token_for_introspection(token)
-        if found is None:
-            raise unknown_token("unknown compatibility access token")
-        if found.token.is_expired(self._clock.time_msec()):
-            raise unknown_token(f"compat access token {found.token.id} expired")
-        if not found.session.is_valid:
-            raise unknown_token(f"compat session {found.session.id} is finished")
-        if check_user and not found.user.is_valid:
-            raise unknown_token(f"user {found.user.user_id} is locked or deactivated")
-        return found
-
-    async def logout(self, token: str | None, ip: str | None) -> None:
-        """End the session of the presented token; ``sync-devices`` in the same transaction."""
-        found = await self._authenticate(token, check_user=False)
-        session = found.session
-        self._server.get_activity_tracker().record_compat_session(session.id, self._clock.time_msec(), ip)
-        if not await self._stores.compat_sessions.finish_compat_session(
-            session.id, also=self._enqueue_sync_devices(session.user_id)
-        ):
-            raise unknown_token(f"compat session {session.id} finished meanwhile")
-        logger.info("Compat session %s of user %s logged out", session.id, session.user_id)
-
-    async def logout_all(self, token: str | None, ip: str | None, *, only_compat_is_fine: bool) -> int:
-        """End every compatibility session of the token's user (not OAuth 2.0 ones); how many.
-
-        Raises:
-            MatrixError: 404 ``M_UNRECOGNIZED`` without ``io.element.only_compat_is_fine``
-                (checked after the token, as MAS).
-        """
-        found = await self._authenticate(token, check_user=True)
-        session = found.session
-        self._server.get_activity_tracker().record_compat_session(session.id, self._clock.time_msec(), ip)
-        if not only_compat_is_fine:
-            logger.info("POST /logout/all without io.element.only_compat_is_fine (user %s)", session.user_id)
-            raise MatrixError(
-                404, "The /logout/all endpoint is not supported by this deployment", "M_UNRECOGNIZED"
-            )
-        finished = await self._stores.compat_sessions.finish_compat_sessions_for_user(
-            session.user_id, also=self._enqueue_sync_devices(session.user_id)
-        )
-        logger.info("Logged out %d compat sessions for user %s", finished, session.user_id)
-        return finished
-
-    # -- POST /refresh -------------------------------------------------------------------------------
-    async def refresh(self, refresh_token: str, ip: str | None) -> dict[str, Any]:
-        """Exchange a compatibility refresh token, once, for a new pair; the old access token expires."""
-        try:
-            token_type = TokenType.check(refresh_token)
-        except TokenFormatError as e:
-            raise unknown_token(f"malformed refresh token: {e}", "Invalid refresh token") from None
-        if token_type is not TokenType.COMPAT_REFRESH_TOKEN:
-            raise unknown_token(f"{token_type} is not a compat refresh token", "Invalid refresh token")
-        store = self._stores.compat_sessions
-        found = await store.lookup_refresh_token_for_introspection(refresh_token)
-        if found is None:
-            raise unknown_token("unknown compat refresh token", "Invalid refresh token")
-        if not found.token.is_valid:
-            raise unknown_token(
-                f"compat refresh token {found.token.id} already consumed", "Invalid refresh token"
-            )
-        if not found.session.is_valid:
-            raise unknown_token(f"compat session {found.session.id} is finished", "Invalid refresh token")
-        session = found.session
-        now = self._clock.time_msec()
-        self._server.get_activity_tracker().record_compat_session(session.id, now, ip)
-
-        access_token = CompatAccessToken(
-            id=self._tokens.ulid(),
-            session_id=session.id,
-            access_token=self._tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
-            created_at=now,
-            expires_at=now + self._compat_token_ttl_ms,
-        )
-        new_refresh = CompatRefreshToken(
-            id=self._tokens.ulid(),
-            session_id=session.id,
-            access_token_id=access_token.id,
-            refresh_token=self._tokens.token(TokenType.COMPAT_REFRESH_TOKEN),
-            created_at=now,
-        )
-        if not await store.rotate_refresh_token(found.token, access_token, new_refresh):
-            raise unknown_token(
-                f"compat refresh token {found.token.id} consumed meanwhile", "Invalid refresh token"
-            )
-        return {
-            "access_token": access_token.access_token,
-            "refresh_token": new_refresh.refresh_token,
-            "expires_in_ms": self._compat_token_ttl_ms,
-        }
 
     # -- mas-cli manage issue-compatibility-token ----------------------------------------------------
     async def issue_compatibility_token(

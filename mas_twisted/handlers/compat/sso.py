@@ -11,7 +11,7 @@
    (:meth:`CompatSsoHandler.confirm`) fulfils the login with the browser session and sends the
    browser to ``redirectUrl`` with ``loginToken=<login_token>`` added to its query.
 3. The client exchanges ``loginToken`` at ``POST /login`` (``m.login.token``), which the
-   compatibility login API does (``handlers/compat.py``), through the store only.
+   compatibility login API does (:mod:`mas_twisted.handlers.compat.login`), through the store only.
 
 A login must be confirmed within :data:`~mas_twisted.types.compat.SSO_LOGIN_LIFETIME_MS`
 (30 minutes) of the redirect, and the ``compat_login`` policy (``login.type`` ``m.login.sso``
@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
-from mas_twisted.api.errors import MatrixError, NotFoundError, PageError
+from mas_twisted.api.errors import InvalidParamError, MissingParamError, NotFoundError, PageError
 from mas_twisted.config._base import is_ulid
 from mas_twisted.handlers.login import CONTINUE_COMPAT_SSO_LOGIN, PostAuthAction, login_url
 from mas_twisted.policy.engine import LOGIN_SSO, Requester, SessionCounts
@@ -79,16 +79,15 @@ def parse_redirect_url(raw: str | None) -> str:
     ``io.element.app:/callback``) are allowed: native clients use them.
 
     Raises:
-        MatrixError: 400 ``M_MISSING_PARAM`` when absent, 400 ``M_INVALID_PARAM`` when invalid.
+        MissingParamError: 400 ``M_MISSING_PARAM`` when absent.
+        InvalidParamError: 400 ``M_INVALID_PARAM`` when invalid.
     """
     if raw is None:
-        raise MatrixError(400, "Missing redirectUrl", "M_MISSING_PARAM")
+        raise MissingParamError("Missing redirectUrl")
 
     # The URL itself is never logged: it may carry a password.
-    def invalid(reason: str) -> MatrixError:
-        return MatrixError(
-            400, "Invalid redirectUrl", "M_INVALID_PARAM", debug=f"redirectUrl refused: {reason}"
-        )
+    def invalid(reason: str) -> InvalidParamError:
+        return InvalidParamError("Invalid redirectUrl", debug=f"redirectUrl refused: {reason}")
 
     if not _SCHEME.match(raw):
         raise invalid("not an absolute URL")
@@ -141,7 +140,8 @@ class SsoConfirmation:
 
 
 class CompatSsoHandler:
-    """Starts compat SSO logins and lets a signed-in user confirm them."""
+    """Starts compat SSO logins and lets a signed-in user confirm them
+    (``server.get_compat_sso_handler()``)."""
 
     def __init__(self, server: MasServer):
         self._clock = server.get_clock()
