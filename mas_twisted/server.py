@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from mas_twisted.jose.keystore import Keystore
     from mas_twisted.policy import PolicyEngine
     from mas_twisted.rest._cookies import CookieManager
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
     from mas_twisted.templating import Templates
+    from mas_twisted.urls import UrlBuilder
     from mas_twisted.util.rand import TokenGenerator
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class MasServer:
 
     @cache_in_self
     def get_url_builder(self) -> UrlBuilder:
-        from mas_twisted.rest.urls import UrlBuilder
+        from mas_twisted.urls import UrlBuilder
 
         return UrlBuilder(self.config.http)
 

@@ -45,9 +45,9 @@ from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.paths import data_dir
 
 if TYPE_CHECKING:
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
     from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
+    from mas_twisted.urls import UrlBuilder
 
 logger = logging.getLogger(__name__)
 

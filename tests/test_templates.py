@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from mas_twisted.config.root import RootConfig
-from mas_twisted.rest.urls import UrlBuilder
 from mas_twisted.templating import (
     PAGE_CONTEXTS,
     AccountInactiveContext,
@@ -26,6 +25,7 @@ from mas_twisted.templating import (
     describe_scopes,
     simplify_url,
 )
+from mas_twisted.urls import UrlBuilder
 from tests.unittest import MasTestCase
 
 NOW_MS = 1_700_000_000_000

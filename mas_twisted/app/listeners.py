@@ -37,9 +37,9 @@ from werkzeug.routing import RequestRedirect
 from mas_twisted.config.http import IPNetwork, ListenerConfig
 from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
-from mas_twisted.rest import IGNORED_RESOURCES, build_resources
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
+from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

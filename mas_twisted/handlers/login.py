@@ -43,8 +43,8 @@ from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
 
 if TYPE_CHECKING:
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
+    from mas_twisted.urls import UrlBuilder
 
 logger = logging.getLogger(__name__)
 

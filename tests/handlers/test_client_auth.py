@@ -19,6 +19,7 @@ from twisted.web.client import ResponseDone
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from mas_twisted import urls
 from mas_twisted.api.errors import (
     AccessDeniedError,
     InvalidClientError,
@@ -35,7 +36,6 @@ from mas_twisted.handlers.client_auth import (
     make_http_client,
 )
 from mas_twisted.oauth2.credentials import JWT_BEARER_CLIENT_ASSERTION, extract_credentials
-from mas_twisted.rest import urls
 from mas_twisted.util.clock import Clock
 from tests.rest.oauth2._oauth_fixtures import (
     TOKEN_ENDPOINT,

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.compat import CompatHandler, LoginRequest
 from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
     DataError,

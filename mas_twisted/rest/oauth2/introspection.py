@@ -49,9 +49,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from mas_twisted import urls
 from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
 from mas_twisted.handlers.introspection import IntrospectionHandler
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error, text_response
 from mas_twisted.rest.oauth2._common import (
     CLIENT_AUTH_FIELDS,

@@ -4,8 +4,8 @@ tests), then the code exchanged at the token endpoint once a user approved it.""
 
 from __future__ import annotations
 
+from mas_twisted import urls
 from mas_twisted.handlers.device import LINK_PATH
-from mas_twisted.rest import urls
 from tests.rest.oauth2._oauth_fixtures import API_SCOPE, DEVICE_GRANT, OAuthTestCase, basic_auth
 from tests.unittest import TEST_PUBLIC_BASE, override_config
 

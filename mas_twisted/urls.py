@@ -10,6 +10,10 @@ fills the placeholders in.
 ``public_base`` joined with the path minus its leading slash (so a ``public_base`` with a
 path keeps it only when it ends with ``/``), and the issuer is ``http.issuer``, by default
 ``public_base``.
+
+This module is a layer of its own, below the handlers, the templates and the resources (as
+MAS's ``mas-router`` crate sits below its handlers and templates): it imports nothing of the
+service but configuration types, so anything may import it.
 """
 
 from __future__ import annotations
