@@ -133,6 +133,15 @@ class UrlBuilder:
         """``path`` under the public base's path prefix: what a redirect's ``Location`` uses."""
         return _with_query(f"{self.prefix}{path}", query)
 
+    # Paths under the public base's prefix, for redirects.
+    def index(self) -> str:
+        """The index page: ``/``."""
+        return self.relative(INDEX)
+
+    def login(self, query: dict[str, Any] | None = None) -> str:
+        """The login page, with the post-auth action and login hint in ``query``: ``/login?kind=…``."""
+        return self.relative(LOGIN, query)
+
     @property
     def public_hostname(self) -> str:
         return urlsplit(self.http_base).hostname or ""
@@ -146,6 +155,13 @@ class UrlBuilder:
 
     def jwks_uri(self) -> str:
         return self.absolute(OAUTH2_KEYS)
+
+    def oauth2_token_endpoint(self) -> str:
+        return self.absolute(OAUTH2_TOKEN)
+
+    def device_code_link(self, user_code: str | None = None) -> str:
+        """Where the user types the code; with ``user_code``, prefilled (``…/link?code=…``)."""
+        return self.absolute(DEVICE_CODE_LINK, {"code": user_code})
 
     def static_asset(self, path: str) -> str:
         return self.absolute(path_for(STATIC_ASSET, path=path))

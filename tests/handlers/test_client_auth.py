@@ -102,9 +102,10 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         }
 
     def test_token_endpoint_path(self) -> None:
-        from mas_twisted.handlers.client_auth import TOKEN_ENDPOINT_PATH
-
-        self.assertEqual(TOKEN_ENDPOINT_PATH, urls.OAUTH2_TOKEN)
+        # An assertion sent to any endpoint may name the token endpoint's URL: the route's.
+        token_url = TEST_PUBLIC_BASE + urls.OAUTH2_TOKEN.lstrip("/")
+        self.assertEqual(self.server.get_url_builder().oauth2_token_endpoint(), token_url)
+        self.assertIn(token_url, self.authenticator.audiences(urls.OAUTH2_REVOCATION))
 
     # -- none, basic, post ----------------------------------------------------------------------
     def test_none(self) -> None:
