@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.client_auth import ClientAuthenticator
     from mas_twisted.handlers.id_token import IdTokenSigner
+    from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
@@ -183,6 +184,13 @@ class MasServer:
         from mas_twisted.handlers.registration import RegistrationHandler
 
         return RegistrationHandler(self)
+
+    @cache_in_self
+    def get_introspection_handler(self) -> IntrospectionHandler:
+        """One per process, so that every listener's introspection requests share its batches."""
+        from mas_twisted.handlers.introspection import IntrospectionHandler
+
+        return IntrospectionHandler(self)
 
     @cache_in_self
     def get_activity_tracker(self) -> ActivityTracker:

@@ -51,7 +51,6 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from mas_twisted import urls
 from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
-from mas_twisted.handlers.introspection import IntrospectionHandler
 from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error, text_response
 from mas_twisted.rest.oauth2._common import (
     CLIENT_AUTH_FIELDS,
@@ -179,7 +178,7 @@ class IntrospectionResource:
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = IntrospectionHandler(server)
+        self._handler = server.get_introspection_handler()
         self._client_auth = server.get_client_authenticator()
         self.app = PostRoute(urls.OAUTH2_INTROSPECTION, _IntrospectionLeaf(self))
 

@@ -276,3 +276,10 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assert_error(channel, 400, "invalid_request")
         self.assert_nothing_recorded()
         self.assertEqual(self.table_snapshot(), before)
+
+    def test_one_handler_per_process(self) -> None:
+        from mas_twisted.rest.oauth2.introspection import IntrospectionResource
+
+        first, second = IntrospectionResource(self.server), IntrospectionResource(self.server)
+        self.assertIs(first._handler, second._handler)
+        self.assertIs(first._handler, self.server.get_introspection_handler())
