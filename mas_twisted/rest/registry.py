@@ -5,7 +5,7 @@
 Each class has ``app = Klein()`` with absolute routes (:mod:`mas_twisted.urls`) and is
 built with ``cls(server)``, or ``cls.from_config(server, resource_config)`` when it reads
 options of its resource entry (``assets``'s ``path``). A class may instead be a plain
-``twisted.web`` leaf serving exact paths (``EXACT_PATHS``, the introspection endpoint). A
+``twisted.web`` leaf serving exact paths (``exact_paths``, the introspection endpoint). A
 listener dispatches a request to the first mounted class that serves its path
 (``app/listeners.py``).
 
