@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.compat.sso import CompatSsoHandler
     from mas_twisted.handlers.device import DeviceHandler
     from mas_twisted.handlers.id_token import IdTokenSigner
+    from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.rate_limit import RateLimiter
@@ -41,10 +42,10 @@ if TYPE_CHECKING:
     from mas_twisted.jose.keystore import Keystore
     from mas_twisted.policy import PolicyEngine
     from mas_twisted.rest._cookies import CookieManager
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
     from mas_twisted.templating import Templates
+    from mas_twisted.urls import UrlBuilder
     from mas_twisted.util.rand import TokenGenerator
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class MasServer:
 
     @cache_in_self
     def get_url_builder(self) -> UrlBuilder:
-        from mas_twisted.rest.urls import UrlBuilder
+        from mas_twisted.urls import UrlBuilder
 
         return UrlBuilder(self.config.http)
 
@@ -254,6 +255,13 @@ class MasServer:
         from mas_twisted.handlers.compat.sso import CompatSsoHandler
 
         return CompatSsoHandler(self)
+
+    @cache_in_self
+    def get_introspection_handler(self) -> IntrospectionHandler:
+        """One per process, so that every listener's introspection requests share its batches."""
+        from mas_twisted.handlers.introspection import IntrospectionHandler
+
+        return IntrospectionHandler(self)
 
     @cache_in_self
     def get_activity_tracker(self) -> ActivityTracker:

@@ -2,10 +2,15 @@
 """One Twisted ``Site`` per ``http.listeners[]`` entry (MAS's ``build_router`` and its
 layers in ``crates/cli/src/server.rs``).
 
-- :class:`ListenerResource` is a leaf resource over the Klein apps of the listener's
-  resources. It strips the listener's ``prefix``, then hands the request to the first app
-  whose URL map knows the path (a wrong method or a missing trailing slash still means the
-  app owns it), so every app keeps absolute routes (STYLE.md §5.11). CORS-enabled apps get
+- :class:`ListenerResource` is a leaf resource over the listener's resources, of two kinds:
+  Klein apps (:class:`MountedApp`) and plain ``twisted.web`` leaf resources bound to exact
+  paths (:class:`MountedLeaf`, the introspection endpoint: the hot path skips Klein). It
+  strips the listener's ``prefix``, then hands the request to the first resource that serves
+  the path: a leaf whose exact path it is, or an app whose URL map knows the path (a wrong
+  method or a missing trailing slash still means the app owns it), so every resource keeps
+  absolute routes (STYLE.md §5.11). Leaves are looked up by path in one dict, before the
+  apps are tried; a leaf's path that an app mounted before it owns stays that app's, so the
+  first resource in mount order still wins. CORS-enabled resources get
   ``Access-Control-Allow-Origin: *`` and their preflight answers here. Anything else is the
   404 fallback.
 - :class:`ListenerRequest` infers the client IP (the PROXY protocol source when the
@@ -25,7 +30,7 @@ import contextvars
 import functools
 import ipaddress
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -37,9 +42,9 @@ from werkzeug.routing import RequestRedirect
 from mas_twisted.config.http import IPNetwork, ListenerConfig
 from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
-from mas_twisted.rest import IGNORED_RESOURCES, build_resources
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
+from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -234,17 +239,85 @@ class MountedApp:
         return f"<MountedApp {type(self.instance).__name__}>"
 
 
+class MountedLeaf:
+    """A plain ``twisted.web`` leaf resource bound to exact paths, as a listener sees it.
+
+    The resource declares the paths it serves (``exact_paths``, absolute as in
+    :mod:`mas_twisted.urls`) and its methods (``allowedMethods``, each with its
+    ``render_<METHOD>``). Only those paths are its own: no trailing-slash redirect, no
+    placeholders. Another method is a 405 with ``Allow`` (what a Klein app answers); a CORS
+    preflight is answered here when the resource has a ``cors`` policy.
+    """
+
+    __slots__ = ("resource", "paths", "cors", "_renderers", "_allow")
+
+    def __init__(self, resource: Resource):
+        self.resource = resource
+        self.paths: tuple[str, ...] = tuple(resource.exact_paths)  # type: ignore[attr-defined]
+        methods: tuple[bytes, ...] = tuple(resource.allowedMethods)
+        self._renderers: dict[bytes, Callable[[Any], Any]] = {
+            method: getattr(resource, "render_" + method.decode("ascii")) for method in methods
+        }
+        self._allow = b", ".join(methods)
+        self.cors: CorsPolicy | None = getattr(resource, "cors", None)
+
+    def render(self, request: Any) -> Any:
+        cors = self.cors
+        if cors is not None:
+            if CorsPolicy.is_preflight(request):
+                return cors.preflight(request)
+            cors.apply(request)
+        render = self._renderers.get(request.method)
+        if render is None:
+            request.setHeader(b"Allow", self._allow)
+            return text_response(request, 405, "Method Not Allowed")
+        return render(request)
+
+    def __repr__(self) -> str:
+        return f"<MountedLeaf {type(self.resource).__name__} {' '.join(self.paths)}>"
+
+
+def mount(instance: Any) -> MountedApp | MountedLeaf:
+    """How a listener mounts one resource instance: a plain leaf resource, else a Klein app."""
+    if isinstance(instance, Resource):
+        return MountedLeaf(instance)
+    return MountedApp(instance)
+
+
 class ListenerResource(Resource):
-    """The root resource of a listener: prefix, dispatch to Klein apps, 404 fallback."""
+    """The root resource of a listener: prefix, dispatch to leaves and Klein apps, 404 fallback."""
 
     isLeaf = True
 
     def __init__(
-        self, listener: ListenerConfig, mounts: Sequence[MountedApp], *, server_header: str | None = None
+        self,
+        listener: ListenerConfig,
+        mounts: Sequence[MountedApp | MountedLeaf],
+        *,
+        server_header: str | None = None,
     ):
         super().__init__()
         self.listener = listener
         self.mounts = list(mounts)
+        self._apps: list[MountedApp] = []
+        #: The UTF-8 path (after the prefix) → the leaf serving it.
+        self._leaves: dict[bytes, MountedLeaf] = {}
+        for mounted in self.mounts:
+            if isinstance(mounted, MountedApp):
+                self._apps.append(mounted)
+                continue
+            for path in mounted.paths:
+                key = path.encode("utf-8")
+                # Whether an app owns a path does not depend on the method or the prefix.
+                if key in self._leaves or any(app.owns("", path, "GET") for app in self._apps):
+                    logger.debug(
+                        "Listener %s: %s is served by a resource mounted before %r",
+                        listener.name,
+                        path,
+                        mounted,
+                    )
+                    continue
+                self._leaves[key] = mounted
         self._prefix_segments = (
             [s.encode("utf-8") for s in listener.prefix.split("/")[1:]] if listener.prefix else []
         )
@@ -259,25 +332,29 @@ class ListenerResource(Resource):
                 return render_not_found(request)
             request.prepath.extend(request.postpath[:n])
             request.postpath = request.postpath[n:]
+        path = b"/" + b"/".join(request.postpath)
+        leaf = self._leaves.get(path)
+        if leaf is not None:
+            return leaf.render(request)
         try:
             script_name = ("/" + b"/".join(request.prepath).decode("utf-8")) if request.prepath else ""
-            path_info = "/" + b"/".join(request.postpath).decode("utf-8")
+            path_info = path.decode("utf-8")
         except UnicodeDecodeError:
             return text_response(request, 400, "Non-UTF-8 encoding in URL.")
         method = request.method.decode("ascii", "replace")
-        for mount in self.mounts:
-            if mount.owns(script_name, path_info, method):
-                if mount.cors is not None:
+        for app in self._apps:
+            if app.owns(script_name, path_info, method):
+                if app.cors is not None:
                     if CorsPolicy.is_preflight(request):
-                        return mount.cors.preflight(request)
-                    mount.cors.apply(request)
-                return mount.resource.render(request)
+                        return app.cors.preflight(request)
+                    app.cors.apply(request)
+                return app.resource.render(request)
         return render_not_found(request)
 
 
 def build_listener_resource(server: MasServer, listener: ListenerConfig) -> ListenerResource:
     """The resource serving ``listener``'s resources under its prefix."""
-    mounts: list[MountedApp] = []
+    mounts: list[MountedApp | MountedLeaf] = []
     for resource in listener.resources:
         if resource.name in IGNORED_RESOURCES and resource.name not in _ignored_logged:
             _ignored_logged.add(resource.name)
@@ -286,7 +363,7 @@ def build_listener_resource(server: MasServer, listener: ListenerConfig) -> List
                 listener.name,
                 resource.name,
             )
-        mounts.extend(MountedApp(instance) for instance in build_resources(server, resource))
+        mounts.extend(mount(instance) for instance in build_resources(server, resource))
     return ListenerResource(listener, mounts, server_header=getattr(server, "version_string", None))
 
 

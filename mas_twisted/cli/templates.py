@@ -90,8 +90,8 @@ def load_site_config(config_files: list[str] | None) -> Any:
 def run_check(args: argparse.Namespace) -> int:
     import jinja2
 
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.templating import Templates
+    from mas_twisted.urls import UrlBuilder
 
     config = load_site_config(args.config_files)
     url_builder = UrlBuilder(SimpleNamespace(public_base=CHECK_PUBLIC_BASE, issuer=CHECK_PUBLIC_BASE))

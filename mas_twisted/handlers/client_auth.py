@@ -48,6 +48,7 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from twisted.web.client import Agent, ResponseFailed, ResponseNeverReceived
 
+from mas_twisted import urls
 from mas_twisted.api.errors import (
     AccessDeniedError,
     InvalidClientError,
@@ -86,9 +87,6 @@ JWKS_MAX_BYTES = 256 * 1024
 JWKS_CACHE_SIZE = 1024
 
 _SECRET_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, CLIENT_SECRET_JWT)
-
-#: The token endpoint's path (``rest.urls.OAUTH2_TOKEN``; handlers do not import the rest layer).
-TOKEN_ENDPOINT_PATH = "/oauth2/token"
 
 
 class JwksFetchError(Exception):
@@ -206,7 +204,7 @@ class ClientAuthenticator:
     ``server.get_client_authenticator()``. Example (in a Klein resource)::
 
         authorization = extract_credentials(request.getHeader(b"Authorization"), form)
-        client = await authenticator.authenticate(authorization.credentials, endpoint="/oauth2/token")
+        client = await authenticator.authenticate(authorization.credentials, endpoint=urls.OAUTH2_TOKEN)
     """
 
     def __init__(self, server: MasServer, *, jwks_fetcher: JwksFetcher | None = None):
@@ -232,7 +230,7 @@ class ClientAuthenticator:
             {
                 issuer,
                 issuer.rstrip("/"),
-                self._url_builder.absolute(TOKEN_ENDPOINT_PATH),
+                self._url_builder.oauth2_token_endpoint(),
                 self._url_builder.absolute(endpoint),
             }
         )
@@ -241,7 +239,7 @@ class ClientAuthenticator:
         self,
         credentials: Credentials,
         *,
-        endpoint: str = TOKEN_ENDPOINT_PATH,
+        endpoint: str = urls.OAUTH2_TOKEN,
         require_confidential: bool = False,
     ) -> OAuth2Client:
         """Check ``credentials`` and return the client they authenticate.

@@ -42,9 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Where the user types the code (MAS's ``/link``; :data:`mas_twisted.rest.LINK_PATH`,
-#: which this layer cannot import without a cycle through the resources).
-LINK_PATH = "/link"
 #: How long a device code stays valid, in seconds.
 DEVICE_CODE_LIFETIME_S = 1200
 #: How long the device should wait between polls, in seconds.
@@ -130,11 +127,11 @@ class DeviceHandler:
         await self._stores.device_code_grants.add_device_code_grant(grant)
         complete = None
         if self.auto_fill:
-            complete = self._url_builder.absolute(LINK_PATH, {"code": grant.user_code})
+            complete = self._url_builder.device_code_link(grant.user_code)
         return DeviceAuthorizationResponse(
             device_code=grant.device_code,
             user_code=grant.user_code,
-            verification_uri=self._url_builder.absolute(LINK_PATH),
+            verification_uri=self._url_builder.device_code_link(),
             expires_in=DEVICE_CODE_LIFETIME_S,
             interval=POLL_INTERVAL_S,
             verification_uri_complete=complete,

@@ -38,15 +38,16 @@ from urllib.parse import urlencode
 
 import attrs
 
+from mas_twisted import urls
 from mas_twisted.config._base import is_ulid
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
 
 if TYPE_CHECKING:
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
     from mas_twisted.storage.stores import Stores
     from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
+    from mas_twisted.urls import UrlBuilder
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +60,12 @@ CHANGE_PASSWORD = "change_password"
 LINK_UPSTREAM = "link_upstream"
 MANAGE_ACCOUNT = "manage_account"
 
-#: The kinds that name an object by ``id``, and the path template they continue at.
-_ID_KINDS: dict[str, str] = {
-    CONTINUE_AUTHORIZATION_GRANT: "/consent/{id}",
-    CONTINUE_DEVICE_CODE_GRANT: "/device/{id}",
-    CONTINUE_COMPAT_SSO_LOGIN: "/complete-compat-sso/{id}",
-    LINK_UPSTREAM: "/upstream/link/{id}",
+#: The kinds that name an object by ``id``: the route they continue at, and its placeholder.
+_ID_KINDS: dict[str, tuple[str, str]] = {
+    CONTINUE_AUTHORIZATION_GRANT: (urls.CONSENT, "grant_id"),
+    CONTINUE_DEVICE_CODE_GRANT: (urls.DEVICE_CODE_CONSENT, "device_code_id"),
+    CONTINUE_COMPAT_SSO_LOGIN: (urls.COMPAT_LOGIN_SSO_COMPLETE, "grant_id"),
+    LINK_UPSTREAM: (urls.UPSTREAM_OAUTH2_LINK, "link_id"),
 }
 POST_AUTH_KINDS: frozenset[str] = frozenset(_ID_KINDS) | {CHANGE_PASSWORD, MANAGE_ACCOUNT}
 
@@ -83,11 +84,6 @@ ACCOUNT_ACTIONS: dict[str, bool] = {
     "session_end": True,
     "org.matrix.cross_signing_reset": False,
 }
-
-INDEX_PATH = "/"
-ACCOUNT_PATH = "/account/"
-CHANGE_PASSWORD_PATH = "/account/password/change"
-LOGIN_PATH = "/login"
 
 
 @attrs.frozen
@@ -135,21 +131,22 @@ class PostAuthAction:
 
     def path(self) -> str:
         """The page that continues the action (MAS's ``go_next``), without the public base prefix."""
-        template = _ID_KINDS.get(self.kind)
-        if template is not None:
-            return template.format(id=self.id)
+        route = _ID_KINDS.get(self.kind)
+        if route is not None:
+            rule, placeholder = route
+            return urls.path_for(rule, **{placeholder: self.id})
         if self.kind == CHANGE_PASSWORD:
-            return CHANGE_PASSWORD_PATH
+            return urls.ACCOUNT_PASSWORD_CHANGE
         if self.account_action is None:
-            return ACCOUNT_PATH
+            return urls.ACCOUNT
         query = {"action": self.account_action}
         if self.device_id is not None:
             query["device_id"] = self.device_id
-        return f"{ACCOUNT_PATH}?{urlencode(query)}"
+        return f"{urls.ACCOUNT}?{urlencode(query)}"
 
     def go_next(self, url_builder: UrlBuilder) -> str:
         """The ``Location`` to redirect to (a path under the public base's prefix)."""
-        return url_builder.prefix + self.path()
+        return url_builder.relative(self.path())
 
 
 def _one(value: Any) -> str | None:
@@ -168,13 +165,13 @@ def post_auth_redirect(
     no (valid) action. With ``url_builder`` the path is put under the public base's prefix.
     """
     action = PostAuthAction.from_params({"kind": kind, "id": id}) if kind else None
-    path = action.path() if action is not None else INDEX_PATH
-    return url_builder.prefix + path if url_builder is not None else path
+    path = action.path() if action is not None else urls.INDEX
+    return url_builder.relative(path) if url_builder is not None else path
 
 
 def go_next(action: PostAuthAction | None, url_builder: UrlBuilder) -> str:
     """``action.go_next`` or, without an action, the index page (MAS's ``Login::go_next``)."""
-    return action.go_next(url_builder) if action is not None else url_builder.prefix + INDEX_PATH
+    return action.go_next(url_builder) if action is not None else url_builder.index()
 
 
 def login_url(
@@ -184,7 +181,7 @@ def login_url(
     query: dict[str, str] = dict(action.to_params()) if action is not None else {}
     if login_hint:
         query["login_hint"] = login_hint
-    return url_builder.relative(LOGIN_PATH, query or None)
+    return url_builder.login(query)
 
 
 # -- password login ---------------------------------------------------------------------------

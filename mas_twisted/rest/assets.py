@@ -35,7 +35,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web import http
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import install_plain_error_handlers, text_response
 from mas_twisted.util.paths import data_dir
 

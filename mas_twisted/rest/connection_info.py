@@ -19,7 +19,7 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import ISSLTransport
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import install_plain_error_handlers, text_response
 
 if TYPE_CHECKING:

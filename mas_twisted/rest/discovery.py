@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.oauth2.credentials import AUTH_METHODS, SIGNING_ALGORITHMS
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import DISCOVERY_CORS, install_plain_error_handlers, json_response, text_response
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import install_plain_error_handlers, text_response
 
 if TYPE_CHECKING:

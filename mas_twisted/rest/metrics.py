@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import install_plain_error_handlers, with_length
 
 if TYPE_CHECKING:

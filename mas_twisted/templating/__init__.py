@@ -62,8 +62,8 @@ from mas_twisted.templating.samples import SAMPLES
 from mas_twisted.util.paths import data_dir
 
 if TYPE_CHECKING:
-    from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
+    from mas_twisted.urls import UrlBuilder
 
 __all__ = [
     "AccountInactiveContext",

@@ -19,6 +19,7 @@ from twisted.web.client import ResponseDone
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+from mas_twisted import urls
 from mas_twisted.api.errors import (
     AccessDeniedError,
     InvalidClientError,
@@ -35,7 +36,6 @@ from mas_twisted.handlers.client_auth import (
     make_http_client,
 )
 from mas_twisted.oauth2.credentials import JWT_BEARER_CLIENT_ASSERTION, extract_credentials
-from mas_twisted.rest import urls
 from mas_twisted.util.clock import Clock
 from tests.rest.oauth2._oauth_fixtures import (
     TOKEN_ENDPOINT,
@@ -102,9 +102,10 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
         }
 
     def test_token_endpoint_path(self) -> None:
-        from mas_twisted.handlers.client_auth import TOKEN_ENDPOINT_PATH
-
-        self.assertEqual(TOKEN_ENDPOINT_PATH, urls.OAUTH2_TOKEN)
+        # An assertion sent to any endpoint may name the token endpoint's URL: the route's.
+        token_url = TEST_PUBLIC_BASE + urls.OAUTH2_TOKEN.lstrip("/")
+        self.assertEqual(self.server.get_url_builder().oauth2_token_endpoint(), token_url)
+        self.assertIn(token_url, self.authenticator.audiences(urls.OAUTH2_REVOCATION))
 
     # -- none, basic, post ----------------------------------------------------------------------
     def test_none(self) -> None:

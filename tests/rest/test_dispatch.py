@@ -14,8 +14,16 @@ from klein import Klein
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
+from twisted.web.resource import Resource
 
-from mas_twisted.app.listeners import ListenerResource, ListenerSite, MountedApp, infer_client_ip
+from mas_twisted.app.listeners import (
+    ListenerResource,
+    ListenerSite,
+    MountedApp,
+    MountedLeaf,
+    infer_client_ip,
+    mount,
+)
 from mas_twisted.config.http import ListenBind, ListenerConfig, ResourceConfig
 from mas_twisted.logging.context import RequestIdFilter, current_request_id
 from mas_twisted.rest._base import API_CORS, install_plain_error_handlers, text_response
@@ -70,6 +78,22 @@ class SecondResource:
         return text_response(request, 200, f"second:{name}")
 
 
+class ExactLeaf(Resource):
+    """A plain leaf bound to exact paths, as the introspection endpoint is."""
+
+    isLeaf = True
+    allowedMethods = (b"POST",)
+    cors = API_CORS
+
+    def __init__(self, *paths: str, tag: str = "leaf"):
+        super().__init__()
+        self.exact_paths = paths
+        self.tag = tag
+
+    def render_POST(self, request: Any) -> bytes:
+        return text_response(request, 200, f"{self.tag} at {request.prepath!r} {request.postpath!r}")
+
+
 def _sleep(clock: MemoryReactorClock, seconds: float) -> defer.Deferred[None]:
     d: defer.Deferred[None] = defer.Deferred()
     clock.callLater(seconds, d.callback, None)
@@ -93,11 +117,17 @@ class DispatchTestCase(unittest.TestCase):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(1_700_000_000)
 
-    def site(self, prefix: str = "", trusted: tuple[str, ...] = ("127.0.0.0/8",)) -> ListenerSite:
+    def site(
+        self,
+        prefix: str = "",
+        trusted: tuple[str, ...] = ("127.0.0.0/8",),
+        mounts: list[MountedApp | MountedLeaf] | None = None,
+    ) -> ListenerSite:
         import ipaddress
 
         listener = _listener(prefix)
-        mounts = [MountedApp(FirstResource(self.reactor)), MountedApp(SecondResource())]
+        if mounts is None:
+            mounts = [MountedApp(FirstResource(self.reactor)), MountedApp(SecondResource())]
         return ListenerSite(
             ListenerResource(listener, mounts, server_header="mas-twisted/test"),
             listener,
@@ -138,6 +168,52 @@ class DispatchTestCase(unittest.TestCase):
         self.assertEqual(redirect.code, 308)
         # Relative: the absolute URL Werkzeug would build names the bound socket, not public_base.
         self.assertEqual(redirect.location, "/auth/dir/")
+
+    def test_exact_path_leaf(self) -> None:
+        leaf = ExactLeaf("/exact", "/shared/leaf")
+        mounts = [MountedApp(FirstResource(self.reactor)), mount(leaf), MountedApp(SecondResource())]
+        self.assertIsInstance(mounts[1], MountedLeaf)
+        site = self.site(prefix="/auth", mounts=mounts)
+        ok = self.request(site, "POST", "/auth/exact")
+        self.assertEqual((ok.code, ok.text_body), (200, "leaf at [b'auth'] [b'exact']"))
+        self.assertEqual(ok.header("Server"), "mas-twisted/test")
+        self.assertEqual(ok.header("Access-Control-Allow-Origin"), "*")
+        # Its methods only: another is a 405 with Allow, as a Klein app answers.
+        wrong = self.request(site, "GET", "/auth/exact")
+        self.assertEqual((wrong.code, wrong.text_body), (405, "Method Not Allowed"))
+        self.assertEqual(wrong.header("Allow"), "POST")
+        self.assertEqual(wrong.content_type, "text/plain; charset=utf-8")
+        self.assertEqual(self.request(site, "HEAD", "/auth/exact").code, 405)
+        # Exact: no trailing-slash redirect, no match without the prefix.
+        self.assertEqual(self.request(site, "POST", "/auth/exact/").code, 404)
+        self.assertEqual(self.request(site, "POST", "/exact").code, 404)
+        # CORS: the preflight is answered for it; a plain OPTIONS is a 405.
+        preflight = self.request(
+            site,
+            "OPTIONS",
+            "/auth/exact",
+            headers=[("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST")],
+        )
+        self.assertEqual(preflight.code, 200)
+        self.assertEqual(preflight.header("Access-Control-Allow-Origin"), "*")
+        self.assertEqual(self.request(site, "OPTIONS", "/auth/exact").code, 405)
+        # The other apps still answer around it.
+        self.assertEqual(self.request(site, "POST", "/auth/second").text_body, "second")
+
+    def test_first_mounted_resource_wins_between_leaves_and_apps(self) -> None:
+        # An app mounted before the leaf owns /shared/<name>: the leaf's /shared/leaf stays the app's.
+        site = self.site(mounts=[MountedApp(FirstResource(self.reactor)), mount(ExactLeaf("/shared/leaf"))])
+        self.assertEqual(self.request(site, "GET", "/shared/leaf").text_body, "first:leaf")
+        self.assertEqual(self.request(site, "POST", "/shared/leaf").code, 405)
+        # A leaf mounted before an app takes its exact path from it, and only that one.
+        site = self.site(mounts=[mount(ExactLeaf("/first")), MountedApp(FirstResource(self.reactor))])
+        self.assertEqual(self.request(site, "POST", "/first").text_body, "leaf at [] [b'first']")
+        self.assertEqual(self.request(site, "GET", "/first").code, 405)
+        self.assertEqual(self.request(site, "GET", "/shared/x").text_body, "first:x")
+        # Of two leaves with one path, the first.
+        site = self.site(mounts=[mount(ExactLeaf("/x", tag="one")), mount(ExactLeaf("/x", "/y", tag="two"))])
+        self.assertEqual(self.request(site, "POST", "/x").text_body, "one at [] [b'x']")
+        self.assertEqual(self.request(site, "POST", "/y").text_body, "two at [] [b'y']")
 
     def test_fallback(self) -> None:
         site = self.site()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from mas_twisted.config.root import RootConfig
-from mas_twisted.rest.urls import UrlBuilder
 from mas_twisted.templating import (
     PAGE_CONTEXTS,
     FormPostContext,
@@ -20,6 +19,7 @@ from mas_twisted.templating import (
     simplify_url,
 )
 from mas_twisted.templating.samples import SAMPLES, account_inactive_samples, consent_samples
+from mas_twisted.urls import UrlBuilder
 from tests.unittest import MasTestCase
 
 NOW_MS = 1_700_000_000_000

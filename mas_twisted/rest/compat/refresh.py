@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
     DataError,

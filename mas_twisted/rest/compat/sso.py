@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.compat.sso import UNSTABLE_ACTION_PARAM, pick_action
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS
 from mas_twisted.rest.compat._base import install_matrix_error_handlers
 from mas_twisted.rest.human._forms import first, query_params

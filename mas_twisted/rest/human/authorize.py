@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.authorization import Callback
-from mas_twisted.rest import urls
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import html_response, query_params, redirect, single
 from mas_twisted.templating import FormPostContext

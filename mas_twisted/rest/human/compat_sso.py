@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.compat.sso import CompatSsoLoginExpiredError, SsoConfirmation
-from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._consent import requester
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.authorization import Callback, ConsentView
 from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT
-from mas_twisted.rest import urls
 from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import redirect

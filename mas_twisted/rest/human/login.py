@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.login import LoginOutcome, PostAuthAction, go_next
-from mas_twisted.rest import urls
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
 from mas_twisted.rest.human._forms import (

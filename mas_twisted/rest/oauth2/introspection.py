@@ -26,33 +26,31 @@ Errors, as MAS answers them:
   repeated. (MAS answers the last two with a 500: its form extractor reports them as an
   internal error. A malformed request is the client's error, so it is a 400 here.)
 
-This is the hottest path of the service, so it is a plain ``twisted.web`` resource rather
-than a Klein route (Klein's routing and rendering cost about a third of the throughput,
+This is the hottest path of the service, so it is a plain ``twisted.web`` leaf resource
+rather than a Klein route (Klein's routing and rendering cost about a third of the throughput,
 feasibility.md §6), and the homeserver's requests take the shortest way: the Bearer secret
 is compared before anything else, the handler answers with a Deferred (no coroutine), reads
 the token with one query shared by the requests that arrive together, writes nothing, and
-the response is written directly. To be mounted like the Klein resources, the class exposes
-an ``app`` with the ``url_map`` and ``resource()`` a listener dispatches with
-(:class:`PostRoute`).
+the response is written directly. A listener mounts it as an exact-path leaf
+(``app/listeners.py``): it declares the paths it serves (``exact_paths``) and, as
+``twisted.web`` resources do, its methods (``allowedMethods``); the listener answers a
+CORS preflight and a 405 for it and calls ``render_POST``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
+from mas_twisted import urls
 from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
-from mas_twisted.handlers.introspection import IntrospectionHandler
-from mas_twisted.rest import urls
-from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error, text_response
+from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error
 from mas_twisted.rest.oauth2._common import (
     CLIENT_AUTH_FIELDS,
     client_authorization,
@@ -71,9 +69,25 @@ _JSON = [b"application/json"]
 
 
 # -- writing an asynchronous answer -------------------------------------------------------------
-def write_json(request: Any, code: int, body: bytes) -> None:
+def _client_gone(failure: Failure) -> None:
+    """The errback of ``request.notifyFinish()``: the connection was lost before the answer."""
+
+
+def track_client(request: Any) -> defer.Deferred[None]:
+    """``request.notifyFinish()``, made safe to leave unobserved.
+
+    Until the response is finished, the Deferred has fired (``.called``) exactly when the client
+    went away: an asynchronous answer checks that before writing (a ``finish()`` after the
+    connection was lost raises).
+    """
+    finished: defer.Deferred[None] = request.notifyFinish()
+    finished.addErrback(_client_gone)
+    return finished
+
+
+def write_json(request: Any, finished: defer.Deferred[None], code: int, body: bytes) -> None:
     """Finish an asynchronously answered request with a JSON body (unless the client left)."""
-    if request._disconnected:
+    if finished.called:
         return
     request.setResponseCode(code)
     set_header = request.responseHeaders.setRawHeaders
@@ -83,107 +97,39 @@ def write_json(request: Any, code: int, body: bytes) -> None:
     request.finish()
 
 
-def method_not_allowed(request: Any) -> bytes:
-    """405 for anything but POST (what the Klein resources answer, with ``Allow``)."""
-    request.setHeader(b"Allow", b"POST")
-    return text_response(request, 405, "Method Not Allowed")
-
-
-def answer_async(request: Any, work: Callable[[], Awaitable[None]]) -> Any:
-    """Run ``work`` (which writes the response), answer its failures; ``NOT_DONE_YET``."""
-    d = defer.ensureDeferred(work())
-    d.addErrback(_answer_failure, request)
-    return NOT_DONE_YET
-
-
-def _answer_failure(failure: Failure, request: Any) -> None:
-    if failure.check(OAuth2Error) is not None:
+def _answer_failure(failure: Failure, request: Any, finished: defer.Deferred[None]) -> None:
+    if isinstance(failure.value, OAuth2Error):
         body = render_oauth2_error(request, failure.value)
     else:
         log_failure(request, failure)
-        if request._disconnected or request.finished:
+        if finished.called or request.finished:
             return
         for name in (b"Content-Type", b"Content-Length", b"WWW-Authenticate"):
             request.responseHeaders.removeHeader(name)
         body = json_response(
             request, 500, {"error": "server_error", "error_description": "Internal server error"}
         )
-    if not request._disconnected:
+    if not finished.called:
         request.write(body)
         request.finish()
 
 
-class PostRoute:
-    """What a listener needs to mount a plain ``twisted.web`` resource like a Klein app: the
-    ``url_map`` it dispatches with and the ``resource()`` that serves the path.
-
-    The map answers like a Werkzeug ``Map`` of the one rule ``POST path`` (``bind(...).match()``
-    raises ``NotFound`` for another path and ``MethodNotAllowed`` for another method) but
-    compares strings instead of building an adapter and running a matcher for every request.
-    """
-
-    def __init__(self, path: str, resource: Resource):
-        self.url_map = _SinglePathMap(path, "POST")
-        self._resource = resource
-
-    def resource(self) -> Resource:
-        return self._resource
-
-
-class _SinglePathMap:
-    __slots__ = ("path", "method")
-
-    def __init__(self, path: str, method: str):
-        self.path = path
-        self.method = method
-
-    def bind(
-        self, server_name: str, script_name: str | None = None, *, path_info: str, default_method: str
-    ) -> _SinglePathAdapter:
-        return _SinglePathAdapter(self, path_info, default_method)
-
-
-class _SinglePathAdapter:
-    __slots__ = ("_map", "_path_info", "_method")
-
-    def __init__(self, route_map: _SinglePathMap, path_info: str, method: str):
-        self._map = route_map
-        self._path_info = path_info
-        self._method = method
-
-    def match(self) -> tuple[str, dict[str, Any]]:
-        if self._path_info != self._map.path:
-            raise NotFound()
-        if self._method != self._map.method:
-            raise MethodNotAllowed(valid_methods=[self._map.method])
-        return self._map.method.lower(), {}
-
-
 # -- the endpoint ---------------------------------------------------------------------------------
-class _IntrospectionLeaf(Resource):
-    isLeaf = True
-
-    def __init__(self, endpoint: IntrospectionResource):
-        super().__init__()
-        self._endpoint = endpoint
-
-    def render(self, request: Any) -> Any:
-        if request.method != b"POST":
-            return method_not_allowed(request)
-        return self._endpoint.render_post(request)
-
-
-class IntrospectionResource:
+class IntrospectionResource(Resource):
     """``POST /oauth2/introspect``: token introspection for the homeserver and confidential clients."""
 
+    isLeaf = True
+    #: Mounted by a listener as an exact-path leaf (see the module docstring).
+    exact_paths: ClassVar[tuple[str, ...]] = (urls.OAUTH2_INTROSPECTION,)
+    allowedMethods = (b"POST",)
     cors = API_CORS
 
     def __init__(self, server: MasServer):
-        self._handler = IntrospectionHandler(server)
+        super().__init__()
+        self._handler = server.get_introspection_handler()
         self._client_auth = server.get_client_authenticator()
-        self.app = PostRoute(urls.OAUTH2_INTROSPECTION, _IntrospectionLeaf(self))
 
-    def render_post(self, request: Any) -> Any:
+    def render_POST(self, request: Any) -> Any:
         try:
             parsed = read_form_request(request, ("token", "token_type_hint"))
             form = parsed.form
@@ -202,18 +148,32 @@ class IntrospectionResource:
                     raise AccessDeniedError("bearer token presented is invalid", code=401)
                 if token is None:
                     raise InvalidRequestError()
+                finished = track_client(request)
                 d = self._handler.introspect(
                     token, hint, supports_explicit_device_id=_supports_device_id(request)
                 )
-                d.addCallbacks(_write_reply, _answer_failure, callbackArgs=(request,), errbackArgs=(request,))
+                d.addCallbacks(
+                    _write_reply,
+                    _answer_failure,
+                    callbackArgs=(request, finished),
+                    errbackArgs=(request, finished),
+                )
                 return NOT_DONE_YET
             credentials = client_authorization(parsed).credentials
         except OAuth2Error as e:
             return render_oauth2_error(request, e)
-        return answer_async(request, lambda: self._answer_client(request, credentials, token, hint))
+        finished = track_client(request)
+        answer = defer.ensureDeferred(self._answer_client(request, finished, credentials, token, hint))
+        answer.addErrback(_answer_failure, request, finished)
+        return NOT_DONE_YET
 
     async def _answer_client(
-        self, request: Any, credentials: Credentials, token: str | None, hint: str | None
+        self,
+        request: Any,
+        finished: defer.Deferred[None],
+        credentials: Credentials,
+        token: str | None,
+        hint: str | None,
     ) -> None:
         # Only confidential clients may introspect (a public one: 401 access_denied).
         await self._client_auth.authenticate(
@@ -224,7 +184,7 @@ class IntrospectionResource:
         reply = await self._handler.introspect(
             token, hint, supports_explicit_device_id=_supports_device_id(request)
         )
-        _write_reply(reply, request)
+        _write_reply(reply, request, finished)
 
 
 def _supports_device_id(request: Any) -> bool:
@@ -237,9 +197,9 @@ _INACTIVE_BODY = b'{"active":false}'
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _write_reply(reply: IntrospectionResponse, request: Any) -> None:
+def _write_reply(reply: IntrospectionResponse, request: Any, finished: defer.Deferred[None]) -> None:
     if reply.active:
         body = _ENCODER.encode(reply.to_json()).encode("utf-8")
     else:
         body = _INACTIVE_BODY
-    write_json(request, 200, body)
+    write_json(request, finished, 200, body)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from mas_twisted.rest._base import API_CORS, install_json_error_handlers, json_response
 
 if TYPE_CHECKING:

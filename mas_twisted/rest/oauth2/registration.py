@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.api.errors import InvalidClientMetadataError, InvalidRequestError, clean_description
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
 from mas_twisted.rest.oauth2._common import requester
 

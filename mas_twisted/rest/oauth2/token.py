@@ -29,11 +29,11 @@ import attrs
 from klein import Klein
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.api.errors import InvalidRequestError, UnsupportedGrantTypeError
 from mas_twisted.oauth2 import requests as oauth2_requests
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
 from mas_twisted.rest.oauth2._common import (
     client_authorization,

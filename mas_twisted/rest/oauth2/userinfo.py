@@ -22,8 +22,8 @@ from klein import Klein
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
+from mas_twisted import urls
 from mas_twisted.handlers.userinfo import BearerTokenError, invalid_request
-from mas_twisted.rest import urls
 from mas_twisted.rest._base import (
     API_CORS,
     install_oauth2_error_handlers,

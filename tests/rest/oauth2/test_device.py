@@ -4,15 +4,19 @@ tests), then the code exchanged at the token endpoint once a user approved it.""
 
 from __future__ import annotations
 
-from mas_twisted.handlers.device import LINK_PATH
-from mas_twisted.rest import urls
+from mas_twisted import urls
 from tests.rest.oauth2._oauth_fixtures import API_SCOPE, DEVICE_GRANT, OAuthTestCase, basic_auth
 from tests.unittest import TEST_PUBLIC_BASE, override_config
 
 
 class DeviceAuthorizationTests(OAuthTestCase):
     def test_link_path_is_the_route(self) -> None:
-        self.assertEqual(LINK_PATH, urls.DEVICE_CODE_LINK)
+        builder = self.server.get_url_builder()
+        self.assertEqual(builder.device_code_link(), TEST_PUBLIC_BASE + urls.DEVICE_CODE_LINK.lstrip("/"))
+        self.assertEqual(
+            builder.device_code_link("ABC123"),
+            TEST_PUBLIC_BASE + urls.DEVICE_CODE_LINK.lstrip("/") + "?code=ABC123",
+        )
 
     def test_grant_and_exchange(self) -> None:
         client = self.add_client(grant_types=(DEVICE_GRANT, "refresh_token"))

@@ -5,10 +5,18 @@ client credentials, and every error path (status, error code, nothing written)."
 from __future__ import annotations
 
 import base64
+import gc
 import json
+import logging
 from typing import Any
 
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
 from mas_twisted.types.tokens import TokenType
+from tests.app._helpers import CapturingHandler
 from tests.handlers.test_introspection import (
     API,
     API_UNSTABLE,
@@ -17,7 +25,7 @@ from tests.handlers.test_introspection import (
     TokenFixture,
     compat_token,
 )
-from tests.server import FakeChannel
+from tests.server import FakeChannel, build_raw_request
 from tests.unittest import TEST_MATRIX_SECRET
 
 PATH = "/oauth2/introspect"
@@ -276,3 +284,47 @@ class IntrospectionResourceTestCase(TokenFixture):
         self.assert_error(channel, 400, "invalid_request")
         self.assert_nothing_recorded()
         self.assertEqual(self.table_snapshot(), before)
+
+    # -- the client goes away --------------------------------------------------------------------
+    def send_and_leave(self, form: Any, headers: Any) -> bytes:
+        """Send a request, lose the connection before the answer, let the answer come: what was sent."""
+        channel = self.listener_site().buildProtocol(IPv4Address("TCP", "127.0.0.1", 49152))
+        assert channel is not None
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        channel.dataReceived(
+            build_raw_request("POST", PATH, host=self._public_host(), form=form, headers=headers)
+        )
+        channel.connectionLost(Failure(ConnectionDone()))
+        with CapturingHandler("mas_twisted") as log:
+            self.reactor.advance(0)
+            self.reactor.advance(1)
+        gc.collect()  # an unhandled failure in a Deferred is logged when it is collected
+        self.assertEqual([r.getMessage() for r in log.records if r.levelno >= logging.WARNING], [])
+        return transport.value()
+
+    def test_homeserver_gone_before_the_answer(self) -> None:
+        _, access, _ = self.start_session()
+        sent = self.send_and_leave({"token": access.access_token}, [HOMESERVER])
+        self.assertEqual(sent, b"")
+        self.assertEqual(self.flushLoggedErrors(), [])
+        # The token was read and its use recorded; only the answer was dropped.
+        self.assertEqual(self.tracker.pending_sessions, 1)
+
+    def test_client_gone_before_the_answer(self) -> None:
+        _, access, _ = self.start_session()
+        sent = self.send_and_leave({"token": access.access_token}, [basic(self.confidential.id, self.secret)])
+        self.assertEqual(sent, b"")
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(self.tracker.pending_sessions, 1)
+        # Nor is a failure answered to a client that left.
+        sent = self.send_and_leave({"token": access.access_token}, [basic(self.confidential.id, "wrong")])
+        self.assertEqual(sent, b"")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_one_handler_per_process(self) -> None:
+        from mas_twisted.rest.oauth2.introspection import IntrospectionResource
+
+        first, second = IntrospectionResource(self.server), IntrospectionResource(self.server)
+        self.assertIs(first._handler, second._handler)
+        self.assertIs(first._handler, self.server.get_introspection_handler())

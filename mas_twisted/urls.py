@@ -10,6 +10,10 @@ fills the placeholders in.
 ``public_base`` joined with the path minus its leading slash (so a ``public_base`` with a
 path keeps it only when it ends with ``/``), and the issuer is ``http.issuer``, by default
 ``public_base``.
+
+This module is a layer of its own, below the handlers, the templates and the resources (as
+MAS's ``mas-router`` crate sits below its handlers and templates): it imports nothing of the
+service but configuration types, so anything may import it.
 """
 
 from __future__ import annotations
@@ -129,6 +133,15 @@ class UrlBuilder:
         """``path`` under the public base's path prefix: what a redirect's ``Location`` uses."""
         return _with_query(f"{self.prefix}{path}", query)
 
+    # Paths under the public base's prefix, for redirects.
+    def index(self) -> str:
+        """The index page: ``/``."""
+        return self.relative(INDEX)
+
+    def login(self, query: dict[str, Any] | None = None) -> str:
+        """The login page, with the post-auth action and login hint in ``query``: ``/login?kind=…``."""
+        return self.relative(LOGIN, query)
+
     @property
     def public_hostname(self) -> str:
         return urlsplit(self.http_base).hostname or ""
@@ -142,6 +155,13 @@ class UrlBuilder:
 
     def jwks_uri(self) -> str:
         return self.absolute(OAUTH2_KEYS)
+
+    def oauth2_token_endpoint(self) -> str:
+        return self.absolute(OAUTH2_TOKEN)
+
+    def device_code_link(self, user_code: str | None = None) -> str:
+        """Where the user types the code; with ``user_code``, prefilled (``…/link?code=…``)."""
+        return self.absolute(DEVICE_CODE_LINK, {"code": user_code})
 
     def static_asset(self, path: str) -> str:
         return self.absolute(path_for(STATIC_ASSET, path=path))
