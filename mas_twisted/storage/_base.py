@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""The base of every store: a database pool and the server's clock (STYLE.md §5.9)."""
+"""The base of every store: a database pool and a clock (STYLE.md §5.9)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mas_twisted.server import MasServer
     from mas_twisted.storage.database import DatabasePool
+    from mas_twisted.util.clock import Clock
 
 
 class SQLBaseStore:
@@ -18,10 +18,9 @@ class SQLBaseStore:
     that a larger transaction in another store (or ``config sync``) can compose them.
     """
 
-    def __init__(self, db_pool: DatabasePool, server: MasServer):
+    def __init__(self, db_pool: DatabasePool, clock: Clock):
         self.db_pool = db_pool
-        self.server = server
-        self._clock = server.get_clock()
+        self._clock = clock
 
 
 def db_bool(value: Any) -> bool:
