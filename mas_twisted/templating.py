@@ -38,20 +38,19 @@ import jinja2
 
 from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.policy.model import Violation as PolicyViolation
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.paths import data_dir
+from mas_twisted.util.ulid import make_ulid
 
 if TYPE_CHECKING:
     from mas_twisted.rest.urls import UrlBuilder
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
+    from mas_twisted.types.upstream import UpstreamOAuthProvider
 
 logger = logging.getLogger(__name__)
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def builtin_templates_dir() -> str:
@@ -60,8 +59,7 @@ def builtin_templates_dir() -> str:
 
 def sample_ulid(now_ms: int, rng: random.Random) -> str:
     """A ULID for sample data: ``now_ms`` and 80 bits from ``rng``."""
-    value = (now_ms << 80) | rng.getrandbits(80)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return make_ulid(now_ms, rng.getrandbits(80).to_bytes(10, "big"))
 
 
 # -- shared context -------------------------------------------------------------------------

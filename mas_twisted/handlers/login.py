@@ -38,9 +38,9 @@ from urllib.parse import urlencode
 
 import attrs
 
-from mas_twisted.config._base import is_ulid
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
+from mas_twisted.util.ulid import is_ulid
 
 if TYPE_CHECKING:
     from mas_twisted.rest.urls import UrlBuilder

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mas_twisted.storage.database import DatabasePool
@@ -21,24 +20,3 @@ class SQLBaseStore:
     def __init__(self, db_pool: DatabasePool, clock: Clock):
         self.db_pool = db_pool
         self._clock = clock
-
-
-def db_bool(value: Any) -> bool:
-    """A boolean column as Python ``bool`` (SQLite returns 0/1)."""
-    return bool(value)
-
-
-def db_json(value: Any) -> Any:
-    """A JSON ``TEXT`` column, parsed (``None`` stays ``None``)."""
-    if value is None:
-        return None
-    if isinstance(value, (dict, list)):
-        return value
-    return json.loads(value)
-
-
-def to_db_json(value: Any) -> str | None:
-    """A value for a JSON ``TEXT`` column: compact, with sorted keys so equal values store equal text."""
-    if value is None:
-        return None
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)

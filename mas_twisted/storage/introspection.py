@@ -345,7 +345,7 @@ def _reader_connection_class() -> Any:
     if _READER_CONNECTION is None:
         from txpostgres import txpostgres
 
-        class ReaderConnection(txpostgres.Connection):  # type: ignore[misc]
+        class ReaderConnection(txpostgres.Connection):
             def doRead(self) -> Any:
                 try:
                     super().doRead()

@@ -4,7 +4,7 @@ are resolved by one call."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from twisted.internet import defer
@@ -32,7 +32,7 @@ class Batcher(Generic[K, V]):
     def __init__(
         self,
         clock: Clock,
-        fetch: Callable[[list[K]], Awaitable[Mapping[K, V]]],
+        fetch: Callable[[list[K]], Coroutine[Any, Any, Mapping[K, V]] | defer.Deferred[Mapping[K, V]]],
         *,
         max_in_flight: int = 1,
     ):
@@ -62,7 +62,7 @@ class Batcher(Generic[K, V]):
     def _run(self) -> None:
         batch, self._waiting, self._scheduled = self._waiting, {}, False
         self._in_flight += 1
-        d = defer.ensureDeferred(self._fetch(list(batch)))
+        d: defer.Deferred[Mapping[K, V]] = defer.ensureDeferred(self._fetch(list(batch)))
         d.addBoth(self._landed)
         d.addCallbacks(self._deliver, self._fail, callbackArgs=(batch,), errbackArgs=(batch,))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Protocol
 
-from ulid import ULID
+from mas_twisted.util.ulid import make_ulid
 
 if TYPE_CHECKING:
     from mas_twisted.types.tokens import TokenType
@@ -68,7 +68,7 @@ class TokenGenerator:
     def ulid(self, at_ms: int | None = None) -> str:
         """A new ULID (26 Crockford base-32 characters) stamped ``at_ms``, by default now."""
         ms = self._clock.time_msec() if at_ms is None else at_ms
-        return str(ULID.from_bytes(ms.to_bytes(6, "big") + self.random_bytes(10)))
+        return make_ulid(ms, self.random_bytes(10))
 
     #: STYLE.md's name for :meth:`ulid`.
     new_id = ulid

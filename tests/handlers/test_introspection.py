@@ -21,7 +21,7 @@ from mas_twisted.handlers.introspection import (
 )
 from mas_twisted.oauth2.scope import Scope, normalize_scope
 from mas_twisted.storage.introspection import INTROSPECTION_BATCH_MAX
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken
 from mas_twisted.types.tokens import TokenType, base62_crc
 from mas_twisted.types.users import BrowserSession, User

@@ -16,7 +16,7 @@ from mas_twisted.storage.introspection import IntrospectionReader
 from mas_twisted.storage.prepare_database import prepare_database
 from mas_twisted.storage.stores.access_tokens import ACCESS_TOKEN_QUERY
 from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
 from mas_twisted.types.tokens import base62_crc
 from mas_twisted.types.users import User

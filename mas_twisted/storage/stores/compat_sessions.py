@@ -14,7 +14,6 @@ login fulfilled once and exchanged once, whatever races.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from mas_twisted.storage.stores._common import (
     record_sessions_activity_txn,
     select_model_txn,
 )
+from mas_twisted.types.columns import db_json
 from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatAccessTokenIntrospection,
@@ -86,7 +86,7 @@ def finish_sessions_to_replace_device_txn(
         (user_id,),
     )
     for session_id, scope_list in txn.fetchall():
-        tokens = json.loads(scope_list) if isinstance(scope_list, str) else scope_list
+        tokens = db_json(scope_list)
         if any(device_id_from_scope_token(t) == device_id for t in tokens) and finish_oauth2_session_txn(
             txn, session_id, now
         ):

@@ -16,7 +16,6 @@ CASCADE``), and addresses of sessions inactive for 30 days are cleared.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 
@@ -34,6 +33,7 @@ from mas_twisted.storage.stores.access_tokens import (
     revoke_session_access_tokens_txn,
 )
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
+from mas_twisted.types.columns import db_json
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set
     devices = set()
     for (scope_list,) in txn.fetchall():
         # A JSON array of scope tokens (OAuth2Session.to_row).
-        for token in json.loads(scope_list) if isinstance(scope_list, str) else scope_list:
+        for token in db_json(scope_list):
             device_id = device_id_from_scope_token(token)
             if device_id is not None:
                 devices.add(device_id)
