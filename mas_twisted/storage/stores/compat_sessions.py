@@ -24,6 +24,7 @@ from mas_twisted.storage.introspection import IntrospectionQuery, TokenSessionUs
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
+    inactive_sessions_page_txn,
     record_sessions_activity_txn,
     select_model_txn,
 )
@@ -134,6 +135,14 @@ def count_active_compat_sessions_txn(txn: LoggingTransaction, user_id: str) -> i
     txn.execute("SELECT COUNT(*) FROM compat_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
     row = txn.fetchone()
     return int(row[0]) if row else 0
+
+
+def inactive_compat_sessions_page_txn(
+    txn: LoggingTransaction, threshold: int, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions last active before
+    ``threshold``, by id after ``after``."""
+    return inactive_sessions_page_txn(txn, "compat_sessions", "compat_session_id", threshold, after, limit)
 
 
 #: Compatibility access tokens for introspection, read as OAuth 2.0 access tokens are: several

@@ -26,6 +26,7 @@ from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
+    inactive_sessions_page_txn,
     record_sessions_activity_txn,
 )
 from mas_twisted.storage.stores.access_tokens import (
@@ -80,6 +81,30 @@ def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str,
 def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
     """Finish every valid session of a user, revoking their tokens; how many."""
     return _finish_sessions_where_txn(txn, "user_id", user_id, at)
+
+
+def count_active_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str) -> int:
+    txn.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    row = txn.fetchone()
+    return int(row[0]) if row else 0
+
+
+def inactive_oauth2_sessions_page_txn(
+    txn: LoggingTransaction, threshold: int, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions of users with dynamically
+    registered clients (a static client's sessions never expire for inactivity), last active
+    before ``threshold``, by id after ``after``."""
+    return inactive_sessions_page_txn(
+        txn,
+        TABLE,
+        "oauth2_session_id",
+        threshold,
+        after,
+        limit,
+        join=" JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id",
+        condition=" AND s.user_id IS NOT NULL AND NOT c.is_static",
+    )
 
 
 def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set[str]:
@@ -184,12 +209,9 @@ class OAuth2SessionStore(SQLBaseStore):
 
     async def count_active_oauth2_sessions_for_user(self, user_id: str) -> int:
         """How many valid sessions the user has (the consent policy's session counts)."""
-        rows = await self.db_pool.execute(
-            "count_active_oauth2_sessions_for_user",
-            "SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL",
-            user_id,
+        return await self.db_pool.runInteraction(
+            "count_active_oauth2_sessions_for_user", count_active_oauth2_sessions_for_user_txn, user_id
         )
-        return int(rows[0][0])
 
     async def record_oauth2_session_user_agent(
         self, session: OAuth2Session, user_agent: str

@@ -341,6 +341,13 @@ class QueueStore(SQLBaseStore):
             "schedule_job", schedule_job_txn, job_id, self._clock.time_msec(), queue_name, payload
         )
 
+    async def schedule_in_transaction(
+        self, desc: str, schedule: Callable[[LoggingTransaction], object]
+    ) -> None:
+        """Run ``schedule(txn)``, which schedules jobs (:func:`schedule_job_txn`), in one
+        transaction of its own: all of them or none."""
+        await self.db_pool.runInteraction(desc, schedule)
+
     async def register_worker(self, worker_id: str) -> None:
         await self.db_pool.runInteraction(
             "register_worker", register_worker_txn, worker_id, self._clock.time_msec()
