@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -100,9 +101,22 @@ class TokenSessionUser(Generic[T, S]):
 
     def lookup_txn(self, txn: LoggingTransaction, token: str, result: Callable[[T, S, Any], R]) -> R | None:
         """``result(token, session, owner)`` of one token, or ``None`` if it is unknown."""
-        txn.execute(self.select(), (token,))
+        txn.execute(self._select_one, (token,))
         row = txn.fetchone()
-        return None if row is None else self.decoder(result)(row)
+        return None if row is None else self._split(row, result)
+
+    @functools.cached_property
+    def _select_one(self) -> str:
+        return self.select()
+
+    def _split(self, row: Sequence[Any], result: Callable[[T, S, Any], R]) -> R:
+        n_token = len(self.token_model.COLUMNS)
+        end = n_token + len(self.session_model.COLUMNS)
+        return result(
+            self.token_model.from_row(row[:n_token]),
+            self.session_model.from_row(row[n_token:end]),
+            owner_from_columns(*row[end:]),
+        )
 
 
 @attrs.frozen
