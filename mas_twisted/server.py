@@ -105,7 +105,7 @@ class MasServer:
     def get_stores(self) -> Stores:
         from mas_twisted.storage.stores import Stores
 
-        return Stores(self.get_db_pool(), self)
+        return Stores(self.get_db_pool(), self.get_clock(), self.get_reactor())
 
     @cache_in_self
     def get_keystore(self) -> Keystore:

@@ -100,7 +100,7 @@ _client: Any = None
 async def _mint_oauth_batch(server: Any, tokens: Any, user: Any, now: int, n: int, first: bool) -> list[str]:
     """``n`` OAuth 2.0 sessions of one client, each with one access token; the tokens."""
     global _client
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
     from mas_twisted.types.tokens import TokenType
 

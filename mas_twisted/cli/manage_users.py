@@ -110,17 +110,14 @@ def run_lock_user(args: argparse.Namespace) -> int:
         user = await _find_user(server, args.username)
         now = server.get_clock().time_msec()
 
-        def _txn(txn: LoggingTransaction) -> None:
-            # Locked now, even if no worker runs: the tokens stop working at once.
-            txn.execute(
-                "UPDATE users SET locked_at = ? WHERE user_id = ? AND locked_at IS NULL", (now, user.id)
-            )
+        def _jobs_txn(txn: LoggingTransaction) -> None:
             _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
             if args.deactivate:
                 _enqueue(txn, server, DeactivateUserJob(user_id=user.id, hs_erase=False))
 
         logger.info("Locking user %s (%s)", user.username, user.id)
-        await server.get_db_pool().runInteraction("cli_lock_user", _txn)
+        # Locked now, even if no worker runs: the tokens stop working at once.
+        await server.get_stores().users.lock_user_unless_locked(user.id, now, also=_jobs_txn)
         if args.deactivate:
             logger.warning("Scheduled the deactivation of user %s", user.username)
         return 0
@@ -135,14 +132,16 @@ def run_unlock_user(args: argparse.Namespace) -> int:
     async def _unlock(server: MasServer) -> int:
         user = await _find_user(server, args.username)
 
-        def _txn(txn: LoggingTransaction) -> None:
+        def _jobs_txn(txn: LoggingTransaction) -> None:
             _enqueue(txn, server, ProvisionUserJob(user_id=user.id))
             if args.reactivate:
                 _enqueue(txn, server, ReactivateUserJob(user_id=user.id))
-            else:
-                txn.execute("UPDATE users SET locked_at = NULL WHERE user_id = ?", (user.id,))
 
-        await server.get_db_pool().runInteraction("cli_unlock_user", _txn)
+        if args.reactivate:
+            # The reactivation job unlocks the user.
+            await server.get_stores().queue.schedule_in_transaction("cli_unlock_user", _jobs_txn)
+        else:
+            await server.get_stores().users.unlock_user_by_id(user.id, also=_jobs_txn)
         logger.info(
             "Unlocked user %s%s", user.username, " (reactivation scheduled)" if args.reactivate else ""
         )
@@ -153,39 +152,19 @@ def run_unlock_user(args: argparse.Namespace) -> int:
 
 def run_kill_sessions(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import SyncDevicesJob
-    from mas_twisted.storage.stores.compat_sessions import (
-        count_active_compat_sessions_txn,
-        finish_compat_sessions_for_user_txn,
-    )
-    from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
     async def _kill(server: MasServer) -> int:
         user = await _find_user(server, args.username)
         now = server.get_clock().time_msec()
 
-        def _txn(txn: LoggingTransaction) -> tuple[int, int, int]:
-            if args.dry_run:
-                compat = count_active_compat_sessions_txn(txn, user.id)
-                txn.execute(
-                    "SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL",
-                    (user.id,),
-                )
-                oauth2 = int(txn.fetchone()[0])  # type: ignore[index]
-                txn.execute(
-                    "SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND finished_at IS NULL", (user.id,)
-                )
-                return compat, oauth2, int(txn.fetchone()[0])  # type: ignore[index]
-            compat = finish_compat_sessions_for_user_txn(txn, user.id, now)
-            oauth2 = finish_oauth2_sessions_for_user_txn(txn, user.id, now)
-            txn.execute(
-                "UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL",
-                (now, user.id),
-            )
-            browser = txn.rowcount
+        def _jobs_txn(txn: LoggingTransaction) -> None:
             _enqueue(txn, server, SyncDevicesJob(user_id=user.id))
-            return compat, oauth2, browser
 
-        compat, oauth2, browser = await server.get_db_pool().runInteraction("cli_kill_sessions", _txn)
+        users = server.get_stores().users
+        if args.dry_run:
+            compat, oauth2, browser = await users.count_user_sessions(user.id)
+        else:
+            compat, oauth2, browser = await users.end_user_sessions(user.id, now, also=_jobs_txn)
         verb = "Would end" if args.dry_run else "Ended"
         logger.info("%s %d active compatibility session(s)", verb, compat)
         logger.info("%s %d active OAuth 2.0 session(s)", verb, oauth2)
@@ -201,16 +180,12 @@ def run_provision_all_users(args: argparse.Namespace) -> int:
     from mas_twisted.queue.jobs.matrix import ProvisionUserJob
 
     async def _provision(server: MasServer) -> int:
-        def _txn(txn: LoggingTransaction) -> int:
-            txn.execute("SELECT user_id FROM users ORDER BY user_id", ())
-            ids = [row[0] for row in txn.fetchall()]
-            from mas_twisted.queue.base import enqueue_txn
+        from mas_twisted.queue.base import enqueue_txn
 
-            for user_id in ids:
-                enqueue_txn(txn, server, ProvisionUserJob(user_id=user_id))
-            return len(ids)
+        def _job_txn(txn: LoggingTransaction, user_id: str) -> None:
+            enqueue_txn(txn, server, ProvisionUserJob(user_id=user_id))
 
-        count = await server.get_db_pool().runInteraction("cli_provision_all_users", _txn)
+        count = await server.get_stores().users.for_every_user(_job_txn)
         logger.info("Scheduled provisioning of %d user(s)", count)
         return 0
 
@@ -237,12 +212,10 @@ def run_demote_admin(args: argparse.Namespace) -> int:
 
 def run_list_admin_users(args: argparse.Namespace) -> int:
     async def _list(server: MasServer) -> int:
-        rows = await server.get_db_pool().execute(
-            "cli_list_admin_users", "SELECT username FROM users WHERE can_request_admin ORDER BY username"
-        )
-        if not rows:
+        usernames = await server.get_stores().users.list_admin_usernames()
+        if not usernames:
             logger.info("No admin users")
-        for (username,) in rows:
+        for username in usernames:
             print(username, flush=True)
         return 0
 

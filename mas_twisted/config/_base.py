@@ -13,12 +13,12 @@ import abc
 import builtins
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from mas_twisted.api.errors import ConfigError, PathElement
+from mas_twisted.util.ulid import is_ulid
 
 T = TypeVar("T")
 
@@ -32,9 +32,6 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-# Crockford base32, 26 characters; the first character is at most 7 (128-bit value).
-_ULID_RE = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$", re.IGNORECASE)
-
 
 def describe(value: Any) -> str:
     """Show a bad value in an error message, briefly."""
@@ -45,10 +42,6 @@ def describe(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return text
-
-
-def is_ulid(value: str) -> bool:
-    return bool(_ULID_RE.match(value))
 
 
 class Reader:

@@ -76,7 +76,7 @@ from mas_twisted.types.oauth2 import AuthorizationGrant, InvalidTransitionError,
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.users import BrowserSession, User
 
 logger = logging.getLogger(__name__)

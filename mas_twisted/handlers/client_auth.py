@@ -70,7 +70,7 @@ from mas_twisted.oauth2.credentials import (
 if TYPE_CHECKING:
     from mas_twisted.jose.encrypter import Encrypter
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.util.clock import Clock
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from mas_twisted.types.oauth2 import DeviceCodeGrant, InvalidTransitionError
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.users import BrowserSession
 
 logger = logging.getLogger(__name__)

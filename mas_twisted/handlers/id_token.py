@@ -31,7 +31,7 @@ from mas_twisted.jose.keystore import NoSigningKeyError
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.users import BrowserSession
 
 logger = logging.getLogger(__name__)

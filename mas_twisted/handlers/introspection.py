@@ -11,7 +11,7 @@ client (the resource authenticates it). Then:
   is answered inactive;
 - ``mat_`` access tokens: one query reads the token, its session and the session's user,
   shared by the requests that arrive in the same turn of the reactor
-  (:class:`AccessTokenLookups`). Active only if the token is neither revoked nor expired, the session not finished and the
+  (:class:`~mas_twisted.util.batch.Batcher`). Active only if the token is neither revoked nor expired, the session not finished and the
   user (if any: ``client_credentials`` sessions have none) neither locked nor deactivated.
   ``first_used_at`` and the session's ``last_active_at`` go to the
   :class:`~mas_twisted.handlers.activity.ActivityTracker`; nothing is written here;
@@ -39,12 +39,10 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
 from mas_twisted.oauth2.scope import (
     DEVICE_SCOPE_PREFIX,
@@ -57,12 +55,12 @@ from mas_twisted.oauth2.scope import (
 )
 from mas_twisted.types.compat import LEGACY_CLIENT_ID
 from mas_twisted.types.tokens import TokenFormatError, TokenType
+from mas_twisted.util.batch import Batcher
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.access_tokens import AccessTokenStore
+    from mas_twisted.types.compat import CompatAccessTokenIntrospection
     from mas_twisted.types.oauth2 import AccessTokenIntrospection
-    from mas_twisted.util.clock import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -134,86 +132,11 @@ def normalized_scope_string(scope: Scope) -> str:
     return " ".join(sorted(tokens))
 
 
-class AccessTokenLookups:
-    """Reads the access tokens of the requests that arrive together with one query.
-
-    Under load, many introspection requests are parsed in the same turn of the reactor. The
-    first lookup schedules a batch for the end of that turn; the others join it; the batch
-    is one call to the database thread pool and one statement
-    (:meth:`~mas_twisted.storage.stores.access_tokens.AccessTokenStore.lookup_access_tokens_for_introspection`),
-    instead of one thread hop and one round trip each. A lone request waits for nothing but
-    the end of the current turn; under load, at most :attr:`MAX_IN_FLIGHT` batches are out
-    at once and the next one takes everything that arrived meanwhile.
-    """
-
-    #: Batches out at once, per kind of token. One measured best (bench/introspect on
-    #: PostgreSQL, half OAuth 2.0 and half compatibility tokens: 1893 req/s with no limit,
-    #: 3527 with two, 3577 with one; OAuth tokens alone 3180, 3669, 4050).
-    MAX_IN_FLIGHT = 1
-
-    def __init__(
-        self,
-        clock: Clock,
-        store: AccessTokenStore | None = None,
-        *,
-        fetch: Callable[[list[str]], Awaitable[dict[str, Any]]] | None = None,
-    ):
-        """Batches for ``store``'s OAuth 2.0 access tokens, or for whatever ``fetch`` reads
-        (the compatibility access tokens)."""
-        self._clock = clock
-        if fetch is None:
-            assert store is not None
-            fetch = store.lookup_access_tokens_for_introspection
-        self._fetch = fetch
-        self._waiting: dict[str, list[defer.Deferred[AccessTokenIntrospection | None]]] = {}
-        self._scheduled = False
-        self._in_flight = 0
-
-    def lookup(self, access_token: str) -> defer.Deferred[AccessTokenIntrospection | None]:
-        """The token with its session and user, or ``None`` if it is unknown."""
-        d: defer.Deferred[AccessTokenIntrospection | None] = defer.Deferred()
-        waiters = self._waiting.get(access_token)
-        if waiters is None:
-            self._waiting[access_token] = [d]
-        else:
-            waiters.append(d)
-        self._schedule()
-        return d
-
-    def _schedule(self) -> None:
-        # While MAX_IN_FLIGHT batches are out, lookups wait for one to come back and then
-        # all go together: under load the batches grow instead of queueing up one per turn
-        # behind the database connection (each round trip has a fixed cost).
-        if not self._scheduled and self._waiting and self._in_flight < self.MAX_IN_FLIGHT:
-            self._scheduled = True
-            self._clock.call_later(0, self._run)
-
-    def _run(self) -> None:
-        batch, self._waiting, self._scheduled = self._waiting, {}, False
-        self._in_flight += 1
-        d = defer.ensureDeferred(self._fetch(list(batch)))
-        d.addBoth(self._landed)
-        d.addCallbacks(self._deliver, self._fail, callbackArgs=(batch,), errbackArgs=(batch,))
-
-    def _landed(self, result: Any) -> Any:
-        self._in_flight -= 1
-        self._schedule()
-        return result
-
-    @staticmethod
-    def _deliver(
-        found: dict[str, AccessTokenIntrospection], batch: dict[str, list[defer.Deferred[Any]]]
-    ) -> None:
-        for access_token, waiters in batch.items():
-            result = found.get(access_token)
-            for d in waiters:
-                d.callback(result)
-
-    @staticmethod
-    def _fail(failure: Failure, batch: dict[str, list[defer.Deferred[Any]]]) -> None:
-        for waiters in batch.values():
-            for d in waiters:
-                d.errback(failure)
+#: Lookup batches out at once, per kind of token (:class:`~mas_twisted.util.batch.Batcher`). One
+#: measured best (bench/introspect on PostgreSQL, half OAuth 2.0 and half compatibility
+#: tokens: 1893 req/s with no limit, 3527 with two, 3577 with one; OAuth tokens alone 3180,
+#: 3669, 4050).
+BATCHES_IN_FLIGHT = 1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -235,11 +158,17 @@ class IntrospectionHandler:
     def __init__(self, server: MasServer):
         self._clock = server.get_clock()
         stores = server.get_stores()
-        self._access_tokens = AccessTokenLookups(self._clock, stores.access_tokens)
+        self._access_tokens: Batcher[str, AccessTokenIntrospection] = Batcher(
+            self._clock,
+            stores.access_tokens.lookup_access_tokens_for_introspection,
+            max_in_flight=BATCHES_IN_FLIGHT,
+        )
         self._refresh_tokens = stores.refresh_tokens
         self._compat_sessions = stores.compat_sessions
-        self._compat_access_tokens = AccessTokenLookups(
-            self._clock, fetch=stores.compat_sessions.lookup_access_tokens_for_introspection
+        self._compat_access_tokens: Batcher[str, CompatAccessTokenIntrospection] = Batcher(
+            self._clock,
+            stores.compat_sessions.lookup_access_tokens_for_introspection,
+            max_in_flight=BATCHES_IN_FLIGHT,
         )
         self._activity = server.get_activity_tracker()
         self._homeserver_secret = server.config.matrix.secret.encode("utf-8")

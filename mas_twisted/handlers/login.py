@@ -39,14 +39,14 @@ from urllib.parse import urlencode
 import attrs
 
 from mas_twisted import urls
-from mas_twisted.config._base import is_ulid
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
+from mas_twisted.util.ulid import is_ulid
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.stores import Stores
-    from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
+    from mas_twisted.types.upstream import UpstreamOAuthProvider
     from mas_twisted.urls import UrlBuilder
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from ulid import ULID
 
 from mas_twisted.oauth2 import requests as oauth2_requests
 from mas_twisted.oauth2.registration import (
@@ -39,7 +38,8 @@ from mas_twisted.oauth2.registration import (
     policy_denial_error,
     prepare_registration,
 )
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
+from mas_twisted.util.ulid import ulid_ms
 
 if TYPE_CHECKING:
     from mas_twisted.policy import Requester
@@ -174,7 +174,7 @@ class RegistrationHandler:
             response_metadata = stored_metadata(client)
         return RegistrationResponse(
             client_id=client.client_id,
-            client_id_issued_at=ULID.from_str(client.id).milliseconds // 1000,
+            client_id_issued_at=ulid_ms(client.id) // 1000,
             metadata=response_metadata,
             client_secret=client_secret,
         )

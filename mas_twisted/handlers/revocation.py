@@ -25,7 +25,7 @@ from mas_twisted.types.tokens import TokenFormatError, TokenType
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
 
 logger = logging.getLogger(__name__)
 

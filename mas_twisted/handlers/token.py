@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.policy import Requester
     from mas_twisted.server import MasServer
-    from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.users import BrowserSession
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mas_twisted.queue.base import Job
 from mas_twisted.queue.jobs import cleanup, matrix, sessions, user
-from mas_twisted.storage.stores.queue import DueSchedule
+from mas_twisted.types.queue import DueSchedule
 
 if TYPE_CHECKING:
     from mas_twisted.queue.worker import QueueWorker

@@ -35,7 +35,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 
 from mas_twisted.queue.base import MAX_ATTEMPTS, Job, JobContext, JobError, retry_delay_ms
-from mas_twisted.storage.stores.queue import DueSchedule, QueueJob
+from mas_twisted.types.queue import DueSchedule, QueueJob
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

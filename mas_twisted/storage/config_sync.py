@@ -40,13 +40,12 @@ from mas_twisted.storage.stores.oauth2_clients import (
     upsert_static_oauth2_client_txn,
 )
 from mas_twisted.storage.stores.upstream_oauth_providers import (
-    UpstreamOAuthProvider,
-    UpstreamOAuthProviderParams,
     delete_upstream_oauth_provider_txn,
     disable_upstream_oauth_provider_txn,
     list_upstream_oauth_providers_txn,
     upsert_upstream_oauth_provider_txn,
 )
+from mas_twisted.types.upstream import UpstreamOAuthProvider, UpstreamOAuthProviderParams
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig

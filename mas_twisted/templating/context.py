@@ -22,14 +22,14 @@ import attrs
 from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.oauth2.scope import describe_scopes
 from mas_twisted.policy.model import Violation
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 from mas_twisted.templating.forms import FormState
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
 
 if TYPE_CHECKING:
-    from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProvider
+    from mas_twisted.types.upstream import UpstreamOAuthProvider
 
 # -- shared context -------------------------------------------------------------------------
 

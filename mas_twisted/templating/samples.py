@@ -16,7 +16,6 @@ from typing import Any
 
 from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.policy.model import Violation
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
 from mas_twisted.templating.context import (
     AccountInactiveContext,
     CompatLoginPolicyViolationContext,
@@ -36,16 +35,16 @@ from mas_twisted.templating.context import (
     ProviderLink,
 )
 from mas_twisted.templating.forms import FormState
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
-from mas_twisted.util.rand import CROCKFORD_BASE32
+from mas_twisted.util.ulid import make_ulid
 
 
 def sample_ulid(now_ms: int, rng: random.Random) -> str:
     """A ULID for sample data: ``now_ms`` and 80 bits from ``rng``."""
-    value = (now_ms << 80) | rng.getrandbits(80)
-    return "".join(CROCKFORD_BASE32[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return make_ulid(now_ms, rng.getrandbits(80).to_bytes(10, "big"))
 
 
 def _sample_user(now_ms: int, rng: random.Random, **changes: Any) -> User:

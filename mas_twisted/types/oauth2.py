@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -34,7 +33,7 @@ import attrs
 
 from mas_twisted.api.errors import MasError
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.util.rand import CROCKFORD_BASE32
+from mas_twisted.types.columns import db_json, to_db_json
 
 
 class InvalidTransitionError(MasError):
@@ -57,38 +56,12 @@ def as_scope(value: Scope | str | Iterable[str] | None) -> Scope:
     return Scope(value)
 
 
-def max_ulid_at(ms: int) -> str:
-    """The greatest ULID whose timestamp is ``ms``: an id bound for "created at or before ``ms``".
-
-    ULIDs sort by creation time as text, so cleanup jobs compare ids against this bound (MAS's
-    ``cleanup(since, until, limit)`` over grants takes such an ``until``).
-    """
-    if not 0 <= ms < 1 << 48:
-        raise ValueError(f"timestamp out of the ULID range: {ms}")
-    chars = []
-    for shift in range(45, -1, -5):
-        chars.append(CROCKFORD_BASE32[(ms >> shift) & 31])
-    return "".join(chars) + "Z" * 16
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _from_json_text(value: Any) -> Any:
-    if value is None or isinstance(value, (dict, list)):
-        return value
-    return json.loads(value)
-
-
 @functools.lru_cache(maxsize=1024)
 def _stored_scope(scope_list: str) -> Scope:
     """The :class:`Scope` of a stored ``scope_list`` (JSON text). Sessions share a handful of
     scopes, and a Scope is immutable: parsed and checked once per distinct text rather than
     for every row read (introspection reads one per request)."""
-    return as_scope(json.loads(scope_list))
+    return as_scope(db_json(scope_list))
 
 
 def _scope_from_row(value: Any) -> Scope:
@@ -282,7 +255,7 @@ class AuthorizationGrant:
             response_type_id_token=bool(response_type_id_token),
             login_hint=login_hint,
             locale=locale,
-            raw_parameters=_from_json_text(raw_parameters),
+            raw_parameters=db_json(raw_parameters),
             fulfilled_at=fulfilled_at,
             exchanged_at=exchanged_at,
             cancelled_at=cancelled_at,
@@ -307,7 +280,7 @@ class AuthorizationGrant:
             "response_type_id_token": self.response_type_id_token,
             "login_hint": self.login_hint,
             "locale": self.locale,
-            "raw_parameters": _json_text(dict(self.raw_parameters)),
+            "raw_parameters": to_db_json(dict(self.raw_parameters)),
             "fulfilled_at": self.fulfilled_at,
             "exchanged_at": self.exchanged_at,
             "cancelled_at": self.cancelled_at,
@@ -576,7 +549,7 @@ class OAuth2Session:
         return {
             "oauth2_session_id": self.id,
             "oauth2_client_id": self.client_id,
-            "scope_list": _json_text(list(self.scope.tokens)),
+            "scope_list": to_db_json(list(self.scope.tokens)),
             "created_at": self.created_at,
             "user_id": self.user_id,
             "user_session_id": self.user_session_id,

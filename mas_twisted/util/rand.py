@@ -17,16 +17,12 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Protocol
 
-from ulid import ULID
+from mas_twisted.util.ulid import make_ulid
 
 if TYPE_CHECKING:
     from mas_twisted.types.tokens import TokenType
 
 _ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-#: Crockford's base 32 (no I, L, O, U): the 32 characters ULIDs are written in, digit value
-#: = index (the alphabet python-ulid encodes with).
-CROCKFORD_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 #: Lengths of MAS's generated secrets.
 AUTHORIZATION_CODE_LENGTH = 32
@@ -72,7 +68,7 @@ class TokenGenerator:
     def ulid(self, at_ms: int | None = None) -> str:
         """A new ULID (26 Crockford base-32 characters) stamped ``at_ms``, by default now."""
         ms = self._clock.time_msec() if at_ms is None else at_ms
-        return str(ULID.from_bytes(ms.to_bytes(6, "big") + self.random_bytes(10)))
+        return make_ulid(ms, self.random_bytes(10))
 
     #: STYLE.md's name for :meth:`ulid`.
     new_id = ulid

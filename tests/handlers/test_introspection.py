@@ -14,18 +14,18 @@ from twisted.internet import defer
 
 from mas_twisted.handlers.introspection import (
     INACTIVE,
-    AccessTokenLookups,
     IntrospectionHandler,
     IntrospectionResponse,
     normalized_scope_string,
     to_seconds,
 )
 from mas_twisted.oauth2.scope import Scope, normalize_scope
-from mas_twisted.storage.stores.access_tokens import INTROSPECTION_BATCH_MAX
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.storage.introspection import INTROSPECTION_BATCH_MAX
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken
 from mas_twisted.types.tokens import TokenType, base62_crc
 from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.util.batch import Batcher
 from tests.unittest import TEST_MATRIX_SECRET, MasTestCase
 
 API = "urn:matrix:client:api:*"
@@ -375,7 +375,7 @@ def test_normalized_scope_string_is_normalize_scope() -> None:
         assert normalized_scope_string(scope) == str(normalize_scope(scope)), text
 
 
-class AccessTokenLookupsTestCase(TokenFixture):
+class BatchedLookupsTestCase(TokenFixture):
     def test_lookups_of_one_turn_share_a_query(self) -> None:
         store = self.stores.access_tokens
         calls: list[list[str]] = []
@@ -386,7 +386,7 @@ class AccessTokenLookupsTestCase(TokenFixture):
             return await real(tokens)
 
         store.lookup_access_tokens_for_introspection = counting  # type: ignore[method-assign]
-        lookups = AccessTokenLookups(self.clock, store)
+        lookups: Batcher[str, Any] = Batcher(self.clock, store.lookup_access_tokens_for_introspection)
         _, first, _ = self.start_session()
         _, second, _ = self.start_session()
         unknown = self.tokens.token(TokenType.ACCESS_TOKEN)
@@ -414,7 +414,7 @@ class AccessTokenLookupsTestCase(TokenFixture):
             answers.append((sorted(tokens), d))
             return d
 
-        lookups = AccessTokenLookups(self.clock, fetch=slow)
+        lookups: Batcher[str, Any] = Batcher(self.clock, slow)
         first = lookups.lookup("mat_a")
         self.reactor.advance(0)
         self.assertEqual([t for t, _ in answers], [["mat_a"]])
@@ -447,7 +447,7 @@ class AccessTokenLookupsTestCase(TokenFixture):
             raise RuntimeError("database went away")
 
         store.lookup_access_tokens_for_introspection = failing  # type: ignore[method-assign]
-        lookups = AccessTokenLookups(self.clock, store)
+        lookups: Batcher[str, Any] = Batcher(self.clock, store.lookup_access_tokens_for_introspection)
         pending = [lookups.lookup("mat_a"), lookups.lookup("mat_b"), lookups.lookup("mat_a")]
         self.reactor.advance(0)
         for d in pending:

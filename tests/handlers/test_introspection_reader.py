@@ -12,9 +12,11 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from mas_twisted.storage.database import DatabasePool, make_database_pool
+from mas_twisted.storage.introspection import IntrospectionReader
 from mas_twisted.storage.prepare_database import prepare_database
-from mas_twisted.storage.stores.access_tokens import IntrospectionReader
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.storage.stores.access_tokens import ACCESS_TOKEN_QUERY
+from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import AccessToken, OAuth2Session
 from mas_twisted.types.tokens import base62_crc
 from mas_twisted.types.users import User
@@ -38,7 +40,7 @@ class IntrospectionReaderTestCase(unittest.TestCase):
         prepare_database(db.db_config)
         self.pool = make_database_pool(db.db_config, reactor)
         self.addCleanup(self.pool.close)
-        self.reader = IntrospectionReader(self.pool, reactor)
+        self.reader = IntrospectionReader(self.pool, reactor, (ACCESS_TOKEN_QUERY, COMPAT_ACCESS_TOKEN_QUERY))
         self.addCleanup(self.reader.close)
         self.pool_reads = 0
         real = self.pool.runWithConnection
@@ -75,7 +77,9 @@ class IntrospectionReaderTestCase(unittest.TestCase):
         async def run() -> None:
             tokens = await self._arrange(self.pool)
             self.pool_reads = 0
-            found = await self.reader.lookup([t.access_token for t in tokens] + [_token(99)])
+            found = await self.reader.lookup(
+                [t.access_token for t in tokens] + [_token(99)], ACCESS_TOKEN_QUERY
+            )
             self.assertEqual(sorted(found), sorted(t.access_token for t in tokens))
             for token in tokens:
                 self.assertEqual(found[token.access_token].token, token)
@@ -88,11 +92,14 @@ class IntrospectionReaderTestCase(unittest.TestCase):
                 NOW,
                 tokens[0].id,
             )
-            found = await self.reader.lookup([tokens[0].access_token])
+            found = await self.reader.lookup([tokens[0].access_token], ACCESS_TOKEN_QUERY)
             self.assertEqual(found[tokens[0].access_token].token.revoked_at, NOW)
             # Several lookups at once.
             results = await defer.gatherResults(
-                [defer.ensureDeferred(self.reader.lookup([t.access_token])) for t in tokens * 3]
+                [
+                    defer.ensureDeferred(self.reader.lookup([t.access_token], ACCESS_TOKEN_QUERY))
+                    for t in tokens * 3
+                ]
             )
             self.assertEqual([sorted(r) for r in results], [[t.access_token] for t in tokens * 3])
             self.assertEqual(self.pool_reads, 0)
@@ -103,7 +110,7 @@ class IntrospectionReaderTestCase(unittest.TestCase):
         async def run() -> None:
             tokens = await self._arrange(self.pool)
             wanted = [t.access_token for t in tokens]
-            await self.reader.lookup(wanted)
+            await self.reader.lookup(wanted, ACCESS_TOKEN_QUERY)
             # Break the reader's own connections under it.
             if self.reader._sqlite_conn is not None:
                 self.reader._sqlite_conn.close()
@@ -112,24 +119,23 @@ class IntrospectionReaderTestCase(unittest.TestCase):
                     pid = conn._connection.get_backend_pid()
                     await self.pool.execute("kill", "SELECT pg_terminate_backend(?)", pid)
             self.pool_reads = 0
-            with self.assertLogs("mas_twisted.storage.stores.access_tokens", "WARNING"):
-                found = await self.reader.lookup(wanted)
+            with self.assertLogs("mas_twisted.storage.introspection", "WARNING"):
+                found = await self.reader.lookup(wanted, ACCESS_TOKEN_QUERY)
             self.assertEqual(sorted(found), sorted(wanted))
             self.assertEqual(self.pool_reads, 1)
             # For a while, the pool only.
-            found = await self.reader.lookup(wanted)
+            found = await self.reader.lookup(wanted, ACCESS_TOKEN_QUERY)
             self.assertEqual(sorted(found), sorted(wanted))
             self.assertEqual(self.pool_reads, 2)
             # Then its own connection again, a new one.
             self.reader._failed_at = self.reactor.seconds() - IntrospectionReader.RETRY_AFTER_S
-            found = await self.reader.lookup(wanted)
+            found = await self.reader.lookup(wanted, ACCESS_TOKEN_QUERY)
             self.assertEqual(sorted(found), sorted(wanted))
             self.assertEqual(self.pool_reads, 2)
 
         return defer.ensureDeferred(run())
 
     def test_compat_access_tokens_on_the_reactor(self) -> defer.Deferred[None]:
-        from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY
         from mas_twisted.types.compat import CompatAccessToken, CompatSession
 
         async def run() -> None:
@@ -154,7 +160,7 @@ class IntrospectionReaderTestCase(unittest.TestCase):
             result = found[token.access_token]
             self.assertEqual((result.token, result.session, result.user.username), (token, session, "alice"))
             # OAuth tokens on the same reader, same connection, alongside.
-            oauth = await self.reader.lookup([_token(0)])
+            oauth = await self.reader.lookup([_token(0)], ACCESS_TOKEN_QUERY)
             self.assertEqual(list(oauth), [_token(0)])
             self.assertEqual(self.pool_reads, 0)
 

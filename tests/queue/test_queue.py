@@ -13,7 +13,7 @@ from twisted.internet import defer
 from mas_twisted.queue.base import MAX_ATTEMPTS, Job, JobContext, JobError, enqueue, retry_delay_ms
 from mas_twisted.queue.registry import JOBS, SCHEDULES, due_schedules, next_tick
 from mas_twisted.queue.worker import DEAD_WORKER_AFTER_MS, LEADER_LEASE_MS, QueueWorker
-from mas_twisted.storage.stores.queue import COMPLETED, FAILED, LOST, RUNNING, SCHEDULED, DueSchedule
+from mas_twisted.types.queue import COMPLETED, FAILED, LOST, RUNNING, SCHEDULED, DueSchedule
 from tests.unittest import MasTestCase
 
 RUNS: list[tuple[str, Any]] = []

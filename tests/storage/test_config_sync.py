@@ -12,7 +12,7 @@ from mas_twisted.config.root import RootConfig
 from mas_twisted.jose.encrypter import Encrypter
 from mas_twisted.storage.config_sync import SyncReport, config_sync, run_config_sync
 from mas_twisted.storage.prepare_database import prepare_database
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from tests.unittest import TEST_ENCRYPTION_KEY, MasTestCase, deep_merge
 from tests.utils import EmptyDatabase, temp_dir
 

@@ -11,8 +11,8 @@ from mas_twisted.types.oauth2 import (
     GrantStage,
     InvalidTransitionError,
     Pkce,
-    max_ulid_at,
 )
+from mas_twisted.util.ulid import max_ulid_at
 from tests.storage.test_oauth2_sessions import API_SCOPE, DAY_MS, OAuth2StoreTestCase
 
 

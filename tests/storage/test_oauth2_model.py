@@ -21,8 +21,8 @@ from mas_twisted.types.oauth2 import (
     RefreshTokenState,
     TokenOwner,
     as_scope,
-    max_ulid_at,
 )
+from mas_twisted.util.ulid import max_ulid_at
 
 T0 = 1_700_000_000_000
 

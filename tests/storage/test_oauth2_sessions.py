@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import (
     AccessToken,
     InvalidTransitionError,
     OAuth2Session,
     RefreshToken,
-    max_ulid_at,
 )
 from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.util.ulid import max_ulid_at
 from tests.unittest import MasTestCase
 
 HOUR_MS = 3600 * 1000

@@ -58,7 +58,8 @@ class AccessTokenStoreTestCase(OAuth2StoreTestCase):
         self.assertEqual(self.get_success(self.stores.access_tokens.mark_access_token_first_used(used)), used)
 
     def introspect(self, token: str):  # type: ignore[no-untyped-def]
-        return self.get_success(self.stores.access_tokens.lookup_access_token_for_introspection(token))
+        found = self.get_success(self.stores.access_tokens.lookup_access_tokens_for_introspection([token]))
+        return found.get(token)
 
     def test_introspection_reads_token_session_and_user(self) -> None:
         session, access, _ = self.start_session(
@@ -133,7 +134,7 @@ class AccessTokenStoreTestCase(OAuth2StoreTestCase):
             if cur.fetchone()[0] == 0:
                 break
             time.sleep(0.01)
-        with self.assertLogs("mas_twisted.storage.stores.access_tokens", "WARNING"):
+        with self.assertLogs("mas_twisted.storage.database", "WARNING"):
             result = self.introspect(access.access_token)
         self.assertEqual(result.token, access)  # type: ignore[union-attr]
         new_pid = self.get_success(self.db_pool.execute("backend", "SELECT pg_backend_pid()"))[0][0]

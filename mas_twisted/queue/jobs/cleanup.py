@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from mas_twisted.queue.base import Job, JobContext, JobError
-from mas_twisted.types.oauth2 import max_ulid_at
+from mas_twisted.util.ulid import max_ulid_at
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

@@ -63,7 +63,7 @@ class ExpireInactiveSessionsJob(Job):
                 enqueue_txn(txn, server, job)
 
         try:
-            await server.get_db_pool().runInteraction("expire_inactive_sessions", _txn)
+            await server.get_stores().queue.schedule_in_transaction("expire_inactive_sessions", _txn)
         except Exception as e:
             raise JobError.retryable(e)
 
@@ -72,13 +72,15 @@ class _ExpirePage(Job):
     """Finish one page of sessions last active before ``threshold`` and schedule the next."""
 
     TABLE: ClassVar[str]
-    ID: ClassVar[str]
-    EXTRA_WHERE: ClassVar[str] = ""
     SYNC_DEVICES: ClassVar[bool] = True
     WHAT: ClassVar[str]
 
     threshold: int
     after: str | None
+
+    @abc.abstractmethod
+    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
+        """``(session id, user id)`` of this page's sessions, in the page's transaction."""
 
     @abc.abstractmethod
     def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
@@ -90,22 +92,7 @@ class _ExpirePage(Job):
         now = server.get_clock().time_msec()
 
         def _txn(txn: LoggingTransaction) -> int:
-            where = f"s.finished_at IS NULL AND s.last_active_at IS NOT NULL AND s.last_active_at < ?{self.EXTRA_WHERE}"
-            args: list[Any] = [self.threshold]
-            if self.after is not None:
-                where += f" AND s.{self.ID} > ?"
-                args.append(self.after)
-            txn.execute(
-                f"SELECT s.{self.ID}, s.user_id FROM {self.TABLE} AS s"
-                + (
-                    " JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id"
-                    if self.TABLE == "oauth2_sessions"
-                    else ""
-                )
-                + f" WHERE {where} ORDER BY s.{self.ID} LIMIT ?",
-                args + [PAGE],
-            )
-            rows = txn.fetchall()
+            rows = self.page_txn(txn)
             if len(rows) == PAGE:
                 enqueue_txn(txn, server, type(self)(threshold=self.threshold, after=rows[-1][0]))
             synced: set[str] = set()
@@ -130,11 +117,14 @@ class _ExpirePage(Job):
 class ExpireInactiveOAuthSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-oauth-sessions"
     TABLE = "oauth2_sessions"
-    ID = "oauth2_session_id"
-    EXTRA_WHERE = " AND s.user_id IS NOT NULL AND NOT c.is_static"
     WHAT = "OAuth 2.0 sessions"
     threshold: int
     after: str | None = None
+
+    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
+        from mas_twisted.storage.stores.oauth2_sessions import inactive_oauth2_sessions_page_txn
+
+        return inactive_oauth2_sessions_page_txn(txn, self.threshold, self.after, PAGE)
 
     def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_session_txn
@@ -146,10 +136,14 @@ class ExpireInactiveOAuthSessionsJob(_ExpirePage):
 class ExpireInactiveCompatSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-compat-sessions"
     TABLE = "compat_sessions"
-    ID = "compat_session_id"
     WHAT = "compatibility sessions"
     threshold: int
     after: str | None = None
+
+    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
+        from mas_twisted.storage.stores.compat_sessions import inactive_compat_sessions_page_txn
+
+        return inactive_compat_sessions_page_txn(txn, self.threshold, self.after, PAGE)
 
     def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
         from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
@@ -161,14 +155,17 @@ class ExpireInactiveCompatSessionsJob(_ExpirePage):
 class ExpireInactiveUserSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-user-sessions"
     TABLE = "user_sessions"
-    ID = "user_session_id"
     SYNC_DEVICES = False
     WHAT = "browser sessions"
     threshold: int
     after: str | None = None
 
+    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
+        from mas_twisted.storage.stores.browser_sessions import inactive_browser_sessions_page_txn
+
+        return inactive_browser_sessions_page_txn(txn, self.threshold, self.after, PAGE)
+
     def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
-        txn.execute(
-            "UPDATE user_sessions SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL",
-            (now, session_id),
-        )
+        from mas_twisted.storage.stores.browser_sessions import finish_browser_session_txn
+
+        finish_browser_session_txn(txn, session_id, now)

@@ -26,7 +26,7 @@ from mas_twisted.templating import MatrixUser, PolicyViolationContext
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult
     from mas_twisted.server import MasServer
-    from mas_twisted.types.oauth2 import OAuth2Client
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.users import BrowserSession
 
 #: The form's ``action`` value that denies the request (anything else allows it).

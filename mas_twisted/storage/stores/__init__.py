@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mas_twisted.storage.stores.access_tokens import AccessTokenStore
+from mas_twisted.storage.introspection import IntrospectionReader
+from mas_twisted.storage.stores.access_tokens import ACCESS_TOKEN_QUERY, AccessTokenStore
 from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantStore
 from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
-from mas_twisted.storage.stores.compat_sessions import CompatSessionStore
+from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY, CompatSessionStore
 from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
 from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
@@ -25,25 +26,29 @@ from mas_twisted.storage.stores.user_passwords import UserPasswordStore
 from mas_twisted.storage.stores.users import UserStore
 
 if TYPE_CHECKING:
-    from mas_twisted.server import MasServer
     from mas_twisted.storage.database import DatabasePool
+    from mas_twisted.util.clock import Clock
 
 
 class Stores:
-    """Every store of the service."""
+    """Every store of the service, and the introspection reader two of them share."""
 
-    def __init__(self, db_pool: DatabasePool, server: MasServer):
+    def __init__(self, db_pool: DatabasePool, clock: Clock, reactor: Any):
+        """``reactor``: the one the introspection reader's own connections run on."""
         self.db_pool = db_pool
-        self.oauth2_clients = OAuth2ClientStore(db_pool, server)
-        self.oauth2_sessions = OAuth2SessionStore(db_pool, server)
-        self.authorization_grants = AuthorizationGrantStore(db_pool, server)
-        self.access_tokens = AccessTokenStore(db_pool, server)
-        self.refresh_tokens = RefreshTokenStore(db_pool, server)
-        self.device_code_grants = DeviceCodeGrantStore(db_pool, server)
-        self.upstream_oauth_providers = UpstreamOAuthProviderStore(db_pool, server)
-        self.users = UserStore(db_pool, server)
-        self.user_passwords = UserPasswordStore(db_pool, server)
-        self.user_emails = UserEmailStore(db_pool, server)
-        self.browser_sessions = BrowserSessionStore(db_pool, server)
-        self.queue = QueueStore(db_pool, server)
-        self.compat_sessions = CompatSessionStore(db_pool, server)
+        self.introspection = IntrospectionReader(
+            db_pool, reactor, (ACCESS_TOKEN_QUERY, COMPAT_ACCESS_TOKEN_QUERY)
+        )
+        self.oauth2_clients = OAuth2ClientStore(db_pool, clock)
+        self.oauth2_sessions = OAuth2SessionStore(db_pool, clock)
+        self.authorization_grants = AuthorizationGrantStore(db_pool, clock)
+        self.access_tokens = AccessTokenStore(db_pool, clock, self.introspection)
+        self.refresh_tokens = RefreshTokenStore(db_pool, clock)
+        self.device_code_grants = DeviceCodeGrantStore(db_pool, clock)
+        self.upstream_oauth_providers = UpstreamOAuthProviderStore(db_pool, clock)
+        self.users = UserStore(db_pool, clock)
+        self.user_passwords = UserPasswordStore(db_pool, clock)
+        self.user_emails = UserEmailStore(db_pool, clock)
+        self.browser_sessions = BrowserSessionStore(db_pool, clock)
+        self.queue = QueueStore(db_pool, clock)
+        self.compat_sessions = CompatSessionStore(db_pool, clock, self.introspection)

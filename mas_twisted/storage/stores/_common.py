@@ -190,6 +190,32 @@ def clear_inactive_ips_txn(
 ACTIVITY_CHUNK = 500
 
 
+def inactive_sessions_page_txn(
+    txn: LoggingTransaction,
+    table: str,
+    id_column: str,
+    threshold: int,
+    after: str | None,
+    limit: int,
+    *,
+    join: str = "",
+    condition: str = "",
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions of ``table`` (alias ``s``)
+    last active before ``threshold``, by id after ``after`` (the inactive-session expiry's
+    pages). ``join`` and ``condition`` (``AND …``) are SQL written by the caller."""
+    where = f"s.finished_at IS NULL AND s.last_active_at IS NOT NULL AND s.last_active_at < ?{condition}"
+    args: list[Any] = [threshold]
+    if after is not None:
+        where += f" AND s.{id_column} > ?"
+        args.append(after)
+    txn.execute(
+        f"SELECT s.{id_column}, s.user_id FROM {table} AS s{join} WHERE {where} ORDER BY s.{id_column} LIMIT ?",
+        [*args, limit],
+    )
+    return [(row[0], row[1]) for row in txn.fetchall()]
+
+
 def record_sessions_activity_txn(
     txn: LoggingTransaction, table: str, id_column: str, batch: Mapping[str, tuple[int, str | None]]
 ) -> int:

@@ -10,7 +10,7 @@ code is exchanged twice at once exactly one exchange wins, on both engines: the 
 matches no row and writes nothing.
 
 Grants are deleted by MAS's cleanup job 7 days after creation, by id (ULIDs sort by time;
-see :func:`mas_twisted.types.oauth2.max_ulid_at`).
+see :func:`mas_twisted.util.ulid.max_ulid_at`).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class AuthorizationGrantStore(SQLBaseStore):
         self, since: str | None, until: str, limit: int
     ) -> tuple[int, str | None]:
         """Delete up to ``limit`` grants with ``since < id <= until`` (ids are ULIDs, so ``until``
-        from :func:`~mas_twisted.types.oauth2.max_ulid_at` means "created by then");
+        from :func:`~mas_twisted.util.ulid.max_ulid_at` means "created by then");
         ``(count, last id)``."""
         return await self.db_pool.runInteraction(
             "cleanup_authorization_grants", cleanup_by_id_txn, TABLE, _ID, since, until, limit

@@ -16,6 +16,7 @@ import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.stores._common import inactive_sessions_page_txn
 from mas_twisted.storage.stores.user_passwords import add_user_password_txn
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
 
@@ -57,6 +58,28 @@ def finish_browser_session_txn(txn: LoggingTransaction, session_id: str, at: int
         (at, session_id),
     )
     return txn.rowcount == 1
+
+
+def finish_browser_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
+    """End every unfinished session of the user; how many were ended."""
+    txn.execute(
+        f"UPDATE {TABLE} SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id)
+    )
+    return txn.rowcount
+
+
+def count_active_browser_sessions_txn(txn: LoggingTransaction, user_id: str) -> int:
+    txn.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    row = txn.fetchone()
+    return int(row[0]) if row else 0
+
+
+def inactive_browser_sessions_page_txn(
+    txn: LoggingTransaction, threshold: int, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions last active before
+    ``threshold``, by id after ``after``."""
+    return inactive_sessions_page_txn(txn, TABLE, "user_session_id", threshold, after, limit)
 
 
 class BrowserSessionStore(SQLBaseStore):
@@ -129,22 +152,15 @@ class BrowserSessionStore(SQLBaseStore):
     async def finish_browser_sessions_for_user(self, user_id: str, at: int) -> int:
         """End every unfinished session of the user; how many were ended."""
 
-        def _finish_all_txn(txn: LoggingTransaction) -> int:
-            txn.execute(
-                f"UPDATE {TABLE} SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id)
-            )
-            return txn.rowcount
-
-        return await self.db_pool.runInteraction("finish_browser_sessions_for_user", _finish_all_txn)
+        return await self.db_pool.runInteraction(
+            "finish_browser_sessions_for_user", finish_browser_sessions_for_user_txn, user_id, at
+        )
 
     async def count_active_browser_sessions(self, user_id: str) -> int:
         """How many unfinished sessions the user has."""
-        rows = await self.db_pool.execute(
-            "count_active_browser_sessions",
-            f"SELECT COUNT(*) FROM {TABLE} WHERE user_id = ? AND finished_at IS NULL",
-            user_id,
+        return await self.db_pool.runInteraction(
+            "count_active_browser_sessions", count_active_browser_sessions_txn, user_id
         )
-        return int(rows[0][0])
 
     async def record_browser_session_activity(self, session_id: str, at: int, ip: str | None) -> None:
         """Remember when and from where the session was last used."""

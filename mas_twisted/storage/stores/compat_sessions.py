@@ -14,20 +14,21 @@ login fulfilled once and exchanged once, whatever races.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.introspection import IntrospectionQuery, TokenSessionUser
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
+    inactive_sessions_page_txn,
     record_sessions_activity_txn,
     select_model_txn,
 )
-from mas_twisted.storage.stores.access_tokens import INTROSPECTION_QUERIES, IntrospectionQuery
+from mas_twisted.types.columns import db_json
 from mas_twisted.types.compat import (
     CompatAccessToken,
     CompatAccessTokenIntrospection,
@@ -36,14 +37,33 @@ from mas_twisted.types.compat import (
     CompatSession,
     CompatSsoLogin,
 )
-from mas_twisted.types.oauth2 import TokenOwner
+
+if TYPE_CHECKING:
+    from mas_twisted.storage.introspection import IntrospectionReader
+    from mas_twisted.util.clock import Clock
 
 logger = logging.getLogger(__name__)
 
 Also = Callable[[LoggingTransaction], object] | None
 
-_SESSION_COLS = ", ".join(f"s.{c}" for c in CompatSession.COLUMNS)
-_USER_COLS = "u.user_id, u.username, u.locked_at, u.deactivated_at"
+#: A compatibility access token with its session and the session's user.
+COMPAT_ACCESS_TOKEN_JOIN: TokenSessionUser[CompatAccessToken, CompatSession] = TokenSessionUser(
+    token_table="compat_access_tokens",
+    token_model=CompatAccessToken,
+    token_column="access_token",
+    session_table="compat_sessions",
+    session_key="compat_session_id",
+    session_model=CompatSession,
+)
+#: The same for a refresh token.
+COMPAT_REFRESH_TOKEN_JOIN: TokenSessionUser[CompatRefreshToken, CompatSession] = TokenSessionUser(
+    token_table="compat_refresh_tokens",
+    token_model=CompatRefreshToken,
+    token_column="refresh_token",
+    session_table="compat_sessions",
+    session_key="compat_session_id",
+    session_model=CompatSession,
+)
 
 
 # -- transaction pieces --------------------------------------------------------------------
@@ -67,7 +87,7 @@ def finish_sessions_to_replace_device_txn(
         (user_id,),
     )
     for session_id, scope_list in txn.fetchall():
-        tokens = json.loads(scope_list) if isinstance(scope_list, str) else scope_list
+        tokens = db_json(scope_list)
         if any(device_id_from_scope_token(t) == device_id for t in tokens) and finish_oauth2_session_txn(
             txn, session_id, now
         ):
@@ -117,54 +137,26 @@ def count_active_compat_sessions_txn(txn: LoggingTransaction, user_id: str) -> i
     return int(row[0]) if row else 0
 
 
-def _split(row: Any, first: int) -> tuple[Any, CompatSession, TokenOwner]:
-    n = len(CompatSession.COLUMNS)
-    session = CompatSession.from_row(row[first : first + n])
-    user_id, username, locked_at, deactivated_at = row[first + n : first + n + 4]
-    return row[:first], session, TokenOwner(user_id, username, locked_at, deactivated_at)
-
-
-def _lookup_token_txn(
-    txn: LoggingTransaction, table: str, column: str, model: Any, token: str
-) -> tuple[Any, CompatSession, TokenOwner] | None:
-    """A token of ``table`` (by its ``column``) with its session and user, in one query."""
-    cols = ", ".join(f"t.{c}" for c in model.COLUMNS)
-    txn.execute(
-        f"SELECT {cols}, {_SESSION_COLS}, {_USER_COLS} FROM {table} AS t"
-        " JOIN compat_sessions AS s ON s.compat_session_id = t.compat_session_id"
-        f" JOIN users AS u ON u.user_id = s.user_id WHERE t.{column} = ?",
-        (token,),
-    )
-    row = txn.fetchone()
-    if row is None:
-        return None
-    head, session, user = _split(row, len(model.COLUMNS))
-    return model.from_row(head), session, user
-
-
-def _compat_access_from_row(row: Any) -> CompatAccessTokenIntrospection:
-    head, session, user = _split(row, len(CompatAccessToken.COLUMNS))
-    return CompatAccessTokenIntrospection(CompatAccessToken.from_row(head), session, user)
+def inactive_compat_sessions_page_txn(
+    txn: LoggingTransaction, threshold: int, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions last active before
+    ``threshold``, by id after ``after``."""
+    return inactive_sessions_page_txn(txn, "compat_sessions", "compat_session_id", threshold, after, limit)
 
 
 #: Compatibility access tokens for introspection, read as OAuth 2.0 access tokens are: several
 #: at once, on the introspection reader (prepared on its PostgreSQL connections).
-COMPAT_ACCESS_TOKEN_QUERY = IntrospectionQuery(
-    name="mas_introspect_compat_access_tokens",
-    select=(
-        "SELECT "
-        + ", ".join(f"t.{c}" for c in CompatAccessToken.COLUMNS)
-        + f", {_SESSION_COLS}, {_USER_COLS} FROM compat_access_tokens AS t"
-        " JOIN compat_sessions AS s ON s.compat_session_id = t.compat_session_id"
-        " JOIN users AS u ON u.user_id = s.user_id WHERE t.access_token {}"
-    ),
-    token_index=CompatAccessToken.COLUMNS.index("access_token"),
-    decode=_compat_access_from_row,
+COMPAT_ACCESS_TOKEN_QUERY = IntrospectionQuery.of(
+    "mas_introspect_compat_access_tokens", COMPAT_ACCESS_TOKEN_JOIN, CompatAccessTokenIntrospection
 )
-INTROSPECTION_QUERIES[COMPAT_ACCESS_TOKEN_QUERY.name] = COMPAT_ACCESS_TOKEN_QUERY
 
 
 class CompatSessionStore(SQLBaseStore):
+    def __init__(self, db_pool: DatabasePool, clock: Clock, introspection: IntrospectionReader):
+        super().__init__(db_pool, clock)
+        self._introspection = introspection
+
     # -- sessions -------------------------------------------------------------------------
     async def start_compat_session(
         self,
@@ -266,15 +258,12 @@ class CompatSessionStore(SQLBaseStore):
         self, token: str
     ) -> CompatAccessTokenIntrospection | None:
         """The token with its session and user, in one query, or ``None``."""
-        found = await self.db_pool.runInteraction(
+        return await self.db_pool.runInteraction(
             "lookup_compat_access_token",
-            _lookup_token_txn,
-            "compat_access_tokens",
-            "access_token",
-            CompatAccessToken,
+            COMPAT_ACCESS_TOKEN_JOIN.lookup_txn,
             token,
+            CompatAccessTokenIntrospection,
         )
-        return CompatAccessTokenIntrospection(*found) if found else None
 
     async def lookup_access_tokens_for_introspection(
         self, tokens: list[str]
@@ -282,21 +271,17 @@ class CompatSessionStore(SQLBaseStore):
         """:meth:`lookup_access_token_for_introspection` for several tokens in one statement,
         on the introspection reader (no trip through the pool where it can avoid one):
         ``{token: result}``, unknown tokens left out."""
-        reader = self.server.get_stores().access_tokens.introspection_reader
-        return await reader.lookup(tokens, COMPAT_ACCESS_TOKEN_QUERY)
+        return await self._introspection.lookup(tokens, COMPAT_ACCESS_TOKEN_QUERY)
 
     async def lookup_refresh_token_for_introspection(
         self, token: str
     ) -> CompatRefreshTokenIntrospection | None:
-        found = await self.db_pool.runInteraction(
+        return await self.db_pool.runInteraction(
             "lookup_compat_refresh_token",
-            _lookup_token_txn,
-            "compat_refresh_tokens",
-            "refresh_token",
-            CompatRefreshToken,
+            COMPAT_REFRESH_TOKEN_JOIN.lookup_txn,
             token,
+            CompatRefreshTokenIntrospection,
         )
-        return CompatRefreshTokenIntrospection(*found) if found else None
 
     async def rotate_refresh_token(
         self, old: CompatRefreshToken, access_token: CompatAccessToken, refresh_token: CompatRefreshToken

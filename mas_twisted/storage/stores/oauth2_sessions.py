@@ -16,7 +16,6 @@ CASCADE``), and addresses of sessions inactive for 30 days are cleared.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 
@@ -27,6 +26,7 @@ from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
+    inactive_sessions_page_txn,
     record_sessions_activity_txn,
 )
 from mas_twisted.storage.stores.access_tokens import (
@@ -34,6 +34,7 @@ from mas_twisted.storage.stores.access_tokens import (
     revoke_session_access_tokens_txn,
 )
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
+from mas_twisted.types.columns import db_json
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,30 @@ def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, a
     return _finish_sessions_where_txn(txn, "user_id", user_id, at)
 
 
+def count_active_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str) -> int:
+    txn.execute("SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL", (user_id,))
+    row = txn.fetchone()
+    return int(row[0]) if row else 0
+
+
+def inactive_oauth2_sessions_page_txn(
+    txn: LoggingTransaction, threshold: int, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(session id, user id)`` of up to ``limit`` valid sessions of users with dynamically
+    registered clients (a static client's sessions never expire for inactivity), last active
+    before ``threshold``, by id after ``after``."""
+    return inactive_sessions_page_txn(
+        txn,
+        TABLE,
+        "oauth2_session_id",
+        threshold,
+        after,
+        limit,
+        join=" JOIN oauth2_clients AS c ON c.oauth2_client_id = s.oauth2_client_id",
+        condition=" AND s.user_id IS NOT NULL AND NOT c.is_static",
+    )
+
+
 def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set[str]:
     """The devices of the user's valid sessions, from their device scope tokens (stable and
     unstable prefixes), for ``sync-devices``."""
@@ -93,7 +118,7 @@ def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set
     devices = set()
     for (scope_list,) in txn.fetchall():
         # A JSON array of scope tokens (OAuth2Session.to_row).
-        for token in json.loads(scope_list) if isinstance(scope_list, str) else scope_list:
+        for token in db_json(scope_list):
             device_id = device_id_from_scope_token(token)
             if device_id is not None:
                 devices.add(device_id)
@@ -184,12 +209,9 @@ class OAuth2SessionStore(SQLBaseStore):
 
     async def count_active_oauth2_sessions_for_user(self, user_id: str) -> int:
         """How many valid sessions the user has (the consent policy's session counts)."""
-        rows = await self.db_pool.execute(
-            "count_active_oauth2_sessions_for_user",
-            "SELECT COUNT(*) FROM oauth2_sessions WHERE user_id = ? AND finished_at IS NULL",
-            user_id,
+        return await self.db_pool.runInteraction(
+            "count_active_oauth2_sessions_for_user", count_active_oauth2_sessions_for_user_txn, user_id
         )
-        return int(rows[0][0])
 
     async def record_oauth2_session_user_agent(
         self, session: OAuth2Session, user_agent: str

@@ -28,100 +28,19 @@ from typing import Any
 
 import attrs
 
-from mas_twisted.storage._base import SQLBaseStore, db_json, to_db_json
+from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import LoggingTransaction, make_in_list_sql_clause
-
-logger = logging.getLogger(__name__)
-
-#: Job statuses (MAS's ``queue_job_status`` enum).
-AVAILABLE = "available"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-SCHEDULED = "scheduled"
-LOST = "lost"
-
-_JOB_COLUMNS = (
-    "queue_job_id",
-    "queue_name",
-    "status",
-    "payload",
-    "metadata",
-    "attempt",
-    "created_at",
-    "scheduled_at",
-    "started_at",
-    "started_by",
-    "completed_at",
-    "failed_at",
-    "failed_reason",
-    "next_attempt_id",
-    "schedule_name",
+from mas_twisted.types.columns import to_db_json
+from mas_twisted.types.queue import (
+    COMPLETED,
+    FAILED,
+    LOST,
+    DueSchedule,
+    QueueJob,
+    ScheduleStatus,
 )
 
-
-@attrs.frozen
-class QueueJob:
-    """One attempt of a job (a row of ``queue_jobs``)."""
-
-    id: str
-    queue_name: str
-    status: str
-    payload: Any
-    metadata: Any
-    attempt: int
-    created_at: int
-    scheduled_at: int | None = None
-    started_at: int | None = None
-    started_by: str | None = None
-    completed_at: int | None = None
-    failed_at: int | None = None
-    failed_reason: str | None = None
-    next_attempt_id: str | None = None
-    schedule_name: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> QueueJob:
-        values = dict(zip(_JOB_COLUMNS, row))
-        return cls(
-            id=values["queue_job_id"],
-            queue_name=values["queue_name"],
-            status=values["status"],
-            payload=db_json(values["payload"]),
-            metadata=db_json(values["metadata"]),
-            attempt=int(values["attempt"]),
-            created_at=values["created_at"],
-            scheduled_at=values["scheduled_at"],
-            started_at=values["started_at"],
-            started_by=values["started_by"],
-            completed_at=values["completed_at"],
-            failed_at=values["failed_at"],
-            failed_reason=values["failed_reason"],
-            next_attempt_id=values["next_attempt_id"],
-            schedule_name=values["schedule_name"],
-        )
-
-
-@attrs.frozen
-class ScheduleStatus:
-    """A cron schedule's state: when its job last became due, and whether that job is over
-    (completed, or failed or lost without a further attempt; ``None``: no such job any more,
-    or never scheduled)."""
-
-    schedule_name: str
-    last_scheduled_at: int | None
-    last_scheduled_job_completed: bool | None
-
-
-@attrs.frozen
-class DueSchedule:
-    """What the leader enqueues for a schedule: the job, due at ``next_tick``."""
-
-    schedule_name: str
-    queue_name: str
-    payload: Any
-    next_tick: Callable[[int], int]
-
+logger = logging.getLogger(__name__)
 
 # -- scheduling, inside someone else's transaction ----------------------------------------------
 
@@ -216,7 +135,7 @@ def reserve_jobs_txn(
         return []
     engine = txn.database_engine
     clause, args = make_in_list_sql_clause(engine, "queue_name", queues)
-    returning = ", ".join(f"queue_jobs.{c}" for c in _JOB_COLUMNS)
+    returning = ", ".join(f"queue_jobs.{c}" for c in QueueJob.COLUMNS)
     if engine.supports_skip_locked:
         sql = (
             "WITH locked_jobs AS ("
@@ -381,7 +300,7 @@ def recover_lost_jobs_txn(
     """Jobs still ``running`` on a worker that is shut down become ``lost``, and are retried
     like a failed job (up to ``max_attempts``, after ``retry_delay_ms(attempt)``); the jobs
     marked lost."""
-    cols = ", ".join(f"j.{c}" for c in _JOB_COLUMNS)
+    cols = ", ".join(f"j.{c}" for c in QueueJob.COLUMNS)
     txn.execute(
         f"SELECT {cols} FROM queue_jobs AS j JOIN queue_workers AS w ON w.queue_worker_id = j.started_by"
         " WHERE j.status = 'running' AND w.shutdown_at IS NOT NULL ORDER BY j.queue_job_id",
@@ -421,6 +340,13 @@ class QueueStore(SQLBaseStore):
         await self.db_pool.runInteraction(
             "schedule_job", schedule_job_txn, job_id, self._clock.time_msec(), queue_name, payload
         )
+
+    async def schedule_in_transaction(
+        self, desc: str, schedule: Callable[[LoggingTransaction], object]
+    ) -> None:
+        """Run ``schedule(txn)``, which schedules jobs (:func:`schedule_job_txn`), in one
+        transaction of its own: all of them or none."""
+        await self.db_pool.runInteraction(desc, schedule)
 
     async def register_worker(self, worker_id: str) -> None:
         await self.db_pool.runInteraction(
@@ -494,7 +420,9 @@ class QueueStore(SQLBaseStore):
 
     async def get_job(self, job_id: str) -> QueueJob | None:
         def _get_txn(txn: LoggingTransaction) -> QueueJob | None:
-            txn.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM queue_jobs WHERE queue_job_id = ?", (job_id,))
+            txn.execute(
+                f"SELECT {', '.join(QueueJob.COLUMNS)} FROM queue_jobs WHERE queue_job_id = ?", (job_id,)
+            )
             row = txn.fetchone()
             return QueueJob.from_row(row) if row else None
 
@@ -506,7 +434,7 @@ class QueueStore(SQLBaseStore):
         def _list_txn(txn: LoggingTransaction) -> list[QueueJob]:
             where, args = ("WHERE queue_name = ?", (queue_name,)) if queue_name else ("", ())
             txn.execute(
-                f"SELECT {', '.join(_JOB_COLUMNS)} FROM queue_jobs {where} ORDER BY queue_job_id", args
+                f"SELECT {', '.join(QueueJob.COLUMNS)} FROM queue_jobs {where} ORDER BY queue_job_id", args
             )
             return [QueueJob.from_row(row) for row in txn.fetchall()]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.storage.introspection import TokenSessionUser
 from mas_twisted.storage.stores._common import (
     cleanup_by_timestamp_txn,
     delete_selected_txn,
@@ -28,12 +29,7 @@ from mas_twisted.storage.stores._common import (
     transition,
     update_one_if_txn,
 )
-from mas_twisted.storage.stores.access_tokens import (
-    add_access_token_txn,
-    owner_from_columns,
-    revoke_access_token_txn,
-    run_read,
-)
+from mas_twisted.storage.stores.access_tokens import add_access_token_txn, revoke_access_token_txn
 from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken, RefreshTokenIntrospection
 
 logger = logging.getLogger(__name__)
@@ -44,16 +40,15 @@ _ID = "oauth2_refresh_token_id"
 #: A refresh token that can still be used or revoked.
 _VALID = "consumed_at IS NULL AND revoked_at IS NULL"
 
-_INTROSPECTION_SELECT = (
-    "SELECT "
-    + ", ".join(f"r.{c}" for c in RefreshToken.COLUMNS)
-    + ", "
-    + ", ".join(f"s.{c}" for c in OAuth2Session.COLUMNS)
-    + ", u.user_id, u.username, u.locked_at, u.deactivated_at"
-    " FROM oauth2_refresh_tokens AS r"
-    " JOIN oauth2_sessions AS s ON s.oauth2_session_id = r.oauth2_session_id"
-    " LEFT JOIN users AS u ON u.user_id = s.user_id"
-    " WHERE r.refresh_token = ?"
+#: The token, its session and the session's user (``None`` for sessions without one).
+REFRESH_TOKEN_JOIN: TokenSessionUser[RefreshToken, OAuth2Session] = TokenSessionUser(
+    token_table=TABLE,
+    token_model=RefreshToken,
+    token_column="refresh_token",
+    session_table="oauth2_sessions",
+    session_key="oauth2_session_id",
+    session_model=OAuth2Session,
+    user_optional=True,
 )
 
 
@@ -240,20 +235,12 @@ class RefreshTokenStore(SQLBaseStore):
     ) -> RefreshTokenIntrospection | None:
         """The token with its session and user, in one query; ``None`` if the token is unknown."""
 
-        def _lookup_txn(txn: LoggingTransaction) -> RefreshTokenIntrospection | None:
-            txn.execute(_INTROSPECTION_SELECT, (refresh_token,))
-            row = txn.fetchone()
-            if row is None:
-                return None
-            n_token = len(RefreshToken.COLUMNS)
-            n_session = len(OAuth2Session.COLUMNS)
-            return RefreshTokenIntrospection(
-                token=RefreshToken.from_row(row[:n_token]),
-                session=OAuth2Session.from_row(row[n_token : n_token + n_session]),
-                user=owner_from_columns(*row[n_token + n_session :]),
-            )
-
-        return await run_read(self.db_pool, "lookup_refresh_token_for_introspection", _lookup_txn)
+        return await self.db_pool.run_read(
+            "lookup_refresh_token_for_introspection",
+            REFRESH_TOKEN_JOIN.lookup_txn,
+            refresh_token,
+            RefreshTokenIntrospection,
+        )
 
     async def cleanup_revoked_refresh_tokens(
         self, since: int | None, until: int, limit: int

@@ -26,6 +26,9 @@ from mas_twisted.types.users import User, UserEmail, UserPassword
 logger = logging.getLogger(__name__)
 
 TABLE = "users"
+
+#: More work for the same transaction (the jobs a change schedules).
+Also = Callable[[LoggingTransaction], object] | None
 _COLUMNS = ", ".join(User.COLUMNS)
 
 
@@ -58,6 +61,42 @@ def add_user_txn(txn: LoggingTransaction, user: User) -> None:
 def _update_user_txn(txn: LoggingTransaction, user: User, values: dict[str, object]) -> User:
     DatabasePool.simple_update_one_txn(txn, TABLE, {"user_id": user.id}, values)
     return attrs.evolve(user, **dict(values.items()))
+
+
+def lock_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> bool:
+    """Lock the user at ``at`` unless they are locked already; whether this locked them."""
+    txn.execute(f"UPDATE {TABLE} SET locked_at = ? WHERE user_id = ? AND locked_at IS NULL", (at, user_id))
+    return txn.rowcount == 1
+
+
+def unlock_user_txn(txn: LoggingTransaction, user_id: str) -> None:
+    txn.execute(f"UPDATE {TABLE} SET locked_at = NULL WHERE user_id = ?", (user_id,))
+
+
+def end_user_sessions_txn(txn: LoggingTransaction, user_id: str, at: int) -> tuple[int, int, int]:
+    """Finish every valid compatibility, OAuth 2.0 and browser session of the user (their
+    tokens revoked); how many of each."""
+    from mas_twisted.storage.stores.browser_sessions import finish_browser_sessions_for_user_txn
+    from mas_twisted.storage.stores.compat_sessions import finish_compat_sessions_for_user_txn
+    from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
+
+    compat = finish_compat_sessions_for_user_txn(txn, user_id, at)
+    oauth2 = finish_oauth2_sessions_for_user_txn(txn, user_id, at)
+    browser = finish_browser_sessions_for_user_txn(txn, user_id, at)
+    return compat, oauth2, browser
+
+
+def count_user_sessions_txn(txn: LoggingTransaction, user_id: str) -> tuple[int, int, int]:
+    """How many valid compatibility, OAuth 2.0 and browser sessions the user has."""
+    from mas_twisted.storage.stores.browser_sessions import count_active_browser_sessions_txn
+    from mas_twisted.storage.stores.compat_sessions import count_active_compat_sessions_txn
+    from mas_twisted.storage.stores.oauth2_sessions import count_active_oauth2_sessions_for_user_txn
+
+    return (
+        count_active_compat_sessions_txn(txn, user_id),
+        count_active_oauth2_sessions_for_user_txn(txn, user_id),
+        count_active_browser_sessions_txn(txn, user_id),
+    )
 
 
 class UserStore(SQLBaseStore):
@@ -122,22 +161,77 @@ class UserStore(SQLBaseStore):
             "set_can_request_admin", _update_user_txn, user, {"can_request_admin": can_request_admin}
         )
 
+    async def lock_user_unless_locked(self, user_id: str, at: int, also: Also = None) -> bool:
+        """Lock the user at ``at`` unless they are locked already, in one transaction with
+        ``also`` (the jobs that follow); whether this locked them."""
+
+        def _lock_txn(txn: LoggingTransaction) -> bool:
+            locked = lock_user_txn(txn, user_id, at)
+            if also is not None:
+                also(txn)
+            return locked
+
+        return await self.db_pool.runInteraction("lock_user_unless_locked", _lock_txn)
+
+    async def unlock_user_by_id(self, user_id: str, also: Also = None) -> None:
+        """Unlock the user, in one transaction with ``also``."""
+
+        def _unlock_txn(txn: LoggingTransaction) -> None:
+            if also is not None:
+                also(txn)
+            unlock_user_txn(txn, user_id)
+
+        await self.db_pool.runInteraction("unlock_user_by_id", _unlock_txn)
+
+    async def end_user_sessions(self, user_id: str, at: int, also: Also = None) -> tuple[int, int, int]:
+        """:func:`end_user_sessions_txn` in one transaction with ``also``; how many
+        compatibility, OAuth 2.0 and browser sessions ended."""
+
+        def _end_txn(txn: LoggingTransaction) -> tuple[int, int, int]:
+            ended = end_user_sessions_txn(txn, user_id, at)
+            if also is not None:
+                also(txn)
+            return ended
+
+        return await self.db_pool.runInteraction("end_user_sessions", _end_txn)
+
+    async def count_user_sessions(self, user_id: str) -> tuple[int, int, int]:
+        """How many valid compatibility, OAuth 2.0 and browser sessions the user has (one read)."""
+        return await self.db_pool.runInteraction("count_user_sessions", count_user_sessions_txn, user_id)
+
+    async def for_every_user(self, each: Callable[[LoggingTransaction, str], object]) -> int:
+        """Call ``each(txn, user_id)`` for every user, by id, in one transaction; how many users."""
+
+        def _every_txn(txn: LoggingTransaction) -> int:
+            txn.execute(f"SELECT user_id FROM {TABLE} ORDER BY user_id", ())
+            ids = [row[0] for row in txn.fetchall()]
+            for user_id in ids:
+                each(txn, user_id)
+            return len(ids)
+
+        return await self.db_pool.runInteraction("for_every_user", _every_txn)
+
+    async def list_admin_usernames(self) -> list[str]:
+        """The usernames of the users who may request admin access, sorted."""
+        rows = await self.db_pool.execute(
+            "list_admin_usernames", f"SELECT username FROM {TABLE} WHERE can_request_admin ORDER BY username"
+        )
+        return [row[0] for row in rows]
+
 
 def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: int) -> dict[str, int]:
     """Deactivate the user and end everything they had, in the caller's transaction (MAS's
     ``deactivate-user`` job, before it calls the homeserver): browser, OAuth 2.0 and
     compatibility sessions finished (their tokens revoked), email addresses removed. What was ended, by kind.
     """
+    from mas_twisted.storage.stores.browser_sessions import finish_browser_sessions_for_user_txn
     from mas_twisted.storage.stores.compat_sessions import finish_compat_sessions_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
 
     txn.execute(
         f"UPDATE {TABLE} SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL", (at, user_id)
     )
-    txn.execute(
-        "UPDATE user_sessions SET finished_at = ? WHERE user_id = ? AND finished_at IS NULL", (at, user_id)
-    )
-    browser = txn.rowcount
+    browser = finish_browser_sessions_for_user_txn(txn, user_id, at)
     oauth2 = finish_oauth2_sessions_for_user_txn(txn, user_id, at)
     compat = finish_compat_sessions_for_user_txn(txn, user_id, at)
     txn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))

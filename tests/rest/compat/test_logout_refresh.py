@@ -87,7 +87,7 @@ class LogoutAllTestCase(CompatTestCase):
         from mas_twisted.types.oauth2 import OAuth2Session
 
         client_id = self.tokens.ulid()
-        from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+        from mas_twisted.types.clients import OAuth2Client
 
         self.get_success(
             self.stores.oauth2_clients.add_oauth2_client(OAuth2Client(id=client_id, redirect_uris=()))

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase
 from tests.unittest import override_config

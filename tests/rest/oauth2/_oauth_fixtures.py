@@ -19,7 +19,7 @@ from typing import Any
 from jwcrypto import jwk, jws
 
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import (
     AccessToken,
     AuthorizationGrant,

@@ -634,7 +634,7 @@ class AdminClientCredentialsTestCase(OAuthTestCase):
     @override_config({"policy": {"data": {"admin_clients": [ADMIN_CLIENT]}}})
     def test_admin_client(self) -> None:
         # MAS's test_client_credentials (second half): listed in admin_clients.
-        from mas_twisted.storage.stores.oauth2_clients import OAuth2Client
+        from mas_twisted.types.clients import OAuth2Client
 
         client = OAuth2Client(
             id=self.ADMIN_CLIENT,
