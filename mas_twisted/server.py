@@ -13,9 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from twisted.internet.interfaces import IReactorCore
-
 from mas_twisted.util.clock import Clock
+from mas_twisted.util.reactor import IMasReactor
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
@@ -83,17 +82,17 @@ def cache_in_self(builder: F) -> F:
 class MasServer:
     """Everything one process of the service needs, built on demand."""
 
-    def __init__(self, config: RootConfig, reactor: IReactorCore, *, version_string: str = "mas-twisted"):
+    def __init__(self, config: RootConfig, reactor: IMasReactor, *, version_string: str = "mas-twisted"):
         self.config = config
         self._reactor = reactor
         self.version_string = version_string
 
-    def get_reactor(self) -> IReactorCore:
+    def get_reactor(self) -> IMasReactor:
         return self._reactor
 
     @cache_in_self
     def get_clock(self) -> Clock:
-        return Clock(self._reactor)  # type: ignore[arg-type]
+        return Clock(self._reactor)
 
     @cache_in_self
     def get_db_pool(self) -> DatabasePool:

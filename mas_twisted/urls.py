@@ -19,11 +19,8 @@ service but configuration types, so anything may import it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
-
-if TYPE_CHECKING:
-    from mas_twisted.config.http import HttpConfig
 
 # -- discovery ------------------------------------------------------------------------------
 OIDC_CONFIGURATION = "/.well-known/openid-configuration"
@@ -108,6 +105,16 @@ def path_for(rule: str, **values: Any) -> str:
     return _PLACEHOLDER.sub(fill, rule)
 
 
+class _PublicBase(Protocol):
+    """What the builder reads of ``http`` (:class:`~mas_twisted.config.http.HttpConfig`)."""
+
+    @property
+    def public_base(self) -> str: ...
+
+    @property
+    def issuer(self) -> str: ...
+
+
 class UrlBuilder:
     """Absolute and prefixed URLs from ``http.public_base`` and ``http.issuer``.
 
@@ -117,7 +124,7 @@ class UrlBuilder:
         url_builder.relative(urls.LOGIN)         # "/login", or "/auth/login" under a prefix
     """
 
-    def __init__(self, http_config: HttpConfig):
+    def __init__(self, http_config: _PublicBase):
         self.http_base: str = http_config.public_base
         self.issuer: str = http_config.issuer
         #: The path of ``public_base`` without its trailing slash ("" at the root).

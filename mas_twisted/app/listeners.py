@@ -139,7 +139,7 @@ class ListenerRequest(Request):
         return None
 
     def process(self) -> None:
-        site = self.channel.site
+        site: ListenerSite = self.channel.site  # type: ignore[attr-defined]  # set by the Site's factory
         self.request_id = new_request_id(metric_method(self.method.decode("ascii", "replace")))
         self.client_ip = infer_client_ip(
             self._peer_ip(),
@@ -192,7 +192,7 @@ class ListenerSite(Site):
         self.proxy_protocol: bool = listener.proxy_protocol
         self.access_logger = access_logger(listener.name)
 
-    def log(self, request: Request) -> None:
+    def log(self, request: Request) -> None:  # type: ignore[override]  # a ListenerRequest, as requestFactory makes
         """Called by Twisted once the response is complete."""
         method = request.method.decode("ascii", "replace")
         elapsed = self.reactor.seconds() - getattr(request, "started_at", self.reactor.seconds())

@@ -21,7 +21,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -31,6 +31,7 @@ from twisted.python.failure import Failure
 from mas_twisted import __version__
 from mas_twisted.api.errors import ConfigError, MasError
 from mas_twisted.storage.engines._base import first_line
+from mas_twisted.util.reactor import IMasReactor
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
 
         run_config_sync(config, prune=False, dry_run=False)
 
-    server = MasServer(config, reactor, version_string=f"mas-twisted/{__version__}")
+    server = MasServer(config, cast(IMasReactor, reactor), version_string=f"mas-twisted/{__version__}")
     # Build the keys now: a key that cannot be used should stop the start, not the first request.
     server.get_keystore()
 

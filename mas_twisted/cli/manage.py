@@ -25,9 +25,10 @@ import argparse
 import logging
 import shlex
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from mas_twisted.api.errors import DatabaseError, MasError
+from mas_twisted.util.reactor import IMasReactor
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
@@ -112,7 +113,7 @@ def run_with_server(config: RootConfig, func: Callable[[MasServer], Awaitable[T]
     outcome: list[Any] = []
 
     async def _main() -> T:
-        server = MasServer(config, reactor)
+        server = MasServer(config, cast(IMasReactor, reactor))
         module = server.get_db_pool().engine.module
         try:
             return await func(server)
@@ -127,12 +128,12 @@ def run_with_server(config: RootConfig, func: Callable[[MasServer], Awaitable[T]
 
         def _done(result: Any) -> None:
             outcome.append(result)
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
         d.addBoth(_done)
 
-    reactor.callWhenRunning(_start)  # type: ignore[attr-defined]
-    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    reactor.callWhenRunning(_start)
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # the real reactor takes it
     result = outcome[0]
     if isinstance(result, Failure):
         result.raiseException()

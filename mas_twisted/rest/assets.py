@@ -221,8 +221,10 @@ class AssetsResource:
         request.setHeader(b"Cache-Control", CACHE_FOUND)
         if request.setLastModified(st.st_mtime) is http.CACHED:
             return b""
-        data = self._cache.get(file_path, st)
-        if data is None:
+        cached = self._cache.get(file_path, st)
+        if cached is not None:
+            data = cached
+        else:
             try:
                 data, st = await deferToThreadPool(
                     self._reactor, self._reactor.getThreadPool(), _read, file_path

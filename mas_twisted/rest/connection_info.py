@@ -34,17 +34,16 @@ def describe_address(address: Any) -> str:
     if isinstance(address, IPv4Address):
         return f"{address.host}:{address.port}"
     if isinstance(address, UNIXAddress):
-        name = address.name
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", "replace")
+        raw = address.name
+        name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         return f"unix:{name or '(unnamed)'}"
     return "unknown" if address is None else repr(address)
 
 
 def _transports(request: IRequest) -> list[Any]:
     """The channel's transport, then each transport below it (TLS, PROXY, the socket)."""
-    chain = []
-    transport = getattr(request.channel, "transport", None)
+    chain: list[Any] = []
+    transport = getattr(getattr(request, "channel", None), "transport", None)
     while transport is not None and len(chain) < 8:
         chain.append(transport)
         transport = getattr(transport, "transport", None)

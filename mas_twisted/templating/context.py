@@ -139,7 +139,7 @@ class PageContext:
     TEMPLATE: ClassVar[str]
 
     def to_context(self) -> dict[str, Any]:
-        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+        return {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}  # type: ignore[arg-type]  # every page context is an attrs class
 
 
 @attrs.frozen

@@ -52,7 +52,7 @@ def parse_login_request(body: Any) -> LoginRequest:
     try:
         fields = Fields(body)
         login_type = fields.req_str("type")
-        common = {
+        common: dict[str, Any] = {
             "refresh_token": fields.bool_default("refresh_token"),
             "device_id": fields.opt_str("device_id"),
             "initial_device_display_name": fields.opt_str("initial_device_display_name"),

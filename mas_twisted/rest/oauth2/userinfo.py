@@ -15,7 +15,7 @@ Response: 200 application/json {"sub": "01H...", "username": "alice"}
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from klein import Klein
@@ -97,7 +97,7 @@ class UserinfoResource:
 
     @app.handle_errors(BearerTokenError)
     def bearer_error(self, request: IRequest, failure: Failure) -> bytes:
-        error: BearerTokenError = failure.value
+        error = cast(BearerTokenError, failure.value)
         logger.info(
             "userinfo refused: %d %s%s", error.code, error.error, f" ({error.debug})" if error.debug else ""
         )
