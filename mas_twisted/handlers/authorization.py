@@ -52,7 +52,6 @@ from mas_twisted.api.errors import (
     UnauthorizedClientError,
     UnsupportedResponseTypeError,
 )
-from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT, PostAuthAction, login_url
 from mas_twisted.oauth2.requests import (
     AUTHORIZATION_CODE,
     FORM_POST,
@@ -72,6 +71,7 @@ from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
 from mas_twisted.policy.engine import Requester, SessionCounts
 from mas_twisted.types.oauth2 import AuthorizationGrant, InvalidTransitionError, Pkce
+from mas_twisted.urls import CONTINUE_AUTHORIZATION_GRANT, PostAuthAction, login_url
 
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult

@@ -32,157 +32,25 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING
 
 import attrs
 
-from mas_twisted import urls
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
-from mas_twisted.util.ulid import is_ulid
+from mas_twisted.urls import (
+    CONTINUE_AUTHORIZATION_GRANT,
+    CONTINUE_COMPAT_SSO_LOGIN,
+    CONTINUE_DEVICE_CODE_GRANT,
+    PostAuthAction,
+)
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.stores import Stores
     from mas_twisted.types.upstream import UpstreamOAuthProvider
-    from mas_twisted.urls import UrlBuilder
 
 logger = logging.getLogger(__name__)
-
-# -- post-auth actions ------------------------------------------------------------------------
-
-CONTINUE_AUTHORIZATION_GRANT = "continue_authorization_grant"
-CONTINUE_DEVICE_CODE_GRANT = "continue_device_code_grant"
-CONTINUE_COMPAT_SSO_LOGIN = "continue_compat_sso_login"
-CHANGE_PASSWORD = "change_password"
-LINK_UPSTREAM = "link_upstream"
-MANAGE_ACCOUNT = "manage_account"
-
-#: The kinds that name an object by ``id``: the route they continue at, and its placeholder.
-_ID_KINDS: dict[str, tuple[str, str]] = {
-    CONTINUE_AUTHORIZATION_GRANT: (urls.CONSENT, "grant_id"),
-    CONTINUE_DEVICE_CODE_GRANT: (urls.DEVICE_CODE_CONSENT, "device_code_id"),
-    CONTINUE_COMPAT_SSO_LOGIN: (urls.COMPAT_LOGIN_SSO_COMPLETE, "grant_id"),
-    LINK_UPSTREAM: (urls.UPSTREAM_OAUTH2_LINK, "link_id"),
-}
-POST_AUTH_KINDS: frozenset[str] = frozenset(_ID_KINDS) | {CHANGE_PASSWORD, MANAGE_ACCOUNT}
-
-#: MSC4191 account-management actions; ``True`` where a ``device_id`` is required.
-ACCOUNT_ACTIONS: dict[str, bool] = {
-    "org.matrix.profile": False,
-    "profile": False,
-    "org.matrix.devices_list": False,
-    "org.matrix.sessions_list": False,
-    "sessions_list": False,
-    "org.matrix.device_view": True,
-    "org.matrix.session_view": True,
-    "session_view": True,
-    "org.matrix.device_delete": True,
-    "org.matrix.session_end": True,
-    "session_end": True,
-    "org.matrix.cross_signing_reset": False,
-}
-
-
-@attrs.frozen
-class PostAuthAction:
-    """Where to continue after authentication (MAS's ``PostAuthAction``)."""
-
-    kind: str
-    id: str | None = None
-    #: ``manage_account`` only: the MSC4191 action, and its ``device_id`` if it needs one.
-    account_action: str | None = None
-    device_id: str | None = None
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> PostAuthAction | None:
-        """The action in a query string or form (``kind``, ``id``, ``action``, ``device_id``), if valid."""
-        kind = _one(params.get("kind"))
-        if kind is None or kind not in POST_AUTH_KINDS:
-            return None
-        if kind in _ID_KINDS:
-            action_id = _one(params.get("id"))
-            if action_id is None or not is_ulid(action_id):
-                return None
-            return cls(kind=kind, id=action_id.upper())
-        if kind == MANAGE_ACCOUNT:
-            account_action = _one(params.get("action"))
-            device_id = _one(params.get("device_id"))
-            needs_device = ACCOUNT_ACTIONS.get(account_action or "")
-            if needs_device is None or (needs_device and not device_id):
-                return cls(kind=kind)
-            return cls(
-                kind=kind, account_action=account_action, device_id=device_id if needs_device else None
-            )
-        return cls(kind=kind)
-
-    def to_params(self) -> dict[str, str]:
-        """The query-string / hidden-field form of the action."""
-        params = {"kind": self.kind}
-        if self.id is not None:
-            params["id"] = self.id
-        if self.account_action is not None:
-            params["action"] = self.account_action
-        if self.device_id is not None:
-            params["device_id"] = self.device_id
-        return params
-
-    def path(self) -> str:
-        """The page that continues the action (MAS's ``go_next``), without the public base prefix."""
-        route = _ID_KINDS.get(self.kind)
-        if route is not None:
-            rule, placeholder = route
-            return urls.path_for(rule, **{placeholder: self.id})
-        if self.kind == CHANGE_PASSWORD:
-            return urls.ACCOUNT_PASSWORD_CHANGE
-        if self.account_action is None:
-            return urls.ACCOUNT
-        query = {"action": self.account_action}
-        if self.device_id is not None:
-            query["device_id"] = self.device_id
-        return f"{urls.ACCOUNT}?{urlencode(query)}"
-
-    def go_next(self, url_builder: UrlBuilder) -> str:
-        """The ``Location`` to redirect to (a path under the public base's prefix)."""
-        return url_builder.relative(self.path())
-
-
-def _one(value: Any) -> str | None:
-    if isinstance(value, (list, tuple)):
-        value = value[0] if len(value) == 1 else None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return value if isinstance(value, str) and value else None
-
-
-def post_auth_redirect(
-    kind: str | None, id: str | None = None, *, url_builder: UrlBuilder | None = None
-) -> str:
-    """Where a browser goes once authenticated for this action: the consent page for
-    ``continue_authorization_grant``, and so on (see the module docstring); ``/`` when there is
-    no (valid) action. With ``url_builder`` the path is put under the public base's prefix.
-    """
-    action = PostAuthAction.from_params({"kind": kind, "id": id}) if kind else None
-    path = action.path() if action is not None else urls.INDEX
-    return url_builder.relative(path) if url_builder is not None else path
-
-
-def go_next(action: PostAuthAction | None, url_builder: UrlBuilder) -> str:
-    """``action.go_next`` or, without an action, the index page (MAS's ``Login::go_next``)."""
-    return action.go_next(url_builder) if action is not None else url_builder.index()
-
-
-def login_url(
-    url_builder: UrlBuilder, action: PostAuthAction | None = None, login_hint: str | None = None
-) -> str:
-    """The login page that comes back to ``action`` afterwards (what ``/authorize`` redirects to)."""
-    query: dict[str, str] = dict(action.to_params()) if action is not None else {}
-    if login_hint:
-        query["login_hint"] = login_hint
-    return url_builder.login(query)
-
 
 # -- password login ---------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.oauth2.scope import describe_scopes
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.forms import FormState
@@ -27,6 +26,7 @@ from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.urls import PostAuthAction
 
 if TYPE_CHECKING:
     from mas_twisted.types.upstream import UpstreamOAuthProvider

@@ -14,7 +14,6 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.context import (
     AccountInactiveContext,
@@ -39,6 +38,7 @@ from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.urls import PostAuthAction
 from mas_twisted.util.ulid import make_ulid
 
 

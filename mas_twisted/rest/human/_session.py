@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import attrs
 from twisted.web.iweb import IRequest
 
-from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.rest.human._forms import html_response
 from mas_twisted.templating import AccountInactiveContext
+from mas_twisted.urls import PostAuthAction
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

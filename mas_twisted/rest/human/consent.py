@@ -24,12 +24,12 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
 from mas_twisted.handlers.authorization import Callback, ConsentView
-from mas_twisted.handlers.login import CONTINUE_AUTHORIZATION_GRANT
 from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import redirect
 from mas_twisted.rest.human.authorize import send_callback
 from mas_twisted.templating import ConsentContext
+from mas_twisted.urls import CONTINUE_AUTHORIZATION_GRANT
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

@@ -28,7 +28,7 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
-from mas_twisted.handlers.login import LoginOutcome, PostAuthAction, go_next
+from mas_twisted.handlers.login import LoginOutcome
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
 from mas_twisted.rest.human._forms import (
@@ -43,6 +43,7 @@ from mas_twisted.rest.human._forms import (
 )
 from mas_twisted.rest.human._session import load_session_or_fallback, render_account_inactive
 from mas_twisted.templating import FormState, LoginContext, PostAuthContext, ProviderLink, simplify_url
+from mas_twisted.urls import PostAuthAction, go_next
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

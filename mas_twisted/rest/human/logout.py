@@ -16,10 +16,10 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
-from mas_twisted.handlers.login import PostAuthAction
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import first, form_params, redirect, single
+from mas_twisted.urls import PostAuthAction
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

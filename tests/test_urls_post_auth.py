@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from mas_twisted.handlers.login import PostAuthAction, go_next, login_url, post_auth_redirect
-from mas_twisted.urls import UrlBuilder
+from mas_twisted.urls import PostAuthAction, UrlBuilder, go_next, login_url, post_auth_redirect
 
 ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
