@@ -41,11 +41,12 @@ from mas_twisted.oauth2.scope import (
     OPENID,
     SYNAPSE_ADMIN_SCOPE,
 )
-from mas_twisted.policy._rego import as_set, defined, get, members, regex_match, truthy
+from mas_twisted.policy._rego import defined, get, members, regex_match, truthy
 from mas_twisted.policy.common import (
-    passes_session_threshold,
     requester_ban_violations,
     session_limit_violation,
+    session_limits_apply,
+    violation_set,
 )
 from mas_twisted.policy.model import Violation
 
@@ -120,18 +121,11 @@ def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) ->
 
     out.extend(requester_ban_violations(input, data))
 
-    session_limit = get(data, "session_limit")
     session_counts = get(input, "session_counts")
-    if (
-        defined(session_limit)
-        and session_limit is not None
-        and defined(session_counts)
-        and session_counts is not None
-        and passes_session_threshold(input, data)
-    ):
+    if defined(session_counts) and session_counts is not None and session_limits_apply(input, data):
         out.extend(
             session_limit_violation(
                 input, data, limit_key="soft_limit", msg="user has too many active sessions"
             )
         )
-    return [Violation.from_json(v) for v in as_set(out)]
+    return violation_set(out)
