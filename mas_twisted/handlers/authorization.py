@@ -70,7 +70,7 @@ from mas_twisted.oauth2.requests import (
 )
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
-from mas_twisted.policy.engine import Requester, SessionCounts
+from mas_twisted.policy.model import Requester, SessionCounts
 from mas_twisted.types.oauth2 import AuthorizationGrant, InvalidTransitionError, Pkce
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ import attrs
 from mas_twisted.api.errors import MatrixError, NotFoundError, PageError
 from mas_twisted.config._base import is_ulid
 from mas_twisted.handlers.login import CONTINUE_COMPAT_SSO_LOGIN, PostAuthAction, login_url
-from mas_twisted.policy.engine import LOGIN_SSO, Requester, SessionCounts
+from mas_twisted.policy.model import LOGIN_SSO, Requester, SessionCounts
 from mas_twisted.types.compat import SSO_LOGIN_LIFETIME_MS, CompatSsoLogin
 
 if TYPE_CHECKING:

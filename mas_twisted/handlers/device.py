@@ -31,7 +31,7 @@ from mas_twisted.handlers.authorization import DEFAULT_LOCALE
 from mas_twisted.handlers.login import CONTINUE_DEVICE_CODE_GRANT, PostAuthAction, login_url
 from mas_twisted.oauth2.requests import DEVICE_CODE
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.policy.engine import Requester, SessionCounts
+from mas_twisted.policy.model import Requester, SessionCounts
 from mas_twisted.types.oauth2 import DeviceCodeGrant, InvalidTransitionError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from mas_twisted.policy.common import (
     session_limits_apply,
     violation_set,
 )
-from mas_twisted.policy.model import Violation
+from mas_twisted.policy.model import LOGIN_SSO, Violation
 
 
 def evaluate_compat_login(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
@@ -30,7 +30,7 @@ def evaluate_compat_login(input: dict[str, Any], data: dict[str, Any]) -> list[V
     out = requester_ban_violations(input, data)
 
     if not truthy(get(input, "session_replaced")) and session_limits_apply(input, data):
-        if get(input, "login", "type") == "m.login.sso":
+        if get(input, "login", "type") == LOGIN_SSO:
             out.extend(
                 session_limit_violation(
                     input, data, limit_key="soft_limit", msg="user has too many active sessions (soft limit)"

@@ -28,7 +28,7 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.compat import CompatHandler, LoginRequest
-from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
+from mas_twisted.policy.model import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
 from mas_twisted.rest import urls
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
