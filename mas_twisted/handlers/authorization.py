@@ -69,7 +69,7 @@ from mas_twisted.oauth2.requests import (
 )
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
-from mas_twisted.policy.engine import Requester, SessionCounts
+from mas_twisted.policy.model import Requester, SessionCounts
 from mas_twisted.types.oauth2 import AuthorizationGrant, InvalidTransitionError, Pkce
 from mas_twisted.urls import CONTINUE_AUTHORIZATION_GRANT, PostAuthAction, login_url
 

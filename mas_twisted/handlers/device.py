@@ -30,7 +30,7 @@ from mas_twisted.api.errors import InvalidRequestError, PageError, UnauthorizedC
 from mas_twisted.handlers.authorization import DEFAULT_LOCALE
 from mas_twisted.oauth2.requests import DEVICE_CODE
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.policy.engine import Requester, SessionCounts
+from mas_twisted.policy.model import Requester, SessionCounts
 from mas_twisted.types.oauth2 import DeviceCodeGrant, InvalidTransitionError
 from mas_twisted.urls import CONTINUE_DEVICE_CODE_GRANT, PostAuthAction, login_url
 

@@ -32,6 +32,9 @@ OFFLINE_ACCESS = "offline_access"
 #: Access to the whole Matrix client-server API (MSC2967).
 MATRIX_API_SCOPE = "urn:matrix:client:api:*"
 MATRIX_API_SCOPE_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:api:*"
+#: Prefixes of the client-server API scopes.
+MATRIX_API_SCOPE_PREFIX = "urn:matrix:client:api:"
+MATRIX_API_SCOPE_PREFIX_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:api:"
 #: Prefixes of the scope that binds a session to one Matrix device.
 DEVICE_SCOPE_PREFIX = "urn:matrix:client:device:"
 DEVICE_SCOPE_PREFIX_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:device:"
@@ -45,7 +48,8 @@ MAS_ADMIN_SCOPE = "urn:mas:admin"
 #: MAS's GraphQL API.
 MAS_GRAPHQL_SCOPE = "urn:mas:graphql:*"
 
-#: The device IDs the ``authorization_grant`` policy accepts in a device scope it grants.
+#: The device IDs the ``authorization_grant`` policy accepts in a device scope it grants
+#: (its regexes are built from this pattern, so it stays valid in both Python and RE2).
 DEVICE_ID_PATTERN = r"[A-Za-z0-9._~!$&'()*+,;=:@/-]{10,}"
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 

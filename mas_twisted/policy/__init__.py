@@ -12,16 +12,16 @@ from mas_twisted.policy.authorization_grant import evaluate_authorization_grant
 from mas_twisted.policy.client_registration import evaluate_client_registration
 from mas_twisted.policy.compat_login import evaluate_compat_login
 from mas_twisted.policy.email import evaluate_email
-from mas_twisted.policy.engine import (
+from mas_twisted.policy.engine import PolicyEngine, build_policy_data
+from mas_twisted.policy.model import (
     LOGIN_PASSWORD,
     LOGIN_SSO,
     LOGIN_TOKEN,
-    PolicyEngine,
+    EvaluationResult,
     Requester,
     SessionCounts,
-    build_policy_data,
+    Violation,
 )
-from mas_twisted.policy.model import EvaluationResult, Violation
 from mas_twisted.policy.register import evaluate_register
 
 __all__ = [

@@ -24,27 +24,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from mas_twisted.oauth2.requests import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, DEVICE_CODE
 from mas_twisted.oauth2.scope import (
+    DEVICE_ID_PATTERN,
     DEVICE_SCOPE_PREFIX,
     DEVICE_SCOPE_PREFIX_UNSTABLE,
+    EMAIL,
+    MAS_ADMIN_SCOPE,
+    MAS_GRAPHQL_SCOPE,
     MATRIX_API_SCOPE,
+    MATRIX_API_SCOPE_PREFIX,
+    MATRIX_API_SCOPE_PREFIX_UNSTABLE,
     MATRIX_API_SCOPE_UNSTABLE,
     MATRIX_SCOPE_PREFIX,
     MATRIX_SCOPE_PREFIX_UNSTABLE,
+    OPENID,
+    SYNAPSE_ADMIN_SCOPE,
 )
-from mas_twisted.policy._rego import as_set, defined, get, members, regex_match, truthy
+from mas_twisted.policy._rego import defined, get, members, regex_match, truthy
 from mas_twisted.policy.common import (
-    passes_session_threshold,
     requester_ban_violations,
     session_limit_violation,
+    session_limits_apply,
+    violation_set,
 )
 from mas_twisted.policy.model import Violation
 
-INTERACTIVE_GRANT_TYPES = ("authorization_code", "urn:ietf:params:oauth:grant-type:device_code")
+INTERACTIVE_GRANT_TYPES = (AUTHORIZATION_CODE, DEVICE_CODE)
 
-_UNSTABLE_DEVICE_RE = r"^urn:matrix:org.matrix.msc2967.client:device:[A-Za-z0-9._~!$&'()*+,;=:@/-]{10,}$"
-_STABLE_DEVICE_RE = r"^urn:matrix:client:device:[A-Za-z0-9._~!$&'()*+,;=:@/-]{10,}$"
-_ALWAYS_ALLOWED = ("", "openid", "email", "urn:mas:graphql:*")
+#: The device scopes granted, as MAS's Rego writes them: the prefix is not escaped, so each
+#: ``.`` of the unstable prefix matches any character (``urn:matrix:orgXmatrix...`` passes).
+_DEVICE_SCOPE_RES = tuple(
+    f"^{prefix}{DEVICE_ID_PATTERN}$" for prefix in (DEVICE_SCOPE_PREFIX_UNSTABLE, DEVICE_SCOPE_PREFIX)
+)
+_ALWAYS_ALLOWED = ("", OPENID, EMAIL, MAS_GRAPHQL_SCOPE)
 
 
 def _can_request_admin(user: Any, data: Any) -> bool:
@@ -59,14 +72,14 @@ def _allowed_scope(scope: str, input: Any, data: Any) -> bool:
         return True
     grant_type = get(input, "grant_type")
     interactive = grant_type in INTERACTIVE_GRANT_TYPES
-    if scope == "urn:synapse:admin:*":
+    if scope == SYNAPSE_ADMIN_SCOPE:
         return interactive and _can_request_admin(get(input, "user"), data)
-    if scope == "urn:mas:admin":
+    if scope == MAS_ADMIN_SCOPE:
         if interactive and _can_request_admin(get(input, "user"), data):
             return True
         client_id = get(input, "client", "id")
         return (
-            grant_type == "client_credentials"
+            grant_type == CLIENT_CREDENTIALS
             and defined(client_id)
             and any(client_id == client for client in members(get(data, "admin_clients")))
         )
@@ -74,7 +87,7 @@ def _allowed_scope(scope: str, input: Any, data: Any) -> bool:
         return False
     if scope in (MATRIX_API_SCOPE, MATRIX_API_SCOPE_UNSTABLE):
         return True
-    return bool(regex_match(_UNSTABLE_DEVICE_RE, scope) or regex_match(_STABLE_DEVICE_RE, scope))
+    return any(regex_match(pattern, scope) for pattern in _DEVICE_SCOPE_RES)
 
 
 def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
@@ -94,8 +107,7 @@ def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) ->
 
         has_device_scope = bool(unstable_devices or stable_devices)
         has_api_scope = any(
-            t.startswith(("urn:matrix:client:api:", "urn:matrix:org.matrix.msc2967.client:api:"))
-            for t in tokens
+            t.startswith((MATRIX_API_SCOPE_PREFIX, MATRIX_API_SCOPE_PREFIX_UNSTABLE)) for t in tokens
         )
         if has_device_scope and not has_api_scope:
             out.append(
@@ -109,18 +121,11 @@ def evaluate_authorization_grant(input: dict[str, Any], data: dict[str, Any]) ->
 
     out.extend(requester_ban_violations(input, data))
 
-    session_limit = get(data, "session_limit")
     session_counts = get(input, "session_counts")
-    if (
-        defined(session_limit)
-        and session_limit is not None
-        and defined(session_counts)
-        and session_counts is not None
-        and passes_session_threshold(input, data)
-    ):
+    if defined(session_counts) and session_counts is not None and session_limits_apply(input, data):
         out.extend(
             session_limit_violation(
                 input, data, limit_key="soft_limit", msg="user has too many active sessions"
             )
         )
-    return [Violation.from_json(v) for v in as_set(out)]
+    return violation_set(out)

@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mas_twisted.policy._rego import as_set, count, defined, get, members, truthy
+from mas_twisted.policy._rego import count, defined, get, members, truthy
+from mas_twisted.policy.common import violation_set
 from mas_twisted.policy.model import Violation
 
 _URL_RE = re.compile(
@@ -174,4 +175,4 @@ class _ClientRegistration:
 
 def evaluate_client_registration(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
     """Evaluate the ``client_registration`` policy."""
-    return [Violation.from_json(v) for v in as_set(_ClientRegistration(input, data).violations())]
+    return violation_set(_ClientRegistration(input, data).violations())

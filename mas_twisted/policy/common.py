@@ -15,6 +15,7 @@ from typing import Any
 
 from mas_twisted.policy._rego import (
     UNDEFINED,
+    as_set,
     cidr_contains,
     compare,
     defined,
@@ -25,6 +26,7 @@ from mas_twisted.policy._rego import (
     regex_match,
     truthy,
 )
+from mas_twisted.policy.model import Violation
 
 
 def matches_string_constraints(value: Any, constraints: Any) -> bool:
@@ -119,6 +121,13 @@ def passes_session_threshold(input: Any, data: Any) -> bool:
     return _le(total, threshold)
 
 
+def session_limits_apply(input: Any, data: Any) -> bool:
+    """Whether the session limit rules run: ``data.session_limit`` is set (not ``null``) and
+    the user is within its ``max_session_threshold`` (:func:`passes_session_threshold`)."""
+    session_limit = get(data, "session_limit")
+    return defined(session_limit) and session_limit is not None and passes_session_threshold(input, data)
+
+
 def _le(a: Any, b: Any) -> bool:
     """Rego's ``a <= b`` (OPA's order across types); false when either is undefined."""
     if not defined(a) or not defined(b):
@@ -137,3 +146,9 @@ def session_limit_violation(input: Any, data: Any, *, limit_key: str, msg: str) 
     if isinstance(need, float) and need.is_integer():
         need = int(need)
     return [{"code": "too-many-sessions", "msg": msg, "need_to_remove": need}]
+
+
+def violation_set(violations: list[dict[str, Any]]) -> list[Violation]:
+    """A policy's violation objects as its result: a Rego set (duplicates dropped, in OPA's
+    order) of :class:`~mas_twisted.policy.model.Violation`."""
+    return [Violation.from_json(v) for v in as_set(violations)]

@@ -15,28 +15,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.policy._rego import as_set, defined, get, truthy
+from mas_twisted.policy._rego import get, truthy
 from mas_twisted.policy.common import (
-    passes_session_threshold,
     requester_ban_violations,
     session_limit_violation,
+    session_limits_apply,
+    violation_set,
 )
-from mas_twisted.policy.model import Violation
+from mas_twisted.policy.model import LOGIN_SSO, Violation
 
 
 def evaluate_compat_login(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
     """Evaluate the ``compat_login`` policy."""
     out = requester_ban_violations(input, data)
 
-    session_limit = get(data, "session_limit")
-    limits_apply = (
-        defined(session_limit)
-        and session_limit is not None
-        and not truthy(get(input, "session_replaced"))
-        and passes_session_threshold(input, data)
-    )
-    if limits_apply:
-        if get(input, "login", "type") == "m.login.sso":
+    if not truthy(get(input, "session_replaced")) and session_limits_apply(input, data):
+        if get(input, "login", "type") == LOGIN_SSO:
             out.extend(
                 session_limit_violation(
                     input, data, limit_key="soft_limit", msg="user has too many active sessions (soft limit)"
@@ -48,4 +42,4 @@ def evaluate_compat_login(input: dict[str, Any], data: dict[str, Any]) -> list[V
                     input, data, limit_key="hard_limit", msg="user has too many active sessions (hard limit)"
                 )
             )
-    return [Violation.from_json(v) for v in as_set(out)]
+    return violation_set(out)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.policy._rego import as_set, get, glob_match, members, truthy
-from mas_twisted.policy.common import matches_string_constraints
+from mas_twisted.policy._rego import get, glob_match, members, truthy
+from mas_twisted.policy.common import matches_string_constraints, violation_set
 from mas_twisted.policy.model import Violation
 
 
@@ -62,4 +62,4 @@ def email_violations(input: Any, data: Any) -> list[dict[str, Any]]:
 
 def evaluate_email(input: dict[str, Any], data: dict[str, Any]) -> list[Violation]:
     """Evaluate the ``email`` policy."""
-    return [Violation.from_json(v) for v in as_set(email_violations(input, data))]
+    return violation_set(email_violations(input, data))

@@ -27,7 +27,7 @@ from mas_twisted.policy.authorization_grant import evaluate_authorization_grant
 from mas_twisted.policy.client_registration import evaluate_client_registration
 from mas_twisted.policy.compat_login import evaluate_compat_login
 from mas_twisted.policy.email import evaluate_email
-from mas_twisted.policy.model import EvaluationResult, Violation
+from mas_twisted.policy.model import LOGIN_SSO, EvaluationResult, Requester, SessionCounts, Violation
 from mas_twisted.policy.register import evaluate_register
 
 if TYPE_CHECKING:
@@ -36,37 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: ``login.type`` values of the ``compat_login`` input.
-LOGIN_SSO = "m.login.sso"
-LOGIN_TOKEN = "m.login.token"
-LOGIN_PASSWORD = "m.login.password"
-
-
-@attrs.frozen
-class Requester:
-    """Who made the request: its IP address and user agent, when known."""
-
-    ip_address: str | None = None
-    user_agent: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ip_address": self.ip_address, "user_agent": self.user_agent}
-
-
-@attrs.frozen
-class SessionCounts:
-    """How many active sessions a user has, by kind."""
-
-    total: int
-    oauth2: int = 0
-    compat: int = 0
-    personal: int = 0
-
-    def to_json(self) -> dict[str, int]:
-        return attrs.asdict(self)
-
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON values: attrs objects field by field, mappings as objects,
+    sequences and sets as arrays, enums by value."""
     if attrs.has(type(value)):
         value = attrs.asdict(value, recurse=True)
     if isinstance(value, Mapping):
@@ -78,29 +51,23 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _object(value: Any, *, extra: Callable[[dict[str, Any]], None] | None = None) -> Any:
-    """A user, client or session count as JSON: a mapping as is, an attrs object field by field."""
+def _object(value: object, **aliases: str) -> dict[str, Any] | None:
+    """A user, client or session count as a JSON object (``None`` stays ``null``); each
+    ``alias="field"`` adds the key ``alias`` with the value of ``field`` unless it is there."""
     if value is None:
         return None
-    if hasattr(value, "to_json") and not attrs.has(type(value)):
-        out = value.to_json()
-    else:
-        out = _jsonable(value)
+    out = _jsonable(value)
     if not isinstance(out, dict):
         raise TypeError(f"expected an object, got {type(value).__name__}")
-    if extra is not None:
-        extra(out)
+    for alias, field in aliases.items():
+        if field in out:
+            out.setdefault(alias, out[field])
     return out
 
 
-def _user_extra(out: dict[str, Any]) -> None:
-    if "id" in out:
-        out.setdefault("sub", out["id"])
-
-
-def _client_extra(out: dict[str, Any]) -> None:
-    if "id" in out:
-        out.setdefault("client_id", out["id"])
+def _requester(requester: Requester | None) -> dict[str, Any]:
+    """The ``requester`` input: both keys always, ``null`` when unknown."""
+    return (requester or Requester()).to_json()
 
 
 def _session_limit_data(config: Any) -> Any:
@@ -181,7 +148,7 @@ class PolicyEngine:
         return self._run(
             "client_registration",
             evaluate_client_registration,
-            {"client_metadata": client_metadata, "requester": (requester or Requester()).to_json()},
+            {"client_metadata": client_metadata, "requester": _requester(requester)},
         )
 
     def evaluate_authorization_grant(
@@ -201,12 +168,12 @@ class PolicyEngine:
             "authorization_grant",
             evaluate_authorization_grant,
             {
-                "user": _object(user, extra=_user_extra),
+                "user": _object(user, sub="id"),
                 "session_counts": _object(session_counts),
-                "client": _object(client, extra=_client_extra),
+                "client": _object(client, client_id="id"),
                 "scope": str(scope),
                 "grant_type": grant_type,
-                "requester": (requester or Requester()).to_json(),
+                "requester": _requester(requester),
             },
         )
 
@@ -222,14 +189,12 @@ class PolicyEngine:
         input: dict[str, Any] = {"registration_method": registration_method, "username": username}
         if email is not None:
             input["email"] = email
-        input["requester"] = (requester or Requester()).to_json()
+        input["requester"] = _requester(requester)
         return self._run("register", evaluate_register, input)
 
     def evaluate_email(self, *, email: str, requester: Requester | None = None) -> EvaluationResult:
         """``email``: may a user add or register with this address?"""
-        return self._run(
-            "email", evaluate_email, {"email": email, "requester": (requester or Requester()).to_json()}
-        )
+        return self._run("email", evaluate_email, {"email": email, "requester": _requester(requester)})
 
     def evaluate_compat_login(
         self,
@@ -250,10 +215,10 @@ class PolicyEngine:
             "compat_login",
             evaluate_compat_login,
             {
-                "user": _object(user, extra=_user_extra),
+                "user": _object(user, sub="id"),
                 "session_counts": _object(session_counts),
                 "session_replaced": session_replaced,
                 "login": login,
-                "requester": (requester or Requester()).to_json(),
+                "requester": _requester(requester),
             },
         )

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""What a policy evaluation returns (MAS's ``crates/policy/src/model.rs``).
+"""The policies' data (MAS's ``crates/policy/src/model.rs``): the parts of their inputs the
+callers build (:class:`Requester`, :class:`SessionCounts`, the ``LOGIN_*`` login types) and
+what an evaluation returns.
 
 A :class:`Violation` has a human-readable ``msg`` and, depending on the rule, a ``code``
 (``username-too-short``, ``email-banned``, ``too-many-sessions`` …), the form ``field`` it
@@ -13,6 +15,35 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
+
+#: ``login.type`` values of the ``compat_login`` input.
+LOGIN_SSO = "m.login.sso"
+LOGIN_TOKEN = "m.login.token"
+LOGIN_PASSWORD = "m.login.password"
+
+
+@attrs.frozen
+class Requester:
+    """Who made the request: its IP address and user agent, when known."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ip_address": self.ip_address, "user_agent": self.user_agent}
+
+
+@attrs.frozen
+class SessionCounts:
+    """How many active sessions a user has, by kind."""
+
+    total: int
+    oauth2: int = 0
+    compat: int = 0
+    personal: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return attrs.asdict(self)
 
 
 @attrs.frozen

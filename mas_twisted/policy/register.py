@@ -16,8 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mas_twisted.policy._rego import as_set, count, defined, get, regex_match, truthy
-from mas_twisted.policy.common import matches_string_constraints, mxid, requester_ban_violations
+from mas_twisted.policy._rego import count, defined, get, regex_match, truthy
+from mas_twisted.policy.common import (
+    matches_string_constraints,
+    mxid,
+    requester_ban_violations,
+    violation_set,
+)
 from mas_twisted.policy.email import email_violations
 from mas_twisted.policy.model import Violation
 
@@ -73,4 +78,4 @@ def evaluate_register(input: dict[str, Any], data: dict[str, Any]) -> list[Viola
     if truthy(get(input, "email")):
         out.extend({"field": "email", **violation} for violation in email_violations(input, data))
 
-    return [Violation.from_json(v) for v in as_set(out)]
+    return violation_set(out)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mas_twisted.oauth2.scope import is_valid_device_id
 from mas_twisted.policy import evaluate_authorization_grant
 
 USER = {"username": "john"}
@@ -73,6 +74,50 @@ def test_device_scopes(api: str, device: str) -> None:
     assert [v.msg for v in multiple] == ["only one device scope is allowed at a time"]
     assert _allow(f"{api} {device}AAbbCCdd01", DEVICE_CODE)
     assert not _allow(f"{api} {device}AAbbCCdd01", CLIENT_CREDENTIALS, user=None)
+
+
+@pytest.mark.parametrize(
+    "device_id,valid",
+    [
+        ("AAbbCCdd01", True),
+        # Exactly ten characters, and nine.
+        ("ABCDEFGHIJ", True),
+        ("ABCDEFGHI", False),
+        # Every punctuation character of the pattern, and a '.' (not a wildcard inside the class).
+        ("ABCD.EFGHI", True),
+        ("..........", True),
+        ("._~!$&'()*+,;=:@/-", True),
+        ("ABCDEFGHI-", True),
+        ("-ABCDEFGHI", True),
+        # Characters outside it, at either end and inside.
+        ("ABCDEFGHI#", False),
+        ("#ABCDEFGHI", False),
+        ("ABCDE%FGHI", False),
+        ('ABCDE"FGHI', False),
+        ("ABCDE[FGHI", False),
+        ("ABCDE^FGHI", False),
+        ("ABCDEéFGHI", False),
+        # '$' anchors at the very end (RE2), not before a final newline.
+        ("ABCDEFGHIJ\n", False),
+    ],
+)
+def test_device_id_edge_cases(device_id: str, valid: bool) -> None:
+    # The policy and oauth2.scope.is_valid_device_id accept the same device IDs.
+    assert is_valid_device_id(device_id) is valid
+    for api, device in (
+        ("urn:matrix:client:api:*", "urn:matrix:client:device:"),
+        ("urn:matrix:org.matrix.msc2967.client:api:*", "urn:matrix:org.matrix.msc2967.client:device:"),
+    ):
+        assert _allow(f"{api} {device}{device_id}", AUTH_CODE) is valid
+
+
+def test_device_scope_prefix_dots_are_wildcards() -> None:
+    # MAS's Rego leaves the dots of the unstable device prefix unescaped, so they match any
+    # character. Such a token is not a device scope for the other rules (no prefix match).
+    assert _allow("urn:matrix:orgXmatrixXmsc2967Xclient:device:AAbbCCdd01", AUTH_CODE)
+    assert not _allow("urn:matrix:orgXmatrixXmsc2967Xclient:device:AAbbCCdd01", CLIENT_CREDENTIALS)
+    assert not _allow("urn:matrixXclient:device:AAbbCCdd01", AUTH_CODE)
+    assert not _allow("urn:matrix:client:deviceXAAbbCCdd01", AUTH_CODE)
 
 
 def test_device_scope_only_with_cs_api_scope() -> None:

@@ -11,6 +11,8 @@ from mas_twisted.policy.common import (
     ip_in_list,
     matches_string_constraints,
     requester_banned,
+    session_limits_apply,
+    violation_set,
 )
 
 
@@ -109,6 +111,22 @@ def test_set_order_and_dedup() -> None:
     items = [{"msg": "b"}, {"msg": "a"}, {"msg": "b"}, {"code": "x", "msg": "z"}]
     assert as_set(items) == [{"code": "x", "msg": "z"}, {"msg": "a"}, {"msg": "b"}]
     assert compare(None, False) < 0 and compare(1, "1") < 0 and compare([1], {"a": 1}) < 0
+
+
+def test_session_limits_apply() -> None:
+    limit = {"soft_limit": 2, "hard_limit": 3}
+    counts = {"session_counts": {"total": 10}}
+    assert session_limits_apply(counts, {"session_limit": limit})
+    assert not session_limits_apply(counts, {})
+    assert not session_limits_apply(counts, {"session_limit": None})
+    assert session_limits_apply(counts, {"session_limit": {**limit, "max_session_threshold": 10}})
+    assert not session_limits_apply(counts, {"session_limit": {**limit, "max_session_threshold": 9}})
+    assert not session_limits_apply({}, {"session_limit": {**limit, "max_session_threshold": 9}})
+
+
+def test_violation_set() -> None:
+    violations = violation_set([{"msg": "b"}, {"msg": "a", "code": "c"}, {"msg": "b"}])
+    assert [v.to_json() for v in violations] == [{"msg": "a", "code": "c"}, {"msg": "b"}]
 
 
 def test_merge_data() -> None:

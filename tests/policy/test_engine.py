@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
 import attrs
 
 from mas_twisted.api.errors import ConfigError
 from mas_twisted.oauth2.registration import prepare_registration
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.policy import LOGIN_PASSWORD, LOGIN_SSO, PolicyEngine, Requester, SessionCounts
+from mas_twisted.policy import LOGIN_PASSWORD, LOGIN_SSO, PolicyEngine, Requester, SessionCounts, Violation
 from mas_twisted.types.tokens import TokenType
 from tests.unittest import TEST_SERVER_NAME, MasTestCase, override_config
 
@@ -151,6 +155,102 @@ class PolicyEngineTestCase(MasTestCase):
         with self.assertRaises(ValueError):
             policy.set_dynamic_data("01HVERSION2", {"server_name": ["not", "a", "string"]})
         self.assertTrue(check().valid)
+
+    def test_inputs(self) -> None:
+        # The inputs built for each entrypoint: users and clients field by field plus their
+        # sub / client_id, session counts as objects, requesters with both keys.
+        policy = self.server.get_policy()
+        seen: dict[str, dict[str, Any]] = {}
+
+        def capture(name: str) -> Callable[[dict[str, Any], Any], list[Violation]]:
+            def evaluate(input: dict[str, Any], data: Any) -> list[Violation]:
+                seen[name] = input
+                return []
+
+            return evaluate
+
+        for name in ("client_registration", "authorization_grant", "compat_login", "register", "email"):
+            patcher = mock.patch(f"mas_twisted.policy.engine.evaluate_{name}", capture(name))
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+        user = {"id": USER.id, "username": "alice", "can_request_admin": False, "sub": USER.id}
+        policy.evaluate_authorization_grant(
+            user=USER,
+            client=CLIENT,
+            scope=Scope.parse("openid"),
+            grant_type="authorization_code",
+            session_counts=SessionCounts(total=2, oauth2=2),
+            requester=Requester("198.51.100.1", None),
+        )
+        self.assertEqual(
+            seen["authorization_grant"],
+            {
+                "user": user,
+                "session_counts": {"total": 2, "oauth2": 2, "compat": 0, "personal": 0},
+                "client": {"id": CLIENT.id, "client_id": CLIENT.id},
+                "scope": "openid",
+                "grant_type": "authorization_code",
+                "requester": {"ip_address": "198.51.100.1", "user_agent": None},
+            },
+        )
+        policy.evaluate_authorization_grant(
+            client={"id": "c1", "client_id": "mine"}, scope="", grant_type="client_credentials"
+        )
+        self.assertEqual(
+            seen["authorization_grant"],
+            {
+                "user": None,
+                "session_counts": None,
+                "client": {"id": "c1", "client_id": "mine"},
+                "scope": "",
+                "grant_type": "client_credentials",
+                "requester": {"ip_address": None, "user_agent": None},
+            },
+        )
+        policy.evaluate_compat_login(
+            user={"username": "bob"},
+            session_counts={"total": 1},
+            session_replaced=True,
+            login_type=LOGIN_SSO,
+            redirect_uri="https://app.example.com/",
+        )
+        self.assertEqual(
+            seen["compat_login"],
+            {
+                "user": {"username": "bob"},
+                "session_counts": {"total": 1},
+                "session_replaced": True,
+                "login": {"type": "m.login.sso", "redirect_uri": "https://app.example.com/"},
+                "requester": {"ip_address": None, "user_agent": None},
+            },
+        )
+        policy.evaluate_register(registration_method="password", username="bob")
+        self.assertEqual(
+            seen["register"],
+            {
+                "registration_method": "password",
+                "username": "bob",
+                "requester": {"ip_address": None, "user_agent": None},
+            },
+        )
+        policy.evaluate_email(email="bob@example.com", requester=Requester(None, "Element/1.0"))
+        self.assertEqual(
+            seen["email"],
+            {"email": "bob@example.com", "requester": {"ip_address": None, "user_agent": "Element/1.0"}},
+        )
+        policy.evaluate_client_registration({"client_uri": "https://app.example.com/", "contacts": ("a",)})
+        self.assertEqual(
+            seen["client_registration"],
+            {
+                "client_metadata": {"client_uri": "https://app.example.com/", "contacts": ["a"]},
+                "requester": {"ip_address": None, "user_agent": None},
+            },
+        )
+        with self.assertRaises(TypeError):
+            policy.evaluate_authorization_grant(
+                client="not an object", scope="", grant_type="client_credentials"
+            )
 
     @override_config({"policy": {"data": {"server_name": ["a", "list"]}}})
     def test_unmergeable_config_data_is_a_config_error(self) -> None:

@@ -57,7 +57,7 @@ from mas_twisted.handlers.device_sync import DeviceSyncLockBusy, device_sync_loc
 from mas_twisted.handlers.login import localpart_of
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.oauth2.scope import device_id_from_scope_token
-from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester, SessionCounts
+from mas_twisted.policy.model import LOGIN_PASSWORD, LOGIN_TOKEN, Requester, SessionCounts
 from mas_twisted.types.compat import (
     SSO_LOGIN_TOKEN_LIFETIME_MS,
     CompatAccessToken,

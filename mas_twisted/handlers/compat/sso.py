@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 import attrs
 
 from mas_twisted.api.errors import InvalidParamError, MissingParamError, NotFoundError, PageError
-from mas_twisted.policy.engine import LOGIN_SSO, Requester, SessionCounts
+from mas_twisted.policy.model import LOGIN_SSO, Requester, SessionCounts
 from mas_twisted.types.compat import SSO_LOGIN_LIFETIME_MS, CompatSsoLogin
 from mas_twisted.urls import CONTINUE_COMPAT_SSO_LOGIN, PostAuthAction, login_url
 from mas_twisted.util.ulid import is_ulid

@@ -30,7 +30,7 @@ from twisted.web.iweb import IRequest
 from mas_twisted import urls
 from mas_twisted.api.errors import BadJsonError
 from mas_twisted.handlers.compat.login import LoginRequest
-from mas_twisted.policy.engine import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
+from mas_twisted.policy.model import LOGIN_PASSWORD, LOGIN_TOKEN, Requester
 from mas_twisted.rest._base import API_CORS, json_response
 from mas_twisted.rest.compat._base import (
     DataError,

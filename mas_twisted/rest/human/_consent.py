@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from twisted.web.iweb import IRequest
 
-from mas_twisted.policy.engine import Requester
+from mas_twisted.policy.model import Requester
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._forms import client_ip, first, form_params, html_response, user_agent
 from mas_twisted.rest.human._session import SessionOrFallback, load_session_or_fallback
