@@ -283,7 +283,11 @@ def make_request(
     )
 
     def _done() -> bool:
-        return bool(captured) and (bool(captured[0].finished) or bool(captured[0]._disconnected))
+        # Finished, or the channel refused the request at the HTTP layer (a 400 written by
+        # Twisted itself, e.g. for a NUL in a header value) and closed the connection.
+        return bool(captured) and (
+            bool(captured[0].finished) or bool(captured[0]._disconnected) or bool(transport.disconnecting)
+        )
 
     reactor.advance(0)
     waited = 0.0
