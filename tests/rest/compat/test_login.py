@@ -380,8 +380,7 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
 class TokenLoginTestCase(CompatTestCase):
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
         super().prepare(reactor, clock, server)
-        self.browser = BrowserSession(id=self.tokens.ulid(), user=self.alice, created_at=self.now())
-        self.get_success(self.stores.browser_sessions.add_browser_session(self.browser))
+        self.browser = self.factory.browser_session(self.alice)
 
     def sso_login(self, *, fulfil: bool = True, browser: BrowserSession | None = None) -> CompatSsoLogin:
         login = CompatSsoLogin(
