@@ -26,6 +26,7 @@ Tests then arrange through stores and handlers with :meth:`get_success`, act wit
 from __future__ import annotations
 
 import copy
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -43,6 +44,7 @@ from mas_twisted.server import MasServer
 from mas_twisted.storage.database import DatabasePool
 from mas_twisted.util.clock import Clock
 from mas_twisted.util.rand import TokenGenerator
+from tests.factories import Factory
 from tests.server import FakeChannel, ThreadedMemoryReactorClock, make_request, make_site
 from tests.utils import TestDatabase
 
@@ -139,6 +141,11 @@ class MasTestCase(unittest.TestCase):
         self._sites: dict[str, Site] = {}
 
         self.prepare(self.reactor, self.clock, self.server)
+
+    @functools.cached_property
+    def factory(self) -> Factory:
+        """Makes users, clients and sessions with tokens through this test's server."""
+        return Factory(self.server, self.get_success)
 
     # -- hooks ----------------------------------------------------------------------------
     def default_config(self) -> dict[str, Any]:

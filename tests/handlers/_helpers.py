@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""Helpers for tests of users, passwords and logins."""
+"""Helpers for tests of passwords, logins and client authentication (users, clients and
+sessions come from :mod:`tests.factories`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone
 
 from mas_twisted.handlers.passwords import PasswordManager
 from mas_twisted.server import MasServer
-from mas_twisted.types.users import User, UserEmail, UserPassword
 from tests.server import FakeThreadPool
 
 
@@ -21,25 +26,29 @@ def use_threadless_password_manager(server: MasServer, reactor: Any) -> Password
     return manager
 
 
-def make_user(
-    test: Any,
-    username: str = "alice",
-    password: str | None = "correct horse battery staple",
-    *,
-    emails: tuple[str, ...] = (),
-    **changes: Any,
-) -> User:
-    """Create a user (with a password hashed by the current scheme and verified emails) through the stores."""
-    server: MasServer = test.server
-    tokens = server.get_token_generator()
-    now = server.get_clock().time_msec()
-    user = User(id=tokens.ulid(), username=username, created_at=now, **changes)
-    hashed = None
-    if password is not None:
-        version, digest = test.get_success(server.get_password_manager().hash(password))
-        hashed = UserPassword(
-            id=tokens.ulid(), user_id=user.id, hashed_password=digest, version=version, created_at=now
-        )
-    addresses = [UserEmail(id=tokens.ulid(), user_id=user.id, email=e, created_at=now) for e in emails]
-    test.get_success(server.get_stores().users.register_user(user, hashed, addresses))
-    return user
+class _FakeResponse:
+    def __init__(self, code: int, body: bytes):
+        self.code = code
+        self.length = len(body)
+        self._body = body
+
+    def deliverBody(self, protocol: Any) -> None:
+        protocol.makeConnection(None)
+        protocol.dataReceived(self._body)
+        protocol.connectionLost(Failure(ResponseDone()))
+
+
+class FakeHttpClient:
+    """Answers ``get(uri)`` from ``documents`` (``uri -> (status, body)``) and counts calls."""
+
+    def __init__(self, documents: dict[str, tuple[int, Any]]):
+        self.documents = documents
+        self.calls: list[str] = []
+
+    def get(self, uri: str, **kwargs: Any) -> defer.Deferred[Any]:
+        self.calls.append(uri)
+        if uri not in self.documents:
+            return defer.fail(ConnectionRefusedError(f"nothing at {uri}"))
+        status, body = self.documents[uri]
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        return defer.succeed(_FakeResponse(status, raw))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mas_twisted.handlers.activity import FLUSH_INTERVAL_S, ActivityTracker
-from tests.handlers.test_introspection import TokenFixture
+from tests.handlers._base import TokenFixture
 
 
 class ActivityTrackerTestCase(TokenFixture):

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet import defer, reactor
-from twisted.python.failure import Failure
 from twisted.trial import unittest
-from twisted.web.client import ResponseDone
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
@@ -37,6 +35,7 @@ from mas_twisted.handlers.client_auth import (
 )
 from mas_twisted.oauth2.credentials import JWT_BEARER_CLIENT_ASSERTION, extract_credentials
 from mas_twisted.util.clock import Clock
+from tests.handlers._helpers import FakeHttpClient
 from tests.rest.oauth2._oauth_fixtures import (
     TOKEN_ENDPOINT,
     OAuthTestCase,
@@ -51,34 +50,6 @@ from tests.unittest import TEST_PUBLIC_BASE
 SECRET = "s3cr3t-With:Special+Chars/"
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES256K")
 HMAC = ("HS256", "HS384", "HS512")
-
-
-class _FakeResponse:
-    def __init__(self, code: int, body: bytes):
-        self.code = code
-        self.length = len(body)
-        self._body = body
-
-    def deliverBody(self, protocol: Any) -> None:
-        protocol.makeConnection(None)
-        protocol.dataReceived(self._body)
-        protocol.connectionLost(Failure(ResponseDone()))
-
-
-class FakeHttpClient:
-    """Answers ``get(uri)`` from ``documents`` (``uri -> (status, body)``) and counts calls."""
-
-    def __init__(self, documents: dict[str, tuple[int, Any]]):
-        self.documents = documents
-        self.calls: list[str] = []
-
-    def get(self, uri: str, **kwargs: Any) -> defer.Deferred[Any]:
-        self.calls.append(uri)
-        if uri not in self.documents:
-            return defer.fail(ConnectionRefusedError(f"nothing at {uri}"))
-        status, body = self.documents[uri]
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        return defer.succeed(_FakeResponse(status, raw))
 
 
 class ClientAuthenticatorTestCase(OAuthTestCase):

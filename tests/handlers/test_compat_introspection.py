@@ -6,7 +6,7 @@ as Synapse calls it."""
 from __future__ import annotations
 
 from mas_twisted.handlers.introspection import to_seconds
-from tests.handlers.test_introspection import API, API_UNSTABLE, DEVICE, DEVICE_UNSTABLE
+from tests.handlers._base import API, API_UNSTABLE, DEVICE, DEVICE_UNSTABLE
 from tests.rest.compat._compat_fixtures import HOMESERVER_AUTH, CompatTestCase
 
 ADMIN = "urn:synapse:admin:*"

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from typing import Any
-
-from jwcrypto import jwk, jws
 
 from mas_twisted.api.errors import ServerError
 from mas_twisted.handlers.id_token import ID_TOKEN_LIFETIME_S, token_hash
 from mas_twisted.types.users import BrowserSessionAuthentication
-from tests.rest.oauth2._oauth_fixtures import OAuthTestCase
+from tests.rest.oauth2._oauth_fixtures import OAuthTestCase, verify
 from tests.unittest import TEST_PUBLIC_BASE
-
-
-def verify(server: Any, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and claims of ``token`` once checked against the public JWKS (``keys.json``)."""
-    keyset = jwk.JWKSet.from_json(json.dumps(server.get_keystore().public_jwks()))
-    signed = jws.JWS()
-    signed.deserialize(token)
-    header = signed.jose_header
-    signed.verify(keyset.get_key(header["kid"]), alg=header["alg"])
-    return header, json.loads(signed.payload)
 
 
 class TokenHashTestCase(OAuthTestCase):

@@ -1,10 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""Token introspection rules (RFC 7662, inventory §2.10), through :class:`IntrospectionHandler`.
-
-Also home of :class:`TokenFixture`, which the activity, revocation and resource tests share:
-a client, a user ``alice`` with a browser session, and sessions with real ``mat_``/``mar_``
-tokens made through the stores.
-"""
+"""Token introspection rules (RFC 7662, inventory §2.10), through :class:`IntrospectionHandler`."""
 
 from __future__ import annotations
 
@@ -21,124 +16,19 @@ from mas_twisted.handlers.introspection import (
 )
 from mas_twisted.oauth2.scope import Scope, normalize_scope
 from mas_twisted.storage.introspection import INTROSPECTION_BATCH_MAX
-from mas_twisted.types.clients import OAuth2Client
-from mas_twisted.types.oauth2 import AccessToken, OAuth2Session, RefreshToken
+from mas_twisted.types.oauth2 import RefreshToken
 from mas_twisted.types.tokens import TokenType, base62_crc
-from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.batch import Batcher
-from tests.unittest import TEST_MATRIX_SECRET, MasTestCase
-
-API = "urn:matrix:client:api:*"
-API_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:api:*"
-DEVICE = "urn:matrix:client:device:"
-DEVICE_UNSTABLE = "urn:matrix:org.matrix.msc2967.client:device:"
-TTL_MS = 300_000
-
-
-class TokenFixture(MasTestCase):
-    """A client, ``alice`` with a browser session, and helpers that make sessions with tokens."""
-
-    def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
-        self.stores = server.get_stores()
-        self.tokens = server.get_token_generator()
-        self.client = self.add_client()
-        self.user = self.add_user("alice")
-        self.browser = BrowserSession(id=self.tokens.ulid(), user=self.user, created_at=self.now())
-        self.get_success(self.stores.browser_sessions.add_browser_session(self.browser))
-
-    def now(self) -> int:
-        return self.clock.time_msec()
-
-    def add_client(self, **fields: Any) -> OAuth2Client:
-        values: dict[str, Any] = {
-            "redirect_uris": ("https://app.example.com/cb",),
-            "grant_type_authorization_code": True,
-            "grant_type_refresh_token": True,
-            "token_endpoint_auth_method": "none",
-        }
-        values.update(fields)
-        client = OAuth2Client(id=self.tokens.ulid(), **values)
-        self.get_success(self.stores.oauth2_clients.add_oauth2_client(client))
-        return client
-
-    def add_user(self, username: str) -> User:
-        user = User(id=self.tokens.ulid(), username=username, created_at=self.now())
-        self.get_success(self.stores.users.add_user(user))
-        return user
-
-    def start_session(
-        self,
-        scope: str = f"openid {API}",
-        *,
-        user: User | None | bool = True,
-        client: OAuth2Client | None = None,
-        ttl_ms: int | None = TTL_MS,
-        refresh: bool = True,
-    ) -> tuple[OAuth2Session, AccessToken, RefreshToken | None]:
-        """A new session of ``client`` (default: the fixture's) for ``user`` (default alice;
-        ``None``: a client_credentials session) with an access token and a refresh token."""
-        owner = self.user if user is True else (user or None)
-        now = self.now()
-        session = OAuth2Session(
-            id=self.tokens.ulid(),
-            client_id=(client or self.client).id,
-            scope=scope,
-            created_at=now,
-            user_id=owner.id if owner else None,
-            user_session_id=self.browser.id if owner is self.user else None,
-        )
-        access = AccessToken(
-            id=self.tokens.ulid(),
-            session_id=session.id,
-            access_token=self.tokens.token(TokenType.ACCESS_TOKEN),
-            created_at=now,
-            expires_at=now + ttl_ms if ttl_ms is not None else None,
-        )
-        refresh_token = None
-        if refresh:
-            refresh_token = RefreshToken(
-                id=self.tokens.ulid(),
-                session_id=session.id,
-                refresh_token=self.tokens.token(TokenType.REFRESH_TOKEN),
-                created_at=now,
-                access_token_id=access.id,
-            )
-        self.get_success(
-            self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh_token)
-        )
-        return session, access, refresh_token
-
-    def session(self, session_id: str) -> OAuth2Session:
-        found = self.get_success(self.stores.oauth2_sessions.get_oauth2_session(session_id))
-        assert found is not None
-        return found
-
-    def access(self, token_id: str) -> AccessToken:
-        found = self.get_success(self.stores.access_tokens.get_access_token(token_id))
-        assert found is not None
-        return found
-
-    def refresh(self, token_id: str) -> RefreshToken:
-        found = self.get_success(self.stores.refresh_tokens.get_refresh_token(token_id))
-        assert found is not None
-        return found
-
-    def advance_ms(self, ms: int) -> None:
-        self.reactor.advance(ms / 1000)
-
-    def table_snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of the OAuth tables: to check that a request wrote nothing."""
-        out = {}
-        for table in ("oauth2_sessions", "oauth2_access_tokens", "oauth2_refresh_tokens", "users"):
-            rows = self.get_success(self.db_pool.execute("snapshot", f"SELECT * FROM {table}"))
-            out[table] = sorted(tuple(row) for row in rows)
-        return out
-
-
-def compat_token(prefix: str) -> str:
-    """A well-formed token of another type (``mct``, ``mcr``, ``mpt``)."""
-    base = f"{prefix}_" + "A" * 30
-    return f"{base}_{base62_crc(base)}"
+from tests.handlers._base import (
+    API,
+    API_UNSTABLE,
+    DEVICE,
+    DEVICE_UNSTABLE,
+    TTL_MS,
+    TokenFixture,
+    compat_token,
+)
+from tests.unittest import TEST_MATRIX_SECRET
 
 
 class IntrospectionHandlerTestCase(TokenFixture):

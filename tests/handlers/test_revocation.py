@@ -8,7 +8,7 @@ from typing import Any
 from mas_twisted.api.errors import UnauthorizedClientError, UnsupportedTokenTypeError
 from mas_twisted.types.oauth2 import AccessToken, RefreshToken
 from mas_twisted.types.tokens import TokenType
-from tests.handlers.test_introspection import TokenFixture, compat_token
+from tests.handlers._base import TokenFixture, compat_token
 
 
 class RevocationHandlerTestCase(TokenFixture):

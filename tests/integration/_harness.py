@@ -255,3 +255,19 @@ def request(
         return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
     finally:
         conn.close()
+
+
+#: How long a queued job may take to reach Synapse.
+JOB_TIMEOUT_S = 30.0
+
+
+def eventually(probe: Callable[[], Any], timeout: float = JOB_TIMEOUT_S, what: str = "") -> Any:
+    """``probe()``'s first truthy answer, polled every 0.2 s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not after {timeout}s: {what} (last answer {answer!r})")
+        time.sleep(0.2)

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration._harness import TwistdProcess, mas_cli
+from tests.integration._harness import TwistdProcess, eventually, mas_cli
 from tests.integration._proxy import RoutingProxy
 from tests.integration._synapse import SynapseServer, mas_with_synapse
-from tests.integration.test_synapse_e2e import eventually
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -187,7 +186,7 @@ def test_sso_through_the_real_pages_then_login_token(stack: CompatStack) -> None
     loginToken works once."""
     from urllib.parse import parse_qs, urlsplit
 
-    from tests.integration.test_oauth_flow import Browser
+    from tests.integration._oauth import Browser
 
     synapse = stack.synapse
     client_url = "https://client.example.test/sso-done?from=test"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,13 +36,12 @@ import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 
-from tests.integration._harness import TwistdProcess, mas_cli, query
+from tests.integration._harness import TwistdProcess, eventually, mas_cli, query
+from tests.integration._oauth import PASSWORD, REDIRECT_URI, Browser, introspect, register
 from tests.integration._synapse import SynapseServer, mas_with_synapse
-from tests.integration.test_oauth_flow import PASSWORD, REDIRECT_URI, Browser, introspect, register
 
 API_SCOPE = "urn:matrix:client:api:*"
 #: Long enough for the worker (wakes every ~1 s) to pick a job up and run it.
-JOB_TIMEOUT_S = 30.0
 
 
 class Stack:
@@ -103,18 +102,6 @@ class Stack:
     def user_id(self, username: str) -> str:
         ((user_id,),) = query(self.database_uri, f"SELECT user_id FROM users WHERE username = '{username}'")
         return user_id
-
-
-def eventually(probe: Callable[[], Any], timeout: float = JOB_TIMEOUT_S, what: str = "") -> Any:
-    """``probe()``'s first truthy answer, polled every 0.2 s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not after {timeout}s: {what} (last answer {answer!r})")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

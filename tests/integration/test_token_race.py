@@ -31,8 +31,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 import yaml
 
-from tests.integration import test_oauth_flow
-from tests.integration.test_oauth_flow import REDIRECT_URI, Browser, introspect, login_and_consent, register
+# service: the running service of the OAuth end-to-end tests (both engines, user alice), one per module.
+from tests.integration._oauth import (  # noqa: F401 - service is a pytest fixture
+    REDIRECT_URI,
+    Browser,
+    introspect,
+    login_and_consent,
+    register,
+    service,
+)
 
 CONTENDERS = 8
 CODES = 5
@@ -69,10 +76,6 @@ class Database:
             return rows
         finally:
             conn.close()
-
-
-# The running service of the OAuth end-to-end tests (both engines, user alice), one per module.
-service = test_oauth_flow.service
 
 
 def exchange_at_once(port: int, body: dict[str, str], contenders: int) -> list[tuple[int, dict]]:

@@ -15,7 +15,7 @@ from mas_twisted.queue.jobs.sessions import ExpireInactiveSessionsJob
 from mas_twisted.queue.registry import JOBS
 from mas_twisted.queue.worker import QueueWorker
 from mas_twisted.types.compat import CompatAccessToken, CompatSession
-from tests.storage.test_oauth2_sessions import API_SCOPE, OAuth2StoreTestCase
+from tests.storage._base import API_SCOPE, OAuth2StoreTestCase
 from tests.unittest import override_config
 
 TTL_S = 3600

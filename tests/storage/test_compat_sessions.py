@@ -9,7 +9,7 @@ from typing import Any
 
 from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
 from mas_twisted.types.compat import CompatAccessToken, CompatRefreshToken, CompatSession, CompatSsoLogin
-from tests.storage.test_oauth2_sessions import API_SCOPE, OAuth2StoreTestCase
+from tests.storage._base import API_SCOPE, OAuth2StoreTestCase
 
 
 class CompatStoreTestCase(OAuth2StoreTestCase):

@@ -13,7 +13,7 @@ from mas_twisted.types.oauth2 import (
     Pkce,
 )
 from mas_twisted.util.ulid import max_ulid_at
-from tests.storage.test_oauth2_sessions import API_SCOPE, DAY_MS, OAuth2StoreTestCase
+from tests.storage._base import API_SCOPE, DAY_MS, OAuth2StoreTestCase
 
 
 class AuthorizationGrantStoreTestCase(OAuth2StoreTestCase):

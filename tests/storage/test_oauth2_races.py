@@ -22,7 +22,7 @@ from mas_twisted.storage.stores.authorization_grants import exchange_authorizati
 from mas_twisted.storage.stores.device_code_grants import exchange_device_code_grant_txn
 from mas_twisted.storage.stores.refresh_tokens import RaceLostError, rotate_refresh_token_txn
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant, RefreshToken
-from tests.storage.test_oauth2_sessions import API_SCOPE, OAuth2StoreTestCase
+from tests.storage._base import API_SCOPE, OAuth2StoreTestCase
 from tests.utils import make_db_config, temp_dir
 
 CONTENDERS = 6

@@ -1,123 +1,14 @@
 # SPDX-License-Identifier: AGPL-3.0-only
-"""OAuth 2.0 session storage: add, finish (revoking tokens), activity batches, cleanup.
-
-Also home of :class:`OAuth2StoreTestCase`, the fixture the other ``test_oauth2_*`` store
-tests share: a client, a user with a browser session, deterministic ULIDs from the fake clock.
-"""
+"""OAuth 2.0 session storage: add, finish (revoking tokens), activity batches, cleanup."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.oauth2 import (
-    AccessToken,
     InvalidTransitionError,
     OAuth2Session,
     RefreshToken,
 )
-from mas_twisted.types.users import BrowserSession, User
-from mas_twisted.util.ulid import max_ulid_at
-from tests.unittest import MasTestCase
-
-HOUR_MS = 3600 * 1000
-DAY_MS = 24 * HOUR_MS
-API_SCOPE = "urn:matrix:client:api:*"
-
-
-class OAuth2StoreTestCase(MasTestCase):
-    """A client, a user (``alice``) with a browser session, and helpers to make OAuth objects."""
-
-    def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
-        self.stores = server.get_stores()
-        self._seq = 0
-        self.client = OAuth2Client(
-            id=self.new_id(),
-            redirect_uris=("https://app.example.com/cb",),
-            grant_type_authorization_code=True,
-            grant_type_refresh_token=True,
-            token_endpoint_auth_method="none",
-        )
-        self.get_success(self.stores.oauth2_clients.add_oauth2_client(self.client))
-        self.user = self.add_user("alice")
-        self.browser = self.add_browser_session(self.user)
-
-    # -- ids and time -----------------------------------------------------------------------
-    def now(self) -> int:
-        return self.clock.time_msec()
-
-    def new_id(self) -> str:
-        """A ULID for the current fake time; successive ids sort in creation order."""
-        self._seq += 1
-        return max_ulid_at(self.now())[:10] + f"{self._seq:016d}"
-
-    def advance_ms(self, ms: int) -> None:
-        self.reactor.advance(ms / 1000)
-
-    # -- arranging ---------------------------------------------------------------------------
-    def add_user(self, username: str) -> User:
-        user = User(id=self.new_id(), username=username, created_at=self.now())
-        self.get_success(self.stores.users.add_user(user))
-        return user
-
-    def add_browser_session(self, user: User) -> BrowserSession:
-        session = BrowserSession(id=self.new_id(), user=user, created_at=self.now())
-        self.get_success(self.stores.browser_sessions.add_browser_session(session))
-        return session
-
-    def make_session(
-        self, *, user: User | None | bool = True, scope: str = f"openid {API_SCOPE}"
-    ) -> OAuth2Session:
-        owner = self.user if user is True else (user or None)
-        return OAuth2Session(
-            id=self.new_id(),
-            client_id=self.client.id,
-            scope=scope,
-            created_at=self.now(),
-            user_id=owner.id if owner else None,
-            user_session_id=self.browser.id if owner is self.user else None,
-        )
-
-    def make_pair(
-        self, session: OAuth2Session, ttl_ms: int | None = 300_000
-    ) -> tuple[AccessToken, RefreshToken]:
-        now = self.now()
-        access = AccessToken(
-            id=self.new_id(),
-            session_id=session.id,
-            access_token=f"mat_{self._seq:030d}_aaaaaa",
-            created_at=now,
-            expires_at=now + ttl_ms if ttl_ms is not None else None,
-        )
-        refresh = RefreshToken(
-            id=self.new_id(),
-            session_id=session.id,
-            refresh_token=f"mar_{self._seq:030d}_rrrrrr",
-            created_at=now,
-            access_token_id=access.id,
-        )
-        return access, refresh
-
-    def start_session(self, **kwargs: Any) -> tuple[OAuth2Session, AccessToken, RefreshToken]:
-        session = self.make_session(**kwargs)
-        access, refresh = self.make_pair(session)
-        self.get_success(self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh))
-        return session, access, refresh
-
-    # -- reading -----------------------------------------------------------------------------
-    def session(self, session_id: str) -> OAuth2Session:
-        found = self.get_success(self.stores.oauth2_sessions.get_oauth2_session(session_id))
-        assert found is not None, f"no session {session_id}"
-        return found
-
-    def access(self, token_id: str) -> AccessToken | None:
-        return self.get_success(self.stores.access_tokens.get_access_token(token_id))
-
-    def refresh(self, token_id: str) -> RefreshToken | None:
-        return self.get_success(self.stores.refresh_tokens.get_refresh_token(token_id))
-
-    def count(self, table: str) -> int:
-        return int(self.get_success(self.db_pool.execute("count", f"SELECT COUNT(*) FROM {table}"))[0][0])
+from tests.storage._base import API_SCOPE, DAY_MS, OAuth2StoreTestCase
 
 
 class OAuth2SessionStoreTestCase(OAuth2StoreTestCase):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, RefreshToken
-from tests.storage.test_oauth2_sessions import API_SCOPE, DAY_MS, HOUR_MS, OAuth2StoreTestCase
+from tests.storage._base import API_SCOPE, DAY_MS, HOUR_MS, OAuth2StoreTestCase
 
 
 class AccessTokenStoreTestCase(OAuth2StoreTestCase):

@@ -13,10 +13,9 @@ from twisted.internet.task import LoopingCall
 from mas_twisted.homeserver._http import HttpTransport
 from mas_twisted.homeserver.modern import SynapseConnection
 from mas_twisted.types.compat import CompatAccessToken, CompatRefreshToken, CompatSession
-from mas_twisted.types.tokens import TokenType
 from mas_twisted.types.users import User
-from tests.handlers._helpers import make_user, use_threadless_password_manager
-from tests.homeserver.test_connection import Recorder
+from tests.handlers._helpers import use_threadless_password_manager
+from tests.homeserver._helpers import Recorder
 from tests.server import FakeChannel
 from tests.unittest import TEST_MATRIX_SECRET, TEST_SERVER_NAME, MasTestCase
 
@@ -60,7 +59,7 @@ class CompatTestCase(MasTestCase):
         self._flusher.clock = reactor
         self._flusher.start(0.01)
         self.addCleanup(self._flusher.stop)
-        self.alice = make_user(self, "alice", PASSWORD if server.config.passwords.enabled else None)
+        self.alice = self.factory.user("alice", PASSWORD if server.config.passwords.enabled else None)
 
     def now(self) -> int:
         return self.clock.time_msec()
@@ -121,33 +120,9 @@ class CompatTestCase(MasTestCase):
         ttl_ms: int | None = None,
         admin: bool = False,
     ) -> tuple[CompatSession, CompatAccessToken, CompatRefreshToken | None]:
-        owner = user or self.alice
-        now = self.now()
-        session = CompatSession(
-            id=self.tokens.ulid(),
-            user_id=owner.id,
-            device_id=device_id,
-            created_at=now,
-            is_synapse_admin=admin,
+        return self.factory.compat_session(
+            user or self.alice, device_id=device_id, refresh=refresh, ttl_ms=ttl_ms, admin=admin
         )
-        access = CompatAccessToken(
-            id=self.tokens.ulid(),
-            session_id=session.id,
-            access_token=self.tokens.token(TokenType.COMPAT_ACCESS_TOKEN),
-            created_at=now,
-            expires_at=now + ttl_ms if ttl_ms is not None else None,
-        )
-        refresh_token = None
-        if refresh:
-            refresh_token = CompatRefreshToken(
-                id=self.tokens.ulid(),
-                session_id=session.id,
-                access_token_id=access.id,
-                refresh_token=self.tokens.token(TokenType.COMPAT_REFRESH_TOKEN),
-                created_at=now,
-            )
-        self.get_success(self.stores.compat_sessions.start_compat_session(session, access, refresh_token))
-        return session, access, refresh_token
 
     def compat_session(self, session_id: str) -> CompatSession:
         found = self.get_success(self.stores.compat_sessions.get_compat_session(session_id))

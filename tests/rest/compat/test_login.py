@@ -187,9 +187,7 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         self.assertEqual(self.upserts(), [])
 
     def test_wrong_password_unknown_user_no_password(self) -> None:
-        from tests.handlers._helpers import make_user
-
-        make_user(self, "nopass", None)
+        self.factory.user("nopass", None)
         for user, password in (
             ("alice", "wrong"),
             ("nobody", PASSWORD),
@@ -205,11 +203,9 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
                 self.assert_refused(body, 403, "M_FORBIDDEN", "Invalid username/password")
 
     def test_deactivated_is_not_found_and_locked_is_401(self) -> None:
-        from tests.handlers._helpers import make_user
-
         now = self.now()
-        make_user(self, "gone", PASSWORD, deactivated_at=now, locked_at=now)
-        make_user(self, "locked", PASSWORD, locked_at=now)
+        self.factory.user("gone", PASSWORD, deactivated_at=now, locked_at=now)
+        self.factory.user("locked", PASSWORD, locked_at=now)
         body = {"type": "m.login.password", "user": "gone", "password": PASSWORD}
         self.assert_refused(body, 403, "M_FORBIDDEN", "Invalid username/password")
         # Locked: said before the password is even checked (MAS's order).
@@ -384,8 +380,7 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
 class TokenLoginTestCase(CompatTestCase):
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
         super().prepare(reactor, clock, server)
-        self.browser = BrowserSession(id=self.tokens.ulid(), user=self.alice, created_at=self.now())
-        self.get_success(self.stores.browser_sessions.add_browser_session(self.browser))
+        self.browser = self.factory.browser_session(self.alice)
 
     def sso_login(self, *, fulfil: bool = True, browser: BrowserSession | None = None) -> CompatSsoLogin:
         login = CompatSsoLogin(

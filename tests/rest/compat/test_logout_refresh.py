@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.handlers.test_introspection import compat_token
+from tests.handlers._base import compat_token
 from tests.rest.compat._compat_fixtures import CompatTestCase
 from tests.server import FakeChannel
 

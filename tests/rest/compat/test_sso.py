@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from mas_twisted.types.compat import CompatAccessToken, CompatSession, CompatSsoLogin
-from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase, csrf_from
 from tests.unittest import TEST_PUBLIC_BASE, override_config
 
@@ -155,7 +154,7 @@ class RedirectTests(CompatSsoTestCase):
 class CompletePageTests(CompatSsoTestCase):
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
         super().prepare(reactor, clock, server)
-        self.user = make_user(self)
+        self.user = self.factory.user()
 
     def sign_in(self, login_id: str | None = None) -> Any:
         query = f"?kind=continue_compat_sso_login&id={login_id}" if login_id else ""
@@ -373,7 +372,7 @@ class SsoToTokenTests(CompatSsoTestCase):
     ``loginToken`` the page hands back is what ``POST /login`` (``m.login.token``) exchanges."""
 
     def test_login_token_exchanged_once(self) -> None:
-        user = make_user(self)
+        user = self.factory.user()
         login_id, path = self.start(APP)
         signed_out = self.browse("GET", path)
         self.sign_in_via(signed_out.location)

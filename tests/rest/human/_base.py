@@ -1,15 +1,17 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """``HumanTestCase``: a server whose ``web`` listener serves the human pages, and a browser-like
-cookie jar for driving them."""
+cookie jar for driving them; ``AuthorizeTestCase``: the same with clients and /authorize."""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mas_twisted.server import MasServer
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.util.clock import Clock
 from tests.handlers._helpers import use_threadless_password_manager
 from tests.server import FakeChannel, ThreadedMemoryReactorClock
@@ -75,3 +77,65 @@ class HumanTestCase(MasTestCase):
     def count_rows(self, table: str) -> int:
         rows = self.get_success(self.db_pool.execute("count_rows", f"SELECT COUNT(*) FROM {table}"))
         return int(rows[0][0])
+
+
+REDIRECT_URI = "https://app.example.com/callback"
+PASSWORD = "correct horse battery staple"
+API_SCOPE = "urn:matrix:client:api:*"
+
+
+class AuthorizeTestCase(HumanTestCase):
+    """Helpers shared by the authorization and consent tests."""
+
+    def add_client(
+        self,
+        *,
+        grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
+        redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
+        **fields: Any,
+    ) -> OAuth2Client:
+        return self.factory.client(
+            redirect_uris=redirect_uris, grant_types=grant_types, created_at=self.clock.time_msec(), **fields
+        )
+
+    def authorize(self, **params: str) -> Any:
+        return self.browse("GET", "/authorize?" + urlencode(params))
+
+    def code_params(self, client: OAuth2Client, **extra: str) -> dict[str, str]:
+        params = {
+            "client_id": client.id,
+            "response_type": "code",
+            "scope": f"openid {API_SCOPE}",
+            "redirect_uri": REDIRECT_URI,
+            "state": "st4te",
+        }
+        params.update(extra)
+        return params
+
+    def grants(self) -> list[tuple[Any, ...]]:
+        return self.get_success(
+            self.db_pool.execute(
+                "grants",
+                "SELECT oauth2_authorization_grant_id, authorization_code, fulfilled_at, raw_parameters,"
+                " response_mode, code_challenge_method, code_challenge, login_hint, locale, nonce, state"
+                " FROM oauth2_authorization_grants",
+            )
+        )
+
+    def assert_error_page(self, channel: Any, code: int = 400) -> None:
+        self.assertEqual(channel.code, code, channel)
+        self.assertEqual(channel.content_type, "text/html; charset=utf-8")
+        self.assertEqual(channel.header("X-Frame-Options"), "DENY")
+        self.assertEqual(self.count_rows("oauth2_authorization_grants"), 0)
+
+    def assert_redirected_error(
+        self, channel: Any, error: str, *, mode: str = "query", state: str = "st4te"
+    ) -> None:
+        self.assertEqual(channel.code, 303, channel)
+        parts = urlsplit(channel.location)
+        self.assertEqual(f"{parts.scheme}://{parts.netloc}{parts.path}", REDIRECT_URI)
+        values = parse_qs(parts.query if mode == "query" else parts.fragment)
+        self.assertEqual(values["error"], [error])
+        self.assertIn("error_description", values)
+        self.assertEqual(values["state"], [state])
+        self.assertEqual(self.count_rows("oauth2_authorization_grants"), 0)

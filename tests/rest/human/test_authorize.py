@@ -6,84 +6,10 @@ the client after, and the pending grant with the way to login or consent."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from mas_twisted.types.clients import OAuth2Client
-from tests.handlers._helpers import make_user
-from tests.rest.human._base import HumanTestCase
+from tests.rest.human._base import PASSWORD, REDIRECT_URI, AuthorizeTestCase
 from tests.unittest import override_config
-
-REDIRECT_URI = "https://app.example.com/callback"
-PASSWORD = "correct horse battery staple"
-API_SCOPE = "urn:matrix:client:api:*"
-
-
-class AuthorizeTestCase(HumanTestCase):
-    """Helpers shared by the authorization and consent tests."""
-
-    def add_client(
-        self,
-        *,
-        grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
-        redirect_uris: tuple[str, ...] = (REDIRECT_URI,),
-        **fields: Any,
-    ) -> OAuth2Client:
-        grant_types = tuple(grant_types)
-        client = OAuth2Client(
-            id=self.server.get_token_generator().ulid(),
-            redirect_uris=redirect_uris,
-            grant_type_authorization_code="authorization_code" in grant_types,
-            grant_type_refresh_token="refresh_token" in grant_types,
-            token_endpoint_auth_method="none",
-            created_at=self.server.get_clock().time_msec(),
-            **fields,
-        )
-        self.get_success(self.server.get_stores().oauth2_clients.add_oauth2_client(client))
-        return client
-
-    def authorize(self, **params: str) -> Any:
-        return self.browse("GET", "/authorize?" + urlencode(params))
-
-    def code_params(self, client: OAuth2Client, **extra: str) -> dict[str, str]:
-        params = {
-            "client_id": client.id,
-            "response_type": "code",
-            "scope": f"openid {API_SCOPE}",
-            "redirect_uri": REDIRECT_URI,
-            "state": "st4te",
-        }
-        params.update(extra)
-        return params
-
-    def grants(self) -> list[tuple[Any, ...]]:
-        return self.get_success(
-            self.db_pool.execute(
-                "grants",
-                "SELECT oauth2_authorization_grant_id, authorization_code, fulfilled_at, raw_parameters,"
-                " response_mode, code_challenge_method, code_challenge, login_hint, locale, nonce, state"
-                " FROM oauth2_authorization_grants",
-            )
-        )
-
-    def assert_error_page(self, channel: Any, code: int = 400) -> None:
-        self.assertEqual(channel.code, code, channel)
-        self.assertEqual(channel.content_type, "text/html; charset=utf-8")
-        self.assertEqual(channel.header("X-Frame-Options"), "DENY")
-        self.assertEqual(self.count_rows("oauth2_authorization_grants"), 0)
-
-    def assert_redirected_error(
-        self, channel: Any, error: str, *, mode: str = "query", state: str = "st4te"
-    ) -> None:
-        self.assertEqual(channel.code, 303, channel)
-        parts = urlsplit(channel.location)
-        self.assertEqual(f"{parts.scheme}://{parts.netloc}{parts.path}", REDIRECT_URI)
-        values = parse_qs(parts.query if mode == "query" else parts.fragment)
-        self.assertEqual(values["error"], [error])
-        self.assertIn("error_description", values)
-        self.assertEqual(values["state"], [state])
-        self.assertEqual(self.count_rows("oauth2_authorization_grants"), 0)
 
 
 class AuthorizeErrorPageTests(AuthorizeTestCase):
@@ -260,7 +186,7 @@ class AuthorizeGrantTests(AuthorizeTestCase):
         )
 
     def test_signed_in_goes_to_consent(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.login("alice", PASSWORD)
         client = self.add_client()
         channel = self.authorize(**self.code_params(client))

@@ -9,10 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from mas_twisted.handlers.id_token import token_hash
 from mas_twisted.types.oauth2 import AuthorizationGrant
-from tests.handlers._helpers import make_user
-from tests.handlers.test_id_token import verify
-from tests.rest.human._base import csrf_from
-from tests.rest.human.test_authorize import API_SCOPE, PASSWORD, REDIRECT_URI, AuthorizeTestCase
+from tests.rest.human._base import API_SCOPE, PASSWORD, REDIRECT_URI, AuthorizeTestCase, csrf_from
+from tests.rest.oauth2._oauth_fixtures import verify
 from tests.unittest import override_config
 
 
@@ -20,7 +18,7 @@ class ConsentTests(AuthorizeTestCase):
     def start(self, *, signed_in: bool = True, **extra: str) -> tuple[str, str]:
         """Sign alice in (unless told not to), start a grant; its id and code."""
         if signed_in:
-            self.user = make_user(self)
+            self.user = self.factory.user()
             self.login("alice", PASSWORD)
         self.client_ = self.add_client()
         channel = self.authorize(**self.code_params(self.client_, **extra))
@@ -78,7 +76,7 @@ class ConsentTests(AuthorizeTestCase):
     def test_allow_with_id_token(self) -> None:
         # No client can ask for `id_token` at /authorize (none has the implicit grant), but a
         # grant that records it gets an ID token with `c_hash` and `nonce`.
-        make_user(self)
+        self.factory.user()
         self.login("alice", PASSWORD)
         client = self.add_client()
         tokens = self.server.get_token_generator()
@@ -129,7 +127,7 @@ class ConsentTests(AuthorizeTestCase):
         self.assertIsNone(self.fulfilled_at())
 
     def test_unknown_grant(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.login("alice", PASSWORD)
         channel = self.browse("GET", "/consent/01ARZ3NDEKTSV4RRFFQ69G5FAV")
         self.assertEqual(channel.code, 404, channel)
@@ -153,7 +151,7 @@ class ConsentTests(AuthorizeTestCase):
 
     def test_login_then_consent(self) -> None:
         grant_id, _ = self.start(signed_in=False)
-        make_user(self)
+        self.factory.user()
         channel = self.login("alice", PASSWORD, query=f"?kind=continue_authorization_grant&id={grant_id}")
         self.assertEqual(channel.location, f"/consent/{grant_id}")
         self.assertEqual(self.browse("GET", channel.location).code, 200)

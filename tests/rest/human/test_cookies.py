@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 
 from mas_twisted.rest._cookies import PERMANENT_MAX_AGE, CsrfError, SessionInfo
-from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase, csrf_from
 from tests.unittest import override_config
 
@@ -15,7 +14,7 @@ PASSWORD = "correct horse battery staple"
 
 class CookieTests(HumanTestCase):
     def signed_in_cookie(self) -> str:
-        make_user(self)
+        self.factory.user()
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
         return self.jar["session"]
 
@@ -30,7 +29,7 @@ class CookieTests(HumanTestCase):
         self.assertRaises(ValueError, cookies.unseal, "csrf", sealed)
 
     def test_session_cookie_attributes(self) -> None:
-        make_user(self)
+        self.factory.user()
         channel = self.login("alice", PASSWORD)
         morsel = channel.set_cookies["session"]
         self.assertEqual(morsel["path"], "/")

@@ -7,9 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from mas_twisted.types.oauth2 import DeviceCodeGrant
-from tests.handlers._helpers import make_user
-from tests.rest.human._base import csrf_from
-from tests.rest.human.test_authorize import API_SCOPE, PASSWORD, AuthorizeTestCase
+from tests.rest.human._base import API_SCOPE, PASSWORD, AuthorizeTestCase, csrf_from
 from tests.unittest import override_config
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -40,7 +38,7 @@ class DeviceTestCase(AuthorizeTestCase):
         return out
 
     def sign_in(self) -> None:
-        self.user = make_user(self)
+        self.user = self.factory.user()
         self.login("alice", PASSWORD)
 
 
@@ -100,7 +98,7 @@ class DeviceConsentTests(DeviceTestCase):
         location = urlsplit(channel.location)
         self.assertEqual(location.path, "/login")
         self.assertEqual(parse_qs(location.query), {"kind": ["continue_device_code_grant"], "id": [grant.id]})
-        make_user(self)
+        self.factory.user()
         login = self.login("alice", PASSWORD, query=f"?kind=continue_device_code_grant&id={grant.id}")
         self.assertEqual(login.location, f"/device/{grant.id}")
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase
 from tests.unittest import override_config
 
@@ -29,7 +28,7 @@ class IndexTests(HumanTestCase):
         self.assertIn('href="/register">Create an account</a>', body)
 
     def test_signed_in(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.login("alice", "correct horse battery staple")
         body = self.browse("GET", "/").text_body
         self.assertIn("You are signed in as <strong>alice</strong>", body)
@@ -45,7 +44,7 @@ class IndexTests(HumanTestCase):
 
     @override_config({"http": {"public_base": "https://example.com/auth/"}})
     def test_prefixed_public_base(self) -> None:
-        make_user(self)
+        self.factory.user()
         page = self.browse("GET", "/login")
         self.assertIn('href="/auth/assets/mas.css"', page.text_body)
         channel = self.login("alice", "correct horse battery staple")

@@ -9,7 +9,6 @@ from mas_twisted.config.passwords import PasswordScheme
 from mas_twisted.handlers.passwords import Hasher
 from mas_twisted.rest._cookies import SESSION_COOKIE
 from mas_twisted.types.users import UserPassword
-from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase, csrf_from
 from tests.unittest import override_config
 
@@ -34,7 +33,7 @@ class LoginPageTests(HumanTestCase):
         self.assertTrue(csrf_from(channel))
 
     def test_login_and_go_home(self) -> None:
-        make_user(self)
+        self.factory.user()
         channel = self.login("alice", PASSWORD)
         self.assertEqual(channel.code, 303, channel)
         self.assertEqual(channel.location, "/")
@@ -49,7 +48,7 @@ class LoginPageTests(HumanTestCase):
         self.assertEqual(again.location, "/")
 
     def test_session_records_the_client(self) -> None:
-        user = make_user(self)
+        user = self.factory.user()
         self.login("alice", PASSWORD, client_ip="198.51.100.7")
         rows = self.get_success(
             self.db_pool.execute("s", "SELECT user_id, user_agent, last_active_ip FROM user_sessions")
@@ -58,7 +57,7 @@ class LoginPageTests(HumanTestCase):
         self.assertEqual(rows[0][2], "198.51.100.7")
 
     def test_post_auth_action_is_carried_to_the_consent_page(self) -> None:
-        make_user(self)
+        self.factory.user()
         query = f"?kind=continue_authorization_grant&id={GRANT_ID}"
         page = self.browse("GET", "/login" + query)
         self.assertEqual(page.code, 200)
@@ -70,13 +69,13 @@ class LoginPageTests(HumanTestCase):
         self.assertEqual(again.location, f"/device/{GRANT_ID}")
 
     def test_invalid_post_auth_actions_are_dropped(self) -> None:
-        make_user(self)
+        self.factory.user()
         channel = self.login("alice", PASSWORD, query="?kind=continue_authorization_grant&id=not-a-ulid")
         self.assertEqual(channel.location, "/")
 
     def test_wrong_password_unknown_user_and_no_password_look_the_same(self) -> None:
-        make_user(self)
-        make_user(self, "bob", password=None)
+        self.factory.user()
+        self.factory.user("bob", password=None)
         for username, password in (("alice", "wrong password"), ("nobody", PASSWORD), ("bob", PASSWORD)):
             channel = self.login(username, password)
             self.assertEqual(channel.code, 200, channel)
@@ -97,26 +96,26 @@ class LoginPageTests(HumanTestCase):
         self.assertIn('aria-invalid="true"', channel.text_body)
 
     def test_matrix_id_of_this_server(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.assertEqual(self.login("@alice:example.com", PASSWORD).code, 303)
         self.jar.clear()
         channel = self.login("@alice:other.example", PASSWORD)
         self.assertIn(INVALID, channel.text_body)
 
     def test_username_is_case_insensitive(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.assertEqual(self.login("ALICE", PASSWORD).code, 303)
 
     @override_config({"account": {"login_with_email_allowed": True}})
     def test_login_with_email(self) -> None:
-        make_user(self, emails=("alice@example.org",))
+        self.factory.user(emails=("alice@example.org",))
         page = self.browse("GET", "/login")
         self.assertIn("Username or email address", page.text_body)
         channel = self.login("Alice@Example.org", PASSWORD)
         self.assertEqual(channel.code, 303, channel)
 
     def test_email_login_is_off_by_default(self) -> None:
-        make_user(self, emails=("alice@example.org",))
+        self.factory.user(emails=("alice@example.org",))
         channel = self.login("alice@example.org", PASSWORD)
         self.assertIn(INVALID, channel.text_body)
 
@@ -129,7 +128,7 @@ class LoginPageTests(HumanTestCase):
 
 class InactiveAccountTests(HumanTestCase):
     def test_locked_account(self) -> None:
-        make_user(self, locked_at=1)
+        self.factory.user(locked_at=1)
         query = f"?kind=continue_authorization_grant&id={GRANT_ID}"
         channel = self.login("alice", PASSWORD, query=query)
         self.assertEqual(channel.code, 200, channel)
@@ -143,13 +142,13 @@ class InactiveAccountTests(HumanTestCase):
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
     def test_locked_account_with_a_wrong_password_is_not_disclosed(self) -> None:
-        make_user(self, locked_at=1)
+        self.factory.user(locked_at=1)
         channel = self.login("alice", "wrong password")
         self.assertNotIn("Account locked", channel.text_body)
         self.assertIn(INVALID, channel.text_body)
 
     def test_deactivated_account(self) -> None:
-        make_user(self, deactivated_at=1)
+        self.factory.user(deactivated_at=1)
         channel = self.login("alice", PASSWORD)
         self.assertIn("Account deactivated", channel.text_body)
         self.assertEqual(self.count_rows("user_sessions"), 0)
@@ -159,7 +158,7 @@ class InactiveAccountTests(HumanTestCase):
 
 class LoginRateLimitTests(HumanTestCase):
     def test_per_ip(self) -> None:
-        make_user(self)
+        self.factory.user()
         for _ in range(3):
             channel = self.login("alice", "wrong password")
             self.assertIn(INVALID, channel.text_body)
@@ -177,14 +176,14 @@ class LoginRateLimitTests(HumanTestCase):
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
 
     def test_unknown_users_do_not_use_the_limit(self) -> None:
-        make_user(self)
+        self.factory.user()
         for _ in range(5):
             self.assertIn(INVALID, self.login("nobody", "x").text_body)
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
 
     @override_config({"rate_limiting": {"login": {"per_account": {"burst": 2, "per_second": 0.001}}}})
     def test_per_account(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.login("alice", "wrong", client_ip="192.0.2.1")
         self.login("alice", "wrong", client_ip="192.0.2.2")
         channel = self.login("alice", PASSWORD, client_ip="192.0.2.3")
@@ -202,7 +201,7 @@ TWO_SCHEMES = {
 class PasswordUpgradeTests(HumanTestCase):
     def give_old_password(self) -> UserPassword:
         """alice, with a version-1 (bcrypt) hash of her password."""
-        user = make_user(self, password=None)
+        user = self.factory.user(password=None)
         old_scheme = PasswordScheme(version=1, algorithm="bcrypt", cost=4)
         password = UserPassword(
             id=self.server.get_token_generator().ulid(),

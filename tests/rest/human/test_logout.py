@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from mas_twisted.rest._cookies import SessionInfo
-from tests.handlers._helpers import make_user
 from tests.rest.human._base import HumanTestCase, csrf_from
 
 PASSWORD = "correct horse battery staple"
@@ -14,7 +13,7 @@ GRANT_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 class LogoutTests(HumanTestCase):
     def signed_in(self) -> str:
-        make_user(self)
+        self.factory.user()
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
         session_id = self.server.get_cookie_manager().unseal("session", self.jar["session"])["current"]
         self.assertIsNotNone(session_id)
@@ -109,7 +108,7 @@ class CsrfTests(HumanTestCase):
         self.assertNotIn("session", channel.cookies)
 
     def test_login_without_a_csrf_cookie(self) -> None:
-        make_user(self)
+        self.factory.user()
         page = self.browse("GET", "/login")
         self.jar.pop("csrf")
         channel = self.browse(
@@ -119,7 +118,7 @@ class CsrfTests(HumanTestCase):
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
     def test_login_with_a_wrong_or_missing_token(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.browse("GET", "/login")
         for form in ({"csrf": "x" * 43}, {}):
             channel = self.browse("POST", "/login", form={**form, "username": "alice", "password": PASSWORD})
@@ -127,7 +126,7 @@ class CsrfTests(HumanTestCase):
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
     def test_login_with_an_expired_token(self) -> None:
-        make_user(self)
+        self.factory.user()
         page = self.browse("GET", "/login")
         self.reactor.advance(3600)
         channel = self.browse(
@@ -137,14 +136,14 @@ class CsrfTests(HumanTestCase):
         self.assertEqual(self.count_rows("user_sessions"), 0)
 
     def test_refused_forms_do_not_use_the_rate_limit(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.browse("GET", "/login")
         for _ in range(5):
             self.browse("POST", "/login", form={"csrf": "forged", "username": "alice", "password": "x"})
         self.assertEqual(self.login("alice", PASSWORD).code, 303)
 
     def test_token_of_another_browser(self) -> None:
-        make_user(self)
+        self.factory.user()
         other = self.make_request("GET", "/login")
         self.browse("GET", "/login")
         channel = self.browse(
@@ -153,7 +152,7 @@ class CsrfTests(HumanTestCase):
         self.assert_refused(channel, "CSRF token mismatch")
 
     def test_logout_without_a_valid_token(self) -> None:
-        make_user(self)
+        self.factory.user()
         self.login("alice", PASSWORD)
         self.browse("GET", "/")
         channel = self.browse("POST", "/logout", form={"csrf": "forged"})
@@ -163,7 +162,7 @@ class CsrfTests(HumanTestCase):
         self.assertIn("You are signed in as", self.browse("GET", "/").text_body)
 
     def test_the_token_lives_an_hour_after_each_page(self) -> None:
-        make_user(self)
+        self.factory.user()
         first = self.browse("GET", "/login")
         self.reactor.advance(3000)
         second = self.browse("GET", "/login")

@@ -28,10 +28,10 @@ from mas_twisted.types.oauth2 import (
     Pkce,
     RefreshToken,
 )
-from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User
+from mas_twisted.types.users import BrowserSession, User
 from mas_twisted.util.clock import Clock
 from tests.server import FakeChannel, ThreadedMemoryReactorClock
-from tests.unittest import TEST_PUBLIC_BASE, MasTestCase
+from tests.unittest import TEST_MATRIX_SECRET, TEST_PUBLIC_BASE, MasTestCase
 
 TOKEN_ENDPOINT = TEST_PUBLIC_BASE + "oauth2/token"
 REDIRECT_URI = "https://app.example.com/callback"
@@ -132,18 +132,9 @@ class OAuthTestCase(MasTestCase):
         self.stores = server.get_stores()
         self.tokens = server.get_token_generator()
         self.user = self.add_user("alice")
-        self.browser_session = self.add_browser_session(self.user)
         #: When alice last authenticated (before the test's clock moves).
         self.auth_time_ms = self.now() - 60_000
-        self.get_success(
-            self.stores.browser_sessions.add_browser_session_authentication(
-                BrowserSessionAuthentication(
-                    id=self.tokens.ulid(),
-                    user_session_id=self.browser_session.id,
-                    created_at=self.auth_time_ms,
-                )
-            )
-        )
+        self.browser_session = self.factory.browser_session(self.user, authenticated_at=self.auth_time_ms)
 
     # -- time -------------------------------------------------------------------------------------
     def now(self) -> int:
@@ -154,14 +145,10 @@ class OAuthTestCase(MasTestCase):
 
     # -- users and clients ----------------------------------------------------------------------
     def add_user(self, username: str, **changes: Any) -> User:
-        user = User(id=self.tokens.ulid(), username=username, created_at=self.now(), **changes)
-        self.get_success(self.stores.users.add_user(user))
-        return user
+        return self.factory.user(username, password=None, **changes)
 
     def add_browser_session(self, user: User) -> BrowserSession:
-        session = BrowserSession(id=self.tokens.ulid(), user=user, created_at=self.now())
-        self.get_success(self.stores.browser_sessions.add_browser_session(session))
-        return session
+        return self.factory.browser_session(user)
 
     def add_client(
         self,
@@ -172,22 +159,14 @@ class OAuthTestCase(MasTestCase):
         **fields: Any,
     ) -> OAuth2Client:
         """A client in the database; ``secret`` is stored encrypted, as registration does."""
-        grant_types = tuple(grant_types)
-        encrypted = self.server.get_encrypter().encrypt_to_string(secret) if secret is not None else None
-        client = OAuth2Client(
-            id=self.tokens.ulid(),
-            encrypted_client_secret=encrypted,
+        return self.factory.client(
             redirect_uris=(REDIRECT_URI,),
-            grant_type_authorization_code="authorization_code" in grant_types,
-            grant_type_refresh_token="refresh_token" in grant_types,
-            grant_type_client_credentials="client_credentials" in grant_types,
-            grant_type_device_code=DEVICE_GRANT in grant_types,
-            token_endpoint_auth_method=auth_method,
+            grant_types=grant_types,
+            auth_method=auth_method,
+            secret=secret,
             created_at=self.now(),
             **fields,
         )
-        self.get_success(self.stores.oauth2_clients.add_oauth2_client(client))
-        return client
 
     # -- grants -----------------------------------------------------------------------------------
     def add_grant(
@@ -242,35 +221,14 @@ class OAuthTestCase(MasTestCase):
         self, client: OAuth2Client, *, scope: str = f"openid {API_SCOPE}", user: bool = True, ttl_s: int = 300
     ) -> tuple[OAuth2Session, AccessToken, RefreshToken | None]:
         """An OAuth 2.0 session with a token pair (an access token alone when ``user`` is false)."""
-        from mas_twisted.types.tokens import TokenType
-
-        now = self.now()
-        session = OAuth2Session(
-            id=self.tokens.ulid(),
-            client_id=client.id,
+        return self.factory.oauth2_session(
+            client,
+            user=self.user if user else None,
+            browser_session=self.browser_session if user else None,
             scope=Scope.parse(scope) if scope else Scope(),
-            created_at=now,
-            user_id=self.user.id if user else None,
-            user_session_id=self.browser_session.id if user else None,
+            ttl_ms=ttl_s * 1000,
+            refresh=user,
         )
-        access = AccessToken(
-            id=self.tokens.ulid(),
-            session_id=session.id,
-            access_token=self.tokens.token(TokenType.ACCESS_TOKEN),
-            created_at=now,
-            expires_at=now + ttl_s * 1000,
-        )
-        refresh = None
-        if user:
-            refresh = RefreshToken(
-                id=self.tokens.ulid(),
-                session_id=session.id,
-                refresh_token=self.tokens.token(TokenType.REFRESH_TOKEN),
-                created_at=now,
-                access_token_id=access.id,
-            )
-        self.get_success(self.stores.oauth2_sessions.add_oauth2_session_with_tokens(session, access, refresh))
-        return session, access, refresh
 
     # -- reading ----------------------------------------------------------------------------------
     def count(self, table: str) -> int:
@@ -319,3 +277,21 @@ class OAuthTestCase(MasTestCase):
         body = channel.json_body
         self.assertEqual(body["error"], error, body)
         return body
+
+
+def verify(server: Any, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and claims of ``token`` once checked against the public JWKS (``keys.json``)."""
+    keyset = jwk.JWKSet.from_json(json.dumps(server.get_keystore().public_jwks()))
+    signed = jws.JWS()
+    signed.deserialize(token)
+    header = signed.jose_header
+    signed.verify(keyset.get_key(header["kid"]), alg=header["alg"])
+    return header, json.loads(signed.payload)
+
+
+#: What Synapse authenticates with when it introspects.
+HOMESERVER = ("Authorization", f"Bearer {TEST_MATRIX_SECRET}")
+
+
+def basic(client_id: str, secret: str) -> tuple[str, str]:
+    return ("Authorization", "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode())

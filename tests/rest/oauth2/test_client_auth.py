@@ -11,7 +11,7 @@ from typing import Any
 
 from mas_twisted.handlers.client_auth import JwksFetcher
 from mas_twisted.oauth2.credentials import JWT_BEARER_CLIENT_ASSERTION
-from tests.handlers.test_client_auth import FakeHttpClient
+from tests.handlers._helpers import FakeHttpClient
 from tests.rest.oauth2._oauth_fixtures import (
     OAuthTestCase,
     basic_auth,

@@ -4,7 +4,6 @@ client credentials, and every error path (status, error code, nothing written)."
 
 from __future__ import annotations
 
-import base64
 import gc
 import json
 import logging
@@ -17,7 +16,7 @@ from twisted.python.failure import Failure
 
 from mas_twisted.types.tokens import TokenType
 from tests.app._helpers import CapturingHandler
-from tests.handlers.test_introspection import (
+from tests.handlers._base import (
     API,
     API_UNSTABLE,
     DEVICE,
@@ -25,17 +24,13 @@ from tests.handlers.test_introspection import (
     TokenFixture,
     compat_token,
 )
+from tests.rest.oauth2._oauth_fixtures import HOMESERVER, basic
 from tests.server import FakeChannel, build_raw_request
 from tests.unittest import TEST_MATRIX_SECRET
 
 PATH = "/oauth2/introspect"
-HOMESERVER = ("Authorization", f"Bearer {TEST_MATRIX_SECRET}")
 SYNAPSE_HEADERS = [HOMESERVER, ("X-MAS-Supports-Device-Id", "1"), ("Accept", "application/json")]
 INACTIVE = b'{"active":false}'
-
-
-def basic(client_id: str, secret: str) -> tuple[str, str]:
-    return ("Authorization", "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode())
 
 
 class IntrospectionResourceTestCase(TokenFixture):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.handlers.test_introspection import TokenFixture, compat_token
-from tests.rest.oauth2.test_introspection import HOMESERVER, basic
+from tests.handlers._base import TokenFixture, compat_token
+from tests.rest.oauth2._oauth_fixtures import HOMESERVER, basic
 from tests.server import FakeChannel
 
 PATH = "/oauth2/revoke"

@@ -17,7 +17,6 @@ from mas_twisted.api.errors import InvalidGrantError
 from mas_twisted.handlers.id_token import token_hash
 from mas_twisted.types.oauth2 import Pkce
 from mas_twisted.types.tokens import TokenType
-from tests.handlers.test_id_token import verify
 from tests.rest.oauth2._oauth_fixtures import (
     API_SCOPE,
     DEVICE_GRANT,
@@ -25,6 +24,7 @@ from tests.rest.oauth2._oauth_fixtures import (
     OAuthTestCase,
     basic_auth,
     pkce_s256,
+    verify,
 )
 from tests.unittest import TEST_PUBLIC_BASE, override_config
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.handlers.test_id_token import verify
-from tests.rest.oauth2._oauth_fixtures import API_SCOPE, OAuthTestCase
+from tests.rest.oauth2._oauth_fixtures import API_SCOPE, OAuthTestCase, verify
 from tests.unittest import TEST_PUBLIC_BASE
 
 

@@ -18,7 +18,7 @@ import yaml
 
 from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, free_port, request
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 ENGINES = ["sqlite"] + (["postgres"] if os.environ.get("MAS_TEST_POSTGRES_DSN") else [])
 

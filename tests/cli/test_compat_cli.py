@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.handlers.test_manage_cli import config, db, mas_cli  # noqa: F401 - pytest fixtures
+from tests.cli._helpers import config, db, mas_cli  # noqa: F401 - pytest fixtures
 from tests.utils import EmptyDatabase
 
 TOKEN_LINE = re.compile(r"^Compatibility token issued: (mct_[A-Za-z0-9]{30}_[A-Za-z0-9]{6})$", re.M)
