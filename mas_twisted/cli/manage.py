@@ -11,7 +11,9 @@
   ("That password is too weak.", exit status 1) unless ``--ignore-password-complexity``.
   The username must also be free on the homeserver, as in MAS: if the homeserver says it is
   taken, or cannot be asked at all (down, unreachable, an unexpected answer), nothing is
-  created and the command exits with status 1 and one line naming the reason.
+  created and the command exits with status 1 and one line naming the reason (asked for
+  interactively, a homeserver that cannot answer ends the command too, where MAS asks for
+  another name that it could not check either).
   ``--skip-homeserver-check`` registers without asking (MAS's CLI has no such flag; its
   admin API's ``skip_homeserver_check`` is the model). The user is created with a
   ``provision-user`` job in the same transaction, which creates it on the homeserver with
