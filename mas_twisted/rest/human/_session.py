@@ -18,7 +18,7 @@ import attrs
 from twisted.web.iweb import IRequest
 
 from mas_twisted.handlers.login import PostAuthAction
-from mas_twisted.rest.human._forms import html_response
+from mas_twisted.rest._base import html_response
 from mas_twisted.templating import AccountInactiveContext
 
 if TYPE_CHECKING:
