@@ -3,15 +3,21 @@
 ``crates/cli/src/commands/manage.rs``).
 
 - ``manage register-user [USERNAME] [-p PASSWORD] [-e EMAIL]… [-a | -A] [-d NAME] [-y]
-  [--ignore-password-complexity]``: create a user with an optional password, verified
+  [--ignore-password-complexity] [--skip-homeserver-check]``: create a user with an optional password, verified
   emails and admin flag. Without ``-y`` the attributes (and the equivalent non-interactive
   command) are shown and confirmed on the terminal, and a missing username is asked for;
   with ``-y`` the username is required. The username may be a Matrix ID; it must be free
   and a valid localpart. A password below ``passwords.minimum_complexity`` is refused
   ("That password is too weak.", exit status 1) unless ``--ignore-password-complexity``.
-  The username must also be free on the homeserver (if the homeserver cannot be reached at
-  all, a warning). The user is created with a ``provision-user`` job in the same
-  transaction, which creates it on the homeserver with the display name of ``-d``.
+  The username must also be free on the homeserver, as in MAS: if the homeserver says it is
+  taken, or cannot be asked at all (down, unreachable, an unexpected answer), nothing is
+  created and the command exits with status 1 and one line naming the reason (asked for
+  interactively, a homeserver that cannot answer ends the command too, where MAS asks for
+  another name that it could not check either).
+  ``--skip-homeserver-check`` registers without asking (MAS's CLI has no such flag; its
+  admin API's ``skip_homeserver_check`` is the model). The user is created with a
+  ``provision-user`` job in the same transaction, which creates it on the homeserver with
+  the display name of ``-d``.
 - ``manage set-password USERNAME PASSWORD [--ignore-complexity]``: give a user a new
   password, hashed with the current scheme ("User not found" or "That password is too
   weak." exit with status 1).
@@ -88,6 +94,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--ignore-password-complexity",
         action="store_true",
         help="Don't enforce that the password provided is above the minimum configured complexity",
+    )
+    register_user.add_argument(
+        "--skip-homeserver-check",
+        action="store_true",
+        help="Don't ask the homeserver whether the username is available (register even if it is down)",
     )
     register_user.set_defaults(func=run_register_user, parser=register_user)
 
@@ -213,6 +224,7 @@ def run_register_user(args: argparse.Namespace) -> int:
         args.parser.error("the following arguments are required with --yes: username")
     config = _load_config(args)
     admin: bool | None = True if args.admin else False if args.no_admin else None
+    check = not args.skip_homeserver_check
 
     async def _register(server: MasServer) -> int:
         users = server.get_user_handler()
@@ -220,14 +232,16 @@ def run_register_user(args: argparse.Namespace) -> int:
             users.check_password_complexity(args.password)
 
         if args.username:
-            username = await users.check_and_normalize_username(args.username, check_homeserver=True)
+            username = await users.check_and_normalize_username(args.username, check_homeserver=check)
         else:
             while True:
                 answer = _prompt("Username: ")
                 if answer is None:
                     raise MasError("Aborted")
                 try:
-                    username = await users.check_and_normalize_username(answer.strip(), check_homeserver=True)
+                    username = await users.check_and_normalize_username(
+                        answer.strip(), check_homeserver=check
+                    )
                     break
                 except InvalidUsernameError as e:
                     logger.warning("Invalid username: %s", e.msg)

@@ -96,6 +96,9 @@ class PostAuthDescription:
     client_name: str | None = None
     #: A legacy SSO login has no client: where it sends the browser back to instead.
     sso_redirect_uri: str | None = None
+    #: Where the browser ends up once the action is done (the grant's or the SSO login's
+    #: redirect URI), if it leaves this service: the login form's submission may end there.
+    redirect_uri: str | None = None
 
 
 class LoginHandler:
@@ -152,12 +155,14 @@ class LoginHandler:
             return None
         stores = self._stores
         client_id: str | None = None
+        redirect_uri: str | None = None
         if action.kind == CONTINUE_AUTHORIZATION_GRANT and action.id is not None:
             grant = await stores.authorization_grants.get_authorization_grant(action.id)
             if grant is None:
                 logger.warning("Post-auth action names an unknown authorization grant %s", action.id)
                 return None
             client_id = grant.client_id
+            redirect_uri = grant.redirect_uri
         elif action.kind == CONTINUE_DEVICE_CODE_GRANT and action.id is not None:
             device_grant = await stores.device_code_grants.get_device_code_grant(action.id)
             if device_grant is None:
@@ -170,13 +175,15 @@ class LoginHandler:
             if sso_login is None:
                 logger.warning("Post-auth action names an unknown compat SSO login %s", action.id)
                 return None
-            return PostAuthDescription(action=action, sso_redirect_uri=sso_login.redirect_uri)
+            return PostAuthDescription(
+                action=action, sso_redirect_uri=sso_login.redirect_uri, redirect_uri=sso_login.redirect_uri
+            )
         client_name = None
         if client_id is not None:
             client = await stores.oauth2_clients.get_oauth2_client(client_id)
             if client is not None:
                 client_name = client.client_name or client.client_id
-        return PostAuthDescription(action=action, client_name=client_name)
+        return PostAuthDescription(action=action, client_name=client_name, redirect_uri=redirect_uri)
 
     # -- password login -----------------------------------------------------------------------
 

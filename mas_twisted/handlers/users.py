@@ -5,7 +5,9 @@
 A username may be given as a localpart or a Matrix ID: a leading ``@`` and anything from the
 first ``:`` on are dropped, as MAS does. It must then be free (in any casing) and a valid
 Matrix localpart (lower-case letters, digits and ``._=-/+``, as Synapse's
-``is_localpart_available`` demands; asking the homeserver itself comes with provisioning).
+``is_localpart_available`` demands). The CLI also asks the homeserver, as MAS does: a name it
+says is taken or invalid is refused, and so is every name while it cannot answer at all
+(:class:`HomeserverCheckFailedError`), unless the operator skips the check.
 A password must reach ``passwords.minimum_complexity`` unless the caller waives the check.
 The user, their password and their emails are written in one transaction.
 """
@@ -44,6 +46,14 @@ class InvalidUsernameError(MasError):
 
     def __init__(self, msg: str):
         super().__init__(msg, code=400)
+
+
+class HomeserverCheckFailedError(MasError):
+    """The homeserver could not confirm that the username is free (unreachable, timed out,
+    or an unexpected answer), so it cannot be registered."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"Could not check the username on the homeserver: {reason}", code=503)
 
 
 class PasswordTooWeakError(MasError):
@@ -94,8 +104,12 @@ class UserHandler:
     ) -> str:
         """The localpart to register for ``localpart_or_mxid``.
 
+        With ``check_homeserver``, the homeserver must also confirm the name is free.
+
         Raises:
-            InvalidUsernameError: empty, not a valid Matrix localpart, or already taken.
+            InvalidUsernameError: empty, not a valid Matrix localpart, or already taken (here
+                or, with ``check_homeserver``, on the homeserver).
+            HomeserverCheckFailedError: ``check_homeserver`` and the homeserver could not answer.
         """
         localpart = strip_mxid(localpart_or_mxid)
         if not localpart:
@@ -113,20 +127,22 @@ class UserHandler:
         return localpart
 
     async def _check_available_on_homeserver(self, localpart: str) -> None:
-        """MAS's CLI refuses a username the homeserver says is taken or invalid. Deliberate
-        difference: when the homeserver cannot be reached at all, MAS fails; we warn and go on
-        (the ``provision-user`` job retries until the homeserver is up, so a fresh install can
-        create its first user before its homeserver runs). A definite refusal still refuses.
+        """MAS's CLI refuses a username unless the homeserver confirms it is free: a name it
+        says is taken, invalid or reserved is refused, and so is any name while the homeserver
+        cannot answer (unreachable, timed out, an unexpected answer), since a name Synapse
+        already has must never be handed out again. ``register-user --skip-homeserver-check``
+        is the operator's explicit way round it.
+
+        Raises:
+            InvalidUsernameError: the homeserver says the name is not available.
+            HomeserverCheckFailedError: the homeserver could not be asked.
         """
         from mas_twisted.homeserver.base import HomeserverError
 
         try:
             available = await self._server.get_homeserver_connection().is_localpart_available(localpart)
         except HomeserverError as e:
-            if e.status is not None and not e.retryable:
-                raise InvalidUsernameError(f"Could not check the username on the homeserver: {e}")
-            logger.warning("Could not check %r on the homeserver (%s); registering anyway", localpart, e)
-            return
+            raise HomeserverCheckFailedError(str(e)) from None
         if not available:
             raise InvalidUsernameError("Username not available on homeserver")
 

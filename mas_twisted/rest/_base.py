@@ -21,6 +21,15 @@
   never sent.
 - :func:`render_not_found`: the listener's fallback for paths no resource serves (MAS's
   ``fallback``), an HTML page for browsers and plain text otherwise.
+- :func:`html_response`: every HTML page the service serves goes out through it, with its
+  security headers (:func:`set_html_security_headers`): a ``Content-Security-Policy`` without
+  ``'unsafe-inline'`` (the templates have no inline script, style or event handler; the
+  form-post page's submit script is ``res/assets/form_post.js``), ``frame-ancestors 'none'``
+  and ``X-Frame-Options: DENY`` (older browsers), ``X-Content-Type-Options: nosniff`` and
+  ``Referrer-Policy: no-referrer``. ``no-referrer`` because our page URLs carry what no
+  other site should see (an authorization request's ``state`` and ``login_hint``, a device
+  code, a grant's id) and nothing here reads ``Referer``; a form POST then sends
+  ``Origin: null``, which nothing here checks either.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +83,59 @@ def text_response(request: IRequest, code: int, text: str, *, content_type: str 
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", content_type.encode("ascii"))
     return with_length(request, text.encode("utf-8"))
+
+
+#: Where the forms of a page may be submitted by default: this service. A form's
+#: submission is checked against ``form-action`` along its redirects too (Chromium, Firefox),
+#: so a page whose form ends at a client's redirect URI names that target as well.
+FORM_ACTION_SELF = "'self'"
+
+
+def content_security_policy(form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> str:
+    """The ``Content-Security-Policy`` of an HTML page: scripts, styles, fonts and images from
+    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "form-action " + " ".join(form_action),
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
+    )
+
+
+def form_action_source(uri: str) -> str:
+    """The CSP source expression that allows submitting to ``uri``: its origin for http(s)
+    (``https://client.example.com``), its scheme for a native app's private-use URI
+    scheme (``com.example.app:``, RFC 8252 §7.1)."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.netloc:
+        return f"{scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    return f"{scheme}:"
+
+
+def set_html_security_headers(request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> None:
+    """The headers every HTML page carries (see the module docstring)."""
+    request.setHeader(b"Content-Security-Policy", content_security_policy(form_action).encode("utf-8"))
+    request.setHeader(b"X-Frame-Options", b"DENY")
+    request.setHeader(b"X-Content-Type-Options", b"nosniff")
+    request.setHeader(b"Referrer-Policy", b"no-referrer")
+
+
+def html_response(
+    request: IRequest, body: str, code: int = 200, *, form_action: Sequence[str] = (FORM_ACTION_SELF,)
+) -> bytes:
+    """An HTML page with status ``code`` and the security headers of every page;
+    ``form_action`` lists where its forms may go (this service unless told otherwise)."""
+    request.setResponseCode(code)
+    request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
+    set_html_security_headers(request, form_action)
+    return with_length(request, body.encode("utf-8"))
 
 
 def with_length(request: IRequest, body: bytes) -> bytes:
@@ -245,5 +307,5 @@ def render_not_found(request: IRequest) -> bytes:
             f"<p>The page you were looking for does not exist: <code>{html.escape(method)} "
             f"{html.escape(path)}</code></p></body></html>\n"
         )
-        return text_response(request, 404, page, content_type=HTML_CONTENT_TYPE)
+        return html_response(request, page, 404)
     return text_response(request, 404, f"Not Found: {method} {path}\n")

@@ -5,28 +5,19 @@ against a migrated database, SQLite or PostgreSQL with ``MAS_TEST_POSTGRES_DSN``
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from tests.cli._helpers import config, db, mas_cli  # noqa: F401 - pytest fixtures
+from tests.cli._helpers import (  # noqa: F401 - pytest fixtures
+    closed_port,
+    config,
+    db,
+    homeserver,
+    mas_cli,
+    set_matrix,
+)
 from tests.utils import EmptyDatabase
 
 TOKEN_LINE = re.compile(r"^Compatibility token issued: (mct_[A-Za-z0-9]{30}_[A-Za-z0-9]{6})$", re.M)
-
-
-def _set_matrix(path: str, **matrix: Any) -> None:
-    data = yaml.safe_load(Path(path).read_text())
-    data["matrix"].update(matrix)
-    Path(path).write_text(yaml.safe_dump(data))
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _register(config: str, tmp_path: Path) -> None:
@@ -35,7 +26,7 @@ def _register(config: str, tmp_path: Path) -> None:
 
 
 def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
-    _set_matrix(config, kind="synapse_read_only")
+    set_matrix(config, kind="synapse_read_only")
     _register(config, tmp_path)
     result = mas_cli("manage", "issue-compatibility-token", "alice", "MYDEVICE01", "-c", config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -63,7 +54,7 @@ def test_issue_token(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
 
 
 def test_unknown_user(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
-    _set_matrix(config, kind="synapse_read_only")
+    set_matrix(config, kind="synapse_read_only")
     result = mas_cli("manage", "issue-compatibility-token", "nobody", "-c", config, cwd=tmp_path)
     assert result.returncode == 1
     assert "User not found" in result.stderr
@@ -71,10 +62,10 @@ def test_unknown_user(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
 
 
 def test_homeserver_down(config: str, db: EmptyDatabase, tmp_path: Path) -> None:
-    _set_matrix(config, kind="synapse_read_only")
+    set_matrix(config, kind="synapse_read_only")
     _register(config, tmp_path)
     jobs_before = db.query("SELECT COUNT(*) FROM queue_jobs WHERE queue_name = 'sync-devices'")[0][0]
-    _set_matrix(config, kind="synapse", endpoint=f"http://127.0.0.1:{_closed_port()}/")
+    set_matrix(config, kind="synapse", endpoint=f"http://127.0.0.1:{closed_port()}/")
     result = mas_cli("manage", "issue-compatibility-token", "alice", "DEVICE0001", "-c", config, cwd=tmp_path)
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "Compatibility token issued" not in result.stdout

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """``mas-cli manage register-user`` and ``manage set-password``, run as subprocesses against a
-migrated database (SQLite by default, PostgreSQL with ``MAS_TEST_POSTGRES_DSN``)."""
+migrated database (SQLite by default, PostgreSQL with ``MAS_TEST_POSTGRES_DSN``) and a small
+stand-in for Synapse's ``/_synapse/mas/is_localpart_available`` (the real Synapse is in
+``tests/integration/test_manage_users.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,16 @@ import yaml
 
 from mas_twisted.config.passwords import PasswordScheme
 from mas_twisted.handlers.passwords import Hasher
-from tests.cli._helpers import ENCRYPTION_KEY, config, db, mas_cli  # noqa: F401 - pytest fixtures
+from tests.cli._helpers import (  # noqa: F401 - pytest fixtures
+    ENCRYPTION_KEY,
+    FakeHomeserver,
+    closed_port,
+    config,
+    db,
+    homeserver,
+    mas_cli,
+    set_matrix,
+)
 from tests.utils import EmptyDatabase
 
 PASSWORD = "correct horse battery staple"
@@ -135,6 +146,64 @@ def test_register_user_interactively(tmp_path: Path, db: EmptyDatabase, config: 
     assert result.returncode == 0
     assert "Aborted" in result.stderr
     assert [u[1] for u in users(db)] == ["erin"]
+
+
+def queue_jobs(db: EmptyDatabase) -> list[tuple[Any, ...]]:
+    return db.query("SELECT queue_name FROM queue_jobs ORDER BY queue_job_id")
+
+
+def test_register_user_asks_the_homeserver(
+    tmp_path: Path, db: EmptyDatabase, config: str, homeserver: FakeHomeserver
+) -> None:
+    homeserver.taken.add("zoe")
+    taken = mas_cli("manage", "register-user", "-c", config, "-y", "@zoe:example.com", cwd=tmp_path)
+    assert taken.returncode == 1
+    assert taken.stderr.strip().splitlines()[-1] == "mas-cli: Username not available on homeserver"
+    assert users(db) == [] and queue_jobs(db) == []
+    assert homeserver.asked == ["zoe"]
+
+    free = mas_cli("manage", "register-user", "-c", config, "-y", "yann", cwd=tmp_path)
+    assert free.returncode == 0, free.stderr
+    assert homeserver.asked == ["zoe", "yann"]
+    assert [u[1] for u in users(db)] == ["yann"]
+    assert queue_jobs(db) == [("provision-user",)]
+
+
+def test_register_user_refused_when_the_homeserver_cannot_answer(
+    tmp_path: Path, db: EmptyDatabase, config: str
+) -> None:
+    # MAS refuses a name the homeserver has not confirmed: nothing is created, one line says why.
+    set_matrix(config, endpoint=f"http://127.0.0.1:{closed_port()}/")
+    down = mas_cli("manage", "register-user", "-c", config, "-y", "alice", "-p", PASSWORD, cwd=tmp_path)
+    assert down.returncode == 1, (down.stdout, down.stderr)
+    assert "Traceback" not in down.stderr
+    (line,) = down.stderr.strip().splitlines()
+    assert line.startswith("mas-cli: Could not check the username on the homeserver: ")
+    assert "is_localpart_available" in line and "refused" in line
+    assert "User registered" not in down.stderr + down.stdout
+    assert users(db) == [] and queue_jobs(db) == []
+    assert db.query("SELECT COUNT(*) FROM user_passwords") == [(0,)]
+
+    # Asked for interactively, the same: no other name could be checked either.
+    asked = mas_cli("manage", "register-user", "-c", config, cwd=tmp_path, stdin="alice\ny\n")
+    assert asked.returncode == 1
+    assert asked.stderr.strip().splitlines()[-1].startswith("mas-cli: Could not check the username")
+    assert users(db) == [] and queue_jobs(db) == []
+
+    # The operator can skip the check explicitly; the provisioning job is then queued as usual.
+    skipped = mas_cli(
+        "manage", "register-user", "-c", config, "-y", "alice", "--skip-homeserver-check", cwd=tmp_path
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert "User registered" in skipped.stderr
+    assert [u[1] for u in users(db)] == ["alice"]
+    assert queue_jobs(db) == [("provision-user",)]
+    # The local checks still apply without the homeserver.
+    again = mas_cli(
+        "manage", "register-user", "-c", config, "-y", "alice", "--skip-homeserver-check", cwd=tmp_path
+    )
+    assert again.returncode == 1 and "User already exists" in again.stderr
+    assert [u[1] for u in users(db)] == ["alice"]
 
 
 def test_set_password(tmp_path: Path, db: EmptyDatabase, config: str) -> None:

@@ -152,6 +152,8 @@ def service(request, tmp_path_factory):
                 "-p",
                 PASSWORD,
                 "-y",
+                # No homeserver runs beside this test.
+                "--skip-homeserver-check",
                 "-c",
                 str(proc.config_path),
             ],

@@ -110,6 +110,8 @@ def service(request, tmp_path_factory):
                 "-p",
                 PASSWORD,
                 "-y",
+                # No homeserver runs beside this test.
+                "--skip-homeserver-check",
                 "-c",
                 str(proc.config_path),
             ],
@@ -155,8 +157,10 @@ class Client:
         self.verifier = secrets.token_urlsafe(48)
         self.state = secrets.token_urlsafe(12)
         self.callbacks: list[str] = []
+        #: The bodies of the POSTs to the redirect URI (``response_mode=form_post``).
+        self.posts: list[str] = []
 
-    def authorization_url(self) -> str:
+    def authorization_url(self, **extra: str) -> str:
         challenge = (
             base64.urlsafe_b64encode(hashlib.sha256(self.verifier.encode()).digest()).rstrip(b"=").decode()
         )
@@ -172,6 +176,7 @@ class Client:
                     "state": self.state,
                     "code_challenge": challenge,
                     "code_challenge_method": "S256",
+                    **extra,
                 }
             )
         )
@@ -181,6 +186,8 @@ class Client:
 
         def handle(route) -> None:
             self.callbacks.append(route.request.url)
+            if route.request.method == "POST":
+                self.posts.append(route.request.post_data or "")
             route.fulfill(
                 status=200,
                 content_type="text/html",
@@ -231,6 +238,19 @@ def screenshot(page, service: dict, name: str) -> Path:
     return path
 
 
+def watch_csp(page) -> list[str]:
+    """The console messages of ``page`` about Content-Security-Policy violations (chromium
+    logs each blocked script, style, image or form submission): there must be none."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
 @pytest.mark.parametrize("mode", ["desktop", "phone-no-js"])
 def test_login_and_consent(chromium, service, mode: str) -> None:
     phone = mode == "phone-no-js"
@@ -241,6 +261,7 @@ def test_login_and_consent(chromium, service, mode: str) -> None:
         client = Client(service)
         client.serve(context)
         page = context.new_page()
+        violations = watch_csp(page)
 
         page.goto(client.authorization_url())
         assert urlsplit(page.url).path == "/login", page.url
@@ -270,6 +291,7 @@ def test_login_and_consent(chromium, service, mode: str) -> None:
         page.wait_for_url("https://client.example.test/**")
         assert page.locator("h1").inner_text() == "Back at the client"
         screenshot(page, service, f"{mode}-3-client")
+        assert violations == []
     finally:
         context.close()
 
@@ -293,12 +315,39 @@ def test_login_and_consent(chromium, service, mode: str) -> None:
     )
 
 
+def test_form_post_response_mode(chromium, service) -> None:
+    """``response_mode=form_post``: the page's script (a static file, under the CSP's
+    ``script-src 'self'``) posts the code to the client, whose origin ``form-action`` allows."""
+    context = chromium.new_context(viewport=DESKTOP)
+    try:
+        client = Client(service)
+        client.serve(context)
+        page = context.new_page()
+        violations = watch_csp(page)
+        page.goto(client.authorization_url(response_mode="form_post"))
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("**/consent/**")
+        page.get_by_role("button", name="Allow").click()
+        page.wait_for_url("https://client.example.test/**")
+        assert page.locator("h1").inner_text() == "Back at the client"
+        assert violations == []
+    finally:
+        context.close()
+    assert client.callbacks == [REDIRECT_URI]
+    (posted,) = client.posts
+    fields = parse_qs(posted)
+    assert fields["state"] == [client.state] and len(fields["code"]) == 1, posted
+
+
 def test_wrong_password(chromium, service) -> None:
     context = chromium.new_context(viewport=DESKTOP)
     try:
         client = Client(service)
         client.serve(context)
         page = context.new_page()
+        violations = watch_csp(page)
         page.goto(client.authorization_url())
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill(PASSWORD + " but wrong")
@@ -318,6 +367,7 @@ def test_wrong_password(chromium, service) -> None:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Continue").click()
         page.wait_for_url("**/consent/**")
+        assert violations == []
     finally:
         context.close()
     assert client.callbacks == []

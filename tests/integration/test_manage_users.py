@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: AGPL-3.0-only
 """``mas-cli manage`` commands that change users and schedule jobs for the homeserver, run as
 an operator runs them (a real ``mas-cli`` process), on SQLite and PostgreSQL: what each
-command writes, and the jobs it leaves for the worker, in the same transaction."""
+command writes, and the jobs it leaves for the worker, in the same transaction; and
+``register-user`` asking a real Synapse whether a name is free (refusing while it is down)."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from tests.integration._harness import PostgresDatabase, base_config, mas_cli, query
+from tests.integration._synapse import SynapseServer, synapse  # noqa: F401 (pytest fixture)
 
 
 class Workdir(type(Path())):  # type: ignore[misc]
@@ -53,7 +56,18 @@ def jobs(workdir: Path) -> list[tuple[str, Any]]:
 
 def test_user_lifecycle_commands(workdir: Path) -> None:
     db = workdir.database_uri  # type: ignore[attr-defined]
-    out = cli(workdir, "register-user", "--yes", "alice", "-d", "Alice A.", "-e", "alice@example.test")
+    # No homeserver runs beside this test: the username check is skipped (the test below asks one).
+    out = cli(
+        workdir,
+        "register-user",
+        "--yes",
+        "alice",
+        "-d",
+        "Alice A.",
+        "-e",
+        "alice@example.test",
+        "--skip-homeserver-check",
+    )
     assert out.returncode == 0, out.stderr
     ((user_id,),) = query(db, "SELECT user_id FROM users WHERE username = 'alice'")
     # Registration schedules the provisioning, with the display name.
@@ -121,7 +135,7 @@ def test_user_lifecycle_commands(workdir: Path) -> None:
     assert jobs(workdir)[before:] == [("sync-devices", {"user_id": user_id})]
 
     # Everybody.
-    assert cli(workdir, "register-user", "--yes", "bob").returncode == 0
+    assert cli(workdir, "register-user", "--yes", "bob", "--skip-homeserver-check").returncode == 0
     before = len(jobs(workdir))
     assert cli(workdir, "provision-all-users").returncode == 0
     assert sorted(p["user_id"] for _, p in jobs(workdir)[before:]) == sorted(
@@ -137,3 +151,63 @@ def test_user_lifecycle_commands(workdir: Path) -> None:
     ):
         out = cli(workdir, *command)
         assert out.returncode == 1 and "User not found" in out.stderr, command
+
+
+def test_register_user_needs_the_homeserver(workdir: Path, synapse: SynapseServer) -> None:
+    """MAS's rule: a username the homeserver has not confirmed free is never registered. Here a
+    real Synapse is asked (``/_synapse/mas/is_localpart_available``); stopped, it cannot
+    answer, and ``register-user`` refuses with one line and creates nothing."""
+    db = workdir.database_uri  # type: ignore[attr-defined]
+    config_path = workdir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["matrix"] = {
+        "kind": "synapse",
+        "homeserver": synapse.server_name,
+        "endpoint": synapse.base_url,
+        "secret": synapse.secret,
+    }
+    config_path.write_text(yaml.safe_dump(config))
+    # Each run (one per engine, one Synapse per session) asks about names of its own.
+    suffix = secrets.token_hex(4)
+    taken, carol, dave = f"taken-{suffix}", f"carol-{suffix}", f"dave-{suffix}"
+
+    def users() -> list[str]:
+        return [u for (u,) in query(db, "SELECT username FROM users ORDER BY username")]
+
+    # A name Synapse already has is refused.
+    provisioned = synapse.request(
+        "POST",
+        "_synapse/mas/provision_user",
+        token=synapse.secret,
+        body={"localpart": taken, "locked": False},
+    )
+    assert provisioned.status == 201, provisioned.body
+    out = cli(workdir, "register-user", "--yes", taken)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.strip().splitlines() == ["mas-cli: Username not available on homeserver"]
+    assert users() == [] and jobs(workdir) == []
+
+    synapse.stop()
+    try:
+        out = cli(workdir, "register-user", "--yes", carol, "-d", "Carol")
+        assert out.returncode == 1, (out.stdout, out.stderr)
+        (line,) = out.stderr.strip().splitlines()
+        assert line.startswith("mas-cli: Could not check the username on the homeserver: "), line
+        assert "Traceback" not in out.stderr
+        assert users() == [] and jobs(workdir) == []
+
+        # Skipping the check is explicit; the provisioning job waits for the homeserver.
+        out = cli(workdir, "register-user", "--yes", dave, "--skip-homeserver-check")
+        assert out.returncode == 0, out.stderr
+        assert users() == [dave]
+        ((dave_id,),) = query(db, f"SELECT user_id FROM users WHERE username = '{dave}'")
+        assert jobs(workdir) == [("provision-user", {"user_id": dave_id, "set_display_name": None})]
+    finally:
+        synapse.start()
+
+    # With Synapse back, the same name registers.
+    out = cli(workdir, "register-user", "--yes", carol, "-d", "Carol")
+    assert out.returncode == 0, out.stderr
+    assert users() == sorted([carol, dave])
+    ((carol_id,),) = query(db, f"SELECT user_id FROM users WHERE username = '{carol}'")
+    assert jobs(workdir)[-1] == ("provision-user", {"user_id": carol_id, "set_display_name": "Carol"})

@@ -150,7 +150,10 @@ def test_form_post_submits_itself_and_works_without_javascript() -> None:
     hidden = {i["name"]: i["value"] for i in form["inputs"] if i.get("type") == "hidden"}
     assert hidden == {"code": "abc", "state": "xyz"}
     assert any(i.get("type") == "submit" for i in form["inputs"])
-    assert 'document.getElementById("form-post").submit()' in html
+    # The submit script is a static file (no inline script under the Content-Security-Policy).
+    assert '<script src="/assets/form_post.js"></script>' in html
+    script = (Path(__file__).resolve().parents[2] / "res" / "assets" / "form_post.js").read_text()
+    assert 'document.getElementById("form-post").submit()' in script
     assert "<noscript>" in html
 
 

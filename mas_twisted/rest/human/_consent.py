@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 from twisted.web.iweb import IRequest
 
 from mas_twisted.policy.model import Requester
+from mas_twisted.rest._base import FORM_ACTION_SELF, form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
-from mas_twisted.rest.human._forms import client_ip, first, form_params, html_response, user_agent
+from mas_twisted.rest.human._forms import client_ip, first, form_params, user_agent
 from mas_twisted.rest.human._session import SessionOrFallback, load_session_or_fallback
 from mas_twisted.templating import MatrixUser, PolicyViolationContext
 from mas_twisted.urls import PostAuthAction
@@ -118,4 +119,9 @@ class GrantConsentPage:
             action=view.action,
             matrix_user=MatrixUser.for_user(session.user, self._server_name),
         )
-        return html_response(request, render(ctx))
+        # Allowing or denying redirects to the client's redirect URI (a device grant has none).
+        form_action = [FORM_ACTION_SELF]
+        redirect_uri = getattr(view.grant, "redirect_uri", None)
+        if redirect_uri:
+            form_action.append(form_action_source(redirect_uri))
+        return html_response(request, render(ctx), form_action=form_action)

@@ -27,8 +27,8 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException
 
 from mas_twisted.api.errors import NotFoundError, PageError
-from mas_twisted.rest._base import log_failure, text_response
-from mas_twisted.rest.human._forms import frame_protect, html_response
+from mas_twisted.rest._base import html_response, log_failure, text_response
+from mas_twisted.rest.human._forms import frame_protect
 from mas_twisted.templating import ErrorContext, NotFoundContext
 
 if TYPE_CHECKING:

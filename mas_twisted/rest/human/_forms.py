@@ -2,8 +2,10 @@
 """Request parsing and HTML responses shared by the human pages (MAS's ``human_router``).
 
 Every response of a human page carries ``X-Frame-Options: DENY`` (MAS sets it on the whole
-router), so no other site can frame a form and trick a click. Redirects are ``303 See
-Other`` (axum's ``Redirect::to``), so a POSTed form is followed by a GET.
+router), so no other site can frame a form and trick a click; the pages themselves go out
+through :func:`mas_twisted.rest._base.html_response`, which adds the rest of the security
+headers. Redirects are ``303 See Other`` (axum's ``Redirect::to``), so a POSTed form is
+followed by a GET.
 
 Query and form parameters are read separately: Twisted's ``request.args`` merges the query
 string into a form POST's fields, and a post-auth action must come from the query.
@@ -17,8 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest._base import HTML_CONTENT_TYPE, with_length
-
 logger = logging.getLogger(__name__)
 
 FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
@@ -28,14 +28,6 @@ Params = Mapping[str, list[str]]
 
 def frame_protect(request: IRequest) -> None:
     request.setHeader(b"X-Frame-Options", b"DENY")
-
-
-def html_response(request: IRequest, body: str, code: int = 200) -> bytes:
-    """An HTML page, with the headers every human page has."""
-    request.setResponseCode(code)
-    request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
-    frame_protect(request)
-    return with_length(request, body.encode("utf-8"))
 
 
 def redirect(request: IRequest, location: str, code: int = 303) -> bytes:

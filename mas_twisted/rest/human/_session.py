@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 from twisted.web.iweb import IRequest
 
-from mas_twisted.rest.human._forms import html_response
+from mas_twisted.rest._base import html_response
 from mas_twisted.templating import AccountInactiveContext
 from mas_twisted.urls import PostAuthAction
 

@@ -24,8 +24,9 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
 from mas_twisted.handlers.authorization import Callback
+from mas_twisted.rest._base import form_action_source, html_response
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import html_response, query_params, redirect, single
+from mas_twisted.rest.human._forms import query_params, redirect, single
 from mas_twisted.templating import FormPostContext
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def send_callback(templates: Templates, request: IRequest, callback: Callback) -
     """Redirect to the client (``query``/``fragment``) or render the ``form_post`` page."""
     if callback.is_form_post:
         ctx = FormPostContext(redirect_uri=callback.redirect_uri, params=callback.form_params)
-        return html_response(request, templates.render_form_post(ctx))
+        # The page's form posts to the client: the one place a form leaves this origin.
+        return html_response(
+            request, templates.render_form_post(ctx), form_action=(form_action_source(callback.redirect_uri),)
+        )
     return redirect(request, callback.url)
 
 

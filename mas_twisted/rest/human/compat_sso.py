@@ -25,10 +25,11 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
 from mas_twisted.handlers.compat.sso import CompatSsoLoginExpiredError, SsoConfirmation
+from mas_twisted.rest._base import FORM_ACTION_SELF, form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._consent import requester
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
-from mas_twisted.rest.human._forms import first, form_params, html_response, redirect
+from mas_twisted.rest.human._forms import first, form_params, redirect
 from mas_twisted.rest.human._session import SessionOrFallback, load_session_or_fallback
 from mas_twisted.templating import CompatLoginPolicyViolationContext, CompatSsoContext, MatrixUser
 
@@ -105,4 +106,9 @@ class CompatSsoCompleteResource:
             action=view.action,
             matrix_user=MatrixUser.for_user(session.user, self._server_name),
         )
-        return html_response(request, self.templates.render_sso_login(ctx))
+        # "Continue" redirects to the client's redirect URL with the login token.
+        return html_response(
+            request,
+            self.templates.render_sso_login(ctx),
+            form_action=(FORM_ACTION_SELF, form_action_source(ctx.login.redirect_uri)),
+        )

@@ -26,10 +26,11 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
 from mas_twisted.handlers.device import DeviceConsentView
+from mas_twisted.rest._base import html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._consent import GrantConsentPage, is_rejection, requester
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import first, form_params, html_response, query_params, redirect
+from mas_twisted.rest.human._forms import first, form_params, query_params, redirect
 from mas_twisted.templating import DeviceConsentContext, DeviceLinkContext, FormState
 from mas_twisted.urls import CONTINUE_DEVICE_CODE_GRANT
 

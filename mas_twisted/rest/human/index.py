@@ -16,8 +16,8 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
+from mas_twisted.rest._base import html_response
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import html_response
 from mas_twisted.rest.human._session import load_session_or_fallback
 from mas_twisted.templating import IndexContext
 

@@ -28,14 +28,14 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
-from mas_twisted.handlers.login import LoginOutcome
+from mas_twisted.handlers.login import LoginOutcome, PostAuthDescription
+from mas_twisted.rest._base import FORM_ACTION_SELF, form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
 from mas_twisted.rest.human._forms import (
     client_ip,
     first,
     form_params,
-    html_response,
     query_params,
     redirect,
     single,
@@ -131,17 +131,22 @@ class LoginResource:
     ) -> bytes:
         if providers is None:
             providers = [ProviderLink.from_provider(p) for p in await self._login.list_login_providers()]
+        described = await self._login.describe_post_auth_action(action)
         ctx = LoginContext(
             csrf_token=self._cookies.csrf_token(request),
             form=form,
-            next=await self._post_auth_context(action),
+            next=self._post_auth_context(described),
             providers=providers,
         )
-        return html_response(request, self.templates.render_login(ctx))
+        # A successful login redirects on, possibly to the client: its form may end there.
+        form_action = [FORM_ACTION_SELF]
+        if described is not None and described.redirect_uri is not None:
+            form_action.append(form_action_source(described.redirect_uri))
+        return html_response(request, self.templates.render_login(ctx), form_action=form_action)
 
-    async def _post_auth_context(self, action: PostAuthAction | None) -> PostAuthContext | None:
+    @staticmethod
+    def _post_auth_context(described: PostAuthDescription | None) -> PostAuthContext | None:
         """What the page says it continues to (the login handler describes the action)."""
-        described = await self._login.describe_post_auth_action(action)
         if described is None:
             return None
         client_name = described.client_name

@@ -39,12 +39,22 @@ class CookieTests(HumanTestCase):
         self.assertEqual(morsel["max-age"], str(PERMANENT_MAX_AGE))
         csrf = self.make_request("GET", "/login").set_cookies["csrf"]
         self.assertTrue(csrf["httponly"])
+        # Every cookie is Secure when public_base is https (the test config's is).
+        self.assertTrue(csrf["secure"])
+        self.assertEqual(csrf["samesite"].lower(), "lax")
         self.assertEqual(csrf["max-age"], "")  # gone with the browser session
 
     @override_config({"http": {"public_base": "http://localhost:8080/"}})
     def test_no_secure_flag_over_plain_http(self) -> None:
         channel = self.make_request("GET", "/login")
         self.assertFalse(channel.set_cookies["csrf"]["secure"])
+        # Still HttpOnly and SameSite.
+        self.assertTrue(channel.set_cookies["csrf"]["httponly"])
+        self.assertEqual(channel.set_cookies["csrf"]["samesite"].lower(), "lax")
+        self.factory.user()
+        session = self.login("alice", PASSWORD).set_cookies["session"]
+        self.assertFalse(session["secure"])
+        self.assertTrue(session["httponly"])
 
     def test_tampered_session_cookie_is_ignored(self) -> None:
         value = self.signed_in_cookie()

@@ -6,40 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from mas_twisted.types.oauth2 import DeviceCodeGrant
-from tests.rest.human._base import API_SCOPE, PASSWORD, AuthorizeTestCase, csrf_from
+from tests.rest.human._base import PASSWORD, DeviceTestCase, csrf_from
 from tests.unittest import override_config
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-class DeviceTestCase(AuthorizeTestCase):
-    def add_device_grant(
-        self, *, scope: str = f"openid {API_SCOPE}", user_code: str = "ABC123", expires_in_s: int = 1200
-    ) -> DeviceCodeGrant:
-        client = self.add_client(grant_types=(DEVICE_GRANT,))
-        tokens = self.server.get_token_generator()
-        now = self.server.get_clock().time_msec()
-        grant = DeviceCodeGrant(
-            id=tokens.ulid(),
-            client_id=client.id,
-            scope=scope,
-            user_code=user_code,
-            device_code=tokens.device_code(),
-            created_at=now,
-            expires_at=now + expires_in_s * 1000,
-        )
-        self.get_success(self.server.get_stores().device_code_grants.add_device_code_grant(grant))
-        return grant
-
-    def reload(self, grant: DeviceCodeGrant) -> DeviceCodeGrant:
-        out = self.get_success(self.server.get_stores().device_code_grants.get_device_code_grant(grant.id))
-        assert out is not None
-        return out
-
-    def sign_in(self) -> None:
-        self.user = self.factory.user()
-        self.login("alice", PASSWORD)
 
 
 class DeviceLinkTests(DeviceTestCase):
