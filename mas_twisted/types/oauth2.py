@@ -19,21 +19,22 @@ Every transition returns a new object and raises :class:`InvalidTransitionError`
 current state does not allow it. Ids are ULID strings, timestamps milliseconds since the
 epoch, as stored, and scopes :class:`~mas_twisted.oauth2.scope.Scope` (any iterable of tokens
 or space-separated string is accepted). ``COLUMNS`` / ``from_row`` / ``to_row`` map each class to its table
-(MAS's table and column names, inventory §12).
+(MAS's table and column names, inventory §12); :func:`~mas_twisted.types.columns.mapped` generates
+them from each field's ``column`` metadata.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
 from mas_twisted.api.errors import MasError
 from mas_twisted.oauth2.scope import Scope
-from mas_twisted.types.columns import db_json, to_db_json
+from mas_twisted.types.columns import BOOL, INT, JSON, Codec, Row, column, db_json, mapped, to_db_json
 
 
 class InvalidTransitionError(MasError):
@@ -74,6 +75,38 @@ def _str_mapping(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return dict(value) if value else {}
 
 
+#: A ``scope`` column: the space-separated string (read by the field's ``as_scope``).
+SCOPE_STRING = Codec(None, str)
+#: A ``scope_list`` column: the JSON array of tokens.
+SCOPE_LIST = Codec(_scope_from_row, lambda scope: to_db_json(list(scope.tokens)))
+
+
+def _code_from_columns(_response_type_code: Any, code: str | None) -> str | None:
+    return code
+
+
+def _code_to_columns(code: str | None) -> tuple[bool, str | None]:
+    return code is not None, code
+
+
+#: ``response_type_code`` is whether there is an authorization code.
+AUTHORIZATION_CODE = Codec(_code_from_columns, _code_to_columns)
+
+
+def _pkce_from_columns(challenge_method: str | None, challenge: str | None) -> Pkce | None:
+    if challenge is not None and challenge_method is not None:
+        return Pkce(challenge_method, challenge)
+    return None
+
+
+def _pkce_to_columns(pkce: Pkce | None) -> tuple[str | None, str | None]:
+    return (pkce.challenge_method, pkce.challenge) if pkce else (None, None)
+
+
+#: A PKCE challenge in ``code_challenge_method`` and ``code_challenge`` (both or neither).
+PKCE = Codec(_pkce_from_columns, _pkce_to_columns)
+
+
 # -- authorization grants ------------------------------------------------------------------
 class GrantStage(str, enum.Enum):
     """Stages of an :class:`AuthorizationGrant` (MAS's ``AuthorizationGrantStage``)."""
@@ -92,8 +125,9 @@ class Pkce:
     challenge: str
 
 
+@mapped
 @attrs.frozen
-class AuthorizationGrant:
+class AuthorizationGrant(Row):
     """One authorization request, from ``GET /authorize`` to the code exchange.
 
     ``code`` is ``None`` when the response type has no ``code`` (``id_token`` alone);
@@ -101,51 +135,33 @@ class AuthorizationGrant:
     the session its exchange created.
     """
 
-    id: str
-    client_id: str
+    id: str = attrs.field(metadata=column("oauth2_authorization_grant_id"))
+    client_id: str = attrs.field(metadata=column("oauth2_client_id"))
     redirect_uri: str
-    scope: Scope = attrs.field(converter=as_scope)
-    created_at: int
+    scope: Scope = attrs.field(converter=as_scope, metadata=column(codec=SCOPE_STRING))
+    created_at: int = attrs.field(metadata=column(codec=INT))
     #: ``query``, ``fragment`` or ``form_post``.
     response_mode: str
-    code: str | None = None
-    pkce: Pkce | None = None
+    code: str | None = attrs.field(
+        default=None, metadata=column("response_type_code", "authorization_code", codec=AUTHORIZATION_CODE)
+    )
+    pkce: Pkce | None = attrs.field(
+        default=None, metadata=column("code_challenge_method", "code_challenge", codec=PKCE)
+    )
     state: str | None = None
     nonce: str | None = None
-    response_type_id_token: bool = False
+    response_type_id_token: bool = attrs.field(default=False, metadata=column(codec=BOOL))
     login_hint: str | None = None
     locale: str | None = None
     #: Every query parameter of the authorization request, as received.
-    raw_parameters: Mapping[str, str] = attrs.field(factory=dict, converter=_str_mapping)
+    raw_parameters: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_str_mapping, metadata=column(codec=JSON)
+    )
     fulfilled_at: int | None = None
     exchanged_at: int | None = None
     cancelled_at: int | None = None
     user_session_id: str | None = None
     oauth2_session_id: str | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "oauth2_authorization_grant_id",
-        "oauth2_client_id",
-        "redirect_uri",
-        "scope",
-        "created_at",
-        "response_mode",
-        "response_type_code",
-        "authorization_code",
-        "code_challenge_method",
-        "code_challenge",
-        "state",
-        "nonce",
-        "response_type_id_token",
-        "login_hint",
-        "locale",
-        "raw_parameters",
-        "fulfilled_at",
-        "exchanged_at",
-        "cancelled_at",
-        "user_session_id",
-        "oauth2_session_id",
-    )
 
     def __attrs_post_init__(self) -> None:
         if self.pkce is not None and self.code is None:
@@ -210,84 +226,6 @@ class AuthorizationGrant:
             raise InvalidTransitionError(f"cannot cancel grant {self.id} in stage {self.stage.value}")
         return attrs.evolve(self, cancelled_at=at)
 
-    # -- rows -------------------------------------------------------------------------------
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> AuthorizationGrant:
-        (
-            grant_id,
-            client_id,
-            redirect_uri,
-            scope,
-            created_at,
-            response_mode,
-            _response_type_code,
-            code,
-            challenge_method,
-            challenge,
-            state,
-            nonce,
-            response_type_id_token,
-            login_hint,
-            locale,
-            raw_parameters,
-            fulfilled_at,
-            exchanged_at,
-            cancelled_at,
-            user_session_id,
-            oauth2_session_id,
-        ) = row
-        pkce = (
-            Pkce(challenge_method, challenge)
-            if challenge is not None and challenge_method is not None
-            else None
-        )
-        return cls(
-            id=grant_id,
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            scope=scope,
-            created_at=int(created_at),
-            response_mode=response_mode,
-            code=code,
-            pkce=pkce,
-            state=state,
-            nonce=nonce,
-            response_type_id_token=bool(response_type_id_token),
-            login_hint=login_hint,
-            locale=locale,
-            raw_parameters=db_json(raw_parameters),
-            fulfilled_at=fulfilled_at,
-            exchanged_at=exchanged_at,
-            cancelled_at=cancelled_at,
-            user_session_id=user_session_id,
-            oauth2_session_id=oauth2_session_id,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "oauth2_authorization_grant_id": self.id,
-            "oauth2_client_id": self.client_id,
-            "redirect_uri": self.redirect_uri,
-            "scope": self.scope_string,
-            "created_at": self.created_at,
-            "response_mode": self.response_mode,
-            "response_type_code": self.response_type_code,
-            "authorization_code": self.code,
-            "code_challenge_method": self.pkce.challenge_method if self.pkce else None,
-            "code_challenge": self.pkce.challenge if self.pkce else None,
-            "state": self.state,
-            "nonce": self.nonce,
-            "response_type_id_token": self.response_type_id_token,
-            "login_hint": self.login_hint,
-            "locale": self.locale,
-            "raw_parameters": to_db_json(dict(self.raw_parameters)),
-            "fulfilled_at": self.fulfilled_at,
-            "exchanged_at": self.exchanged_at,
-            "cancelled_at": self.cancelled_at,
-            "user_session_id": self.user_session_id,
-            "oauth2_session_id": self.oauth2_session_id,
-        }
-
 
 # -- device code grants ---------------------------------------------------------------------
 class DeviceCodeGrantState(str, enum.Enum):
@@ -299,8 +237,9 @@ class DeviceCodeGrantState(str, enum.Enum):
     EXCHANGED = "exchanged"
 
 
+@mapped
 @attrs.frozen
-class DeviceCodeGrant:
+class DeviceCodeGrant(Row):
     """A device authorization request (RFC 8628 §3.1–3.5).
 
     The device polls with ``device_code``; the user types ``user_code`` at ``/link``.
@@ -308,13 +247,13 @@ class DeviceCodeGrant:
     when the user approves (MAS names the device from it).
     """
 
-    id: str
-    client_id: str
-    scope: Scope = attrs.field(converter=as_scope)
+    id: str = attrs.field(metadata=column("oauth2_device_code_grant_id"))
+    client_id: str = attrs.field(metadata=column("oauth2_client_id"))
+    scope: Scope = attrs.field(converter=as_scope, metadata=column(codec=SCOPE_STRING))
     user_code: str
     device_code: str
-    created_at: int
-    expires_at: int
+    created_at: int = attrs.field(metadata=column(codec=INT))
+    expires_at: int = attrs.field(metadata=column(codec=INT))
     ip_address: str | None = None
     user_agent: str | None = None
     locale: str | None = None
@@ -323,24 +262,6 @@ class DeviceCodeGrant:
     exchanged_at: int | None = None
     user_session_id: str | None = None
     oauth2_session_id: str | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "oauth2_device_code_grant_id",
-        "oauth2_client_id",
-        "scope",
-        "user_code",
-        "device_code",
-        "created_at",
-        "expires_at",
-        "ip_address",
-        "user_agent",
-        "locale",
-        "fulfilled_at",
-        "rejected_at",
-        "exchanged_at",
-        "user_session_id",
-        "oauth2_session_id",
-    )
 
     def __attrs_post_init__(self) -> None:
         decided = self.fulfilled_at is not None or self.rejected_at is not None
@@ -405,66 +326,11 @@ class DeviceCodeGrant:
             )
         return attrs.evolve(self, exchanged_at=at, oauth2_session_id=session_id)
 
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> DeviceCodeGrant:
-        (
-            grant_id,
-            client_id,
-            scope,
-            user_code,
-            device_code,
-            created_at,
-            expires_at,
-            ip_address,
-            user_agent,
-            locale,
-            fulfilled_at,
-            rejected_at,
-            exchanged_at,
-            user_session_id,
-            oauth2_session_id,
-        ) = row
-        return cls(
-            id=grant_id,
-            client_id=client_id,
-            scope=scope,
-            user_code=user_code,
-            device_code=device_code,
-            created_at=int(created_at),
-            expires_at=int(expires_at),
-            ip_address=ip_address,
-            user_agent=user_agent,
-            locale=locale,
-            fulfilled_at=fulfilled_at,
-            rejected_at=rejected_at,
-            exchanged_at=exchanged_at,
-            user_session_id=user_session_id,
-            oauth2_session_id=oauth2_session_id,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "oauth2_device_code_grant_id": self.id,
-            "oauth2_client_id": self.client_id,
-            "scope": self.scope_string,
-            "user_code": self.user_code,
-            "device_code": self.device_code,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "ip_address": self.ip_address,
-            "user_agent": self.user_agent,
-            "locale": self.locale,
-            "fulfilled_at": self.fulfilled_at,
-            "rejected_at": self.rejected_at,
-            "exchanged_at": self.exchanged_at,
-            "user_session_id": self.user_session_id,
-            "oauth2_session_id": self.oauth2_session_id,
-        }
-
 
 # -- sessions -------------------------------------------------------------------------------
+@mapped
 @attrs.frozen
-class OAuth2Session:
+class OAuth2Session(Row):
     """A session a client holds; the tokens of :class:`AccessToken`/:class:`RefreshToken` belong to one.
 
     ``user_id`` is ``None`` for ``client_credentials`` sessions; ``user_session_id`` is the
@@ -472,10 +338,10 @@ class OAuth2Session:
     updated in batches from token use.
     """
 
-    id: str
-    client_id: str
-    scope: Scope = attrs.field(converter=as_scope)
-    created_at: int
+    id: str = attrs.field(metadata=column("oauth2_session_id"))
+    client_id: str = attrs.field(metadata=column("oauth2_client_id"))
+    scope: Scope = attrs.field(converter=as_scope, metadata=column("scope_list", codec=SCOPE_LIST))
+    created_at: int = attrs.field(metadata=column(codec=INT))
     user_id: str | None = None
     user_session_id: str | None = None
     finished_at: int | None = None
@@ -483,20 +349,6 @@ class OAuth2Session:
     last_active_at: int | None = None
     last_active_ip: str | None = None
     human_name: str | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "oauth2_session_id",
-        "oauth2_client_id",
-        "scope_list",
-        "created_at",
-        "user_id",
-        "user_session_id",
-        "finished_at",
-        "user_agent",
-        "last_active_at",
-        "last_active_ip",
-        "human_name",
-    )
 
     @property
     def is_valid(self) -> bool:
@@ -516,73 +368,20 @@ class OAuth2Session:
             raise InvalidTransitionError(f"session {self.id} is already finished")
         return attrs.evolve(self, finished_at=at)
 
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> OAuth2Session:
-        (
-            session_id,
-            client_id,
-            scope_list,
-            created_at,
-            user_id,
-            user_session_id,
-            finished_at,
-            user_agent,
-            last_active_at,
-            last_active_ip,
-            human_name,
-        ) = row
-        return cls(
-            id=session_id,
-            client_id=client_id,
-            scope=_scope_from_row(scope_list),
-            created_at=int(created_at),
-            user_id=user_id,
-            user_session_id=user_session_id,
-            finished_at=finished_at,
-            user_agent=user_agent,
-            last_active_at=last_active_at,
-            last_active_ip=last_active_ip,
-            human_name=human_name,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "oauth2_session_id": self.id,
-            "oauth2_client_id": self.client_id,
-            "scope_list": to_db_json(list(self.scope.tokens)),
-            "created_at": self.created_at,
-            "user_id": self.user_id,
-            "user_session_id": self.user_session_id,
-            "finished_at": self.finished_at,
-            "user_agent": self.user_agent,
-            "last_active_at": self.last_active_at,
-            "last_active_ip": self.last_active_ip,
-            "human_name": self.human_name,
-        }
-
 
 # -- tokens ---------------------------------------------------------------------------------
+@mapped
 @attrs.frozen
-class AccessToken:
+class AccessToken(Row):
     """An OAuth 2.0 access token (``mat_…``), valid until ``expires_at`` unless revoked first."""
 
-    id: str
-    session_id: str
+    id: str = attrs.field(metadata=column("oauth2_access_token_id"))
+    session_id: str = attrs.field(metadata=column("oauth2_session_id"))
     access_token: str
-    created_at: int
+    created_at: int = attrs.field(metadata=column(codec=INT))
     expires_at: int | None = None
     revoked_at: int | None = None
     first_used_at: int | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "oauth2_access_token_id",
-        "oauth2_session_id",
-        "access_token",
-        "created_at",
-        "expires_at",
-        "revoked_at",
-        "first_used_at",
-    )
 
     @property
     def jti(self) -> str:
@@ -615,30 +414,6 @@ class AccessToken:
             return self
         return attrs.evolve(self, first_used_at=at)
 
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> AccessToken:
-        token_id, session_id, access_token, created_at, expires_at, revoked_at, first_used_at = row
-        return cls(
-            id=token_id,
-            session_id=session_id,
-            access_token=access_token,
-            created_at=int(created_at),
-            expires_at=expires_at,
-            revoked_at=revoked_at,
-            first_used_at=first_used_at,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "oauth2_access_token_id": self.id,
-            "oauth2_session_id": self.session_id,
-            "access_token": self.access_token,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "revoked_at": self.revoked_at,
-            "first_used_at": self.first_used_at,
-        }
-
 
 class RefreshTokenState(str, enum.Enum):
     """States of a :class:`RefreshToken` (MAS's ``RefreshTokenState``)."""
@@ -648,32 +423,24 @@ class RefreshTokenState(str, enum.Enum):
     REVOKED = "revoked"
 
 
+@mapped
 @attrs.frozen
-class RefreshToken:
+class RefreshToken(Row):
     """An OAuth 2.0 refresh token (``mar_…``). It never expires; it is rotated or revoked.
 
     ``access_token_id`` is the access token issued with it; ``next_refresh_token_id`` the
     token that replaced it when it was consumed.
     """
 
-    id: str
-    session_id: str
+    id: str = attrs.field(metadata=column("oauth2_refresh_token_id"))
+    session_id: str = attrs.field(metadata=column("oauth2_session_id"))
     refresh_token: str
-    created_at: int
-    access_token_id: str | None = None
+    created_at: int = attrs.field(metadata=column(codec=INT))
+    access_token_id: str | None = attrs.field(default=None, metadata=column("oauth2_access_token_id"))
     consumed_at: int | None = None
     revoked_at: int | None = None
-    next_refresh_token_id: str | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "oauth2_refresh_token_id",
-        "oauth2_session_id",
-        "refresh_token",
-        "created_at",
-        "oauth2_access_token_id",
-        "consumed_at",
-        "revoked_at",
-        "next_oauth2_refresh_token_id",
+    next_refresh_token_id: str | None = attrs.field(
+        default=None, metadata=column("next_oauth2_refresh_token_id")
     )
 
     def __attrs_post_init__(self) -> None:
@@ -721,41 +488,6 @@ class RefreshToken:
         if not self.is_valid:
             raise InvalidTransitionError(f"cannot revoke refresh token {self.id} in state {self.state.value}")
         return attrs.evolve(self, revoked_at=at)
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> RefreshToken:
-        (
-            token_id,
-            session_id,
-            refresh_token,
-            created_at,
-            access_token_id,
-            consumed_at,
-            revoked_at,
-            next_refresh_token_id,
-        ) = row
-        return cls(
-            id=token_id,
-            session_id=session_id,
-            refresh_token=refresh_token,
-            created_at=int(created_at),
-            access_token_id=access_token_id,
-            consumed_at=consumed_at,
-            revoked_at=revoked_at,
-            next_refresh_token_id=next_refresh_token_id,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "oauth2_refresh_token_id": self.id,
-            "oauth2_session_id": self.session_id,
-            "refresh_token": self.refresh_token,
-            "created_at": self.created_at,
-            "oauth2_access_token_id": self.access_token_id,
-            "consumed_at": self.consumed_at,
-            "revoked_at": self.revoked_at,
-            "next_oauth2_refresh_token_id": self.next_refresh_token_id,
-        }
 
 
 # -- introspection --------------------------------------------------------------------------

@@ -4,12 +4,12 @@ schedule's state, and what the leader enqueues for a schedule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
-from mas_twisted.types.columns import db_json
+from mas_twisted.types.columns import INT, JSON, Row, column, mapped
 
 #: Job statuses (MAS's ``queue_job_status`` enum).
 AVAILABLE = "available"
@@ -20,35 +20,17 @@ SCHEDULED = "scheduled"
 LOST = "lost"
 
 
+@mapped(to_row=False)
 @attrs.frozen
-class QueueJob:
+class QueueJob(Row):
     """One attempt of a job (a row of ``queue_jobs``)."""
 
-    #: Column names, in the order :meth:`from_row` expects.
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "queue_job_id",
-        "queue_name",
-        "status",
-        "payload",
-        "metadata",
-        "attempt",
-        "created_at",
-        "scheduled_at",
-        "started_at",
-        "started_by",
-        "completed_at",
-        "failed_at",
-        "failed_reason",
-        "next_attempt_id",
-        "schedule_name",
-    )
-
-    id: str
+    id: str = attrs.field(metadata=column("queue_job_id"))
     queue_name: str
     status: str
-    payload: Any
-    metadata: Any
-    attempt: int
+    payload: Any = attrs.field(metadata=column(codec=JSON))
+    metadata: Any = attrs.field(metadata=column(codec=JSON))
+    attempt: int = attrs.field(metadata=column(codec=INT))
     created_at: int
     scheduled_at: int | None = None
     started_at: int | None = None
@@ -58,27 +40,6 @@ class QueueJob:
     failed_reason: str | None = None
     next_attempt_id: str | None = None
     schedule_name: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> QueueJob:
-        values = dict(zip(cls.COLUMNS, row))
-        return cls(
-            id=values["queue_job_id"],
-            queue_name=values["queue_name"],
-            status=values["status"],
-            payload=db_json(values["payload"]),
-            metadata=db_json(values["metadata"]),
-            attempt=int(values["attempt"]),
-            created_at=values["created_at"],
-            scheduled_at=values["scheduled_at"],
-            started_at=values["started_at"],
-            started_by=values["started_by"],
-            completed_at=values["completed_at"],
-            failed_at=values["failed_at"],
-            failed_reason=values["failed_reason"],
-            next_attempt_id=values["next_attempt_id"],
-            schedule_name=values["schedule_name"],
-        )
 
 
 @attrs.frozen

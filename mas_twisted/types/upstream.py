@@ -10,18 +10,33 @@ template]`` pairs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
-from mas_twisted.types.columns import db_bool, db_json
+from mas_twisted.types.columns import BOOL, INT, OPTIONAL_INT, Codec, Row, column, db_json, mapped
 
 
+def _claims_imports(value: Any) -> Mapping[str, Any]:
+    return db_json(value) or {}
+
+
+def _parameters(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (db_json(value) or ()))
+
+
+#: ``claims_imports``: a JSON object (``NULL``: empty).
+CLAIMS_IMPORTS = Codec(_claims_imports)
+#: ``additional_parameters``: a JSON list of ``[name, template]`` pairs.
+ADDITIONAL_PARAMETERS = Codec(_parameters)
+
+
+@mapped(to_row=False)
 @attrs.frozen
-class UpstreamOAuthProvider:
+class UpstreamOAuthProvider(Row):
     """One row of ``upstream_oauth_providers``."""
 
-    id: str
+    id: str = attrs.field(metadata=column("upstream_oauth_provider_id"))
     issuer: str | None
     human_name: str | None
     brand_name: str | None
@@ -38,117 +53,26 @@ class UpstreamOAuthProvider:
     pkce_mode: str
     #: ``query``, ``form_post`` or ``None``.
     response_mode: str | None
-    fetch_userinfo: bool
+    fetch_userinfo: bool = attrs.field(metadata=column(codec=BOOL))
     authorization_endpoint_override: str | None
     token_endpoint_override: str | None
     userinfo_endpoint_override: str | None
     jwks_uri_override: str | None
-    claims_imports: Mapping[str, Any]
-    additional_authorization_parameters: tuple[tuple[str, str], ...]
-    forward_login_hint: bool
+    claims_imports: Mapping[str, Any] = attrs.field(metadata=column(codec=CLAIMS_IMPORTS))
+    additional_authorization_parameters: tuple[tuple[str, str], ...] = attrs.field(
+        metadata=column("additional_parameters", codec=ADDITIONAL_PARAMETERS)
+    )
+    forward_login_hint: bool = attrs.field(metadata=column(codec=BOOL))
     #: ``do_nothing``, ``logout_browser_only`` or ``logout_all``.
     on_backchannel_logout: str
-    registration_token_required: bool
-    ui_order: int
-    created_at: int
-    disabled_at: int | None = None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "upstream_oauth_provider_id",
-        "issuer",
-        "human_name",
-        "brand_name",
-        "scope",
-        "client_id",
-        "encrypted_client_secret",
-        "token_endpoint_signing_alg",
-        "token_endpoint_auth_method",
-        "id_token_signed_response_alg",
-        "userinfo_signed_response_alg",
-        "discovery_mode",
-        "pkce_mode",
-        "response_mode",
-        "fetch_userinfo",
-        "authorization_endpoint_override",
-        "token_endpoint_override",
-        "userinfo_endpoint_override",
-        "jwks_uri_override",
-        "claims_imports",
-        "additional_parameters",
-        "forward_login_hint",
-        "on_backchannel_logout",
-        "registration_token_required",
-        "ui_order",
-        "created_at",
-        "disabled_at",
-    )
+    registration_token_required: bool = attrs.field(metadata=column(codec=BOOL))
+    ui_order: int = attrs.field(metadata=column(codec=INT))
+    created_at: int = attrs.field(metadata=column(codec=INT))
+    disabled_at: int | None = attrs.field(default=None, metadata=column(codec=OPTIONAL_INT))
 
     @property
     def enabled(self) -> bool:
         return self.disabled_at is None
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> UpstreamOAuthProvider:
-        (
-            provider_id,
-            issuer,
-            human_name,
-            brand_name,
-            scope,
-            client_id,
-            encrypted_client_secret,
-            signing_alg,
-            auth_method,
-            id_token_alg,
-            userinfo_alg,
-            discovery_mode,
-            pkce_mode,
-            response_mode,
-            fetch_userinfo,
-            authorization_override,
-            token_override,
-            userinfo_override,
-            jwks_uri_override,
-            claims_imports,
-            additional_parameters,
-            forward_login_hint,
-            on_backchannel_logout,
-            registration_token_required,
-            ui_order,
-            created_at,
-            disabled_at,
-        ) = row
-        return cls(
-            id=provider_id,
-            issuer=issuer,
-            human_name=human_name,
-            brand_name=brand_name,
-            scope=scope,
-            client_id=client_id,
-            encrypted_client_secret=encrypted_client_secret,
-            token_endpoint_signing_alg=signing_alg,
-            token_endpoint_auth_method=auth_method,
-            id_token_signed_response_alg=id_token_alg,
-            userinfo_signed_response_alg=userinfo_alg,
-            discovery_mode=discovery_mode,
-            pkce_mode=pkce_mode,
-            response_mode=response_mode,
-            fetch_userinfo=db_bool(fetch_userinfo),
-            authorization_endpoint_override=authorization_override,
-            token_endpoint_override=token_override,
-            userinfo_endpoint_override=userinfo_override,
-            jwks_uri_override=jwks_uri_override,
-            claims_imports=db_json(claims_imports) or {},
-            additional_authorization_parameters=tuple(
-                (str(k), str(v)) for k, v in (db_json(additional_parameters) or ())
-            ),
-            forward_login_hint=db_bool(forward_login_hint),
-            on_backchannel_logout=on_backchannel_logout,
-            registration_token_required=db_bool(registration_token_required),
-            ui_order=int(ui_order),
-            created_at=int(created_at),
-            disabled_at=None if disabled_at is None else int(disabled_at),
-        )
 
 
 @attrs.frozen
@@ -162,7 +86,7 @@ class UpstreamOAuthProviderParams:
     token_endpoint_auth_method: str
     token_endpoint_signing_alg: str | None
     id_token_signed_response_alg: str
-    fetch_userinfo: bool
+    fetch_userinfo: bool = attrs.field(metadata=column(codec=BOOL))
     userinfo_signed_response_alg: str | None
     client_id: str
     encrypted_client_secret: str | None

@@ -77,7 +77,7 @@ class ProvisionUserJob(Job):
         def _txn(txn):
             enqueue_txn(txn, server, SyncDevicesJob(user_id=user.id))
 
-        await server.get_db_pool().runInteraction("provision_user_schedule_sync", _txn)
+        await server.get_stores().queue.schedule_in_transaction("provision_user_schedule_sync", _txn)
 
 
 class _LegacyDeviceJob(Job):
@@ -109,7 +109,7 @@ async def _schedule_sync(server: MasServer, user_id: str) -> None:
     def _txn(txn):
         enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id))
 
-    await server.get_db_pool().runInteraction("schedule_sync_devices", _txn)
+    await server.get_stores().queue.schedule_in_transaction("schedule_sync_devices", _txn)
 
 
 @attrs.frozen
@@ -128,9 +128,7 @@ class SyncDevicesJob(Job):
         user = await load_user(server, self.user_id)
         try:
             async with device_sync_lock(server, user.id, f"job:{context.id}"):
-                devices = await server.get_db_pool().runInteraction(
-                    "sync_devices_list", _active_devices_txn, user.id
-                )
+                devices = await server.get_stores().users.active_device_ids(user.id)
                 try:
                     await server.get_homeserver_connection().sync_devices(user.username, devices)
                 except Exception as e:
@@ -142,10 +140,3 @@ class SyncDevicesJob(Job):
         except Exception as e:  # the database, taking the lock or reading the devices
             raise JobError.retryable(e)
         logger.info("Synced %d device(s) of user %s to the homeserver", len(devices), user.id)
-
-
-def _active_devices_txn(txn, user_id: str) -> set[str]:
-    from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
-    from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
-
-    return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)

@@ -10,7 +10,8 @@ threshold ``now - ttl``:
 - ``expire-inactive-user-sessions``: valid browser sessions likewise.
 
 Each handles 100 sessions, oldest id first, and schedules itself again for the next 100
-(``after`` the last id) in the same transaction as it finishes them. For each user whose
+(``after`` the last id) in the same transaction as it finishes them (the store's
+``expire_inactive_sessions_page``, given the jobs to schedule). For each user whose
 devices change, ``sync-devices`` is scheduled, the first a minute later and each next one 10 s
 after the previous, so that a large expiry does not hit the homeserver all at once. A
 session that was never active (no ``last_active_at``) is left alone, as in MAS.
@@ -29,6 +30,12 @@ from mas_twisted.queue.base import Job, JobContext, JobError, enqueue_txn
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.database import LoggingTransaction
+    from mas_twisted.storage.stores import Stores
+    from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
+    from mas_twisted.storage.stores.compat_sessions import CompatSessionStore
+    from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
+
+    _ExpiringStore = OAuth2SessionStore | CompatSessionStore | BrowserSessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +78,6 @@ class ExpireInactiveSessionsJob(Job):
 class _ExpirePage(Job):
     """Finish one page of sessions last active before ``threshold`` and schedule the next."""
 
-    TABLE: ClassVar[str]
     SYNC_DEVICES: ClassVar[bool] = True
     WHAT: ClassVar[str]
 
@@ -79,93 +85,66 @@ class _ExpirePage(Job):
     after: str | None
 
     @abc.abstractmethod
-    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
-        """``(session id, user id)`` of this page's sessions, in the page's transaction."""
-
-    @abc.abstractmethod
-    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
-        """Finish one session of this kind, in the page's transaction."""
+    def store(self, stores: Stores) -> _ExpiringStore:
+        """The store of this kind of session."""
 
     async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.queue.jobs.matrix import SyncDevicesJob
 
         now = server.get_clock().time_msec()
 
-        def _txn(txn: LoggingTransaction) -> int:
-            rows = self.page_txn(txn)
+        def _also(txn: LoggingTransaction, rows: list[tuple[str, str | None]]) -> None:
             if len(rows) == PAGE:
                 enqueue_txn(txn, server, type(self)(threshold=self.threshold, after=rows[-1][0]))
+            if not self.SYNC_DEVICES:
+                return
             synced: set[str] = set()
             delay = FIRST_SYNC_DELAY_MS
-            for session_id, user_id in rows:
-                if self.SYNC_DEVICES and user_id is not None and user_id not in synced:
+            for _session_id, user_id in rows:
+                if user_id is not None and user_id not in synced:
                     synced.add(user_id)
                     enqueue_txn(txn, server, SyncDevicesJob(user_id=user_id), at=now + delay)
                     delay += SYNC_SPACING_MS
-                self.finish_txn(txn, session_id, now)
-            return len(rows)
 
         try:
-            count = await server.get_db_pool().runInteraction(f"expire_inactive_{self.TABLE}", _txn)
+            rows = await self.store(server.get_stores()).expire_inactive_sessions_page(
+                self.threshold, self.after, PAGE, now, _also
+            )
         except Exception as e:
             raise JobError.retryable(e)
-        if count:
-            logger.info("Expired %d inactive %s", count, self.WHAT)
+        if rows:
+            logger.info("Expired %d inactive %s", len(rows), self.WHAT)
 
 
 @attrs.frozen
 class ExpireInactiveOAuthSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-oauth-sessions"
-    TABLE = "oauth2_sessions"
     WHAT = "OAuth 2.0 sessions"
     threshold: int
     after: str | None = None
 
-    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
-        from mas_twisted.storage.stores.oauth2_sessions import inactive_oauth2_sessions_page_txn
-
-        return inactive_oauth2_sessions_page_txn(txn, self.threshold, self.after, PAGE)
-
-    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
-        from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_session_txn
-
-        finish_oauth2_session_txn(txn, session_id, now)
+    def store(self, stores: Stores) -> _ExpiringStore:
+        return stores.oauth2_sessions
 
 
 @attrs.frozen
 class ExpireInactiveCompatSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-compat-sessions"
-    TABLE = "compat_sessions"
     WHAT = "compatibility sessions"
     threshold: int
     after: str | None = None
 
-    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
-        from mas_twisted.storage.stores.compat_sessions import inactive_compat_sessions_page_txn
-
-        return inactive_compat_sessions_page_txn(txn, self.threshold, self.after, PAGE)
-
-    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
-        from mas_twisted.storage.stores.compat_sessions import finish_compat_session_txn
-
-        finish_compat_session_txn(txn, session_id, now)
+    def store(self, stores: Stores) -> _ExpiringStore:
+        return stores.compat_sessions
 
 
 @attrs.frozen
 class ExpireInactiveUserSessionsJob(_ExpirePage):
     QUEUE_NAME = "expire-inactive-user-sessions"
-    TABLE = "user_sessions"
     SYNC_DEVICES = False
     WHAT = "browser sessions"
     threshold: int
     after: str | None = None
 
-    def page_txn(self, txn: LoggingTransaction) -> list[tuple[str, str | None]]:
-        from mas_twisted.storage.stores.browser_sessions import inactive_browser_sessions_page_txn
-
-        return inactive_browser_sessions_page_txn(txn, self.threshold, self.after, PAGE)
-
-    def finish_txn(self, txn: LoggingTransaction, session_id: str, now: int) -> None:
-        from mas_twisted.storage.stores.browser_sessions import finish_browser_session_txn
-
-        finish_browser_session_txn(txn, session_id, now)
+    def store(self, stores: Stores) -> _ExpiringStore:
+        return stores.browser_sessions

@@ -28,15 +28,10 @@ class DeactivateUserJob(Job):
     hs_erase: bool = False
 
     async def run(self, server: MasServer, context: JobContext) -> None:
-        from mas_twisted.storage.stores.users import deactivate_user_everywhere_txn
-
         user = await load_user(server, self.user_id)
         try:
-            ended = await server.get_db_pool().runInteraction(
-                "deactivate_user_everywhere",
-                deactivate_user_everywhere_txn,
-                user.id,
-                server.get_clock().time_msec(),
+            ended = await server.get_stores().users.deactivate_user_everywhere(
+                user.id, server.get_clock().time_msec()
             )
         except Exception as e:
             raise JobError.retryable(e)

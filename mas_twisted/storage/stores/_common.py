@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
@@ -214,6 +214,30 @@ def inactive_sessions_page_txn(
         [*args, limit],
     )
     return [(row[0], row[1]) for row in txn.fetchall()]
+
+
+#: ``(session id, user id)`` of an inactive-session expiry page.
+Page = list[tuple[str, str | None]]
+
+
+def expire_sessions_page_txn(
+    txn: LoggingTransaction,
+    page_txn: Callable[[LoggingTransaction, int, str | None, int], Page],
+    finish_txn: Callable[[LoggingTransaction, str, int], object],
+    threshold: int,
+    after: str | None,
+    limit: int,
+    now: int,
+    also: Callable[[LoggingTransaction, Page], object],
+) -> Page:
+    """One page of the inactive-session expiry: the page (``page_txn``), ``also(txn, page)``
+    (the jobs that follow it) and each of its sessions finished at ``now`` (``finish_txn``),
+    all in ``txn``."""
+    page = page_txn(txn, threshold, after, limit)
+    also(txn, page)
+    for session_id, _user_id in page:
+        finish_txn(txn, session_id, now)
+    return page
 
 
 def record_sessions_activity_txn(

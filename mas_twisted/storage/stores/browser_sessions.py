@@ -11,12 +11,13 @@ know whether the user is still valid. Finishing a session is a conditional UPDAT
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores._common import inactive_sessions_page_txn
+from mas_twisted.storage.stores._common import Page, expire_sessions_page_txn, inactive_sessions_page_txn
 from mas_twisted.storage.stores.user_passwords import add_user_password_txn
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
 
@@ -169,4 +170,26 @@ class BrowserSessionStore(SQLBaseStore):
             {"user_session_id": session_id},
             {"last_active_at": at, "last_active_ip": ip},
             desc="record_browser_session_activity",
+        )
+
+    async def expire_inactive_sessions_page(
+        self,
+        threshold: int,
+        after: str | None,
+        limit: int,
+        now: int,
+        also: Callable[[LoggingTransaction, Page], object],
+    ) -> Page:
+        """Finish the sessions of :func:`inactive_browser_sessions_page_txn` at ``now``, in one
+        transaction with ``also(txn, page)`` (the jobs that follow); the page."""
+        return await self.db_pool.runInteraction(
+            "expire_inactive_user_sessions",
+            expire_sessions_page_txn,
+            inactive_browser_sessions_page_txn,
+            finish_browser_session_txn,
+            threshold,
+            after,
+            limit,
+            now,
+            also,
         )

@@ -211,6 +211,17 @@ class UserStore(SQLBaseStore):
 
         return await self.db_pool.runInteraction("for_every_user", _every_txn)
 
+    async def deactivate_user_everywhere(self, user_id: str, at: int) -> dict[str, int]:
+        """:func:`deactivate_user_everywhere_txn` in a transaction of its own."""
+        return await self.db_pool.runInteraction(
+            "deactivate_user_everywhere", deactivate_user_everywhere_txn, user_id, at
+        )
+
+    async def active_device_ids(self, user_id: str) -> set[str]:
+        """The devices of the user's valid OAuth 2.0 and compatibility sessions (one read), for
+        ``sync-devices``."""
+        return await self.db_pool.runInteraction("sync_devices_list", active_device_ids_txn, user_id)
+
     async def list_admin_usernames(self) -> list[str]:
         """The usernames of the users who may request admin access, sorted."""
         rows = await self.db_pool.execute(
@@ -242,3 +253,12 @@ def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: in
         "compat_sessions": compat,
         "emails": emails,
     }
+
+
+def active_device_ids_txn(txn: LoggingTransaction, user_id: str) -> set[str]:
+    """The devices of the user's valid OAuth 2.0 sessions (device scopes) and compatibility
+    sessions."""
+    from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
+    from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
+
+    return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)
