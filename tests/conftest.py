@@ -10,7 +10,12 @@ from tests.utils import POSTGRES_DSN_ENV, engine_name
 # Property-based tests: bounded and reproducible in CI (a fixed derivation of the examples from
 # each test's name), many more and freshly random with ``--hypothesis-profile=deep``.
 settings.register_profile(
-    "ci", max_examples=300, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+    "ci",
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
 )
 settings.register_profile("deep", max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile("ci")

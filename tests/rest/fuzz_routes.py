@@ -203,12 +203,20 @@ class RouteFuzzTestCase(MasTestCase):
         errors = _Errors()
         root = logging.getLogger()
         root.addHandler(errors)
+        summary = f"{request['method']} {request['path'][:200]!r} body {request['content'][:200]!r}"
         try:
             channel = self.make_request(**request)
+        except AssertionError as e:
+            # Twisted refused the request line itself (longer than its 16 KiB limit, say) and
+            # closed the connection without a Request: what a client sees is that, or a 400.
+            if "did not parse the request" not in str(e):
+                raise
+            self.assertNotIn("HTTP/1.1 5", str(e), summary)
+            channel = None
         finally:
             root.removeHandler(errors)
-        summary = f"{request['method']} {request['path'][:200]!r} body {request['content'][:200]!r}"
-        self.assertLess(channel.code, 500, f"{summary} -> {channel.code} {channel.body[:300]!r}")
+        if channel is not None:
+            self.assertLess(channel.code, 500, f"{summary} -> {channel.code} {channel.body[:300]!r}")
         self.assertEqual([r.getMessage()[:200] for r in errors.records], [], f"{summary} logged at ERROR")
         health = self.make_request("GET", "/health")
         self.assertEqual(health.code, 200, f"after {summary}")
