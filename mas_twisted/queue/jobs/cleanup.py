@@ -5,7 +5,7 @@
 Each deletes in batches of 1000, one transaction per batch, from where the previous batch
 stopped, until a batch comes back short: a long backlog never holds one huge transaction.
 The jobs of tables this service does not have yet (upstream OAuth,
-registrations, recovery, email authentication) are registered with the features that bring
+registrations, recovery, email authentication, policy data, the JWKS cache) are registered with the features that bring
 those tables.
 """
 
@@ -152,6 +152,29 @@ class CleanupInactiveCompatSessionIpsJob(_BatchedCleanup):
 
     def batch(self, server: MasServer) -> Any:
         return server.get_stores().compat_sessions.cleanup_inactive_compat_session_ips
+
+
+@attrs.frozen
+class CleanupFinishedUserSessionsJob(_BatchedCleanup):
+    """Finished browser sessions, once no OAuth 2.0 or compatibility session refers to them
+    (those are cleaned up first, at :10 and :15); their authentications go with them."""
+
+    QUEUE_NAME = "cleanup-finished-user-sessions"
+    AGE_MS = 30 * DAY_MS
+    WHAT = "finished user sessions"
+
+    def batch(self, server: MasServer) -> Any:
+        return server.get_stores().browser_sessions.cleanup_finished_browser_sessions
+
+
+@attrs.frozen
+class CleanupInactiveUserSessionIpsJob(_BatchedCleanup):
+    QUEUE_NAME = "cleanup-inactive-user-session-ips"
+    AGE_MS = 30 * DAY_MS
+    WHAT = "IP addresses of inactive user sessions"
+
+    def batch(self, server: MasServer) -> Any:
+        return server.get_stores().browser_sessions.cleanup_inactive_browser_session_ips
 
 
 @attrs.frozen

@@ -5,7 +5,9 @@
 
 A session is looked up together with its user (one join), because every caller needs to
 know whether the user is still valid. Finishing a session is a conditional UPDATE
-(``finished_at IS NULL``), so finishing twice is harmless and reports ``False``.
+(``finished_at IS NULL``), so finishing twice is harmless and reports ``False``. The
+cleanup jobs delete sessions finished 30 days ago (with their authentications) once no
+child session refers to them, and forget the address of sessions idle for 30 days.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
-from mas_twisted.storage.stores._common import Page, expire_sessions_page_txn, inactive_sessions_page_txn
+from mas_twisted.storage.stores._common import (
+    Page,
+    clear_inactive_ips_txn,
+    delete_by_ids_txn,
+    expire_sessions_page_txn,
+    inactive_sessions_page_txn,
+)
 from mas_twisted.storage.stores.user_passwords import add_user_password_txn
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User, UserPassword
 
@@ -81,6 +89,45 @@ def inactive_browser_sessions_page_txn(
     """``(session id, user id)`` of up to ``limit`` valid sessions last active before
     ``threshold``, by id after ``after``."""
     return inactive_sessions_page_txn(txn, TABLE, "user_session_id", threshold, after, limit)
+
+
+#: The tables whose rows keep a finished browser session from being deleted: its child
+#: sessions (MAS's backchannel logout walks from the session to them; MAS checks both) and,
+#: here as a safety net, device code grants (no ``ON DELETE`` action on their reference; the
+#: grant cleanup removes them after 7 days, long before the session's 30).
+_SESSION_CHILDREN = ("oauth2_sessions", "compat_sessions", "oauth2_device_code_grant")
+
+
+def cleanup_finished_browser_sessions_txn(
+    txn: LoggingTransaction, since: int | None, until: int, limit: int
+) -> tuple[int, int | None]:
+    """Delete up to ``limit`` sessions finished in ``[since, until)`` that no child session
+    refers to, oldest first, with their authentications and the compat SSO logins attached
+    to them (MAS deletes those by ``ON DELETE CASCADE``).
+
+    Returns:
+        How many sessions were deleted and the latest ``finished_at`` among them.
+    """
+    where = "s.finished_at IS NOT NULL AND s.finished_at < ?"
+    args: list[int] = [until]
+    if since is not None:
+        where += " AND s.finished_at >= ?"
+        args.append(since)
+    for child in _SESSION_CHILDREN:
+        where += f" AND NOT EXISTS (SELECT 1 FROM {child} c WHERE c.user_session_id = s.user_session_id)"
+    txn.execute(
+        f"SELECT s.user_session_id, s.finished_at FROM {TABLE} s WHERE {where} ORDER BY s.finished_at LIMIT ?",
+        [*args, limit],
+    )
+    rows = txn.fetchall()
+    if not rows:
+        return 0, None
+    ids = [row[0] for row in rows]
+    # The rows pointing at the sessions first: the references must be gone before them.
+    delete_by_ids_txn(txn, AUTHENTICATIONS_TABLE, "user_session_id", ids)
+    delete_by_ids_txn(txn, "compat_sso_logins", "user_session_id", ids)
+    deleted = delete_by_ids_txn(txn, TABLE, "user_session_id", ids)
+    return deleted, max(int(row[1]) for row in rows)
 
 
 class BrowserSessionStore(SQLBaseStore):
@@ -192,4 +239,27 @@ class BrowserSessionStore(SQLBaseStore):
             limit,
             now,
             also,
+        )
+
+    async def cleanup_finished_browser_sessions(
+        self, since: int | None, until: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Delete up to ``limit`` sessions finished in ``[since, until)`` and without child
+        sessions, with their authentications; ``(count, last finished_at)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_finished_browser_sessions", cleanup_finished_browser_sessions_txn, since, until, limit
+        )
+
+    async def cleanup_inactive_browser_session_ips(
+        self, since: int | None, threshold: int, limit: int
+    ) -> tuple[int, int | None]:
+        """Clear the address of up to ``limit`` sessions last active in ``[since, threshold)``."""
+        return await self.db_pool.runInteraction(
+            "cleanup_inactive_browser_session_ips",
+            clear_inactive_ips_txn,
+            TABLE,
+            "user_session_id",
+            since,
+            threshold,
+            limit,
         )
