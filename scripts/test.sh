@@ -22,6 +22,7 @@ status=0
 echo "== lint, format and types =="
 .venv/bin/ruff check mas_twisted tests twisted bench || status=1
 .venv/bin/ruff format --check -q mas_twisted tests twisted bench || status=1
+.venv/bin/mypy || status=1
 echo "== unit suites on SQLite =="
 env -u MAS_TEST_POSTGRES_DSN .venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
 echo "== unit suites on PostgreSQL =="

@@ -38,7 +38,7 @@ import html
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import attr
@@ -201,7 +201,7 @@ def log_failure(request: IRequest, failure: Failure) -> None:
         "Unhandled error while handling %s %s",
         method,
         path,
-        exc_info=(failure.type, failure.value, failure.getTracebackObject()),
+        exc_info=(failure.type, failure.value, failure.getTracebackObject()),  # type: ignore[arg-type]
     )
 
 
@@ -233,10 +233,10 @@ def _render_http_exception(request: IRequest, error: HTTPException) -> bytes:
 
 
 def _install(app: Klein, render_500: Callable[[IRequest], bytes]) -> None:
-    def routing_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        return _render_http_exception(request, failure.value)
+    def routing_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        return _render_http_exception(request, cast(HTTPException, failure.value))
 
-    def internal_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
+    def internal_error(self: Any, request: IRequest, failure: Failure) -> bytes:
         log_failure(request, failure)
         # Headers set for the failed answer (Content-Type, caching) must not leak onto the 500.
         for name in (b"Content-Type", b"Content-Encoding", b"Content-Length", b"Cache-Control", b"Location"):
@@ -281,8 +281,8 @@ def render_oauth2_error(request: IRequest, error: OAuth2Error) -> bytes:
 def install_oauth2_error_handlers(app: Klein) -> None:
     """OAuth 2.0 errors as JSON, then routing answers and a JSON 500 (STYLE.md §5.4)."""
 
-    def oauth2_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        return render_oauth2_error(request, failure.value)
+    def oauth2_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        return render_oauth2_error(request, cast(OAuth2Error, failure.value))
 
     app.handle_errors(OAuth2Error)(oauth2_error)
     install_json_error_handlers(app)

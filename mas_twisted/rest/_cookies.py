@@ -199,7 +199,7 @@ class CookieManager:
             path=self.path,
             max_age=str(PERMANENT_MAX_AGE) if permanent else None,
             secure=self.secure,
-            httpOnly=True,
+            httpOnly=True,  # type: ignore[call-arg]  # IRequest's stub lags twisted.web's Request
             sameSite="lax",
         )
 

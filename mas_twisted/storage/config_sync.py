@@ -211,22 +211,22 @@ def _sync_providers_txn(
                 len(existing_disabled),
             )
 
-    for index, provider in enumerate(providers):
-        if not provider.enabled:
+    for index, configured in enumerate(providers):
+        if not configured.enabled:
             continue
-        if provider.id in existing_enabled:
-            logger.info("Updating provider %s", provider.id)
-            report.providers_updated.append(provider.id)
-        elif provider.id in existing_disabled:
-            logger.info("Enabling and updating provider %s", provider.id)
-            report.providers_enabled.append(provider.id)
+        if configured.id in existing_enabled:
+            logger.info("Updating provider %s", configured.id)
+            report.providers_updated.append(configured.id)
+        elif configured.id in existing_disabled:
+            logger.info("Enabling and updating provider %s", configured.id)
+            report.providers_enabled.append(configured.id)
         else:
-            logger.info("Adding provider %s", provider.id)
-            report.providers_added.append(provider.id)
+            logger.info("Adding provider %s", configured.id)
+            report.providers_added.append(configured.id)
         if report.dry_run:
             continue
         upsert_upstream_oauth_provider_txn(
-            txn, provider.id, _provider_params(provider, index, encrypter), now_ms
+            txn, configured.id, _provider_params(configured, index, encrypter), now_ms
         )
 
 

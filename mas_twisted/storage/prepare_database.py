@@ -31,6 +31,7 @@ processes from migrating at once; on SQLite each file takes the write lock
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import time
@@ -151,7 +152,7 @@ def prepare_database_on_connection(
                         conn,
                         engine,
                         "apply_schema_delta",
-                        lambda txn, delta=delta: _apply_delta_txn(txn, delta, clock),
+                        functools.partial(_apply_delta_txn, delta=delta, clock=clock),
                         write=True,
                     ):
                         applied.append(delta.file)

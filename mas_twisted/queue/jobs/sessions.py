@@ -88,6 +88,10 @@ class _ExpirePage(Job):
     def store(self, stores: Stores) -> _ExpiringStore:
         """The store of this kind of session."""
 
+    def next_page(self, after: str) -> _ExpirePage:
+        """The same job for the sessions after ``after`` (each subclass is an attrs class)."""
+        return attrs.evolve(self, after=after)  # type: ignore[misc]
+
     async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.queue.jobs.matrix import SyncDevicesJob
 
@@ -95,7 +99,7 @@ class _ExpirePage(Job):
 
         def _also(txn: LoggingTransaction, rows: list[tuple[str, str | None]]) -> None:
             if len(rows) == PAGE:
-                enqueue_txn(txn, server, type(self)(threshold=self.threshold, after=rows[-1][0]))
+                enqueue_txn(txn, server, self.next_page(rows[-1][0]))
             if not self.SYNC_DEVICES:
                 return
             synced: set[str] = set()

@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -54,8 +54,8 @@ def install_matrix_error_handlers(app: Klein) -> None:
 
     logger = logging.getLogger(__name__)
 
-    def matrix_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        error: MatrixError = failure.value
+    def matrix_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        error = cast(MatrixError, failure.value)
         logger.log(
             logging.ERROR if error.code >= 500 else logging.INFO,
             "%s %s: %d %s%s",
@@ -67,8 +67,9 @@ def install_matrix_error_handlers(app: Klein) -> None:
         )
         return render_matrix_error(request, error)
 
-    def plain_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        return text_response(request, failure.value.code, failure.value.msg)
+    def plain_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        error = cast(PlainTextError, failure.value)
+        return text_response(request, error.code, error.msg)
 
     app.handle_errors(MatrixError)(matrix_error)
     app.handle_errors(PlainTextError)(plain_error)

@@ -18,7 +18,7 @@ If a page template itself fails (a broken override), a plain-text answer is sent
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from klein import Klein
@@ -73,7 +73,7 @@ def render_not_found_page(templates: Templates, request: IRequest) -> bytes:
     uri = request.uri.decode("utf-8", "replace")
     ctx = NotFoundContext(
         method=request.method.decode("ascii", "replace"),
-        version=(request.clientproto or b"HTTP/1.1").decode("ascii", "replace"),
+        version=(getattr(request, "clientproto", None) or b"HTTP/1.1").decode("ascii", "replace"),
         uri=uri,
     )
     try:
@@ -93,8 +93,8 @@ def _clear(request: IRequest) -> None:
 def install_html_error_handlers(app: Klein) -> None:
     """Routing answers, page errors and a catch-all 500, all as HTML pages."""
 
-    def routing_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        error: HTTPException = failure.value
+    def routing_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        error = cast(HTTPException, failure.value)
         code = error.code or 500
         valid_methods = getattr(error, "valid_methods", None)
         if valid_methods:
@@ -105,11 +105,11 @@ def install_html_error_handlers(app: Klein) -> None:
             location = parts.path + (f"?{parts.query}" if parts.query else "")
             request.setHeader(b"Location", location.encode("utf-8"))
         if code == 404:
-            return render_not_found_page(resource.templates, request)
-        return render_error_page(resource.templates, request, code)
+            return render_not_found_page(self.templates, request)
+        return render_error_page(self.templates, request, code)
 
-    def page_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
-        error: PageError = failure.value
+    def page_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        error = cast(PageError, failure.value)
         logger.info(
             "%s %s: %d %s%s",
             request.method.decode("ascii", "replace"),
@@ -120,15 +120,15 @@ def install_html_error_handlers(app: Klein) -> None:
         )
         _clear(request)
         if isinstance(error, NotFoundError):
-            return render_not_found_page(resource.templates, request)
+            return render_not_found_page(self.templates, request)
         return render_error_page(
-            resource.templates, request, error.code, error.msg, getattr(error, "details", None)
+            self.templates, request, error.code, error.msg, getattr(error, "details", None)
         )
 
-    def internal_error(resource: Any, request: IRequest, failure: Failure) -> bytes:
+    def internal_error(self: Any, request: IRequest, failure: Failure) -> bytes:
         log_failure(request, failure)
         _clear(request)
-        return render_error_page(resource.templates, request, 500)
+        return render_error_page(self.templates, request, 500)
 
     app.handle_errors(HTTPException)(routing_error)
     app.handle_errors(PageError)(page_error)

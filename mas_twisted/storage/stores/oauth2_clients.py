@@ -131,6 +131,7 @@ class OAuth2ClientStore(SQLBaseStore):
             existing = DatabasePool.simple_select_one_txn(
                 txn, TABLE, {"metadata_digest": client.metadata_digest}, OAuth2Client.COLUMNS
             )
+            assert existing is not None  # the conflicting row the insert ran into
             return OAuth2Client.from_row(existing), False
 
         return await self.db_pool.runInteraction("add_or_find_oauth2_client_by_digest", _add_or_find_txn)

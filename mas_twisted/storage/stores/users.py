@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -58,7 +59,7 @@ def add_user_txn(txn: LoggingTransaction, user: User) -> None:
     DatabasePool.simple_insert_txn(txn, TABLE, user.to_row())
 
 
-def _update_user_txn(txn: LoggingTransaction, user: User, values: dict[str, object]) -> User:
+def _update_user_txn(txn: LoggingTransaction, user: User, values: dict[str, Any]) -> User:
     DatabasePool.simple_update_one_txn(txn, TABLE, {"user_id": user.id}, values)
     return attrs.evolve(user, **dict(values.items()))
 
