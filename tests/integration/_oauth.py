@@ -7,8 +7,10 @@ login-and-consent dance."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -120,10 +122,13 @@ def login_and_consent(service, browser: Browser, authorization_url: str) -> str:
     return location.split("#", 1)[0]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def service(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"oauth-{request.param}")
-    db = PostgresDatabase() if request.param == "postgres" else None
+@contextlib.contextmanager
+def running_service(
+    tmp: Path, engine: str, resources: tuple[str, ...] = ("discovery", "human", "oauth", "health")
+):
+    """``twistd mas`` on ``engine`` serving ``resources`` on one listener, with ``alice``
+    registered (password :data:`PASSWORD`); yields base, port, metadata, secret and the process."""
+    db = PostgresDatabase() if engine == "postgres" else None
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     config = base_config(tmp, database_uri=db.uri if db else None)
@@ -132,7 +137,7 @@ def service(request, tmp_path_factory):
         "listeners": [
             {
                 "name": "web",
-                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "health")],
+                "resources": [{"name": n} for n in resources],
                 "binds": [{"host": "127.0.0.1", "port": port}],
             }
         ],
@@ -175,3 +180,9 @@ def service(request, tmp_path_factory):
         proc.stop()
         if db:
             db.drop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def service(request, tmp_path_factory):
+    with running_service(tmp_path_factory.mktemp(f"oauth-{request.param}"), request.param) as running:
+        yield running

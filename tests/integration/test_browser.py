@@ -19,15 +19,13 @@ import base64
 import hashlib
 import secrets
 import struct
-import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
-from tests.integration._harness import PostgresDatabase, TwistdProcess, base_config, free_port, venv_script
-from tests.integration._harness import request as http_request
+from tests.integration._oauth import PASSWORD, running_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As root and on a closed network: no sandbox, no GPU, and none of chromium's background
@@ -45,7 +43,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-PASSWORD = "correct horse battery staple 42"
 CLIENT_NAME = "Browser Test Client"
 CLIENT_URI = "https://client.example.test/"
 REDIRECT_URI = "https://client.example.test/callback"
@@ -81,49 +78,10 @@ def chromium():
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def service(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"browser-{request.param}")
-    db = PostgresDatabase() if request.param == "postgres" else None
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    config = base_config(tmp, database_uri=db.uri if db else None)
-    config["http"] = {
-        "public_base": base,
-        "listeners": [
-            {
-                "name": "web",
-                "resources": [{"name": n} for n in ("discovery", "human", "oauth", "assets", "health")],
-                "binds": [{"host": "127.0.0.1", "port": port}],
-            }
-        ],
-    }
-    config["matrix"]["homeserver"] = "example.test"
-    # Every login comes from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
-    config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
-    proc = TwistdProcess(tmp, config).start()
-    try:
-        proc.wait_until(lambda: http_request("GET", "/health", port=port))
-        out = subprocess.run(
-            [
-                venv_script("mas-cli"),
-                "manage",
-                "register-user",
-                "alice",
-                "-p",
-                PASSWORD,
-                "-y",
-                # No homeserver runs beside this test.
-                "--skip-homeserver-check",
-                "-c",
-                str(proc.config_path),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        metadata = requests.get(base + ".well-known/openid-configuration", timeout=10).json()
+    resources = ("discovery", "human", "oauth", "assets", "health")
+    with running_service(tmp, request.param, resources) as running:
         client = requests.post(
-            metadata["registration_endpoint"],
+            running["metadata"]["registration_endpoint"],
             json={
                 "client_name": CLIENT_NAME,
                 "client_uri": CLIENT_URI,
@@ -138,15 +96,11 @@ def service(request, tmp_path_factory):
         assert client.status_code == 201, client.text
         yield {
             "engine": request.param,
-            "base": base,
-            "metadata": metadata,
-            "secret": config["matrix"]["secret"],
+            "base": running["base"],
+            "metadata": running["metadata"],
+            "secret": running["secret"],
             "client_id": client.json()["client_id"],
         }
-    finally:
-        proc.stop()
-        if db:
-            db.drop()
 
 
 class Client:

@@ -20,7 +20,7 @@ from mas_twisted.queue.registry import JOBS
 from mas_twisted.queue.worker import QueueWorker
 from mas_twisted.types.compat import CompatSession, CompatSsoLogin
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication
-from tests.storage.test_oauth2_sessions import DAY_MS, OAuth2StoreTestCase
+from tests.storage._base import DAY_MS, OAuth2StoreTestCase
 
 
 class BrowserSessionCleanupTestCase(OAuth2StoreTestCase):
