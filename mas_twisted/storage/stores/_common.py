@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction, make_in_list_sql_clause
 from mas_twisted.types.oauth2 import InvalidTransitionError
@@ -267,3 +267,33 @@ def record_sessions_activity_txn(
         )
         updated += txn.rowcount
     return updated
+
+
+class ExpiresInactiveSessions:
+    """For the stores whose sessions expire when inactive (``experimental.inactive_session_expiration``,
+    ``queue/jobs/sessions.py``): ``EXPIRY`` names the transaction, the page and how one session
+    is finished."""
+
+    db_pool: DatabasePool
+    EXPIRY: ClassVar[
+        tuple[
+            str,
+            Callable[[LoggingTransaction, int, str | None, int], Page],
+            Callable[[LoggingTransaction, str, int], object],
+        ]
+    ]
+
+    async def expire_inactive_sessions_page(
+        self,
+        threshold: int,
+        after: str | None,
+        limit: int,
+        now: int,
+        also: Callable[[LoggingTransaction, Page], object],
+    ) -> Page:
+        """Finish one page of the sessions last active before ``threshold`` at ``now``, in one
+        transaction with ``also(txn, page)`` (the jobs that follow); the page."""
+        desc, page_txn, finish_txn = self.EXPIRY
+        return await self.db_pool.runInteraction(
+            desc, expire_sessions_page_txn, page_txn, finish_txn, threshold, after, limit, now, also
+        )

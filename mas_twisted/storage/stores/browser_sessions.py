@@ -13,17 +13,15 @@ child session refers to them, and forget the address of sessions idle for 30 day
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores._common import (
-    Page,
+    ExpiresInactiveSessions,
     clear_inactive_ips_txn,
     delete_by_ids_txn,
-    expire_sessions_page_txn,
     inactive_sessions_page_txn,
 )
 from mas_twisted.storage.stores.user_passwords import add_user_password_txn
@@ -130,7 +128,9 @@ def cleanup_finished_browser_sessions_txn(
     return deleted, max(int(row[1]) for row in rows)
 
 
-class BrowserSessionStore(SQLBaseStore):
+class BrowserSessionStore(ExpiresInactiveSessions, SQLBaseStore):
+    EXPIRY = ("expire_inactive_user_sessions", inactive_browser_sessions_page_txn, finish_browser_session_txn)
+
     async def get_browser_session(self, session_id: str) -> BrowserSession | None:
         """The session with this id and its user (finished or not), or ``None``."""
         return await self.db_pool.runInteraction("get_browser_session", get_browser_session_txn, session_id)
@@ -217,28 +217,6 @@ class BrowserSessionStore(SQLBaseStore):
             {"user_session_id": session_id},
             {"last_active_at": at, "last_active_ip": ip},
             desc="record_browser_session_activity",
-        )
-
-    async def expire_inactive_sessions_page(
-        self,
-        threshold: int,
-        after: str | None,
-        limit: int,
-        now: int,
-        also: Callable[[LoggingTransaction, Page], object],
-    ) -> Page:
-        """Finish the sessions of :func:`inactive_browser_sessions_page_txn` at ``now``, in one
-        transaction with ``also(txn, page)`` (the jobs that follow); the page."""
-        return await self.db_pool.runInteraction(
-            "expire_inactive_user_sessions",
-            expire_sessions_page_txn,
-            inactive_browser_sessions_page_txn,
-            finish_browser_session_txn,
-            threshold,
-            after,
-            limit,
-            now,
-            also,
         )
 
     async def cleanup_finished_browser_sessions(

@@ -22,10 +22,9 @@ from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.introspection import IntrospectionQuery, TokenSessionUser
 from mas_twisted.storage.stores._common import (
-    Page,
+    ExpiresInactiveSessions,
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
-    expire_sessions_page_txn,
     inactive_sessions_page_txn,
     record_sessions_activity_txn,
     select_model_txn,
@@ -154,7 +153,9 @@ COMPAT_ACCESS_TOKEN_QUERY = IntrospectionQuery.of(
 )
 
 
-class CompatSessionStore(SQLBaseStore):
+class CompatSessionStore(ExpiresInactiveSessions, SQLBaseStore):
+    EXPIRY = ("expire_inactive_compat_sessions", inactive_compat_sessions_page_txn, finish_compat_session_txn)
+
     def __init__(self, db_pool: DatabasePool, clock: Clock, introspection: IntrospectionReader):
         super().__init__(db_pool, clock)
         self._introspection = introspection
@@ -402,28 +403,6 @@ class CompatSessionStore(SQLBaseStore):
             since,
             threshold,
             limit,
-        )
-
-    async def expire_inactive_sessions_page(
-        self,
-        threshold: int,
-        after: str | None,
-        limit: int,
-        now: int,
-        also: Callable[[LoggingTransaction, Page], object],
-    ) -> Page:
-        """Finish the sessions of :func:`inactive_compat_sessions_page_txn` at ``now``, in one
-        transaction with ``also(txn, page)`` (the jobs that follow); the page."""
-        return await self.db_pool.runInteraction(
-            "expire_inactive_compat_sessions",
-            expire_sessions_page_txn,
-            inactive_compat_sessions_page_txn,
-            finish_compat_session_txn,
-            threshold,
-            after,
-            limit,
-            now,
-            also,
         )
 
 

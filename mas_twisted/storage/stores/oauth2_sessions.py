@@ -24,10 +24,9 @@ import attrs
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores._common import (
-    Page,
+    ExpiresInactiveSessions,
     cleanup_by_timestamp_txn,
     clear_inactive_ips_txn,
-    expire_sessions_page_txn,
     inactive_sessions_page_txn,
     record_sessions_activity_txn,
 )
@@ -127,7 +126,9 @@ def active_device_ids_for_user_txn(txn: LoggingTransaction, user_id: str) -> set
     return devices
 
 
-class OAuth2SessionStore(SQLBaseStore):
+class OAuth2SessionStore(ExpiresInactiveSessions, SQLBaseStore):
+    EXPIRY = ("expire_inactive_oauth2_sessions", inactive_oauth2_sessions_page_txn, finish_oauth2_session_txn)
+
     async def add_oauth2_session(self, session: OAuth2Session) -> None:
         """Insert a new session (its client, user and browser session must exist)."""
         await self.db_pool.runInteraction("add_oauth2_session", add_oauth2_session_txn, session)
@@ -291,28 +292,6 @@ class OAuth2SessionStore(SQLBaseStore):
             since,
             threshold,
             limit,
-        )
-
-    async def expire_inactive_sessions_page(
-        self,
-        threshold: int,
-        after: str | None,
-        limit: int,
-        now: int,
-        also: Callable[[LoggingTransaction, Page], object],
-    ) -> Page:
-        """Finish the sessions of :func:`inactive_oauth2_sessions_page_txn` at ``now``, in one
-        transaction with ``also(txn, page)`` (the jobs that follow); the page."""
-        return await self.db_pool.runInteraction(
-            "expire_inactive_oauth2_sessions",
-            expire_sessions_page_txn,
-            inactive_oauth2_sessions_page_txn,
-            finish_oauth2_session_txn,
-            threshold,
-            after,
-            limit,
-            now,
-            also,
         )
 
 
