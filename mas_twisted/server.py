@@ -18,6 +18,7 @@ from mas_twisted.util.reactor import IMasReactor
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
+    from mas_twisted.email.mailer import Mailer
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.authorization import AuthorizationHandler
     from mas_twisted.handlers.client_auth import ClientAuthenticator
@@ -156,6 +157,13 @@ class MasServer:
         from mas_twisted.templating import Templates
 
         return Templates(self)
+
+    @cache_in_self
+    def get_mailer(self) -> Mailer:
+        """Renders and sends email through ``email.transport``; only jobs use it."""
+        from mas_twisted.email.mailer import Mailer
+
+        return Mailer(self)
 
     @cache_in_self
     def get_cookie_manager(self) -> CookieManager:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mas_twisted.queue.base import Job
-from mas_twisted.queue.jobs import cleanup, matrix, sessions, user
+from mas_twisted.queue.jobs import cleanup, email, matrix, sessions, user
 from mas_twisted.types.queue import DueSchedule
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     matrix.SyncDevicesJob,
     user.DeactivateUserJob,
     user.ReactivateUserJob,
+    email.SendEmailJob,
     cleanup.CleanupRevokedOAuthAccessTokensJob,
     cleanup.CleanupExpiredOAuthAccessTokensJob,
     cleanup.CleanupRevokedOAuthRefreshTokensJob,

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Scheduling an email: what the registration and recovery flows call (issue 12).
+
+The message is sent by the ``send-email`` job (``queue/jobs/email.py``), never on the request
+path. :func:`schedule_email_txn` enqueues it inside the caller's transaction, so that, say,
+"the registration is created and its code is on its way" is one commit::
+
+    def _txn(txn):
+        ...create the registration and its code...
+        schedule_email_txn(txn, server, to=email, template="verification",
+                           context={"code": code, "username": username})
+
+The context is stored in the job's payload (``queue_jobs``) until the job is cleaned up, so it
+holds what the message shows and nothing more; it must be JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mas_twisted.email.templates import check_context
+from mas_twisted.queue.base import enqueue_txn
+from mas_twisted.queue.jobs.email import SendEmailJob
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+    from mas_twisted.storage.database import LoggingTransaction
+
+
+def email_job(
+    *,
+    to: str,
+    template: str,
+    context: Mapping[str, Any],
+    to_name: str | None = None,
+    language: str = "en",
+) -> SendEmailJob:
+    """The job that sends one message, checked now rather than when it runs.
+
+    Raises:
+        ValueError: an unknown kind, a context that lacks a key or is not JSON, or a
+            recipient that is not an address (a caller's mistake, not the user's).
+    """
+    check_context(template, context)
+    try:
+        json.dumps(dict(context))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the context of the {template!r} email is not JSON: {e}")
+    local, sep, domain = to.rpartition("@")
+    if not sep or not local or not domain:
+        raise ValueError(f"not an email address: {to!r}")
+    return SendEmailJob(to=to, template=template, context=dict(context), to_name=to_name, language=language)
+
+
+def schedule_email_txn(
+    txn: LoggingTransaction,
+    server: MasServer,
+    *,
+    to: str,
+    template: str,
+    context: Mapping[str, Any],
+    to_name: str | None = None,
+    language: str = "en",
+) -> str:
+    """Schedule one message in the caller's transaction; the job's id. See :func:`email_job`."""
+    job = email_job(to=to, template=template, context=context, to_name=to_name, language=language)
+    return enqueue_txn(txn, server, job)
+
+
+async def schedule_email(
+    server: MasServer,
+    *,
+    to: str,
+    template: str,
+    context: Mapping[str, Any],
+    to_name: str | None = None,
+    language: str = "en",
+) -> str:
+    """Schedule one message in a transaction of its own (a resend); the job's id."""
+    job = email_job(to=to, template=template, context=context, to_name=to_name, language=language)
+    ids: list[str] = []
+
+    def _txn(txn: LoggingTransaction) -> None:
+        ids.append(enqueue_txn(txn, server, job))
+
+    await server.get_stores().queue.schedule_in_transaction("schedule_email", _txn)
+    return ids[-1]

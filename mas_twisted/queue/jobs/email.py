@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Sending email from the queue (the sending half of MAS's ``crates/tasks/src/email.rs`` and
+``recovery.rs``).
+
+``send-email`` is ours: MAS's ``send-email-authentication-code`` and
+``send-account-recovery-email`` jobs generate the code or ticket and then send; ours carries
+the message to send (kind, recipient, context, language), so that the registration and
+recovery flows create their code or ticket in the transaction of the change and schedule the
+message beside it (:func:`mas_twisted.handlers.email.schedule_email_txn`).
+
+Unlike MAS, which fails a job for good on any mailer error, a transient failure (relay down,
+timeout, TLS failure, 4xx reply) is retried with the queue's backoff; a 5xx reply, or a
+message that cannot be built, fails for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from mas_twisted.queue.base import Job, JobContext, JobError
+
+if TYPE_CHECKING:
+    from mas_twisted.server import MasServer
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class SendEmailJob(Job):
+    """``send-email``: render ``emails/<template>.*`` with ``context`` and send it to ``to``."""
+
+    QUEUE_NAME = "send-email"
+    to: str
+    template: str
+    context: dict[str, Any] = attrs.field(factory=dict)
+    to_name: str | None = None
+    language: str = "en"
+
+    async def run(self, server: MasServer, context: JobContext) -> None:
+        from mas_twisted.email.mailer import DeliveryError, Mailbox, MessageError
+
+        if not isinstance(self.context, dict) or not isinstance(self.to, str):
+            raise JobError.fatal("bad payload for send-email")
+        mailer = server.get_mailer()
+        try:
+            await mailer.send(
+                Mailbox(address=self.to, name=self.to_name),
+                self.template,
+                self.context,
+                language=self.language,
+            )
+        except MessageError as e:
+            raise JobError.fatal(e)
+        except DeliveryError as e:
+            raise JobError(str(e), retry=not e.permanent)
+        logger.info(
+            "Sent the %s email of job %s through %s", self.template, context.id, mailer.transport.describe()
+        )
