@@ -20,14 +20,14 @@ from twisted.trial import unittest
 
 from mas_twisted.email.transport import BlackholeTransport, DeliveryError, SendmailTransport, SmtpTransport
 from tests.email._helpers import SmtpTestServer, free_port, make_certificate, settle
+from tests.utils import temp_dir
 
 MESSAGE = b"From: a@example.com\nTo: b@example.org\nSubject: hi\n\n.leading dot\nbody\n"
 
 
 class SmtpTransportTestCase(unittest.TestCase):
     def setUp(self) -> None:
-        self.tmp = Path(self.mktemp())
-        self.tmp.mkdir(parents=True)
+        self.tmp = Path(temp_dir(self))
         self.certificate = make_certificate()
 
     async def serve(self, mode: str, users: dict[str, str] | None = None, port: int = 0) -> SmtpTestServer:
@@ -180,8 +180,7 @@ class SmtpTransportTestCase(unittest.TestCase):
 
 class SendmailTransportTestCase(unittest.TestCase):
     def setUp(self) -> None:
-        self.tmp = Path(self.mktemp())
-        self.tmp.mkdir(parents=True)
+        self.tmp = Path(temp_dir(self))
 
     def script(self, body: str) -> str:
         path = self.tmp / "fake-sendmail"

@@ -57,5 +57,5 @@ class SendEmailJob(Job):
         except DeliveryError as e:
             raise JobError(str(e), retry=not e.permanent)
         logger.info(
-            "Sent the %s email of job %s through %s", self.template, context.id, mailer.transport.describe()
+            "Handed the %s email of job %s to %s", self.template, context.id, mailer.transport.describe()
         )
