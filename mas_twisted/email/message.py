@@ -20,7 +20,7 @@ import datetime
 import email.policy
 import email.utils
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 
 import attrs
 
@@ -103,10 +103,11 @@ def build_message(
     message["Message-ID"] = f"<{message_id}>"
     message["MIME-Version"] = "1.0"
     message.set_content(_with_final_newline(rendered.text), subtype="plain", charset="utf-8")
-    # The HTML part as a bare MIME part: ``add_alternative`` would give it a MIME-Version of
-    # its own.
-    html = MIMEPart(policy=POLICY)
+    # ``add_alternative`` would give the HTML part a MIME-Version of its own: only the
+    # message has one (RFC 2045 §4).
+    html = EmailMessage(policy=POLICY)
     html.set_content(_with_final_newline(rendered.html), subtype="html", charset="utf-8")
+    del html["MIME-Version"]
     message.make_alternative()
     message.attach(html)
     return message

@@ -55,6 +55,7 @@ class MailerTestCase(MasTestCase):
         self.assertIn("042917", html.get_content())
         self.assertIn("<html", html.get_content())
         self.assertEqual(message["MIME-Version"], "1.0")
+        self.assertEqual((text["MIME-Version"], html["MIME-Version"]), (None, None))
         self.assertIn("042917", message["Subject"])
 
     def test_default_addresses_date_and_message_id(self) -> None:
