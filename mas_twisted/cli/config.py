@@ -4,6 +4,11 @@
 MAS behaviour (``crates/cli/src/commands/config.rs``):
 
 - ``config check`` loads and validates the files and logs "Configuration file looks good";
+  with ``email.transport: smtp`` it then tries the relay (connect, EHLO, STARTTLS, AUTH, QUIT,
+  within 10 s) and logs a warning naming ``host:port`` and the reason when that fails (MAS
+  tries the mail backend when ``server`` and ``worker`` start, with the warning "Could not
+  connect to the mail backend"; its ``doctor`` does not). The exit status stays 0: a relay
+  that is down now is not a bad configuration;
 - ``config dump [-o FILE]`` writes the merged configuration as YAML;
 - ``config generate [-o FILE]`` writes a new configuration with fresh secrets;
 - ``config sync [--prune] [--dry-run]`` stores the static clients and upstream providers in
@@ -73,10 +78,48 @@ def _write(text: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
+#: Seconds ``config check`` gives the SMTP relay.
+EMAIL_PROBE_TIMEOUT_S = 10.0
+
+
 def run_check(args: argparse.Namespace) -> int:
     config = _load(args)
     logger.info("Configuration file looks good (%s)", ", ".join(config.paths))
+    problem = probe_email_transport(config)
+    if problem is not None:
+        logger.warning("%s", problem)
     return 0
+
+
+def probe_email_transport(config: Any) -> str | None:
+    """Try the SMTP relay ``email`` names on the real reactor; a warning line, or None when
+    it answered (or the transport is not SMTP)."""
+    from twisted.internet import defer, reactor
+
+    from mas_twisted.config.email import TRANSPORT_SMTP
+    from mas_twisted.email.transport import DeliveryError, make_transport
+
+    if config.email.transport != TRANSPORT_SMTP:
+        return None
+    transport = make_transport(config.email, reactor)  # type: ignore[arg-type]
+    outcome: list[str | None] = []
+
+    async def _probe() -> None:
+        try:
+            await transport.probe(EMAIL_PROBE_TIMEOUT_S)
+        except DeliveryError as e:
+            outcome.append(f"email: cannot use the SMTP relay, sending email will fail: {e}")
+        else:
+            outcome.append(None)
+
+    def _start() -> None:
+        d = defer.ensureDeferred(_probe())
+        d.addErrback(lambda f: outcome.append(f"email: cannot use the SMTP relay: {f.getErrorMessage()}"))
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(_start)
+    reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]  # the real reactor takes it
+    return outcome[0] if outcome else None
 
 
 def run_dump(args: argparse.Namespace) -> int:
