@@ -2,8 +2,8 @@
 """``mas-cli templates``: check and export the page templates (MAS's
 ``crates/cli/src/commands/templates.rs``).
 
-- ``templates check [--out-dir DIR] [--stabilise]`` renders every template with every sample
-  context, in strict mode (an undefined name is an error), with the ``templates``,
+- ``templates check [--out-dir DIR] [--stabilise]`` renders every template (the pages, and
+  the subject, text and HTML of each email) with every sample context, in strict mode (an undefined name is an error), with the ``templates``,
   ``branding``, ``matrix``, ``passwords`` and ``account`` sections of the configuration and
   ``https://example.com/`` as the public base, as MAS does. With ``--out-dir`` the renders
   are written to ``DIR`` (which must not exist or be empty) as
@@ -90,6 +90,7 @@ def load_site_config(config_files: list[str] | None) -> Any:
 def run_check(args: argparse.Namespace) -> int:
     import jinja2
 
+    from mas_twisted.email.templates import EmailTemplates
     from mas_twisted.templating import Templates
     from mas_twisted.urls import UrlBuilder
 
@@ -100,6 +101,9 @@ def run_check(args: argparse.Namespace) -> int:
     rng = random.Random(42) if args.stabilise else random.Random()
     try:
         renders = templates.check_render(now_ms, rng)
+        for (name, index), rendered in EmailTemplates(config).check_render().items():
+            for ext, text in (("subject", rendered.subject), ("txt", rendered.text), ("html", rendered.html)):
+                renders[(f"emails/{name}.{ext}", f"index={index}")] = text
     except jinja2.TemplateSyntaxError as e:
         raise MasError(f"template error: {e.name or e.filename}:{e.lineno}: {e.message}") from None
     except Exception as e:  # an undefined name in strict mode, or a failing expression

@@ -48,6 +48,10 @@ def test_cli_check_out_dir(tmp_path: Path) -> None:
     assert "pages_login-index=0.html" in names
     assert "pages_account_locked-index=2.html" in names
     assert "form_post-index=1.html" in names
+    # The emails too: subject, text and HTML of each sample.
+    assert {"emails_verification-index=0.subject", "emails_verification-index=0.txt"} <= set(names)
+    assert "emails_recovery-index=0.html" in names
+    assert "Choose a new password" in (out / "emails_recovery-index=0.html").read_text()
     login = (out / "pages_login-index=1.html").read_text()
     assert "Sign in" in login
     # Stable renders are the same on every run.
@@ -101,3 +105,14 @@ def test_cli_save(tmp_path: Path) -> None:
     # The saved set is a valid override.
     cfg = write_config(tmp_path / "config.yaml", templates={"path": str(target)})
     assert mas_cli("templates", "check", "-c", cfg, cwd=tmp_path).returncode == 0
+
+
+def test_cli_check_reports_a_broken_email_override(tmp_path: Path) -> None:
+    overrides = tmp_path / "overrides" / "emails"
+    overrides.mkdir(parents=True)
+    (overrides / "verification.txt").write_text("Your code: {{ nonexistent.attr }}")
+    cfg = write_config(tmp_path / "config.yaml", templates={"path": str(tmp_path / "overrides")})
+    result = mas_cli("templates", "check", "-c", cfg, cwd=tmp_path)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "nonexistent" in result.stderr and "Traceback" not in result.stderr

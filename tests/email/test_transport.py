@@ -160,6 +160,38 @@ class SmtpTransportTestCase(unittest.TestCase):
         self.assertIn(f"localhost:{port}", str(error))
         self.assertIn("connection refused", str(error))
 
+    async def silent_server(self) -> int:
+        """A port that accepts connections and never says a word."""
+        from twisted.internet import protocol
+
+        connections: list[Any] = []
+
+        class Silent(protocol.Protocol):
+            def connectionMade(self) -> None:
+                connections.append(self)
+
+        port = reactor.listenTCP(0, protocol.Factory.forProtocol(Silent), interface="127.0.0.1")  # type: ignore[attr-defined]
+
+        async def _stop() -> None:
+            await port.stopListening()
+            for conn in connections:
+                conn.transport.abortConnection()
+            await settle()
+
+        self.addCleanup(_stop)
+        return int(port.getHost().port)
+
+    async def test_a_relay_that_does_not_answer(self) -> None:
+        port = await self.silent_server()
+        error = await self.fails(self.transport(port, "plain", reply_timeout=0.3))
+        self.assertFalse(error.permanent)
+        self.assertIn("Timeout", str(error))
+        with self.assertRaises(DeliveryError) as cm:
+            await self.transport(port, "plain").probe(0.3)
+        await settle()
+        self.assertIn("no answer within 0.3 s", str(cm.exception))
+        self.assertFalse(cm.exception.permanent)
+
     async def test_probe(self) -> None:
         self.trust_test_ca()
         server = await self.serve("starttls", users={"mas": "secret"})

@@ -11,7 +11,11 @@ the database work and the SMTP exchange run on trial's real reactor.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as real_reactor
@@ -23,6 +27,7 @@ from mas_twisted.queue.worker import QueueWorker
 from mas_twisted.types.queue import COMPLETED, FAILED, SCHEDULED
 from tests.email._helpers import SmtpTestServer, free_port, settle
 from tests.unittest import MasTestCase
+from tests.utils import temp_dir
 
 
 class _RealReactorTestCase(MasTestCase):
@@ -171,6 +176,33 @@ class SmtpEmailJobTestCase(_RealReactorTestCase):
         await self.until(lambda: bool(self.outcomes))
         self.assertEqual(self.outcomes, [(job_id, "failed")])
         self.assertEqual(smtp_server.messages, [])
+
+
+class SendmailEmailJobTestCase(_RealReactorTestCase):
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        self.tmp = Path(temp_dir(self))
+        self.out = self.tmp / "sent"
+        command = self.tmp / "sendmail"
+        command.write_text(
+            f"#!{sys.executable}\nimport sys\n"
+            f"open({str(self.out)!r}, 'wb').write(' '.join(sys.argv[1:]).encode() + b'\\n' + sys.stdin.buffer.read())\n"
+        )
+        command.chmod(0o755)
+        config["email"] = {"from": "auth@example.com", "transport": "sendmail", "command": str(command)}
+        return config
+
+    async def test_handed_to_sendmail(self) -> None:
+        await self.start_worker()
+        job_id = await self.schedule(
+            to="zoe@example.org", template="verification", context={"code": "161803"}
+        )
+        await self.until(lambda: bool(self.outcomes))
+        self.assertEqual(self.outcomes, [(job_id, "completed")])
+        args, data = self.out.read_bytes().split(b"\n", 1)
+        self.assertEqual(args, b"-i -f auth@example.com -- zoe@example.org")
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        self.assertEqual(message["Subject"], "161803 is your example.com code")
 
 
 class BlackholeEmailJobTestCase(_RealReactorTestCase):
