@@ -2,12 +2,13 @@
 """Where messages go: ``email.transport`` (MAS's ``crates/email/src/transport.rs``, lettre's
 transports underneath; inventory §7).
 
-- ``blackhole`` drops every message, with a warning naming neither content nor recipient
-  beyond the kind (MAS: "An email was supposed to be sent but no email backend is configured").
+- ``blackhole`` drops every message, with a warning that names neither its content nor its
+  recipient (MAS: "An email was supposed to be sent but no email backend is configured").
 - ``smtp`` speaks to a relay with Twisted's own client (:class:`twisted.mail.smtp.ESMTPSender`):
   ``plain`` never uses TLS (lettre's ``builder_dangerous``), ``starttls`` requires STARTTLS
   (lettre's ``starttls_relay``) and ``tls`` wraps the connection in TLS from the start
-  (``relay``); the ports default to 25, 587 and 465. With ``username``/``password`` the
+  (``relay``); the ports default to 25, 587 and 465, and every address of ``hostname`` is
+  tried (``HostnameEndpoint``: IPv6 and IPv4). With ``username``/``password`` the
   client authenticates with ``AUTH PLAIN`` or ``AUTH LOGIN`` (lettre's default mechanisms, in
   that order) and refuses to go on if the relay offers neither. Certificates are checked
   against the system's trust store for ``hostname`` (:func:`twisted.internet.ssl.platformTrust`,
@@ -89,11 +90,16 @@ class BlackholeTransport:
 
 
 class _Sender(smtp.ESMTPSender):
-    """Twisted's single-message sender, with PLAIN then LOGIN only (lettre's mechanisms)."""
+    """Twisted's single-message sender, with PLAIN then LOGIN only (lettre's mechanisms), that
+    tells its factory when the connection ends (an endpoint, unlike a connector, does not)."""
 
     def _registerAuthenticators(self) -> None:
         self.registerAuthenticator(smtp.PLAINAuthenticator(self.username))
         self.registerAuthenticator(smtp.LOGINAuthenticator(self.username))
+
+    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        self.factory.connection_ended(reason)
 
 
 class _Prober(_Sender):
@@ -106,16 +112,25 @@ class _Prober(_Sender):
 
 class _SenderFactory(smtp.ESMTPSenderFactory):
     protocol = _Sender
+    #: A probe reached the point where it would send MAIL.
     ready = False
-    connector: Any = None
 
-    def _processConnectionError(self, connector: Any, err: Any) -> None:
-        if self.ready and not self.sendFinished:
+    def connection_ended(self, reason: Any) -> None:
+        if self.sendFinished:
+            return
+        if self.ready:
             # A probe that got as far as MAIL and said QUIT: the relay is usable.
             self.sendFinished = True
             self.result.callback(None)
             return
-        super()._processConnectionError(connector, err)
+        # With no retries left, Twisted's factory fails the result with the reason (the TLS
+        # or protocol failure the connection ended with, if any).
+        self._processConnectionError(None, reason)
+
+    def connect_failed(self, reason: Any) -> None:
+        if not self.sendFinished:
+            self.sendFinished = True
+            self.result.errback(reason)
 
 
 class _ProbeFactory(_SenderFactory):
@@ -126,9 +141,9 @@ class SmtpTransport:
     """``transport: smtp``.
 
     Args:
-        reactor: connects on it.
+        reactor: connects on it (``HostnameEndpoint``: every address of ``hostname``, IPv6 and
+            IPv4, as lettre).
         mode: ``plain``, ``starttls`` or ``tls``.
-        trust_root: for tests of the transport alone; by default the platform's trust store.
     """
 
     def __init__(
@@ -140,7 +155,6 @@ class SmtpTransport:
         port: int,
         username: str | None = None,
         password: str | None = None,
-        trust_root: Any = None,
         reply_timeout: float = REPLY_TIMEOUT_S,
     ):
         self._reactor = reactor
@@ -149,16 +163,17 @@ class SmtpTransport:
         self.port = port
         self._username = username.encode("utf-8") if username is not None else None
         self._password = password.encode("utf-8") if password is not None else None
-        self._trust_root = trust_root
         self._reply_timeout = reply_timeout
 
     def describe(self) -> str:
         return f"smtp ({self.mode}) {self.hostname}:{self.port}"
 
     def _tls_options(self) -> Any:
+        """Verify ``hostname`` against the platform's trust store (read at each connection, so
+        ``SSL_CERT_FILE`` applies)."""
         from twisted.internet import ssl
 
-        return ssl.optionsForClientTLS(self.hostname, trustRoot=self._trust_root or ssl.platformTrust())
+        return ssl.optionsForClientTLS(self.hostname, trustRoot=ssl.platformTrust())
 
     async def send(self, envelope_from: str, envelope_to: list[str], message: bytes) -> None:
         await self._exchange(_SenderFactory, envelope_from, envelope_to, message, SEND_TIMEOUT_S)
@@ -174,7 +189,19 @@ class SmtpTransport:
         message: bytes,
         timeout: float,
     ) -> None:
-        result: defer.Deferred[Any] = defer.Deferred(lambda d: self._abort(factory))
+        from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+
+        connecting: defer.Deferred[Any] | None = None
+
+        def _cancel(_: Any) -> None:
+            factory.sendFinished = True
+            current = factory.currentProtocol
+            if current is not None and current.transport is not None:
+                current.transport.abortConnection()
+            elif connecting is not None:
+                connecting.cancel()
+
+        result: defer.Deferred[Any] = defer.Deferred(_cancel)
         starttls = self.mode == "starttls"
         factory = factory_class(
             self._username,
@@ -192,19 +219,11 @@ class SmtpTransport:
             requireTransportSecurity=starttls,
             hostname=None,
         )
-        factory.domain = _ehlo_name()
+        endpoint: Any = HostnameEndpoint(self._reactor, self.hostname, self.port, timeout=CONNECT_TIMEOUT_S)
         if self.mode == "tls":
-            connector = self._reactor.connectSSL(
-                self.hostname,
-                self.port,
-                factory,
-                self._tls_options(),
-                timeout=CONNECT_TIMEOUT_S,
-                bindAddress=None,
-            )
-        else:
-            connector = self._reactor.connectTCP(self.hostname, self.port, factory, timeout=CONNECT_TIMEOUT_S)
-        factory.connector = connector
+            endpoint = wrapClientTLS(self._tls_options(), endpoint)
+        connecting = endpoint.connect(factory)
+        connecting.addErrback(factory.connect_failed)
         result.addTimeout(timeout, self._reactor)
         try:
             await result
@@ -214,15 +233,6 @@ class SmtpTransport:
             raise _smtp_error(self, e)
         except Exception as e:
             raise DeliveryError(f"{self.describe()}: {_one_line(e)}", permanent=False)
-
-    @staticmethod
-    def _abort(factory: _SenderFactory) -> None:
-        factory.sendFinished = True
-        current = factory.currentProtocol
-        if current is not None and current.transport is not None:
-            current.transport.abortConnection()
-        else:
-            factory.connector.disconnect()
 
 
 def _smtp_error(transport: SmtpTransport, e: smtp.SMTPClientError) -> DeliveryError:
@@ -257,17 +267,6 @@ def _one_line(e: BaseException) -> str:
         return "host name not found"
     text = " ".join(str(e).split())
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
-def _ehlo_name() -> bytes:
-    """The name we greet with: the local host name, as lettre's default client id."""
-    import socket
-
-    try:
-        name = socket.getfqdn() or socket.gethostname()
-        return name.encode("idna")
-    except (UnicodeError, OSError):
-        return b"localhost"
 
 
 # -- sendmail -----------------------------------------------------------------------------
