@@ -415,6 +415,9 @@ class QueueWorkerService(Service):
 
         self.worker = build_worker(self._server)
         self._started = defer.ensureDeferred(self._start())
+        from mas_twisted.queue.jobs.email import probe_mailer_in_background
+
+        probe_mailer_in_background(self._server)
 
     async def _start(self) -> None:
         assert self.worker is not None

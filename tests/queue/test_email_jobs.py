@@ -23,7 +23,7 @@ from twisted.internet import reactor as real_reactor
 from mas_twisted.handlers.email import schedule_email_txn
 from mas_twisted.queue.base import retry_delay_ms
 from mas_twisted.queue.registry import JOBS
-from mas_twisted.queue.worker import QueueWorker
+from mas_twisted.queue.worker import QueueWorker, QueueWorkerService
 from mas_twisted.types.queue import COMPLETED, FAILED, SCHEDULED
 from tests.email._helpers import SmtpTestServer, free_port, settle
 from tests.unittest import MasTestCase
@@ -167,6 +167,17 @@ class SmtpEmailJobTestCase(_RealReactorTestCase):
         self.reactor.advance(retry_delay_ms(0) / 1000 * 4)
         await settle(0.2)
         self.assertEqual(len(await self.store.list_jobs("send-email")), 1)
+
+    async def test_the_worker_service_warns_when_the_relay_is_down(self) -> None:
+        service = QueueWorkerService(self.server)
+        with self.assertLogs("mas_twisted.queue.jobs.email", "WARNING") as logs:
+            service.startService()
+            await self.until(lambda: bool(logs.output))
+            await service.stopService()
+            await settle()
+        [line] = logs.output
+        self.assertIn("Could not connect to the mail transport", line)
+        self.assertIn(f"localhost:{self.smtp_port}: connection refused", line)
 
     async def test_refused_credentials_fail_for_good(self) -> None:
         smtp_server = SmtpTestServer("plain", users={"mas": "another-password"}, port=self.smtp_port).start()

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from twisted.internet import defer
 
 from mas_twisted.queue.base import Job, JobContext, JobError
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from mas_twisted.server import MasServer
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the start-up check gives the mail transport (MAS's ``test_mailer_in_background``).
+STARTUP_PROBE_TIMEOUT_S = 30.0
 
 
 @attrs.frozen
@@ -59,3 +63,20 @@ class SendEmailJob(Job):
         logger.info(
             "Handed the %s email of job %s to %s", self.template, context.id, mailer.transport.describe()
         )
+
+
+def probe_mailer_in_background(server: MasServer) -> defer.Deferred[None]:
+    """Try the mail transport once, without holding up the start: a warning if it cannot be
+    used (MAS does this when ``server`` and ``worker`` start; we do it where jobs run)."""
+
+    async def _probe() -> None:
+        from mas_twisted.email.mailer import DeliveryError
+
+        try:
+            await server.get_mailer().probe(STARTUP_PROBE_TIMEOUT_S)
+        except DeliveryError as e:
+            logger.warning("Could not connect to the mail transport, jobs sending email may fail: %s", e)
+        except Exception as e:
+            logger.warning("Could not check the mail transport: %s: %s", type(e).__name__, e)
+
+    return defer.ensureDeferred(_probe())
