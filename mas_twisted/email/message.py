@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import email.policy
 import email.utils
+import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -26,6 +27,14 @@ import attrs
 
 #: 7-bit bodies, 78-character lines, ``\n`` line ends, RFC 2047 headers.
 POLICY = email.policy.default.clone(cte_type="7bit", max_line_length=78, linesep="\n")
+
+
+#: RFC 5322 dot-atom text; host names of letters, digits and inner hyphens.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class AddressError(ValueError):
@@ -42,8 +51,12 @@ class Mailbox:
     def header_address(self) -> Address:
         """As a header value; a non-ASCII domain is written in its IDNA (punycode) form.
 
+        Only dot-atom local parts and host-name domains are accepted, so that nothing in an
+        address can end a header or an SMTP command.
+
         Raises:
-            AddressError: the local part is not ASCII, or the address is not ``local@domain``.
+            AddressError: not such an address, a local part outside ASCII (it would need
+                ``SMTPUTF8``), or a display name with control characters.
         """
         local, sep, domain = self.address.rpartition("@")
         if not sep or not local or not domain:
@@ -57,6 +70,14 @@ class Mailbox:
                 domain = domain.encode("idna").decode("ascii")
             except UnicodeError:
                 raise AddressError(f"not a valid domain: {domain!r}")
+        if (
+            _LOCAL_PART.fullmatch(local) is None
+            or _DOMAIN.fullmatch(domain) is None
+            or len(self.address) > 254
+        ):
+            raise AddressError(f"not an email address: {self.address!r}")
+        if self.name is not None and _CONTROL.search(self.name):
+            raise AddressError("a display name may not hold control characters")
         return Address(display_name=self.name or "", username=local, domain=domain)
 
     @property

@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from mas_twisted.email.message import Mailbox
 from mas_twisted.email.templates import check_context
 from mas_twisted.queue.base import enqueue_txn
 from mas_twisted.queue.jobs.email import SendEmailJob
@@ -48,9 +49,9 @@ def email_job(
         json.dumps(dict(context))
     except (TypeError, ValueError) as e:
         raise ValueError(f"the context of the {template!r} email is not JSON: {e}")
-    local, sep, domain = to.rpartition("@")
-    if not sep or not local or not domain:
-        raise ValueError(f"not an email address: {to!r}")
+    if not isinstance(to, str) or not (to_name is None or isinstance(to_name, str)):
+        raise ValueError("the recipient and its name are strings")
+    Mailbox(address=to, name=to_name).header_address()  # raises AddressError, a ValueError
     return SendEmailJob(to=to, template=template, context=dict(context), to_name=to_name, language=language)
 
 

@@ -117,6 +117,11 @@ class MailerTestCase(MasTestCase):
         cases = [
             (Mailbox("bøb@example.org"), "verification", {"code": "1"}),  # needs SMTPUTF8
             (Mailbox("not-an-address"), "verification", {"code": "1"}),
+            (Mailbox("bob@example.org\r\nBcc: eve@example.org"), "verification", {"code": "1"}),
+            (Mailbox("bob@example.org>\r\nRCPT TO:<eve@example.org"), "verification", {"code": "1"}),
+            (Mailbox("bob smith@example.org"), "verification", {"code": "1"}),
+            (Mailbox("bob@example.org", "Bob\r\nBcc: eve@example.org"), "verification", {"code": "1"}),
+            (Mailbox("bob@exa_mple.org"), "verification", {"code": "1"}),
             (Mailbox("bob@example.org"), "no-such-kind", {}),
             (Mailbox("bob@example.org"), "verification", {}),  # the code is missing
         ]

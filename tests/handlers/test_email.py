@@ -60,6 +60,18 @@ class ScheduleEmailTestCase(MasTestCase):
             {"to": "zoe@example.org", "template": "recovery", "context": {"username": "zoe"}},
             {"to": "zoe@example.org", "template": "verification", "context": {"code": object()}},
             {"to": "not-an-address", "template": "verification", "context": {"code": "1"}},
+            {
+                "to": "zoe@example.org\r\nRCPT TO:<eve@example.org>",
+                "template": "verification",
+                "context": {"code": "1"},
+            },
+            {
+                "to": "zoe@example.org",
+                "to_name": "Zoë\nBcc: eve@example.org",
+                "template": "verification",
+                "context": {"code": "1"},
+            },
+            {"to": "zoë@example.org", "template": "verification", "context": {"code": "1"}},
         ]
         for case in cases:
             with self.subTest(case=case), self.assertRaises(ValueError):

@@ -46,7 +46,13 @@ class SendEmailJob(Job):
     async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.email.mailer import DeliveryError, Mailbox, MessageError
 
-        if not isinstance(self.context, dict) or not isinstance(self.to, str):
+        if not (
+            isinstance(self.to, str)
+            and isinstance(self.template, str)
+            and isinstance(self.context, dict)
+            and (self.to_name is None or isinstance(self.to_name, str))
+            and isinstance(self.language, str)
+        ):
             raise JobError.fatal("bad payload for send-email")
         mailer = server.get_mailer()
         try:
