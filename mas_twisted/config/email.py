@@ -161,6 +161,8 @@ email:
   #   port: 587             # defaults to 25, 587 or 465 depending on the mode
   #   username: mas
   #   password: "..."       # or password_file: /path/to/password
+  #   # The relay's certificate is checked against the system's CAs (SSL_CERT_FILE=...
+  #   # in the environment to use another bundle).
   # or a local binary:
   #   transport: sendmail
   #   command: sendmail

@@ -37,8 +37,13 @@ def email_job(
     context: Mapping[str, Any],
     to_name: str | None = None,
     language: str = "en",
+    not_after: int | None = None,
 ) -> SendEmailJob:
     """The job that sends one message, checked now rather than when it runs.
+
+    Args:
+        not_after: epoch ms after which the message is of no use (the code it carries has
+            expired): a retry after it fails instead of sending.
 
     Raises:
         ValueError: an unknown kind, a context that lacks a key or is not JSON, or a
@@ -52,7 +57,14 @@ def email_job(
     if not isinstance(to, str) or not (to_name is None or isinstance(to_name, str)):
         raise ValueError("the recipient and its name are strings")
     Mailbox(address=to, name=to_name).header_address()  # raises AddressError, a ValueError
-    return SendEmailJob(to=to, template=template, context=dict(context), to_name=to_name, language=language)
+    return SendEmailJob(
+        to=to,
+        template=template,
+        context=dict(context),
+        to_name=to_name,
+        language=language,
+        not_after=not_after,
+    )
 
 
 def schedule_email_txn(
@@ -64,9 +76,12 @@ def schedule_email_txn(
     context: Mapping[str, Any],
     to_name: str | None = None,
     language: str = "en",
+    not_after: int | None = None,
 ) -> str:
     """Schedule one message in the caller's transaction; the job's id. See :func:`email_job`."""
-    job = email_job(to=to, template=template, context=context, to_name=to_name, language=language)
+    job = email_job(
+        to=to, template=template, context=context, to_name=to_name, language=language, not_after=not_after
+    )
     return enqueue_txn(txn, server, job)
 
 
@@ -78,9 +93,12 @@ async def schedule_email(
     context: Mapping[str, Any],
     to_name: str | None = None,
     language: str = "en",
+    not_after: int | None = None,
 ) -> str:
     """Schedule one message in a transaction of its own (a resend); the job's id."""
-    job = email_job(to=to, template=template, context=context, to_name=to_name, language=language)
+    job = email_job(
+        to=to, template=template, context=context, to_name=to_name, language=language, not_after=not_after
+    )
     ids: list[str] = []
 
     def _txn(txn: LoggingTransaction) -> None:

@@ -33,6 +33,7 @@ class ScheduleEmailTestCase(MasTestCase):
                 "template": "verification",
                 "context": {"code": "123456", "username": "zoe"},
                 "language": "fr",
+                "not_after": None,
             },
         )
 

@@ -153,6 +153,22 @@ class SmtpEmailJobTestCase(_RealReactorTestCase):
         jobs = await self.store.list_jobs("send-email")
         self.assertEqual([(j.attempt, j.status) for j in jobs], [(0, FAILED), (1, COMPLETED)])
 
+    async def test_a_retry_after_not_after_sends_nothing(self) -> None:
+        await self.start_worker()
+        not_after = self.clock.time_msec() + 3_000
+        first = await self.schedule(
+            to="zoe@example.org", template="verification", context={"code": "1"}, not_after=not_after
+        )
+        await self.until(lambda: bool(self.outcomes))
+        self.assertEqual(self.outcomes, [(first, "retry")])
+        smtp_server = await self.smtp_server()
+        await self.until(lambda: len(self.outcomes) == 2)
+        self.assertEqual(self.outcomes[1][1], "failed")
+        jobs = await self.store.list_jobs("send-email")
+        self.assertEqual([(j.attempt, j.status) for j in jobs], [(0, FAILED), (1, FAILED)])
+        self.assertIn("no longer of use", jobs[1].failed_reason or "")
+        self.assertEqual(smtp_server.messages, [])
+
     async def test_refused_recipient_fails_for_good(self) -> None:
         smtp_server = await self.smtp_server()
         smtp_server.refuse.add("nobody@example.org")

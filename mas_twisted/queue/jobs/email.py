@@ -42,6 +42,9 @@ class SendEmailJob(Job):
     context: dict[str, Any] = attrs.field(factory=dict)
     to_name: str | None = None
     language: str = "en"
+    #: Epoch ms after which the message is of no use (a code that has expired): an attempt
+    #: after it fails for good instead of sending.
+    not_after: int | None = None
 
     async def run(self, server: MasServer, context: JobContext) -> None:
         from mas_twisted.email.mailer import DeliveryError, Mailbox, MessageError
@@ -52,8 +55,13 @@ class SendEmailJob(Job):
             and isinstance(self.context, dict)
             and (self.to_name is None or isinstance(self.to_name, str))
             and isinstance(self.language, str)
+            and (self.not_after is None or isinstance(self.not_after, int))
         ):
             raise JobError.fatal("bad payload for send-email")
+        if self.not_after is not None and server.get_clock().time_msec() > self.not_after:
+            raise JobError.fatal(
+                f"the {self.template} email is no longer of use (not after {self.not_after})"
+            )
         mailer = server.get_mailer()
         try:
             await mailer.send(
