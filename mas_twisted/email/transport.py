@@ -97,6 +97,19 @@ class _Sender(smtp.ESMTPSender):
         self.registerAuthenticator(smtp.PLAINAuthenticator(self.username))
         self.registerAuthenticator(smtp.LOGINAuthenticator(self.username))
 
+    def connectionMade(self) -> None:
+        # The message goes out in a few writes and the relay answers only at the end: with
+        # Nagle's algorithm the last write waits for a delayed ACK (40 ms a message on Linux).
+        for transport in (self.transport, getattr(self.transport, "transport", None)):
+            set_no_delay = getattr(transport, "setTcpNoDelay", None)
+            if set_no_delay is not None:
+                try:
+                    set_no_delay(True)
+                except OSError:
+                    pass
+                break
+        super().connectionMade()
+
     def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
         super().connectionLost(reason)
         self.factory.connection_ended(reason)
