@@ -51,7 +51,7 @@ from mas_twisted.rest.oauth2.userinfo import UserinfoResource
 from mas_twisted.urls import MountedRoutes
 
 if TYPE_CHECKING:
-    from mas_twisted.config.http import ResourceConfig
+    from mas_twisted.config.http import ListenerConfig, ResourceConfig
     from mas_twisted.server import MasServer
 
 #: Resource name → the classes it mounts, tried in this order.
@@ -119,3 +119,8 @@ def mounted_routes(resource_names: Iterable[str]) -> MountedRoutes:
         for cls in RESOURCE_CLASSES.get(name, ())
         for route in class_routes(cls)
     )
+
+
+def listener_routes(listeners: Iterable[ListenerConfig]) -> MountedRoutes:
+    """The routes every one of ``listeners`` (``http.listeners``) mounts, together."""
+    return mounted_routes(name for listener in listeners for name in listener.resource_names)
