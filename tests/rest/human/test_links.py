@@ -45,12 +45,19 @@ DISCOVERY_METHODS = {
 
 
 class LiveLinkTests(DeviceTestCase):
+    #: The path the service is served under (``http.public_base``'s path and the listener's
+    #: ``prefix``); every request of the tests is sent under it.
+    PREFIX = ""
+
     def default_config(self) -> dict[str, Any]:
         config = super().default_config()
         # Every resource that mounts something, on the one listener.
         config["http"]["listeners"][0]["resources"] = [
             {"name": name} for name, classes in RESOURCE_CLASSES.items() if classes
         ]
+        if self.PREFIX:
+            config["http"]["public_base"] = f"{ORIGIN}{self.PREFIX}/"
+            config["http"]["listeners"][0]["prefix"] = self.PREFIX
         config["account"] = {
             "password_registration_enabled": True,
             "password_recovery_enabled": True,
@@ -80,7 +87,14 @@ class LiveLinkTests(DeviceTestCase):
         self.crawler = Crawler(self._browse, ORIGIN)
 
     def _browse(self, method: str, target: str, form: dict[str, Any] | None) -> FakeChannel:
-        return self.browse(method, target, form=form)
+        # The crawler's requests go exactly where the pages point (never under PREFIX here).
+        return DeviceTestCase.browse(self, method, target, form=form)
+
+    def browse(self, method: str, path: str, **kwargs: Any) -> FakeChannel:
+        """A request under :attr:`PREFIX` (the paths the tests name are the service's own)."""
+        if self.PREFIX and not path.startswith(self.PREFIX + "/"):
+            path = self.PREFIX + path
+        return super().browse(method, path, **kwargs)
 
     def assert_no_dead_links(self) -> None:
         self.assertEqual(self.crawler.dead, [], "\n" + self.crawler.describe_dead())
@@ -90,7 +104,7 @@ class LiveLinkTests(DeviceTestCase):
         channel = self.browse("GET", path)
         codes = (code,) if isinstance(code, int) else code
         self.assertIn(channel.code, codes, (path, channel))
-        self.crawler.seed_page(ORIGIN + path, channel)
+        self.crawler.seed_page(ORIGIN + self.PREFIX + path, channel)
         return channel
 
     def start_sso(self) -> str:
@@ -147,7 +161,7 @@ class LiveLinkTests(DeviceTestCase):
         self.seed("/link")
         linked = self.link_device(grant.user_code)
         self.assertEqual(linked.code, 303, linked)
-        self.crawler.seed_page(ORIGIN + "/link", linked)
+        self.crawler.seed_page(ORIGIN + self.PREFIX + "/link", linked)
         self.seed(self.start_sso(), 200)
         self.seed("/nowhere/at/all", 404)
         self.assert_no_dead_links()
@@ -178,8 +192,8 @@ class LiveLinkTests(DeviceTestCase):
 
         channel = self.browse("POST", "/logout", form={"csrf": csrf_from(page)})
         self.assertEqual(channel.code, 303, channel)
-        self.crawler.seed_page(ORIGIN + "/logout", channel)
-        self.assertIn('href="/login">Sign in</a>', self.browse("GET", "/").text_body)
+        self.crawler.seed_page(ORIGIN + self.PREFIX + "/logout", channel)
+        self.assertIn(f'href="{self.PREFIX}/login">Sign in</a>', self.browse("GET", "/").text_body)
         self.assert_no_dead_links()
 
     def test_discovery_urls_answer(self) -> None:
@@ -206,14 +220,17 @@ class LiveLinkTests(DeviceTestCase):
     def test_the_crawler_reports_a_link_to_nothing(self) -> None:
         self.crawler.crawl(
             [
-                Link(kind="a", method="GET", url=ORIGIN + "/register", source="(test)"),
-                Link(kind="form", method="GET", url=ORIGIN + "/logout", source="(test)"),
+                Link(kind="a", method="GET", url=ORIGIN + self.PREFIX + "/register", source="(test)"),
+                Link(kind="form", method="GET", url=ORIGIN + self.PREFIX + "/logout", source="(test)"),
+                # A link that forgot the public base's path.
+                Link(kind="a", method="GET", url=ORIGIN + "/login", source="(test)"),
                 Link(kind="a", method="GET", url="https://elsewhere.example.net/missing", source="(test)"),
             ]
         )
         self.assertEqual(
             [(v.code, v.link.url) for v in self.crawler.dead],
-            [(404, ORIGIN + "/register"), (405, ORIGIN + "/logout")],
+            [(404, ORIGIN + self.PREFIX + "/register"), (405, ORIGIN + self.PREFIX + "/logout")]
+            + ([(404, ORIGIN + "/login")] if self.PREFIX else []),
         )
         self.assertFalse(is_dead(Visit(Link("a", "GET", ORIGIN + "/logout", "(test)"), 405, None)))
 
@@ -222,4 +239,12 @@ class LiveLinkTests(DeviceTestCase):
             urlsplit(url).path for url in self.crawler.pages
         ]
         for prefix in prefixes:
-            self.assertTrue(any(path.startswith(prefix) for path in reached), (prefix, sorted(set(reached))))
+            wanted = self.PREFIX + prefix
+            self.assertTrue(any(path.startswith(wanted) for path in reached), (wanted, sorted(set(reached))))
+
+
+class PrefixedLiveLinkTests(LiveLinkTests):
+    """The same crawls with the service under ``/mas/``: a link written without the public
+    base's path (``prefix_url``) would answer 404 here."""
+
+    PREFIX = "/mas"
