@@ -127,11 +127,9 @@ class MasServer:
     @cache_in_self
     def get_mounted_routes(self) -> MountedRoutes:
         """The routes of every resource the configured listeners mount (what pages may link to)."""
-        from mas_twisted.rest.registry import mounted_routes
+        from mas_twisted.rest.registry import listener_routes
 
-        return mounted_routes(
-            name for listener in self.config.http.listeners for name in listener.resource_names
-        )
+        return listener_routes(self.config.http.listeners)
 
     @cache_in_self
     def get_site_features(self) -> SiteFeatures:
