@@ -148,7 +148,9 @@ class LiveLinkTests(DeviceTestCase):
         self.seed("/nowhere/at/all", 404)
         self.seed("/authorize", 400)
         self.seed("/authorize?" + urlencode({"client_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}), 400)
-        self.seed("/consent/01ARZ3NDEKTSV4RRFFQ69G5FAV", (303, 404))
+        refused = self.browse("POST", "/login", form={"username": "alice", "password": "x"})
+        self.assertEqual(refused.code, 400, refused)
+        self.crawler.seed_page(ORIGIN + self.PREFIX + "/login#refused", refused)
         self.assert_no_dead_links()
         self.assert_reached("/", "/login", "/link", "/assets/mas.css")
 
@@ -173,16 +175,18 @@ class LiveLinkTests(DeviceTestCase):
         # The device-limit page of a legacy SSO login, and the policy page of an authorization.
         page = self.seed(self.start_sso(), 403)
         self.assertIn("Device limit reached", page.text_body)
+        self.assertNotIn("Manage devices", page.text_body)
         self.seed(self.authorize_path(), 303)
         self.assertTrue(
             any("too many active sessions" in body for body in self.crawler.pages.values()),
             list(self.crawler.pages),
         )
-        # A locked account: every page says so.
+        # A locked account: the pages say so.
         self.get_success(
             self.server.get_stores().users.lock_user(self.user, self.server.get_clock().time_msec())
         )
-        self.seed("/login", 200)
+        self.assertIn("<h1>Account locked</h1>", self.seed("/login", 200).text_body)
+        self.assertIn("<h1>Account locked</h1>", self.seed("/", 200).text_body)
         self.seed(self.authorize_path(), 303)
         self.assert_no_dead_links()
 
