@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from mas_twisted.rest._cookies import CookieManager
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
-    from mas_twisted.templating import Templates
-    from mas_twisted.urls import UrlBuilder
+    from mas_twisted.templating import SiteFeatures, Templates
+    from mas_twisted.urls import MountedRoutes, UrlBuilder
     from mas_twisted.util.rand import TokenGenerator
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,20 @@ class MasServer:
         from mas_twisted.urls import UrlBuilder
 
         return UrlBuilder(self.config.http)
+
+    @cache_in_self
+    def get_mounted_routes(self) -> MountedRoutes:
+        """The routes of every resource the configured listeners mount (what pages may link to)."""
+        from mas_twisted.rest.registry import listener_routes
+
+        return listener_routes(self.config.http.listeners)
+
+    @cache_in_self
+    def get_site_features(self) -> SiteFeatures:
+        """Which optional pages and links are on: the configuration's switch and a mounted route."""
+        from mas_twisted.templating import site_features
+
+        return site_features(self.config, self.get_mounted_routes())
 
     @cache_in_self
     def get_token_generator(self) -> TokenGenerator:

@@ -15,6 +15,11 @@ path keeps it only when it ends with ``/``), and the issuer is ``http.issuer``, 
 the same name and its ``go_next``): the kinds, their query-string form and the page each
 continues at.
 
+:class:`MountedRoutes` is which of these paths the running service answers (the rules of the
+resources its listeners mount, read by ``rest/registry.py``): a page links to a path, and the
+discovery document advertises it, only once a route serves it (``site_features`` in
+``templating/context.py`` and ``rest/discovery.py`` decide with it).
+
 This module is a layer of its own, below the handlers, the templates and the resources (as
 MAS's ``mas-router`` crate sits below its handlers and templates): it imports nothing of the
 service but configuration types and ``util/``, so anything may import it.
@@ -23,11 +28,13 @@ service but configuration types and ``util/``, so anything may import it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import attrs
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from mas_twisted.util.ulid import is_ulid
 
@@ -184,6 +191,47 @@ class UrlBuilder:
 
     def account_management_uri(self) -> str:
         return self.absolute(ACCOUNT)
+
+
+class MountedRoutes:
+    """The routes the service's listeners mount, and whether one of them serves a path.
+
+    Built by ``rest/registry.mounted_routes`` from the Klein rules (and exact-path leaves) of
+    every class mounted under the resource names of ``http.listeners``, so that adding a route
+    to a mounted resource is all it takes for the pages to link to it.
+
+    Example::
+
+        routes = MountedRoutes([(ACCOUNT, {"GET"}), (LOGIN, {"GET", "POST"})])
+        routes.serves("/account/")            # True
+        routes.serves("/login", "POST")       # True
+        routes.serves("/recover")             # False: no route, so no link to it
+    """
+
+    def __init__(self, routes: Iterable[tuple[str, Iterable[str]]]):
+        #: ``rule → methods`` (a rule mounted by several classes has all their methods).
+        self.rules: dict[str, frozenset[str]] = {}
+        for rule, methods in routes:
+            self.rules[rule] = self.rules.get(rule, frozenset()) | {m.upper() for m in methods}
+        self._map = Map(
+            [Rule(rule, methods=sorted(methods) or None) for rule, methods in self.rules.items()],
+            strict_slashes=True,
+        )
+
+    def serves(self, path: str, method: str = "GET") -> bool:
+        """Whether a mounted route answers ``method`` on ``path`` (a filled-in path, without the
+        public base's prefix or a query). A path a route redirects to its slashed form counts."""
+        adapter = self._map.bind("localhost", path_info=path, default_method=method.upper())
+        try:
+            adapter.match()
+        except RequestRedirect:
+            return True
+        except (NotFound, MethodNotAllowed):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<MountedRoutes of {len(self.rules)} rules>"
 
 
 def _with_query(url: str, query: dict[str, Any] | None) -> str:

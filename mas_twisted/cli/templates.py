@@ -3,9 +3,11 @@
 ``crates/cli/src/commands/templates.rs``).
 
 - ``templates check [--out-dir DIR] [--stabilise]`` renders every template (the pages, and
-  the subject, text and HTML of each email) with every sample context, in strict mode (an undefined name is an error), with the ``templates``,
+  the subject, text and HTML of each email) with every sample context, in strict mode (an
+  undefined name is an error), with the ``templates``,
   ``branding``, ``matrix``, ``passwords`` and ``account`` sections of the configuration and
-  ``https://example.com/`` as the public base, as MAS does. With ``--out-dir`` the renders
+  ``https://example.com/`` as the public base, as MAS does; the links to optional pages are
+  those the ``http`` section's listeners would serve. With ``--out-dir`` the renders
   are written to ``DIR`` (which must not exist or be empty) as
   ``<template path with / as _>-index=<n>.<ext>``; ``--stabilise`` fixes the clock and the
   random samples so that renders can be compared between versions. A template error prints
@@ -71,12 +73,13 @@ def load_site_config(config_files: list[str] | None) -> Any:
     from mas_twisted.config._base import Reader
     from mas_twisted.config.account import AccountConfig
     from mas_twisted.config.branding import BrandingConfig
+    from mas_twisted.config.http import HttpConfig
     from mas_twisted.config.loader import config_paths, load_raw_config
     from mas_twisted.config.matrix import MatrixConfig
     from mas_twisted.config.passwords import PasswordsConfig
     from mas_twisted.config.templates import TemplatesConfig
 
-    classes = (TemplatesConfig, BrandingConfig, MatrixConfig, PasswordsConfig, AccountConfig)
+    classes = (TemplatesConfig, BrandingConfig, MatrixConfig, PasswordsConfig, AccountConfig, HttpConfig)
     paths = config_paths(config_files, os.environ)
     raw = load_raw_config(paths, os.environ, [cls.section for cls in classes])
     sections: dict[str, Any] = {}
@@ -91,12 +94,15 @@ def run_check(args: argparse.Namespace) -> int:
     import jinja2
 
     from mas_twisted.email.templates import EmailTemplates
+    from mas_twisted.rest.registry import listener_routes
     from mas_twisted.templating import Templates
     from mas_twisted.urls import UrlBuilder
 
     config = load_site_config(args.config_files)
     url_builder = UrlBuilder(SimpleNamespace(public_base=CHECK_PUBLIC_BASE, issuer=CHECK_PUBLIC_BASE))
-    templates = Templates.from_config(config, url_builder, strict=True)
+    templates = Templates.from_config(
+        config, url_builder, strict=True, routes=listener_routes(config.http.listeners)
+    )
     now_ms = STABLE_NOW_MS if args.stabilise else int(time.time() * 1000)
     rng = random.Random(42) if args.stabilise else random.Random()
     try:

@@ -6,7 +6,8 @@ Request:  GET /.well-known/openid-configuration
 Response: 200 application/json, OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata:
           {"issuer": "https://auth.example.com/", "authorization_endpoint": ".../authorize",
            "token_endpoint": ".../oauth2/token", "jwks_uri": ".../oauth2/keys.json", ...,
-           "account_management_uri": ".../account/", "account_management_actions_supported": [...]}
+           "account_management_uri": ".../account/" (".../" until the account pages are
+           mounted), "account_management_actions_supported": [...] (with the account pages)}
 
 Request:  GET /.well-known/webfinger?resource=acct:alice@example.com&rel=http://openid.net/specs/connect/1.0/issuer
 Response: 200 application/jrd+json (RFC 7033 §4.4):
@@ -62,8 +63,10 @@ def build_discovery_document(server: MasServer) -> dict[str, Any]:
     Every endpoint is an absolute URL under ``http.public_base``; the issuer is
     ``http.issuer``. The device authorization endpoint and grant are advertised only with
     ``oauth.device_code_grant_enabled``, ``prompt=create`` only when password registration
-    is possible (``passwords.enabled`` and ``account.password_registration_enabled``). The
-    ID token and userinfo signing algorithms are those the configured keys can sign with.
+    is possible (``passwords.enabled``, ``account.password_registration_enabled`` and the
+    registration page mounted). ``account_management_uri`` is the account page, or the index
+    page while no account page is mounted (then without ``account_management_actions_supported``).
+    The ID token and userinfo signing algorithms are those the configured keys can sign with.
     There is no GraphQL API in this service (STYLE.md §5.12), so MAS's
     ``org.matrix.matrix-authentication-service.graphql_endpoint`` is not advertised, and no
     end-session endpoint (MAS has none either).
@@ -72,13 +75,13 @@ def build_discovery_document(server: MasServer) -> dict[str, Any]:
     url_builder = server.get_url_builder()
     signing_algs = list(server.get_keystore().signing_algorithms())
     device_code_enabled = bool(config.oauth.device_code_grant_enabled)
-    password_registration = bool(config.passwords.enabled and config.account.password_registration_enabled)
+    features = server.get_site_features()
 
     grant_types = ["authorization_code", "refresh_token", "client_credentials"]
     if device_code_enabled:
         grant_types.append(DEVICE_CODE_GRANT)
     prompt_values = ["login"]
-    if password_registration:
+    if features.password_registration:
         prompt_values.append("create")
 
     document: dict[str, Any] = {
@@ -114,9 +117,16 @@ def build_discovery_document(server: MasServer) -> dict[str, Any]:
     }
     if device_code_enabled:
         document["device_authorization_endpoint"] = url_builder.absolute(urls.OAUTH2_DEVICE_AUTHORIZATION)
-    # MSC4191: where users manage their account; Synapse refuses metadata without it.
-    document["account_management_uri"] = url_builder.account_management_uri()
-    document["account_management_actions_supported"] = list(ACCOUNT_MANAGEMENT_ACTIONS)
+    # MSC4191: where users manage their account. Synapse refuses metadata without it (its
+    # ServerMetadata requires the field, and /auth_metadata, /.well-known/matrix/client and
+    # the cross-signing reset fallback then answer 500), so it is always there: the account
+    # pages once they are mounted, the index page (who is signed in, sign out) until then, and
+    # the actions only with the pages that carry them out.
+    if features.account_management:
+        document["account_management_uri"] = url_builder.account_management_uri()
+        document["account_management_actions_supported"] = list(ACCOUNT_MANAGEMENT_ACTIONS)
+    else:
+        document["account_management_uri"] = url_builder.absolute(urls.INDEX)
     return document
 
 

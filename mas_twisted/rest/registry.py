@@ -12,12 +12,17 @@ listener dispatches a request to the first mounted class that serves its path
 ``adminapi`` mounts nothing yet; ``graphql`` never will (no GraphQL
 API in this service, STYLE.md §5.12) and is accepted so that MAS configurations load.
 
+:func:`mounted_routes` reads the same table for the pages and the discovery document: a link
+to a page, or an advertised URL, appears only once a mounted class serves it
+(:class:`mas_twisted.urls.MountedRoutes`).
+
 This module imports every resource (and through them every handler); nothing but the
 listeners should need it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mas_twisted.rest.assets import AssetsResource
@@ -43,9 +48,10 @@ from mas_twisted.rest.oauth2.registration import RegistrationResource
 from mas_twisted.rest.oauth2.revoke import RevocationResource
 from mas_twisted.rest.oauth2.token import TokenResource
 from mas_twisted.rest.oauth2.userinfo import UserinfoResource
+from mas_twisted.urls import MountedRoutes
 
 if TYPE_CHECKING:
-    from mas_twisted.config.http import ResourceConfig
+    from mas_twisted.config.http import ListenerConfig, ResourceConfig
     from mas_twisted.server import MasServer
 
 #: Resource name → the classes it mounts, tried in this order.
@@ -90,3 +96,31 @@ def build_resources(server: MasServer, resource: ResourceConfig) -> list[Any]:
         from_config = getattr(cls, "from_config", None)
         instances.append(from_config(server, resource) if from_config is not None else cls(server))
     return instances
+
+
+def class_routes(cls: type) -> list[tuple[str, frozenset[str]]]:
+    """``(rule, methods)`` of one resource class: its Klein rules, or its exact paths."""
+    routes: list[tuple[str, frozenset[str]]] = []
+    app = getattr(cls, "app", None)
+    if app is not None:
+        for rule in app.url_map.iter_rules():
+            routes.append((rule.rule, frozenset(rule.methods or ())))
+    for path in getattr(cls, "exact_paths", ()):
+        methods = frozenset(m.decode("ascii") for m in getattr(cls, "allowedMethods", (b"GET",)))
+        routes.append((path, methods))
+    return routes
+
+
+def mounted_routes(resource_names: Iterable[str]) -> MountedRoutes:
+    """The routes of every class mounted under ``resource_names`` (those of ``http.listeners``)."""
+    return MountedRoutes(
+        route
+        for name in dict.fromkeys(resource_names)
+        for cls in RESOURCE_CLASSES.get(name, ())
+        for route in class_routes(cls)
+    )
+
+
+def listener_routes(listeners: Iterable[ListenerConfig]) -> MountedRoutes:
+    """The routes every one of ``listeners`` (``http.listeners``) mounts, together."""
+    return mounted_routes(name for listener in listeners for name in listener.resource_names)

@@ -19,7 +19,9 @@ Every render also receives:
 - ``branding``: :class:`SiteBranding` (service name, homeserver name, policy and terms links,
   imprint) from the ``branding`` and ``matrix`` sections;
 - ``features``: :class:`SiteFeatures` (password login and registration, login with email,
-  account recovery) from ``passwords`` and ``account``;
+  account recovery, the account pages, upstream login) from ``passwords``, ``account`` and the
+  routes the listeners mount: a template links to an optional page only through its feature,
+  which is off while no route serves the page;
 - ``lang`` (``en``), the filter ``prefix_url`` (a path under ``http.public_base``'s path),
   ``simplify_url`` (the host, and optionally the path, of a URL) and the function
   ``asset(name)`` (the URL of a static asset).
@@ -55,7 +57,8 @@ from mas_twisted.templating.context import (
     SiteBranding,
     SiteFeatures,
     simplify_url,
-    site_from_config,
+    site_branding,
+    site_features,
 )
 from mas_twisted.templating.forms import FormState
 from mas_twisted.templating.samples import SAMPLES
@@ -63,7 +66,7 @@ from mas_twisted.util.paths import data_dir
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
-    from mas_twisted.urls import UrlBuilder
+    from mas_twisted.urls import MountedRoutes, UrlBuilder
 
 __all__ = [
     "AccountInactiveContext",
@@ -89,6 +92,8 @@ __all__ = [
     "Templates",
     "builtin_templates_dir",
     "simplify_url",
+    "site_branding",
+    "site_features",
 ]
 
 logger = logging.getLogger(__name__)
@@ -107,17 +112,26 @@ class Templates:
     """
 
     def __init__(self, server: MasServer):
-        self._setup(server.config, server.get_url_builder(), strict=False)
+        self._setup(server.config, server.get_url_builder(), server.get_site_features(), strict=False)
 
     @classmethod
-    def from_config(cls, config: Any, url_builder: UrlBuilder, *, strict: bool = False) -> Templates:
-        """Templates without a server (``mas-cli templates check``); ``strict`` fails on undefined names."""
+    def from_config(
+        cls,
+        config: Any,
+        url_builder: UrlBuilder,
+        *,
+        strict: bool = False,
+        routes: MountedRoutes | None = None,
+    ) -> Templates:
+        """Templates without a server (``mas-cli templates check``); ``strict`` fails on undefined
+        names; ``routes`` are the mounted routes (``None``: no optional page is served)."""
         self = cls.__new__(cls)
-        self._setup(config, url_builder, strict=strict)
+        self._setup(config, url_builder, site_features(config, routes), strict=strict)
         return self
 
-    def _setup(self, config: Any, url_builder: UrlBuilder, *, strict: bool) -> None:
-        self.branding, self.features = site_from_config(config)
+    def _setup(self, config: Any, url_builder: UrlBuilder, features: SiteFeatures, *, strict: bool) -> None:
+        self.branding = site_branding(config)
+        self.features = features
         self._url_builder = url_builder
         builtin = builtin_templates_dir()
         self.search_path: list[str] = []

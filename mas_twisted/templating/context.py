@@ -2,9 +2,10 @@
 """What the pages show: one frozen ``attrs`` context class per page (MAS's
 ``crates/templates/src/context.rs``), and the site-wide values every page receives.
 
-- :class:`SiteBranding` (service name, homeserver name, policy and terms links, imprint) and
-  :class:`SiteFeatures` (password login and registration, login with email, account
-  recovery), from the ``branding``, ``matrix``, ``passwords`` and ``account`` sections;
+- :class:`SiteBranding` (service name, homeserver name, policy and terms links, imprint), from
+  the ``branding`` and ``matrix`` sections, and :class:`SiteFeatures` (password login and
+  registration, login with email, account recovery, the account pages, upstream login), from
+  the ``passwords`` and ``account`` sections and the mounted routes (:data:`LINKED_PAGES`);
 - a :class:`PageContext` subclass per page, with its ``TEMPLATE`` and fields, listed in
   :data:`PAGE_CONTEXTS`;
 - the values those pages are built from (:class:`MatrixUser`, :class:`ProviderLink`,
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from mas_twisted import urls
 from mas_twisted.oauth2.scope import describe_scopes
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.forms import FormState
@@ -26,7 +28,7 @@ from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
 from mas_twisted.types.users import BrowserSession, User
-from mas_twisted.urls import PostAuthAction
+from mas_twisted.urls import MountedRoutes, PostAuthAction
 
 if TYPE_CHECKING:
     from mas_twisted.types.upstream import UpstreamOAuthProvider
@@ -49,32 +51,71 @@ class SiteBranding:
 
 @attrs.frozen
 class SiteFeatures:
-    """Which links and fields the pages offer."""
+    """Which links and fields the pages offer (MAS's ``SiteFeatures``, plus the pages this
+    service does not serve yet).
+
+    A link to an optional page is on only when the configuration turns the feature on *and* a
+    mounted route serves the page (:data:`LINKED_PAGES`), so that no page links to a 404: the
+    registration, recovery, account and upstream login pages come with later work, and their
+    links appear once their routes are mounted, without a template changing.
+    """
 
     password_login: bool = True
+    #: "Create an account" (``/register``): ``account.password_registration_enabled``.
     password_registration: bool = False
     login_with_email_allowed: bool = False
+    #: "Forgot your password?" (``/recover``): ``account.password_recovery_enabled``.
     account_recovery: bool = False
+    #: "Your account" (``/account/``), and discovery's ``account_management_*`` fields.
+    account_management: bool = False
+    #: "Manage devices" on the device-limit page (``/account/sessions``).
+    device_management: bool = False
+    #: The upstream provider buttons (``/upstream/authorize/<provider>``).
+    upstream_login: bool = False
 
 
-def site_from_config(config: Any) -> tuple[SiteBranding, SiteFeatures]:
-    """Branding and features from a config with ``branding``, ``matrix``, ``passwords`` and ``account``."""
+#: Each link feature of :class:`SiteFeatures` and the path its link leads to, which a mounted
+#: route must serve for the link to be shown.
+LINKED_PAGES: Mapping[str, str] = {
+    "password_registration": urls.REGISTER,
+    "account_recovery": urls.ACCOUNT_RECOVERY_START,
+    "account_management": urls.ACCOUNT,
+    "device_management": urls.path_for(urls.ACCOUNT_WILDCARD, rest="sessions"),
+    "upstream_login": urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id="0" * 26),
+}
+
+
+def site_branding(config: Any) -> SiteBranding:
+    """The branding, from a config with ``branding`` and ``matrix``."""
     server_name = config.matrix.homeserver
-    branding = SiteBranding(
+    return SiteBranding(
         server_name=server_name,
         service_name=config.branding.service_name or server_name,
         policy_uri=config.branding.policy_uri,
         tos_uri=config.branding.tos_uri,
         imprint=config.branding.imprint,
     )
+
+
+def site_features(config: Any, routes: MountedRoutes | None) -> SiteFeatures:
+    """The features, from a config with ``passwords`` and ``account`` and the mounted routes.
+
+    ``routes`` ``None`` means none of the optional pages is served (:data:`LINKED_PAGES`).
+    """
     passwords = config.passwords.enabled
-    features = SiteFeatures(
+    configured = {
+        "password_registration": passwords and config.account.password_registration_enabled,
+        "account_recovery": passwords and config.account.password_recovery_enabled,
+    }
+    linked = {
+        name: bool(configured.get(name, True) and routes is not None and routes.serves(path))
+        for name, path in LINKED_PAGES.items()
+    }
+    return SiteFeatures(
         password_login=passwords,
-        password_registration=passwords and config.account.password_registration_enabled,
         login_with_email_allowed=config.account.login_with_email_allowed,
-        account_recovery=passwords and config.account.password_recovery_enabled,
+        **linked,
     )
-    return branding, features
 
 
 def simplify_url(url: str, keep_path: bool = False) -> str:

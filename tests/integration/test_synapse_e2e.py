@@ -190,6 +190,10 @@ def test_login_token_works_on_synapse_at_once(stack: Stack) -> None:
     theirs = resp.json()
     assert theirs["issuer"] == stack.base == ours["issuer"]
     assert theirs == ours
+    # The account management URI that Synapse hands to clients (MSC4191) is a page, not a 404.
+    account = requests.get(theirs["account_management_uri"], timeout=10)
+    assert account.status_code == 200, (theirs["account_management_uri"], account.status_code)
+    assert account.headers["Content-Type"].startswith("text/html"), account.headers
 
 
 def test_revocation_removes_the_device(stack: Stack) -> None:

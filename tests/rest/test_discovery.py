@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mas_twisted import urls
+from mas_twisted.templating import site_features
+from mas_twisted.urls import MountedRoutes
 from tests.unittest import TEST_PUBLIC_BASE, MasTestCase, override_config
 
 PATH = "/.well-known/openid-configuration"
@@ -80,20 +83,8 @@ class DiscoveryDocumentTestCase(MasTestCase):
                 ("request_uri_parameter_supported", False),
                 ("prompt_values_supported", ["login"]),
                 ("device_authorization_endpoint", base + "oauth2/device"),
-                ("account_management_uri", base + "account/"),
-                (
-                    "account_management_actions_supported",
-                    [
-                        "org.matrix.profile",
-                        "org.matrix.devices_list",
-                        "org.matrix.device_view",
-                        "org.matrix.device_delete",
-                        "org.matrix.cross_signing_reset",
-                        "org.matrix.sessions_list",
-                        "org.matrix.session_view",
-                        "org.matrix.session_end",
-                    ],
-                ),
+                # No account page is mounted yet: the index page, and no actions.
+                ("account_management_uri", base),
             ],
         )
         # No GraphQL API and no RP-initiated logout in this service.
@@ -110,8 +101,33 @@ class DiscoveryDocumentTestCase(MasTestCase):
         )
 
     @override_config({"account": {"password_registration_enabled": True}})
-    def test_prompt_create_with_password_registration(self) -> None:
-        self.assertEqual(self.document()["prompt_values_supported"], ["login", "create"])
+    def test_no_prompt_create_without_the_registration_page(self) -> None:
+        # Registration is on in the configuration, but no route serves /register yet.
+        self.assertEqual(self.document()["prompt_values_supported"], ["login"])
+
+    @override_config({"account": {"password_registration_enabled": True}})
+    def test_prompt_create_and_account_actions_once_their_pages_are_mounted(self) -> None:
+        # What the document says once a resource mounts /register and /account/ (issues 12
+        # and 13): the routes the listeners mount, plus those two.
+        routes = self.server.get_mounted_routes()
+        with_pages = MountedRoutes([*routes.rules.items(), (urls.REGISTER, {"GET"}), (urls.ACCOUNT, {"GET"})])
+        self.server._site_features = site_features(self.server.config, with_pages)  # type: ignore[attr-defined]
+        doc = self.document()
+        self.assertEqual(doc["prompt_values_supported"], ["login", "create"])
+        self.assertEqual(doc["account_management_uri"], TEST_PUBLIC_BASE + "account/")
+        self.assertEqual(
+            doc["account_management_actions_supported"],
+            [
+                "org.matrix.profile",
+                "org.matrix.devices_list",
+                "org.matrix.device_view",
+                "org.matrix.device_delete",
+                "org.matrix.cross_signing_reset",
+                "org.matrix.sessions_list",
+                "org.matrix.session_view",
+                "org.matrix.session_end",
+            ],
+        )
 
     @override_config({"account": {"password_registration_enabled": True}, "passwords": {"enabled": False}})
     def test_no_prompt_create_without_password_login(self) -> None:
@@ -123,7 +139,7 @@ class DiscoveryDocumentTestCase(MasTestCase):
         self.assertEqual(doc["issuer"], "https://example.com/")
         self.assertEqual(doc["authorization_endpoint"], "https://example.com/mas/authorize")
         self.assertEqual(doc["introspection_endpoint"], "https://example.com/mas/oauth2/introspect")
-        self.assertEqual(doc["account_management_uri"], "https://example.com/mas/account/")
+        self.assertEqual(doc["account_management_uri"], "https://example.com/mas/")
 
     def test_synapse_reads_issuer_and_account_management_uri(self) -> None:
         # Synapse's ServerMetadata requires both as strings, or every request it serves fails.

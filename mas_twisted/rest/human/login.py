@@ -2,9 +2,10 @@
 """``GET|POST /login``: the password login page (MAS's ``crates/handlers/src/views/login.rs``).
 
 Request:  GET /login?kind=continue_authorization_grant&id=01H…[&login_hint=mxid:@alice:example.com]
-Response: 200 page with the form (and the enabled upstream providers); 303 to where the
-          post-auth action continues when already signed in; 303 straight to the provider
-          when password login is off and exactly one provider is enabled; the locked,
+Response: 200 page with the form (and the enabled upstream providers, once the upstream
+          login route is mounted); 303 to where the post-auth action continues when already
+          signed in; 303 straight to the provider when password login is off and exactly one
+          provider is enabled (again only with that route); the locked,
           deactivated or logged-out page when the session cookie names such a session.
 
 Request:  POST /login?kind=…&id=…  (form: csrf, username, password)
@@ -47,6 +48,7 @@ from mas_twisted.urls import PostAuthAction, go_next
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
+    from mas_twisted.types.upstream import UpstreamOAuthProvider
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class LoginResource:
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
         self._login = server.get_login_handler()
+        self._features = server.get_site_features()
 
     @app.route(urls.LOGIN, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:
@@ -74,7 +77,7 @@ class LoginResource:
         if loaded.session is not None:
             return redirect(request, go_next(action, self._url_builder))
 
-        providers = await self._login.list_login_providers()
+        providers = await self._providers()
         sole = self._login.sole_provider(providers)
         if sole is not None:
             target = self._url_builder.relative(
@@ -130,7 +133,7 @@ class LoginResource:
         providers: list[ProviderLink] | None = None,
     ) -> bytes:
         if providers is None:
-            providers = [ProviderLink.from_provider(p) for p in await self._login.list_login_providers()]
+            providers = [ProviderLink.from_provider(p) for p in await self._providers()]
         described = await self._login.describe_post_auth_action(action)
         ctx = LoginContext(
             csrf_token=self._cookies.csrf_token(request),
@@ -143,6 +146,12 @@ class LoginResource:
         if described is not None and described.redirect_uri is not None:
             form_action.append(form_action_source(described.redirect_uri))
         return html_response(request, self.templates.render_login(ctx), form_action=form_action)
+
+    async def _providers(self) -> list[UpstreamOAuthProvider]:
+        """The providers to offer: none while no route serves the upstream login."""
+        if not self._features.upstream_login:
+            return []
+        return await self._login.list_login_providers()
 
     @staticmethod
     def _post_auth_context(described: PostAuthDescription | None) -> PostAuthContext | None:

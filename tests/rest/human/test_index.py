@@ -22,10 +22,13 @@ class IndexTests(HumanTestCase):
     @override_config(
         {"account": {"password_registration_enabled": True}, "branding": {"service_name": "Example Accounts"}}
     )
-    def test_branding_and_registration_link(self) -> None:
+    def test_branding_and_no_registration_link_without_the_page(self) -> None:
         body = self.browse("GET", "/").text_body
         self.assertIn("<title>Example Accounts</title>", body)
-        self.assertIn('href="/register">Create an account</a>', body)
+        # Registration is on in the configuration, but no route serves /register yet.
+        self.assertEqual(self.browse("GET", "/register").code, 404)
+        self.assertNotIn("Create an account", body)
+        self.assertNotIn('href="/register"', body)
 
     def test_signed_in(self) -> None:
         self.factory.user()
@@ -33,6 +36,8 @@ class IndexTests(HumanTestCase):
         body = self.browse("GET", "/").text_body
         self.assertIn("You are signed in as <strong>alice</strong>", body)
         self.assertIn('action="/logout"', body)
+        # No account page is mounted yet, so no link to it.
+        self.assertNotIn('href="/account/"', body)
 
     def test_wrong_method_is_an_html_405(self) -> None:
         channel = self.browse("DELETE", "/login")

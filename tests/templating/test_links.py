@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""No template links to nothing (issue 11, item 6): every template, rendered with every sample
+as the running server renders it, and each same-origin link, form action, stylesheet and script
+of the renders requested through that server's ``Site``.
+
+The samples show what the live crawl (``tests/rest/human/test_links.py``) may not reach: a
+login page with upstream providers and a post-auth action, the device-limit page, each
+inactive-account page, every error page. A link to a page that does not exist yet must be hidden
+by its feature (``SiteFeatures``, :data:`~mas_twisted.templating.context.LINKED_PAGES`), and
+shown as soon as a route serves the page, when the configuration has the feature on.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+
+from mas_twisted import urls
+from mas_twisted.rest.registry import RESOURCE_CLASSES
+from mas_twisted.templating import (
+    CompatLoginPolicyViolationContext,
+    IndexContext,
+    LoginContext,
+    Templates,
+    site_features,
+)
+from mas_twisted.templating.context import LINKED_PAGES
+from mas_twisted.templating.samples import SAMPLES
+from mas_twisted.urls import MountedRoutes, UrlBuilder
+from tests.rest.human._base import HumanTestCase
+from tests.rest.human._links import Crawler, page_links
+from tests.server import FakeChannel
+from tests.unittest import TEST_PUBLIC_BASE, override_config
+
+ORIGIN = TEST_PUBLIC_BASE.rstrip("/")
+NOW_MS = 1_700_000_000_000
+
+#: Where a page is served, for its forms without ``action`` (which post to the page itself).
+PAGE_PATHS = {"pages/login.html": urls.LOGIN}
+
+#: The text of each optional link.
+LINK_TEXTS = {
+    "password_registration": "Create an account",
+    "account_recovery": "Forgot your password?",
+    "account_management": ">Your account</a>",
+    "device_management": "Manage devices",
+    "upstream_login": "Continue with Example SSO",
+}
+
+FEATURES_ON = {
+    "account": {
+        "password_registration_enabled": True,
+        "password_recovery_enabled": True,
+        "login_with_email_allowed": True,
+    },
+    "branding": {"policy_uri": "https://example.com/privacy", "tos_uri": "https://example.com/tos"},
+}
+
+
+class TemplateLinkTests(HumanTestCase):
+    def default_config(self) -> dict[str, Any]:
+        config = super().default_config()
+        config["http"]["listeners"][0]["resources"] = [
+            {"name": name} for name, classes in RESOURCE_CLASSES.items() if classes
+        ]
+        config.update(FEATURES_ON)
+        return config
+
+    def _browse(self, method: str, target: str, form: dict[str, Any] | None) -> FakeChannel:
+        return self.browse(method, target, form=form)
+
+    def renders(self, templates: Templates) -> dict[tuple[str, str], str]:
+        return templates.check_render(NOW_MS, random.Random(42))
+
+    def test_every_sample_links_only_to_pages_that_answer(self) -> None:
+        crawler = Crawler(self._browse, ORIGIN)
+        links = []
+        renders = self.renders(self.server.get_templates())
+        for (template, sample), html in renders.items():
+            page_url = ORIGIN + PAGE_PATHS.get(template, urls.INDEX)
+            for link in page_links(html, page_url):
+                links.append(attrs.evolve(link, source=f"{template} {sample}"))
+        self.assertGreater(len(links), len(renders))
+        crawler.crawl(links)
+        self.assertEqual(crawler.dead, [], "\n" + crawler.describe_dead())
+        # The stylesheet, the form-post script, the index, the login page and each kind of form
+        # were among them.
+        requested = {(v.link.method, v.link.url.split("?")[0]) for v in crawler.visits}
+        for expected in (
+            ("GET", ORIGIN + "/assets/mas.css"),
+            ("GET", ORIGIN + "/assets/form_post.js"),
+            ("GET", ORIGIN + "/"),
+            ("POST", ORIGIN + "/login"),
+            ("POST", ORIGIN + "/logout"),
+            ("POST", ORIGIN + "/link"),
+        ):
+            self.assertIn(expected, requested)
+
+    def test_hidden_links_are_those_without_a_page(self) -> None:
+        # With every feature on in the configuration, none of the optional pages is mounted yet,
+        # so none of their links is in any render.
+        routes = self.server.get_mounted_routes()
+        for path in LINKED_PAGES.values():
+            self.assertFalse(routes.serves(path), path)
+            self.assertEqual(self.browse("GET", path).code, 404, path)
+        html = "\n".join(self.renders(self.server.get_templates()).values())
+        for name, text in LINK_TEXTS.items():
+            self.assertNotIn(text, html, name)
+        for path in ("/register", "/recover", "/account/", "/upstream/"):
+            self.assertNotIn(f'href="{path}', html)
+
+    def with_pages(self, *names: str) -> MountedRoutes:
+        """The routes mounted now, plus routes for the optional pages ``names``."""
+        routes = self.server.get_mounted_routes()
+        extra = [(LINKED_PAGES[name], frozenset({"GET"})) for name in names]
+        return MountedRoutes([*routes.rules.items(), *extra])
+
+    def templates_with(self, routes: MountedRoutes) -> Templates:
+        return Templates.from_config(self.server.config, UrlBuilder(self.server.config.http), routes=routes)
+
+    def optional_page_renders(self, templates: Templates) -> str:
+        rng = random.Random(42)
+        pages = [
+            *(templates.render_index(ctx) for ctx in SAMPLES[IndexContext](NOW_MS, rng)),
+            *(templates.render_login(ctx) for ctx in SAMPLES[LoginContext](NOW_MS, rng)),
+        ]
+        for ctx in SAMPLES[CompatLoginPolicyViolationContext](NOW_MS, rng):
+            assert isinstance(ctx, CompatLoginPolicyViolationContext)
+            pages.append(templates.render_compat_login_policy_violation(ctx))
+        return "\n".join(pages)
+
+    def test_each_link_appears_once_its_page_is_mounted(self) -> None:
+        # What the later issues do: mount the page, and its link is there, no template edited.
+        for name, text in LINK_TEXTS.items():
+            html = self.optional_page_renders(self.templates_with(self.with_pages(name)))
+            self.assertIn(text, html, name)
+            for other, other_text in LINK_TEXTS.items():
+                if other != name:
+                    self.assertNotIn(other_text, html, (name, other))
+        html = self.optional_page_renders(self.templates_with(self.with_pages(*LINK_TEXTS)))
+        self.assertIn('href="/register?kind=continue_authorization_grant&amp;id=', html)
+        self.assertIn('href="/recover"', html)
+        self.assertIn('href="/account/"', html)
+        self.assertIn('href="/account/sessions"', html)
+        self.assertRegex(html, r'href="/upstream/authorize/[0-9A-Z]{26}\?kind=continue_authorization_grant')
+
+    @override_config(
+        {"account": {"password_registration_enabled": False, "password_recovery_enabled": False}}
+    )
+    def test_a_mounted_page_is_linked_only_with_its_feature_configured(self) -> None:
+        # MAS's switches still decide: registration and recovery off, pages mounted, no links.
+        html = self.optional_page_renders(self.templates_with(self.with_pages(*LINK_TEXTS)))
+        self.assertNotIn("Create an account", html)
+        self.assertNotIn("Forgot your password?", html)
+        self.assertIn(LINK_TEXTS["account_management"], html)
+        features = site_features(self.server.config, self.with_pages(*LINK_TEXTS))
+        self.assertFalse(features.password_registration or features.account_recovery)
+        self.assertTrue(features.account_management and features.upstream_login)
+
+    @override_config({"passwords": {"enabled": False}})
+    def test_no_registration_or_recovery_without_passwords(self) -> None:
+        features = site_features(self.server.config, self.with_pages(*LINK_TEXTS))
+        self.assertFalse(features.password_login)
+        self.assertFalse(features.password_registration or features.account_recovery)
