@@ -21,7 +21,7 @@ import jinja2
 
 from mas_twisted.email.message import RenderedEmail
 from mas_twisted.templating import builtin_templates_dir
-from mas_twisted.templating.context import site_from_config
+from mas_twisted.templating.context import site_branding
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class EmailTemplates:
     """
 
     def __init__(self, config: Any):
-        self.branding, _features = site_from_config(config)
+        self.branding = site_branding(config)
         builtin = builtin_templates_dir()
         search_path: list[str] = []
         configured = getattr(config.templates, "path", None)
