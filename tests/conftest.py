@@ -11,13 +11,13 @@ from tests.utils import POSTGRES_DSN_ENV, engine_name
 # each test's name), many more and freshly random with ``--hypothesis-profile=deep``.
 settings.register_profile(
     "ci",
-    max_examples=300,
+    max_examples=2000,
     derandomize=True,
     database=None,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-settings.register_profile("deep", max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("deep", max_examples=20000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile("ci")
 
 

@@ -47,7 +47,8 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException
 
-from mas_twisted.api.errors import OAuth2Error
+from mas_twisted.api.errors import InvalidRequestError, OAuth2Error, clean_description
+from mas_twisted.rest._parse import ParseError, Part, install_path_converters
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +233,28 @@ def _render_http_exception(request: IRequest, error: HTTPException) -> bytes:
     return with_length(request, (error.name or "Error").encode("utf-8"))
 
 
-def _install(app: Klein, render_500: Callable[[IRequest], bytes]) -> None:
+def log_parse_error(request: IRequest, error: ParseError) -> None:
+    """One INFO line for a request refused at the parsing boundary (``rest/_parse.py``)."""
+    logger.info(
+        "%s %s: %d refused at parsing (%s, %s)",
+        request.method.decode("ascii", "replace"),
+        request.path.decode("utf-8", "replace"),
+        error.code,
+        error.part.value,
+        error.reason.value,
+    )
+
+
+def _install(
+    app: Klein,
+    render_500: Callable[[IRequest], bytes],
+    render_parse_error: Callable[[IRequest, ParseError], bytes],
+) -> None:
+    install_path_converters(app)
+
+    def parse_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        return render_parse_error(request, cast(ParseError, failure.value))
+
     def routing_error(self: Any, request: IRequest, failure: Failure) -> bytes:
         return _render_http_exception(request, cast(HTTPException, failure.value))
 
@@ -243,22 +265,42 @@ def _install(app: Klein, render_500: Callable[[IRequest], bytes]) -> None:
             request.responseHeaders.removeHeader(name)
         return render_500(request)
 
+    app.handle_errors(ParseError)(parse_error)
     app.handle_errors(HTTPException)(routing_error)
     app.handle_errors(Exception)(internal_error)
 
 
+def _plain_parse_error(request: IRequest, error: ParseError) -> bytes:
+    log_parse_error(request, error)
+    if error.part is Part.QUERY:
+        # axum's ``Query`` rejection
+        return text_response(request, error.code, f"Failed to deserialize query string: {error.message}")
+    return text_response(request, error.code, error.message)
+
+
 def install_plain_error_handlers(app: Klein) -> None:
-    """Routing answers, then a ``text/plain`` 500 (MAS's ``InternalError`` is plain text too)."""
-    _install(app, lambda request: text_response(request, 500, "Internal Server Error"))
+    """Requests refused at parsing, routing answers, then a ``text/plain`` 500 (MAS's
+    ``InternalError`` is plain text too)."""
+    _install(app, lambda request: text_response(request, 500, "Internal Server Error"), _plain_parse_error)
+
+
+def oauth2_parse_error(error: ParseError) -> InvalidRequestError:
+    """A request refused at parsing as OAuth 2.0 sees it: ``invalid_request`` (RFC 6749 §5.2),
+    with status 413 for a body over the limit."""
+    return InvalidRequestError(
+        clean_description(error.message), code=error.code, debug=f"{error.part.value}: {error.reason.value}"
+    )
 
 
 def install_json_error_handlers(app: Klein) -> None:
-    """Routing answers, then a JSON 500 in the OAuth 2.0 error shape (RFC 6749 §5.2)."""
+    """Requests refused at parsing (``invalid_request``), routing answers, then a JSON 500 in
+    the OAuth 2.0 error shape (RFC 6749 §5.2)."""
     _install(
         app,
         lambda request: json_response(
             request, 500, {"error": "server_error", "error_description": "Internal server error"}
         ),
+        lambda request, error: render_oauth2_error(request, oauth2_parse_error(error)),
     )
 
 

@@ -14,7 +14,8 @@ Response: 200 application/jrd+json (RFC 7033 §4.4):
           {"subject": "acct:alice@example.com",
            "links": [{"rel": "http://openid.net/specs/connect/1.0/issuer", "href": "https://auth.example.com/"}]}
           The issuer link is only present when that ``rel`` is asked for; without
-          ``resource`` the answer is 400.
+          ``resource`` the answer is 400, as it is for a query the parsing boundary refuses
+          (``rest/_parse.py``: invalid UTF-8, NUL).
 
 Both carry ``Access-Control-Allow-Origin: *`` (MAS's discovery CORS layer).
 """
@@ -30,6 +31,7 @@ from twisted.web.iweb import IRequest
 from mas_twisted import urls
 from mas_twisted.oauth2.credentials import AUTH_METHODS, SIGNING_ALGORITHMS
 from mas_twisted.rest._base import DISCOVERY_CORS, install_plain_error_handlers, json_response, text_response
+from mas_twisted.rest._parse import all_values, read_query
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -146,11 +148,12 @@ class DiscoveryResource:
 
     @app.route(urls.WEBFINGER, methods=["GET"])
     def webfinger(self, request: IRequest) -> bytes:
-        resources = request.args.get(b"resource") or []
+        query = all_values(read_query(request))
+        resources = query.get("resource") or []
         if not resources:
             return text_response(request, 400, "Failed to deserialize query string: missing field `resource`")
-        subject = resources[0].decode("utf-8", "replace")
-        rels = [rel.decode("utf-8", "replace") for rel in request.args.get(b"rel") or []]
+        subject = resources[0]
+        rels = query.get("rel") or []
         links = []
         if OIDC_ISSUER_REL in rels:
             links.append({"rel": OIDC_ISSUER_REL, "href": self._server.get_url_builder().oidc_issuer()})

@@ -5,6 +5,10 @@
   becomes ``{"errcode", "error", ...}`` with its status; an unexpected failure a 500
   ``M_UNKNOWN``; a :class:`PlainTextError` (what axum's own extractors answer in MAS) plain
   text.
+- Requests refused at the parsing boundary (:mod:`mas_twisted.rest._parse`) answer as Matrix
+  errors: a body over the limit 413 ``M_TOO_LARGE``; a JSON body serde_json could not read
+  (not UTF-8, a lone surrogate, nested too deep, ``NaN``) 400 ``M_NOT_JSON``; a repeated key
+  400 ``M_BAD_JSON``; a NUL character, in the body or the query, 400 ``M_INVALID_PARAM``.
 - :func:`read_matrix_json`: MAS's ``MatrixJsonBody``. A ``Content-Type`` is optional, but if
   present must be JSON (``application/json`` or ``*/*+json``): else 400 ``M_NOT_JSON``
   "Invalid Content-Type header: expected application/json". A body that is not JSON is 400
@@ -12,7 +16,8 @@
   caller with :class:`Fields`) 400 ``M_BAD_JSON`` "JSON fields are not valid"
   (:class:`~mas_twisted.api.errors.BadJsonError`).
 - :func:`read_axum_json`: axum's ``Json`` extractor (used by MAS's ``/refresh``): 415 without
-  a JSON ``Content-Type``, 400 for a syntax error, 422 for the wrong shape, all plain text.
+  a JSON ``Content-Type``, 400 for a syntax error, 422 for the wrong shape (a repeated key, a
+  NUL), 413 for a body over the limit, all plain text.
 - :func:`bearer_token`: the ``Authorization: Bearer`` credential, ``None`` when there is no
   ``Authorization`` header; another scheme is 400 "invalid HTTP header (authorization)"
   (``axum-extra``'s ``TypedHeader`` rejection).
@@ -20,18 +25,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from klein import Klein
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from mas_twisted.api.errors import MasError, MatrixError, NotJsonError
-from mas_twisted.rest._base import _install, json_response, text_response
+from mas_twisted.api.errors import BadJsonError, InvalidParamError, MasError, MatrixError, NotJsonError
+from mas_twisted.rest._base import _install, json_response, log_parse_error, text_response
+from mas_twisted.rest._parse import ParseError, Part, Reason, parse_json, read_body
 
 NOT_JSON_CONTENT_TYPE = "Invalid Content-Type header: expected application/json"
 NOT_JSON_BODY = "Body is not a valid JSON document"
+TOO_LARGE_BODY = "Request body too large"
 
 
 class PlainTextError(MasError):
@@ -71,6 +77,10 @@ def install_matrix_error_handlers(app: Klein) -> None:
         error = cast(PlainTextError, failure.value)
         return text_response(request, error.code, error.msg)
 
+    def parse_error(request: IRequest, error: ParseError) -> bytes:
+        log_parse_error(request, error)
+        return render_matrix_error(request, matrix_parse_error(error))
+
     app.handle_errors(MatrixError)(matrix_error)
     app.handle_errors(PlainTextError)(plain_error)
     _install(
@@ -78,7 +88,19 @@ def install_matrix_error_handlers(app: Klein) -> None:
         lambda request: json_response(
             request, 500, {"errcode": "M_UNKNOWN", "error": "Internal server error"}
         ),
+        parse_error,
     )
+
+
+def matrix_parse_error(error: ParseError) -> MatrixError:
+    """A request refused at parsing as the Matrix API answers it (see the module docstring)."""
+    if error.reason is Reason.TOO_LARGE:
+        return MatrixError(413, TOO_LARGE_BODY, "M_TOO_LARGE")
+    if error.part is Part.JSON and error.is_syntax:
+        return NotJsonError(NOT_JSON_BODY)
+    if error.part is Part.JSON and error.reason is Reason.DUPLICATE:
+        return BadJsonError()
+    return InvalidParamError(error.message, debug=f"{error.part.value}: {error.reason.value}")
 
 
 # -- bodies ---------------------------------------------------------------------------------------
@@ -95,35 +117,16 @@ def _is_json_content_type(value: bytes) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse(body: bytes) -> Any:
-    """Strict JSON (UTF-8, no ``NaN``/``Infinity``), as serde_json reads it."""
-    return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-
-
-def _body(request: IRequest) -> bytes:
-    if request.content is None:
-        return b""
-    request.content.seek(0)
-    return request.content.read()
-
-
 def read_matrix_json(request: IRequest, *, optional: bool = False) -> Any:
     """The JSON body (MAS's ``MatrixJsonBody``); ``None`` when ``optional``, there is no
     ``Content-Type`` and the body is empty (its ``Option<MatrixJsonBody>``)."""
     content_type = request.getHeader(b"Content-Type")
     if content_type is not None and not _is_json_content_type(content_type):
         raise NotJsonError(NOT_JSON_CONTENT_TYPE)
-    body = _body(request)
+    body = read_body(request)
     if optional and content_type is None and not body:
         return None
-    try:
-        return _parse(body)
-    except ValueError:
-        raise NotJsonError(NOT_JSON_BODY) from None
+    return parse_json(body)
 
 
 def read_axum_json(request: IRequest) -> Any:
@@ -132,9 +135,17 @@ def read_axum_json(request: IRequest) -> Any:
     if content_type is None or not _is_json_content_type(content_type):
         raise PlainTextError("Expected request with `Content-Type: application/json`", code=415)
     try:
-        return _parse(_body(request))
-    except ValueError as e:
-        raise PlainTextError(f"Failed to parse the request body as JSON: {e}", code=400) from None
+        return parse_json(read_body(request))
+    except ParseError as e:
+        if e.reason is Reason.TOO_LARGE:
+            raise PlainTextError(
+                "Failed to buffer the request body: length limit exceeded", code=413
+            ) from None
+        if e.is_syntax:
+            raise PlainTextError(f"Failed to parse the request body as JSON: {e.message}", code=400) from None
+        raise PlainTextError(
+            f"Failed to deserialize the JSON body into the target type: {e.message}", code=422
+        ) from None
 
 
 class Fields:

@@ -5,6 +5,8 @@ its ``fallback``, ``crates/handlers/src/lib.rs``).
 - :func:`install_html_error_handlers` is called right after ``app = Klein()`` in a human
   resource class whose instances have a ``templates`` attribute. It renders Werkzeug's
   routing answers (405 with ``Allow``, the 308 of a missing trailing slash),
+  a request refused at the parsing boundary (:mod:`mas_twisted.rest._parse`: 400, or 413 for
+  a body over the limit, with what was wrong as the details),
   :class:`~mas_twisted.api.errors.PageError` (``pages/404.html`` for
   :class:`~mas_twisted.api.errors.NotFoundError`, else ``pages/error.html`` with the error's
   status, message and details), and anything else as a logged 500 error page that never
@@ -27,7 +29,8 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException
 
 from mas_twisted.api.errors import NotFoundError, PageError
-from mas_twisted.rest._base import html_response, log_failure, text_response
+from mas_twisted.rest._base import html_response, log_failure, log_parse_error, text_response
+from mas_twisted.rest._parse import ParseError, install_path_converters
 from mas_twisted.rest.human._forms import frame_protect
 from mas_twisted.templating import ErrorContext, NotFoundContext
 
@@ -41,6 +44,7 @@ _REASONS = {
     403: "You are not allowed to do this.",
     404: "There is nothing at this address.",
     405: "This page cannot be used this way.",
+    413: "The request is too large.",
     429: "Too many requests. Wait a moment, then try again.",
     500: "Something went wrong on our side.",
 }
@@ -92,6 +96,7 @@ def _clear(request: IRequest) -> None:
 
 def install_html_error_handlers(app: Klein) -> None:
     """Routing answers, page errors and a catch-all 500, all as HTML pages."""
+    install_path_converters(app)
 
     def routing_error(self: Any, request: IRequest, failure: Failure) -> bytes:
         error = cast(HTTPException, failure.value)
@@ -125,11 +130,18 @@ def install_html_error_handlers(app: Klein) -> None:
             self.templates, request, error.code, error.msg, getattr(error, "details", None)
         )
 
+    def parse_error(self: Any, request: IRequest, failure: Failure) -> bytes:
+        error = cast(ParseError, failure.value)
+        log_parse_error(request, error)
+        _clear(request)
+        return render_error_page(self.templates, request, error.code, details=error.message)
+
     def internal_error(self: Any, request: IRequest, failure: Failure) -> bytes:
         log_failure(request, failure)
         _clear(request)
         return render_error_page(self.templates, request, 500)
 
+    app.handle_errors(ParseError)(parse_error)
     app.handle_errors(HTTPException)(routing_error)
     app.handle_errors(PageError)(page_error)
     app.handle_errors(Exception)(internal_error)

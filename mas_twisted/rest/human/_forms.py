@@ -8,20 +8,21 @@ headers. Redirects are ``303 See Other`` (axum's ``Redirect::to``), so a POSTed 
 followed by a GET.
 
 Query and form parameters are read separately: Twisted's ``request.args`` merges the query
-string into a form POST's fields, and a post-auth action must come from the query.
+string into a form POST's fields, and a post-auth action must come from the query. Both are
+decoded by the parsing boundary (:mod:`mas_twisted.rest._parse`), which refuses invalid
+UTF-8, NUL characters and oversized bodies with the HTML 400 (413) page.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Collection, Mapping
 
 from twisted.web.iweb import IRequest
 
-logger = logging.getLogger(__name__)
+from mas_twisted.rest._parse import all_values, read_form, read_query
 
-FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
+logger = logging.getLogger(__name__)
 
 Params = Mapping[str, list[str]]
 
@@ -39,26 +40,15 @@ def redirect(request: IRequest, location: str, code: int = 303) -> bytes:
     return b""
 
 
-def _decode(raw: bytes) -> dict[str, list[str]]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return parse_qs(text, keep_blank_values=True)
+def query_params(request: IRequest, *, single: Collection[str] = ()) -> dict[str, list[str]]:
+    """The parameters of the query string only; those in ``single`` may not repeat."""
+    return all_values(read_query(request, single=single))
 
 
-def query_params(request: IRequest) -> dict[str, list[str]]:
-    """The parameters of the query string only."""
-    return _decode(urlsplit(request.uri).query)
-
-
-def form_params(request: IRequest) -> dict[str, list[str]]:
-    """The fields of an ``application/x-www-form-urlencoded`` body (empty for anything else)."""
-    content_type = (request.getHeader(b"Content-Type") or b"").split(b";", 1)[0].strip().lower()
-    if content_type != FORM_CONTENT_TYPE or request.content is None:
-        return {}
-    request.content.seek(0)
-    return _decode(request.content.read())
+def form_params(request: IRequest, *, single: Collection[str] = ()) -> dict[str, list[str]]:
+    """The fields of an ``application/x-www-form-urlencoded`` body (empty for anything else);
+    those in ``single`` may not repeat."""
+    return all_values(read_form(request, single=single) or ())
 
 
 def first(params: Params, name: str) -> str | None:

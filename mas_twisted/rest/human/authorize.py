@@ -8,7 +8,8 @@ Response: 303 to ``/login?kind=continue_authorization_grant&id=…`` (signed out
           ``/consent/<grant>`` (signed in), once the pending grant is stored; errors found
           before the client and redirect URI are validated render the 400 error page; later
           ones go back to the client (303 with ``state``, ``error``, ``error_description`` in
-          the query or fragment, or the ``form_post`` page).
+          the query or fragment, or the ``form_post`` page). A parameter given twice, or a
+          query the parsing boundary refuses (``rest/_parse.py``), is the 400 error page.
 
 :func:`send_callback` answers a :class:`~mas_twisted.handlers.authorization.Callback` (also
 used by the consent page).
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
     from mas_twisted.templating import Templates
 
 logger = logging.getLogger(__name__)
+
+#: The parameters of an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, RFC 7636
+#: §4.3): each may be given once (RFC 6749 §3.1), others are ignored.
+AUTHORIZATION_PARAMS = frozenset(
+    {
+        "response_type", "client_id", "redirect_uri", "scope", "state", "response_mode", "nonce",
+        "display", "prompt", "max_age", "ui_locales", "id_token_hint", "login_hint", "acr_values",
+        "request", "request_uri", "registration", "code_challenge", "code_challenge_method",
+    }
+)  # fmt: skip
 
 
 def send_callback(templates: Templates, request: IRequest, callback: Callback) -> bytes:
@@ -61,7 +72,7 @@ class AuthorizeResource:
 
     @app.route(urls.OAUTH2_AUTHORIZATION, methods=["GET"])
     async def get(self, request: IRequest) -> bytes:
-        params = single(query_params(request))
+        params = single(query_params(request, single=AUTHORIZATION_PARAMS))
         # MAS's ``load_active_session``: only an active session counts; without one the
         # browser goes to the login page, which explains an ended session.
         session = (await self._cookies.load_session(request)).active

@@ -7,7 +7,10 @@
   ``Authorization`` header with a scheme other than Basic or Bearer is refused first; a body
   that is not ``application/x-www-form-urlencoded`` is *no form* (the credentials may still
   come from the header); a known field given twice is ``invalid_request``; unknown fields
-  are ignored. Only the body is read, never the query string.
+  are ignored. Only the body is read, never the query string. The body and the header go
+  through the parsing boundary (:mod:`mas_twisted.rest._parse`): invalid UTF-8, NUL, control
+  characters in the header and bodies over the limit are ``invalid_request`` (413 for the
+  last), so the handlers only ever see clean text.
 - :func:`client_authorization`: the request's client credentials
   (:func:`~mas_twisted.oauth2.credentials.extract_credentials`).
 """
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl
 
 import attrs
 from twisted.web.iweb import IRequest
@@ -24,10 +26,10 @@ from twisted.web.iweb import IRequest
 from mas_twisted.api.errors import InvalidRequestError
 from mas_twisted.oauth2.credentials import ClientAuthorization, extract_credentials
 from mas_twisted.policy import Requester
+from mas_twisted.rest._parse import Part, check_text, first_values, read_form, read_header
 
 logger = logging.getLogger(__name__)
 
-FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 #: The form fields of client authentication (RFC 6749 §2.3.1, RFC 7523 §2.2).
 CLIENT_AUTH_FIELDS = frozenset({"client_id", "client_secret", "client_assertion_type", "client_assertion"})
 
@@ -46,11 +48,6 @@ class FormRequest:
         return self.form.get(name) if self.form is not None else None
 
 
-def _content_type(request: IRequest) -> bytes:
-    value = request.getHeader(b"Content-Type") or b""
-    return value.split(b";", 1)[0].strip().lower()
-
-
 def read_form_request(request: IRequest, fields: Iterable[str]) -> FormRequest:
     """Read the ``Authorization`` header and the form body of ``request``.
 
@@ -60,24 +57,17 @@ def read_form_request(request: IRequest, fields: Iterable[str]) -> FormRequest:
 
     Raises:
         InvalidRequestError: an ``Authorization`` header of another scheme than Basic or
-            Bearer, or a repeated field.
+            Bearer.
+        ParseError: a repeated field, or anything else the parsing boundary refuses
+            (answered as ``invalid_request`` by the OAuth 2.0 error handlers).
     """
-    authorization = request.getHeader(b"Authorization")
+    authorization = read_header(request, b"Authorization")
     if authorization is not None:
         scheme = authorization[:7].lower()
         if not (scheme.startswith(b"basic ") or scheme == b"bearer "):
             raise InvalidRequestError("Invalid Authorization header")
-    if _content_type(request) != FORM_CONTENT_TYPE or request.content is None:
-        return FormRequest(authorization, None)
-    request.content.seek(0)
-    body = request.content.read()
-    known = CLIENT_AUTH_FIELDS.union(fields)
-    form: dict[str, str] = {}
-    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, errors="replace"):
-        if name in form and name in known:
-            raise InvalidRequestError(f"Parameter {name} is repeated", debug=f"form field {name!r} repeated")
-        form.setdefault(name, value)
-    return FormRequest(authorization, form)
+    pairs = read_form(request, single=CLIENT_AUTH_FIELDS.union(fields))
+    return FormRequest(authorization, first_values(pairs) if pairs is not None else None)
 
 
 def require_field(form: Mapping[str, str], name: str) -> str:
@@ -97,8 +87,16 @@ def client_authorization(form_request: FormRequest) -> ClientAuthorization:
 
     Raises:
         InvalidRequestError, InvalidGrantError: malformed, conflicting or missing credentials.
+        ParseError: a NUL or lone surrogate in the credentials once decoded (a ``Basic``
+            header's base64 and percent-encoding, a client assertion's JSON claims).
     """
-    return extract_credentials(form_request.authorization, form_request.form or {})
+    authorization = extract_credentials(form_request.authorization, form_request.form or {})
+    credentials = authorization.credentials
+    for name in ("client_id", "client_secret", "bearer_token"):
+        value = getattr(credentials, name)
+        if value is not None:
+            check_text(value, Part.HEADER, name)
+    return authorization
 
 
 def user_agent(request: IRequest) -> str | None:

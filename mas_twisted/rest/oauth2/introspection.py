@@ -50,7 +50,14 @@ from twisted.web.server import NOT_DONE_YET
 
 from mas_twisted import urls
 from mas_twisted.api.errors import AccessDeniedError, InvalidRequestError, OAuth2Error
-from mas_twisted.rest._base import API_CORS, json_response, log_failure, render_oauth2_error
+from mas_twisted.rest._base import (
+    API_CORS,
+    json_response,
+    log_failure,
+    oauth2_parse_error,
+    render_oauth2_error,
+)
+from mas_twisted.rest._parse import ParseError
 from mas_twisted.rest.oauth2._common import (
     CLIENT_AUTH_FIELDS,
     client_authorization,
@@ -162,6 +169,8 @@ class IntrospectionResource(Resource):
             credentials = client_authorization(parsed).credentials
         except OAuth2Error as e:
             return render_oauth2_error(request, e)
+        except ParseError as e:
+            return render_oauth2_error(request, oauth2_parse_error(e))
         finished = track_client(request)
         answer = defer.ensureDeferred(self._answer_client(request, finished, credentials, token, hint))
         answer.addErrback(_answer_failure, request, finished)

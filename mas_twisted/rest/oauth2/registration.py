@@ -11,14 +11,14 @@ Response: 201 {"client_id": "01H...", "client_id_issued_at": 1700000000,
                "client_name": "My App", "client_uri": "https://app.example.com/"}
           (plus ``client_secret`` for the secret-based authentication methods)
 Errors (400, RFC 7591 §3.2.2): ``invalid_request`` for a body that is not JSON or not sent
-as ``application/json``; ``invalid_client_metadata`` for metadata of the wrong shape or
+as ``application/json``, or that the parsing boundary refuses (``rest/_parse.py``: nested
+too deep, a NUL character; 413 beyond :data:`BODY_LIMIT`); ``invalid_client_metadata`` for metadata of the wrong shape or
 incoherent, or refused by the policy; ``invalid_redirect_uri`` for missing or unusable
 redirect URIs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from twisted.web.iweb import IRequest
 from mas_twisted import urls
 from mas_twisted.api.errors import InvalidClientMetadataError, InvalidRequestError, clean_description
 from mas_twisted.rest._base import API_CORS, install_oauth2_error_handlers, json_response
+from mas_twisted.rest._parse import ParseError, Reason, read_json
 from mas_twisted.rest.oauth2._common import requester
 
 if TYPE_CHECKING:
@@ -45,40 +46,27 @@ def _is_json_content_type(request: IRequest) -> bool:
     return subtype == b"json" or subtype.endswith(b"+json")
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+#: Registration bodies may carry a ``software_statement`` and an inline ``jwks``: larger than
+#: the default limit of the parsing boundary, still far below axum's 2 MB.
+BODY_LIMIT = 256 * 1024
 
 
 def parse_json_body(request: IRequest) -> Any:
     """The request's JSON body, decoded strictly (no ``NaN``, no repeated keys).
 
     Raises:
-        InvalidRequestError: not ``application/json``, or not JSON.
+        InvalidRequestError: not ``application/json``.
         InvalidClientMetadataError: an object repeats a key.
+        ParseError: anything else the parsing boundary refuses (``invalid_request``).
     """
     if not _is_json_content_type(request):
         raise InvalidRequestError(debug="registration body is not sent as application/json")
-    request.content.seek(0)
-    raw = request.content.read()
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-    except _DuplicateKey as e:
-        raise InvalidClientMetadataError(clean_description(f"duplicate field {e}")) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidRequestError(debug=f"registration body is not JSON: {e}") from None
+        return read_json(request, limit=BODY_LIMIT)
+    except ParseError as e:
+        if e.reason is Reason.DUPLICATE and e.name is not None:
+            raise InvalidClientMetadataError(clean_description(f"duplicate field {e.name}")) from None
+        raise
 
 
 class RegistrationResource:

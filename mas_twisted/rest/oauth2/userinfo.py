@@ -9,14 +9,15 @@ Response: 200 application/json {"sub": "01H...", "username": "alice"}
           401, empty body, ``WWW-Authenticate: Bearer ...``: no, bad or insufficient token
           400, empty body, ``WWW-Authenticate: Bearer error="invalid_request"``: an
               ``Authorization`` header that is not ``Bearer <token>``, a token both in the
-              header and the parameters, or a repeated ``access_token`` parameter
+              header and the parameters, a repeated ``access_token`` parameter, or anything
+              the parsing boundary refuses (``rest/_parse.py``: NUL, invalid UTF-8, control
+              characters; 413 for a body over the limit)
 """
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, urlsplit
 
 from klein import Klein
 from twisted.python.failure import Failure
@@ -31,7 +32,7 @@ from mas_twisted.rest._base import (
     text_response,
     with_length,
 )
-from mas_twisted.rest.oauth2._common import FORM_CONTENT_TYPE
+from mas_twisted.rest._parse import ParseError, read_form, read_header, read_query
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -44,25 +45,17 @@ JWT_CONTENT_TYPE = "application/jwt"
 def _parameter_token(request: IRequest) -> str | None:
     """The ``access_token`` parameter: from the query of a GET, the form body of a POST."""
     if request.method in (b"GET", b"HEAD"):
-        raw = urlsplit(request.uri.decode("utf-8", "replace")).query
+        pairs = read_query(request)
     else:
-        content_type = (request.getHeader(b"Content-Type") or b"").split(b";", 1)[0].strip().lower()
-        if content_type != FORM_CONTENT_TYPE or request.content is None:
-            return None
-        request.content.seek(0)
-        raw = request.content.read().decode("utf-8", "replace")
-    values = [
-        value
-        for name, value in parse_qsl(raw, keep_blank_values=True, errors="replace")
-        if name == "access_token"
-    ]
+        pairs = read_form(request) or []
+    values = [value for name, value in pairs if name == "access_token"]
     if len(values) > 1:
         raise invalid_request("access_token parameter repeated")
     return values[0] if values else None
 
 
 def _header_token(request: IRequest) -> str | None:
-    header = request.getHeader(b"Authorization")
+    header = read_header(request, b"Authorization")
     if header is None:
         return None
     try:
@@ -83,8 +76,11 @@ def presented_token(request: IRequest) -> str | None:
     Raises:
         BearerTokenError: 400 ``invalid_request`` (see the module docstring).
     """
-    from_header = _header_token(request)
-    from_parameter = _parameter_token(request)
+    try:
+        from_header = _header_token(request)
+        from_parameter = _parameter_token(request)
+    except ParseError as e:
+        raise BearerTokenError(e.code, "invalid_request", debug=f"{e.part.value}: {e.reason.value}") from None
     if from_header is not None and from_parameter is not None:
         raise invalid_request("access token both in the header and the parameters")
     return from_header if from_header is not None else from_parameter
