@@ -50,9 +50,11 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -78,6 +80,8 @@ CYCLES = 3
 #: The kill comes after this many acknowledged writes (a seeded draw per cycle).
 MIN_WRITES, MAX_WRITES = 60, 120
 USERS = ("ada", "bob", "cyd", "dee")
+#: The user whose device sync is in progress at the homeserver when each kill comes.
+HELD_USER = "eve"
 OAUTH_THREADS = 3
 COMPAT_THREADS = 3
 RUNNING_JOB = re.compile(r"Running job (\w+) \(([\w-]+), attempt (\d+)\)")
@@ -109,6 +113,119 @@ class Database:
             return rows
         finally:
             conn.close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Bursts of logins and jobs connect at once: the default backlog of 5 drops connections.
+    request_queue_size = 128
+    errors: list[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A call whose caller was killed before the answer is nothing to report; anything
+        # else fails the test.
+        error = sys.exc_info()[1]
+        if not isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            self.errors.append(f"fake homeserver: {error!r}")
+
+
+class FakeHomeserver:
+    """Synapse's ``/_synapse/mas`` API as far as these writes use it, in a thread of the test,
+    keeping each user's devices and recording every call. Device writes take a few
+    milliseconds, as a homeserver's do, so that a kill can land while a login or a job is
+    waiting for one."""
+
+    UPSERT_DELAY_S = 0.01
+    SYNC_DELAY_S = 0.03
+
+    def __init__(self, secret: str):
+        self.secret = secret
+        self.lock = threading.Lock()
+        self.devices: dict[str, set[str]] = collections.defaultdict(set)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.errors: list[str] = []
+        #: While clear, a ``sync_devices`` of :data:`HELD_USER` waits (a slow homeserver), so
+        #: that the kill takes a worker in the middle of that job.
+        self.release = threading.Event()
+        self.release.set()
+        self.held = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                # One request per connection, said so: without it, Twisted's pool keeps the
+                # HTTP/1.0 connection and its next request meets the close.
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {fake.secret}":
+                    self._answer(403, {"errcode": "M_FORBIDDEN"})
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if not self._authorized():
+                    return
+                url = urlsplit(self.path)
+                localpart = parse_qs(url.query).get("localpart", [""])[0]
+                if url.path == "/_synapse/mas/query_user":
+                    self._answer(200, {"user_id": f"@{localpart}:example.test", "is_deactivated": False})
+                elif url.path == "/_synapse/mas/is_localpart_available":
+                    self._answer(200, {})
+                else:
+                    self._answer(404, {"errcode": "M_UNRECOGNIZED"})
+
+            def do_POST(self) -> None:
+                if not self._authorized():
+                    return
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                route = urlsplit(self.path).path.removeprefix("/_synapse/mas/")
+                with fake.lock:
+                    fake.calls.append((route, body))
+                localpart = body.get("localpart", "")
+                if route == "upsert_device":
+                    time.sleep(fake.UPSERT_DELAY_S)
+                    with fake.lock:
+                        fake.devices[localpart].add(body["device_id"])
+                elif route == "sync_devices":
+                    time.sleep(fake.SYNC_DELAY_S)
+                    if localpart == HELD_USER and not fake.release.is_set():
+                        fake.held.set()
+                        fake.release.wait(120)
+                    with fake.lock:
+                        fake.devices[localpart] = set(body["devices"])
+                elif route == "delete_device":
+                    with fake.lock:
+                        fake.devices[localpart].discard(body["device_id"])
+                elif route != "provision_user":
+                    with fake.lock:
+                        fake.errors.append(f"unexpected call {route}")
+                    self._answer(404, {"errcode": "M_UNRECOGNIZED"})
+                    return
+                self._answer(200, {})
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.errors = self.errors
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def calls_of(self, route: str, localpart: str) -> int:
+        with self.lock:
+            return sum(1 for r, body in self.calls if r == route and body.get("localpart") == localpart)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 class GroupProcess(TwistdProcess):
@@ -157,6 +274,7 @@ class Chain:
         #: "end", or None.
         self.pending: str | None = None
         self.code: str | None = None
+        self.device_id: str | None = None
 
 
 class Ledger:
@@ -206,7 +324,9 @@ def _http(port: int, method: str, path: str, body: bytes | None, headers: dict[s
         return resp.status, {"raw": raw.decode(errors="replace")}
 
 
-def post_form(port: int, path: str, data: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def post_form(
+    port: int, path: str, data: dict[str, str], headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     return _http(
         port,
         "POST",
@@ -237,14 +357,15 @@ class Deployment:
             "listeners": [
                 {
                     "name": "web",
-                    "resources": [
-                        {"name": n} for n in ("discovery", "human", "oauth", "compat", "health")
-                    ],
+                    "resources": [{"name": n} for n in ("discovery", "human", "oauth", "compat", "health")],
                     "binds": [{"host": "127.0.0.1", "port": self.port}],
                 }
             ],
         }
-        config["matrix"]["homeserver"] = "example.test"
+        self.homeserver = FakeHomeserver(config["matrix"]["secret"])
+        config["matrix"].update(
+            homeserver="example.test", kind="synapse", endpoint=f"http://127.0.0.1:{self.homeserver.port}/"
+        )
         unlimited = {"burst": 100_000, "per_second": 10_000}
         config["rate_limiting"] = {"login": {"per_ip": unlimited, "per_account": unlimited}}
         self.config = config
@@ -283,6 +404,7 @@ class Deployment:
         for process in (self.server, self.worker):
             if process is not None and process.proc is not None and process.proc.poll() is None:
                 process.stop()
+        self.homeserver.stop()
         if self.pg is not None:
             self.pg.drop()
 
@@ -311,7 +433,7 @@ def deployment(request: Any, tmp_path: Path) -> Iterator[Deployment]:
         config_path.write_text(yaml.safe_dump(deployment.config))
         out = mas_cli(tmp_path, "database", "migrate", "-c", str(config_path))
         assert out.returncode == 0, out.stderr
-        for user in USERS:
+        for user in (*USERS, HELD_USER):
             out = mas_cli(
                 tmp_path,
                 "manage",
@@ -423,7 +545,7 @@ def oauth_load(client: Client, ledger: Ledger, rng: random.Random, stop: threadi
                 **client.auth(),
             },
         )
-        assert status == 200, (status, body)
+        assert status == 200, ("code exchange", status, body)
         chain.pairs.append((body["access_token"], body["refresh_token"]))
         chain.pending = None
         ledger.ack("code exchange")
@@ -436,7 +558,7 @@ def oauth_load(client: Client, ledger: Ledger, rng: random.Random, stop: threadi
                 "/oauth2/token",
                 {"grant_type": "refresh_token", "refresh_token": chain.pairs[-1][1], **client.auth()},
             )
-            assert status == 200, (status, body)
+            assert status == 200, ("oauth refresh", status, body)
             chain.pairs.append((body["access_token"], body["refresh_token"]))
             chain.pending = None
             ledger.ack("oauth refresh")
@@ -447,7 +569,7 @@ def oauth_load(client: Client, ledger: Ledger, rng: random.Random, stop: threadi
             status, body = post_form(
                 port, "/oauth2/revoke", {"token": token, "token_type_hint": hint, **client.auth()}
             )
-            assert status == 200, (status, body)
+            assert status == 200, ("revocation", status, body)
             chain.ended = True
             chain.pending = None
             ledger.ack("revocation")
@@ -470,16 +592,19 @@ def compat_load(port: int, ledger: Ledger, rng: random.Random, stop: threading.E
                 "refresh_token": True,
             },
         )
-        assert status == 200, (status, body)
+        assert status == 200, ("compat login", user, status, body)
         chain.pairs.append((body["access_token"], body["refresh_token"]))
+        chain.device_id = body["device_id"]
         chain.pending = None
         ledger.ack("compat login")
         for _ in range(rng.randint(0, 3)):
             if stop.is_set():
                 return
             chain.pending = "refresh"
-            status, body = post_json(port, "/_matrix/client/v3/refresh", {"refresh_token": chain.pairs[-1][1]})
-            assert status == 200, (status, body)
+            status, body = post_json(
+                port, "/_matrix/client/v3/refresh", {"refresh_token": chain.pairs[-1][1]}
+            )
+            assert status == 200, ("compat refresh", status, body)
             chain.pairs.append((body["access_token"], body["refresh_token"]))
             chain.pending = None
             ledger.ack("compat refresh")
@@ -494,10 +619,10 @@ def compat_load(port: int, ledger: Ledger, rng: random.Random, stop: threading.E
                 ledger.jobs_acked[user] += 1
 
 
-def run_thread(ledger: Ledger, body: Callable[[], None]) -> threading.Thread:
+def run_thread(ledger: Ledger, body: Callable[..., None], *args: Any) -> threading.Thread:
     def _run() -> None:
         try:
-            body()
+            body(*args)
         except Unanswered:
             pass  # the kill: the chain keeps its pending request
         except Exception as e:  # an answer that was not what it should be
@@ -509,29 +634,63 @@ def run_thread(ledger: Ledger, body: Callable[[], None]) -> threading.Thread:
     return thread
 
 
+def held_user_session(port: int, ledger: Ledger, cycle: int) -> None:
+    """A compat login and logout of :data:`HELD_USER`: the logout's ``sync-devices`` job is the
+    one the homeserver holds until after the kill."""
+    chain = ledger.new_chain("compat", HELD_USER, cycle)
+    chain.pending = "exchange"
+    status, body = post_json(
+        port,
+        "/_matrix/client/v3/login",
+        {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": HELD_USER},
+            "password": PASSWORD,
+            "refresh_token": True,
+        },
+    )
+    assert status == 200, (status, body)
+    chain.pairs.append((body["access_token"], body["refresh_token"]))
+    chain.device_id = body["device_id"]
+    chain.pending = None
+    ledger.ack("compat login")
+    chain.pending = "end"
+    status, body = post_json(port, "/_matrix/client/v3/logout", {}, token=chain.pairs[-1][0])
+    assert status == 200, (status, body)
+    chain.ended = True
+    chain.pending = None
+    ledger.ack("compat logout")
+    with ledger.lock:
+        ledger.jobs_acked[HELD_USER] += 1
+
+
 def load_until_killed(deployment: Deployment, client: Client, ledger: Ledger, cycle: int) -> int:
-    """Run the load until N more writes were acknowledged, then kill -9; N."""
+    """Run the load until N more writes were acknowledged and a ``sync-devices`` job is in the
+    middle of its homeserver call, then kill -9; N."""
     rng = random.Random(SEED * 100 + cycle)
     target = rng.randint(MIN_WRITES, MAX_WRITES)
     start = ledger.total
     stop = threading.Event()
+    homeserver = deployment.homeserver
+    homeserver.held.clear()
+    homeserver.release.clear()
     threads = [
-        run_thread(ledger, lambda r=random.Random(rng.random()): oauth_load(client, ledger, r, stop, cycle))
+        run_thread(ledger, oauth_load, client, ledger, random.Random(rng.random()), stop, cycle)
         for _ in range(OAUTH_THREADS)
     ] + [
-        run_thread(
-            ledger, lambda r=random.Random(rng.random()): compat_load(deployment.port, ledger, r, stop, cycle)
-        )
+        run_thread(ledger, compat_load, deployment.port, ledger, random.Random(rng.random()), stop, cycle)
         for _ in range(COMPAT_THREADS)
     ]
+    threads.append(run_thread(ledger, held_user_session, deployment.port, ledger, cycle))
     deadline = time.monotonic() + 90
-    while ledger.total - start < target:
+    while ledger.total - start < target or not homeserver.held.is_set():
         assert not ledger.errors, ledger.errors
         assert any(t.is_alive() for t in threads), "every load thread ended"
         assert time.monotonic() < deadline, f"only {ledger.total - start} writes in 90 s"
         time.sleep(0.005)
     deployment.kill9()
     stop.set()
+    homeserver.release.set()
     for thread in threads:
         thread.join(60)
         assert not thread.is_alive(), "a load thread hung"
@@ -588,11 +747,15 @@ def check_oauth_chain(deployment: Deployment, chain: Chain, checked: Checked) ->
         checked["oauth refresh tokens"] += 1
         _rid, consumed, _revoked, next_id, _ = refresh[refresh_token]
         if n < len(chain.pairs) - 1:
-            assert consumed is not None and next_id in ids, f"refresh token {n} was rotated but is not consumed"
+            assert consumed is not None and next_id in ids, (
+                f"refresh token {n} was rotated but is not consumed"
+            )
     newest_rt = refresh[chain.pairs[-1][1]]
     rotated_unanswered = newest_rt[1] is not None
     if rotated_unanswered:
-        assert chain.pending == "refresh", "the newest answered refresh token is consumed, by no answered request"
+        assert chain.pending == "refresh", (
+            "the newest answered refresh token is consumed, by no answered request"
+        )
         assert newest_rt[3] in ids
     if chain.ended:
         assert finished_at is not None, "an answered revocation did not stay"
@@ -624,6 +787,9 @@ def check_compat_chain(deployment: Deployment, chain: Chain, checked: Checked) -
     assert len(rows) == 1, "an answered compat login is missing"
     session_id, finished_at = rows[0]
     checked["compat logins"] += 1
+    with deployment.homeserver.lock:
+        upserted = {b["device_id"] for r, b in deployment.homeserver.calls if r == "upsert_device"}
+    assert chain.device_id in upserted, "a compat login was answered before its device was created"
     refresh = {
         token: (rid, consumed)
         for token, rid, consumed in db.execute(
@@ -644,10 +810,14 @@ def check_compat_chain(deployment: Deployment, chain: Chain, checked: Checked) -
         checked["compat access tokens"] += 1
         checked["compat refresh tokens"] += 1
         if n < len(chain.pairs) - 1:
-            assert refresh[refresh_token][1] is not None, f"compat refresh token {n} was rotated, not consumed"
+            assert refresh[refresh_token][1] is not None, (
+                f"compat refresh token {n} was rotated, not consumed"
+            )
     rotated_unanswered = refresh[chain.pairs[-1][1]][1] is not None
     if rotated_unanswered:
-        assert chain.pending == "refresh", "the newest compat refresh token is consumed, by no answered request"
+        assert chain.pending == "refresh", (
+            "the newest compat refresh token is consumed, by no answered request"
+        )
     if chain.ended:
         assert finished_at is not None, "an answered logout did not stay"
         checked["logouts"] += 1
@@ -713,31 +883,42 @@ def release_dead_workers(deployment: Deployment) -> None:
                 )
 
 
+def settle(db: Database, timeout: float = 90) -> None:
+    """Wait until no job of the load is waiting or running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        open_jobs = db.execute(
+            "SELECT queue_job_id, queue_name, status, started_by, scheduled_at FROM queue_jobs"
+            f" WHERE status IN ('available', 'running', 'scheduled') AND {OURS}"
+        )
+        if not open_jobs:
+            return
+        assert time.monotonic() < deadline, f"jobs still open after {timeout} s: {open_jobs}"
+        time.sleep(0.3)
+
+
+def sync_jobs_by_user(db: Database) -> dict[str, list[tuple[str, str, int]]]:
+    """user id → its ``sync-devices`` jobs: (id, status, attempt)."""
+    jobs: dict[str, list[tuple[str, str, int]]] = collections.defaultdict(list)
+    for job_id, status, attempt, payload in db.execute(
+        "SELECT queue_job_id, status, attempt, CAST(payload AS TEXT) FROM queue_jobs"
+        " WHERE queue_name = 'sync-devices'"
+    ):
+        jobs[json.loads(payload)["user_id"]].append((job_id, status, attempt))
+    return jobs
+
+
 def check_jobs(deployment: Deployment, ledger: Ledger, checked: Checked) -> None:
     db = deployment.db
     release_dead_workers(deployment)
-
-    def settled() -> bool:
-        open_jobs = db.execute(
-            f"SELECT COUNT(*) FROM queue_jobs WHERE status IN ('available', 'running', 'scheduled') AND {OURS}"
-        )[0][0]
-        return open_jobs == 0
-
-    deadline = time.monotonic() + 90
-    while not settled():
-        assert time.monotonic() < deadline, db.execute(
-            "SELECT queue_job_id, queue_name, status, started_by FROM queue_jobs"
-            f" WHERE status IN ('available', 'running', 'scheduled') AND {OURS}"
-        )
-        time.sleep(0.3)
+    settle(db)
     users = dict(db.execute("SELECT username, user_id FROM users"))
+    by_user = sync_jobs_by_user(db)
     for user, acked in ledger.jobs_acked.items():
-        rows = db.execute(
-            "SELECT queue_job_id, status, next_attempt_id FROM queue_jobs WHERE queue_name = 'sync-devices'"
-            " AND attempt = 0 AND CAST(payload AS TEXT) LIKE ?",
-            (f"%{users[user]}%",),
+        first_attempts = [j for j in by_user[users[user]] if j[2] == 0]
+        assert len(first_attempts) >= acked, (
+            f"{user}: {acked} acknowledged job-scheduling writes, {len(first_attempts)} jobs"
         )
-        assert len(rows) >= acked, f"{user}: {acked} acknowledged job-scheduling writes, {len(rows)} jobs"
         checked["jobs scheduled"] += acked
     # Every job ends completed, itself or through its retries.
     jobs = {
@@ -752,6 +933,10 @@ def check_jobs(deployment: Deployment, ledger: Ledger, checked: Checked) -> None
             assert next_id is not None and next_id in jobs, f"job {seen} ended {status} with no retry"
             seen = next_id
             status, next_id = jobs[next_id]
+        if jobs[job_id][0] == "lost":
+            checked["jobs lost with a worker, retried"] += 1
+    # None ran twice; the homeserver saw each user's syncs once per run at most, and at least
+    # once per completed job.
     runs: collections.Counter[str] = collections.Counter()
     for process in deployment.worker_logs:
         for job_id, _queue, _attempt in RUNNING_JOB.findall(process.output()):
@@ -759,6 +944,26 @@ def check_jobs(deployment: Deployment, ledger: Ledger, checked: Checked) -> None
     twice = [job_id for job_id, n in runs.items() if n > 1]
     assert twice == [], twice
     checked["jobs run once"] = len(runs)
+    names = {user_id: name for name, user_id in users.items()}
+    for user_id, user_jobs in by_user.items():
+        completed = sum(1 for _, status, _ in user_jobs if status == "completed")
+        started = sum(runs[job_id] for job_id, _, _ in user_jobs)
+        calls = deployment.homeserver.calls_of("sync_devices", names[user_id])
+        assert completed <= calls <= started, (names[user_id], completed, calls, started)
+    # The homeserver's devices: those of the live compat sessions the clients were given, not
+    # those of the sessions they ended.
+    devices = deployment.homeserver.devices
+    for chain in ledger.chains:
+        if chain.kind != "compat" or chain.device_id is None:
+            continue
+        if chain.ended:
+            assert chain.device_id not in devices[chain.user], (
+                f"{chain.user}: an ended session's device stayed"
+            )
+            checked["devices removed"] += 1
+        elif chain.pending != "end":
+            assert chain.device_id in devices[chain.user], f"{chain.user}: a live session's device is missing"
+            checked["devices present"] += 1
 
 
 def check_all(deployment: Deployment, ledger: Ledger) -> Checked:
@@ -773,7 +978,9 @@ def check_all(deployment: Deployment, ledger: Ledger) -> Checked:
     return checked
 
 
-def use_newest_refresh_tokens(deployment: Deployment, client: Client, ledger: Ledger, checked: Checked) -> None:
+def use_newest_refresh_tokens(
+    deployment: Deployment, client: Client, ledger: Ledger, checked: Checked
+) -> None:
     """Through the API: the newest answered refresh token of each live chain works; its
     successor too; and then a replay of it is refused."""
     port = deployment.port
@@ -785,7 +992,9 @@ def use_newest_refresh_tokens(deployment: Deployment, client: Client, ledger: Le
 
             def refresh(token: str) -> tuple[int, Any]:
                 return post_form(
-                    port, "/oauth2/token", {"grant_type": "refresh_token", "refresh_token": token, **client.auth()}
+                    port,
+                    "/oauth2/token",
+                    {"grant_type": "refresh_token", "refresh_token": token, **client.auth()},
                 )
         else:
 
@@ -803,11 +1012,29 @@ def use_newest_refresh_tokens(deployment: Deployment, client: Client, ledger: Le
         checked["refresh tokens used once"] += 1
 
 
+def check_devices_in_sync(deployment: Deployment) -> int:
+    """After ``mas-cli manage provision-all-users`` (a provision and a device sync per user)
+    has run: the homeserver has exactly the devices of the database's live sessions."""
+    out = mas_cli(deployment.tmp, "-c", str(deployment.config_path), "manage", "provision-all-users")
+    assert out.returncode == 0, out.stderr
+    settle(deployment.db)
+    live: dict[str, set[str]] = collections.defaultdict(set)
+    for username, device_id in deployment.db.execute(
+        "SELECT u.username, s.device_id FROM compat_sessions AS s JOIN users AS u ON u.user_id = s.user_id"
+        " WHERE s.finished_at IS NULL"
+    ):
+        live[username].add(device_id)
+    for user in (*USERS, HELD_USER):
+        assert deployment.homeserver.devices[user] == live[user], user
+    return sum(len(d) for d in live.values())
+
+
 def test_kill_9_under_write_load(deployment: Deployment) -> None:
     ledger = Ledger()
     client = Client(deployment)
     for user in USERS:
         client.browser(user)
+    settle(deployment.db)  # the registrations' provisioning
     totals = Checked()
     for cycle in range(CYCLES):
         started = time.monotonic()
@@ -821,6 +1048,8 @@ def test_kill_9_under_write_load(deployment: Deployment) -> None:
         )
         totals = checked
     use_newest_refresh_tokens(deployment, client, ledger, totals)
+    totals["devices in sync"] = check_devices_in_sync(deployment)
+    assert not deployment.homeserver.errors, deployment.homeserver.errors
     print(
         f"[{deployment.engine}] acknowledged writes checked over {CYCLES} kill -9 cycles: {dict(ledger.acks)};"
         f" {dict(totals)}"
