@@ -378,6 +378,10 @@ class Deployment:
 
     def start(self) -> None:
         self.generation += 1
+        if self.engine == "sqlite":
+            # Every other run on sqlite_synchronous: normal, which must survive kill -9 as
+            # well as the default full (mas_twisted/storage/engines/sqlite.py).
+            self.config["database"]["sqlite_synchronous"] = "normal" if self.generation % 2 == 0 else "full"
         server_dir = self.tmp / f"server{self.generation}"
         worker_dir = self.tmp / f"worker{self.generation}"
         server_dir.mkdir()
@@ -1038,11 +1042,12 @@ def test_kill_9_under_write_load(deployment: Deployment) -> None:
     totals = Checked()
     for cycle in range(CYCLES):
         started = time.monotonic()
+        mode = deployment.config["database"].get("sqlite_synchronous", "")
         target = load_until_killed(deployment, client, ledger, cycle)
         deployment.start()
         checked = check_all(deployment, ledger)
         print(
-            f"\n[{deployment.engine}] cycle {cycle + 1}: killed after {target} more acknowledged writes"
+            f"\n[{deployment.engine}{' ' + mode if mode else ''}] cycle {cycle + 1}: killed after {target} more acknowledged writes"
             f" ({dict(ledger.acks)} so far); checked after restart: {dict(checked)}"
             f" ({time.monotonic() - started:.1f} s)"
         )
