@@ -7,6 +7,7 @@ one ``mas-cli worker`` on one database (PostgreSQL; or a SQLite file in WAL mode
 the test drive a concurrent write load, each answer the service acknowledged recorded with its
 content in a :class:`Ledger`:
 
+- browser password logins at ``/login`` (each still signed in after the restarts);
 - OAuth 2.0: an authorization code through the real browser flow (a signed-in browser,
   ``/authorize`` and the consent form), its exchange at ``/oauth2/token``, refresh-token
   rotations, and revocation at ``/oauth2/revoke`` (which schedules a ``sync-devices`` job in
@@ -286,6 +287,8 @@ class Ledger:
         self.codes: list[str] = []
         self.acks: collections.Counter[str] = collections.Counter()
         self.jobs_acked: collections.Counter[str] = collections.Counter()
+        #: The browsers whose password login at ``/login`` was answered (303 and a session).
+        self.browsers: list[tuple[str, Browser]] = []
         self.errors: list[str] = []
 
     def ack(self, kind: str) -> None:
@@ -484,16 +487,24 @@ class Client:
     def browser(self, user: str) -> Browser:
         """A browser signed in as ``user`` (the session survives restarts: it is in the database)."""
         if user not in self.browsers:
-            browser = Browser(self.deployment.base)
-            page = browser.follow(browser.get("/login"))
-            assert page.status_code == 200, page.text
-            done = browser.follow(browser.submit(page, {"username": user, "password": PASSWORD}))
-            assert done.status_code == 200, done.text
-            self.browsers[user] = browser
+            self.browsers[user] = sign_in(self.deployment.base, user)
         return self.browsers[user]
 
     def auth(self) -> dict[str, str]:
         return {"client_id": self.client_id, "client_secret": self.client_secret}
+
+
+def sign_in(base: str, user: str) -> Browser:
+    """A new browser, signed in as ``user`` through the ``/login`` form."""
+    browser = Browser(base)
+    try:
+        page = browser.follow(browser.get("/login"))
+        assert page.status_code == 200, page.text
+        answer = browser.submit(page, {"username": user, "password": PASSWORD})
+    except requests.RequestException as e:
+        raise Unanswered(repr(e)) from e
+    assert answer.status_code == 303 and "session" in answer.cookies, (answer.status_code, answer.text[:300])
+    return browser
 
 
 VERIFIER = "v" * 64
@@ -530,7 +541,13 @@ def oauth_load(client: Client, ledger: Ledger, rng: random.Random, stop: threadi
     port = client.deployment.port
     while not stop.is_set():
         user = rng.choice(USERS)
-        browser = client.browser(user)
+        if rng.random() < 0.25:
+            browser = sign_in(client.deployment.base, user)
+            with ledger.lock:
+                ledger.browsers.append((user, browser))
+            ledger.ack("browser login")
+        else:
+            browser = client.browser(user)
         code = new_code(client, browser, f"s{rng.random()}")
         with ledger.lock:
             ledger.codes.append(code)
@@ -970,8 +987,17 @@ def check_jobs(deployment: Deployment, ledger: Ledger, checked: Checked) -> None
             checked["devices present"] += 1
 
 
-def check_all(deployment: Deployment, ledger: Ledger) -> Checked:
+def check_browser_sessions(client: Client, ledger: Ledger, checked: Checked) -> None:
+    """Each answered browser login is still signed in: ``/authorize`` goes to the consent page
+    or the client, never to the login form."""
+    for n, (_user, browser) in enumerate(ledger.browsers):
+        new_code(client, browser, f"check{n}")
+        checked["browser sessions"] += 1
+
+
+def check_all(deployment: Deployment, client: Client, ledger: Ledger) -> Checked:
     checked = Checked()
+    check_browser_sessions(client, ledger, checked)
     check_global_invariants(deployment.db)
     for chain in ledger.chains:
         if chain.kind == "oauth":
@@ -1045,7 +1071,7 @@ def test_kill_9_under_write_load(deployment: Deployment) -> None:
         mode = deployment.config["database"].get("sqlite_synchronous", "")
         target = load_until_killed(deployment, client, ledger, cycle)
         deployment.start()
-        checked = check_all(deployment, ledger)
+        checked = check_all(deployment, client, ledger)
         print(
             f"\n[{deployment.engine}{' ' + mode if mode else ''}] cycle {cycle + 1}: killed after {target} more acknowledged writes"
             f" ({dict(ledger.acks)} so far); checked after restart: {dict(checked)}"
