@@ -27,15 +27,24 @@ get SIGKILL. Both are started again, and then, from the database directly and th
 - no job is lost: for each user, at least as many ``sync-devices`` jobs exist as revocations and
   logouts of that user were answered; each job ends completed (a job its killed worker was
   running is marked lost by the leader and its retry completes); and none runs twice (each job
-  id has at most one "Running job" line over every worker log).
+  id has at most one "Running job" line over every worker log; the homeserver saw each user's
+  syncs at least once per completed job and at most once per run);
+- the homeserver's devices: every answered compat login's device was created before the
+  answer and is still there; the devices of answered logouts are gone.
 
-Several kill/restart cycles run in one test; the last one ends with the newest refresh token of
-every live chain used through the API: it works once, and after its successor was used, a
-replay is refused. The counts of acknowledged writes checked are printed per kind.
+Each kill comes while a ``sync-devices`` job is in the middle of its homeserver call (the fake
+homeserver holds the syncs of one user, ``eve``, until after the kill), so that every cycle
+has a job lost with its worker. Several kill/restart cycles run in one test; on SQLite they
+alternate ``sqlite_synchronous`` between ``full`` and ``normal``. The test ends with the newest
+refresh token of every live chain used through the API (it works once, and after its successor
+was used, a replay is refused) and ``mas-cli manage provision-all-users``, after which the
+homeserver holds exactly the devices of the database's live sessions. The counts of
+acknowledged writes checked are printed per kind.
 
-The homeserver is ``synapse_read_only`` (its writes are no-ops, as in the scale-out test): the
-jobs' side effects are their rows and the worker's log. A killed worker's heartbeat is moved
-back in the database rather than waiting the 2 minutes after which the leader declares it dead.
+The homeserver is :class:`FakeHomeserver`, Synapse's ``/_synapse/mas`` device calls in a thread
+of the test (real Synapse runs in the tests of the homeserver integration). A killed worker's
+heartbeat is moved back in the database rather than waiting the 2 minutes after which the
+leader declares it dead.
 """
 
 from __future__ import annotations
