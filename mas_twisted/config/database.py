@@ -17,7 +17,10 @@ missing or unreadable file is a configuration error naming ``database.password_f
 
 Our addition: ``uri: sqlite:///relative/path.db`` (three slashes, relative to the working
 directory) or ``sqlite:////absolute/path.db`` (four) selects the embedded SQLite engine,
-which is what ``mas-cli config generate`` writes.
+which is what ``mas-cli config generate`` writes; with it, ``sqlite_synchronous`` (``full``,
+the default, or ``normal``) chooses whether each commit is flushed to disk before it is
+answered (see :mod:`mas_twisted.storage.engines.sqlite`). MAS has neither: a MAS
+configuration loads unchanged, and the key is refused with a PostgreSQL ``uri``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ DEFAULT_URI = "postgresql://"
 
 POSTGRES_SCHEMES: tuple[str, ...] = ("postgresql", "postgres")
 SQLITE_SCHEME = "sqlite"
+#: ``database.sqlite_synchronous``: SQLite's ``PRAGMA synchronous`` in WAL mode.
+SQLITE_SYNCHRONOUS: tuple[str, ...] = ("full", "normal")
+DEFAULT_SQLITE_SYNCHRONOUS = "full"
 
 #: The keys MAS refuses to combine with ``uri``.
 _SPLIT_KEYS: tuple[str, ...] = ("host", "port", "socket", "username", "password", "password_file", "database")
@@ -113,6 +119,9 @@ class DatabaseConfig(Config):
         # Which engine, and what it needs.
         self.engine_name: str = "postgres"
         self.sqlite_path: str | None = None
+        self.sqlite_synchronous: str = r.enum(
+            "sqlite_synchronous", SQLITE_SYNCHRONOUS, DEFAULT_SQLITE_SYNCHRONOUS
+        )
         if self.uri is not None:
             scheme = urlsplit(self.uri).scheme.lower() if ":" in self.uri else ""
             if scheme == SQLITE_SCHEME:
@@ -143,6 +152,8 @@ class DatabaseConfig(Config):
                     "uri",
                     f"expected a postgresql://, postgres:// or sqlite:// URI, got {describe(self.uri)}",
                 )
+        if self.engine_name != "sqlite" and r.has("sqlite_synchronous"):
+            raise r.error("sqlite_synchronous", "only applies to SQLite (a sqlite:// uri)")
 
     @staticmethod
     def _pem_pair(r: Reader, key: str) -> str | None:
@@ -180,6 +191,10 @@ class DatabaseConfig(Config):
             ("connect_timeout", self.connect_timeout),
             ("idle_timeout", self.idle_timeout),
             ("max_lifetime", self.max_lifetime),
+            (
+                "sqlite_synchronous",
+                self.sqlite_synchronous if self.sqlite_synchronous != DEFAULT_SQLITE_SYNCHRONOUS else None,
+            ),
         )
 
     @property

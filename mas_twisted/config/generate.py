@@ -126,6 +126,9 @@ def _database_section() -> str:
 # or host/port/username/password/database keys.
 database:
   uri: "{GENERATED_DATABASE_URI}"
+  # SQLite flushes each commit to disk before answering (full). normal skips the flush:
+  # safe if the process dies, but a power cut or kernel crash may undo the last commits.
+  #sqlite_synchronous: full
 """
 
 

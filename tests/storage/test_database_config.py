@@ -139,3 +139,33 @@ def test_generated_section_is_sqlite() -> None:
 
     section = yaml.safe_load(DatabaseConfig.generate_config_section())["database"]
     assert load(section).engine_name == "sqlite"
+
+
+def test_sqlite_synchronous() -> None:
+    """Our extension: FULL unless asked for NORMAL; a bad value and a PostgreSQL URI are refused."""
+    assert load({"uri": "sqlite:///mas.db"}).sqlite_synchronous == "full"
+    assert "sqlite_synchronous" not in load({"uri": "sqlite:///mas.db"}).to_dict()
+    config = load({"uri": "sqlite:///mas.db", "sqlite_synchronous": "normal"})
+    assert config.sqlite_synchronous == "normal"
+    assert config.to_dict()["sqlite_synchronous"] == "normal"
+    assert "database.sqlite_synchronous: expected one of full, normal; got 'off'" in error(
+        {"uri": "sqlite:///mas.db", "sqlite_synchronous": "off"}
+    )
+    assert "database.sqlite_synchronous: only applies to SQLite" in error(
+        {"uri": "postgresql://h/d", "sqlite_synchronous": "full"}
+    )
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 2), ("full", 2), ("normal", 1)])
+def test_sqlite_connections_are_wal_and_synchronous(tmp_path: Path, setting: str | None, pragma: int) -> None:
+    from mas_twisted.storage.engines.sqlite import Sqlite3Engine
+
+    section: dict[str, Any] = {"uri": f"sqlite:///{tmp_path / 'mas.db'}"}
+    if setting is not None:
+        section["sqlite_synchronous"] = setting
+    conn = Sqlite3Engine(load(section)).connect()
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA synchronous").fetchone() == (pragma,)
+    finally:
+        conn.close()

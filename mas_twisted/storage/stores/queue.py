@@ -456,6 +456,19 @@ class QueueStore(SQLBaseStore):
 
         return await self.db_pool.runInteraction("queue_try_acquire_lock", _acquire_txn)
 
+    async def extend_lock(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Extend ``holder``'s lease ``name`` to ``ttl_ms`` from now; whether it still held it."""
+        now = self._clock.time_msec()
+
+        def _extend_txn(txn: LoggingTransaction) -> bool:
+            txn.execute(
+                "UPDATE queue_locks SET expires_at = ? WHERE lock_name = ? AND holder = ?",
+                (now + ttl_ms, name, holder),
+            )
+            return txn.rowcount == 1
+
+        return await self.db_pool.runInteraction("queue_extend_lock", _extend_txn)
+
     async def release_lock(self, name: str, holder: str) -> None:
         await self.db_pool.execute(
             "queue_release_lock", "DELETE FROM queue_locks WHERE lock_name = ? AND holder = ?", name, holder
