@@ -150,14 +150,20 @@ class SynapseServer:
         mas_port: int | None = None,
         extra_config: dict[str, Any] | None = None,
         legacy_msc3861: bool = False,
+        delegate: bool = True,
     ):
         """
         Args:
             legacy_msc3861: run :data:`LEGACY_SYNAPSE_VERSION` with the old
                 ``experimental_features.msc3861`` section instead of
                 ``matrix_authentication_service``; the secret is then its ``admin_token``.
+            delegate: False to run Synapse with its own password logins, without
+                ``matrix_authentication_service`` (a homeserver before a syn2mas migration);
+                the secret is then its ``registration_shared_secret``. :meth:`reconfigure`
+                switches it over.
         """
         self.legacy_msc3861 = legacy_msc3861
+        self.delegate = delegate
         self.python = (
             synapse_python(LEGACY_SYNAPSE_REQUIREMENT, LEGACY_SYNAPSE_VENV)
             if legacy_msc3861
@@ -266,6 +272,8 @@ class SynapseServer:
                     "admin_token": self.secret,
                 }
             }
+        elif not self.delegate:
+            config["registration_shared_secret"] = self.secret
         else:
             config["matrix_authentication_service"] = {
                 "enabled": True,
@@ -274,6 +282,11 @@ class SynapseServer:
             }
         config.update(extra)
         self.config_path.write_text(yaml.safe_dump(config))
+
+    def reconfigure(self, *, delegate: bool, extra_config: dict[str, Any] | None = None) -> None:
+        """Rewrite the configuration (while stopped): e.g. delegate to us after a migration."""
+        self.delegate = delegate
+        self._write_config(extra_config or {})
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> SynapseServer:
