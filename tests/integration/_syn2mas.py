@@ -30,6 +30,7 @@ from urllib.parse import quote
 import attrs
 import yaml
 
+from tests.integration._harness import postgres_dsn
 from tests.integration._synapse import SynapseServer
 
 PEPPER = "pepper-" + "0123456789"
@@ -101,8 +102,44 @@ def _login(
     return _ok(synapse.request("POST", "_matrix/client/v3/login", body=body), f"login {localpart}")
 
 
-def populated_synapse(workdir: Path) -> SynapseHome:
-    """Start a Synapse with its own logins in ``workdir``, fill it, stop it."""
+class SynapsePostgresDatabase:
+    """A throw-away PostgreSQL database as Synapse wants it: UTF8 with C collation
+    (synapse-integration.md §5), dropped by :meth:`drop`."""
+
+    def __init__(self) -> None:
+        import psycopg2
+        from psycopg2.extensions import make_dsn, parse_dsn
+
+        self.admin_dsn = postgres_dsn()
+        self.name = "synapse_" + secrets.token_hex(6)
+        conn = psycopg2.connect(self.admin_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE DATABASE \"{self.name}\" ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C'"
+                " TEMPLATE template0"
+            )
+        conn.close()
+        params = parse_dsn(self.admin_dsn)
+        params["dbname"] = self.name
+        self.dsn = make_dsn(**params)
+
+    def drop(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.admin_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (self.name,)
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+        conn.close()
+
+
+def populated_synapse(workdir: Path, *, postgres_dsn: str | None = None) -> SynapseHome:
+    """Start a Synapse with its own logins in ``workdir`` (on SQLite, or on the PostgreSQL
+    database ``postgres_dsn``), fill it, stop it."""
     as_token = "as-" + secrets.token_hex(16)
     registration = workdir / "appservice.yaml"
     registration.write_text(
@@ -121,6 +158,7 @@ def populated_synapse(workdir: Path) -> SynapseHome:
     synapse = SynapseServer(
         workdir,
         delegate=False,
+        postgres_dsn=postgres_dsn,
         extra_config={
             "password_config": {"pepper": PEPPER},
             "bcrypt_rounds": 4,

@@ -30,12 +30,27 @@ from tests.integration._harness import (
     venv_script,
 )
 from tests.integration._harness import request as http_request
-from tests.integration._syn2mas import PASSWORDS, SynapseHome, mas_config_for, populated_synapse
+from tests.integration._syn2mas import (
+    PASSWORDS,
+    SynapseHome,
+    SynapsePostgresDatabase,
+    mas_config_for,
+    populated_synapse,
+)
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: Any) -> SynapseHome:
-    return populated_synapse(tmp_path_factory.mktemp("synapse-home"))
+@pytest.fixture(scope="module", params=["synapse-sqlite", "synapse-postgres"])
+def home(request: Any, tmp_path_factory: Any) -> Iterator[SynapseHome]:
+    """The homeserver, on each of Synapse's engines."""
+    workdir = tmp_path_factory.mktemp("synapse-home")
+    if request.param == "synapse-postgres":
+        db = SynapsePostgresDatabase()
+        try:
+            yield populated_synapse(workdir, postgres_dsn=db.dsn)
+        finally:
+            db.drop()
+    else:
+        yield populated_synapse(workdir)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
