@@ -43,6 +43,10 @@ T = TypeVar("T")
 #: The tables a migration reads, locked for its duration (MAS's ``TABLES_TO_LOCK``).
 TABLES = ("users", "user_threepids", "user_external_ids", "devices", "access_tokens", "refresh_tokens")
 
+#: What an operator runs on Synapse's database to drop the links a previous delegation left
+#: (the ``oauth-delegated`` error of ``check`` quotes it).
+DELETE_OAUTH_DELEGATED_SQL = "DELETE FROM user_external_ids WHERE auth_provider = 'oauth-delegated';"
+
 #: Rows fetched per round trip from a server-side cursor.
 DEFAULT_BATCH_SIZE = 10_000
 

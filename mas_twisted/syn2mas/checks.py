@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from mas_twisted.config.passwords import ALGORITHM_BCRYPT
+from mas_twisted.storage.synapse_reader import DELETE_OAUTH_DELEGATED_SQL
 
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
@@ -164,11 +165,7 @@ def mas_config_checks(synapse: SynapseConfig, mas: RootConfig) -> list[Finding]:
                 problem = "has a secret but Synapse has no pepper: every imported password would be refused"
             else:
                 problem = "has a secret that differs from Synapse's pepper: every imported password would be refused"
-            found.append(
-                _error(
-                    f"Password scheme version {MIGRATED_PASSWORD_VERSION} {problem}. {wanted[0].upper()}{wanted[1:]}."
-                )
-            )
+            found.append(_error(f"Password scheme version {MIGRATED_PASSWORD_VERSION} {problem}: {wanted}."))
         if not scheme.unicode_normalization and scheme.algorithm == ALGORITHM_BCRYPT:
             found.append(
                 _warn(
@@ -315,8 +312,8 @@ def database_checks(
                 _error(
                     f"Synapse's database has {users} link(s) left by an earlier delegation to an"
                     " authentication service (auth_provider 'oauth-delegated'). If they come from an"
-                    " earlier migration attempt, delete them in Synapse's database (DELETE FROM"
-                    " user_external_ids WHERE auth_provider = 'oauth-delegated') and run again."
+                    f" earlier migration attempt, delete them in Synapse's database"
+                    f" ({DELETE_OAUTH_DELEGATED_SQL}) and run again."
                 )
             )
             continue
