@@ -88,20 +88,86 @@ TARGET_TABLES: tuple[str, ...] = tuple(COLUMNS) + ("user_sessions", "oauth2_sess
 _ADVISORY_LOCK_KEY = 0x5359_4E32_4D41_5300 >> 1
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: Any) -> str:
+    """One field of PostgreSQL's COPY text format."""
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
+    if value is None:
+        return "\\N"
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int:
+        return str(value)
+    return str(value).translate(_COPY_ESCAPES)
+
+
 def insert_rows_txn(txn: LoggingTransaction, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert a batch of ``rows`` (values in :data:`COLUMNS` order) into ``table``."""
+    """Insert a batch of ``rows`` (values in :data:`COLUMNS` order) into ``table``: ``COPY ...
+    FROM STDIN`` on PostgreSQL (its bulk path, several times faster than ``INSERT``),
+    ``executemany`` on SQLite."""
     if not rows:
         return
     columns = COLUMNS[table]
     names = ", ".join(columns)
     if txn.engine.name == "postgres":
-        from psycopg2.extras import execute_values
+        import io
 
-        # One statement per page of rows, instead of one round trip per row.
-        execute_values(txn.txn, f"INSERT INTO {table} ({names}) VALUES %s", rows, page_size=len(rows))
+        data = "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+        txn.txn.copy_expert(f"COPY {table} ({names}) FROM STDIN", io.StringIO(data))
     else:
         placeholders = ", ".join("?" for _ in columns)
         txn.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+
+
+def pause_constraints_txn(txn: LoggingTransaction) -> list[str]:
+    """PostgreSQL: drop the foreign keys and the secondary indexes of the tables a migration
+    writes, so that rows load without a check or an index update each (MAS's constraint
+    pausing); the statements that put them back, for :func:`restore_constraints_txn`.
+
+    Primary keys and unique constraints stay (other tables' foreign keys may need them). Done
+    inside the migration's transaction, the drops are undone with it if the run dies; MAS,
+    which drops them in a committed transaction, has to record them in tables of its own.
+    Nothing is paused on SQLite.
+    """
+    if txn.engine.name != "postgres":
+        return []
+    tables = list(COLUMNS)
+    restore: list[str] = []
+    txn.execute(
+        "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY(?) ORDER BY 1, 2",
+        (tables,),
+    )
+    foreign_keys = [(str(r[0]), str(r[1]), str(r[2])) for r in txn.fetchall()]
+    txn.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+        " WHERE i.indrelid::regclass::text = ANY(?) AND NOT i.indisprimary"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+        (tables,),
+    )
+    indexes = [(str(r[0]), str(r[1])) for r in txn.fetchall()]
+    for table, name, definition in foreign_keys:
+        txn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in indexes:
+        txn.execute(f"DROP INDEX {name}")
+        restore.insert(0, definition)  # indexes first: the foreign keys' checks use them
+    logger.info("Paused %d foreign keys and %d indexes for the load", len(foreign_keys), len(indexes))
+    return restore
+
+
+def restore_constraints_txn(txn: LoggingTransaction, statements: Sequence[str]) -> None:
+    """Rebuild what :func:`pause_constraints_txn` dropped (a unique index or a foreign key that
+    the loaded rows break fails the transaction)."""
+    for statement in statements:
+        logger.info("Restoring: %s", statement)
+        txn.execute(statement)
 
 
 def first_non_empty_table_txn(txn: LoggingTransaction) -> str | None:

@@ -222,6 +222,9 @@ class SynapseReader:
         mode = "EXCLUSIVE" if lock else "ACCESS SHARE"
         cur = conn.cursor()
         try:
+            # Every row of a cursor is read: plan for the whole result (hash joins), not for
+            # the first tenth of it (PostgreSQL's default for cursors, which picks nested loops).
+            cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
             for table in TABLES:
                 cur.execute(f"LOCK TABLE {table} IN {mode} MODE NOWAIT")
         except psycopg2.errors.LockNotAvailable:

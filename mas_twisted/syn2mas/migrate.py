@@ -49,7 +49,7 @@ import attrs
 
 from mas_twisted.api.errors import MasError
 from mas_twisted.storage.database import LoggingTransaction
-from mas_twisted.storage.syn2mas import insert_rows_txn
+from mas_twisted.storage.syn2mas import insert_rows_txn, pause_constraints_txn, restore_constraints_txn
 from mas_twisted.syn2mas.checks import MIGRATED_PASSWORD_VERSION
 from mas_twisted.types.synapse import (
     SynapseAccessTokenRow,
@@ -60,7 +60,6 @@ from mas_twisted.types.synapse import (
     SynapseThreepidRow,
     SynapseUserRow,
 )
-from mas_twisted.util.ulid import make_ulid
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +84,34 @@ class IdMinter:
         digest = hashlib.blake2b(
             "\x00".join((kind, *parts)).encode("utf-8"), key=self._key, digest_size=10
         ).digest()
-        return make_ulid(max(0, ms), digest)
+        return fast_ulid(max(0, ms), digest)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every 10-bit value as its two base32 characters.
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+
+
+def fast_ulid(ms: int, randomness: bytes) -> str:
+    """:func:`mas_twisted.util.ulid.make_ulid`, several times faster (it runs for every migrated
+    row): the 128 bits (behind 2 zero bits) as 13 pairs of base32 characters."""
+    n = (ms << 80) | int.from_bytes(randomness, "big")
+    p = _PAIRS
+    return (
+        p[n >> 120]
+        + p[(n >> 110) & 1023]
+        + p[(n >> 100) & 1023]
+        + p[(n >> 90) & 1023]
+        + p[(n >> 80) & 1023]
+        + p[(n >> 70) & 1023]
+        + p[(n >> 60) & 1023]
+        + p[(n >> 50) & 1023]
+        + p[(n >> 40) & 1023]
+        + p[(n >> 30) & 1023]
+        + p[(n >> 20) & 1023]
+        + p[(n >> 10) & 1023]
+        + p[n & 1023]
+    )
 
 
 @attrs.define
@@ -323,6 +349,7 @@ def migrate_txn(
     through ``mapper`` into ``txn``, batch by batch. Owners first: users, then their emails and
     links, then sessions, then the tokens of those sessions."""
     progress = progress or Progress()
+    restore = pause_constraints_txn(txn)
 
     def estimate(table: str) -> int | None:
         try:
@@ -379,6 +406,7 @@ def migrate_txn(
                 refreshes.append(mapped_pair[1])
         insert_rows_txn(txn, "compat_access_tokens", accesses)
         insert_rows_txn(txn, "compat_refresh_tokens", refreshes)
+    restore_constraints_txn(txn, restore)
     return mapper.stats
 
 
