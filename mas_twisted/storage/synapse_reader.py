@@ -428,6 +428,15 @@ class SynapseReader:
             " WHERE device_id IS NULL AND puppets_user_id IS NULL AND refresh_token_id IS NULL"
         )
 
+    def other_sessions(self) -> int:
+        """Other connections to Synapse's PostgreSQL database (a running Synapse holds some);
+        0 on SQLite, where nothing tells."""
+        if self.kind != "postgres":
+            return 0
+        return self._scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
     def count_users_without_password(self) -> int:
         return self._scalar(
             "SELECT COUNT(*) FROM users WHERE (password_hash IS NULL OR password_hash = '')"

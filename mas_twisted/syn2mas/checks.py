@@ -15,6 +15,7 @@ device-less tokens, and accounts without a password.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -73,6 +74,7 @@ class SynapseFacts(Protocol):
     def emails_shared_by_accounts(self, limit: int = 3) -> tuple[int, list[str]]: ...
     def count_puppet_tokens(self) -> int: ...
     def count_deviceless_tokens(self) -> int: ...
+    def other_sessions(self) -> int: ...
 
 
 def synapse_config_checks(synapse: SynapseConfig) -> list[Finding]:
@@ -353,6 +355,50 @@ def database_checks(
                     f" entry with synapse_idp_id: {oidc.idp_id!r}."
                 )
             )
+    return found
+
+
+def _pid_running(pid_file: str | None) -> int | None:
+    """The pid in Synapse's ``pid_file`` if that process is alive (synctl's test, without its
+    zombie check)."""
+    if not pid_file:
+        return None
+    try:
+        with open(pid_file, encoding="ascii") as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def running_synapse_checks(synapse: SynapseConfig, db: SynapseFacts, *, migrating: bool) -> list[Finding]:
+    """Whether Synapse looks alive: its ``pid_file`` names a live process, or other sessions
+    use its PostgreSQL database. An error for a real migration (what Synapse writes meanwhile
+    would be lost), a warning otherwise (``check`` and dry runs may run beside Synapse)."""
+    found: list[Finding] = []
+    make = _error if migrating else _warn
+    pid = _pid_running(synapse.pid_file)
+    if pid is not None:
+        found.append(
+            make(
+                f"Synapse seems to be running: its pid_file {synapse.pid_file} names the live process {pid}."
+                " Stop Synapse (and its workers) before migrating."
+            )
+        )
+    sessions = db.other_sessions()
+    if sessions:
+        found.append(
+            make(
+                f"{sessions} other session(s) are connected to Synapse's database: Synapse (or one of its"
+                " workers) is probably running. Stop it before migrating."
+            )
+        )
     return found
 
 

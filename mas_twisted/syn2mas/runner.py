@@ -170,6 +170,9 @@ def _run_with_config(
                     ignore_missing_auth_providers=options.ignore_missing_auth_providers,
                     provider_mapping=options.provider_mapping,
                 )
+                findings += checks.running_synapse_checks(
+                    synapse, reader, migrating=migrating and not options.dry_run
+                )
                 _print_findings(findings, out)
                 status = checks.exit_status(findings, warnings_count=not migrating)
                 if status or not migrating:

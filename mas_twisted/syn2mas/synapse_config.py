@@ -131,6 +131,8 @@ class SynapseConfig:
     jwt_enabled: bool
     oidc_providers: tuple[SynapseOidcProvider, ...]
     paths: tuple[str, ...] = ()
+    #: Where a daemonized Synapse writes its process id (``pid_file``).
+    pid_file: str | None = None
 
     def oidc_provider(self, idp_id: str) -> SynapseOidcProvider | None:
         for provider in self.oidc_providers:
@@ -170,6 +172,7 @@ class SynapseConfig:
             jwt_enabled=_enabled(raw.get("jwt_config")),
             oidc_providers=_oidc_providers(raw),
             paths=tuple(paths),
+            pid_file=str(raw["pid_file"]) if raw.get("pid_file") else None,
         )
 
 

@@ -74,7 +74,10 @@ def homeserver(tmp_path_factory: Any) -> Path:
     )
     conn.executemany(
         "INSERT INTO access_tokens (id, user_id, device_id, token, refresh_token_id, used) VALUES (?, ?, ?, ?, ?, 0)",
-        [(USERS + i, name, f"DEV{i}", f"syt_refreshable_{i}", i) for i, (name, _, _) in enumerate(users[: USERS // 2])],
+        [
+            (USERS + i, name, f"DEV{i}", f"syt_refreshable_{i}", i)
+            for i, (name, _, _) in enumerate(users[: USERS // 2])
+        ],
     )
     conn.commit()
     conn.close()
@@ -108,7 +111,12 @@ def _target(tmp: Path, engine: str, databases: list[PostgresDatabase]) -> tuple[
                 "matrix": {"homeserver": SERVER_NAME, "secret": "s", "endpoint": "http://127.0.0.1:9/"},
                 "passwords": {
                     "schemes": [
-                        {"version": 1, "algorithm": "bcrypt", "unicode_normalization": True, "secret": PEPPER},
+                        {
+                            "version": 1,
+                            "algorithm": "bcrypt",
+                            "unicode_normalization": True,
+                            "secret": PEPPER,
+                        },
                         {"version": 2, "algorithm": "argon2id"},
                     ]
                 },
@@ -119,7 +127,15 @@ def _target(tmp: Path, engine: str, databases: list[PostgresDatabase]) -> tuple[
 
 
 def _argv(config: Path, homeserver: Path) -> list[str]:
-    return [venv_script("mas-cli"), "-c", str(config), "syn2mas", "--synapse-config", str(homeserver), "migrate"]
+    return [
+        venv_script("mas-cli"),
+        "-c",
+        str(config),
+        "syn2mas",
+        "--synapse-config",
+        str(homeserver),
+        "migrate",
+    ]
 
 
 def _env() -> dict[str, str]:

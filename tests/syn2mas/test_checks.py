@@ -201,3 +201,47 @@ def test_a_non_empty_target_is_refused(
     status, lines = run_syn2mas("check", mas, hs)
     assert status == 10
     assert _lines(lines, "ERROR", "not empty: users has rows")
+
+
+def test_a_running_synapse_is_refused_for_a_real_migration(
+    synapse: SynapseDatabase, target: EmptyDatabase, tmp_path: Path
+) -> None:
+    import os
+
+    synapse.user("alice")
+    # A daemonized Synapse's pid_file, naming a live process (this one).
+    pid_file = tmp_path / "homeserver.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+    hs = synapse.write_config(tmp_path / "hs.yaml", pid_file=str(pid_file))
+    mas = write_mas_config(tmp_path / "mas.yaml", target)
+    status, lines = run_syn2mas("check", mas, hs)
+    assert status == 11
+    assert _lines(lines, "WARN", "Synapse seems to be running", str(os.getpid()))
+    assert run_syn2mas("migrate", mas, hs, dry_run=True)[0] == 0
+    status, lines = run_syn2mas("migrate", mas, hs)
+    assert status == 10
+    assert _lines(lines, "ERROR", "Synapse seems to be running")
+    assert target.query("SELECT COUNT(*) FROM users") == [(0,)]
+    # A pid_file left behind by a process that is gone does not count.
+    pid_file.write_text("999999999\n")
+    assert run_syn2mas("migrate", mas, hs)[0] == 0
+
+
+def test_other_sessions_on_synapses_postgres_database(
+    synapse: SynapseDatabase, target: EmptyDatabase, tmp_path: Path
+) -> None:
+    synapse.user("alice")
+    hs = synapse.write_config(tmp_path / "hs.yaml")
+    mas = write_mas_config(tmp_path / "mas.yaml", target)
+    if synapse.engine_name != "postgres":
+        # Nothing tells on SQLite (a reader does not see the others).
+        assert run_syn2mas("check", mas, hs)[0] == 0
+        return
+    other = synapse.db.connect()  # as a running Synapse holds connections
+    try:
+        status, lines = run_syn2mas("check", mas, hs)
+        assert status == 11
+        assert _lines(lines, "WARN", "1 other session(s) are connected to Synapse's database")
+        assert run_syn2mas("migrate", mas, hs)[0] == 10
+    finally:
+        other.close()
