@@ -40,10 +40,11 @@ import hashlib
 import ipaddress
 import logging
 import secrets
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import attrs
 
@@ -316,11 +317,39 @@ class Mapper:
 
 
 class Progress:
-    """Plain log lines per table: rows so far, rows/s, and an estimate of the total."""
+    """Progress per table: on a terminal, a bar redrawn in place with rows/s and an ETA; otherwise
+    (or with ``terminal=False``) a plain log line every ``every_s`` seconds. The totals are
+    estimates (PostgreSQL's planner statistics), so the bar may end short of or past 100%.
+    """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, every_s: float = 5.0):
+    BAR_WIDTH = 30
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        every_s: float = 5.0,
+        *,
+        stream: TextIO | None = None,
+        terminal: bool | None = None,
+    ):
         self._clock = clock
         self._every = every_s
+        self._stream = stream if stream is not None else sys.stderr
+        self._terminal = self._stream.isatty() if terminal is None else terminal
+
+    def bar(self, name: str, done: int, estimate: int | None, elapsed: float) -> str:
+        """One line of the terminal display."""
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if estimate:
+            fraction = min(done / estimate, 1.0)
+            filled = int(fraction * self.BAR_WIDTH)
+            left = max(estimate - done, 0)
+            eta = f"ETA {left / rate:.0f}s" if rate > 0 and left else "ETA -"
+            return (
+                f"{name:<16} [{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {fraction:4.0%}"
+                f" {done}/~{estimate} {rate:.0f} rows/s {eta}"
+            )
+        return f"{name:<16} {done} rows {rate:.0f} rows/s"
 
     def track(self, name: str, batches: Iterable[list[T]], estimate: int | None = None) -> Iterator[list[T]]:
         started = last = self._clock()
@@ -329,12 +358,20 @@ class Progress:
             done += len(batch)
             yield batch
             now = self._clock()
-            if now - last >= self._every:
+            if self._terminal:
+                if now - last >= 0.2:
+                    last = now
+                    self._stream.write("\r" + self.bar(name, done, estimate, now - started) + "\x1b[K")
+                    self._stream.flush()
+            elif now - last >= self._every:
                 last = now
                 rate = done / max(now - started, 1e-9)
                 total = f"/~{estimate}" if estimate else ""
                 logger.info("Migrating %s: %d%s rows (%.0f rows/s)", name, done, total, rate)
         elapsed = self._clock() - started
+        if self._terminal:
+            self._stream.write("\r" + self.bar(name, done, done or None, elapsed) + "\x1b[K\n")
+            self._stream.flush()
         logger.info("Read %d %s rows in %.1fs", done, name, elapsed)
 
 

@@ -237,3 +237,36 @@ def test_ids_are_stable_within_a_run_and_unpredictable_across_runs() -> None:
     assert one.ulid(1000, "device", "@a:x", "D") != one.ulid(1000, "device", "@a:x", "E")
     assert one.ulid(1000, "device", "@a:x", "D") != other.ulid(1000, "device", "@a:x", "D")
     assert ulid_ms(one.ulid(1234, "user", "@a:x")) == 1234
+
+
+def test_progress_on_a_terminal_and_in_a_log(caplog: pytest.LogCaptureFixture) -> None:
+    import io
+
+    from mas_twisted.syn2mas.migrate import Progress
+
+    ticks = iter([0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0])
+    screen = io.StringIO()
+    progress = Progress(clock=lambda: next(ticks), stream=screen, terminal=True)
+    assert [len(b) for b in progress.track("users", [[1] * 100, [1] * 100, [1] * 100], estimate=400)] == [
+        100
+    ] * 3
+    frames = screen.getvalue().split("\r")[1:]
+    assert frames[0].startswith(
+        "users            [#######.......................]  25% 100/~400 100 rows/s ETA 3s"
+    )
+    assert len(frames) == 4 and frames[3].startswith(
+        "users            [##############################] 100% 300/~300"
+    )
+    assert screen.getvalue().endswith("\n")
+
+    ticks = iter([0.0, 6.0, 7.0, 7.0])
+    log = io.StringIO()
+    with caplog.at_level("INFO", logger="mas_twisted.syn2mas.migrate"):
+        list(
+            Progress(clock=lambda: next(ticks), stream=log, terminal=False).track(
+                "devices", [[1] * 60, [1] * 10], 100
+            )
+        )
+    assert log.getvalue() == ""
+    assert "Migrating devices: 60/~100 rows (10 rows/s)" in caplog.text
+    assert "Read 70 devices rows in 7.0s" in caplog.text
