@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mas_twisted.cli.worker",
     "mas_twisted.cli.manage",
     "mas_twisted.cli.templates",
+    "mas_twisted.cli.syn2mas",
 )
 
 

@@ -113,6 +113,38 @@ def synapse_python(requirement: str = SYNAPSE_REQUIREMENT, venv: Path = SYNAPSE_
         return python
 
 
+def _db_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg2
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg2.Error)
+
+
+#: What reading Synapse's database may raise while it is still being created.
+_DB_ERRORS = _db_errors()
+
+
+def _ensure_psycopg2(python: Path) -> None:
+    """Synapse's PostgreSQL driver in its venv (``matrix-synapse[postgres]`` pulls it in)."""
+    probe = subprocess.run([str(python), "-c", "import psycopg2"], capture_output=True, timeout=60)
+    if probe.returncode == 0:
+        return
+    with open(VENVS / "psycopg2.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = subprocess.run(
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "psycopg2-binary"],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+    if out.returncode != 0:
+        raise AssertionError(
+            f"could not install psycopg2-binary into {python.parent.parent} for Synapse on PostgreSQL"
+            f" (is PyPI reachable?):\n{out.stdout[-2000:]}{out.stderr[-2000:]}"
+        )
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux to SIGTERM it when the test process dies, so that a
     run killed with SIGKILL (``timeout -s KILL``, where atexit never runs) leaves no Synapse
@@ -150,14 +182,24 @@ class SynapseServer:
         mas_port: int | None = None,
         extra_config: dict[str, Any] | None = None,
         legacy_msc3861: bool = False,
+        delegate: bool = True,
+        postgres_dsn: str | None = None,
     ):
         """
         Args:
             legacy_msc3861: run :data:`LEGACY_SYNAPSE_VERSION` with the old
                 ``experimental_features.msc3861`` section instead of
                 ``matrix_authentication_service``; the secret is then its ``admin_token``.
+            delegate: False to run Synapse with its own password logins, without
+                ``matrix_authentication_service`` (a homeserver before a syn2mas migration);
+                the secret is then its ``registration_shared_secret``. :meth:`reconfigure`
+                switches it over.
+            postgres_dsn: run Synapse on this PostgreSQL database (UTF8 with C collation,
+                §5) instead of SQLite; psycopg2 is installed into its venv on first use.
         """
         self.legacy_msc3861 = legacy_msc3861
+        self.delegate = delegate
+        self.postgres_dsn = postgres_dsn
         self.python = (
             synapse_python(LEGACY_SYNAPSE_REQUIREMENT, LEGACY_SYNAPSE_VENV)
             if legacy_msc3861
@@ -176,6 +218,8 @@ class SynapseServer:
         self.config_path = workdir / "homeserver.yaml"
         self.proc: subprocess.Popen | None = None
         self._out: Any = None
+        if postgres_dsn is not None:
+            _ensure_psycopg2(self.python)
         self._write_config(extra_config or {})
 
     def _write_config(self, extra: dict[str, Any]) -> None:
@@ -266,14 +310,26 @@ class SynapseServer:
                     "admin_token": self.secret,
                 }
             }
+        elif not self.delegate:
+            config["registration_shared_secret"] = self.secret
         else:
             config["matrix_authentication_service"] = {
                 "enabled": True,
                 "endpoint": self.mas_endpoint,
                 "secret": self.secret,
             }
+        if self.postgres_dsn is not None:
+            from psycopg2.extensions import parse_dsn
+
+            args = {"cp_min": 1, "cp_max": 5, **parse_dsn(self.postgres_dsn)}
+            config["database"] = {"name": "psycopg2", "args": args}
         config.update(extra)
         self.config_path.write_text(yaml.safe_dump(config))
+
+    def reconfigure(self, *, delegate: bool, extra_config: dict[str, Any] | None = None) -> None:
+        """Rewrite the configuration (while stopped): e.g. delegate to us after a migration."""
+        self.delegate = delegate
+        self._write_config(extra_config or {})
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> SynapseServer:
@@ -304,7 +360,7 @@ class SynapseServer:
                 ) == [(0,)]:
                     self.start_seconds = time.monotonic() - started
                     return self
-            except (OSError, http.client.HTTPException, sqlite3.Error) as e:
+            except (OSError, http.client.HTTPException, *_DB_ERRORS) as e:
                 last = e
             time.sleep(0.1)
         self.stop()
@@ -372,6 +428,17 @@ class SynapseServer:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows from Synapse's own database, opened read-only: what Synapse actually stored."""
+        if self.postgres_dsn is not None:
+            import psycopg2
+
+            pg = psycopg2.connect(self.postgres_dsn)
+            try:
+                pg.set_session(readonly=True)
+                with pg.cursor() as cur:
+                    cur.execute(sql.replace("?", "%s"), params)
+                    return [tuple(r) for r in cur.fetchall()]
+            finally:
+                pg.close()
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
             return conn.execute(sql, params).fetchall()
