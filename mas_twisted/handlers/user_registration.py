@@ -597,13 +597,20 @@ class UserRegistrationHandler:
         expiring ``expires_in_s`` seconds from now (``None``: never).
 
         Raises:
-            ValueError: ``token`` is empty or the usage limit is below 1.
-            the driver's IntegrityError: a token with that string exists already.
+            ValueError: ``token`` is empty, has surrounding spaces (the form trims what users
+                type, so it could never match), or exists already; a negative limit or expiry.
         """
-        if token is not None and not token.strip():
-            raise ValueError("a registration token cannot be empty")
-        if usage_limit is not None and usage_limit < 1:
-            raise ValueError("the usage limit must be at least 1")
+        if token is not None and (not token or token != token.strip()):
+            raise ValueError("A registration token cannot be empty or start or end with spaces")
+        if usage_limit is not None and usage_limit < 0:
+            raise ValueError("The usage limit cannot be negative")
+        if expires_in_s is not None and expires_in_s < 0:
+            raise ValueError("The expiry cannot be negative")
+        if (
+            token is not None
+            and await self._stores.user_registrations.find_registration_token(token) is not None
+        ):
+            raise ValueError("A registration token with this value exists already")
         now = self._clock.time_msec()
         issued = UserRegistrationToken(
             id=self._tokens.ulid(),
