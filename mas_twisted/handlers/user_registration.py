@@ -444,11 +444,15 @@ class UserRegistrationHandler:
             logger.warning("Registration %s: resend refused: %s", registration.id, e.debug)
             return (Problem(None, RATE_LIMITED),)
         code = self._new_code(authentication, self._clock.time_msec())
+        # A code is unique per authentication: draw again in the rare case this one was sent before.
+        store = self._stores.user_registrations
+        while await store.find_email_authentication_code(authentication.id, code.code) is not None:
+            code = self._new_code(authentication, self._clock.time_msec())
 
         def _send(txn: LoggingTransaction) -> None:
             self._schedule_code_email_txn(txn, authentication, code, registration.username)
 
-        await self._stores.user_registrations.add_email_authentication_code(code, also=_send)
+        await store.add_email_authentication_code(code, also=_send)
         logger.info("Registration %s: a new code is on its way", registration.id)
         return ()
 
