@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.revocation import RevocationHandler
     from mas_twisted.handlers.token import TokenHandler
+    from mas_twisted.handlers.user_registration import UserRegistrationHandler
     from mas_twisted.handlers.userinfo import UserinfoHandler
     from mas_twisted.handlers.users import UserHandler
     from mas_twisted.homeserver import HomeserverConnection
@@ -248,6 +249,13 @@ class MasServer:
         from mas_twisted.handlers.users import UserHandler
 
         return UserHandler(self)
+
+    @cache_in_self
+    def get_user_registration_handler(self) -> UserRegistrationHandler:
+        """Password registration and its steps (``/register``…), and registration tokens."""
+        from mas_twisted.handlers.user_registration import UserRegistrationHandler
+
+        return UserRegistrationHandler(self)
 
     @cache_in_self
     def get_compat_login_handler(self) -> CompatLoginHandler:

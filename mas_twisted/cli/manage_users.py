@@ -20,6 +20,11 @@ transaction: the worker (``twistd mas``, or ``mas-cli worker``) carries them to 
   and the exit status is 1), then a compatibility session with a token that never expires
   (flagged Synapse admin with the long option), printed as MAS logs it:
   ``Compatibility token issued: mct_...`` (on standard output, not through the logs).
+- ``issue-user-registration-token [--token TOKEN] [--usage-limit N | --unlimited]
+  [--expires-in SECONDS]``: a token for registrations when ``account.registration_token_required``
+  (or ``password_registration_token_required``) is on: 12 random alphanumerics unless
+  ``--token``, usable once unless ``--usage-limit`` or ``--unlimited``, never expiring unless
+  ``--expires-in``; printed as ``Created user registration token: <token>`` on standard output.
 
 "User not found" exits with status 1, as every error of ``mas-cli``.
 """
@@ -80,6 +85,36 @@ def register_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Whether that token should be admin",
     )
+    p = add(
+        "issue-user-registration-token", "Create a new user registration token", run_issue_registration_token
+    )
+    p.add_argument("--token", help="Specific token string to use (default: 12 random alphanumerics)")
+    limit = p.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--usage-limit",
+        type=_u32,
+        help="Maximum number of times this token can be used (default: once, unless --unlimited)",
+    )
+    limit.add_argument(
+        "--unlimited", action="store_true", help="Allow the token to be used an unlimited number of times"
+    )
+    p.add_argument(
+        "--expires-in",
+        type=_u32,
+        metavar="SECONDS",
+        help="Time in seconds after which the token expires (default: never)",
+    )
+
+
+def _u32(value: str) -> int:
+    """An unsigned 32-bit integer argument (MAS's ``u32``)."""
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
+    if not 0 <= number < 2**32:
+        raise argparse.ArgumentTypeError(f"out of range: {value}")
+    return number
 
 
 def _run(args: argparse.Namespace, func: Any) -> int:
@@ -277,6 +312,24 @@ def run_issue_compatibility_token(args: argparse.Namespace) -> int:
             " (Synapse admin)" if session.is_synapse_admin else "",
         )
         print(f"Compatibility token issued: {access_token.access_token}", flush=True)
+        return 0
+
+    return _run(args, _issue)
+
+
+def run_issue_registration_token(args: argparse.Namespace) -> int:
+    usage_limit = None if args.unlimited else (args.usage_limit if args.usage_limit is not None else 1)
+
+    async def _issue(server: MasServer) -> int:
+        handler = server.get_user_registration_handler()
+        try:
+            token = await handler.issue_registration_token(
+                token=args.token, usage_limit=usage_limit, expires_in_s=args.expires_in
+            )
+        except ValueError as e:
+            raise MasError(str(e)) from None
+        logger.info("Created user registration token %s", token.id)
+        print(f"Created user registration token: {token.token}", flush=True)
         return 0
 
     return _run(args, _issue)

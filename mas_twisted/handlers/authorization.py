@@ -19,9 +19,8 @@ does them (``crates/handlers/src/oauth2/authorization/{mod,consent,callback}.rs`
    ``code`` without the ``authorization_code`` grant → ``unauthorized_client``, PKCE without
    ``code`` → ``invalid_request``.
 4. Store a pending grant (code: 32 alphanumerics) with every raw query parameter, then send
-   the browser to ``/login`` (with ``login_hint``; ``prompt=create`` goes to registration,
-   which, until the registration pages exist, is the login page as MAS's ``/register`` does
-   when password registration is off), or to ``/consent/<grant>`` when signed in.
+   the browser to ``/login`` (with ``login_hint``; ``prompt=create`` goes to ``/register``
+   with the action only), or to ``/consent/<grant>`` when signed in.
 
 ``/consent/<grant>`` (:meth:`AuthorizationHandler.load_consent`,
 :meth:`AuthorizationHandler.consent`): the grant must exist (404) and be pending (409); the
@@ -71,7 +70,7 @@ from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
 from mas_twisted.oauth2.url import InvalidUrlError, parse_url
 from mas_twisted.policy.model import Requester, SessionCounts
 from mas_twisted.types.oauth2 import AuthorizationGrant, InvalidTransitionError, Pkce
-from mas_twisted.urls import CONTINUE_AUTHORIZATION_GRANT, PostAuthAction, login_url
+from mas_twisted.urls import CONTINUE_AUTHORIZATION_GRANT, REGISTER, PostAuthAction, login_url
 
 if TYPE_CHECKING:
     from mas_twisted.policy.model import EvaluationResult
@@ -308,9 +307,8 @@ class AuthorizationHandler:
         if session is not None:
             location = action.go_next(self._url_builder)
         elif PROMPT_CREATE in prompt:
-            # Registration, once it exists, falls back to the login page (with the action only)
-            # when password registration is off; until then both cases land there.
-            location = login_url(self._url_builder, action)
+            # The registration page, with the action only (MAS's ``Register::and_continue_grant``).
+            location = self._url_builder.relative(REGISTER, action.to_params())
         else:
             location = login_url(self._url_builder, action, grant.login_hint)
         return AuthorizationResult(location=location, grant=grant)

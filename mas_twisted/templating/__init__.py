@@ -39,6 +39,7 @@ import jinja2
 from mas_twisted.templating.context import (
     PAGE_CONTEXTS,
     AccountInactiveContext,
+    CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
     ConsentContext,
@@ -51,9 +52,15 @@ from mas_twisted.templating.context import (
     MatrixUser,
     NotFoundContext,
     PageContext,
+    PasswordRegisterContext,
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RegisterContext,
+    RegisterStepsDisplayNameContext,
+    RegisterStepsEmailInUseContext,
+    RegisterStepsRegistrationTokenContext,
+    RegisterStepsVerifyEmailContext,
     SiteBranding,
     SiteFeatures,
     simplify_url,
@@ -87,6 +94,13 @@ __all__ = [
     "PolicyViolationContext",
     "PostAuthContext",
     "ProviderLink",
+    "CaptchaContext",
+    "PasswordRegisterContext",
+    "RegisterContext",
+    "RegisterStepsDisplayNameContext",
+    "RegisterStepsEmailInUseContext",
+    "RegisterStepsRegistrationTokenContext",
+    "RegisterStepsVerifyEmailContext",
     "SiteBranding",
     "SiteFeatures",
     "Templates",
@@ -215,6 +229,24 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_form_post(self, ctx: FormPostContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_register(self, ctx: RegisterContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_password_register(self, ctx: PasswordRegisterContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_register_steps_registration_token(self, ctx: RegisterStepsRegistrationTokenContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_register_steps_verify_email(self, ctx: RegisterStepsVerifyEmailContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_register_steps_email_in_use(self, ctx: RegisterStepsEmailInUseContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_register_steps_display_name(self, ctx: RegisterStepsDisplayNameContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------

@@ -405,6 +405,86 @@ class IndexContext(PageContext):
     current_session: BrowserSession | None = None
 
 
+# -- registration (MAS's ``pages/register/``) --------------------------------------------------
+
+
+@attrs.frozen
+class CaptchaContext:
+    """The captcha a registration form carries: the provider and its public site key."""
+
+    service: str
+    site_key: str | None = None
+
+
+@attrs.frozen
+class RegisterContext(PageContext):
+    """``pages/register/index.html``: how to create an account (password, or a provider)."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/index.html"
+
+    csrf_token: str
+    providers: Sequence[ProviderLink] = ()
+    next: PostAuthContext | None = None
+
+
+@attrs.frozen
+class PasswordRegisterContext(PageContext):
+    """``pages/register/password.html``: username, email, password twice, the terms tick when
+    ``branding.tos_uri`` is set, and the captcha slot when one is configured."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/password.html"
+
+    csrf_token: str
+    form: FormState = attrs.field(factory=FormState)
+    next: PostAuthContext | None = None
+    email_required: bool = True
+    captcha: CaptchaContext | None = None
+
+
+@attrs.frozen
+class RegisterStepsRegistrationTokenContext(PageContext):
+    """``pages/register/steps/registration_token.html``: the token an operator handed out."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/steps/registration_token.html"
+
+    csrf_token: str
+    form: FormState = attrs.field(factory=FormState)
+
+
+@attrs.frozen
+class RegisterStepsVerifyEmailContext(PageContext):
+    """``pages/register/steps/verify_email.html``: the 6-digit code sent to ``email``, and a
+    button that sends a new one (``action=resend``); ``resent`` says one is on its way."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/steps/verify_email.html"
+
+    csrf_token: str
+    email: str
+    form: FormState = attrs.field(factory=FormState)
+    resent: bool = False
+
+
+@attrs.frozen
+class RegisterStepsEmailInUseContext(PageContext):
+    """``pages/register/steps/email_in_use.html``: the verified address belongs to an account."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/steps/email_in_use.html"
+
+    email: str
+    action: PostAuthAction | None = None
+
+
+@attrs.frozen
+class RegisterStepsDisplayNameContext(PageContext):
+    """``pages/register/steps/display_name.html``: the name others see (``action=set``), or
+    ``action=skip`` to use the username."""
+
+    TEMPLATE: ClassVar[str] = "pages/register/steps/display_name.html"
+
+    csrf_token: str
+    form: FormState = attrs.field(factory=FormState)
+
+
 #: Every page context, for ``templates check`` and the template tests (each has samples in
 #: :data:`~mas_twisted.templating.samples.SAMPLES`).
 PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
@@ -420,4 +500,10 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     ErrorContext,
     NotFoundContext,
     FormPostContext,
+    RegisterContext,
+    PasswordRegisterContext,
+    RegisterStepsRegistrationTokenContext,
+    RegisterStepsVerifyEmailContext,
+    RegisterStepsEmailInUseContext,
+    RegisterStepsDisplayNameContext,
 )

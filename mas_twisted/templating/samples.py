@@ -17,6 +17,7 @@ from typing import Any
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.context import (
     AccountInactiveContext,
+    CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
     ConsentContext,
@@ -29,9 +30,15 @@ from mas_twisted.templating.context import (
     MatrixUser,
     NotFoundContext,
     PageContext,
+    PasswordRegisterContext,
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RegisterContext,
+    RegisterStepsDisplayNameContext,
+    RegisterStepsEmailInUseContext,
+    RegisterStepsRegistrationTokenContext,
+    RegisterStepsVerifyEmailContext,
 )
 from mas_twisted.templating.forms import FormState
 from mas_twisted.types.clients import OAuth2Client
@@ -297,6 +304,83 @@ def index_samples(now_ms: int, rng: random.Random) -> list[IndexContext]:
     ]
 
 
+def register_samples(now_ms: int, rng: random.Random) -> list[RegisterContext]:
+    action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
+    provider = ProviderLink(id=sample_ulid(now_ms, rng), name="Example SSO", brand_name="google")
+    return [
+        RegisterContext(csrf_token=_SAMPLE_CSRF),
+        RegisterContext(
+            csrf_token=_SAMPLE_CSRF,
+            providers=[provider],
+            next=PostAuthContext(action=action, client_name="Element"),
+        ),
+    ]
+
+
+def password_register_samples(now_ms: int, rng: random.Random) -> list[PasswordRegisterContext]:
+    refused = (
+        FormState.from_form({"username": "alice", "email": "alice@example.com"})
+        .with_field_error("username", "exists")
+        .with_field_error("email", "email domain is banned")
+        .with_field_error("password", "password_too_weak")
+        .with_field_error("password_confirm", "password_mismatch")
+        .with_field_error("accept_terms", "required")
+        .with_form_error("rate_limit_exceeded")
+    )
+    action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
+    return [
+        PasswordRegisterContext(csrf_token=_SAMPLE_CSRF),
+        PasswordRegisterContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=refused,
+            next=PostAuthContext(action=action, client_name="Element"),
+            captcha=CaptchaContext(service="hcaptcha", site_key="10000000-ffff-ffff-ffff-000000000001"),
+        ),
+        PasswordRegisterContext(csrf_token=_SAMPLE_CSRF, email_required=False),
+    ]
+
+
+def registration_token_samples(
+    now_ms: int, rng: random.Random
+) -> list[RegisterStepsRegistrationTokenContext]:
+    return [
+        RegisterStepsRegistrationTokenContext(csrf_token=_SAMPLE_CSRF),
+        RegisterStepsRegistrationTokenContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState.from_form({"token": "abc"}).with_field_error("token", "invalid"),
+        ),
+    ]
+
+
+def verify_email_samples(now_ms: int, rng: random.Random) -> list[RegisterStepsVerifyEmailContext]:
+    return [
+        RegisterStepsVerifyEmailContext(csrf_token=_SAMPLE_CSRF, email="alice@example.com"),
+        RegisterStepsVerifyEmailContext(
+            csrf_token=_SAMPLE_CSRF,
+            email="alice@example.com",
+            form=FormState.from_form({"code": "123456"}).with_field_error("code", "code_expired"),
+            resent=True,
+        ),
+    ]
+
+
+def email_in_use_samples(now_ms: int, rng: random.Random) -> list[RegisterStepsEmailInUseContext]:
+    action = PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng))
+    return [
+        RegisterStepsEmailInUseContext(email="alice@example.com"),
+        RegisterStepsEmailInUseContext(email="alice@example.com", action=action),
+    ]
+
+
+def display_name_samples(now_ms: int, rng: random.Random) -> list[RegisterStepsDisplayNameContext]:
+    return [
+        RegisterStepsDisplayNameContext(csrf_token=_SAMPLE_CSRF),
+        RegisterStepsDisplayNameContext(
+            csrf_token=_SAMPLE_CSRF, form=FormState().with_field_error("display_name", "invalid")
+        ),
+    ]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -312,4 +396,10 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     ErrorContext: error_samples,
     NotFoundContext: not_found_samples,
     FormPostContext: form_post_samples,
+    RegisterContext: register_samples,
+    PasswordRegisterContext: password_register_samples,
+    RegisterStepsRegistrationTokenContext: registration_token_samples,
+    RegisterStepsVerifyEmailContext: verify_email_samples,
+    RegisterStepsEmailInUseContext: email_in_use_samples,
+    RegisterStepsDisplayNameContext: display_name_samples,
 }

@@ -503,11 +503,14 @@ def legacy_synapse() -> Iterator[SynapseServer]:
 
 @contextlib.contextmanager
 def mas_with_synapse(
-    tmp: Path, engine: str, resources: tuple[str, ...] = ("discovery", "human", "oauth", "health")
+    tmp: Path,
+    engine: str,
+    resources: tuple[str, ...] = ("discovery", "human", "oauth", "health"),
+    extra_config: dict[str, Any] | None = None,
 ) -> Iterator[tuple[SynapseServer, Any, dict[str, Any]]]:
     """A real Synapse and a real ``twistd mas`` (with its worker) delegating to each other, on
     ``engine``'s database: ``(synapse, twistd process, our config)``; everything stopped (and a
-    PostgreSQL database dropped) afterwards.
+    PostgreSQL database dropped) afterwards. ``extra_config`` replaces whole sections.
 
     Our port is chosen first: Synapse is configured with it and starts pointing at it. Each
     call gets its own Synapse: Synapse keeps the first discovery document it fetches for the
@@ -544,6 +547,7 @@ def mas_with_synapse(
         }
         # Every test logs in from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
         config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
+        config.update(extra_config or {})
         proc = TwistdProcess(mas_dir, config).start()
         proc.wait_until(lambda: http_request("GET", "/health", port=synapse.mas_port))
         yield synapse, proc, config

@@ -30,7 +30,7 @@ import attrs
 from mas_twisted.api.errors import InvalidParamError, MissingParamError, NotFoundError, PageError
 from mas_twisted.policy.model import LOGIN_SSO, Requester, SessionCounts
 from mas_twisted.types.compat import SSO_LOGIN_LIFETIME_MS, CompatSsoLogin
-from mas_twisted.urls import CONTINUE_COMPAT_SSO_LOGIN, PostAuthAction, login_url
+from mas_twisted.urls import CONTINUE_COMPAT_SSO_LOGIN, REGISTER, PostAuthAction, login_url
 from mas_twisted.util.ulid import is_ulid
 
 if TYPE_CHECKING:
@@ -183,13 +183,13 @@ class CompatSsoHandler:
             raise NotFoundError("Compat SSO login not found", debug=f"not a ULID: {login_id[:40]!r}")
         return PostAuthAction(kind=CONTINUE_COMPAT_SSO_LOGIN, id=login_id.upper())
 
-    def login_url(self, login_id: str) -> str:
-        """The login page that comes back to this login afterwards.
-
-        MAS sends ``action=register`` to the registration page instead; this service has no
-        registration pages yet, and its login page links to registration when it is enabled.
-        """
-        return login_url(self._url_builder, self.post_auth_action(login_id))
+    def login_url(self, login_id: str, sso_action: str | None = None) -> str:
+        """The login page that comes back to this login afterwards, or with
+        ``sso_action="register"`` the registration page (as MAS's ``login_sso_complete``)."""
+        action = self.post_auth_action(login_id)
+        if sso_action == "register":
+            return self._url_builder.relative(REGISTER, action.to_params())
+        return login_url(self._url_builder, action)
 
     async def _load_pending(self, login_id: str) -> CompatSsoLogin:
         login = await self._stores.compat_sessions.get_sso_login(login_id.upper())

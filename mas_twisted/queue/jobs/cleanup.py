@@ -5,7 +5,7 @@
 Each deletes in batches of 1000, one transaction per batch, from where the previous batch
 stopped, until a batch comes back short: a long backlog never holds one huge transaction.
 The jobs of tables this service does not have yet (upstream OAuth,
-registrations, recovery, email authentication, policy data, the JWKS cache) are registered with the features that bring
+recovery, email authentications outside registrations, policy data, the JWKS cache) are registered with the features that bring
 those tables.
 """
 
@@ -197,6 +197,20 @@ class CleanupOAuthDeviceCodeGrantsJob(_BatchedCleanup):
 
     def batch(self, server: MasServer) -> Any:
         return server.get_stores().device_code_grants.cleanup_device_code_grants
+
+
+@attrs.frozen
+class CleanupUserRegistrationsJob(_BatchedCleanup):
+    """Registrations (completed or not) 30 days after they started, with their email
+    authentications and codes."""
+
+    QUEUE_NAME = "cleanup-user-registrations"
+    AGE_MS = 30 * DAY_MS
+    BY_ID = True
+    WHAT = "user registrations"
+
+    def batch(self, server: MasServer) -> Any:
+        return server.get_stores().user_registrations.cleanup_registrations
 
 
 @attrs.frozen

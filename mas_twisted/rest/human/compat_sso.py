@@ -5,7 +5,7 @@ MAS's ``crates/handlers/src/compat/login_sso_complete.rs``).
 Request:  GET /complete-compat-sso/<id>[?action=login|register]
 Response: 200 confirmation page (``pages/sso.html``: where the browser goes back to, and who
           is signed in; a CSRF-protected form); 303 to ``/login?kind=continue_compat_sso_login&id=<id>``
-          when signed out; the locked/deactivated/logged-out page for such a session; 200
+          when signed out (``/register?…`` with ``action=register``, or its MSC3824 unstable name); the locked/deactivated/logged-out page for such a session; 200
           error page ``compat_sso_login_expired`` when the login is older than 30 minutes or
           already confirmed; 403 ``pages/compat_login_policy_violation.html`` when the
           ``compat_login`` policy refuses; 404 for an unknown login.
@@ -24,12 +24,17 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
-from mas_twisted.handlers.compat.sso import CompatSsoLoginExpiredError, SsoConfirmation
+from mas_twisted.handlers.compat.sso import (
+    UNSTABLE_ACTION_PARAM,
+    CompatSsoLoginExpiredError,
+    SsoConfirmation,
+    pick_action,
+)
 from mas_twisted.rest._base import FORM_ACTION_SELF, form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._consent import requester
 from mas_twisted.rest.human._errors import install_html_error_handlers, render_error_page
-from mas_twisted.rest.human._forms import first, form_params, redirect
+from mas_twisted.rest.human._forms import first, form_params, query_params, redirect
 from mas_twisted.rest.human._session import SessionOrFallback, load_session_or_fallback
 from mas_twisted.templating import CompatLoginPolicyViolationContext, CompatSsoContext, MatrixUser
 
@@ -62,7 +67,9 @@ class CompatSsoCompleteResource:
         if loaded.fallback is not None:
             return loaded.fallback
         if loaded.session is None:
-            return redirect(request, self._handler.login_url(grant_id))
+            query = query_params(request)
+            sso_action = pick_action(first(query, "action"), first(query, UNSTABLE_ACTION_PARAM))
+            return redirect(request, self._handler.login_url(grant_id, sso_action))
         try:
             view = await self._handler.load_confirmation(grant_id, loaded.session, requester(request))
         except CompatSsoLoginExpiredError as e:

@@ -192,14 +192,13 @@ class CompletePageTests(CompatSsoTestCase):
         self.assertEqual(confirm.code, 200, confirm)
         self.assertTrue(self.sso_login(login_id).is_pending)
 
-    def test_register_action_also_goes_to_login(self) -> None:
-        # No registration pages yet: the login page links to registration when it is enabled.
+    def test_register_action_goes_to_registration(self) -> None:
         login_id, path = self.start(extra="&action=register")
         self.assertIn("action=register", path)
         channel = self.browse("GET", path)
         self.assertEqual(channel.code, 303, channel)
         target = urlsplit(channel.location)
-        self.assertEqual(target.path, "/login")
+        self.assertEqual(target.path, "/register")
         self.assertEqual(parse_qs(target.query), {"kind": ["continue_compat_sso_login"], "id": [login_id]})
 
     def test_signed_out_post_goes_to_login(self) -> None:

@@ -175,12 +175,12 @@ class AuthorizeGrantTests(AuthorizeTestCase):
         self.assertEqual(channel.code, 303, channel)
         self.assertEqual(self.count_rows("oauth2_authorization_grants"), 1)
 
-    def test_prompt_create_goes_to_login_with_the_action(self) -> None:
+    def test_prompt_create_goes_to_registration_with_the_action(self) -> None:
         client = self.add_client()
         channel = self.authorize(**self.code_params(client, prompt="create", login_hint="alice"))
         [grant] = self.grants()
         location = urlsplit(channel.location)
-        self.assertEqual(location.path, "/login")
+        self.assertEqual(location.path, "/register")
         self.assertEqual(
             parse_qs(location.query), {"kind": ["continue_authorization_grant"], "id": [grant[0]]}
         )
