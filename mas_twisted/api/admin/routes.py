@@ -529,8 +529,10 @@ async def list_oauth2_sessions(handler: AdminHandler, call: Call) -> Answer:
         await handler.check_user_session_exists(p["user_session"])
     for token in p["scope"]:
         try:
-            Scope.parse(token)
+            valid = len(Scope.parse(token).tokens) == 1
         except InvalidScopeFormat:
+            valid = False
+        if not valid:
             raise AdminApiError(400, f'Invalid scope "{token}" in filter parameters') from None
     list_filter = OAuth2SessionFilter(
         user_id=p["user"],
