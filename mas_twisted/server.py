@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.email.mailer import Mailer
     from mas_twisted.handlers.activity import ActivityTracker
+    from mas_twisted.handlers.admin import AdminHandler
     from mas_twisted.handlers.authorization import AuthorizationHandler
     from mas_twisted.handlers.client_auth import ClientAuthenticator
     from mas_twisted.handlers.compat.login import CompatLoginHandler
@@ -256,6 +257,13 @@ class MasServer:
         from mas_twisted.handlers.user_registration import UserRegistrationHandler
 
         return UserRegistrationHandler(self)
+
+    @cache_in_self
+    def get_admin_handler(self) -> AdminHandler:
+        """The admin API: its callers and its operations."""
+        from mas_twisted.handlers.admin import AdminHandler
+
+        return AdminHandler(self)
 
     @cache_in_self
     def get_compat_login_handler(self) -> CompatLoginHandler:

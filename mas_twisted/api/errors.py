@@ -13,6 +13,7 @@ an operator should read goes in ``debug``, which is logged and never sent.
   compatibility API raises: :class:`ForbiddenError`, :class:`UserLockedError`,
   :class:`UnknownTokenError`, :class:`LimitExceededError`...), :class:`PageError` /
   :class:`NotFoundError` for human pages;
+- :class:`AdminApiError`: an answer of the admin API (``{"errors":[{"title": ...}]}``);
 - non-HTTP errors: :class:`ConfigError`, :class:`DatabaseError`, :class:`RowsAffectedError`.
 """
 
@@ -585,3 +586,16 @@ class NotFoundError(PageError):
 
     def __init__(self, msg: str = "Page not found", *, debug: str | None = None):
         super().__init__(msg, debug=debug)
+
+
+class AdminApiError(MasError):
+    """An answer of the admin API (``/api/admin/v1``, MAS's ``crates/handlers/src/admin/``):
+    ``{"errors": [{"title": ...}, ...]}`` with the HTTP status ``code``. ``titles`` lists the
+    error first, then its causes, as MAS's ``ErrorResponse::from_error`` walks ``source()``."""
+
+    def __init__(self, code: int, *titles: str, debug: str | None = None):
+        super().__init__(titles[0] if titles else "", code=code, debug=debug)
+        self.titles = titles
+
+    def to_json(self) -> dict[str, Any]:
+        return {"errors": [{"title": title} for title in self.titles]}

@@ -9,7 +9,7 @@ options of its resource entry (``assets``'s ``path``). A class may instead be a 
 listener dispatches a request to the first mounted class that serves its path
 (``app/listeners.py``).
 
-``adminapi`` mounts nothing yet; ``graphql`` never will (no GraphQL
+``adminapi`` mounts the admin API (``api/admin/``); ``graphql`` never will (no GraphQL
 API in this service, STYLE.md §5.12) and is accepted so that MAS configurations load.
 
 :func:`mounted_routes` reads the same table for the pages and the discovery document: a link
@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from mas_twisted.api.admin.resource import AdminApiResource
 from mas_twisted.rest.assets import AssetsResource
 from mas_twisted.rest.compat.login import CompatLoginResource
 from mas_twisted.rest.compat.logout import CompatLogoutResource
@@ -83,7 +84,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
     ),
     "compat": (CompatLoginResource, CompatLogoutResource, CompatRefreshResource, CompatSsoRedirectResource),
     "assets": (AssetsResource,),
-    "adminapi": (),
+    "adminapi": (AdminApiResource,),
     "connection-info": (ConnectionInfoResource,),
 }
 

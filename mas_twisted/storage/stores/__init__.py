@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mas_twisted.storage.introspection import IntrospectionReader
 from mas_twisted.storage.stores.access_tokens import ACCESS_TOKEN_QUERY, AccessTokenStore
+from mas_twisted.storage.stores.admin import AdminListStore
 from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantStore
 from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
 from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY, CompatSessionStore
@@ -54,3 +55,4 @@ class Stores:
         self.browser_sessions = BrowserSessionStore(db_pool, clock)
         self.queue = QueueStore(db_pool, clock)
         self.compat_sessions = CompatSessionStore(db_pool, clock, self.introspection)
+        self.admin = AdminListStore(db_pool, clock)

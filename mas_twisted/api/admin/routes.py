@@ -1,0 +1,939 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""Every operation of ``/api/admin/v1`` (inventory §6), one :class:`~mas_twisted.api.admin.spec.Route`
+each, with the resources' attributes and their schemas (MAS's ``crates/handlers/src/admin/model.rs``).
+
+The answers have MAS's JSON:API-like shapes (``admin/response.rs``): a single resource is
+``{"data": {"type", "id", "attributes", "links": {"self"}}, "links": {"self"}}``; a list is
+``{"meta": {"count"}, "data": [... each with "meta": {"page": {"cursor"}}], "links": {"self",
+"first", "last", "next"?, "prev"?}}``, where the links repeat the filters, then ``count`` unless
+it is ``true``, then the page bounds. ``count=only`` answers the count and a ``self`` link alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from mas_twisted import __version__
+from mas_twisted.api.admin.spec import (
+    FILTER_DATES,
+    PAGINATION,
+    ULID_REF,
+    Answer,
+    Body,
+    Call,
+    Field,
+    JsonSchema,
+    Param,
+    Response,
+    Route,
+    filter_bool,
+    filter_enum,
+    filter_string,
+    filter_ulid,
+    format_datetime,
+    parse_ulid,
+    path_id,
+    resource_schemas,
+)
+from mas_twisted.storage.stores.admin import (
+    AnyFilter,
+    CompatSessionFilter,
+    OAuth2SessionFilter,
+    Pagination,
+    SessionDates,
+    UserEmailFilter,
+    UserFilter,
+    UserSessionFilter,
+)
+
+if TYPE_CHECKING:
+    from mas_twisted.handlers.admin import AdminHandler
+    from mas_twisted.types.compat import CompatSession
+    from mas_twisted.types.oauth2 import OAuth2Session
+    from mas_twisted.types.users import BrowserSession, User, UserEmail
+
+PREFIX = "/api/admin/v1"
+
+# -- resources ----------------------------------------------------------------------------------
+
+
+def _dt(description: str, nullable: bool = True) -> JsonSchema:
+    return {
+        "description": description,
+        "type": ["string", "null"] if nullable else "string",
+        "format": "date-time",
+    }
+
+
+def _nullable(ref: JsonSchema, description: str) -> JsonSchema:
+    return {"description": description, "anyOf": [ref, {"type": "null"}]}
+
+
+def _str(description: str, nullable: bool = True, **extra: Any) -> JsonSchema:
+    return {"description": description, "type": ["string", "null"] if nullable else "string", **extra}
+
+
+class Kind:
+    """One type of resource: its ``type``, collection path, attribute schema and serialiser."""
+
+    def __init__(
+        self, name: str, kind: str, path: str, schema: JsonSchema, attributes: Callable[[Any], dict[str, Any]]
+    ):
+        self.name = name
+        self.kind = kind
+        self.path = PREFIX + path
+        self.schema = schema
+        self.attributes = attributes
+
+    def resource(self, item: Any, *, cursor: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.kind,
+            "id": item.id,
+            "attributes": self.attributes(item),
+            "links": {"self": f"{self.path}/{item.id}"},
+        }
+        if cursor:
+            out["meta"] = {"page": {"cursor": item.id}}
+        return out
+
+    def single(self, item: Any, self_link: str | None = None) -> dict[str, Any]:
+        return {"data": self.resource(item), "links": {"self": self_link or f"{self.path}/{item.id}"}}
+
+
+def _user(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "created_at": format_datetime(user.created_at),
+        "locked_at": format_datetime(user.locked_at),
+        "deactivated_at": format_datetime(user.deactivated_at),
+        "admin": user.can_request_admin,
+        "legacy_guest": user.is_guest,
+    }
+
+
+def _user_email(email: UserEmail) -> dict[str, Any]:
+    return {"created_at": format_datetime(email.created_at), "user_id": email.user_id, "email": email.email}
+
+
+def _user_session(session: BrowserSession) -> dict[str, Any]:
+    return {
+        "created_at": format_datetime(session.created_at),
+        "finished_at": format_datetime(session.finished_at),
+        "user_id": session.user_id,
+        "user_agent": session.user_agent,
+        "last_active_at": format_datetime(session.last_active_at),
+        "last_active_ip": session.last_active_ip,
+    }
+
+
+def _compat_session(session: CompatSession) -> dict[str, Any]:
+    return {
+        "user_id": session.user_id,
+        "device_id": session.device_id,
+        "user_session_id": session.user_session_id,
+        "redirect_uri": None,
+        "created_at": format_datetime(session.created_at),
+        "user_agent": session.user_agent,
+        "last_active_at": format_datetime(session.last_active_at),
+        "last_active_ip": session.last_active_ip,
+        "finished_at": format_datetime(session.finished_at),
+        "human_name": session.human_name,
+    }
+
+
+def _oauth2_session(session: OAuth2Session) -> dict[str, Any]:
+    return {
+        "created_at": format_datetime(session.created_at),
+        "finished_at": format_datetime(session.finished_at),
+        "user_id": session.user_id,
+        "user_session_id": session.user_session_id,
+        "client_id": session.client_id,
+        "scope": session.scope_string,
+        "user_agent": session.user_agent,
+        "last_active_at": format_datetime(session.last_active_at),
+        "last_active_ip": session.last_active_ip,
+        "human_name": session.human_name,
+    }
+
+
+def _object(description: str, properties: dict[str, JsonSchema], required: list[str]) -> JsonSchema:
+    return {"description": description, "type": "object", "properties": properties, "required": required}
+
+
+USER = Kind(
+    "User",
+    "user",
+    "/users",
+    _object(
+        "A user",
+        {
+            "username": _str("The username (localpart) of the user", nullable=False),
+            "created_at": _dt("When the user was created", nullable=False),
+            "locked_at": _dt("When the user was locked. If null, the user is not locked."),
+            "deactivated_at": _dt("When the user was deactivated. If null, the user is not deactivated."),
+            "admin": {"description": "Whether the user can request admin privileges.", "type": "boolean"},
+            "legacy_guest": {
+                "description": "Whether the user was a guest before migrating to MAS",
+                "type": "boolean",
+            },
+        },
+        ["username", "created_at", "locked_at", "deactivated_at", "admin", "legacy_guest"],
+    ),
+    _user,
+)
+USER_EMAIL = Kind(
+    "UserEmail",
+    "user-email",
+    "/user-emails",
+    _object(
+        "An email address for a user",
+        {
+            "created_at": _dt("When the object was created", nullable=False),
+            "user_id": ULID_REF,
+            "email": _str("The email address of the user", nullable=False),
+        },
+        ["created_at", "user_id", "email"],
+    ),
+    _user_email,
+)
+USER_SESSION = Kind(
+    "UserSession",
+    "user-session",
+    "/user-sessions",
+    _object(
+        "The browser (cookie) session of a user",
+        {
+            "created_at": _dt("When the object was created", nullable=False),
+            "finished_at": _dt("When the session was finished"),
+            "user_id": ULID_REF,
+            "user_agent": _str("The user agent string that started this session, if any"),
+            "last_active_at": _dt("The last time the session was active"),
+            "last_active_ip": _str("The last IP address used by the session", format="ip"),
+        },
+        ["created_at", "finished_at", "user_id", "user_agent", "last_active_at", "last_active_ip"],
+    ),
+    _user_session,
+)
+COMPAT_SESSION = Kind(
+    "CompatSession",
+    "compat-session",
+    "/compat-sessions",
+    _object(
+        "A compatibility session for legacy clients",
+        {
+            "user_id": ULID_REF,
+            "device_id": _str("The Matrix device ID of this session"),
+            "user_session_id": _nullable(
+                ULID_REF, "The ID of the user session that started this session, if any"
+            ),
+            "redirect_uri": _str(
+                "The redirect URI used to login in the client, if it was an SSO login", format="uri"
+            ),
+            "created_at": _dt("The time this session was created", nullable=False),
+            "user_agent": _str("The user agent string that started this session, if any"),
+            "last_active_at": _dt("The time this session was last active"),
+            "last_active_ip": _str("The last IP address recorded for this session", format="ip"),
+            "finished_at": _dt("The time this session was finished"),
+            "human_name": _str("The user-provided name, if any"),
+        },
+        [
+            "user_id",
+            "device_id",
+            "user_session_id",
+            "redirect_uri",
+            "created_at",
+            "user_agent",
+            "last_active_at",
+            "last_active_ip",
+            "finished_at",
+            "human_name",
+        ],
+    ),
+    _compat_session,
+)
+OAUTH2_SESSION = Kind(
+    "OAuth2Session",
+    "oauth2-session",
+    "/oauth2-sessions",
+    _object(
+        "A OAuth 2.0 session",
+        {
+            "created_at": _dt("When the object was created", nullable=False),
+            "finished_at": _dt("When the session was finished"),
+            "user_id": _nullable(ULID_REF, "The ID of the user who owns the session"),
+            "user_session_id": _nullable(
+                ULID_REF, "The ID of the browser session which started this session"
+            ),
+            "client_id": ULID_REF,
+            "scope": _str("The scope granted for this session", nullable=False),
+            "user_agent": _str("The user agent string of the client which started this session"),
+            "last_active_at": _dt("The last time the session was active"),
+            "last_active_ip": _str("The last IP address used by the session", format="ip"),
+            "human_name": _str("The user-provided name, if any"),
+        },
+        [
+            "created_at",
+            "finished_at",
+            "user_id",
+            "user_session_id",
+            "client_id",
+            "scope",
+            "user_agent",
+            "last_active_at",
+            "last_active_ip",
+            "human_name",
+        ],
+    ),
+    _oauth2_session,
+)
+KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION)
+
+SITE_CONFIG_FIELDS = (
+    "password_login_enabled",
+    "password_registration_enabled",
+    "password_registration_email_required",
+    "password_registration_token_required",
+    "registration_token_required",
+    "email_change_allowed",
+    "displayname_change_allowed",
+    "password_change_allowed",
+    "account_recovery_allowed",
+    "account_deactivation_allowed",
+    "captcha_enabled",
+)
+SCHEMAS: dict[str, JsonSchema] = {
+    "UserStatus": {"type": "string", "enum": ["active", "locked", "deactivated"]},
+    "SessionStatus": {"type": "string", "enum": ["active", "finished"]},
+    "OAuth2ClientKind": {"type": "string", "enum": ["dynamic", "static"]},
+    "SiteConfig": _object(
+        "Some configuration values of this service",
+        {
+            "server_name": {"type": "string"},
+            **{name: {"type": "boolean"} for name in SITE_CONFIG_FIELDS},
+            "minimum_password_complexity": {"type": "integer", "minimum": 0, "maximum": 4},
+        },
+        ["server_name", *SITE_CONFIG_FIELDS, "minimum_password_complexity"],
+    ),
+    "Version": _object("The version of this service", {"version": {"type": "string"}}, ["version"]),
+}
+for _kind in KINDS:
+    SCHEMAS[_kind.name] = _kind.schema
+    SCHEMAS.update(resource_schemas(_kind.name))
+
+
+# -- lists ----------------------------------------------------------------------------------------
+def _query_value(value: str) -> str:
+    return quote(value, safe="-_.~:!$'()*,;@/")
+
+
+def _with_page(base: str, *, before: str | None, after: str | None, forward: bool, count: int) -> str:
+    path, _, query = base.partition("?")
+    parts = [query] if query else []
+    if before is not None:
+        parts.append(f"page[before]={before}")
+    if after is not None:
+        parts.append(f"page[after]={after}")
+    parts.append(f"page[{'first' if forward else 'last'}]={count}")
+    return f"{path}?{'&'.join(parts)}"
+
+
+async def _list(
+    handler: AdminHandler, call: Call, kind: Kind, list_filter: AnyFilter, filters: tuple[Param, ...]
+) -> Answer:
+    """A page of ``kind`` (MAS's ``PaginatedResponse::for_page`` / ``for_count_only``)."""
+    params = call.params
+    query = [
+        f"{p.name}={_query_value(v)}"
+        for p in filters
+        for v in call.raw.get(p.name, ())
+        if p.location == "query"
+    ]
+    include_count = params["count"] or "true"
+    if include_count != "true":
+        query.append(f"count={include_count}")
+    base = kind.path + (f"?{'&'.join(query)}" if query else "")
+    size = params["first"] or params["last"] or 10
+    pagination = Pagination(
+        count=size, forward=params["last"] is None, before=params["before"], after=params["after"]
+    )
+    page, total = await handler.list(list_filter, pagination, include_count)
+    if page is None:
+        return Answer(200, {"meta": {"count": total}, "links": {"self": base}})
+    links: dict[str, str] = {
+        "self": _with_page(
+            base, before=pagination.before, after=pagination.after, forward=pagination.forward, count=size
+        ),
+        "first": _with_page(base, before=None, after=None, forward=True, count=size),
+        "last": _with_page(base, before=None, after=None, forward=False, count=size),
+    }
+    if page.has_next_page:
+        links["next"] = _with_page(
+            base, before=None, after=page.items[-1].id, forward=pagination.forward, count=size
+        )
+    if page.has_previous_page:
+        links["prev"] = _with_page(
+            base, before=page.items[0].id, after=None, forward=pagination.forward, count=size
+        )
+    body: dict[str, Any] = {}
+    if total is not None:
+        body["meta"] = {"count": total}
+    body["data"] = [kind.resource(item, cursor=True) for item in page.items]
+    body["links"] = links
+    return Answer(200, body)
+
+
+def _dates(params: Mapping[str, Any]) -> SessionDates:
+    return SessionDates(
+        created_before=params["created_before"],
+        created_after=params["created_after"],
+        last_active_before=params["last_active_before"],
+        last_active_after=params["last_active_after"],
+    )
+
+
+USER_FILTERS: tuple[Param, ...] = (
+    filter_bool("admin", "admin", "Retrieve users with (or without) the `admin` flag set"),
+    filter_bool(
+        "legacy-guest", "legacy_guest", "Retrieve users with (or without) the `legacy_guest` flag set"
+    ),
+    filter_string("search", "search", "Retrieve users whose username contains the given string"),
+    filter_enum(
+        "status",
+        "status",
+        "Retrieve the users with the given status: `active`, `locked` (deactivated users included) or `deactivated`",
+        "UserStatus",
+        ("active", "locked", "deactivated"),
+    ),
+    filter_ulid(
+        "active-oauth2-client",
+        "active_oauth2_clients",
+        "Retrieve users with an active OAuth 2.0 session of any of the given clients (repeatable)",
+        repeated=True,
+    ),
+    filter_bool(
+        "has-active-oauth2-session",
+        "has_active_oauth2_session",
+        "Retrieve users with (or without) an active OAuth 2.0 session",
+    ),
+    filter_bool(
+        "has-active-compat-session",
+        "has_active_compat_session",
+        "Retrieve users with (or without) an active compatibility session",
+    ),
+)
+
+
+async def list_users(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    await handler.check_clients_exist(p["active_oauth2_clients"])
+    list_filter = UserFilter(
+        admin=p["admin"],
+        legacy_guest=p["legacy_guest"],
+        search=p["search"],
+        status=p["status"],
+        active_oauth2_clients=p["active_oauth2_clients"],
+        has_active_oauth2_session=p["has_active_oauth2_session"],
+        has_active_compat_session=p["has_active_compat_session"],
+    )
+    return await _list(handler, call, USER, list_filter, USER_FILTERS)
+
+
+EMAIL_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    filter_string("email", "email", "Retrieve the user email with the given email address"),
+)
+
+
+async def list_user_emails(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    return await _list(
+        handler, call, USER_EMAIL, UserEmailFilter(user_id=p["user"], email=p["email"]), EMAIL_FILTERS
+    )
+
+
+_STATUS = filter_enum(
+    "status", "status", "Retrieve the items with the given status", "SessionStatus", ("active", "finished")
+)
+USER_SESSION_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    _STATUS,
+    *FILTER_DATES,
+)
+
+
+async def list_user_sessions(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    list_filter = UserSessionFilter(user_id=p["user"], status=p["status"], dates=_dates(p))
+    return await _list(handler, call, USER_SESSION, list_filter, USER_SESSION_FILTERS)
+
+
+COMPAT_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    filter_ulid("user-session", "user_session", "Retrieve the items started from the given browser session"),
+    _STATUS,
+    *FILTER_DATES,
+)
+
+
+async def list_compat_sessions(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    if p["user_session"] is not None:
+        await handler.check_user_session_exists(p["user_session"])
+    list_filter = CompatSessionFilter(
+        user_id=p["user"], user_session_id=p["user_session"], status=p["status"], dates=_dates(p)
+    )
+    return await _list(handler, call, COMPAT_SESSION, list_filter, COMPAT_FILTERS)
+
+
+OAUTH2_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    filter_ulid(
+        "client", "client", "Retrieve the items for any of the given clients (repeatable)", repeated=True
+    ),
+    filter_enum(
+        "client-kind",
+        "client_kind",
+        "Retrieve the items of static or dynamic clients",
+        "OAuth2ClientKind",
+        ("dynamic", "static"),
+    ),
+    filter_ulid("user-session", "user_session", "Retrieve the items started from the given browser session"),
+    filter_string(
+        "scope",
+        "scope",
+        "Retrieve the items with every one of the given scope tokens (repeatable)",
+        repeated=True,
+    ),
+    _STATUS,
+    *FILTER_DATES,
+)
+
+
+async def list_oauth2_sessions(handler: AdminHandler, call: Call) -> Answer:
+    from mas_twisted.api.errors import AdminApiError
+    from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
+
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    await handler.check_clients_exist(p["client"])
+    if p["user_session"] is not None:
+        await handler.check_user_session_exists(p["user_session"])
+    for token in p["scope"]:
+        try:
+            valid = len(Scope.parse(token).tokens) == 1
+        except InvalidScopeFormat:
+            valid = False
+        if not valid:
+            raise AdminApiError(400, f'Invalid scope "{token}" in filter parameters') from None
+    list_filter = OAuth2SessionFilter(
+        user_id=p["user"],
+        client_ids=p["client"],
+        client_kind=p["client_kind"],
+        user_session_id=p["user_session"],
+        scope=p["scope"],
+        status=p["status"],
+        dates=_dates(p),
+    )
+    return await _list(handler, call, OAUTH2_SESSION, list_filter, OAUTH2_FILTERS)
+
+
+# -- single resources ------------------------------------------------------------------------------
+async def get_user(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, USER.single(await handler.get_user(call.params["id"])))
+
+
+async def get_user_by_username(handler: AdminHandler, call: Call) -> Answer:
+    username = call.params["username"]
+    user = await handler.get_user_by_username(username)
+    return Answer(200, USER.single(user, f"{USER.path}/by-username/{_query_value(username)}"))
+
+
+async def create_user(handler: AdminHandler, call: Call) -> Answer:
+    body = call.body
+    user = await handler.create_user(
+        body["username"], skip_homeserver_check=body["skip_homeserver_check"], displayname=body["displayname"]
+    )
+    return Answer(201, USER.single(user))
+
+
+async def set_password(handler: AdminHandler, call: Call) -> Answer:
+    await handler.set_password(
+        call.params["id"], call.body["password"], skip_password_check=bool(call.body["skip_password_check"])
+    )
+    return Answer(204)
+
+
+def _user_action(name: str) -> Callable[[AdminHandler, Call], Any]:
+    async def run(handler: AdminHandler, call: Call) -> Answer:
+        user_id = call.params["id"]
+        if name == "set-admin":
+            user = await handler.set_admin(user_id, call.body["admin"])
+        elif name == "lock":
+            user = await handler.lock_user(user_id)
+        elif name == "unlock":
+            user = await handler.unlock_user(user_id)
+        elif name == "deactivate":
+            user = await handler.deactivate_user(user_id, skip_erase=call.body["skip_erase"])
+        else:
+            user = await handler.reactivate_user(user_id)
+        return Answer(200, USER.single(user, f"{USER.path}/{user_id}/{name}"))
+
+    return run
+
+
+async def get_user_email(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, USER_EMAIL.single(await handler.get_user_email(call.params["id"])))
+
+
+async def add_user_email(handler: AdminHandler, call: Call) -> Answer:
+    email = await handler.add_user_email(call.body["user_id"], call.body["email"])
+    return Answer(201, USER_EMAIL.single(email))
+
+
+async def delete_user_email(handler: AdminHandler, call: Call) -> Answer:
+    await handler.delete_user_email(call.params["id"])
+    return Answer(204)
+
+
+async def get_user_session(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, USER_SESSION.single(await handler.get_user_session(call.params["id"])))
+
+
+async def finish_user_session(handler: AdminHandler, call: Call) -> Answer:
+    session = await handler.finish_user_session(call.params["id"])
+    return Answer(200, USER_SESSION.single(session, f"{USER_SESSION.path}/{session.id}/finish"))
+
+
+async def get_compat_session(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, COMPAT_SESSION.single(await handler.get_compat_session(call.params["id"])))
+
+
+async def finish_compat_session(handler: AdminHandler, call: Call) -> Answer:
+    session = await handler.finish_compat_session(call.params["id"])
+    return Answer(200, COMPAT_SESSION.single(session, f"{COMPAT_SESSION.path}/{session.id}/finish"))
+
+
+async def get_oauth2_session(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, OAUTH2_SESSION.single(await handler.get_oauth2_session(call.params["id"])))
+
+
+async def finish_oauth2_session(handler: AdminHandler, call: Call) -> Answer:
+    session = await handler.finish_oauth2_session(call.params["id"])
+    return Answer(200, OAUTH2_SESSION.single(session, f"{OAUTH2_SESSION.path}/{session.id}/finish"))
+
+
+async def site_config(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, handler.site_config())
+
+
+async def version(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, {"version": __version__})
+
+
+# -- the table ----------------------------------------------------------------------------------
+def _ok(kind: Kind, description: str) -> Response:
+    return Response(200, description, f"SingleResponse_for_{kind.name}")
+
+
+def _not_found(what: str) -> Response:
+    return Response(404, f"{what} was not found")
+
+
+def _list_ok(kind: Kind, what: str) -> Response:
+    return Response(200, f"Paginated response of {what}", f"PaginatedResponse_for_{kind.name}")
+
+
+_ID = path_id()
+_USERNAME = Param(
+    "username", "username", {"type": "string"}, "The username (localpart) of the user", location="path"
+)
+
+CREATE_USER_BODY = Body(
+    "AddUserRequest",
+    "JSON payload for the `POST /api/admin/v1/users` endpoint",
+    (
+        Field("username", ("string",), "The username of the user to add.", required=True),
+        Field(
+            "skip_homeserver_check",
+            ("boolean",),
+            "Skip checking with the homeserver whether the username is available.",
+            default=False,
+        ),
+        Field("displayname", ("string", "null"), "The displayname of the user to add."),
+        Field("avatar_url", ("string", "null"), "The avatar URL of the user to add (not used yet)."),
+    ),
+)
+SET_PASSWORD_BODY = Body(
+    "SetUserPasswordRequest",
+    "JSON payload for the `POST /api/admin/v1/users/:id/set-password` endpoint",
+    (
+        Field("password", ("string",), "The password to set for the user", required=True),
+        Field("skip_password_check", ("boolean", "null"), "Skip the password complexity check"),
+    ),
+)
+SET_ADMIN_BODY = Body(
+    "UserSetAdminRequest",
+    "JSON payload for the `POST /api/admin/v1/users/:id/set-admin` endpoint",
+    (Field("admin", ("boolean",), "Whether the user can request admin privileges.", required=True),),
+)
+DEACTIVATE_BODY = Body(
+    "DeactivateUserRequest",
+    "JSON payload for the `POST /api/admin/v1/users/:id/deactivate` endpoint",
+    (
+        Field(
+            "skip_erase",
+            ("boolean",),
+            "Whether to skip requesting the homeserver to GDPR-erase the user upon deactivation.",
+            default=False,
+        ),
+    ),
+    optional=True,
+)
+ADD_EMAIL_BODY = Body(
+    "AddUserEmailRequest",
+    "JSON payload for the `POST /api/admin/v1/user-emails` endpoint",
+    (
+        Field(
+            "user_id",
+            ("string",),
+            "The ID of the user to which the email should be added.",
+            required=True,
+            extra_schema={"pattern": "^[0123456789ABCDEFGHJKMNPQRSTVWXYZ]{26}$"},
+            check=parse_ulid,
+        ),
+        Field(
+            "email",
+            ("string",),
+            "The email address of the user to add.",
+            required=True,
+            extra_schema={"format": "email"},
+        ),
+    ),
+)
+
+
+def _user_route(name: str, operation_id: str, summary: str, body: Body | None = None) -> Route:
+    return Route(
+        "POST",
+        f"{PREFIX}/users/{{id}}/{name}",
+        operation_id,
+        summary,
+        "user",
+        _user_action(name),
+        (_ok(USER, f"The user, after: {summary.lower()}"), _not_found("User")),
+        params=(_ID,),
+        body=body,
+    )
+
+
+def _session_routes(
+    kind: Kind,
+    tag: str,
+    what: str,
+    filters: tuple[Param, ...],
+    run_list: Any,
+    run_get: Any,
+    run_finish: Any,
+    ids: tuple[str, str, str],
+) -> tuple[Route, ...]:
+    return (
+        Route(
+            "GET",
+            kind.path,
+            ids[0],
+            f"List {what}s",
+            tag,
+            run_list,
+            (_list_ok(kind, f"{what}s"), _not_found("A user, client or browser session of the filters")),
+            params=PAGINATION + filters,
+        ),
+        Route(
+            "GET",
+            f"{kind.path}/{{id}}",
+            ids[1],
+            f"Get a {what}",
+            tag,
+            run_get,
+            (_ok(kind, f"The {what}"), _not_found(what.capitalize())),
+            params=(_ID,),
+        ),
+        Route(
+            "POST",
+            f"{kind.path}/{{id}}/finish",
+            ids[2],
+            f"Finish a {what}",
+            tag,
+            run_finish,
+            (_ok(kind, f"The {what}, finished"), _not_found(what.capitalize())),
+            params=(_ID,),
+        ),
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET",
+        f"{PREFIX}/site-config",
+        "siteConfig",
+        "Get informations about the configuration of this MAS instance",
+        "server",
+        site_config,
+        (Response(200, "Some configuration values", "SiteConfig"),),
+    ),
+    Route(
+        "GET",
+        f"{PREFIX}/version",
+        "version",
+        "Get the version currently running",
+        "server",
+        version,
+        (Response(200, "The version", "Version"),),
+    ),
+    Route(
+        "GET",
+        USER.path,
+        "listUsers",
+        "List users",
+        "user",
+        list_users,
+        (_list_ok(USER, "users"), _not_found("A client of the filters")),
+        params=PAGINATION + USER_FILTERS,
+    ),
+    Route(
+        "POST",
+        USER.path,
+        "createUser",
+        "Create a new user",
+        "user",
+        create_user,
+        (
+            Response(201, "User was created", "SingleResponse_for_User"),
+            Response(409, "User already exists, or the username is reserved by the homeserver"),
+            Response(503, "The homeserver could not be asked whether the username is available"),
+        ),
+        body=CREATE_USER_BODY,
+    ),
+    Route(
+        "GET",
+        f"{USER.path}/{{id}}",
+        "getUser",
+        "Get a user",
+        "user",
+        get_user,
+        (_ok(USER, "User was found"), _not_found("User")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        f"{USER.path}/{{id}}/set-password",
+        "setUserPassword",
+        "Set the password for a user",
+        "user",
+        set_password,
+        (
+            Response(204, "Password was set", None),
+            Response(403, "Password auth is disabled in the server configuration"),
+            _not_found("User"),
+        ),
+        params=(_ID,),
+        body=SET_PASSWORD_BODY,
+    ),
+    Route(
+        "GET",
+        f"{USER.path}/by-username/{{username}}",
+        "getUserByUsername",
+        "Get a user by its username (localpart)",
+        "user",
+        get_user_by_username,
+        (_ok(USER, "User was found"), _not_found("User")),
+        params=(_USERNAME,),
+    ),
+    _user_route("set-admin", "userSetAdmin", "Set whether a user can request admin", SET_ADMIN_BODY),
+    _user_route("deactivate", "deactivateUser", "Deactivate a user", DEACTIVATE_BODY),
+    _user_route("reactivate", "reactivateUser", "Reactivate a user"),
+    _user_route("lock", "lockUser", "Lock a user"),
+    _user_route("unlock", "unlockUser", "Unlock a user"),
+    Route(
+        "GET",
+        USER_EMAIL.path,
+        "listUserEmails",
+        "List user emails",
+        "user-email",
+        list_user_emails,
+        (_list_ok(USER_EMAIL, "user emails"), _not_found("User")),
+        params=PAGINATION + EMAIL_FILTERS,
+    ),
+    Route(
+        "POST",
+        USER_EMAIL.path,
+        "addUserEmail",
+        "Add a user email",
+        "user-email",
+        add_user_email,
+        (
+            Response(201, "User email was created", "SingleResponse_for_UserEmail"),
+            Response(409, "Email already in use"),
+            _not_found("User"),
+        ),
+        body=ADD_EMAIL_BODY,
+    ),
+    Route(
+        "GET",
+        f"{USER_EMAIL.path}/{{id}}",
+        "getUserEmail",
+        "Get a user email",
+        "user-email",
+        get_user_email,
+        (_ok(USER_EMAIL, "User email was found"), _not_found("User email")),
+        params=(_ID,),
+    ),
+    Route(
+        "DELETE",
+        f"{USER_EMAIL.path}/{{id}}",
+        "deleteUserEmail",
+        "Delete a user email",
+        "user-email",
+        delete_user_email,
+        (Response(204, "User email was found", None), _not_found("User email")),
+        params=(_ID,),
+    ),
+    *_session_routes(
+        USER_SESSION,
+        "user-session",
+        "user session",
+        USER_SESSION_FILTERS,
+        list_user_sessions,
+        get_user_session,
+        finish_user_session,
+        ("listUserSessions", "getUserSession", "finishUserSession"),
+    ),
+    *_session_routes(
+        COMPAT_SESSION,
+        "compat-session",
+        "compatibility session",
+        COMPAT_FILTERS,
+        list_compat_sessions,
+        get_compat_session,
+        finish_compat_session,
+        ("listCompatSessions", "getCompatSession", "finishCompatSession"),
+    ),
+    *_session_routes(
+        OAUTH2_SESSION,
+        "oauth2-session",
+        "OAuth 2.0 session",
+        OAUTH2_FILTERS,
+        list_oauth2_sessions,
+        get_oauth2_session,
+        finish_oauth2_session,
+        ("listOAuth2Sessions", "getOAuth2Session", "finishOAuth2Session"),
+    ),
+)

@@ -1,0 +1,414 @@
+# SPDX-License-Identifier: AGPL-3.0-only
+"""The filtered, paginated lists of the admin API (MAS's ``crates/storage-pg/src/pagination.rs``
+and the ``list``/``count`` methods of its repositories, inventory §6).
+
+Every list is keyed by its ULID column: ``page[after]``/``page[before]`` are exclusive bounds on
+it, a forward page reads ``count + 1`` rows in ascending order and a backward page ``count + 1``
+in descending order (then reversed), and the extra row tells whether there is a next (forward)
+or previous (backward) page, as MAS's ``Pagination::process`` does. ULIDs are stored as
+upper-case Crockford text, whose byte order is their time order.
+
+Each ``*Filter`` is a frozen attrs class whose fields are ANDed; a ``None`` field does not
+filter. Timestamps are epoch milliseconds. The same ``WHERE`` clause serves the page and its
+``count``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from mas_twisted.storage._base import SQLBaseStore
+from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.types.compat import CompatSession
+from mas_twisted.types.oauth2 import OAuth2Session
+from mas_twisted.types.users import BrowserSession, User, UserEmail
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Pagination:
+    """One page request: exclusive ULID bounds, the direction and the page size."""
+
+    count: int = 10
+    forward: bool = True
+    before: str | None = None
+    after: str | None = None
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """The items of one page, in ascending id order, and whether more lie on either side."""
+
+    items: list[T]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+@attrs.frozen
+class _Query:
+    """``FROM``, joins and ``WHERE`` terms of one list."""
+
+    table: str
+    id_column: str
+    where: list[str] = attrs.field(factory=list)
+    args: list[Any] = attrs.field(factory=list)
+
+    def add(self, clause: str, *args: Any) -> None:
+        self.where.append(clause)
+        self.args.extend(args)
+
+    def where_sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.where)) if self.where else ""
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _in_clause(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def _dates(
+    query: _Query,
+    prefix: str,
+    created_before: int | None,
+    created_after: int | None,
+    last_active_before: int | None,
+    last_active_after: int | None,
+) -> None:
+    if created_before is not None:
+        query.add(f"{prefix}.created_at < ?", created_before)
+    if created_after is not None:
+        query.add(f"{prefix}.created_at > ?", created_after)
+    if last_active_before is not None:
+        query.add(f"{prefix}.last_active_at < ?", last_active_before)
+    if last_active_after is not None:
+        query.add(f"{prefix}.last_active_at > ?", last_active_after)
+
+
+def _status(query: _Query, prefix: str, status: str | None) -> None:
+    if status == "active":
+        query.add(f"{prefix}.finished_at IS NULL")
+    elif status == "finished":
+        query.add(f"{prefix}.finished_at IS NOT NULL")
+
+
+def _page_txn(
+    txn: LoggingTransaction,
+    query: _Query,
+    select: str,
+    pagination: Pagination,
+    from_row: Callable[[Sequence[Any]], T],
+) -> Page[T]:
+    where, args = list(query.where), list(query.args)
+    if pagination.after is not None:
+        where.append(f"{query.id_column} > ?")
+        args.append(pagination.after)
+    if pagination.before is not None:
+        where.append(f"{query.id_column} < ?")
+        args.append(pagination.before)
+    order = "ASC" if pagination.forward else "DESC"
+    sql = (
+        f"SELECT {select} FROM {query.table}"
+        + ((" WHERE " + " AND ".join(where)) if where else "")
+        + f" ORDER BY {query.id_column} {order} LIMIT ?"
+    )
+    txn.execute(sql, (*args, pagination.count + 1))
+    rows = txn.fetchall()
+    full = len(rows) == pagination.count + 1
+    if full:
+        rows = rows[:-1]
+    if not pagination.forward:
+        rows = list(reversed(rows))
+    items = [from_row(row) for row in rows]
+    return Page(
+        items, has_next_page=full and pagination.forward, has_previous_page=full and not pagination.forward
+    )
+
+
+def _count_txn(txn: LoggingTransaction, query: _Query) -> int:
+    txn.execute(f"SELECT COUNT(*) FROM {query.table}{query.where_sql()}", tuple(query.args))
+    row = txn.fetchone()
+    return int(row[0]) if row else 0
+
+
+# -- filters ----------------------------------------------------------------------------------
+@attrs.frozen
+class UserFilter:
+    """``GET /users`` (MAS's ``UserFilter``)."""
+
+    admin: bool | None = None
+    legacy_guest: bool | None = None
+    #: A substring of the username (case-insensitive).
+    search: str | None = None
+    #: ``active``, ``locked`` (deactivated users included) or ``deactivated``.
+    status: str | None = None
+    #: Users with a valid OAuth 2.0 session of any of these clients.
+    active_oauth2_clients: tuple[str, ...] = ()
+    has_active_oauth2_session: bool | None = None
+    has_active_compat_session: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("users u", "u.user_id")
+        if self.admin is not None:
+            q.add("u.can_request_admin = ?", self.admin)
+        if self.legacy_guest is not None:
+            q.add("u.is_guest = ?", self.legacy_guest)
+        if self.search is not None:
+            q.add("LOWER(u.username) LIKE ? ESCAPE '\\'", f"%{_like_escape(self.search.lower())}%")
+        if self.status == "active":
+            q.add("u.locked_at IS NULL AND u.deactivated_at IS NULL")
+        elif self.status == "locked":
+            q.add("u.locked_at IS NOT NULL")
+        elif self.status == "deactivated":
+            q.add("u.deactivated_at IS NOT NULL")
+        if self.active_oauth2_clients:
+            clause, args = _in_clause("s.oauth2_client_id", self.active_oauth2_clients)
+            q.add(
+                "EXISTS (SELECT 1 FROM oauth2_sessions s WHERE s.user_id = u.user_id"
+                f" AND s.finished_at IS NULL AND {clause})",
+                *args,
+            )
+        if self.has_active_oauth2_session is not None:
+            q.add(
+                ("" if self.has_active_oauth2_session else "NOT ")
+                + "EXISTS (SELECT 1 FROM oauth2_sessions s WHERE s.user_id = u.user_id AND s.finished_at IS NULL)"
+            )
+        if self.has_active_compat_session is not None:
+            q.add(
+                ("" if self.has_active_compat_session else "NOT ")
+                + "EXISTS (SELECT 1 FROM compat_sessions c WHERE c.user_id = u.user_id AND c.finished_at IS NULL)"
+            )
+        return q
+
+
+@attrs.frozen
+class UserEmailFilter:
+    """``GET /user-emails``."""
+
+    user_id: str | None = None
+    email: str | None = None
+
+    def query(self) -> _Query:
+        q = _Query("user_emails e", "e.user_email_id")
+        if self.user_id is not None:
+            q.add("e.user_id = ?", self.user_id)
+        if self.email is not None:
+            q.add("e.email = ?", self.email)
+        return q
+
+
+@attrs.frozen
+class SessionDates:
+    """The date filters every session list shares (epoch milliseconds, exclusive)."""
+
+    created_before: int | None = None
+    created_after: int | None = None
+    last_active_before: int | None = None
+    last_active_after: int | None = None
+
+
+@attrs.frozen
+class UserSessionFilter:
+    """``GET /user-sessions`` (browser sessions)."""
+
+    user_id: str | None = None
+    status: str | None = None
+    dates: SessionDates = SessionDates()
+
+    def query(self) -> _Query:
+        q = _Query("user_sessions s JOIN users u ON u.user_id = s.user_id", "s.user_session_id")
+        if self.user_id is not None:
+            q.add("s.user_id = ?", self.user_id)
+        _status(q, "s", self.status)
+        _dates(q, "s", *attrs.astuple(self.dates))
+        return q
+
+
+@attrs.frozen
+class CompatSessionFilter:
+    """``GET /compat-sessions``."""
+
+    user_id: str | None = None
+    user_session_id: str | None = None
+    status: str | None = None
+    dates: SessionDates = SessionDates()
+
+    def query(self) -> _Query:
+        q = _Query("compat_sessions c", "c.compat_session_id")
+        if self.user_id is not None:
+            q.add("c.user_id = ?", self.user_id)
+        if self.user_session_id is not None:
+            q.add("c.user_session_id = ?", self.user_session_id)
+        _status(q, "c", self.status)
+        _dates(q, "c", *attrs.astuple(self.dates))
+        return q
+
+
+@attrs.frozen
+class OAuth2SessionFilter:
+    """``GET /oauth2-sessions``."""
+
+    user_id: str | None = None
+    #: Sessions of any of these clients.
+    client_ids: tuple[str, ...] = ()
+    #: ``static`` or ``dynamic``.
+    client_kind: str | None = None
+    user_session_id: str | None = None
+    #: Sessions whose scope has every one of these tokens.
+    scope: tuple[str, ...] = ()
+    status: str | None = None
+    dates: SessionDates = SessionDates()
+
+    def query(self) -> _Query:
+        q = _Query("oauth2_sessions o", "o.oauth2_session_id")
+        if self.user_id is not None:
+            q.add("o.user_id = ?", self.user_id)
+        if self.client_ids:
+            clause, args = _in_clause("o.oauth2_client_id", self.client_ids)
+            q.add(clause, *args)
+        if self.client_kind is not None:
+            q.add(
+                "o.oauth2_client_id IN (SELECT oauth2_client_id FROM oauth2_clients WHERE is_static = ?)",
+                self.client_kind == "static",
+            )
+        if self.user_session_id is not None:
+            q.add("o.user_session_id = ?", self.user_session_id)
+        for token in self.scope:
+            # ``scope_list`` is a JSON array of strings: the token appears as its JSON string.
+            q.add("o.scope_list LIKE ? ESCAPE '\\'", f"%{_like_escape(json.dumps(token))}%")
+        _status(q, "o", self.status)
+        _dates(q, "o", *attrs.astuple(self.dates))
+        return q
+
+
+_USER_SELECT = ", ".join(f"u.{c}" for c in User.COLUMNS)
+_EMAIL_SELECT = ", ".join(f"e.{c}" for c in UserEmail.COLUMNS)
+_USER_SESSION_SELECT = ", ".join(f"s.{c}" for c in BrowserSession.COLUMNS) + ", " + _USER_SELECT
+_COMPAT_SELECT = ", ".join(f"c.{c}" for c in CompatSession.COLUMNS)
+_OAUTH2_SELECT = ", ".join(f"o.{c}" for c in OAuth2Session.COLUMNS)
+_N_SESSION = len(BrowserSession.COLUMNS)
+
+
+def _browser_session(row: Sequence[Any]) -> BrowserSession:
+    return BrowserSession.from_row(row[:_N_SESSION], User.from_row(row[_N_SESSION:]))
+
+
+_LISTS: dict[type, tuple[str, Callable[[Sequence[Any]], Any]]] = {
+    UserFilter: (_USER_SELECT, User.from_row),
+    UserEmailFilter: (_EMAIL_SELECT, UserEmail.from_row),
+    UserSessionFilter: (_USER_SESSION_SELECT, _browser_session),
+    CompatSessionFilter: (_COMPAT_SELECT, CompatSession.from_row),
+    OAuth2SessionFilter: (_OAUTH2_SELECT, OAuth2Session.from_row),
+}
+
+AnyFilter = UserFilter | UserEmailFilter | UserSessionFilter | CompatSessionFilter | OAuth2SessionFilter
+
+
+class AdminListStore(SQLBaseStore):
+    """The admin API's lists: a page, its total count, or both, in one transaction."""
+
+    async def list_page(
+        self, list_filter: AnyFilter, pagination: Pagination | None, *, count: bool
+    ) -> tuple[Page[Any] | None, int | None]:
+        """The page ``pagination`` of what ``list_filter`` selects (``None``: no page) and, if
+        ``count``, how many it selects in all."""
+        select, from_row = _LISTS[type(list_filter)]
+        query = list_filter.query()
+
+        def _list_txn(txn: LoggingTransaction) -> tuple[Page[Any] | None, int | None]:
+            page = _page_txn(txn, query, select, pagination, from_row) if pagination is not None else None
+            total = _count_txn(txn, query) if count else None
+            return page, total
+
+        return await self.db_pool.runInteraction(f"admin_list_{type(list_filter).__name__}", _list_txn)
+
+    async def get_user_session(self, session_id: str) -> BrowserSession | None:
+        """The browser session ``session_id`` with its user, or ``None``."""
+        q = UserSessionFilter().query()
+        q.add("s.user_session_id = ?", session_id)
+
+        def _get_txn(txn: LoggingTransaction) -> BrowserSession | None:
+            txn.execute(f"SELECT {_USER_SESSION_SELECT} FROM {q.table}{q.where_sql()}", tuple(q.args))
+            row = txn.fetchone()
+            return _browser_session(row) if row else None
+
+        return await self.db_pool.runInteraction("admin_get_user_session", _get_txn)
+
+    async def get_user_email(self, email_id: str) -> UserEmail | None:
+        rows = await self.db_pool.execute(
+            "admin_get_user_email",
+            f"SELECT {', '.join(UserEmail.COLUMNS)} FROM user_emails WHERE user_email_id = ?",
+            email_id,
+        )
+        return UserEmail.from_row(rows[0]) if rows else None
+
+    async def existing_client_ids(self, client_ids: Sequence[str]) -> set[str]:
+        """Which of ``client_ids`` are clients here."""
+        if not client_ids:
+            return set()
+        clause, args = _in_clause("oauth2_client_id", client_ids)
+        rows = await self.db_pool.execute(
+            "admin_existing_client_ids", f"SELECT oauth2_client_id FROM oauth2_clients WHERE {clause}", *args
+        )
+        return {row[0] for row in rows}
+
+    # -- state changes of the admin API, each with its jobs (``also``) in one transaction --------
+    async def deactivate_user(
+        self, user_id: str, at: int, also: Callable[[LoggingTransaction], object]
+    ) -> bool:
+        """Mark the user deactivated at ``at`` unless they are already; ``also`` runs either way
+        (the ``deactivate-user`` job, which ends their sessions and tells the homeserver)."""
+
+        def _deactivate_txn(txn: LoggingTransaction) -> bool:
+            txn.execute(
+                "UPDATE users SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL",
+                (at, user_id),
+            )
+            changed = txn.rowcount == 1
+            also(txn)
+            return changed
+
+        return await self.db_pool.runInteraction("admin_deactivate_user", _deactivate_txn)
+
+    async def add_user_email(
+        self, email: UserEmail, also: Callable[[LoggingTransaction], object]
+    ) -> UserEmail | None:
+        """Add the address unless some user has it already (then that row, nothing added)."""
+        from mas_twisted.storage.stores.user_emails import add_user_email_txn, find_user_email_by_email_txn
+
+        def _add_txn(txn: LoggingTransaction) -> UserEmail | None:
+            existing = find_user_email_by_email_txn(txn, email.email)
+            if existing is not None:
+                return existing
+            add_user_email_txn(txn, email)
+            also(txn)
+            return None
+
+        return await self.db_pool.runInteraction("admin_add_user_email", _add_txn)
+
+    async def remove_user_email(self, email_id: str, also: Callable[[LoggingTransaction], object]) -> bool:
+        """Delete the address; whether it existed (``also`` runs only then)."""
+
+        def _remove_txn(txn: LoggingTransaction) -> bool:
+            txn.execute("DELETE FROM user_emails WHERE user_email_id = ?", (email_id,))
+            if txn.rowcount != 1:
+                return False
+            also(txn)
+            return True
+
+        return await self.db_pool.runInteraction("admin_remove_user_email", _remove_txn)
+
+    async def finish_user_session(self, session_id: str, at: int) -> bool:
+        """Finish the browser session unless it is finished; whether this finished it."""
+        from mas_twisted.storage.stores.browser_sessions import finish_browser_session_txn
+
+        return await self.db_pool.runInteraction(
+            "admin_finish_user_session", finish_browser_session_txn, session_id, at
+        )
