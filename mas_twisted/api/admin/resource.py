@@ -27,7 +27,15 @@ from mas_twisted import __version__, urls
 from mas_twisted.api.admin.routes import ROUTES, SCHEMAS
 from mas_twisted.api.admin.spec import Call, Route, openapi_document
 from mas_twisted.api.errors import AdminApiError
-from mas_twisted.rest._base import API_CORS, _install, html_response, json_response, with_length
+from mas_twisted.rest._base import (
+    API_CORS,
+    _install,
+    html_response,
+    json_response,
+    log_parse_error,
+    with_length,
+)
+from mas_twisted.rest._parse import ParseError, all_values, read_body, read_query
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -57,6 +65,13 @@ def _view(route: Route) -> Any:
     return view
 
 
+def _render_parse_error(request: IRequest, error: ParseError) -> bytes:
+    """A request refused at the parsing boundary (``rest/_parse.py``), in the admin API's error
+    shape: 400, or 413 for a body over the limit."""
+    log_parse_error(request, error)
+    return json_response(request, error.code, {"errors": [{"title": error.message}]})
+
+
 class AdminApiResource:
     """The admin API, its OpenAPI document and its documentation page."""
 
@@ -69,6 +84,7 @@ class AdminApiResource:
     _install(
         app,
         lambda request: json_response(request, 500, {"errors": [{"title": "Internal server error"}]}),
+        _render_parse_error,
     )
     cors = API_CORS
 
@@ -84,11 +100,10 @@ class AdminApiResource:
         caller = await self._handler.authenticate(
             request.getHeader(b"Authorization"), ip=getattr(request, "client_ip", None)
         )
-        params, raw = route.parse(path_values, request.args or {})
+        params, raw = route.parse(path_values, all_values(read_query(request)))
         body: dict[str, Any] = {}
         if route.body is not None:
-            content = request.content.read() if request.content is not None else b""
-            body = route.body.parse(content)
+            body = route.body.parse(read_body(request))
         answer = await route.run(self._handler, Call(params=params, body=body, caller=caller, raw=raw))
         if answer.body is None:
             request.setResponseCode(answer.status)

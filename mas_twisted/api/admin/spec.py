@@ -16,7 +16,6 @@ Nothing here does I/O: a route's ``run`` is called with the :class:`Call` that p
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import attrs
 
 from mas_twisted.api.errors import AdminApiError
+from mas_twisted.rest._parse import ParseError, parse_json
 
 JsonSchema = dict[str, Any]
 
@@ -293,9 +293,9 @@ class Body:
                 return {f.name: f.default for f in self.fields}
             raise AdminApiError(400, BODY_TITLE, "The request body is empty")
         try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise AdminApiError(400, BODY_TITLE, "The request body is not valid JSON") from None
+            value = parse_json(raw)
+        except ParseError as e:
+            raise AdminApiError(400, BODY_TITLE, e.message) from None
         if not isinstance(value, dict):
             raise AdminApiError(400, BODY_TITLE, "The request body is not a JSON object")
         out: dict[str, Any] = {}
@@ -366,7 +366,7 @@ class Route:
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
 
     def parse(
-        self, path_values: Mapping[str, str], query: Mapping[bytes, list[bytes]]
+        self, path_values: Mapping[str, str], query: Mapping[str, list[str]]
     ) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
         """Path and query values by ``into``, and the query values as sent by name; raises a
         400 :class:`AdminApiError` on a bad one."""
@@ -379,12 +379,11 @@ class Route:
                 except InvalidValue as e:
                     raise AdminApiError(400, param.title, debug=str(e)) from None
                 continue
-            raw = query.get(param.name.encode("utf-8"))
-            if not raw:
+            texts = query.get(param.name)
+            if not texts:
                 out[param.into] = () if param.repeated else None
                 continue
             try:
-                texts = [value.decode("utf-8") for value in raw]
                 raw_out[param.name] = tuple(texts)
                 if param.repeated:
                     out[param.into] = tuple(param.parse(text) for text in texts)
@@ -392,7 +391,7 @@ class Route:
                     raise InvalidValue(f"{param.name} is repeated")
                 else:
                     out[param.into] = param.parse(texts[0])
-            except (InvalidValue, UnicodeDecodeError) as e:
+            except InvalidValue as e:
                 raise AdminApiError(400, param.title, debug=str(e)) from None
         if out.get("first") is not None and out.get("last") is not None:
             raise AdminApiError(400, "Cannot specify both `page[first]` and `page[last]` parameters")
