@@ -164,7 +164,11 @@ class RegisterResource:
         if loaded.session is not None:
             return redirect(request, go_next(action, self._url_builder))
         params = action.to_params() if action is not None else None
-        providers = await self._login.list_login_providers()
+        # Provider buttons (and the sole-provider redirect) only once the upstream login route
+        # is mounted, as on the login page (SiteFeatures.upstream_login).
+        providers = (
+            await self._login.list_login_providers() if self.server.get_site_features().upstream_login else []
+        )
         password = self._handler.password_registration_enabled
         if not password and len(providers) == 1:
             target = urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id=providers[0].id)
