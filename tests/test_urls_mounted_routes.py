@@ -41,9 +41,10 @@ def test_routes_of_the_mounted_resources() -> None:
     oauth = mounted_routes(["oauth"])
     assert oauth.serves(urls.OAUTH2_INTROSPECTION, "POST") and oauth.serves(urls.OAUTH2_TOKEN, "POST")
     assert not oauth.serves(urls.INDEX)
-    # Nothing mounts the pages of later issues yet.
+    # Registration is mounted (issue 12); nothing mounts the other pages of later issues yet.
     everything = mounted_routes(RESOURCE_CLASSES)
-    for path in (urls.REGISTER, urls.ACCOUNT_RECOVERY_START, urls.ACCOUNT, "/upstream/authorize/x"):
+    assert everything.serves(urls.REGISTER) and human.serves(urls.REGISTER)
+    for path in (urls.ACCOUNT_RECOVERY_START, urls.ACCOUNT, "/upstream/authorize/x"):
         assert not everything.serves(path), path
 
 

@@ -22,13 +22,13 @@ class IndexTests(HumanTestCase):
     @override_config(
         {"account": {"password_registration_enabled": True}, "branding": {"service_name": "Example Accounts"}}
     )
-    def test_branding_and_no_registration_link_without_the_page(self) -> None:
+    def test_branding_and_registration_link(self) -> None:
         body = self.browse("GET", "/").text_body
         self.assertIn("<title>Example Accounts</title>", body)
-        # Registration is on in the configuration, but no route serves /register yet.
-        self.assertEqual(self.browse("GET", "/register").code, 404)
-        self.assertNotIn("Create an account", body)
-        self.assertNotIn('href="/register"', body)
+        # Registration is on in the configuration and /register is mounted: the link shows
+        # and leads to a page.
+        self.assertIn('href="/register">Create an account</a>', body)
+        self.assertIn(self.browse("GET", "/register").code, (200, 303))
 
     def test_signed_in(self) -> None:
         self.factory.user()
