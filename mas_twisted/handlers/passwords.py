@@ -339,8 +339,15 @@ def default_pool_size() -> int:
 
 
 def password_strength(password: str) -> int:
-    """zxcvbn's score of ``password``, from 0 (guessable) to 4 (very hard to guess)."""
+    """zxcvbn's score of ``password``, from 0 (guessable) to 4 (very hard to guess).
+
+    The empty password scores 0 (the Python zxcvbn raises ``IndexError`` on it; the Rust one
+    MAS uses scores it 0).
+    """
     from zxcvbn import zxcvbn
+
+    if not password:
+        return 0
 
     return int(zxcvbn(password[:ZXCVBN_MAX_LENGTH], max_length=ZXCVBN_MAX_LENGTH)["score"])
 
