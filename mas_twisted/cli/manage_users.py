@@ -258,13 +258,13 @@ def run_list_admin_users(args: argparse.Namespace) -> int:
 
 
 def run_add_email(args: argparse.Namespace) -> int:
-    from mas_twisted.handlers.users import _EMAIL_RE
+    from mas_twisted.email.message import is_valid_address
     from mas_twisted.queue.jobs.matrix import ProvisionUserJob
     from mas_twisted.storage.stores.user_emails import add_user_email_txn, find_user_email_by_email_txn
     from mas_twisted.types.users import UserEmail
 
     async def _add(server: MasServer) -> int:
-        if not _EMAIL_RE.match(args.email):
+        if not is_valid_address(args.email):
             raise MasError(f"Invalid email address {args.email!r}")
         user = await _find_user(server, args.username)
         email = UserEmail(
@@ -295,10 +295,16 @@ def run_add_email(args: argparse.Namespace) -> int:
 
 def run_issue_compatibility_token(args: argparse.Namespace) -> int:
     async def _issue(server: MasServer) -> int:
+        from mas_twisted.api.errors import MatrixError
+
         user = await _find_user(server, args.username)
-        issued = await server.get_compat_login_handler().issue_compatibility_token(
-            user, args.device_id, synapse_admin=args.admin
-        )
+        try:
+            issued = await server.get_compat_login_handler().issue_compatibility_token(
+                user, args.device_id, synapse_admin=args.admin
+            )
+        except MatrixError as e:
+            logger.error("Cannot issue a compatibility token: %s", e.error)
+            return 1
         if issued is None:
             return 1
         session, access_token = issued

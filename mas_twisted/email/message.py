@@ -86,6 +86,17 @@ class Mailbox:
         return self.header_address().addr_spec
 
 
+def is_valid_address(address: str) -> bool:
+    """Whether ``address`` is one we accept for a user and can send to: a dot-atom local part,
+    a host-name domain, at most 254 characters (RFC 5321 §4.5.3.1.3), as :class:`Mailbox`
+    checks. The one rule for registration, the account pages, the admin API and the CLI."""
+    try:
+        Mailbox(address=address).header_address()
+    except ValueError:
+        return False
+    return True
+
+
 @attrs.frozen
 class RenderedEmail:
     """A message's three rendered templates."""

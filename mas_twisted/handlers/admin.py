@@ -295,11 +295,11 @@ class AdminHandler:
         return email
 
     async def add_user_email(self, user_id: str, address: str) -> UserEmail:
-        from mas_twisted.handlers.users import _EMAIL_RE
+        from mas_twisted.email.message import is_valid_address
         from mas_twisted.queue.jobs.matrix import ProvisionUserJob
 
         user = await self.get_user(user_id)
-        if not _EMAIL_RE.match(address):
+        if not is_valid_address(address):
             raise AdminApiError(400, f"Email {address!r} is not valid".replace("'", '"'))
         email = UserEmail(
             id=self._tokens.ulid(), user_id=user.id, email=address, created_at=self._clock.time_msec()

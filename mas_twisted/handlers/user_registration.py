@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mas_twisted.api.errors import PageError
-from mas_twisted.email.message import Mailbox
+from mas_twisted.email.message import is_valid_address
 from mas_twisted.handlers.email import schedule_email_txn
 from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.homeserver.base import HomeserverError
@@ -630,8 +630,4 @@ class UserRegistrationHandler:
 
 def _is_address(email: str) -> bool:
     """Whether ``email`` is an address our mailer can send to (dot-atom@host name)."""
-    try:
-        Mailbox(address=email).header_address()
-    except ValueError:
-        return False
-    return True
+    return is_valid_address(email)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mas_twisted.api.errors import MasError
+from mas_twisted.email.message import is_valid_address
 from mas_twisted.types.users import User, UserEmail, UserPassword
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ logger = logging.getLogger(__name__)
 _LOCALPART_RE = re.compile(r"^[a-z0-9._=\-/+]+$")
 #: A Matrix user ID is at most 255 bytes (``@``, localpart, ``:``, server name).
 _MAX_MXID_LENGTH = 255
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class UserNotFoundError(MasError):
@@ -163,7 +163,7 @@ class UserHandler:
         """
         username = await self.check_and_normalize_username(registration.username)
         for email in registration.emails:
-            if not _EMAIL_RE.match(email):
+            if not is_valid_address(email):
                 raise InvalidEmailError(email)
         now = self._clock.time_msec()
         user = User(
@@ -225,7 +225,7 @@ class UserHandler:
     async def add_emails(self, user: User, emails: Sequence[str]) -> None:
         """Add verified addresses to a user (skipping ones they already have)."""
         for address in emails:
-            if not _EMAIL_RE.match(address):
+            if not is_valid_address(address):
                 raise InvalidEmailError(address)
             if await self._stores.user_emails.find_user_email(user.id, address) is None:
                 await self._stores.user_emails.add_user_email(

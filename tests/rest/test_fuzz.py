@@ -49,7 +49,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import re
+import string
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -62,6 +64,7 @@ from zope.interface import implementer
 from mas_twisted.rest.registry import RESOURCE_CLASSES
 from tests.factories import CLIENT_REDIRECT_URI, PASSWORD
 from tests.handlers._helpers import use_threadless_password_manager
+from tests.rest.human._base import csrf_from
 from tests.unittest import MasTestCase
 
 #: Every resource name that mounts something (graphql and adminapi mount nothing yet).
@@ -95,6 +98,21 @@ CLIENT_SECRET = "fuzz-secret"
 USERNAME = "alice"
 VALID_BASIC = "Basic " + base64.b64encode(f"{CONFIDENTIAL_CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
+#: Stand-ins replaced, in the sent request, by what ``prepare`` made: the login page's CSRF
+#: token (with its cookie), an admin API token, the user's id. With them the fuzzer gets past
+#: authentication and the CSRF check into the handlers behind them.
+CSRF = "@CSRF@"
+ADMIN_TOKEN = "@ADMIN@"
+USER_ID = "@USER_ID@"
+VALID_COOKIES = "@COOKIES@"
+
+
+def _entropy(length: int) -> str:
+    """``length`` random URL-safe characters (fixed seed): unlike ``"A" * 5000``, PostgreSQL
+    cannot compress them below its index row limit (2 704 bytes)."""
+    return "".join(random.Random(length).choices(string.ascii_letters + string.digits + "-._~", k=length))
+
+
 # -- values ---------------------------------------------------------------------------------
 
 NASTY_STRINGS = [
@@ -107,6 +125,10 @@ NASTY_STRINGS = [
     "\u202e",
     "\ufeff",
     "A" * 5000,
+    _entropy(3000),
+    _entropy(20_000),
+    _entropy(3000) + "@example.com",
+    USER_ID,
     "../../etc/passwd",
     "%00",
     "%ff",
@@ -123,6 +145,9 @@ NASTY_STRINGS = [
 ]
 
 NASTY_TEXT = st.one_of(st.text(max_size=40), st.sampled_from(NASTY_STRINGS))
+
+#: For header values: Twisted itself drops a connection whose headers pass 16 KiB.
+HEADER_TEXT = st.one_of(st.text(max_size=40), st.sampled_from([s for s in NASTY_STRINGS if len(s) < 8000]))
 
 #: What the parsing boundary refuses, to splice into a plausible value.
 MALFORMED = st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d", "\x00\ud800"])
@@ -219,12 +244,12 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
         "code_challenge_method": "S256", "prompt": "login", "login_hint": "mxid:@alice:example.com",
         "response_mode": "query", "max_age": "60",
     }),
-    "/login": ("form", {"csrf": "x", "username": USERNAME, "password": PASSWORD}),
-    "/logout": ("form", {"csrf": "x"}),
-    "/link": ("form", {"csrf": "x", "code": "ABCDEF"}),
-    "/consent/<grant_id>": ("form", {"csrf": "x", "action": "consent"}),
-    "/device/<device_code_id>": ("form", {"csrf": "x", "action": "consent"}),
-    "/complete-compat-sso/<grant_id>": ("form", {"csrf": "x"}),
+    "/login": ("form", {"csrf": CSRF, "username": USERNAME, "password": PASSWORD}),
+    "/logout": ("form", {"csrf": CSRF}),
+    "/link": ("form", {"csrf": CSRF, "code": "ABCDEF"}),
+    "/consent/<grant_id>": ("form", {"csrf": CSRF, "action": "consent"}),
+    "/device/<device_code_id>": ("form", {"csrf": CSRF, "action": "consent"}),
+    "/complete-compat-sso/<grant_id>": ("form", {"csrf": CSRF}),
     "/.well-known/webfinger": ("query", {"resource": "acct:alice@example.com", "rel": "http://openid.net/specs/connect/1.0/issuer"}),
     "/_matrix/client/<version>/login": ("json", {
         "type": "m.login.password", "identifier": {"type": "m.id.user", "user": USERNAME},
@@ -234,6 +259,13 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "/_matrix/client/<version>/refresh": ("json", {"refresh_token": "mar_x"}),
     "/_matrix/client/<version>/logout/all": ("json", {"only_compat_is_fine": True}),
     "/_matrix/client/<version>/login/sso/redirect": ("query", {"redirectUrl": "https://app.example.com/", "action": "login"}),
+    "/register/password": ("form", {
+        "csrf": CSRF, "username": "bob", "email": "bob@example.com", "password": PASSWORD,
+        "password_confirm": PASSWORD, "accept_terms": "on",
+    }),
+    "/api/admin/v1/users": ("json", {"username": "carol", "skip_homeserver_check": True}),
+    "/api/admin/v1/user-emails": ("json", {"user_id": USER_ID, "email": "alice2@example.com"}),
+    "/api/admin/v1/users/<id>/set-password": ("json", {"password": PASSWORD, "skip_password_check": False}),
 }  # fmt: skip
 
 _CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}
@@ -324,8 +356,9 @@ AUTHORIZATION = st.one_of(
             "Basic " + base64.b64encode(f"{PUBLIC_CLIENT_ID}:%ED%A0%80".encode()).decode(),
         ]
     ),
-    NASTY_TEXT.map(lambda t: "Bearer " + t),
-    NASTY_TEXT.map(lambda t: "Basic " + base64.b64encode(t.encode("utf-8", "surrogatepass")).decode()),
+    st.just("Bearer " + ADMIN_TOKEN),
+    HEADER_TEXT.map(lambda t: "Bearer " + t),
+    HEADER_TEXT.map(lambda t: "Basic " + base64.b64encode(t.encode("utf-8", "surrogatepass")).decode()),
 )  # fmt: skip
 
 ODD_METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "FOO"])
@@ -343,7 +376,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
     def fill(match: re.Match[str]) -> str:
         return quote(
-            draw(NASTY_TEXT | st.sampled_from([PUBLIC_CLIENT_ID, "v3"])), safe="", errors="surrogatepass"
+            draw(NASTY_TEXT | st.sampled_from([PUBLIC_CLIENT_ID, "v3", USER_ID])),
+            safe="",
+            errors="surrogatepass",
         )
 
     path = _PLACEHOLDER.sub(fill, rule)
@@ -366,8 +401,21 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     auth = draw(AUTHORIZATION)
     if auth is not None:
         headers.append(("Authorization", auth.encode("utf-8", "surrogatepass")))
-    if draw(st.booleans()):
-        headers.append(("Cookie", draw(NASTY_TEXT).encode("utf-8", "surrogatepass")))
+    cookie = draw(st.sampled_from(["none", "nasty", "valid", "valid"]))
+    if cookie == "nasty":
+        headers.append(("Cookie", draw(HEADER_TEXT).encode("utf-8", "surrogatepass")))
+    elif cookie == "valid":
+        headers.append(("Cookie", VALID_COOKIES.encode()))
+    for name in ("User-Agent", "X-Forwarded-For"):
+        if draw(st.integers(0, 5)) == 0:
+            headers.append(
+                (
+                    name,
+                    draw(HEADER_TEXT | st.sampled_from(["-1", "1", "::1, 10.0.0.1", "999.1.1.1"])).encode(
+                        "utf-8", "surrogatepass"
+                    ),
+                )
+            )
     if draw(st.integers(0, 4)) == 0:
         headers.append(("Accept", b"text/html"))
     return {"method": method, "path": path, "content": body, "headers": headers}
@@ -402,6 +450,7 @@ class RouteFuzzTestCase(MasTestCase):
         config = super().default_config()
         config["http"]["listeners"][0]["resources"] = [{"name": name} for name in ALL_RESOURCES]
         config.setdefault("passwords", {})["enabled"] = True
+        config["account"] = {"password_registration_enabled": True}
         return config
 
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
@@ -414,7 +463,47 @@ class RouteFuzzTestCase(MasTestCase):
             secret=CLIENT_SECRET,
             grant_types=("client_credentials",),
         )
-        factory.user(USERNAME)
+        user = factory.user(USERNAME)
+        self.user_id = user.id
+        admin_client = factory.client(
+            grant_types=("client_credentials",), auth_method="client_secret_basic", secret="admin-secret"
+        )
+        _, access, _ = factory.oauth2_session(
+            admin_client, user=None, scope="urn:mas:admin", ttl_ms=10**12, refresh=False
+        )
+        self.admin_token = access.access_token
+        # A browser that opened the login page and signed in: its cookies carry the CSRF
+        # token and the session, so that templated forms reach the handlers behind the check.
+        page = self.make_request("GET", "/login")
+        jar = dict(page.cookies)
+        self.csrf = csrf_from(page)
+        signed_in = self.make_request(
+            "POST",
+            "/login",
+            form={"csrf": self.csrf, "username": USERNAME, "password": PASSWORD},
+            cookies=jar,
+        )
+        assert signed_in.code in (302, 303), signed_in.body[:300]
+        jar.update(signed_in.cookies)
+        self.cookie_header = "; ".join(f"{k}={v}" for k, v in jar.items())
+
+    def substitute(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The request with the stand-ins replaced by what ``prepare`` made."""
+        real = {CSRF: self.csrf, ADMIN_TOKEN: self.admin_token, USER_ID: self.user_id}
+        path, content = request["path"], request["content"]
+        for stand_in, value in real.items():
+            path = path.replace(quote(stand_in, safe=""), quote(value, safe="")).replace(stand_in, value)
+            content = content.replace(quote(stand_in, safe="").encode(), quote(value, safe="").encode())
+            content = content.replace(stand_in.encode(), value.encode())
+        headers = [
+            (name, value.replace(ADMIN_TOKEN.encode(), self.admin_token.encode()))
+            if name == "Authorization"
+            else (name, self.cookie_header.encode())
+            if value == VALID_COOKIES.encode()
+            else (name, value)
+            for name, value in request["headers"]
+        ]
+        return {**request, "path": path, "content": content, "headers": headers}
 
     def test_route_table_is_not_empty(self) -> None:
         self.assertGreater(len(ROUTES), 20, ROUTES)
@@ -445,7 +534,7 @@ class RouteFuzzTestCase(MasTestCase):
             "deep JSON": lambda r: r["content"].count(b"[") > 1000,
             "large body": lambda r: len(r["content"]) > 64 * 1024,
             "wrong JSON type": lambda r: isinstance(body_json(r), dict) and not isinstance(body_json(r).get("password", ""), str),
-            "missing field": lambda r: r["path"].endswith("/login") and isinstance(body_json(r), dict) and "password" not in body_json(r),
+            "missing field": lambda r: "/login" in r["path"] and isinstance(body_json(r), dict) and "password" not in body_json(r),
             "repeated parameter": lambda r: r["content"].count(b"client_id=") > 1,
             "array parameter": lambda r: b"%5B%5D=" in r["content"] or "%5B%5D=" in r["path"],
             "broken Authorization": lambda r: any(k == "Authorization" and v.startswith(b"Basic !") for k, v in r["headers"]),
@@ -472,6 +561,7 @@ class RouteFuzzTestCase(MasTestCase):
 
     @given(requests())
     def test_no_input_answers_5xx(self, request: dict[str, Any]) -> None:
+        request = self.substitute(request)
         errors = _Errors()
         root = logging.getLogger()
         root.addHandler(errors)

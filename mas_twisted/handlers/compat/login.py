@@ -109,6 +109,23 @@ class LoginRequest:
     initial_device_display_name: str | None = None
 
 
+#: Synapse's own limit on a client-chosen device id (``synapse/rest/client/login.py``); a
+#: longer one would also pass PostgreSQL's index row limit on ``compat_sessions``.
+MAX_DEVICE_ID_LENGTH = 512
+
+
+def check_device_id(device_id: str | None) -> None:
+    """Refuse a requested device id longer than Synapse accepts, as Synapse does.
+
+    Raises:
+        MatrixError: 400 ``M_INVALID_PARAM``.
+    """
+    if device_id is not None and len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise MatrixError(
+            400, f"device_id cannot be longer than {MAX_DEVICE_ID_LENGTH} characters", "M_INVALID_PARAM"
+        )
+
+
 # -- the handler --------------------------------------------------------------------------------
 
 
@@ -140,6 +157,7 @@ class CompatLoginHandler(CompatHandlerBase):
         Raises:
             MatrixError: see the module docstring.
         """
+        check_device_id(request.device_id)
         if request.type == LOGIN_PASSWORD and self._passwords_enabled:
             user, upgraded = await self._check_password(request, requester)
             sso_login = browser_session_id = None
@@ -394,6 +412,7 @@ class CompatLoginHandler(CompatHandlerBase):
         The device is created on the homeserver first; if that fails, ``sync-devices`` is
         scheduled (to remove a half-created device) and ``None`` is returned.
         """
+        check_device_id(device_id)
         device = device_id if device_id is not None else self._tokens.device_id()
         store = self._stores.compat_sessions
         async with device_sync_lock(self._server, user.id, "issue-compat-token"):

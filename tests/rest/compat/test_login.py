@@ -5,6 +5,8 @@ errcode, text, nothing written)."""
 
 from __future__ import annotations
 
+import random
+import string
 from typing import Any
 
 from mas_twisted.types.compat import CompatSsoLogin
@@ -121,6 +123,19 @@ class PasswordLoginTestCase(CompatTestCase):
     def test_compat_token_ttl(self) -> None:
         channel = self.password_login(refresh_token=True)
         self.assertEqual(channel.json_body["expires_in_ms"], 3_600_000)
+
+    def test_device_id_longer_than_synapse_accepts_is_refused(self) -> None:
+        """Synapse's 512-character limit; a longer random id also passed PostgreSQL's index
+        row limit (2 704 bytes) on compat_sessions and answered 500 (issue 11 review)."""
+        noise = "".join(random.Random(3).choices(string.ascii_letters + string.digits, k=3000))
+        channel = self.password_login(device_id=noise)
+        self.assertEqual(channel.code, 400, channel.body)
+        self.assertEqual(channel.json_body["errcode"], "M_INVALID_PARAM")
+        self.assertEqual(
+            self.get_success(self.stores.compat_sessions.list_active_compat_sessions_for_user(self.alice.id)),
+            [],
+        )
+        self.assertEqual(self.password_login(device_id="D" * 512).code, 200)
 
     def test_device_replaces_the_sessions_that_held_it(self) -> None:
         first = self.password_login(device_id="SAMEDEVICE").json_body
