@@ -303,7 +303,7 @@ def run_issue_compatibility_token(args: argparse.Namespace) -> int:
                 user, args.device_id, synapse_admin=args.admin
             )
         except MatrixError as e:
-            logger.error("Cannot issue a compatibility token: %s", e.error)
+            logger.error("Cannot issue a compatibility token: %s", e.msg)
             return 1
         if issued is None:
             return 1
