@@ -150,6 +150,9 @@ class AccountResource:
         if session is None:
             return answer or b""
         target = account_action_path(action) if action is not None else None
+        if target is None and query.get("action") in _VIEW_ACTIONS | _END_ACTIONS:
+            # A device action without its device_id: the list to pick the device from.
+            target = urls.ACCOUNT_SESSIONS
         if target is not None:
             return redirect(request, self._url_builder.relative(target))
         return await self._render_profile(request, session, saved=query.get("saved") == "1")
