@@ -15,6 +15,13 @@ user is :class:`~mas_twisted.api.errors.NotFoundError`, exactly as an unknown on
   same transaction, which removes the device from the homeserver. Renaming a device stores
   the name and calls ``update_device_display_name`` (MAS's ``setCompatSessionName`` /
   ``setOauth2SessionName``).
+- Emails: ``account.email_change_allowed``; a new address gets a 6-digit code by email (the
+  ``email`` policy, the registration's email rate limits, the password when the user has one:
+  MAS's ``startEmailAuthentication``), and is added once the code is entered, unless another
+  user has it (the in-use page); removing one never removes the last one while
+  ``account.password_registration_email_required``. Both schedule ``provision-user`` (the
+  homeserver's copy of the addresses) in the same transaction. MAS 1.x has no primary address
+  any more (``setPrimaryEmail`` is a deprecated no-op), so neither do these pages.
 - Password: ``account.password_change_allowed`` and password login on; the current password
   must match, the new one reach ``passwords.minimum_complexity`` (MAS's ``setPassword``).
 - Cross-signing reset: ``allow_cross_signing_reset`` on the homeserver.
@@ -35,7 +42,8 @@ from mas_twisted.api.errors import NotFoundError, PageError
 from mas_twisted.handlers.device_name import describe_user_agent, device_display_name
 from mas_twisted.oauth2.scope import device_id_from_scope
 from mas_twisted.types.account import AccountProfile, AccountSession, SessionKind
-from mas_twisted.types.users import UserPassword
+from mas_twisted.types.registrations import UserEmailAuthentication, UserEmailAuthenticationCode
+from mas_twisted.types.users import UserEmail, UserPassword
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -135,6 +143,207 @@ class AccountHandler:
             logger.warning("Could not set the display name of %s on the homeserver: %r", user.id, e)
             return HOMESERVER_UNAVAILABLE
         logger.info("User %s changed their display name", user.id)
+        return None
+
+    # -- emails ---------------------------------------------------------------------------
+    @property
+    def email_required(self) -> bool:
+        """Whether a user must keep an address (``account.password_registration_email_required``)."""
+        return bool(self._account.password_registration_email_required)
+
+    async def start_add_email(
+        self,
+        user: User,
+        current: BrowserSession,
+        email: str,
+        password: str,
+        *,
+        client_ip: str | None,
+        user_agent: str | None,
+    ) -> tuple[UserEmailAuthentication | None, dict[str | None, str]]:
+        """Send a 6-digit code to a new address (MAS's ``startEmailAuthentication``): the
+        authentication, or the problems. The address must be valid, allowed by the ``email``
+        policy, and within the email rate limits; the password is asked when the user has one.
+
+        Raises:
+            FeatureDisabledError: ``account.email_change_allowed`` is off.
+        """
+        from mas_twisted.handlers.email import schedule_email_txn
+        from mas_twisted.handlers.rate_limit import RateLimitExceededError
+        from mas_twisted.handlers.user_registration import EMAIL_CODE_TTL_MS, _is_address
+        from mas_twisted.policy.model import Requester
+
+        if not self.email_change_allowed:
+            raise FeatureDisabledError("Changing email addresses")
+        email = email.strip()
+        if not email:
+            return None, {"email": REQUIRED}
+        if not _is_address(email):
+            return None, {"email": INVALID}
+        if await self.has_password(user) and not await self._check_password(user, password):
+            return None, {"password": WRONG_PASSWORD}
+        result = self._server.get_policy().evaluate_email(
+            email=email, requester=Requester(ip_address=client_ip, user_agent=user_agent)
+        )
+        if result.violations:
+            return None, {"email": "policy"}
+        if any(
+            e.email.lower() == email.lower() for e in await self._stores.user_emails.list_user_emails(user.id)
+        ):
+            return None, {"email": "exists"}
+        try:
+            self._server.get_rate_limiter().check_email_authentication_email(client_ip, email)
+        except RateLimitExceededError as e:
+            logger.warning("User %s: adding an email refused: %s", user.id, e.debug)
+            return None, {None: "rate_limit_exceeded"}
+        now = self._clock.time_msec()
+        authentication = UserEmailAuthentication(
+            id=self._tokens.ulid(), email=email, created_at=now, user_session_id=current.id
+        )
+        code = UserEmailAuthenticationCode(
+            id=self._tokens.ulid(),
+            user_email_authentication_id=authentication.id,
+            code=self._tokens.numeric_code(),
+            created_at=now,
+            expires_at=now + EMAIL_CODE_TTL_MS,
+        )
+
+        def _send(txn: LoggingTransaction) -> None:
+            schedule_email_txn(
+                txn,
+                self._server,
+                to=email,
+                to_name=user.username,
+                template="verification",
+                context={"code": code.code, "username": user.username},
+                not_after=code.expires_at,
+            )
+
+        await self._stores.user_emails.start_email_authentication(authentication, code, also=_send)
+        logger.info("User %s: a code is on its way to a new address (%s)", user.id, authentication.id)
+        return authentication, {}
+
+    async def load_email_authentication(self, user: User, authentication_id: str) -> UserEmailAuthentication:
+        """An email authentication started from one of the user's browser sessions.
+
+        Raises:
+            NotFoundError: none, or another user's.
+        """
+        authentication = await self._stores.user_registrations.get_email_authentication(authentication_id)
+        if authentication is not None and authentication.user_session_id is not None:
+            session = await self._stores.browser_sessions.get_browser_session(authentication.user_session_id)
+            if session is not None and session.user_id == user.id:
+                return authentication
+        raise NotFoundError(debug=f"no email authentication {authentication_id!r} of user {user.id}")
+
+    async def submit_email_code(
+        self, user: User, authentication: UserEmailAuthentication, code: str
+    ) -> tuple[str | None, dict[str | None, str]]:
+        """Check the code; ``("added" | "in_use" | "completed", {})`` once checked, else
+        ``(None, problems)``."""
+        from mas_twisted.handlers.rate_limit import RateLimitExceededError
+        from mas_twisted.queue.base import enqueue_txn
+        from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+
+        if not self.email_change_allowed:
+            raise FeatureDisabledError("Changing email addresses")
+        if authentication.completed_at is not None:
+            return "completed", {}
+        try:
+            self._server.get_rate_limiter().check_email_authentication_attempt(authentication.id)
+        except RateLimitExceededError as e:
+            logger.warning("User %s: email code refused: %s", user.id, e.debug)
+            return None, {None: "rate_limit_exceeded"}
+        code = code.strip()
+        if not code:
+            return None, {"code": REQUIRED}
+        found = await self._stores.user_registrations.find_email_authentication_code(authentication.id, code)
+        if found is None:
+            return None, {"code": INVALID}
+        now = self._clock.time_msec()
+        if now >= found.expires_at:
+            return None, {"code": "code_expired"}
+        email = UserEmail(id=self._tokens.ulid(), user_id=user.id, email=authentication.email, created_at=now)
+
+        def _provision(txn: LoggingTransaction) -> None:
+            # The homeserver's copy of the addresses follows (MAS's addEmail does the same).
+            enqueue_txn(txn, self._server, ProvisionUserJob(user_id=user.id))
+
+        outcome = await self._stores.user_emails.complete_email_authentication_and_add(
+            authentication.id, email, now, also=_provision
+        )
+        logger.info("User %s: email authentication %s %s", user.id, authentication.id, outcome)
+        return outcome, {}
+
+    async def resend_email_code(
+        self, user: User, authentication: UserEmailAuthentication, client_ip: str | None
+    ) -> dict[str | None, str]:
+        """Send a new code (earlier ones stay valid until they expire); the problems if not."""
+        if not self.email_change_allowed:
+            raise FeatureDisabledError("Changing email addresses")
+        from mas_twisted.handlers.email import schedule_email_txn
+        from mas_twisted.handlers.rate_limit import RateLimitExceededError
+        from mas_twisted.handlers.user_registration import EMAIL_CODE_TTL_MS
+
+        try:
+            self._server.get_rate_limiter().check_email_authentication_send_code(
+                client_ip, authentication.id, authentication.email
+            )
+        except RateLimitExceededError as e:
+            logger.warning("User %s: resend refused: %s", user.id, e.debug)
+            return {None: "rate_limit_exceeded"}
+        store = self._stores.user_registrations
+        while True:
+            now = self._clock.time_msec()
+            code = UserEmailAuthenticationCode(
+                id=self._tokens.ulid(),
+                user_email_authentication_id=authentication.id,
+                code=self._tokens.numeric_code(),
+                created_at=now,
+                expires_at=now + EMAIL_CODE_TTL_MS,
+            )
+            if await store.find_email_authentication_code(authentication.id, code.code) is None:
+                break
+
+        def _send(txn: LoggingTransaction) -> None:
+            schedule_email_txn(
+                txn,
+                self._server,
+                to=authentication.email,
+                to_name=user.username,
+                template="verification",
+                context={"code": code.code, "username": user.username},
+                not_after=code.expires_at,
+            )
+
+        await store.add_email_authentication_code(code, also=_send)
+        return {}
+
+    async def remove_email(self, user: User, email_id: str) -> str | None:
+        """Remove one of the user's addresses (never the last one when an address is
+        required); the problem code when refused, else ``None``.
+
+        Raises:
+            FeatureDisabledError: ``account.email_change_allowed`` is off.
+            NotFoundError: not one of the user's addresses.
+        """
+        from mas_twisted.queue.base import enqueue_txn
+        from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+
+        if not self.email_change_allowed:
+            raise FeatureDisabledError("Changing email addresses")
+
+        def _provision(txn: LoggingTransaction) -> None:
+            enqueue_txn(txn, self._server, ProvisionUserJob(user_id=user.id))
+
+        outcome = await self._stores.user_emails.remove_user_email_of(
+            user.id, email_id, self.email_required, also=_provision
+        )
+        if outcome == "missing":
+            raise NotFoundError(debug=f"no email {email_id!r} of user {user.id}")
+        if outcome == "last":
+            return "email_required"
+        logger.info("User %s removed an email address", user.id)
         return None
 
     # -- sessions -------------------------------------------------------------------------

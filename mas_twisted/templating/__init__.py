@@ -43,6 +43,8 @@ from mas_twisted.templating.context import (
     PAGE_CONTEXTS,
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
+    AccountEmailInUseContext,
+    AccountEmailVerifyContext,
     AccountInactiveContext,
     AccountNavEntry,
     AccountPasswordContext,
@@ -91,6 +93,8 @@ __all__ = [
     "ACCOUNT_NAV",
     "AccountCrossSigningResetContext",
     "AccountDeactivateContext",
+    "AccountEmailInUseContext",
+    "AccountEmailVerifyContext",
     "AccountInactiveContext",
     "AccountNavEntry",
     "AccountPasswordContext",
@@ -282,6 +286,12 @@ class Templates:
 
     # -- the account pages ------------------------------------------------------------------
     def render_account_profile(self, ctx: AccountProfileContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_email_verify(self, ctx: AccountEmailVerifyContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_email_in_use(self, ctx: AccountEmailInUseContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_account_sessions(self, ctx: AccountSessionsContext) -> str:

@@ -539,6 +539,44 @@ class AccountProfileContext(AccountPageContext):
     form: FormState = attrs.field(factory=FormState)
     #: The display name was just changed.
     saved: bool = False
+    #: ``account.email_change_allowed``: the add and remove forms.
+    email_change_allowed: bool = False
+    #: The add form asks for the password.
+    has_password: bool = True
+    #: The last address cannot be removed.
+    email_required: bool = True
+    email_form: FormState = attrs.field(factory=FormState)
+    #: ``added``, ``removed``: what just happened to the addresses.
+    email_notice: str | None = None
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountEmailVerifyContext(AccountPageContext):
+    """``pages/account/email_verify.html``: the 6-digit code sent to a new address
+    (``/account/emails/<id>/verify``), and a button sending a new one (``action=resend``)."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/email_verify.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    email: str
+    form: FormState = attrs.field(factory=FormState)
+    resent: bool = False
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountEmailInUseContext(AccountPageContext):
+    """``pages/account/email_in_use.html``: the verified address belongs to another account."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/email_in_use.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    email: str
     active: str = "profile"
 
 
@@ -665,6 +703,8 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     RegisterStepsEmailInUseContext,
     RegisterStepsDisplayNameContext,
     AccountProfileContext,
+    AccountEmailVerifyContext,
+    AccountEmailInUseContext,
     AccountSessionsContext,
     AccountSessionContext,
     AccountPasswordContext,

@@ -19,6 +19,8 @@ from mas_twisted.templating.context import (
     ACCOUNT_NAV,
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
+    AccountEmailInUseContext,
+    AccountEmailVerifyContext,
     AccountInactiveContext,
     AccountPasswordContext,
     AccountPlanContext,
@@ -441,6 +443,19 @@ def account_profile_samples(now_ms: int, rng: random.Random) -> list[AccountProf
             displayname_change_allowed=True,
             account_deactivation_allowed=True,
             saved=True,
+            email_change_allowed=True,
+            email_required=False,
+            email_notice="added",
+        ),
+        AccountProfileContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            profile=AccountProfile(mxid="@alice:example.com"),
+            emails=[email],
+            email_change_allowed=True,
+            email_form=FormState.from_form({"email": "bad"}).with_field_error("email", "invalid"),
+            email_notice="email_required",
         ),
         AccountProfileContext(
             csrf_token=_SAMPLE_CSRF,
@@ -449,6 +464,32 @@ def account_profile_samples(now_ms: int, rng: random.Random) -> list[AccountProf
             profile=AccountProfile(mxid="@alice:example.com", reachable=False),
             form=FormState().with_form_error("homeserver_unavailable"),
         ),
+    ]
+
+
+def account_email_verify_samples(now_ms: int, rng: random.Random) -> list[AccountEmailVerifyContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountEmailVerifyContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, email="new@example.com"
+        ),
+        AccountEmailVerifyContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            email="new@example.com",
+            form=FormState().with_field_error("code", "invalid"),
+            resent=True,
+        ),
+    ]
+
+
+def account_email_in_use_samples(now_ms: int, rng: random.Random) -> list[AccountEmailInUseContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountEmailInUseContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, email="taken@example.com"
+        )
     ]
 
 
@@ -560,6 +601,8 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     RegisterStepsEmailInUseContext: email_in_use_samples,
     RegisterStepsDisplayNameContext: display_name_samples,
     AccountProfileContext: account_profile_samples,
+    AccountEmailVerifyContext: account_email_verify_samples,
+    AccountEmailInUseContext: account_email_in_use_samples,
     AccountSessionsContext: account_sessions_samples,
     AccountSessionContext: account_session_samples,
     AccountPasswordContext: account_password_samples,

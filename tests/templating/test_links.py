@@ -45,6 +45,7 @@ PAGE_PATHS = {
     "pages/register/steps/registration_token.html": urls.path_for(urls.REGISTER_TOKEN, id=_STEP_ID),
     "pages/register/steps/verify_email.html": urls.path_for(urls.REGISTER_VERIFY_EMAIL, id=_STEP_ID),
     "pages/register/steps/display_name.html": urls.path_for(urls.REGISTER_DISPLAY_NAME, id=_STEP_ID),
+    "pages/account/email_verify.html": urls.path_for(urls.ACCOUNT_EMAIL_VERIFY, id=_STEP_ID),
 }
 
 #: The text of each optional link.

@@ -16,7 +16,12 @@ Response: 200 the profile page; with an MSC4191 ``action``, 303 to its page: ``p
           ``session_end`` (``device_delete``) → ``/account/devices/<device_id>?end=1`` (the
           confirmation), ``org.matrix.cross_signing_reset`` → ``/account/reset-cross-signing``;
           a view or end action without ``device_id`` → ``/account/sessions``.
-Request:  POST /account/ (form: csrf, action=set_display_name, display_name)
+Request:  POST /account/ (form: csrf, action=set_display_name&display_name |
+          action=add_email&email&password → 303 to /account/emails/<id>/verify |
+          action=remove_email&email_id)
+Request:  GET|POST /account/emails/<id>/verify (code | action=resend): 303 to ``/account/``
+          once added, or to ``/account/emails/<id>/in-use`` when another account has it
+Request:  GET /account/emails/<id>/in-use
 Request:  GET /account/sessions; GET|POST /account/sessions/browsers (action=end_others)
 Request:  GET|POST /account/sessions/<id>, /account/devices/<device_id> (action=end | rename&name)
 Request:  GET|POST /account/password/change (current_password, new_password, new_password_confirm)
@@ -42,11 +47,21 @@ from mas_twisted.handlers.account import AccountHandler, FeatureDisabledError
 from mas_twisted.rest._base import form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers
-from mas_twisted.rest.human._forms import first, form_params, query_params, redirect, single
+from mas_twisted.rest.human._forms import (
+    client_ip,
+    first,
+    form_params,
+    query_params,
+    redirect,
+    single,
+    user_agent,
+)
 from mas_twisted.rest.human._session import load_session_or_fallback
 from mas_twisted.templating import (
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
+    AccountEmailInUseContext,
+    AccountEmailVerifyContext,
     AccountNavEntry,
     AccountPasswordContext,
     AccountPlanContext,
@@ -155,7 +170,13 @@ class AccountResource:
             target = urls.ACCOUNT_SESSIONS
         if target is not None:
             return redirect(request, self._url_builder.relative(target))
-        return await self._render_profile(request, session, saved=query.get("saved") == "1")
+        notice = query.get("email")
+        return await self._render_profile(
+            request,
+            session,
+            saved=query.get("saved") == "1",
+            email_notice=notice if notice in ("added", "removed", "email_required") else None,
+        )
 
     @app.route(urls.ACCOUNT, methods=["POST"])
     async def index_submit(self, request: IRequest) -> bytes:
@@ -163,7 +184,13 @@ class AccountResource:
         if session is None:
             return answer or b""
         fields = self._check_csrf(request)
-        if first(fields, "action") != "set_display_name":
+        action = first(fields, "action")
+        if action == "add_email":
+            return await self._add_email(request, session, fields)
+        if action == "remove_email":
+            problem = await self._handler.remove_email(session.user, first(fields, "email_id") or "")
+            return self._go(request, urls.ACCOUNT, {"email": problem or "removed"})
+        if action != "set_display_name":
             return await self._render_profile(request, session, form=FormState().with_form_error("invalid"))
         display_name = first(fields, "display_name") or ""
         problem = await self._handler.set_display_name(session.user, display_name)
@@ -181,6 +208,8 @@ class AccountResource:
         *,
         form: FormState | None = None,
         saved: bool = False,
+        email_form: FormState | None = None,
+        email_notice: str | None = None,
     ) -> bytes:
         user = session.user
         profile = await self._handler.load_profile(user)
@@ -197,8 +226,88 @@ class AccountResource:
             account_deactivation_allowed=self._handler.account_deactivation_allowed,
             form=form,
             saved=saved,
+            email_change_allowed=self._handler.email_change_allowed,
+            has_password=await self._handler.has_password(user),
+            email_required=self._handler.email_required,
+            email_form=email_form or FormState(),
+            email_notice=email_notice,
         )
         return html_response(request, self.templates.render_account_profile(ctx))
+
+    # -- emails ---------------------------------------------------------------------------
+    async def _add_email(
+        self, request: IRequest, session: BrowserSession, fields: dict[str, list[str]]
+    ) -> bytes:
+        email = first(fields, "email") or ""
+        authentication, problems = await self._handler.start_add_email(
+            session.user,
+            session,
+            email,
+            first(fields, "password") or "",
+            client_ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        if authentication is None:
+            form = _with_problems(FormState.from_form({"email": email}), problems)
+            return await self._render_profile(request, session, email_form=form)
+        return self._go(request, urls.path_for(urls.ACCOUNT_EMAIL_VERIFY, id=authentication.id))
+
+    @app.route(urls.ACCOUNT_EMAIL_VERIFY, methods=["GET"])
+    async def email_verify_page(self, request: IRequest, id: str) -> bytes:
+        session, answer = await self._signed_in(request)
+        if session is None:
+            return answer or b""
+        authentication = await self._handler.load_email_authentication(session.user, id)
+        if authentication.completed_at is not None:
+            return self._go(request, urls.ACCOUNT)
+        return self._render_email_verify(request, session, authentication.email, FormState())
+
+    @app.route(urls.ACCOUNT_EMAIL_VERIFY, methods=["POST"])
+    async def email_verify_submit(self, request: IRequest, id: str) -> bytes:
+        session, answer = await self._signed_in(request)
+        if session is None:
+            return answer or b""
+        fields = self._check_csrf(request)
+        authentication = await self._handler.load_email_authentication(session.user, id)
+        if first(fields, "action") == "resend":
+            problems = await self._handler.resend_email_code(session.user, authentication, client_ip(request))
+            form = _with_problems(FormState(), problems)
+            return self._render_email_verify(
+                request, session, authentication.email, form, resent=not problems
+            )
+        outcome, problems = await self._handler.submit_email_code(
+            session.user, authentication, first(fields, "code") or ""
+        )
+        if outcome is None:
+            form = _with_problems(FormState(), problems)
+            return self._render_email_verify(request, session, authentication.email, form)
+        if outcome == "in_use":
+            return self._go(request, urls.path_for(urls.ACCOUNT_EMAIL_IN_USE, id=authentication.id))
+        return self._go(request, urls.ACCOUNT, {"email": "added"} if outcome == "added" else None)
+
+    @app.route(urls.ACCOUNT_EMAIL_IN_USE, methods=["GET"])
+    async def email_in_use(self, request: IRequest, id: str) -> bytes:
+        session, answer = await self._signed_in(request)
+        if session is None:
+            return answer or b""
+        authentication = await self._handler.load_email_authentication(session.user, id)
+        ctx = AccountEmailInUseContext(
+            csrf_token=self._csrf(request), user=session.user, nav=self._nav(), email=authentication.email
+        )
+        return html_response(request, self.templates.render_account_email_in_use(ctx))
+
+    def _render_email_verify(
+        self, request: IRequest, session: BrowserSession, email: str, form: FormState, *, resent: bool = False
+    ) -> bytes:
+        ctx = AccountEmailVerifyContext(
+            csrf_token=self._csrf(request),
+            user=session.user,
+            nav=self._nav(),
+            email=email,
+            form=form,
+            resent=resent,
+        )
+        return html_response(request, self.templates.render_account_email_verify(ctx))
 
     # -- sessions -------------------------------------------------------------------------
     @app.route(urls.ACCOUNT_SESSIONS, methods=["GET"])

@@ -358,3 +358,131 @@ class PlanTests(AccountTestCase):
         csp = page.header("Content-Security-Policy") or ""
         self.assertIn("frame-src https://billing.example.net", csp.split("; "))
         self.assertNotIn("frame-src", self.browse("GET", "/account/").header("Content-Security-Policy") or "")
+
+
+class EmailTests(AccountTestCase):
+    def latest_code(self) -> str:
+        rows = self.get_success(
+            self.db_pool.execute(
+                "latest_code",
+                "SELECT code FROM user_email_authentication_codes"
+                " ORDER BY created_at DESC, user_email_authentication_code_id DESC",
+            )
+        )
+        return str(rows[0][0])
+
+    def emails(self, user_id: str) -> list[str]:
+        return [
+            e.email for e in self.get_success(self.server.get_stores().user_emails.list_user_emails(user_id))
+        ]
+
+    def start(self, email: str, password: str = PASSWORD) -> Any:
+        return self.post_form("/account/", {"action": "add_email", "email": email, "password": password})
+
+    def test_add_an_email_with_a_code(self) -> None:
+        user = self.sign_in()
+        wrong = self.start("new@example.org", "nope")
+        self.assertEqual(wrong.code, 200)
+        self.assertIn("That is not your password.", wrong.text_body)
+        self.assertIn("This value is not valid.", self.start("not an address").text_body)
+        self.assertEqual(self.count_rows("user_email_authentications"), 0)
+        started = self.start("new@example.org")
+        self.assertEqual(started.code, 303)
+        verify_path = urlsplit(started.location or "").path
+        self.assertRegex(verify_path, r"^/account/emails/[0-9A-Z]{26}/verify$")
+        (sent,) = self.jobs("send-email")
+        self.assertIn("new@example.org", str(sent))
+        refused = self.post_form(
+            verify_path, {"code": "000000" if self.latest_code() != "000000" else "111111"}
+        )
+        self.assertIn("This value is not valid.", refused.text_body)
+        self.assertEqual(self.emails(user.id), [])
+        done = self.post_form(verify_path, {"code": self.latest_code()})
+        self.assertEqual((done.code, done.location), (303, "/account/?email=added"))
+        self.assertEqual(self.emails(user.id), ["new@example.org"])
+        self.assertEqual(self.jobs("provision-user")[-1]["user_id"], user.id)
+        page = self.browse("GET", "/account/?email=added")
+        self.assertIn("The address was added", page.text_body)
+        # The authentication is spent: its page goes back to the account.
+        self.assertEqual(self.browse("GET", verify_path).location, "/account/")
+
+    def test_address_of_another_account(self) -> None:
+        user = self.sign_in()
+        self.factory.user("bob", emails=["taken@example.org"])
+        verify_path = urlsplit(self.start("taken@example.org").location or "").path
+        done = self.post_form(verify_path, {"code": self.latest_code()})
+        self.assertEqual(done.location, verify_path.replace("/verify", "/in-use"))
+        page = self.browse("GET", done.location or "")
+        self.assertIn("belongs to another account", page.text_body)
+        self.assertEqual(self.emails(user.id), [])
+
+    def test_remove_but_never_the_last_one(self) -> None:
+        self.factory.user(emails=["one@example.org", "two@example.org"])
+        self.login("alice", PASSWORD)
+        user = self.get_success(self.server.get_stores().users.find_user_by_username("alice"))
+        page = self.browse("GET", "/account/")
+        self.assertIn("Remove one@example.org", page.text_body)
+        first_id, second_id = (
+            e.id for e in self.get_success(self.server.get_stores().user_emails.list_user_emails(user.id))
+        )
+        done = self.browse(
+            "POST",
+            "/account/",
+            form={"csrf": csrf_from(page), "action": "remove_email", "email_id": first_id},
+        )
+        self.assertEqual(done.location, "/account/?email=removed")
+        self.assertEqual(self.emails(user.id), ["two@example.org"])
+        page = self.browse("GET", "/account/")
+        self.assertNotIn("Remove two@example.org", page.text_body)
+        refused = self.browse(
+            "POST",
+            "/account/",
+            form={"csrf": csrf_from(page), "action": "remove_email", "email_id": second_id},
+        )
+        self.assertEqual(refused.location, "/account/?email=email_required")
+        self.assertEqual(self.emails(user.id), ["two@example.org"])
+        # Someone else's address is a 404, and stays.
+        bob = self.factory.user("bob", emails=["bob@example.org"])
+        (bobs,) = self.get_success(self.server.get_stores().user_emails.list_user_emails(bob.id))
+        channel = self.browse(
+            "POST", "/account/", form={"csrf": csrf_from(page), "action": "remove_email", "email_id": bobs.id}
+        )
+        self.assertEqual(channel.code, 404)
+        self.assertEqual(self.emails(bob.id), ["bob@example.org"])
+
+    def test_another_users_authentication_is_404(self) -> None:
+        self.sign_in()
+        verify_path = urlsplit(self.start("mine@example.org").location or "").path
+        self.jar.clear()
+        self.sign_in("bob")
+        self.assertEqual(self.browse("GET", verify_path).code, 404)
+        page = self.browse("GET", "/account/")
+        channel = self.browse("POST", verify_path, form={"csrf": csrf_from(page), "code": self.latest_code()})
+        self.assertEqual(channel.code, 404)
+        self.assertEqual(self.count_rows("user_emails"), 0)
+
+    def test_post_without_csrf(self) -> None:
+        self.sign_in()
+        channel = self.browse(
+            "POST", "/account/", form={"action": "add_email", "email": "x@example.org", "password": PASSWORD}
+        )
+        self.assertEqual(channel.code, 400)
+        self.assertEqual(self.count_rows("user_email_authentications"), 0)
+
+    @override_config({"account": {"email_change_allowed": False}})
+    def test_email_change_disabled(self) -> None:
+        self.sign_in()
+        page = self.browse("GET", "/account/")
+        self.assertNotIn("add-email-form", page.text_body)
+        channel = self.browse(
+            "POST",
+            "/account/",
+            form={
+                "csrf": csrf_from(page),
+                "action": "add_email",
+                "email": "x@example.org",
+                "password": PASSWORD,
+            },
+        )
+        self.assertEqual(channel.code, 403)
+        self.assertEqual(self.count_rows("user_email_authentications"), 0)
