@@ -92,21 +92,25 @@ def text_response(request: IRequest, code: int, text: str, *, content_type: str 
 FORM_ACTION_SELF = "'self'"
 
 
-def content_security_policy(form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> str:
+def content_security_policy(
+    form_action: Sequence[str] = (FORM_ACTION_SELF,), frame_src: Sequence[str] = ()
+) -> str:
     """The ``Content-Security-Policy`` of an HTML page: scripts, styles, fonts and images from
-    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``."""
-    return "; ".join(
-        (
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "object-src 'none'",
-            "form-action " + " ".join(form_action),
-            "frame-ancestors 'none'",
-            "base-uri 'none'",
-        )
-    )
+    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``; frames
+    only from this origin, or exactly the sources of ``frame_src`` when given (the plan page)."""
+    directives = [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "form-action " + " ".join(form_action),
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+    if frame_src:
+        directives.append("frame-src " + " ".join(frame_src))
+    return "; ".join(directives)
 
 
 def form_action_source(uri: str) -> str:
@@ -120,22 +124,32 @@ def form_action_source(uri: str) -> str:
     return f"{scheme}:"
 
 
-def set_html_security_headers(request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> None:
+def set_html_security_headers(
+    request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,), frame_src: Sequence[str] = ()
+) -> None:
     """The headers every HTML page carries (see the module docstring)."""
-    request.setHeader(b"Content-Security-Policy", content_security_policy(form_action).encode("utf-8"))
+    request.setHeader(
+        b"Content-Security-Policy", content_security_policy(form_action, frame_src).encode("utf-8")
+    )
     request.setHeader(b"X-Frame-Options", b"DENY")
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
     request.setHeader(b"Referrer-Policy", b"no-referrer")
 
 
 def html_response(
-    request: IRequest, body: str, code: int = 200, *, form_action: Sequence[str] = (FORM_ACTION_SELF,)
+    request: IRequest,
+    body: str,
+    code: int = 200,
+    *,
+    form_action: Sequence[str] = (FORM_ACTION_SELF,),
+    frame_src: Sequence[str] = (),
 ) -> bytes:
     """An HTML page with status ``code`` and the security headers of every page;
-    ``form_action`` lists where its forms may go (this service unless told otherwise)."""
+    ``form_action`` lists where its forms may go (this service unless told otherwise),
+    ``frame_src`` the only sources it may frame (when given)."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
-    set_html_security_headers(request, form_action)
+    set_html_security_headers(request, form_action, frame_src)
     return with_length(request, body.encode("utf-8"))
 
 

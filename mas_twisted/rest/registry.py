@@ -34,6 +34,7 @@ from mas_twisted.rest.compat.sso import CompatSsoRedirectResource
 from mas_twisted.rest.connection_info import ConnectionInfoResource
 from mas_twisted.rest.discovery import DiscoveryResource
 from mas_twisted.rest.health import HealthResource
+from mas_twisted.rest.human.account import AccountResource
 from mas_twisted.rest.human.authorize import AuthorizeResource
 from mas_twisted.rest.human.compat_sso import CompatSsoCompleteResource
 from mas_twisted.rest.human.consent import ConsentResource
@@ -71,6 +72,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         DeviceLinkResource,
         DeviceConsentResource,
         CompatSsoCompleteResource,
+        AccountResource,
     ),
     "graphql": (),
     "oauth": (

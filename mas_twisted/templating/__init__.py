@@ -23,12 +23,14 @@ Every render also receives:
   routes the listeners mount: a template links to an optional page only through its feature,
   which is off while no route serves the page;
 - ``lang`` (``en``), the filter ``prefix_url`` (a path under ``http.public_base``'s path),
-  ``simplify_url`` (the host, and optionally the path, of a URL) and the function
+  ``simplify_url`` (the host, and optionally the path, of a URL), ``datetime`` (a time in
+  epoch milliseconds, as UTC) and the function
   ``asset(name)`` (the URL of a static asset).
 """
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import random
@@ -37,8 +39,19 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from mas_twisted.templating.context import (
+    ACCOUNT_NAV,
     PAGE_CONTEXTS,
+    AccountCrossSigningResetContext,
+    AccountDeactivateContext,
+    AccountEmailInUseContext,
+    AccountEmailVerifyContext,
     AccountInactiveContext,
+    AccountNavEntry,
+    AccountPasswordContext,
+    AccountPlanContext,
+    AccountProfileContext,
+    AccountSessionContext,
+    AccountSessionsContext,
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
@@ -63,6 +76,7 @@ from mas_twisted.templating.context import (
     RegisterStepsVerifyEmailContext,
     SiteBranding,
     SiteFeatures,
+    account_nav,
     simplify_url,
     site_branding,
     site_features,
@@ -76,7 +90,19 @@ if TYPE_CHECKING:
     from mas_twisted.urls import MountedRoutes, UrlBuilder
 
 __all__ = [
+    "ACCOUNT_NAV",
+    "AccountCrossSigningResetContext",
+    "AccountDeactivateContext",
+    "AccountEmailInUseContext",
+    "AccountEmailVerifyContext",
     "AccountInactiveContext",
+    "AccountNavEntry",
+    "AccountPasswordContext",
+    "AccountPlanContext",
+    "AccountProfileContext",
+    "AccountSessionContext",
+    "AccountSessionsContext",
+    "account_nav",
     "CompatLoginPolicyViolationContext",
     "CompatSsoContext",
     "ConsentContext",
@@ -111,6 +137,14 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def format_timestamp(ms: int | None) -> str:
+    """``2026-12-07 14:05 UTC`` for a time in epoch milliseconds (the ``datetime`` filter)."""
+    if ms is None:
+        return ""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def builtin_templates_dir() -> str:
@@ -169,6 +203,7 @@ class Templates:
         )
         self.env.filters["prefix_url"] = self.prefix_url
         self.env.filters["simplify_url"] = simplify_url
+        self.env.filters["datetime"] = format_timestamp
         self.env.globals["asset"] = self.asset_url
         self.env.globals["branding"] = self.branding
         self.env.globals["features"] = self.features
@@ -247,6 +282,34 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_register_steps_display_name(self, ctx: RegisterStepsDisplayNameContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    # -- the account pages ------------------------------------------------------------------
+    def render_account_profile(self, ctx: AccountProfileContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_email_verify(self, ctx: AccountEmailVerifyContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_email_in_use(self, ctx: AccountEmailInUseContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_sessions(self, ctx: AccountSessionsContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_session(self, ctx: AccountSessionContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_password(self, ctx: AccountPasswordContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_reset_cross_signing(self, ctx: AccountCrossSigningResetContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_deactivate(self, ctx: AccountDeactivateContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_plan(self, ctx: AccountPlanContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------

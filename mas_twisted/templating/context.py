@@ -24,10 +24,11 @@ from mas_twisted import urls
 from mas_twisted.oauth2.scope import describe_scopes
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.forms import FormState
+from mas_twisted.types.account import AccountProfile, AccountSession
 from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
-from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.types.users import BrowserSession, User, UserEmail
 from mas_twisted.urls import MountedRoutes, PostAuthAction
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ LINKED_PAGES: Mapping[str, str] = {
     "password_registration": urls.REGISTER,
     "account_recovery": urls.ACCOUNT_RECOVERY_START,
     "account_management": urls.ACCOUNT,
-    "device_management": urls.path_for(urls.ACCOUNT_WILDCARD, rest="sessions"),
+    "device_management": urls.ACCOUNT_SESSIONS,
     "upstream_login": urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id="0" * 26),
 }
 
@@ -485,6 +486,201 @@ class RegisterStepsDisplayNameContext(PageContext):
     form: FormState = attrs.field(factory=FormState)
 
 
+# -- the account pages (MAS's account SPA, served as pages) ----------------------------------
+
+
+@attrs.frozen
+class AccountNavEntry:
+    """One tab of the account pages' navigation."""
+
+    #: What :attr:`AccountPageContext.active` names it by.
+    key: str
+    label: str
+    #: The route's path (without the public base's prefix).
+    path: str
+    #: The switch of :func:`account_nav` that shows it; ``None``: always shown.
+    switch: str | None = None
+
+
+#: The tabs of the account pages, in order. A new page is one more entry here (and its switch
+#: in the resource's ``_nav_switches``).
+ACCOUNT_NAV: tuple[AccountNavEntry, ...] = (
+    AccountNavEntry("profile", "Profile", urls.ACCOUNT),
+    AccountNavEntry("sessions", "Sessions", urls.ACCOUNT_SESSIONS),
+    AccountNavEntry("password", "Password", urls.ACCOUNT_PASSWORD_CHANGE, switch="password_change"),
+    AccountNavEntry("plan", "Plan", urls.ACCOUNT_PLAN, switch="plan"),
+)
+
+
+def account_nav(switches: Mapping[str, bool]) -> tuple[AccountNavEntry, ...]:
+    """The tabs whose switch is on (a tab without a switch is always there)."""
+    return tuple(e for e in ACCOUNT_NAV if e.switch is None or switches.get(e.switch, False))
+
+
+class AccountPageContext(PageContext):
+    """What every account page has: ``csrf_token``, ``user``, ``nav`` and the ``active`` tab
+    (``templates/pages/account/_layout.html`` draws them)."""
+
+
+@attrs.frozen
+class AccountProfileContext(AccountPageContext):
+    """``pages/account/index.html``: the Matrix ID, display name (a form when
+    ``account.displayname_change_allowed``), email addresses, and "delete account"."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/index.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    profile: AccountProfile
+    emails: Sequence[UserEmail] = ()
+    displayname_change_allowed: bool = False
+    account_deactivation_allowed: bool = False
+    form: FormState = attrs.field(factory=FormState)
+    #: The display name was just changed.
+    saved: bool = False
+    #: ``account.email_change_allowed``: the add and remove forms.
+    email_change_allowed: bool = False
+    #: The add form asks for the password.
+    has_password: bool = True
+    #: The last address cannot be removed.
+    email_required: bool = True
+    email_form: FormState = attrs.field(factory=FormState)
+    #: ``added``, ``removed``: what just happened to the addresses.
+    email_notice: str | None = None
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountEmailVerifyContext(AccountPageContext):
+    """``pages/account/email_verify.html``: the 6-digit code sent to a new address
+    (``/account/emails/<id>/verify``), and a button sending a new one (``action=resend``)."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/email_verify.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    email: str
+    form: FormState = attrs.field(factory=FormState)
+    resent: bool = False
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountEmailInUseContext(AccountPageContext):
+    """``pages/account/email_in_use.html``: the verified address belongs to another account."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/email_in_use.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    email: str
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountSessionsContext(AccountPageContext):
+    """``pages/account/sessions.html``: every open session (``/account/sessions``), or only
+    the browsers (``/account/sessions/browsers``, with "sign out of other browsers")."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/sessions.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    sessions: Sequence[AccountSession] = ()
+    browsers_only: bool = False
+    #: How many browsers "sign out of other browsers" just ended.
+    signed_out: int | None = None
+    active: str = "sessions"
+
+    def to_context(self) -> dict[str, Any]:
+        ctx = super().to_context()
+        ctx["browsers"] = [s for s in self.sessions if s.kind.value == "browser"]
+        ctx["apps"] = [s for s in self.sessions if s.kind.value != "browser"]
+        return ctx
+
+
+@attrs.frozen
+class AccountSessionContext(AccountPageContext):
+    """``pages/account/session.html``: one session or device (``/account/sessions/<id>``,
+    ``/account/devices/<device_id>``), its rename form, and ending it (``confirm_end``: the
+    confirmation MSC4191's ``session_end`` asks for)."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/session.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    session: AccountSession
+    #: Where the forms post: this page's own path.
+    action_path: str
+    confirm_end: bool = False
+    form: FormState = attrs.field(factory=FormState)
+    renamed: bool = False
+    active: str = "sessions"
+
+
+@attrs.frozen
+class AccountPasswordContext(AccountPageContext):
+    """``pages/account/password.html``: the current password and the new one twice."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/password.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    form: FormState = attrs.field(factory=FormState)
+    changed: bool = False
+    minimum_complexity: int = 3
+    active: str = "password"
+
+
+@attrs.frozen
+class AccountCrossSigningResetContext(AccountPageContext):
+    """``pages/account/reset_cross_signing.html``: what resetting the identity does, and a
+    button that lets the homeserver accept new cross-signing keys without a password."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/reset_cross_signing.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    #: ``None`` before, ``"allowed"`` once the homeserver accepted, ``"failed"`` if it did not.
+    outcome: str | None = None
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountDeactivateContext(AccountPageContext):
+    """``pages/account/deactivate.html``: confirm with the password (if the user has one),
+    optionally erasing the data on the homeserver."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/deactivate.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    has_password: bool = True
+    form: FormState = attrs.field(factory=FormState)
+    active: str = "profile"
+
+
+@attrs.frozen
+class AccountPlanContext(AccountPageContext):
+    """``pages/account/plan.html``: ``experimental.plan_management_iframe_uri`` in a frame."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/plan.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    iframe_uri: str
+    active: str = "plan"
+
+
 #: Every page context, for ``templates check`` and the template tests (each has samples in
 #: :data:`~mas_twisted.templating.samples.SAMPLES`).
 PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
@@ -506,4 +702,13 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     RegisterStepsVerifyEmailContext,
     RegisterStepsEmailInUseContext,
     RegisterStepsDisplayNameContext,
+    AccountProfileContext,
+    AccountEmailVerifyContext,
+    AccountEmailInUseContext,
+    AccountSessionsContext,
+    AccountSessionContext,
+    AccountPasswordContext,
+    AccountCrossSigningResetContext,
+    AccountDeactivateContext,
+    AccountPlanContext,
 )

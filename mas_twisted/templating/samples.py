@@ -16,7 +16,17 @@ from typing import Any
 
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.context import (
+    ACCOUNT_NAV,
+    AccountCrossSigningResetContext,
+    AccountDeactivateContext,
+    AccountEmailInUseContext,
+    AccountEmailVerifyContext,
     AccountInactiveContext,
+    AccountPasswordContext,
+    AccountPlanContext,
+    AccountProfileContext,
+    AccountSessionContext,
+    AccountSessionsContext,
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
@@ -41,10 +51,11 @@ from mas_twisted.templating.context import (
     RegisterStepsVerifyEmailContext,
 )
 from mas_twisted.templating.forms import FormState
+from mas_twisted.types.account import AccountProfile, AccountSession, SessionKind
 from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSsoLogin
 from mas_twisted.types.oauth2 import AuthorizationGrant, DeviceCodeGrant
-from mas_twisted.types.users import BrowserSession, User
+from mas_twisted.types.users import BrowserSession, User, UserEmail
 from mas_twisted.urls import PostAuthAction
 from mas_twisted.util.ulid import make_ulid
 
@@ -381,6 +392,193 @@ def display_name_samples(now_ms: int, rng: random.Random) -> list[RegisterStepsD
     ]
 
 
+def _sample_sessions(now_ms: int, rng: random.Random) -> list[AccountSession]:
+    return [
+        AccountSession(
+            kind=SessionKind.BROWSER,
+            id=sample_ulid(now_ms, rng),
+            name="Firefox for Linux",
+            created_at=now_ms - 3_600_000,
+            device_description="Firefox for Linux",
+            last_active_at=now_ms - 60_000,
+            last_active_ip="198.51.100.7",
+            is_current=True,
+        ),
+        AccountSession(
+            kind=SessionKind.OAUTH2,
+            id=sample_ulid(now_ms, rng),
+            name="Element on iPhone",
+            created_at=now_ms - 7_200_000,
+            device_id="ABCDEFGHIJ",
+            client_name="Element",
+            client_id=sample_ulid(now_ms, rng),
+            device_description="iPhone",
+            last_active_at=now_ms - 120_000,
+            last_active_ip="2001:db8::1",
+            scope="openid urn:matrix:client:api:* urn:matrix:client:device:ABCDEFGHIJ",
+        ),
+        AccountSession(
+            kind=SessionKind.COMPAT,
+            id=sample_ulid(now_ms, rng),
+            name="Legacy login on Unknown device",
+            created_at=now_ms - 86_400_000,
+            device_id="KLMNOPQRST",
+            client_name="Legacy login",
+        ),
+    ]
+
+
+def account_profile_samples(now_ms: int, rng: random.Random) -> list[AccountProfileContext]:
+    user = _sample_user(now_ms, rng)
+    email = UserEmail(
+        id=sample_ulid(now_ms, rng), user_id=user.id, email="alice@example.com", created_at=now_ms
+    )
+    return [
+        AccountProfileContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            profile=AccountProfile(mxid="@alice:example.com", display_name="Alice", avatar_url="mxc://x/y"),
+            emails=[email],
+            displayname_change_allowed=True,
+            account_deactivation_allowed=True,
+            saved=True,
+            email_change_allowed=True,
+            email_required=False,
+            email_notice="added",
+        ),
+        AccountProfileContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            profile=AccountProfile(mxid="@alice:example.com"),
+            emails=[email],
+            email_change_allowed=True,
+            email_form=FormState.from_form({"email": "bad"}).with_field_error("email", "invalid"),
+            email_notice="email_required",
+        ),
+        AccountProfileContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV[:2],
+            profile=AccountProfile(mxid="@alice:example.com", reachable=False),
+            form=FormState().with_form_error("homeserver_unavailable"),
+        ),
+    ]
+
+
+def account_email_verify_samples(now_ms: int, rng: random.Random) -> list[AccountEmailVerifyContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountEmailVerifyContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, email="new@example.com"
+        ),
+        AccountEmailVerifyContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            email="new@example.com",
+            form=FormState().with_field_error("code", "invalid"),
+            resent=True,
+        ),
+    ]
+
+
+def account_email_in_use_samples(now_ms: int, rng: random.Random) -> list[AccountEmailInUseContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountEmailInUseContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, email="taken@example.com"
+        )
+    ]
+
+
+def account_sessions_samples(now_ms: int, rng: random.Random) -> list[AccountSessionsContext]:
+    user = _sample_user(now_ms, rng)
+    sessions = _sample_sessions(now_ms, rng)
+    return [
+        AccountSessionsContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, sessions=sessions),
+        AccountSessionsContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            sessions=sessions[:1],
+            browsers_only=True,
+            signed_out=2,
+        ),
+    ]
+
+
+def account_session_samples(now_ms: int, rng: random.Random) -> list[AccountSessionContext]:
+    user = _sample_user(now_ms, rng)
+    sessions = _sample_sessions(now_ms, rng)
+    return [
+        AccountSessionContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            session=s,
+            action_path=f"/account/sessions/{s.id}",
+        )
+        for s in sessions
+    ] + [
+        AccountSessionContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            session=sessions[1],
+            action_path="/account/devices/ABCDEFGHIJ",
+            confirm_end=True,
+            form=FormState().with_field_error("name", "required"),
+        )
+    ]
+
+
+def account_password_samples(now_ms: int, rng: random.Random) -> list[AccountPasswordContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountPasswordContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV),
+        AccountPasswordContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            form=FormState().with_field_error("current_password", "wrong_password"),
+        ),
+        AccountPasswordContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, changed=True),
+    ]
+
+
+def account_cross_signing_samples(now_ms: int, rng: random.Random) -> list[AccountCrossSigningResetContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountCrossSigningResetContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, outcome=outcome)
+        for outcome in (None, "allowed", "failed")
+    ]
+
+
+def account_deactivate_samples(now_ms: int, rng: random.Random) -> list[AccountDeactivateContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountDeactivateContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV),
+        AccountDeactivateContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            form=FormState().with_field_error("password", "wrong_password"),
+        ),
+        AccountDeactivateContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, has_password=False),
+    ]
+
+
+def account_plan_samples(now_ms: int, rng: random.Random) -> list[AccountPlanContext]:
+    user = _sample_user(now_ms, rng)
+    return [
+        AccountPlanContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, iframe_uri="https://billing.example.com/plan"
+        )
+    ]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -402,4 +600,13 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     RegisterStepsVerifyEmailContext: verify_email_samples,
     RegisterStepsEmailInUseContext: email_in_use_samples,
     RegisterStepsDisplayNameContext: display_name_samples,
+    AccountProfileContext: account_profile_samples,
+    AccountEmailVerifyContext: account_email_verify_samples,
+    AccountEmailInUseContext: account_email_in_use_samples,
+    AccountSessionsContext: account_sessions_samples,
+    AccountSessionContext: account_session_samples,
+    AccountPasswordContext: account_password_samples,
+    AccountCrossSigningResetContext: account_cross_signing_samples,
+    AccountDeactivateContext: account_deactivate_samples,
+    AccountPlanContext: account_plan_samples,
 }

@@ -45,6 +45,7 @@ PAGE_PATHS = {
     "pages/register/steps/registration_token.html": urls.path_for(urls.REGISTER_TOKEN, id=_STEP_ID),
     "pages/register/steps/verify_email.html": urls.path_for(urls.REGISTER_VERIFY_EMAIL, id=_STEP_ID),
     "pages/register/steps/display_name.html": urls.path_for(urls.REGISTER_DISPLAY_NAME, id=_STEP_ID),
+    "pages/account/email_verify.html": urls.path_for(urls.ACCOUNT_EMAIL_VERIFY, id=_STEP_ID),
 }
 
 #: The text of each optional link.
@@ -106,11 +107,13 @@ class TemplateLinkTests(HumanTestCase):
             self.assertIn(expected, requested)
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
-        # With every feature on in the configuration, registration is the one optional page
-        # mounted (issue 12): its link is in the renders, and none of the others' is.
+        # With every feature on in the configuration, registration (issue 12) and the account
+        # pages (issue 13) are the optional pages mounted: their links are in the renders, and
+        # none of the others' is.
         routes = self.server.get_mounted_routes()
+        mounted = {"password_registration", "account_management", "device_management"}
         for name, path in LINKED_PAGES.items():
-            if name == "password_registration":
+            if name in mounted:
                 self.assertTrue(routes.serves(path), path)
                 self.assertNotEqual(self.browse("GET", path).code, 404, path)
             else:
@@ -118,12 +121,13 @@ class TemplateLinkTests(HumanTestCase):
                 self.assertEqual(self.browse("GET", path).code, 404, path)
         html = "\n".join(self.renders(self.server.get_templates()).values())
         for name, text in LINK_TEXTS.items():
-            if name == "password_registration":
+            if name in mounted:
                 self.assertIn(text, html, name)
             else:
                 self.assertNotIn(text, html, name)
         self.assertIn('href="/register', html)
-        for path in ("/recover", "/account/", "/upstream/"):
+        self.assertIn('href="/account/', html)
+        for path in ("/recover", "/upstream/"):
             self.assertNotIn(f'href="{path}', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:

@@ -204,6 +204,37 @@ class BrowserSessionStore(ExpiresInactiveSessions, SQLBaseStore):
             "finish_browser_sessions_for_user", finish_browser_sessions_for_user_txn, user_id, at
         )
 
+    async def list_active_browser_sessions_for_user(self, user_id: str) -> list[BrowserSession]:
+        """The user's unfinished sessions, newest first (the account page's list)."""
+
+        def _list_txn(txn: LoggingTransaction) -> list[BrowserSession]:
+            txn.execute(
+                f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM {TABLE} s"
+                " JOIN users u ON u.user_id = s.user_id"
+                " WHERE s.user_id = ? AND s.finished_at IS NULL ORDER BY s.user_session_id DESC",
+                (user_id,),
+            )
+            return [
+                BrowserSession.from_row(row[:_N_SESSION], User.from_row(row[_N_SESSION:]))
+                for row in txn.fetchall()
+            ]
+
+        return await self.db_pool.runInteraction("list_active_browser_sessions_for_user", _list_txn)
+
+    async def finish_other_browser_sessions(self, user_id: str, keep_session_id: str, at: int) -> int:
+        """End every unfinished session of the user but ``keep_session_id`` ("sign out of other
+        browsers"); how many were ended."""
+
+        def _finish_txn(txn: LoggingTransaction) -> int:
+            txn.execute(
+                f"UPDATE {TABLE} SET finished_at = ?"
+                " WHERE user_id = ? AND user_session_id <> ? AND finished_at IS NULL",
+                (at, user_id, keep_session_id),
+            )
+            return txn.rowcount
+
+        return await self.db_pool.runInteraction("finish_other_browser_sessions", _finish_txn)
+
     async def count_active_browser_sessions(self, user_id: str) -> int:
         """How many unfinished sessions the user has."""
         return await self.db_pool.runInteraction(

@@ -225,6 +225,16 @@ class CompatSessionStore(ExpiresInactiveSessions, SQLBaseStore):
         )
         return [CompatSession.from_row(row) for row in rows]
 
+    async def set_compat_session_human_name(self, session_id: str, human_name: str | None) -> bool:
+        """Set or clear the name the user gave the session's device; whether it is still valid."""
+        rows = await self.db_pool.simple_update(
+            "compat_sessions",
+            {"compat_session_id": session_id, "finished_at": None},
+            {"human_name": human_name},
+            desc="set_compat_session_human_name",
+        )
+        return bool(rows)
+
     async def count_active_compat_sessions_for_user(self, user_id: str) -> int:
         return await self.db_pool.runInteraction(
             "count_active_compat_sessions", count_active_compat_sessions_txn, user_id

@@ -9,9 +9,11 @@ it identifies nobody), as MAS's ``find_by_email`` does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
+from mas_twisted.types.registrations import UserEmailAuthentication, UserEmailAuthenticationCode
 from mas_twisted.types.users import UserEmail
 
 logger = logging.getLogger(__name__)
@@ -69,3 +71,67 @@ class UserEmailStore(SQLBaseStore):
         """Delete one address; ``False`` if it was not there."""
         count = await self.db_pool.simple_delete(TABLE, {"user_email_id": email_id}, desc="remove_user_email")
         return count > 0
+
+    # -- adding an address from the account page (MAS's start/completeEmailAuthentication) --
+    async def start_email_authentication(
+        self,
+        authentication: UserEmailAuthentication,
+        code: UserEmailAuthenticationCode,
+        also: Callable[[LoggingTransaction], object],
+    ) -> None:
+        """Insert an email authentication of a browser session with its first code, and
+        ``also`` (the email carrying the code), in one transaction."""
+        from mas_twisted.storage.stores.user_registrations import (
+            add_email_authentication_code_txn,
+            add_email_authentication_txn,
+        )
+
+        def _txn(txn: LoggingTransaction) -> None:
+            add_email_authentication_txn(txn, authentication)
+            add_email_authentication_code_txn(txn, code)
+            also(txn)
+
+        await self.db_pool.runInteraction("start_email_authentication", _txn)
+
+    async def complete_email_authentication_and_add(
+        self, authentication_id: str, email: UserEmail, at: int, also: Callable[[LoggingTransaction], object]
+    ) -> str:
+        """Complete the authentication and add its address to the user, with ``also`` (the
+        ``provision-user`` job), in one transaction: ``"added"``; ``"in_use"`` (completed, not
+        added) when some user has the address already; ``"completed"`` when it was completed
+        before (nothing done)."""
+        from mas_twisted.storage.stores.user_registrations import email_in_use_txn
+
+        def _txn(txn: LoggingTransaction) -> str:
+            txn.execute(
+                "UPDATE user_email_authentications SET completed_at = ?"
+                " WHERE user_email_authentication_id = ? AND completed_at IS NULL",
+                (at, authentication_id),
+            )
+            if txn.rowcount != 1:
+                return "completed"
+            if email_in_use_txn(txn, email.email):
+                return "in_use"
+            add_user_email_txn(txn, email)
+            also(txn)
+            return "added"
+
+        return await self.db_pool.runInteraction("complete_email_authentication_and_add", _txn)
+
+    async def remove_user_email_of(
+        self, user_id: str, email_id: str, keep_one: bool, also: Callable[[LoggingTransaction], object]
+    ) -> str:
+        """Delete the user's address ``email_id`` with ``also`` in one transaction: ``"removed"``,
+        ``"missing"`` (not one of theirs) or ``"last"`` (refused: ``keep_one`` and it is their only one)."""
+
+        def _txn(txn: LoggingTransaction) -> str:
+            emails = list_user_emails_txn(txn, user_id)
+            if not any(e.id == email_id for e in emails):
+                return "missing"
+            if keep_one and len(emails) <= 1:
+                return "last"
+            txn.execute(f"DELETE FROM {TABLE} WHERE user_email_id = ? AND user_id = ?", (email_id, user_id))
+            also(txn)
+            return "removed"
+
+        return await self.db_pool.runInteraction("remove_user_email_of", _txn)

@@ -36,8 +36,8 @@ class IndexTests(HumanTestCase):
         body = self.browse("GET", "/").text_body
         self.assertIn("You are signed in as <strong>alice</strong>", body)
         self.assertIn('action="/logout"', body)
-        # No account page is mounted yet, so no link to it.
-        self.assertNotIn('href="/account/"', body)
+        # The account pages are mounted with the human resource: the page links to them.
+        self.assertIn('href="/account/">Your account</a>', body)
 
     def test_wrong_method_is_an_html_405(self) -> None:
         channel = self.browse("DELETE", "/login")

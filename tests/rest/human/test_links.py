@@ -175,7 +175,7 @@ class LiveLinkTests(DeviceTestCase):
         # The device-limit page of a legacy SSO login, and the policy page of an authorization.
         page = self.seed(self.start_sso(), 403)
         self.assertIn("Device limit reached", page.text_body)
-        self.assertNotIn("Manage devices", page.text_body)
+        self.assertIn("Manage devices", page.text_body)
         self.seed(self.authorize_path(), 303)
         self.assertTrue(
             any("too many active sessions" in body for body in self.crawler.pages.values()),
@@ -217,8 +217,17 @@ class LiveLinkTests(DeviceTestCase):
         ]
         self.crawler.crawl(links)
         self.assert_no_dead_links()
-        # The account management URI is a page a person can use (MSC4191: clients open it).
+        # The account management URI is a page a person can use (MSC4191: clients open it):
+        # signed out, the login page that comes back to it; signed in, the account page.
+        self.assertIn(ORIGIN + self.PREFIX + "/login?kind=manage_account", self.crawler.pages)
+        self.sign_in()
+        self.crawler = Crawler(self._browse, ORIGIN)
+        self.crawler.crawl(
+            [Link(kind="a", method="GET", url=doc["account_management_uri"], source="signed in")]
+        )
+        self.assert_no_dead_links()
         self.assertIn(doc["account_management_uri"], self.crawler.pages)
+        self.assert_reached("/account/sessions", "/account/password/change", "/account/deactivate")
 
     # -- the crawler itself -----------------------------------------------------------------
     def test_the_crawler_reports_a_link_to_nothing(self) -> None:
