@@ -139,9 +139,10 @@ class DeviceHandler:
 
     # -- /link ----------------------------------------------------------------------------
     def check_pages_enabled(self) -> None:
-        """Raises :class:`PageError` (500, as MAS) when the grant is disabled."""
+        """Raises :class:`PageError` when the grant is disabled: 404 (MAS answers 500; we
+        answer no request with a 5xx that a client's input caused, issue 11)."""
         if not self.enabled:
-            raise PageError("The Device Authorization Grant is disabled", code=500)
+            raise PageError("The Device Authorization Grant is disabled", code=404)
 
     async def find_pending_by_user_code(self, code: str) -> DeviceCodeGrant | None:
         """The pending, unexpired grant whose user code is ``code`` (any case)."""
@@ -154,9 +155,9 @@ class DeviceHandler:
     async def _load(self, grant_id: str) -> tuple[DeviceCodeGrant, OAuth2Client]:
         grant = await self._stores.device_code_grants.get_device_code_grant(grant_id)
         if grant is None:
-            raise PageError("Device grant not found", code=500)
+            raise PageError("Device grant not found", code=404)
         if grant.is_expired(self._clock.time_msec()):
-            raise PageError("Grant is expired", code=500)
+            raise PageError("Grant is expired", code=410)
         client = await self._stores.oauth2_clients.get_oauth2_client(grant.client_id)
         if client is None:
             raise PageError("Client not found", code=500, debug=grant.client_id)
@@ -219,7 +220,7 @@ class DeviceHandler:
                 if allow:
                     if not confirmed:
                         raise PageError(
-                            "The device must be confirmed before consent can be granted", code=500
+                            "The device must be confirmed before consent can be granted", code=400
                         )
                     grant = await self._stores.device_code_grants.fulfill_device_code_grant(
                         grant, session.id, DEFAULT_LOCALE

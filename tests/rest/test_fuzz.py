@@ -65,6 +65,7 @@ from mas_twisted.rest.registry import RESOURCE_CLASSES
 from tests.factories import CLIENT_REDIRECT_URI, PASSWORD
 from tests.handlers._helpers import use_threadless_password_manager
 from tests.rest.human._base import csrf_from
+from tests.rest.human._register import use_recording_homeserver
 from tests.unittest import MasTestCase
 
 #: Every resource name that mounts something (graphql and adminapi mount nothing yet).
@@ -455,6 +456,8 @@ class RouteFuzzTestCase(MasTestCase):
 
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
         use_threadless_password_manager(server, reactor)
+        # The homeserver answers (is_localpart_available, provisioning) from a recording resource.
+        use_recording_homeserver(self, reactor, server)
         factory = self.factory
         factory.client(id=PUBLIC_CLIENT_ID)
         factory.client(

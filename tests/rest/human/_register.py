@@ -37,6 +37,22 @@ USER_TABLES = (
 )
 
 
+def use_recording_homeserver(test: Any, reactor: ThreadedMemoryReactorClock, server: MasServer) -> Recorder:
+    """Point ``server``'s homeserver connection (the real Synapse client code) at a recording
+    ``twisted.web`` resource on the fake reactor; answers ``200 {}`` unless told otherwise."""
+    recorder = Recorder()
+    stub = StubTreq(recorder)
+    transport = HttpTransport(reactor, client=stub)
+    server._homeserver_connection = SynapseConnection(  # type: ignore[attr-defined]
+        TEST_SERVER_NAME, "http://matrix.example.com/", TEST_MATRIX_SECRET, transport, user_agent="test"
+    )
+    flusher = LoopingCall(stub.flush)
+    flusher.clock = reactor
+    flusher.start(0.01)
+    test.addCleanup(flusher.stop)
+    return recorder
+
+
 class RegisterTestCase(HumanTestCase):
     def default_config(self) -> dict[str, Any]:
         config = super().default_config()
@@ -47,16 +63,7 @@ class RegisterTestCase(HumanTestCase):
 
     def prepare(self, reactor: ThreadedMemoryReactorClock, clock: Clock, server: MasServer) -> None:
         super().prepare(reactor, clock, server)
-        self.homeserver = Recorder()
-        stub = StubTreq(self.homeserver)
-        transport = HttpTransport(reactor, client=stub)
-        server._homeserver_connection = SynapseConnection(  # type: ignore[attr-defined]
-            TEST_SERVER_NAME, "http://matrix.example.com/", TEST_MATRIX_SECRET, transport, user_agent="test"
-        )
-        flusher = LoopingCall(stub.flush)
-        flusher.clock = reactor
-        flusher.start(0.01)
-        self.addCleanup(flusher.stop)
+        self.homeserver = use_recording_homeserver(self, reactor, server)
 
     # -- walking the steps ----------------------------------------------------------------
     def submit_form(self, query: str = "", *, client_ip: str = "127.0.0.1", **fields: str) -> FakeChannel:
