@@ -19,6 +19,7 @@ from mas_twisted.util.reactor import IMasReactor
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.email.mailer import Mailer
+    from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.admin import AdminHandler
     from mas_twisted.handlers.authorization import AuthorizationHandler
@@ -257,6 +258,13 @@ class MasServer:
         from mas_twisted.handlers.user_registration import UserRegistrationHandler
 
         return UserRegistrationHandler(self)
+
+    @cache_in_self
+    def get_account_recovery_handler(self) -> AccountRecoveryHandler:
+        """Account recovery by email (``/recover``, ``/account/password/recovery``)."""
+        from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
+
+        return AccountRecoveryHandler(self)
 
     @cache_in_self
     def get_admin_handler(self) -> AdminHandler:

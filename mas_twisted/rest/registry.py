@@ -41,6 +41,7 @@ from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResou
 from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
+from mas_twisted.rest.human.recovery import AccountRecoveryFinishResource, AccountRecoveryResource
 from mas_twisted.rest.human.register import RegisterResource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
@@ -66,6 +67,8 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         LoginResource,
         LogoutResource,
         RegisterResource,
+        AccountRecoveryResource,
+        AccountRecoveryFinishResource,
         AuthorizeResource,
         ConsentResource,
         DeviceLinkResource,

@@ -56,6 +56,12 @@ from mas_twisted.templating.context import (
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
+    RecoveryExpiredContext,
+    RecoveryFinishContext,
+    RecoveryProgressContext,
+    RecoveryStartContext,
     RegisterContext,
     RegisterStepsDisplayNameContext,
     RegisterStepsEmailInUseContext,
@@ -97,6 +103,12 @@ __all__ = [
     "CaptchaContext",
     "PasswordRegisterContext",
     "RegisterContext",
+    "RecoveryConsumedContext",
+    "RecoveryDisabledContext",
+    "RecoveryExpiredContext",
+    "RecoveryFinishContext",
+    "RecoveryProgressContext",
+    "RecoveryStartContext",
     "RegisterStepsDisplayNameContext",
     "RegisterStepsEmailInUseContext",
     "RegisterStepsRegistrationTokenContext",
@@ -247,6 +259,24 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_register_steps_display_name(self, ctx: RegisterStepsDisplayNameContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_start(self, ctx: RecoveryStartContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_progress(self, ctx: RecoveryProgressContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_finish(self, ctx: RecoveryFinishContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_expired(self, ctx: RecoveryExpiredContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_consumed(self, ctx: RecoveryConsumedContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_disabled(self, ctx: RecoveryDisabledContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------

@@ -485,6 +485,74 @@ class RegisterStepsDisplayNameContext(PageContext):
     form: FormState = attrs.field(factory=FormState)
 
 
+# -- account recovery -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RecoveryStartContext(PageContext):
+    """``pages/recovery/start.html``: the address to send recovery links to."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/start.html"
+
+    csrf_token: str
+    form: FormState = attrs.field(factory=FormState)
+
+
+@attrs.frozen
+class RecoveryProgressContext(PageContext):
+    """``pages/recovery/progress.html``: "if an account has this address, a link is on its
+    way", and a button that sends the links again (``resend_failed``: the limit refused it,
+    ``resent``: they are on their way again)."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/progress.html"
+
+    csrf_token: str
+    session_id: str
+    email: str
+    resend_failed: bool = False
+    resent: bool = False
+
+
+@attrs.frozen
+class RecoveryFinishContext(PageContext):
+    """``pages/recovery/finish.html``: the new password for ``username`` (twice), posted with
+    the link's ``ticket``; once ``done``, that it was set and how to sign in."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/finish.html"
+
+    csrf_token: str
+    ticket: str
+    username: str
+    form: FormState = attrs.field(factory=FormState)
+    done: bool = False
+
+
+@attrs.frozen
+class RecoveryExpiredContext(PageContext):
+    """``pages/recovery/expired.html``: the link is older than 10 minutes; a button asks for
+    new links (posting the ticket back with ``action=resend``)."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/expired.html"
+
+    csrf_token: str
+    ticket: str
+    resend_failed: bool = False
+
+
+@attrs.frozen
+class RecoveryConsumedContext(PageContext):
+    """``pages/recovery/consumed.html``: a new password was set with this recovery already."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/consumed.html"
+
+
+@attrs.frozen
+class RecoveryDisabledContext(PageContext):
+    """``pages/recovery/disabled.html``: account recovery is off on this server."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/disabled.html"
+
+
 #: Every page context, for ``templates check`` and the template tests (each has samples in
 #: :data:`~mas_twisted.templating.samples.SAMPLES`).
 PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
@@ -506,4 +574,10 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     RegisterStepsVerifyEmailContext,
     RegisterStepsEmailInUseContext,
     RegisterStepsDisplayNameContext,
+    RecoveryStartContext,
+    RecoveryProgressContext,
+    RecoveryFinishContext,
+    RecoveryExpiredContext,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
 )

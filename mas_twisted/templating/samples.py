@@ -34,6 +34,12 @@ from mas_twisted.templating.context import (
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
+    RecoveryExpiredContext,
+    RecoveryFinishContext,
+    RecoveryProgressContext,
+    RecoveryStartContext,
     RegisterContext,
     RegisterStepsDisplayNameContext,
     RegisterStepsEmailInUseContext,
@@ -381,6 +387,64 @@ def display_name_samples(now_ms: int, rng: random.Random) -> list[RegisterStepsD
     ]
 
 
+def recovery_start_samples(now_ms: int, rng: random.Random) -> list[RecoveryStartContext]:
+    return [
+        RecoveryStartContext(csrf_token=_SAMPLE_CSRF),
+        RecoveryStartContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState.from_form({"email": "not an address"}).with_field_error("email", "invalid"),
+        ),
+        RecoveryStartContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState.from_form({"email": "alice@example.com"}).with_form_error("rate_limit_exceeded"),
+        ),
+    ]
+
+
+def recovery_progress_samples(now_ms: int, rng: random.Random) -> list[RecoveryProgressContext]:
+    session_id = sample_ulid(now_ms, rng)
+    return [
+        RecoveryProgressContext(csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com"),
+        RecoveryProgressContext(
+            csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com", resent=True
+        ),
+        RecoveryProgressContext(
+            csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com", resend_failed=True
+        ),
+    ]
+
+
+def recovery_finish_samples(now_ms: int, rng: random.Random) -> list[RecoveryFinishContext]:
+    ticket = "a" * 32
+    return [
+        RecoveryFinishContext(csrf_token=_SAMPLE_CSRF, ticket=ticket, username="alice"),
+        RecoveryFinishContext(
+            csrf_token=_SAMPLE_CSRF,
+            ticket=ticket,
+            username="alice",
+            form=FormState()
+            .with_field_error("new_password", "password_too_weak")
+            .with_field_error("new_password_confirm", "password_mismatch"),
+        ),
+        RecoveryFinishContext(csrf_token=_SAMPLE_CSRF, ticket=ticket, username="alice", done=True),
+    ]
+
+
+def recovery_expired_samples(now_ms: int, rng: random.Random) -> list[RecoveryExpiredContext]:
+    return [
+        RecoveryExpiredContext(csrf_token=_SAMPLE_CSRF, ticket="a" * 32),
+        RecoveryExpiredContext(csrf_token=_SAMPLE_CSRF, ticket="a" * 32, resend_failed=True),
+    ]
+
+
+def recovery_consumed_samples(now_ms: int, rng: random.Random) -> list[RecoveryConsumedContext]:
+    return [RecoveryConsumedContext()]
+
+
+def recovery_disabled_samples(now_ms: int, rng: random.Random) -> list[RecoveryDisabledContext]:
+    return [RecoveryDisabledContext()]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -402,4 +466,10 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     RegisterStepsVerifyEmailContext: verify_email_samples,
     RegisterStepsEmailInUseContext: email_in_use_samples,
     RegisterStepsDisplayNameContext: display_name_samples,
+    RecoveryStartContext: recovery_start_samples,
+    RecoveryProgressContext: recovery_progress_samples,
+    RecoveryFinishContext: recovery_finish_samples,
+    RecoveryExpiredContext: recovery_expired_samples,
+    RecoveryConsumedContext: recovery_consumed_samples,
+    RecoveryDisabledContext: recovery_disabled_samples,
 }

@@ -45,6 +45,10 @@ PAGE_PATHS = {
     "pages/register/steps/registration_token.html": urls.path_for(urls.REGISTER_TOKEN, id=_STEP_ID),
     "pages/register/steps/verify_email.html": urls.path_for(urls.REGISTER_VERIFY_EMAIL, id=_STEP_ID),
     "pages/register/steps/display_name.html": urls.path_for(urls.REGISTER_DISPLAY_NAME, id=_STEP_ID),
+    "pages/recovery/start.html": urls.ACCOUNT_RECOVERY_START,
+    "pages/recovery/progress.html": urls.path_for(urls.ACCOUNT_RECOVERY_PROGRESS, session_id=_STEP_ID),
+    "pages/recovery/finish.html": urls.ACCOUNT_RECOVERY_FINISH,
+    "pages/recovery/expired.html": urls.ACCOUNT_RECOVERY_FINISH,
 }
 
 #: The text of each optional link.
@@ -106,11 +110,13 @@ class TemplateLinkTests(HumanTestCase):
             self.assertIn(expected, requested)
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
-        # With every feature on in the configuration, registration is the one optional page
-        # mounted (issue 12): its link is in the renders, and none of the others' is.
+        # With every feature on in the configuration, registration and account recovery are
+        # the optional pages mounted (issue 12): their links are in the renders, and none of
+        # the others' is.
+        mounted = ("password_registration", "account_recovery")
         routes = self.server.get_mounted_routes()
         for name, path in LINKED_PAGES.items():
-            if name == "password_registration":
+            if name in mounted:
                 self.assertTrue(routes.serves(path), path)
                 self.assertNotEqual(self.browse("GET", path).code, 404, path)
             else:
@@ -118,12 +124,13 @@ class TemplateLinkTests(HumanTestCase):
                 self.assertEqual(self.browse("GET", path).code, 404, path)
         html = "\n".join(self.renders(self.server.get_templates()).values())
         for name, text in LINK_TEXTS.items():
-            if name == "password_registration":
+            if name in mounted:
                 self.assertIn(text, html, name)
             else:
                 self.assertNotIn(text, html, name)
         self.assertIn('href="/register', html)
-        for path in ("/recover", "/account/", "/upstream/"):
+        self.assertIn('href="/recover"', html)
+        for path in ("/account/", "/upstream/"):
             self.assertNotIn(f'href="{path}', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:

@@ -224,7 +224,7 @@ class LiveLinkTests(DeviceTestCase):
     def test_the_crawler_reports_a_link_to_nothing(self) -> None:
         self.crawler.crawl(
             [
-                Link(kind="a", method="GET", url=ORIGIN + self.PREFIX + "/recover", source="(test)"),
+                Link(kind="a", method="GET", url=ORIGIN + self.PREFIX + "/recover/missing", source="(test)"),
                 Link(kind="form", method="GET", url=ORIGIN + self.PREFIX + "/logout", source="(test)"),
                 # A link that forgot the public base's path.
                 Link(kind="a", method="GET", url=ORIGIN + "/login", source="(test)"),
@@ -233,7 +233,7 @@ class LiveLinkTests(DeviceTestCase):
         )
         self.assertEqual(
             [(v.code, v.link.url) for v in self.crawler.dead],
-            [(404, ORIGIN + self.PREFIX + "/recover"), (405, ORIGIN + self.PREFIX + "/logout")]
+            [(404, ORIGIN + self.PREFIX + "/recover/missing"), (405, ORIGIN + self.PREFIX + "/logout")]
             + ([(404, ORIGIN + "/login")] if self.PREFIX else []),
         )
         self.assertFalse(is_dead(Visit(Link("a", "GET", ORIGIN + "/logout", "(test)"), 405, None)))
