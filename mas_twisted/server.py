@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.admin import AdminHandler
     from mas_twisted.handlers.authorization import AuthorizationHandler
+    from mas_twisted.handlers.captcha import CaptchaVerifier
     from mas_twisted.handlers.client_auth import ClientAuthenticator
     from mas_twisted.handlers.compat.login import CompatLoginHandler
     from mas_twisted.handlers.compat.logout import CompatLogoutHandler
@@ -258,6 +259,22 @@ class MasServer:
         from mas_twisted.handlers.user_registration import UserRegistrationHandler
 
         return UserRegistrationHandler(self)
+
+    @cache_in_self
+    def get_captcha_verifier(self) -> CaptchaVerifier:
+        """The registration form's CAPTCHA check against ``captcha.service``'s siteverify."""
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent
+
+        from mas_twisted.handlers.captcha import VERIFY_TIMEOUT_S, CaptchaVerifier
+
+        return CaptchaVerifier(
+            reactor=self._reactor,
+            http_client=HTTPClient(Agent(self._reactor, connectTimeout=VERIFY_TIMEOUT_S)),
+            service=self.config.captcha.service,
+            secret_key=self.config.captcha.secret_key,
+            site_hostname=self.get_url_builder().public_hostname,
+        )
 
     @cache_in_self
     def get_account_recovery_handler(self) -> AccountRecoveryHandler:

@@ -92,14 +92,20 @@ def text_response(request: IRequest, code: int, text: str, *, content_type: str 
 FORM_ACTION_SELF = "'self'"
 
 
-def content_security_policy(form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> str:
+def content_security_policy(
+    form_action: Sequence[str] = (FORM_ACTION_SELF,), third_party: Sequence[str] = ()
+) -> str:
     """The ``Content-Security-Policy`` of an HTML page: scripts, styles, fonts and images from
-    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``."""
+    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``.
+
+    ``third_party``: origins a page's widget comes from (a CAPTCHA provider), allowed for
+    scripts, styles, frames and connections on that page only."""
+    extra = "".join(" " + origin for origin in third_party)
     return "; ".join(
         (
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self'",
+            "default-src 'self'" + extra,
+            "script-src 'self'" + extra,
+            "style-src 'self'" + extra,
             "img-src 'self' data:",
             "object-src 'none'",
             "form-action " + " ".join(form_action),
@@ -120,22 +126,32 @@ def form_action_source(uri: str) -> str:
     return f"{scheme}:"
 
 
-def set_html_security_headers(request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,)) -> None:
+def set_html_security_headers(
+    request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,), third_party: Sequence[str] = ()
+) -> None:
     """The headers every HTML page carries (see the module docstring)."""
-    request.setHeader(b"Content-Security-Policy", content_security_policy(form_action).encode("utf-8"))
+    request.setHeader(
+        b"Content-Security-Policy", content_security_policy(form_action, third_party).encode("utf-8")
+    )
     request.setHeader(b"X-Frame-Options", b"DENY")
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
     request.setHeader(b"Referrer-Policy", b"no-referrer")
 
 
 def html_response(
-    request: IRequest, body: str, code: int = 200, *, form_action: Sequence[str] = (FORM_ACTION_SELF,)
+    request: IRequest,
+    body: str,
+    code: int = 200,
+    *,
+    form_action: Sequence[str] = (FORM_ACTION_SELF,),
+    third_party: Sequence[str] = (),
 ) -> bytes:
     """An HTML page with status ``code`` and the security headers of every page;
-    ``form_action`` lists where its forms may go (this service unless told otherwise)."""
+    ``form_action`` lists where its forms may go (this service unless told otherwise),
+    ``third_party`` the origins its widget loads from (see :func:`content_security_policy`)."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
-    set_html_security_headers(request, form_action)
+    set_html_security_headers(request, form_action, third_party)
     return with_length(request, body.encode("utf-8"))
 
 

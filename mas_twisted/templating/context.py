@@ -410,10 +410,13 @@ class IndexContext(PageContext):
 
 @attrs.frozen
 class CaptchaContext:
-    """The captcha a registration form carries: the provider and its public site key."""
+    """The captcha a registration form carries: the provider, its public site key, the
+    provider's script and the class of the element it turns into the widget."""
 
     service: str
     site_key: str | None = None
+    script_url: str | None = None
+    widget_class: str | None = None
 
 
 @attrs.frozen

@@ -340,7 +340,12 @@ def password_register_samples(now_ms: int, rng: random.Random) -> list[PasswordR
             csrf_token=_SAMPLE_CSRF,
             form=refused,
             next=PostAuthContext(action=action, client_name="Element"),
-            captcha=CaptchaContext(service="hcaptcha", site_key="10000000-ffff-ffff-ffff-000000000001"),
+            captcha=CaptchaContext(
+                service="hcaptcha",
+                site_key="10000000-ffff-ffff-ffff-000000000001",
+                script_url="https://js.hcaptcha.com/1/api.js",
+                widget_class="h-captcha",
+            ),
         ),
         PasswordRegisterContext(csrf_token=_SAMPLE_CSRF, email_required=False),
     ]
