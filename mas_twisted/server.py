@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.compat.refresh import CompatRefreshHandler
     from mas_twisted.handlers.compat.sso import CompatSsoHandler
     from mas_twisted.handlers.device import DeviceHandler
+    from mas_twisted.handlers.end_session import EndSessionHandler
     from mas_twisted.handlers.id_token import IdTokenSigner
     from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
@@ -259,6 +260,13 @@ class MasServer:
         from mas_twisted.handlers.user_registration import UserRegistrationHandler
 
         return UserRegistrationHandler(self)
+
+    @cache_in_self
+    def get_end_session_handler(self) -> EndSessionHandler:
+        """OpenID Connect RP-Initiated Logout (the end-session endpoint)."""
+        from mas_twisted.handlers.end_session import EndSessionHandler
+
+        return EndSessionHandler(self)
 
     @cache_in_self
     def get_captcha_verifier(self) -> CaptchaVerifier:

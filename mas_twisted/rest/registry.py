@@ -38,6 +38,7 @@ from mas_twisted.rest.human.authorize import AuthorizeResource
 from mas_twisted.rest.human.compat_sso import CompatSsoCompleteResource
 from mas_twisted.rest.human.consent import ConsentResource
 from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResource
+from mas_twisted.rest.human.end_session import EndSessionResource
 from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
@@ -69,6 +70,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         RegisterResource,
         AccountRecoveryResource,
         AccountRecoveryFinishResource,
+        EndSessionResource,
         AuthorizeResource,
         ConsentResource,
         DeviceLinkResource,

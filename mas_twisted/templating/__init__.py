@@ -45,6 +45,7 @@ from mas_twisted.templating.context import (
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
+    EndSessionContext,
     ErrorContext,
     FormPostContext,
     IndexContext,
@@ -88,6 +89,7 @@ __all__ = [
     "ConsentContext",
     "DeviceConsentContext",
     "DeviceLinkContext",
+    "EndSessionContext",
     "ErrorContext",
     "FormPostContext",
     "FormState",
@@ -259,6 +261,9 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_register_steps_display_name(self, ctx: RegisterStepsDisplayNameContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_end_session(self, ctx: EndSessionContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_recovery_start(self, ctx: RecoveryStartContext) -> str:

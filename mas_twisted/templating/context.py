@@ -556,6 +556,20 @@ class RecoveryDisabledContext(PageContext):
     TEMPLATE: ClassVar[str] = "pages/recovery/disabled.html"
 
 
+@attrs.frozen
+class EndSessionContext(PageContext):
+    """``pages/end_session.html`` (OpenID Connect RP-Initiated Logout): "sign out?" for the
+    signed-in ``session``, posting back ``params`` (the validated request), with a tick to
+    end ``client_name``'s sessions too; without a session, "you are signed out"."""
+
+    TEMPLATE: ClassVar[str] = "pages/end_session.html"
+
+    csrf_token: str
+    session: BrowserSession | None = None
+    client_name: str | None = None
+    params: Mapping[str, str] = attrs.field(factory=dict)
+
+
 #: Every page context, for ``templates check`` and the template tests (each has samples in
 #: :data:`~mas_twisted.templating.samples.SAMPLES`).
 PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
@@ -583,4 +597,5 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     RecoveryExpiredContext,
     RecoveryConsumedContext,
     RecoveryDisabledContext,
+    EndSessionContext,
 )

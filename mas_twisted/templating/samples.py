@@ -23,6 +23,7 @@ from mas_twisted.templating.context import (
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
+    EndSessionContext,
     ErrorContext,
     FormPostContext,
     IndexContext,
@@ -450,6 +451,19 @@ def recovery_disabled_samples(now_ms: int, rng: random.Random) -> list[RecoveryD
     return [RecoveryDisabledContext()]
 
 
+def end_session_samples(now_ms: int, rng: random.Random) -> list[EndSessionContext]:
+    session = _sample_session(now_ms, rng)
+    params = {
+        "client_id": sample_ulid(now_ms, rng),
+        "post_logout_redirect_uri": "https://app.example.com/bye",
+    }
+    return [
+        EndSessionContext(csrf_token=_SAMPLE_CSRF, session=session, client_name="Example App", params=params),
+        EndSessionContext(csrf_token=_SAMPLE_CSRF, session=session),
+        EndSessionContext(csrf_token=_SAMPLE_CSRF),
+    ]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -477,4 +491,5 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     RecoveryExpiredContext: recovery_expired_samples,
     RecoveryConsumedContext: recovery_consumed_samples,
     RecoveryDisabledContext: recovery_disabled_samples,
+    EndSessionContext: end_session_samples,
 }

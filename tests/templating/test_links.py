@@ -49,6 +49,7 @@ PAGE_PATHS = {
     "pages/recovery/progress.html": urls.path_for(urls.ACCOUNT_RECOVERY_PROGRESS, session_id=_STEP_ID),
     "pages/recovery/finish.html": urls.ACCOUNT_RECOVERY_FINISH,
     "pages/recovery/expired.html": urls.ACCOUNT_RECOVERY_FINISH,
+    "pages/end_session.html": urls.OIDC_END_SESSION,
 }
 
 #: The text of each optional link.

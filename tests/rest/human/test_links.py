@@ -40,6 +40,7 @@ DISCOVERY_METHODS = {
     "introspection_endpoint": "POST",
     "userinfo_endpoint": "GET",
     "device_authorization_endpoint": "POST",
+    "end_session_endpoint": "GET",
     "account_management_uri": "GET",
 }
 
