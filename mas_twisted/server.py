@@ -20,15 +20,18 @@ if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.email.mailer import Mailer
     from mas_twisted.handlers.account import AccountHandler
+    from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
     from mas_twisted.handlers.activity import ActivityTracker
     from mas_twisted.handlers.admin import AdminHandler
     from mas_twisted.handlers.authorization import AuthorizationHandler
+    from mas_twisted.handlers.captcha import CaptchaVerifier
     from mas_twisted.handlers.client_auth import ClientAuthenticator
     from mas_twisted.handlers.compat.login import CompatLoginHandler
     from mas_twisted.handlers.compat.logout import CompatLogoutHandler
     from mas_twisted.handlers.compat.refresh import CompatRefreshHandler
     from mas_twisted.handlers.compat.sso import CompatSsoHandler
     from mas_twisted.handlers.device import DeviceHandler
+    from mas_twisted.handlers.end_session import EndSessionHandler
     from mas_twisted.handlers.id_token import IdTokenSigner
     from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
@@ -265,6 +268,36 @@ class MasServer:
         from mas_twisted.handlers.account import AccountHandler
 
         return AccountHandler(self)
+
+    @cache_in_self
+    def get_end_session_handler(self) -> EndSessionHandler:
+        """OpenID Connect RP-Initiated Logout (the end-session endpoint)."""
+        from mas_twisted.handlers.end_session import EndSessionHandler
+
+        return EndSessionHandler(self)
+
+    @cache_in_self
+    def get_captcha_verifier(self) -> CaptchaVerifier:
+        """The registration form's CAPTCHA check against ``captcha.service``'s siteverify."""
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent
+
+        from mas_twisted.handlers.captcha import VERIFY_TIMEOUT_S, CaptchaVerifier
+
+        return CaptchaVerifier(
+            reactor=self._reactor,
+            http_client=HTTPClient(Agent(self._reactor, connectTimeout=VERIFY_TIMEOUT_S)),
+            service=self.config.captcha.service,
+            secret_key=self.config.captcha.secret_key,
+            site_hostname=self.get_url_builder().public_hostname,
+        )
+
+    @cache_in_self
+    def get_account_recovery_handler(self) -> AccountRecoveryHandler:
+        """Account recovery by email (``/recover``, ``/account/password/recovery``)."""
+        from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
+
+        return AccountRecoveryHandler(self)
 
     @cache_in_self
     def get_admin_handler(self) -> AdminHandler:

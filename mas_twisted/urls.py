@@ -57,6 +57,8 @@ OAUTH2_AUTHORIZATION = "/authorize"
 INDEX = "/"
 LOGIN = "/login"
 LOGOUT = "/logout"
+#: OpenID Connect RP-Initiated Logout 1.0 (ours: MAS has no end-session endpoint).
+OIDC_END_SESSION = "/oauth2/end_session"
 REGISTER = "/register"
 PASSWORD_REGISTER = "/register/password"
 REGISTER_TOKEN = "/register/steps/<id>/token"

@@ -131,6 +131,9 @@ class StaticClient:
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
     redirect_uris: tuple[str, ...] = ()
+    #: Ours, beyond MAS (OpenID Connect RP-Initiated Logout 1.0): where the client may be sent
+    #: back after the end-session endpoint logged the user out.
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, r: Reader) -> StaticClient:
@@ -150,6 +153,7 @@ class StaticClient:
             jwks=jwks,
             jwks_uri=jwks_uri,
             redirect_uris=read_url_list(r, "redirect_uris"),
+            post_logout_redirect_uris=read_url_list(r, "post_logout_redirect_uris"),
         )
         client._validate(r)
         return client
@@ -206,6 +210,8 @@ class StaticClient:
             out["jwks_uri"] = normalize_url(self.jwks_uri)
         if self.redirect_uris:
             out["redirect_uris"] = [normalize_url(uri) for uri in self.redirect_uris]
+        if self.post_logout_redirect_uris:
+            out["post_logout_redirect_uris"] = list(self.post_logout_redirect_uris)
         return out
 
 

@@ -157,6 +157,7 @@ class RegistrationHandler:
             initiate_login_uri=metadata.initiate_login_uri,
             application_type=metadata.application_type,
             contacts=metadata.contacts or (),
+            post_logout_redirect_uris=metadata.post_logout_redirect_uris or (),
             metadata_digest=prepared.digest if client_secret is None else None,
             created_at=now,
         )

@@ -28,9 +28,9 @@ afterwards, we refuse an expired one), and the ``email_authentication.attempt_pe
 limit bounds the guesses per registration; a resend is limited by
 ``email_authentication.emails_per_session`` and the per-IP and per-address limits.
 
-The captcha: :meth:`UserRegistrationHandler.verify_captcha` is where provider verification
-goes (issue 12, item 4). Without a ``captcha`` section it passes; with one it refuses every
-registration with a clear message until verification exists, never silently accepting.
+The captcha is checked first, with the provider's siteverify
+(:class:`mas_twisted.handlers.captcha.CaptchaVerifier`); a provider that cannot be reached
+means "not verified", with its own message.
 """
 
 from __future__ import annotations
@@ -98,8 +98,6 @@ PASSWORD_MISMATCH = "password_mismatch"
 TOO_WEAK = "password_too_weak"
 EXPIRED = "code_expired"
 RATE_LIMITED = "rate_limit_exceeded"
-CAPTCHA_FAILED = "captcha"
-CAPTCHA_UNAVAILABLE = "captcha_unavailable"
 HOMESERVER_UNAVAILABLE = "homeserver_unavailable"
 
 
@@ -209,21 +207,11 @@ class UserRegistrationHandler:
     def _stores(self) -> Stores:
         return self._server.get_stores()
 
-    # -- the captcha hook -----------------------------------------------------------------
+    # -- the captcha -----------------------------------------------------------------------
     async def verify_captcha(self, response: Mapping[str, str], client_ip: str | None) -> str | None:
-        """``None`` when the form's captcha passes, else the form error to show.
-
-        Without a ``captcha`` section there is nothing to verify. With one, verification
-        against the provider is not implemented yet: every registration is refused
-        (``captcha_unavailable``) rather than accepted unverified.
-        """
-        if self.captcha_service is None:
-            return None
-        logger.warning(
-            "Registration refused: captcha %s is configured but cannot be verified by this version",
-            self.captcha_service,
-        )
-        return CAPTCHA_UNAVAILABLE
+        """``None`` when the form's captcha passes, else the form error to show
+        (:mod:`mas_twisted.handlers.captcha`)."""
+        return await self._server.get_captcha_verifier().verify(response, client_ip)
 
     # -- /register/password ---------------------------------------------------------------
     async def start_password_registration(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mas_twisted.queue.base import Job
-from mas_twisted.queue.jobs import cleanup, email, matrix, sessions, user
+from mas_twisted.queue.jobs import cleanup, email, matrix, recovery, sessions, user
 from mas_twisted.types.queue import DueSchedule
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     user.DeactivateUserJob,
     user.ReactivateUserJob,
     email.SendEmailJob,
+    recovery.SendAccountRecoveryEmailsJob,
     cleanup.CleanupRevokedOAuthAccessTokensJob,
     cleanup.CleanupExpiredOAuthAccessTokensJob,
     cleanup.CleanupRevokedOAuthRefreshTokensJob,
@@ -38,6 +39,7 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     cleanup.CleanupOAuthDeviceCodeGrantsJob,
     cleanup.CleanupQueueJobsJob,
     cleanup.CleanupUserRegistrationsJob,
+    cleanup.CleanupUserRecoverySessionsJob,
     cleanup.CleanupFinishedCompatSessionsJob,
     cleanup.CleanupInactiveCompatSessionIpsJob,
     cleanup.CleanupFinishedUserSessionsJob,
@@ -66,6 +68,7 @@ SCHEDULES: tuple[tuple[str, str, type[Job]], ...] = (
     ("cleanup-oauth-authorization-grants", "0 30 * * * *", cleanup.CleanupOAuthAuthorizationGrantsJob),
     ("cleanup-oauth-device-code-grants", "0 35 * * * *", cleanup.CleanupOAuthDeviceCodeGrantsJob),
     ("cleanup-user-registrations", "0 45 * * * *", cleanup.CleanupUserRegistrationsJob),
+    ("cleanup-user-recovery-sessions", "0 50 * * * *", cleanup.CleanupUserRecoverySessionsJob),
     ("cleanup-queue-jobs", "0 55 * * * *", cleanup.CleanupQueueJobsJob),
     ("cleanup-expired-oauth-access-tokens", "0 5 */4 * * *", cleanup.CleanupExpiredOAuthAccessTokensJob),
     ("expire-inactive-sessions", "30 */15 * * * *", sessions.ExpireInactiveSessionsJob),

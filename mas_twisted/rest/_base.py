@@ -93,15 +93,21 @@ FORM_ACTION_SELF = "'self'"
 
 
 def content_security_policy(
-    form_action: Sequence[str] = (FORM_ACTION_SELF,), frame_src: Sequence[str] = ()
+    form_action: Sequence[str] = (FORM_ACTION_SELF,),
+    frame_src: Sequence[str] = (),
+    third_party: Sequence[str] = (),
 ) -> str:
     """The ``Content-Security-Policy`` of an HTML page: scripts, styles, fonts and images from
-    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``; frames
-    only from this origin, or exactly the sources of ``frame_src`` when given (the plan page)."""
+    this origin only (``data:`` images too), no plugins, never framed, no ``<base>``.
+
+    ``frame_src``: exactly the sources the page may frame (the plan page), when given.
+    ``third_party``: origins a page's widget comes from (a CAPTCHA provider), allowed for
+    scripts, styles, frames and connections on that page only."""
+    extra = "".join(" " + origin for origin in third_party)
     directives = [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
+        "default-src 'self'" + extra,
+        "script-src 'self'" + extra,
+        "style-src 'self'" + extra,
         "img-src 'self' data:",
         "object-src 'none'",
         "form-action " + " ".join(form_action),
@@ -109,7 +115,7 @@ def content_security_policy(
         "base-uri 'none'",
     ]
     if frame_src:
-        directives.append("frame-src " + " ".join(frame_src))
+        directives.append("frame-src " + " ".join((*frame_src, *third_party)))
     return "; ".join(directives)
 
 
@@ -125,11 +131,15 @@ def form_action_source(uri: str) -> str:
 
 
 def set_html_security_headers(
-    request: IRequest, form_action: Sequence[str] = (FORM_ACTION_SELF,), frame_src: Sequence[str] = ()
+    request: IRequest,
+    form_action: Sequence[str] = (FORM_ACTION_SELF,),
+    frame_src: Sequence[str] = (),
+    third_party: Sequence[str] = (),
 ) -> None:
     """The headers every HTML page carries (see the module docstring)."""
     request.setHeader(
-        b"Content-Security-Policy", content_security_policy(form_action, frame_src).encode("utf-8")
+        b"Content-Security-Policy",
+        content_security_policy(form_action, frame_src, third_party).encode("utf-8"),
     )
     request.setHeader(b"X-Frame-Options", b"DENY")
     request.setHeader(b"X-Content-Type-Options", b"nosniff")
@@ -143,13 +153,15 @@ def html_response(
     *,
     form_action: Sequence[str] = (FORM_ACTION_SELF,),
     frame_src: Sequence[str] = (),
+    third_party: Sequence[str] = (),
 ) -> bytes:
     """An HTML page with status ``code`` and the security headers of every page;
     ``form_action`` lists where its forms may go (this service unless told otherwise),
-    ``frame_src`` the only sources it may frame (when given)."""
+    ``frame_src`` the only sources it may frame (when given), ``third_party`` the origins its
+    widget loads from (see :func:`content_security_policy`)."""
     request.setResponseCode(code)
     request.setHeader(b"Content-Type", HTML_CONTENT_TYPE.encode("ascii"))
-    set_html_security_headers(request, form_action, frame_src)
+    set_html_security_headers(request, form_action, frame_src, third_party)
     return with_length(request, body.encode("utf-8"))
 
 

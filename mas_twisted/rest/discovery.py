@@ -70,8 +70,9 @@ def build_discovery_document(server: MasServer) -> dict[str, Any]:
     page while no account page is mounted (then without ``account_management_actions_supported``).
     The ID token and userinfo signing algorithms are those the configured keys can sign with.
     There is no GraphQL API in this service (STYLE.md §5.12), so MAS's
-    ``org.matrix.matrix-authentication-service.graphql_endpoint`` is not advertised, and no
-    end-session endpoint (MAS has none either).
+    ``org.matrix.matrix-authentication-service.graphql_endpoint`` is not advertised. The
+    end-session endpoint (OpenID Connect RP-Initiated Logout, which MAS does not have) is
+    advertised when the ``human`` resource serving it is mounted.
     """
     config = server.config
     url_builder = server.get_url_builder()
@@ -119,6 +120,9 @@ def build_discovery_document(server: MasServer) -> dict[str, Any]:
     }
     if device_code_enabled:
         document["device_authorization_endpoint"] = url_builder.absolute(urls.OAUTH2_DEVICE_AUTHORIZATION)
+    # OpenID Connect RP-Initiated Logout 1.0 (ours), once a listener serves it.
+    if server.get_mounted_routes().serves(urls.OIDC_END_SESSION):
+        document["end_session_endpoint"] = url_builder.absolute(urls.OIDC_END_SESSION)
     # MSC4191: where users manage their account. Synapse refuses metadata without it (its
     # ServerMetadata requires the field, and /auth_metadata, /.well-known/matrix/client and
     # the cross-signing reset fallback then answer 500), so it is always there: the account

@@ -39,9 +39,11 @@ from mas_twisted.rest.human.authorize import AuthorizeResource
 from mas_twisted.rest.human.compat_sso import CompatSsoCompleteResource
 from mas_twisted.rest.human.consent import ConsentResource
 from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResource
+from mas_twisted.rest.human.end_session import EndSessionResource
 from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
+from mas_twisted.rest.human.recovery import AccountRecoveryFinishResource, AccountRecoveryResource
 from mas_twisted.rest.human.register import RegisterResource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
@@ -67,6 +69,9 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         LoginResource,
         LogoutResource,
         RegisterResource,
+        AccountRecoveryResource,
+        AccountRecoveryFinishResource,
+        EndSessionResource,
         AuthorizeResource,
         ConsentResource,
         DeviceLinkResource,

@@ -277,6 +277,7 @@ def _sync_clients_txn(
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
             redirect_uris=client.redirect_uris,
+            post_logout_redirect_uris=client.post_logout_redirect_uris,
         )
 
 

@@ -58,6 +58,7 @@ from mas_twisted.templating.context import (
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
+    EndSessionContext,
     ErrorContext,
     FormPostContext,
     IndexContext,
@@ -69,6 +70,12 @@ from mas_twisted.templating.context import (
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
+    RecoveryExpiredContext,
+    RecoveryFinishContext,
+    RecoveryProgressContext,
+    RecoveryStartContext,
     RegisterContext,
     RegisterStepsDisplayNameContext,
     RegisterStepsEmailInUseContext,
@@ -108,6 +115,7 @@ __all__ = [
     "ConsentContext",
     "DeviceConsentContext",
     "DeviceLinkContext",
+    "EndSessionContext",
     "ErrorContext",
     "FormPostContext",
     "FormState",
@@ -123,6 +131,12 @@ __all__ = [
     "CaptchaContext",
     "PasswordRegisterContext",
     "RegisterContext",
+    "RecoveryConsumedContext",
+    "RecoveryDisabledContext",
+    "RecoveryExpiredContext",
+    "RecoveryFinishContext",
+    "RecoveryProgressContext",
+    "RecoveryStartContext",
     "RegisterStepsDisplayNameContext",
     "RegisterStepsEmailInUseContext",
     "RegisterStepsRegistrationTokenContext",
@@ -310,6 +324,27 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_account_plan(self, ctx: AccountPlanContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_end_session(self, ctx: EndSessionContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_start(self, ctx: RecoveryStartContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_progress(self, ctx: RecoveryProgressContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_finish(self, ctx: RecoveryFinishContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_expired(self, ctx: RecoveryExpiredContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_consumed(self, ctx: RecoveryConsumedContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_recovery_disabled(self, ctx: RecoveryDisabledContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------

@@ -411,10 +411,13 @@ class IndexContext(PageContext):
 
 @attrs.frozen
 class CaptchaContext:
-    """The captcha a registration form carries: the provider and its public site key."""
+    """The captcha a registration form carries: the provider, its public site key, the
+    provider's script and the class of the element it turns into the widget."""
 
     service: str
     site_key: str | None = None
+    script_url: str | None = None
+    widget_class: str | None = None
 
 
 @attrs.frozen
@@ -679,6 +682,86 @@ class AccountPlanContext(AccountPageContext):
     nav: Sequence[AccountNavEntry]
     iframe_uri: str
     active: str = "plan"
+# -- account recovery -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RecoveryStartContext(PageContext):
+    """``pages/recovery/start.html``: the address to send recovery links to."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/start.html"
+
+    csrf_token: str
+    form: FormState = attrs.field(factory=FormState)
+
+
+@attrs.frozen
+class RecoveryProgressContext(PageContext):
+    """``pages/recovery/progress.html``: "if an account has this address, a link is on its
+    way", and a button that sends the links again (``resend_failed``: the limit refused it,
+    ``resent``: they are on their way again)."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/progress.html"
+
+    csrf_token: str
+    session_id: str
+    email: str
+    resend_failed: bool = False
+    resent: bool = False
+
+
+@attrs.frozen
+class RecoveryFinishContext(PageContext):
+    """``pages/recovery/finish.html``: the new password for ``username`` (twice), posted with
+    the link's ``ticket``; once ``done``, that it was set and how to sign in."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/finish.html"
+
+    csrf_token: str
+    ticket: str
+    username: str
+    form: FormState = attrs.field(factory=FormState)
+    done: bool = False
+
+
+@attrs.frozen
+class RecoveryExpiredContext(PageContext):
+    """``pages/recovery/expired.html``: the link is older than 10 minutes; a button asks for
+    new links (posting the ticket back with ``action=resend``)."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/expired.html"
+
+    csrf_token: str
+    ticket: str
+    resend_failed: bool = False
+
+
+@attrs.frozen
+class RecoveryConsumedContext(PageContext):
+    """``pages/recovery/consumed.html``: a new password was set with this recovery already."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/consumed.html"
+
+
+@attrs.frozen
+class RecoveryDisabledContext(PageContext):
+    """``pages/recovery/disabled.html``: account recovery is off on this server."""
+
+    TEMPLATE: ClassVar[str] = "pages/recovery/disabled.html"
+
+
+@attrs.frozen
+class EndSessionContext(PageContext):
+    """``pages/end_session.html`` (OpenID Connect RP-Initiated Logout): "sign out?" for the
+    signed-in ``session``, posting back ``params`` (the validated request), with a tick to
+    end ``client_name``'s sessions too; without a session, "you are signed out"."""
+
+    TEMPLATE: ClassVar[str] = "pages/end_session.html"
+
+    csrf_token: str
+    session: BrowserSession | None = None
+    client_name: str | None = None
+    params: Mapping[str, str] = attrs.field(factory=dict)
 
 
 #: Every page context, for ``templates check`` and the template tests (each has samples in
@@ -711,4 +794,11 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
     AccountPlanContext,
+    RecoveryStartContext,
+    RecoveryProgressContext,
+    RecoveryFinishContext,
+    RecoveryExpiredContext,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
+    EndSessionContext,
 )

@@ -33,6 +33,7 @@ from mas_twisted.templating.context import (
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
+    EndSessionContext,
     ErrorContext,
     FormPostContext,
     IndexContext,
@@ -44,6 +45,12 @@ from mas_twisted.templating.context import (
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
+    RecoveryConsumedContext,
+    RecoveryDisabledContext,
+    RecoveryExpiredContext,
+    RecoveryFinishContext,
+    RecoveryProgressContext,
+    RecoveryStartContext,
     RegisterContext,
     RegisterStepsDisplayNameContext,
     RegisterStepsEmailInUseContext,
@@ -345,7 +352,12 @@ def password_register_samples(now_ms: int, rng: random.Random) -> list[PasswordR
             csrf_token=_SAMPLE_CSRF,
             form=refused,
             next=PostAuthContext(action=action, client_name="Element"),
-            captcha=CaptchaContext(service="hcaptcha", site_key="10000000-ffff-ffff-ffff-000000000001"),
+            captcha=CaptchaContext(
+                service="hcaptcha",
+                site_key="10000000-ffff-ffff-ffff-000000000001",
+                script_url="https://js.hcaptcha.com/1/api.js",
+                widget_class="h-captcha",
+            ),
         ),
         PasswordRegisterContext(csrf_token=_SAMPLE_CSRF, email_required=False),
     ]
@@ -579,6 +591,77 @@ def account_plan_samples(now_ms: int, rng: random.Random) -> list[AccountPlanCon
     ]
 
 
+def recovery_start_samples(now_ms: int, rng: random.Random) -> list[RecoveryStartContext]:
+    return [
+        RecoveryStartContext(csrf_token=_SAMPLE_CSRF),
+        RecoveryStartContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState.from_form({"email": "not an address"}).with_field_error("email", "invalid"),
+        ),
+        RecoveryStartContext(
+            csrf_token=_SAMPLE_CSRF,
+            form=FormState.from_form({"email": "alice@example.com"}).with_form_error("rate_limit_exceeded"),
+        ),
+    ]
+
+
+def recovery_progress_samples(now_ms: int, rng: random.Random) -> list[RecoveryProgressContext]:
+    session_id = sample_ulid(now_ms, rng)
+    return [
+        RecoveryProgressContext(csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com"),
+        RecoveryProgressContext(
+            csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com", resent=True
+        ),
+        RecoveryProgressContext(
+            csrf_token=_SAMPLE_CSRF, session_id=session_id, email="alice@example.com", resend_failed=True
+        ),
+    ]
+
+
+def recovery_finish_samples(now_ms: int, rng: random.Random) -> list[RecoveryFinishContext]:
+    ticket = "a" * 32
+    return [
+        RecoveryFinishContext(csrf_token=_SAMPLE_CSRF, ticket=ticket, username="alice"),
+        RecoveryFinishContext(
+            csrf_token=_SAMPLE_CSRF,
+            ticket=ticket,
+            username="alice",
+            form=FormState()
+            .with_field_error("new_password", "password_too_weak")
+            .with_field_error("new_password_confirm", "password_mismatch"),
+        ),
+        RecoveryFinishContext(csrf_token=_SAMPLE_CSRF, ticket=ticket, username="alice", done=True),
+    ]
+
+
+def recovery_expired_samples(now_ms: int, rng: random.Random) -> list[RecoveryExpiredContext]:
+    return [
+        RecoveryExpiredContext(csrf_token=_SAMPLE_CSRF, ticket="a" * 32),
+        RecoveryExpiredContext(csrf_token=_SAMPLE_CSRF, ticket="a" * 32, resend_failed=True),
+    ]
+
+
+def recovery_consumed_samples(now_ms: int, rng: random.Random) -> list[RecoveryConsumedContext]:
+    return [RecoveryConsumedContext()]
+
+
+def recovery_disabled_samples(now_ms: int, rng: random.Random) -> list[RecoveryDisabledContext]:
+    return [RecoveryDisabledContext()]
+
+
+def end_session_samples(now_ms: int, rng: random.Random) -> list[EndSessionContext]:
+    session = _sample_session(now_ms, rng)
+    params = {
+        "client_id": sample_ulid(now_ms, rng),
+        "post_logout_redirect_uri": "https://app.example.com/bye",
+    }
+    return [
+        EndSessionContext(csrf_token=_SAMPLE_CSRF, session=session, client_name="Example App", params=params),
+        EndSessionContext(csrf_token=_SAMPLE_CSRF, session=session),
+        EndSessionContext(csrf_token=_SAMPLE_CSRF),
+    ]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -609,4 +692,11 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     AccountCrossSigningResetContext: account_cross_signing_samples,
     AccountDeactivateContext: account_deactivate_samples,
     AccountPlanContext: account_plan_samples,
+    RecoveryStartContext: recovery_start_samples,
+    RecoveryProgressContext: recovery_progress_samples,
+    RecoveryFinishContext: recovery_finish_samples,
+    RecoveryExpiredContext: recovery_expired_samples,
+    RecoveryConsumedContext: recovery_consumed_samples,
+    RecoveryDisabledContext: recovery_disabled_samples,
+    EndSessionContext: end_session_samples,
 }

@@ -40,6 +40,8 @@ class OAuth2Client(Row):
     initiate_login_uri: str | None = None
     application_type: str | None = None
     contacts: tuple[str, ...] = attrs.field(default=(), metadata=column(codec=JSON_ARRAY))
+    #: OpenID Connect RP-Initiated Logout 1.0 §3.1: exact URIs to return to after a logout.
+    post_logout_redirect_uris: tuple[str, ...] = attrs.field(default=(), metadata=column(codec=JSON_ARRAY))
     is_static: bool = attrs.field(default=False, metadata=column(codec=BOOL))
     metadata_digest: str | None = None
     created_at: int | None = None

@@ -283,3 +283,16 @@ def test_bad_jwks() -> None:
     )
     assert_config_error(lambda: pkj({"key": []}), ("clients", 0, "jwks", "keys"), "missing")
     assert_config_error(lambda: pkj([RSA_JWK]), ("clients", 0, "jwks"), "a list")
+
+
+def test_post_logout_redirect_uris() -> None:
+    # Ours (OpenID Connect RP-Initiated Logout), read like redirect_uris and dumped back.
+    parsed = client(client_auth_method="none", post_logout_redirect_uris=["https://app.example/bye"])
+    assert parsed.post_logout_redirect_uris == ("https://app.example/bye",)
+    assert parsed.to_dict()["post_logout_redirect_uris"] == ["https://app.example/bye"]
+    assert "post_logout_redirect_uris" not in client(client_auth_method="none").to_dict()
+    assert_config_error(
+        lambda: client(client_auth_method="none", post_logout_redirect_uris=["not a url"]),
+        ("clients", 0, "post_logout_redirect_uris", 0),
+        "'not a url'",
+    )

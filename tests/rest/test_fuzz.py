@@ -545,13 +545,13 @@ class RouteFuzzTestCase(MasTestCase):
         }  # fmt: skip
         seen: set[str] = set()
 
-        @settings(max_examples=2000, phases=[Phase.generate], database=None, derandomize=True)
+        @settings(max_examples=4000, phases=[Phase.generate], database=None, derandomize=True)
         @given(requests())
         def sample(request: dict[str, Any]) -> None:
             seen.update(name for name, predicate in classes.items() if predicate(request))
 
         sample()
-        self.assertEqual(sorted(set(classes) - seen), [], "classes never generated in 2 000 examples")
+        self.assertEqual(sorted(set(classes) - seen), [], "classes never generated in 4 000 examples")
 
     def valid_request_works(self, after: Callable[[], str]) -> None:
         channel = self.make_request(

@@ -30,6 +30,7 @@ CLIENTS = [
         "client_secret": "s3cret",
         "client_name": "Client A",
         "redirect_uris": ["https://a.example.com/cb", "com.example.app:/cb"],
+        "post_logout_redirect_uris": ["https://a.example.com/bye"],
     },
     {"client_id": CLIENT_B, "client_auth_method": "none", "redirect_uris": ["https://b.example.com/cb"]},
 ]
@@ -112,6 +113,8 @@ class ConfigSyncTestCase(MasTestCase):
         self.assertEqual(a.client_name, "Client A")
         self.assertEqual(a.token_endpoint_auth_method, "client_secret_basic")
         self.assertEqual(a.redirect_uris, ("https://a.example.com/cb", "com.example.app:/cb"))
+        self.assertEqual(a.post_logout_redirect_uris, ("https://a.example.com/bye",))
+        self.assertEqual(clients[CLIENT_B].post_logout_redirect_uris, ())
         self.assertEqual(
             a.grant_types,
             (

@@ -46,6 +46,11 @@ PAGE_PATHS = {
     "pages/register/steps/verify_email.html": urls.path_for(urls.REGISTER_VERIFY_EMAIL, id=_STEP_ID),
     "pages/register/steps/display_name.html": urls.path_for(urls.REGISTER_DISPLAY_NAME, id=_STEP_ID),
     "pages/account/email_verify.html": urls.path_for(urls.ACCOUNT_EMAIL_VERIFY, id=_STEP_ID),
+    "pages/recovery/start.html": urls.ACCOUNT_RECOVERY_START,
+    "pages/recovery/progress.html": urls.path_for(urls.ACCOUNT_RECOVERY_PROGRESS, session_id=_STEP_ID),
+    "pages/recovery/finish.html": urls.ACCOUNT_RECOVERY_FINISH,
+    "pages/recovery/expired.html": urls.ACCOUNT_RECOVERY_FINISH,
+    "pages/end_session.html": urls.OIDC_END_SESSION,
 }
 
 #: The text of each optional link.
@@ -107,11 +112,11 @@ class TemplateLinkTests(HumanTestCase):
             self.assertIn(expected, requested)
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
-        # With every feature on in the configuration, registration (issue 12) and the account
-        # pages (issue 13) are the optional pages mounted: their links are in the renders, and
-        # none of the others' is.
+        # With every feature on in the configuration, registration and account recovery
+        # (issue 12) and the account pages (issue 13) are the optional pages mounted: their
+        # links are in the renders, and none of the others' is.
         routes = self.server.get_mounted_routes()
-        mounted = {"password_registration", "account_management", "device_management"}
+        mounted = {"password_registration", "account_recovery", "account_management", "device_management"}
         for name, path in LINKED_PAGES.items():
             if name in mounted:
                 self.assertTrue(routes.serves(path), path)
@@ -127,7 +132,8 @@ class TemplateLinkTests(HumanTestCase):
                 self.assertNotIn(text, html, name)
         self.assertIn('href="/register', html)
         self.assertIn('href="/account/', html)
-        for path in ("/recover", "/upstream/"):
+        self.assertIn('href="/recover"', html)
+        for path in ("/upstream/",):
             self.assertNotIn(f'href="{path}', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:

@@ -199,6 +199,7 @@ EXPECTED_COLUMNS: dict[type, tuple[str, ...]] = {
         "initiate_login_uri",
         "application_type",
         "contacts",
+        "post_logout_redirect_uris",
         "is_static",
         "metadata_digest",
         "created_at",

@@ -5,7 +5,7 @@
 Each deletes in batches of 1000, one transaction per batch, from where the previous batch
 stopped, until a batch comes back short: a long backlog never holds one huge transaction.
 The jobs of tables this service does not have yet (upstream OAuth,
-recovery, email authentications outside registrations, policy data, the JWKS cache) are registered with the features that bring
+email authentications outside registrations, policy data, the JWKS cache) are registered with the features that bring
 those tables.
 """
 
@@ -211,6 +211,20 @@ class CleanupUserRegistrationsJob(_BatchedCleanup):
 
     def batch(self, server: MasServer) -> Any:
         return server.get_stores().user_registrations.cleanup_registrations
+
+
+@attrs.frozen
+class CleanupUserRecoverySessionsJob(_BatchedCleanup):
+    """Recovery sessions 7 days after they started, with their tickets (MAS keeps them that
+    long, past the tickets' 10 minutes, to help investigate abuse)."""
+
+    QUEUE_NAME = "cleanup-user-recovery-sessions"
+    AGE_MS = 7 * DAY_MS
+    BY_ID = True
+    WHAT = "user recovery sessions"
+
+    def batch(self, server: MasServer) -> Any:
+        return server.get_stores().user_recovery.cleanup_sessions
 
 
 @attrs.frozen

@@ -45,6 +45,7 @@ from twisted.web.iweb import IRequest
 
 from mas_twisted import urls
 from mas_twisted.api.errors import PageError
+from mas_twisted.handlers.captcha import RESPONSE_FIELDS as CAPTCHA_FIELDS
 from mas_twisted.handlers.user_registration import (
     EMAIL,
     REGISTRATION_TTL_MS,
@@ -93,8 +94,6 @@ logger = logging.getLogger(__name__)
 
 #: The cookie listing the registrations this browser started (MAS's name).
 REGISTRATIONS_COOKIE = "user-registration-sessions"
-#: The captcha providers' response fields, passed to the handler as posted.
-CAPTCHA_FIELDS = ("g-recaptcha-response", "h-captcha-response", "cf-turnstile-response")
 
 
 def _with_problems(form: FormState, problems: tuple[Problem, ...]) -> FormState:
@@ -238,10 +237,16 @@ class RegisterResource:
     ) -> bytes:
         described = await self._login.describe_post_auth_action(action)
         captcha = None
-        if self._handler.captcha_service is not None:
+        third_party: tuple[str, ...] = ()
+        provider = self.server.get_captcha_verifier().provider
+        if provider is not None:
             captcha = CaptchaContext(
-                service=self._handler.captcha_service, site_key=self._handler.captcha_site_key
+                service=provider.service,
+                site_key=self._handler.captcha_site_key,
+                script_url=provider.script_url,
+                widget_class=provider.widget_class,
             )
+            third_party = provider.origins
         ctx = PasswordRegisterContext(
             csrf_token=self._cookies.csrf_token(request),
             form=form,
@@ -249,7 +254,7 @@ class RegisterResource:
             email_required=self._handler.email_required,
             captcha=captcha,
         )
-        return html_response(request, self.templates.render_password_register(ctx))
+        return html_response(request, self.templates.render_password_register(ctx), third_party=third_party)
 
     @staticmethod
     def _post_auth_context(described: PostAuthDescription | None) -> PostAuthContext | None:

@@ -24,6 +24,7 @@ from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
 from mas_twisted.storage.stores.user_emails import UserEmailStore
 from mas_twisted.storage.stores.user_passwords import UserPasswordStore
+from mas_twisted.storage.stores.user_recovery import UserRecoveryStore
 from mas_twisted.storage.stores.user_registrations import UserRegistrationStore
 from mas_twisted.storage.stores.users import UserStore
 
@@ -52,6 +53,7 @@ class Stores:
         self.user_passwords = UserPasswordStore(db_pool, clock)
         self.user_emails = UserEmailStore(db_pool, clock)
         self.user_registrations = UserRegistrationStore(db_pool, clock)
+        self.user_recovery = UserRecoveryStore(db_pool, clock)
         self.browser_sessions = BrowserSessionStore(db_pool, clock)
         self.queue = QueueStore(db_pool, clock)
         self.compat_sessions = CompatSessionStore(db_pool, clock, self.introspection)

@@ -52,6 +52,7 @@ def upsert_static_oauth2_client_txn(
     jwks: Mapping[str, Any] | None,
     jwks_uri: str | None,
     redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str] = (),
 ) -> None:
     """Insert or overwrite a client from the ``clients`` section (MAS's ``upsert_static``).
 
@@ -65,6 +66,7 @@ def upsert_static_oauth2_client_txn(
         {
             "encrypted_client_secret": encrypted_client_secret,
             "redirect_uris": to_db_json(list(redirect_uris)),
+            "post_logout_redirect_uris": to_db_json(list(post_logout_redirect_uris)),
             "grant_type_authorization_code": True,
             "grant_type_refresh_token": True,
             "grant_type_client_credentials": True,

@@ -34,6 +34,7 @@ from mas_twisted.storage.stores.access_tokens import (
     mark_access_tokens_used_txn,
     revoke_session_access_tokens_txn,
 )
+from mas_twisted.storage.stores.browser_sessions import finish_browser_session_txn
 from mas_twisted.storage.stores.refresh_tokens import add_token_pair_txn, revoke_session_refresh_tokens_txn
 from mas_twisted.types.columns import db_json
 from mas_twisted.types.oauth2 import AccessToken, InvalidTransitionError, OAuth2Session, RefreshToken
@@ -77,6 +78,19 @@ def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str,
         if finish_oauth2_session_txn(txn, session_id, at):
             finished += 1
     return finished
+
+
+def finish_client_sessions_of_browser_session_txn(
+    txn: LoggingTransaction, user_session_id: str, client_id: str, at: int
+) -> int:
+    """Finish the valid sessions ``client_id`` got from the browser session, revoking their
+    tokens; how many."""
+    txn.execute(
+        "SELECT oauth2_session_id FROM oauth2_sessions"
+        " WHERE user_session_id = ? AND oauth2_client_id = ? AND finished_at IS NULL",
+        (user_session_id, client_id),
+    )
+    return sum(1 for (session_id,) in txn.fetchall() if finish_oauth2_session_txn(txn, session_id, at))
 
 
 def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
@@ -189,6 +203,28 @@ class OAuth2SessionStore(ExpiresInactiveSessions, SQLBaseStore):
             user_id,
             self._clock.time_msec(),
         )
+
+    async def end_session_for_relying_party(
+        self,
+        user_session_id: str,
+        client_id: str | None,
+        at: int,
+        also: Callable[[LoggingTransaction], object] | None = None,
+    ) -> tuple[bool, int]:
+        """RP-initiated logout in one transaction: finish the browser session and, when
+        ``client_id`` is given, that client's sessions from it (``also`` runs when any was
+        finished: the ``sync-devices`` job); ``(browser session finished, client sessions)``."""
+
+        def _txn(txn: LoggingTransaction) -> tuple[bool, int]:
+            ended = finish_browser_session_txn(txn, user_session_id, at)
+            count = 0
+            if client_id is not None:
+                count = finish_client_sessions_of_browser_session_txn(txn, user_session_id, client_id, at)
+                if count and also is not None:
+                    also(txn)
+            return ended, count
+
+        return await self.db_pool.runInteraction("end_session_for_relying_party", _txn)
 
     async def finish_oauth2_sessions_for_browser_session(self, user_session_id: str) -> int:
         """Finish every valid session started from a browser session (upstream ``logout_all``); how many."""

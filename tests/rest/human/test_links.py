@@ -40,6 +40,7 @@ DISCOVERY_METHODS = {
     "introspection_endpoint": "POST",
     "userinfo_endpoint": "GET",
     "device_authorization_endpoint": "POST",
+    "end_session_endpoint": "GET",
     "account_management_uri": "GET",
 }
 
@@ -233,7 +234,7 @@ class LiveLinkTests(DeviceTestCase):
     def test_the_crawler_reports_a_link_to_nothing(self) -> None:
         self.crawler.crawl(
             [
-                Link(kind="a", method="GET", url=ORIGIN + self.PREFIX + "/recover", source="(test)"),
+                Link(kind="a", method="GET", url=ORIGIN + self.PREFIX + "/recover/missing", source="(test)"),
                 Link(kind="form", method="GET", url=ORIGIN + self.PREFIX + "/logout", source="(test)"),
                 # A link that forgot the public base's path.
                 Link(kind="a", method="GET", url=ORIGIN + "/login", source="(test)"),
@@ -242,7 +243,7 @@ class LiveLinkTests(DeviceTestCase):
         )
         self.assertEqual(
             [(v.code, v.link.url) for v in self.crawler.dead],
-            [(404, ORIGIN + self.PREFIX + "/recover"), (405, ORIGIN + self.PREFIX + "/logout")]
+            [(404, ORIGIN + self.PREFIX + "/recover/missing"), (405, ORIGIN + self.PREFIX + "/logout")]
             + ([(404, ORIGIN + "/login")] if self.PREFIX else []),
         )
         self.assertFalse(is_dead(Visit(Link("a", "GET", ORIGIN + "/logout", "(test)"), 405, None)))

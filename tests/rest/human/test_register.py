@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from treq.testing import StubTreq
+from twisted.internet.task import LoopingCall
+
+from mas_twisted.handlers.captcha import CaptchaVerifier
 from mas_twisted.rest._cookies import SESSION_COOKIE
+from tests.handlers._captcha import GOOD_RESPONSE as CAPTCHA_GOOD
+from tests.handlers._captcha import SECRET as CAPTCHA_SECRET
+from tests.handlers._captcha import LocalVerifier
 from tests.rest.human._base import csrf_from
 from tests.rest.human._register import (
     EMAIL,
@@ -173,13 +180,55 @@ class PasswordFormTests(RegisterTestCase):
         rows = self.get_success(self.db_pool.execute("terms", "SELECT terms_url FROM user_terms"))
         self.assertEqual([r[0] for r in rows], ["https://example.com/tos"])
 
-    @override_config({"captcha": {"service": "hcaptcha", "site_key": "site", "secret_key": "secret"}})
-    def test_configured_captcha_refuses_rather_than_accepting_unverified(self) -> None:
+    def use_local_verifier(self) -> LocalVerifier:
+        """Answer the configured provider's siteverify from :class:`LocalVerifier` (StubTreq)."""
+        verifier = LocalVerifier("auth.example.com")
+        stub = StubTreq(verifier)
+        flusher = LoopingCall(stub.flush)
+        flusher.clock = self.reactor
+        flusher.start(0.01)
+        self.addCleanup(flusher.stop)
+        config = self.server.config.captcha
+        self.server._captcha_verifier = CaptchaVerifier(  # type: ignore[attr-defined]
+            reactor=self.reactor,
+            http_client=stub,
+            service=config.service,
+            secret_key=config.secret_key,
+            site_hostname="auth.example.com",
+            verify_url="http://verifier.test/siteverify",
+        )
+        return verifier
+
+    @override_config({"captcha": {"service": "hcaptcha", "site_key": "site", "secret_key": CAPTCHA_SECRET}})
+    def test_captcha_widget_and_verification(self) -> None:
+        verifier = self.use_local_verifier()
         page = self.browse("GET", "/register/password")
-        self.assertIn('data-captcha-service="hcaptcha"', page.text_body)
-        self.assertIn('data-sitekey="site"', page.text_body)
-        channel = self.submit_form(**{"h-captcha-response": "anything"})
-        self.assert_refused(channel, "The CAPTCHA cannot be checked right now")
+        body = page.text_body
+        self.assertIn('class="h-captcha" data-sitekey="site"', body)
+        self.assertIn('<script src="https://js.hcaptcha.com/1/api.js"', body)
+        self.assertIn("the CAPTCHA needs JavaScript", body)  # in <noscript>
+        csp = page.header("Content-Security-Policy") or ""
+        self.assertIn("script-src 'self' https://hcaptcha.com https://*.hcaptcha.com", csp)
+        # Other pages keep their own-origin-only policy.
+        self.assertIn(
+            "script-src 'self';", self.browse("GET", "/login").header("Content-Security-Policy") or ""
+        )
+
+        # A wrong answer, none, another provider's: refused, nothing created.
+        for fields in ({"h-captcha-response": "wrong"}, {}, {"g-recaptcha-response": CAPTCHA_GOOD}):
+            channel = self.submit_form(**fields)
+            self.assert_refused(channel, "The CAPTCHA was not solved. Try again.")
+        # The provider cannot be reached: refused, with its own message.
+        verifier.failure = 503
+        self.assert_refused(
+            self.submit_form(**{"h-captcha-response": CAPTCHA_GOOD}),
+            "The CAPTCHA cannot be checked right now",
+        )
+        verifier.failure = None
+        # Solved: the registration starts, and the provider was told the client's address.
+        self.start(**{"h-captcha-response": CAPTCHA_GOOD})
+        self.assertEqual(verifier.requests[-1]["remoteip"], ["127.0.0.1"])
+        self.assertEqual(verifier.requests[-1]["secret"], [CAPTCHA_SECRET])
 
     @override_config({"rate_limiting": {"registration": {"burst": 2, "per_second": 0.001}}})
     def test_registration_rate_limit_per_ip(self) -> None:
