@@ -165,20 +165,23 @@ async def _mint(
             ),
         )
     if "device" in grants:
-        device_grants = [
-            DeviceCodeGrant(
-                id=tokens.ulid(now),
-                client_id=client_id,
-                scope=CODE_SCOPE,
-                user_code=tokens.user_code(),
-                device_code=tokens.device_code(),
-                created_at=now,
-                expires_at=now + 3_600_000,
-                fulfilled_at=now,
-                user_session_id=browser_session.id,
+        device_grants = []
+        for _ in range(count):
+            grant_id = tokens.ulid(now)
+            device_grants.append(
+                DeviceCodeGrant(
+                    id=grant_id,
+                    client_id=client_id,
+                    scope=CODE_SCOPE,
+                    # Unique, unlike COUNT random 6-character codes; the exchange never reads it.
+                    user_code=grant_id,
+                    device_code=tokens.device_code(),
+                    created_at=now,
+                    expires_at=now + 3_600_000,
+                    fulfilled_at=now,
+                    user_session_id=browser_session.id,
+                )
             )
-            for _ in range(count)
-        ]
         await insert(DEVICE_TABLE, DeviceCodeGrant, device_grants)
         _write(
             outdir / "device.txt",

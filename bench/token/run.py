@@ -288,7 +288,9 @@ def oidc_provider_target(work: Path, tokens: int) -> TokenTarget:
     return TokenTarget(target, "/token", introspect, None)
 
 
-def mas_target(work: Path, engine: str, tokens: int, code: tuple[str, Path] | None = None) -> TokenTarget:
+def mas_target(
+    work: Path, engine: str, tokens: int, grants: list[str], code: tuple[str, Path] | None = None
+) -> TokenTarget:
     """``twistd mas`` on ``engine``, with the static client ``CLIENT_ID``; ``code`` runs
     another checkout's code, as in bench/introspect."""
     import yaml
@@ -350,7 +352,8 @@ def mas_target(work: Path, engine: str, tokens: int, code: tuple[str, Path] | No
         return answer.get("active") is True
 
     def mint_round(outdir: Path) -> None:
-        mint(config_path, CLIENT_ID, outdir, tokens, env=env, root=code[1] if code else ROOT)
+        minted = tuple(g for g in grants if g != "client_credentials")
+        mint(config_path, CLIENT_ID, outdir, tokens, minted, env=env, root=code[1] if code else ROOT)
 
     return TokenTarget(target, "/oauth2/token", introspect, mint_round, db)
 
@@ -414,14 +417,14 @@ def main() -> None:
         work = Path(tmp)
         builders: dict[str, Callable[[], TokenTarget]] = {
             "oidc-provider": lambda: oidc_provider_target(work, args.peer_tokens),
-            "mas-sqlite": lambda: mas_target(work, "sqlite", args.tokens),
-            "mas-postgres": lambda: mas_target(work, "postgres", args.tokens),
+            "mas-sqlite": lambda: mas_target(work, "sqlite", args.tokens, args.grants),
+            "mas-postgres": lambda: mas_target(work, "postgres", args.tokens, args.grants),
         }
         if args.compare:
             code = checkout(work, args.compare)
             for engine in ("sqlite", "postgres"):
                 builders[f"mas-{engine}@{code[0]}"] = lambda engine=engine: mas_target(
-                    work, engine, args.tokens, code=code
+                    work, engine, args.tokens, args.grants, code=code
                 )
         targets = [
             build()
