@@ -353,7 +353,8 @@ def mas_target(
 
     def mint_round(outdir: Path) -> None:
         minted = tuple(g for g in grants if g != "client_credentials")
-        mint(config_path, CLIENT_ID, outdir, tokens, minted, env=env, root=code[1] if code else ROOT)
+        # This checkout's mint.py, with the target's code first on PYTHONPATH.
+        mint(config_path, CLIENT_ID, outdir, tokens, minted, env=env)
 
     return TokenTarget(target, "/oauth2/token", introspect, mint_round, db)
 
