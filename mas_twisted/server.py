@@ -148,11 +148,9 @@ class MasServer:
     @cache_in_self
     def get_token_generator(self) -> TokenGenerator:
         """Random ids, tokens and codes; tests preset one seeded with ``random.Random(42)``."""
-        import random
+        from mas_twisted.util.rand import OsRandom, TokenGenerator
 
-        from mas_twisted.util.rand import TokenGenerator
-
-        return TokenGenerator(random.SystemRandom(), self.get_clock())
+        return TokenGenerator(OsRandom(), self.get_clock())
 
     @cache_in_self
     def get_policy(self) -> PolicyEngine:

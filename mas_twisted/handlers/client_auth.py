@@ -85,6 +85,11 @@ JWKS_REFRESH_MIN_AGE_S = 30.0
 JWKS_MAX_BYTES = 256 * 1024
 #: How many ``jwks_uri`` documents are kept.
 JWKS_CACHE_SIZE = 1024
+#: Seconds a static client (from the ``clients`` section) and its decrypted secret are kept
+#: in memory. Static clients change only through ``config sync``, which runs at start
+#: (before the listeners open); one run by ``mas-cli config sync`` beside a running server
+#: is seen within this time.
+STATIC_CLIENT_CACHE_TTL_S = 60.0
 
 _SECRET_METHODS = (CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, CLIENT_SECRET_JWT)
 
@@ -214,6 +219,9 @@ class ClientAuthenticator:
         self._url_builder = server.get_url_builder()
         self._reactor = server.get_reactor()
         self._jwks_fetcher = jwks_fetcher
+        # client_id -> (when it was read, the static client, its decrypted secret or None).
+        self._static_clients: dict[str, tuple[float, OAuth2Client, str | None]] = {}
+        self._audiences: dict[str, frozenset[str]] = {}
 
     @property
     def jwks_fetcher(self) -> JwksFetcher:
@@ -225,8 +233,11 @@ class ClientAuthenticator:
         """The ``aud`` values an assertion sent to ``endpoint`` (a path, ``/oauth2/revoke``)
         may carry: the issuer (with or without its trailing slash), the token endpoint's URL and
         the URL of ``endpoint`` itself (RFC 7523 §3 point 3)."""
+        known = self._audiences.get(endpoint)
+        if known is not None:
+            return known
         issuer = self._url_builder.oidc_issuer()
-        return frozenset(
+        known = self._audiences[endpoint] = frozenset(
             {
                 issuer,
                 issuer.rstrip("/"),
@@ -234,6 +245,7 @@ class ClientAuthenticator:
                 self._url_builder.absolute(endpoint),
             }
         )
+        return known
 
     async def authenticate(
         self,
@@ -258,9 +270,25 @@ class ClientAuthenticator:
         basic = credentials.used_basic
         if credentials.kind is CredentialsKind.BEARER or credentials.client_id is None:
             raise InvalidClientError(basic_offered=basic, debug="a bearer token names no client")
-        client = await self._clients.get_oauth2_client(credentials.client_id)
-        if client is None:
-            raise InvalidClientError(basic_offered=basic, debug=f"no client {credentials.client_id!r}")
+        now_s = self._clock.time()
+        cached = self._static_clients.get(credentials.client_id)
+        if cached is not None and now_s - cached[0] < STATIC_CLIENT_CACHE_TTL_S:
+            _, client, cached_secret = cached
+        else:
+            found = await self._clients.get_oauth2_client(credentials.client_id)
+            if found is None:
+                self._static_clients.pop(credentials.client_id, None)
+                raise InvalidClientError(basic_offered=basic, debug=f"no client {credentials.client_id!r}")
+            client, cached_secret = found, None
+            if client.is_static:
+                if client.token_endpoint_auth_method in _SECRET_METHODS and client.encrypted_client_secret:
+                    try:
+                        cached_secret = self._encrypter_factory().decrypt_string(
+                            client.encrypted_client_secret
+                        )
+                    except DecryptError:
+                        cached_secret = None  # answered below as server_error, every time
+                self._static_clients[client.id] = (now_s, client, cached_secret)
         method = client.token_endpoint_auth_method
         if require_confidential and method in (None, NONE):
             raise AccessDeniedError(code=401, debug=f"client {client.id} is public ({method})")
@@ -273,9 +301,10 @@ class ClientAuthenticator:
                 debug=f"client {client.id}: {credentials.kind.value} presented, {method} registered",
             )
 
-        secret = self._client_secret(client) if method in _SECRET_METHODS else None
+        secret = None
+        if method in _SECRET_METHODS:
+            secret = cached_secret if cached_secret is not None else self._client_secret(client)
         audiences = self.audiences(endpoint)
-        now_s = self._clock.time()
         if method != PRIVATE_KEY_JWT:
             self._verify(
                 credentials, client, method=method, secret=secret, jwks=None, audiences=audiences, now_s=now_s

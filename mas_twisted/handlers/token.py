@@ -342,12 +342,11 @@ class TokenHandler:
         """
         if not client.grant_type_refresh_token:
             raise UnauthorizedClientError(debug=f"client {client.id} may not use refresh_token")
-        token = await self._refresh_tokens.find_refresh_token_by_token(refresh_token)
-        if token is None:
+        # The token and its session in one read (a token's session always exists: the key).
+        found = await self._refresh_tokens.find_refresh_token_with_session(refresh_token)
+        if found is None:
             raise InvalidGrantError(debug="unknown refresh token")
-        session = await self._sessions.get_oauth2_session(token.session_id)
-        if session is None:
-            raise ServerError(debug=f"refresh token {token.id}: session {token.session_id} not found")
+        token, session = found
         if not session.is_valid:
             raise InvalidGrantError(debug=f"session {session.id} is finished")
         if client.id != session.client_id:
@@ -368,12 +367,13 @@ class TokenHandler:
         now = self._clock.time_msec()
         access_token = self._new_access_token(session.id, now)
         new_refresh_token = self._new_refresh_token(session.id, access_token, now)
+        new_user_agent = user_agent if user_agent is not None and user_agent != session.user_agent else None
         if not await self._refresh_tokens.rotate_refresh_token(
-            token, access_token, new_refresh_token, lost_successor=lost_successor
+            token, access_token, new_refresh_token, lost_successor=lost_successor, user_agent=new_user_agent
         ):
             raise InvalidGrantError(debug=f"refresh token {token.id} was used by a concurrent request")
-        if user_agent is not None and user_agent != session.user_agent:
-            session = await self._sessions.record_oauth2_session_user_agent(session, user_agent)
+        if new_user_agent is not None:
+            session = attrs.evolve(session, user_agent=new_user_agent)
         self._activity.record_oauth2_session(session.id, now, ip)
         return TokenResponse(
             access_token=access_token.access_token,

@@ -28,12 +28,14 @@ from mas_twisted.handlers import client_auth
 from mas_twisted.handlers.client_auth import (
     JWKS_CACHE_TTL_S,
     JWKS_REFRESH_MIN_AGE_S,
+    STATIC_CLIENT_CACHE_TTL_S,
     ClientAuthenticator,
     JwksFetcher,
     JwksFetchError,
     make_http_client,
 )
 from mas_twisted.oauth2.credentials import JWT_BEARER_CLIENT_ASSERTION, extract_credentials
+from mas_twisted.storage.stores.oauth2_clients import upsert_static_oauth2_client_txn
 from mas_twisted.util.clock import Clock
 from tests.handlers._helpers import FakeHttpClient
 from tests.rest.oauth2._oauth_fixtures import (
@@ -137,6 +139,46 @@ class ClientAuthenticatorTestCase(OAuthTestCase):
             self.authenticate(form={"client_id": client.id, "client_secret": SECRET}), InvalidClientError
         )
         self.assertEqual(failure.value.headers(), [])
+
+    def _sync_static_client(self, client_id: str, secret: str) -> None:
+        """What ``config sync`` writes for a ``clients`` entry (the secret encrypted)."""
+        encrypted = self.server.get_encrypter().encrypt_to_string(secret)
+        self.get_success(
+            self.db_pool.runInteraction(
+                "sync",
+                lambda txn: upsert_static_oauth2_client_txn(
+                    txn,
+                    client_id,
+                    client_name=None,
+                    client_uri=None,
+                    client_auth_method="client_secret_basic",
+                    encrypted_client_secret=encrypted,
+                    jwks=None,
+                    jwks_uri=None,
+                    redirect_uris=(),
+                ),
+            )
+        )
+
+    def test_static_client_changed_by_config_sync_is_seen_within_the_cache_ttl(self) -> None:
+        client_id = "01J0STAT1CC11ENT0000000000"
+        self._sync_static_client(client_id, SECRET)
+        self.assertEqual(self.get_success(self.authenticate(basic_auth(client_id, SECRET)[1])).id, client_id)
+        self.get_failure(self.authenticate(basic_auth(client_id, "rotated")[1]), InvalidClientError)
+        # A config sync run beside the server (mas-cli config sync) rotates the secret.
+        self._sync_static_client(client_id, "rotated")
+        self.reactor.advance(STATIC_CLIENT_CACHE_TTL_S + 1)
+        self.assertEqual(
+            self.get_success(self.authenticate(basic_auth(client_id, "rotated")[1])).id, client_id
+        )
+        self.get_failure(self.authenticate(basic_auth(client_id, SECRET)[1]), InvalidClientError)
+
+    def test_dynamic_client_deleted_is_refused_at_once(self) -> None:
+        client = self.add_client(auth_method="client_secret_basic", secret=SECRET)
+        header = basic_auth(client.id, SECRET)[1]
+        self.assertEqual(self.get_success(self.authenticate(header)), client)
+        self.get_success(self.db_pool.simple_delete_one("oauth2_clients", {"oauth2_client_id": client.id}))
+        self.get_failure(self.authenticate(header), InvalidClientError)
 
     def test_client_secret_post(self) -> None:
         client = self.add_client(auth_method="client_secret_post", secret=SECRET)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import string
 from collections import Counter
@@ -10,7 +11,7 @@ from collections import Counter
 from ulid import ULID
 
 from mas_twisted.types.tokens import TokenType
-from mas_twisted.util.rand import TokenGenerator
+from mas_twisted.util.rand import OsRandom, TokenGenerator
 
 
 class _Clock:
@@ -88,3 +89,47 @@ def test_numeric_codes_are_zero_padded() -> None:
     codes = {_generator(seed).numeric_code(1) for seed in range(200)}
     assert codes == set(string.digits)
     assert any(_generator(seed).numeric_code(3).startswith("0") for seed in range(200))
+
+
+def test_os_random_alphanumeric_alphabet_and_uniformity() -> None:
+    generator = TokenGenerator(OsRandom(), _Clock())
+    sample = generator.alphanumeric(62 * 2000)
+    assert len(sample) == 62 * 2000
+    counts = Counter(sample)
+    assert set(counts) == set(string.ascii_letters + string.digits)
+    assert min(counts.values()) > 1700 and max(counts.values()) < 2300
+    tokens = {generator.token(TokenType.ACCESS_TOKEN) for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(TokenType.check(t) is TokenType.ACCESS_TOKEN for t in tokens)
+
+
+def test_os_random_draws_are_bounded_and_never_repeat_bytes() -> None:
+    rng = OsRandom()
+    for k in (1, 7, 8, 9, 32, 80, 257):
+        values = [rng.getrandbits(k) for _ in range(200)]
+        assert all(0 <= v < 2**k for v in values)
+        assert max(values) >= 2 ** (k - 1)  # the top bit is used
+    assert all(0 <= rng.random() < 1 for _ in range(1000))
+    assert len({rng.randrange(10**6) for _ in range(1000)}) > 990
+    # More than a buffer's worth, across a refill: all distinct 16-byte draws.
+    chunks = [rng.random_bytes(16) for _ in range(3 * OsRandom.BUFFER // 16)]
+    assert len(set(chunks)) == len(chunks)
+    assert len(rng.random_bytes(OsRandom.BUFFER * 2)) == OsRandom.BUFFER * 2
+
+
+def test_os_random_forked_child_does_not_reuse_the_parents_buffer() -> None:
+    rng = OsRandom()
+    rng.random_bytes(16)  # fill the buffer
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next draw goes to the parent
+        try:
+            os.write(write, rng.random_bytes(32))
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 32)
+    os.close(read)
+    assert len(child) == 32
+    assert child != rng.random_bytes(32)

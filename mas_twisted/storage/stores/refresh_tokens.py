@@ -87,6 +87,7 @@ def rotate_refresh_token_txn(
     new_access: AccessToken,
     new_refresh: RefreshToken,
     lost_successor: RefreshToken | None = None,
+    user_agent: str | None = None,
 ) -> bool:
     """See :meth:`RefreshTokenStore.rotate_refresh_token`.
 
@@ -133,6 +134,11 @@ def rotate_refresh_token_txn(
     if old.access_token_id is not None:
         # Already revoked in a double refresh: nothing to do then.
         revoke_access_token_txn(txn, old.access_token_id, at)
+    if user_agent is not None:
+        txn.execute(
+            "UPDATE oauth2_sessions SET user_agent = ? WHERE oauth2_session_id = ?",
+            (user_agent, old.session_id),
+        )
     return True
 
 
@@ -148,6 +154,18 @@ class RefreshTokenStore(SQLBaseStore):
         """The token whose text is ``refresh_token``, whatever its state, or ``None``."""
         return await select_model(
             self.db_pool, "find_refresh_token_by_token", TABLE, {"refresh_token": refresh_token}, RefreshToken
+        )
+
+    async def find_refresh_token_with_session(
+        self, refresh_token: str
+    ) -> tuple[RefreshToken, OAuth2Session] | None:
+        """The token whose text is ``refresh_token`` (whatever its state) and its session, in one
+        read outside a transaction; ``None`` if the token is unknown."""
+        return await self.db_pool.run_read(
+            "find_refresh_token_with_session",
+            REFRESH_TOKEN_JOIN.lookup_txn,
+            refresh_token,
+            lambda token, session, _owner: (token, session),
         )
 
     async def consume_refresh_token(self, token: RefreshToken, next_refresh_token_id: str) -> RefreshToken:
@@ -204,9 +222,11 @@ class RefreshTokenStore(SQLBaseStore):
         new_refresh: RefreshToken,
         *,
         lost_successor: RefreshToken | None = None,
+        user_agent: str | None = None,
     ) -> bool:
         """Refresh: consume ``old`` in favour of ``new_refresh``, revoke ``old``'s access token,
-        and add the new pair, in one transaction at ``new_refresh.created_at``.
+        add the new pair and, if given, record ``user_agent`` on the session, in one
+        transaction at ``new_refresh.created_at``.
 
         Args:
             old: the presented token, as read before the call.
@@ -224,7 +244,13 @@ class RefreshTokenStore(SQLBaseStore):
             raise ValueError("the new refresh token must belong to the new access token and the old session")
         try:
             return await self.db_pool.runInteraction(
-                "rotate_refresh_token", rotate_refresh_token_txn, old, new_access, new_refresh, lost_successor
+                "rotate_refresh_token",
+                rotate_refresh_token_txn,
+                old,
+                new_access,
+                new_refresh,
+                lost_successor,
+                user_agent,
             )
         except RaceLostError as e:
             logger.info("Refresh of token %s lost a race: %s", old.id, e)
