@@ -682,6 +682,8 @@ class AccountPlanContext(AccountPageContext):
     nav: Sequence[AccountNavEntry]
     iframe_uri: str
     active: str = "plan"
+
+
 # -- account recovery -------------------------------------------------------------------------
 
 
