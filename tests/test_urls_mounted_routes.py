@@ -41,10 +41,13 @@ def test_routes_of_the_mounted_resources() -> None:
     oauth = mounted_routes(["oauth"])
     assert oauth.serves(urls.OAUTH2_INTROSPECTION, "POST") and oauth.serves(urls.OAUTH2_TOKEN, "POST")
     assert not oauth.serves(urls.INDEX)
-    # Registration is mounted (issue 12); nothing mounts the other pages of later issues yet.
+    # Registration (issue 12) and the upstream login (issue 14) are mounted; nothing mounts
+    # the other pages of later issues yet.
     everything = mounted_routes(RESOURCE_CLASSES)
     assert everything.serves(urls.REGISTER) and human.serves(urls.REGISTER)
-    for path in (urls.ACCOUNT_RECOVERY_START, urls.ACCOUNT, "/upstream/authorize/x"):
+    assert human.serves("/upstream/authorize/x") and human.serves("/upstream/callback/x", "POST")
+    assert human.serves("/upstream/link/x", "POST")
+    for path in (urls.ACCOUNT_RECOVERY_START, urls.ACCOUNT):
         assert not everything.serves(path), path
 
 

@@ -42,6 +42,7 @@ from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
 from mas_twisted.rest.human.register import RegisterResource
+from mas_twisted.rest.human.upstream import UpstreamOAuth2Resource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
 from mas_twisted.rest.oauth2.introspection import IntrospectionResource
@@ -71,6 +72,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         DeviceLinkResource,
         DeviceConsentResource,
         CompatSsoCompleteResource,
+        UpstreamOAuth2Resource,
     ),
     "graphql": (),
     "oauth": (

@@ -63,6 +63,10 @@ from mas_twisted.templating.context import (
     RegisterStepsVerifyEmailContext,
     SiteBranding,
     SiteFeatures,
+    UpstreamImportContext,
+    UpstreamLinkMismatchContext,
+    UpstreamRegisterContext,
+    UpstreamSuggestLinkContext,
     simplify_url,
     site_branding,
     site_features,
@@ -98,6 +102,10 @@ __all__ = [
     "PasswordRegisterContext",
     "RegisterContext",
     "RegisterStepsDisplayNameContext",
+    "UpstreamImportContext",
+    "UpstreamLinkMismatchContext",
+    "UpstreamRegisterContext",
+    "UpstreamSuggestLinkContext",
     "RegisterStepsEmailInUseContext",
     "RegisterStepsRegistrationTokenContext",
     "RegisterStepsVerifyEmailContext",
@@ -247,6 +255,15 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_register_steps_display_name(self, ctx: RegisterStepsDisplayNameContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_register(self, ctx: UpstreamRegisterContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_link_mismatch(self, ctx: UpstreamLinkMismatchContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_suggest_link(self, ctx: UpstreamSuggestLinkContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------
