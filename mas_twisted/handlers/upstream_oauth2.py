@@ -78,8 +78,8 @@ SESSION_TTL_MS = 10 * 60 * 1000
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 APPLE_AUDIENCE = "https://appleid.apple.com"
 
-# Matrix localparts (the spec's user id grammar, historical characters excluded).
-_LOCALPART_RE = re.compile(r"^[a-z0-9._=/+-]+$")
+# Matrix localparts: the spec's user id grammar (a-z, 0-9, ._=-/+), historical characters excluded.
+_LOCALPART_RE = re.compile(r"^[a-z0-9._=/+\-]+$")
 
 
 class UpstreamProviderError(PageError):

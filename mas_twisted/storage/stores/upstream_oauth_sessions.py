@@ -184,7 +184,6 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         """
 
         def _txn(txn: LoggingTransaction) -> None:
-            _consume_txn(txn, session_id, browser_session.id, authentication.created_at)
             if link_to_user is not None:
                 link_id, user_id = link_to_user
                 txn.execute(
@@ -194,6 +193,8 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
                 if txn.rowcount != 1:
                     raise SessionAlreadyUsedError()
             _start_session_txn(txn, browser_session if new_session else None, authentication)
+            # After the browser session exists (the column references it); a failure rolls back.
+            _consume_txn(txn, session_id, browser_session.id, authentication.created_at)
             if also is not None:
                 also(txn)
 
@@ -219,7 +220,6 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         """
 
         def _txn(txn: LoggingTransaction) -> None:
-            _consume_txn(txn, session_id, browser_session.id, user.created_at)
             if user_exists_txn(txn, user.username):
                 raise UsernameTakenError()
             add_user_txn(txn, user)
@@ -230,6 +230,7 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
             if txn.rowcount != 1:
                 raise SessionAlreadyUsedError()
             _start_session_txn(txn, browser_session, authentication)
+            _consume_txn(txn, session_id, browser_session.id, user.created_at)
             for email in emails:
                 add_user_email_txn(txn, email)
             if also is not None:
