@@ -17,25 +17,19 @@ that is down or answers garbage gives an error page naming it and writes nothing
 from __future__ import annotations
 
 import http.server
-import json
 import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from jwcrypto.jwk import JWK
 
 from tests.integration._harness import eventually, free_port, query
 from tests.integration._oauth import Forms
 from tests.integration._synapse import SynapseServer, mas_with_synapse
-
-OP_DIR = Path(__file__).resolve().parent / "upstream"
+from tests.integration._upstream import OpenIDProvider, npm_ci
 
 NONE_QUERY = "01J0000000000000000000000A"
 BASIC_FORM_POST = "01J0000000000000000000000B"
@@ -45,63 +39,6 @@ PRIVATE_KEY_JWT = "01J0000000000000000000000E"
 DOWN = "01J0000000000000000000000F"
 GARBAGE = "01J0000000000000000000000G"
 SECRET = "upstream-client-secret-upstream-client-secret"
-
-
-def _npm_ci() -> None:
-    if (OP_DIR / "node_modules" / "oidc-provider").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise AssertionError("npm is missing: apt-get install nodejs npm (scripts/setup.sh test does)")
-    subprocess.run([npm, "ci", "--silent", "--no-audit", "--no-fund"], cwd=OP_DIR, check=True, timeout=300)
-
-
-class OpenIDProvider:
-    """``node op.mjs`` with a config file; :meth:`restart` with new keys rotates them."""
-
-    def __init__(self, workdir: Path, port: int):
-        self.workdir = workdir
-        self.port = port
-        # localhost, not 127.0.0.1: the provider's cookies and ours stay apart.
-        self.issuer = f"http://localhost:{port}"
-        self.clients: list[dict[str, Any]] = []
-        self.proc: subprocess.Popen | None = None
-        self.key = self.new_key("op-key-1")
-
-    @staticmethod
-    def new_key(kid: str) -> dict[str, Any]:
-        key = JWK.generate(kty="RSA", size=2048, kid=kid, use="sig", alg="RS256")
-        return json.loads(key.export_private())
-
-    def start(self) -> None:
-        config = {"port": self.port, "issuer": self.issuer, "clients": self.clients, "keys": [self.key]}
-        path = self.workdir / "op.json"
-        path.write_text(json.dumps(config))
-        self.log = open(self.workdir / "op.log", "ab")
-        self.proc = subprocess.Popen(
-            ["node", str(OP_DIR / "op.mjs"), str(path)], cwd=OP_DIR, stdout=self.log, stderr=subprocess.STDOUT
-        )
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (self.workdir / "op.log").read_text()
-            try:
-                return requests.get(self.issuer + "/.well-known/openid-configuration", timeout=2).ok
-            except requests.RequestException:
-                return False
-
-        eventually(ready, timeout=30, what="the OpenID Provider")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.log.close()
-            self.proc = None
-
-    def restart(self, key: dict[str, Any]) -> None:
-        self.stop()
-        self.key = key
-        self.start()
 
 
 class Garbage(http.server.BaseHTTPRequestHandler):
@@ -130,7 +67,7 @@ def _provider(provider_id: str, issuer: str, name: str, **extra: Any) -> dict[st
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
-    _npm_ci()
+    npm_ci()
     tmp = tmp_path_factory.mktemp(f"upstream-{request.param}")
     op = OpenIDProvider(tmp, free_port())
     garbage = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
