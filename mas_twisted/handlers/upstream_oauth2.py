@@ -45,11 +45,11 @@ from twisted.internet.error import TimeoutError as TwistedTimeoutError
 from twisted.web.http_headers import Headers
 
 from mas_twisted import urls
-from mas_twisted.api.errors import NotFoundError, PageError
+from mas_twisted.api.errors import InvalidRequestError, NotFoundError, PageError
 from mas_twisted.handlers.client_auth import JwksFetcher, JwksFetchError, make_http_client
 from mas_twisted.oauth2.pkce import compute_challenge
 from mas_twisted.queue.base import enqueue_txn
-from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+from mas_twisted.queue.jobs.matrix import ProvisionUserJob, SyncDevicesJob
 from mas_twisted.storage.stores.upstream_oauth_sessions import SessionAlreadyUsedError, UsernameTakenError
 from mas_twisted.types.upstream import (
     UpstreamOAuthAuthorizationSession,
@@ -77,6 +77,10 @@ SESSION_TTL_MS = 10 * 60 * 1000
 #: ``client_assertion_type`` of RFC 7523 client authentication.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 APPLE_AUDIENCE = "https://appleid.apple.com"
+#: The ``events`` member of a logout token (Back-Channel Logout §2.4).
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+#: How long a logout token's ``jti`` is remembered (a token older than this is refused by ``iat``).
+LOGOUT_REPLAY_WINDOW_S = 2 * LEEWAY_S
 
 # Matrix localparts: the spec's user id grammar (a-z, 0-9, ._=-/+), historical characters excluded.
 _LOCALPART_RE = re.compile(r"^[a-z0-9._=/+\-]+$")
@@ -263,6 +267,8 @@ class UpstreamOAuth2Handler:
         self._metadata: dict[str, tuple[ProviderMetadata, float]] = {}
         self._env = make_claims_environment()
         self._server_name: str = server.config.matrix.homeserver
+        #: Logout tokens' ``provider:jti`` seen within the replay window, and when.
+        self._seen_jti: dict[str, float] = {}
 
     @property
     def _stores(self) -> Stores:
@@ -778,6 +784,11 @@ class UpstreamOAuth2Handler:
         if logout:
             if "nonce" in claims:
                 raise refuse("a logout token must not have a nonce")
+            if iat < now - LOGOUT_REPLAY_WINDOW_S + LEEWAY_S:
+                raise refuse(f"iat {iat!r} is too old")
+            exp = claims.get("exp")
+            if exp is not None and (not isinstance(exp, (int, float)) or exp + LEEWAY_S < now):
+                raise refuse(f"exp {exp!r}")
             return
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp + LEEWAY_S < now:
@@ -1134,6 +1145,75 @@ class UpstreamOAuth2Handler:
                 await self._stores.upstream_oauth_sessions.unlink(other.id, user.id)
         return await self._log_in(
             session, user, None, user_agent=user_agent, client_ip=client_ip, link_to_user=(link.id, user.id)
+        )
+
+    # -- /upstream/backchannel-logout ----------------------------------------------------------
+    async def backchannel_logout(self, provider_id: str, logout_token: str | None) -> int:
+        """OpenID Connect Back-Channel Logout 1.0 §2.6: validate the logout token (signature,
+        ``iss``, ``aud``, ``iat``, no ``nonce``, the logout ``events`` member, ``sub`` and/or
+        ``sid``, a ``jti`` not seen within the replay window), then per the provider's
+        ``on_backchannel_logout`` finish nothing, the browser sessions its logins opened, or
+        those and every session started from them. How many browser sessions were finished.
+
+        Raises:
+            InvalidRequestError: unknown provider or an invalid token (a 400, as §2.8 asks).
+        """
+        provider = await self._stores.upstream_oauth_providers.get_upstream_oauth_provider(provider_id)
+        if provider is None or not provider.enabled:
+            raise InvalidRequestError("Unknown provider", debug=f"no enabled provider {provider_id!r}")
+        if not logout_token:
+            raise InvalidRequestError("Missing logout_token")
+        try:
+            metadata = await self.metadata(provider)
+            claims = await self.validate_jwt(
+                provider, metadata, logout_token, alg=provider.id_token_signed_response_alg, logout=True
+            )
+        except UpstreamProviderError as e:
+            raise InvalidRequestError("Invalid logout_token", debug=e.debug) from None
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+            raise InvalidRequestError("Invalid logout_token", debug="no back-channel logout event")
+        sub = claims.get("sub")
+        sid = claims.get("sid")
+        if not isinstance(sub, str) and not isinstance(sid, str):
+            raise InvalidRequestError("Invalid logout_token", debug="neither sub nor sid")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise InvalidRequestError("Invalid logout_token", debug="no jti")
+        now = self._clock.time()
+        self._seen_jti = {k: t for k, t in self._seen_jti.items() if now - t < LOGOUT_REPLAY_WINDOW_S}
+        key = f"{provider.id}:{jti}"
+        if key in self._seen_jti:
+            raise InvalidRequestError("Invalid logout_token", debug=f"jti {jti!r} replayed")
+        self._seen_jti[key] = now
+        sessions = await self._stores.upstream_oauth_sessions.find_sessions_for_logout(
+            provider.id,
+            subject=sub if isinstance(sub, str) else None,
+            sid=sid if isinstance(sid, str) else None,
+        )
+        logger.info(
+            "Back-channel logout from provider %s matched %d session(s) (%s)",
+            provider.id,
+            len(sessions),
+            provider.on_backchannel_logout,
+        )
+        if provider.on_backchannel_logout == "do_nothing" or not sessions:
+            return 0
+        browser_ids = sorted({s.user_session_id for s in sessions if s.user_session_id is not None})
+        logout_all = provider.on_backchannel_logout == "logout_all"
+        users = set()
+        for browser_id in browser_ids:
+            browser = await self._stores.browser_sessions.get_browser_session(browser_id)
+            if browser is not None:
+                users.add(browser.user.id)
+
+        def _also(txn: Any) -> None:
+            if logout_all:
+                for user_id in sorted(users):
+                    enqueue_txn(txn, self._server, SyncDevicesJob(user_id=user_id))
+
+        return await self._stores.upstream_oauth_sessions.backchannel_logout(
+            browser_ids, logout_all=logout_all, at=self._clock.time_msec(), also=_also
         )
 
 

@@ -42,7 +42,7 @@ from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
 from mas_twisted.rest.human.register import RegisterResource
-from mas_twisted.rest.human.upstream import UpstreamOAuth2Resource
+from mas_twisted.rest.human.upstream import UpstreamBackchannelLogoutResource, UpstreamOAuth2Resource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
 from mas_twisted.rest.oauth2.introspection import IntrospectionResource
@@ -73,6 +73,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         DeviceConsentResource,
         CompatSsoCompleteResource,
         UpstreamOAuth2Resource,
+        UpstreamBackchannelLogoutResource,
     ),
     "graphql": (),
     "oauth": (

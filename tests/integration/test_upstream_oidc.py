@@ -17,14 +17,19 @@ that is down or answers garbage gives an error page naming it and writes nothing
 from __future__ import annotations
 
 import http.server
+import json
 import re
+import secrets
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
+from jwcrypto.jwk import JWK
+from jwcrypto.jws import JWS
 
 from tests.integration._harness import eventually, free_port, query
 from tests.integration._oauth import Forms
@@ -81,6 +86,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             "Public OP",
             token_endpoint_auth_method="none",
             pkce_method="always",
+            on_backchannel_logout="logout_browser_only",
             claims_imports={**localpart_require, "email": {"action": "force"}},
         ),
         _provider(
@@ -91,6 +97,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             client_secret=SECRET,
             pkce_method="never",
             response_mode="form_post",
+            on_backchannel_logout="logout_all",
             claims_imports={
                 "localpart": {"action": "suggest"},
                 "displayname": {"action": "suggest"},
@@ -384,3 +391,74 @@ def test_a_provider_down_or_answering_garbage_is_an_error_page(
     assert f"Signing in with {name} failed." in page.text
     assert re.search(r"could not be reached|not valid", page.text), page.text
     assert query(database, "SELECT COUNT(*) FROM upstream_oauth_authorization_sessions") == before
+
+
+def _logout_token(
+    op: OpenIDProvider, client_id: str, sub: str, *, key: dict[str, Any] | None = None, **extra: Any
+) -> str:
+    claims = {
+        "iss": op.issuer,
+        "aud": client_id,
+        "iat": int(time.time()),
+        "jti": secrets.token_urlsafe(16),
+        "sub": sub,
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        **extra,
+    }
+    jwk = JWK(**(key or op.key))
+    token = JWS(json.dumps(claims).encode())
+    token.add_signature(jwk, alg="RS256", protected=json.dumps({"alg": "RS256", "kid": jwk.get("kid")}))
+    return token.serialize(compact=True)
+
+
+def _open_sessions(database: str, username: str) -> int:
+    ((count,),) = query(
+        database,
+        "SELECT COUNT(*) FROM user_sessions s JOIN users u ON u.user_id = s.user_id"
+        f" WHERE u.username = '{username}' AND s.finished_at IS NULL",
+    )
+    return count
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "login", "username", "finished"),
+    [
+        (NONE_QUERY, "henry", "henry", True),  # logout_browser_only
+        (BASIC_FORM_POST, "bob", "robert", True),  # logout_all
+        (POST_INSECURE, "dave", "dave", False),  # do_nothing (the default)
+    ],
+)
+def test_backchannel_logout(
+    stack: dict[str, Any], provider_id: str, login: str, username: str, finished: bool
+) -> None:
+    base, database, op = stack["base"], stack["config"]["database"]["uri"], stack["op"]
+    person = Person(base)
+    page = person.sign_in(provider_id, login)
+    if "Create your account" in page.text:
+        page = person.submit(page, {})
+    assert _signed_in_as(page, username), page.text
+    assert _open_sessions(database, username) >= 1
+    url = f"{base}upstream/backchannel-logout/{provider_id}"
+    client_id = provider_id.lower()
+    # Refused: a nonce, another audience, a key that is not the provider's, no event.
+    stranger = OpenIDProvider.new_key("stranger")
+    for bad in (
+        _logout_token(op, client_id, login, nonce="n"),
+        _logout_token(op, "someone-else", login),
+        _logout_token(op, client_id, login, key=stranger),
+        _logout_token(op, client_id, login, events={}),
+    ):
+        refused = requests.post(url, data={"logout_token": bad}, timeout=10)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request", refused.text
+    assert _open_sessions(database, username) >= 1
+    token = _logout_token(op, client_id, login)
+    done = requests.post(url, data={"logout_token": token}, timeout=10)
+    assert done.status_code == 200, done.text
+    assert (_open_sessions(database, username) == 0) is finished
+    # The same token again (same jti): refused.
+    replay = requests.post(url, data={"logout_token": token}, timeout=10)
+    assert replay.status_code == 400, replay.text
+    if finished:
+        # The browser is signed out.
+        index = person.http.get(base, allow_redirects=False)
+        assert f"You are signed in as <strong>{username}</strong>" not in index.text

@@ -43,7 +43,7 @@ from mas_twisted.handlers.upstream_oauth2 import (
     RegisterForm,
     RegistrationImports,
 )
-from mas_twisted.rest._base import html_response
+from mas_twisted.rest._base import html_response, install_oauth2_error_handlers
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers
 from mas_twisted.rest.human._forms import (
@@ -304,3 +304,24 @@ def _offer(imports: RegistrationImports, key: str) -> UpstreamImportContext | No
     if not attribute.offered:
         return None
     return UpstreamImportContext(value=attribute.value, forced=attribute.forced)
+
+
+class UpstreamBackchannelLogoutResource:
+    """``POST /upstream/backchannel-logout/<provider_id>`` (form: logout_token): OpenID Connect
+    Back-Channel Logout 1.0 §2.5–2.8. 200 with an empty body once handled; 400 OAuth JSON
+    (``invalid_request``) for an unknown provider or a token that does not validate."""
+
+    app = Klein()
+    install_oauth2_error_handlers(app)
+
+    def __init__(self, server: MasServer):
+        self._handler = server.get_upstream_oauth2_handler()
+
+    @app.route(urls.UPSTREAM_OAUTH2_BACKCHANNEL_LOGOUT, methods=["POST"])
+    async def logout(self, request: IRequest, provider_id: str) -> bytes:
+        fields = form_params(request)
+        await self._handler.backchannel_logout(provider_id, first(fields, "logout_token"))
+        request.setResponseCode(200)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Content-Length", b"0")
+        return b""

@@ -79,6 +79,13 @@ def _finish_sessions_where_txn(txn: LoggingTransaction, column: str, value: str,
     return finished
 
 
+def finish_oauth2_sessions_for_browser_session_txn(
+    txn: LoggingTransaction, user_session_id: str, at: int
+) -> int:
+    """Finish the valid sessions started from a browser session, revoking their tokens; how many."""
+    return _finish_sessions_where_txn(txn, "user_session_id", user_session_id, at)
+
+
 def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
     """Finish every valid session of a user, revoking their tokens; how many."""
     return _finish_sessions_where_txn(txn, "user_id", user_id, at)

@@ -274,3 +274,29 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
             return txn.rowcount == 1
 
         return await self.db_pool.runInteraction("unlink_upstream_oauth_link", _txn)
+
+    async def backchannel_logout(
+        self, browser_session_ids: Sequence[str], *, logout_all: bool, at: int, also: Also = None
+    ) -> int:
+        """Finish the browser sessions (and, with ``logout_all``, the OAuth 2.0 and
+        compatibility sessions started from them, their tokens revoked) in one transaction;
+        ``also`` (the device syncs) in it too. How many browser sessions were still open."""
+        from mas_twisted.storage.stores.browser_sessions import finish_browser_session_txn
+        from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_browser_session_txn
+
+        def _txn(txn: LoggingTransaction) -> int:
+            finished = 0
+            for session_id in browser_session_ids:
+                if logout_all:
+                    finish_oauth2_sessions_for_browser_session_txn(txn, session_id, at)
+                    txn.execute(
+                        "UPDATE compat_sessions SET finished_at = ? WHERE user_session_id = ? AND finished_at IS NULL",
+                        (at, session_id),
+                    )
+                if finish_browser_session_txn(txn, session_id, at):
+                    finished += 1
+            if also is not None:
+                also(txn)
+            return finished
+
+        return await self.db_pool.runInteraction("upstream_backchannel_logout", _txn)
