@@ -50,7 +50,11 @@ from mas_twisted.handlers.client_auth import JwksFetcher, JwksFetchError, make_h
 from mas_twisted.oauth2.pkce import compute_challenge
 from mas_twisted.queue.base import enqueue_txn
 from mas_twisted.queue.jobs.matrix import ProvisionUserJob, SyncDevicesJob
-from mas_twisted.storage.stores.upstream_oauth_sessions import SessionAlreadyUsedError, UsernameTakenError
+from mas_twisted.storage.stores.upstream_oauth_sessions import (
+    RegistrationTokenInvalidError,
+    SessionAlreadyUsedError,
+    UsernameTakenError,
+)
 from mas_twisted.types.upstream import (
     UpstreamOAuthAuthorizationSession,
     UpstreamOAuthLink,
@@ -216,6 +220,8 @@ class RegistrationImports:
     skip_confirmation: bool
     #: The existing user ``localpart`` names, if any (for ``on_conflict``).
     existing_user: User | None = None
+    #: The provider's ``registration_token_required``: the page asks for one.
+    token_required: bool = False
 
 
 class LinkOutcome(str, enum.Enum):
@@ -245,13 +251,14 @@ class RegisterForm:
     username: str | None
     import_displayname: bool
     import_email: bool
+    token: str | None = None
 
 
 @attrs.frozen
 class RegisterResult:
     browser_session: BrowserSession | None = None
-    #: The problems to show on the do-register page again.
-    errors: tuple[str, ...] = ()
+    #: The problems to show on the do-register page again: ``(field, code)``.
+    errors: tuple[tuple[str, str], ...] = ()
 
 
 class UpstreamOAuth2Handler:
@@ -896,7 +903,7 @@ class UpstreamOAuth2Handler:
         if current is not None:
             return LinkPage(LinkOutcome.SUGGEST_LINK, provider, link, session, linked_user=current.user)
         imports = await self.registration_imports(provider, session)
-        if imports.skip_confirmation:
+        if imports.skip_confirmation and not imports.token_required:
             result = await self.register(
                 link_id,
                 session.id,
@@ -908,7 +915,9 @@ class UpstreamOAuth2Handler:
                 return LinkPage(
                     LinkOutcome.LOGGED_IN, provider, link, session, browser_session=result.browser_session
                 )
-            raise PageError("The account could not be created.", details=" ".join(result.errors))
+            raise PageError(
+                "The account could not be created.", details=" ".join(f"{f}: {c}" for f, c in result.errors)
+            )
         return LinkPage(LinkOutcome.REGISTER, provider, link, session, imports=imports)
 
     async def _log_in(
@@ -1009,6 +1018,7 @@ class UpstreamOAuth2Handler:
             on_conflict=str(localpart_conf.get("on_conflict") or "fail"),
             skip_confirmation=bool(provider.claims_imports.get("skip_confirmation")),
             existing_user=existing,
+            token_required=provider.registration_token_required,
         )
 
     async def register(
@@ -1037,9 +1047,9 @@ class UpstreamOAuth2Handler:
         else:
             username = (form.username or "").strip().lower() or None
         if username is None:
-            return RegisterResult(errors=("required",))
+            return RegisterResult(errors=(("username", "required"),))
         if not _LOCALPART_RE.match(username) or len(username) > 255:
-            return RegisterResult(errors=("invalid",))
+            return RegisterResult(errors=(("username", "invalid"),))
 
         existing = await stores.users.find_user_by_username(username)
         if existing is not None:
@@ -1049,7 +1059,7 @@ class UpstreamOAuth2Handler:
                         "An account with this username already exists.",
                         details=f"The identity provider names the username {username!r}, which is taken.",
                     )
-                return RegisterResult(errors=("exists",))
+                return RegisterResult(errors=(("username", "exists"),))
             return RegisterResult(
                 browser_session=await self._attach_to_existing(
                     provider,
@@ -1069,7 +1079,7 @@ class UpstreamOAuth2Handler:
                 "The homeserver cannot be reached right now. Try again in a moment.", code=503, debug=str(e)
             ) from None
         if not available:
-            return RegisterResult(errors=("exists",))
+            return RegisterResult(errors=(("username", "exists"),))
 
         display_name = None
         if imports.displayname.offered and (imports.displayname.forced or form.import_displayname):
@@ -1079,6 +1089,15 @@ class UpstreamOAuth2Handler:
             email = imports.email.value
 
         now = self._clock.time_msec()
+        token_id = None
+        if imports.token_required:
+            value = (form.token or "").strip()
+            if not value:
+                return RegisterResult(errors=(("token", "required"),))
+            found = await stores.user_registrations.find_registration_token(value)
+            if found is None or not found.is_valid(now):
+                return RegisterResult(errors=(("token", "invalid"),))
+            token_id = found.id
         user = User(id=self._tokens.ulid(), username=username, created_at=now)
         browser = BrowserSession(
             id=self._tokens.ulid(),
@@ -1106,10 +1125,13 @@ class UpstreamOAuth2Handler:
                 browser_session=browser,
                 authentication=authentication,
                 emails=emails,
+                token_id=token_id,
                 also=lambda txn: enqueue_txn(txn, self._server, job),
             )
+        except RegistrationTokenInvalidError:
+            return RegisterResult(errors=(("token", "invalid"),))
         except UsernameTakenError:
-            return RegisterResult(errors=("exists",))
+            return RegisterResult(errors=(("username", "exists"),))
         except SessionAlreadyUsedError:
             raise PageError("This sign-in was already used. Start again.") from None
         logger.info("User %s (%s) registered through provider %s", user.username, user.id, provider.id)

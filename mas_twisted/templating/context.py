@@ -509,6 +509,8 @@ class UpstreamRegisterContext(PageContext):
     displayname: UpstreamImportContext | None = None
     email: UpstreamImportContext | None = None
     server_name: str = ""
+    #: The provider's ``registration_token_required``: a token field.
+    token_required: bool = False
 
 
 @attrs.frozen

@@ -409,6 +409,8 @@ def upstream_register_samples(now_ms: int, rng: random.Random) -> list[UpstreamR
             provider=_SAMPLE_PROVIDER,
             localpart=UpstreamImportContext(value="alice", forced=True),
             server_name="example.com",
+            token_required=True,
+            form=FormState().with_field_error("token", "invalid"),
         ),
     ]
 

@@ -31,7 +31,7 @@ import requests
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
-from tests.integration._harness import eventually, free_port, query
+from tests.integration._harness import eventually, free_port, query, run_sql
 from tests.integration._oauth import Forms
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration._upstream import OpenIDProvider, npm_ci
@@ -43,6 +43,7 @@ SECRET_JWT_DISABLED = "01J0000000000000000000000D"
 PRIVATE_KEY_JWT = "01J0000000000000000000000E"
 DOWN = "01J0000000000000000000000F"
 GARBAGE = "01J0000000000000000000000G"
+TOKEN_REQUIRED = "01J0000000000000000000000H"
 SECRET = "upstream-client-secret-upstream-client-secret"
 
 
@@ -144,6 +145,14 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             userinfo_signed_response_alg="RS256",
             claims_imports={"localpart": {"action": "force", "on_conflict": "fail"}},
         ),
+        _provider(
+            TOKEN_REQUIRED,
+            iss,
+            "Invite OP",
+            token_endpoint_auth_method="none",
+            registration_token_required=True,
+            claims_imports={"localpart": {"action": "require"}, "skip_confirmation": True},
+        ),
         _provider(DOWN, f"http://127.0.0.1:{free_port()}", "Down OP", token_endpoint_auth_method="none"),
         _provider(
             GARBAGE,
@@ -161,7 +170,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             extra_config=extra,
         ) as (synapse, _proc, config):
             base = synapse.mas_endpoint
-            for p in providers[:5]:
+            for p in providers[:6]:
                 client: dict[str, Any] = {
                     "client_id": p["client_id"],
                     "redirect_uris": [f"{base}upstream/callback/{p['id']}"],
@@ -462,3 +471,29 @@ def test_backchannel_logout(
         # The browser is signed out.
         index = person.http.get(base, allow_redirects=False)
         assert f"You are signed in as <strong>{username}</strong>" not in index.text
+
+
+def test_registration_token_required(stack: dict[str, Any]) -> None:
+    base, database = stack["base"], stack["config"]["database"]["uri"]
+    run_sql(
+        database,
+        "INSERT INTO user_registration_tokens (user_registration_token_id, token, usage_limit, times_used,"
+        " created_at) VALUES ('01J00000000000000000000TK1', 'invite-me', 1, 0, 0)",
+    )
+    person = Person(base)
+    # skip_confirmation does not skip the token: the page asks for it.
+    page = person.sign_in(TOKEN_REQUIRED, "ivan")
+    assert page.status_code == 200 and 'name="token"' in page.text, page.text
+    refused = person.submit(page, {"token": "wrong"})
+    assert refused.status_code == 200 and "This value is not valid." in refused.text, refused.text
+    assert query(database, "SELECT COUNT(*) FROM users WHERE username = 'ivan'") == [(0,)]
+    page = person.submit(refused, {"token": "invite-me"})
+    assert _signed_in_as(page, "ivan"), page.text
+    assert query(database, "SELECT times_used FROM user_registration_tokens WHERE token = 'invite-me'") == [
+        (1,)
+    ]
+    # Used up: the next newcomer is refused.
+    other = Person(base)
+    page = other.sign_in(TOKEN_REQUIRED, "judy")
+    refused = other.submit(page, {"token": "invite-me"})
+    assert refused.status_code == 200 and "This value is not valid." in refused.text, refused.text

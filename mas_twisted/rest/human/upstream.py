@@ -246,6 +246,7 @@ class UpstreamOAuth2Resource:
                 username=username,
                 import_displayname=first(fields, "import_display_name") == "on",
                 import_email=first(fields, "import_email") == "on",
+                token=first(fields, "token"),
             ),
             user_agent=user_agent(request),
             client_ip=client_ip(request),
@@ -253,8 +254,8 @@ class UpstreamOAuth2Resource:
         if result.browser_session is not None:
             return self._signed_in(request, entry, result.browser_session)
         form = FormState.from_form({"username": username or ""})
-        for code in result.errors:
-            form = form.with_field_error("username", code)
+        for field, code in result.errors:
+            form = form.with_field_error(field, code)
         page = await self._handler.link_page(
             link_id, session_id, None, user_agent=user_agent(request), client_ip=client_ip(request)
         )
@@ -295,6 +296,7 @@ class UpstreamOAuth2Resource:
             displayname=_offer(imports, "displayname"),
             email=_offer(imports, "email"),
             server_name=self._server_name,
+            token_required=imports.token_required,
         )
         return html_response(request, self.templates.render_upstream_register(register))
 

@@ -21,6 +21,7 @@ from mas_twisted.storage.stores.browser_sessions import (
     add_browser_session_txn,
 )
 from mas_twisted.storage.stores.user_emails import add_user_email_txn
+from mas_twisted.storage.stores.user_registrations import use_registration_token_txn
 from mas_twisted.storage.stores.users import add_user_txn, user_exists_txn
 from mas_twisted.types.columns import to_db_json
 from mas_twisted.types.upstream import UpstreamOAuthAuthorizationSession, UpstreamOAuthLink
@@ -36,6 +37,10 @@ Also = Callable[[LoggingTransaction], object] | None
 
 class SessionAlreadyUsedError(Exception):
     """The authorization session was already completed (callback) or consumed (link page)."""
+
+
+class RegistrationTokenInvalidError(Exception):
+    """The registration token stopped being valid meanwhile (used up, expired, revoked)."""
 
 
 class UsernameTakenError(Exception):
@@ -209,6 +214,7 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         browser_session: BrowserSession,
         authentication: BrowserSessionAuthentication,
         emails: Sequence[UserEmail],
+        token_id: str | None = None,
         also: Also = None,
     ) -> None:
         """Create the user of an upstream registration, attach the link, open the browser
@@ -217,11 +223,14 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         Raises:
             SessionAlreadyUsedError: the session was consumed, or the link got a user meanwhile.
             UsernameTakenError: the username exists now.
+            RegistrationTokenInvalidError: ``token_id`` cannot be used once more.
         """
 
         def _txn(txn: LoggingTransaction) -> None:
             if user_exists_txn(txn, user.username):
                 raise UsernameTakenError()
+            if token_id is not None and not use_registration_token_txn(txn, token_id, user.created_at):
+                raise RegistrationTokenInvalidError()
             add_user_txn(txn, user)
             txn.execute(
                 f"UPDATE {LINKS} SET user_id = ? WHERE upstream_oauth_link_id = ? AND user_id IS NULL",
