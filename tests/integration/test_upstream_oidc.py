@@ -238,6 +238,12 @@ class Person:
             return response
         raise AssertionError("too many steps")
 
+    def forget_provider(self) -> None:
+        """Drop the provider's cookies (it runs on localhost, we on 127.0.0.1)."""
+        for cookie in list(self.http.cookies):
+            if cookie.domain.startswith("localhost"):
+                self.http.cookies.clear(cookie.domain, cookie.path, cookie.name)
+
     def sign_in(self, provider_id: str, login_name: str) -> requests.Response:
         self.login_name = login_name
         self.authorization_url = None
@@ -497,3 +503,24 @@ def test_registration_token_required(stack: dict[str, Any]) -> None:
     page = other.sign_in(TOKEN_REQUIRED, "judy")
     refused = other.submit(page, {"token": "invite-me"})
     assert refused.status_code == 200 and "This value is not valid." in refused.text, refused.text
+
+
+def test_signed_in_user_links_a_new_provider_account_and_a_mismatch_is_refused(stack: dict[str, Any]) -> None:
+    base, database = stack["base"], stack["config"]["database"]["uri"]
+    person = Person(base)
+    page = person.submit(person.sign_in(NONE_QUERY, "kim"), {})
+    assert _signed_in_as(page, "kim"), page.text
+    # Signed in as kim, an unknown account at another provider: linking is suggested. (The
+    # provider's own cookies are dropped so that it asks who signs in.)
+    person.forget_provider()
+    page = person.sign_in(BASIC_FORM_POST, "kim-elsewhere")
+    assert page.status_code == 200 and "Link your Basic OP account?" in page.text, page.text
+    page = person.submit(page, {"action": "link"})
+    assert _signed_in_as(page, "kim"), page.text
+    assert _user_links(database, "kim") == [(NONE_QUERY, "kim"), (BASIC_FORM_POST, "kim-elsewhere")]
+    # Still kim, an account at the first provider that belongs to alice: a mismatch page.
+    person.forget_provider()
+    page = person.sign_in(NONE_QUERY, "alice")
+    assert page.status_code == 200 and "belongs to someone else here" in page.text, page.text
+    assert "@alice:" in page.text and "@kim:" in page.text
+    assert _user_links(database, "alice") == [(NONE_QUERY, "alice")]
