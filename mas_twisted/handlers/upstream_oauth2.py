@@ -1169,6 +1169,28 @@ class UpstreamOAuth2Handler:
             session, user, None, user_agent=user_agent, client_ip=client_ip, link_to_user=(link.id, user.id)
         )
 
+    # -- the account page's links (for its link/unlink UI) -----------------------------------
+    async def list_user_links(
+        self, user_id: str
+    ) -> list[tuple[UpstreamOAuthLink, UpstreamOAuthProvider | None]]:
+        """The user's upstream links, each with its provider (``None`` if it was pruned)."""
+        stores = self._stores
+        out = []
+        for link in await stores.upstream_oauth_sessions.list_links_for_user(user_id):
+            out.append(
+                (link, await stores.upstream_oauth_providers.get_upstream_oauth_provider(link.provider_id))
+            )
+        return out
+
+    async def unlink(self, user_id: str, link_id: str) -> bool:
+        """Detach one of the user's links (it can be linked or registered again later);
+        ``False`` if it is not theirs. Linking a new one goes through
+        ``/upstream/authorize/<provider>`` while signed in (the suggest-link page)."""
+        unlinked = await self._stores.upstream_oauth_sessions.unlink(link_id, user_id)
+        if unlinked:
+            logger.info("User %s unlinked upstream link %s", user_id, link_id)
+        return unlinked
+
     # -- /upstream/backchannel-logout ----------------------------------------------------------
     async def backchannel_logout(self, provider_id: str, logout_token: str | None) -> int:
         """OpenID Connect Back-Channel Logout 1.0 §2.6: validate the logout token (signature,
