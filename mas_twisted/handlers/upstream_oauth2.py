@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
 import json
 import logging
 import re
@@ -104,11 +103,14 @@ class UpstreamProviderError(PageError):
 
 
 class ClaimTemplateError(PageError):
+    """A claim template (or an authorization parameter's) failed on what the provider sent,
+    or does not parse: an error page naming the provider (502, as the provider's errors)."""
+
     def __init__(self, provider: UpstreamOAuthProvider, what: str, error: Exception):
         name = provider.human_name or provider.issuer or provider.id
         super().__init__(
             f"Signing in with {name} failed.",
-            code=500,
+            code=502,
             details=f"The {what} template of this provider could not be rendered.",
             debug=f"provider {provider.id}: {what} template: {type(error).__name__}: {error}",
         )
@@ -1297,8 +1299,3 @@ def _json_object(provider: UpstreamOAuthProvider, body: bytes, where: str) -> di
             debug=f"{where}: not a JSON object",
         )
     return document
-
-
-def state_digest(state: str) -> str:
-    """A short, non-reversible name for a ``state`` value in logs."""
-    return hashlib.sha256(state.encode("utf-8")).hexdigest()[:12]
