@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.revocation import RevocationHandler
     from mas_twisted.handlers.token import TokenHandler
+    from mas_twisted.handlers.upstream_oauth2 import UpstreamOAuth2Handler
     from mas_twisted.handlers.user_registration import UserRegistrationHandler
     from mas_twisted.handlers.userinfo import UserinfoHandler
     from mas_twisted.handlers.users import UserHandler
@@ -296,6 +297,13 @@ class MasServer:
         from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
 
         return AccountRecoveryHandler(self)
+
+    @cache_in_self
+    def get_upstream_oauth2_handler(self) -> UpstreamOAuth2Handler:
+        """Sign in through upstream OpenID Connect providers (``/upstream/…``)."""
+        from mas_twisted.handlers.upstream_oauth2 import UpstreamOAuth2Handler
+
+        return UpstreamOAuth2Handler(self)
 
     @cache_in_self
     def get_admin_handler(self) -> AdminHandler:

@@ -41,15 +41,17 @@ def test_routes_of_the_mounted_resources() -> None:
     oauth = mounted_routes(["oauth"])
     assert oauth.serves(urls.OAUTH2_INTROSPECTION, "POST") and oauth.serves(urls.OAUTH2_TOKEN, "POST")
     assert not oauth.serves(urls.INDEX)
-    # Registration and account recovery (issue 12) and the account pages (issue 13) are
-    # mounted; nothing mounts the other pages of later issues yet, nor any other /account/ path.
+    # Registration and account recovery (issue 12), the account pages (issue 13) and the
+    # upstream login (issue 14) are mounted; no other /account/ path is.
     everything = mounted_routes(RESOURCE_CLASSES)
     assert everything.serves(urls.REGISTER) and human.serves(urls.REGISTER)
     assert human.serves(urls.ACCOUNT) and human.serves(urls.ACCOUNT_SESSIONS)
     assert human.serves("/account/devices/ABCDEFGHIJ", "POST")
     assert human.serves(urls.ACCOUNT_RECOVERY_START, "POST") and human.serves(urls.ACCOUNT_RECOVERY_FINISH)
     assert not human.serves(urls.ACCOUNT_RECOVERY_FINISH + "/x")
-    for path in ("/upstream/authorize/x", "/account/nothing-here"):
+    assert human.serves("/upstream/authorize/x") and human.serves("/upstream/callback/x", "POST")
+    assert human.serves("/upstream/link/x", "POST")
+    for path in ("/account/nothing-here",):
         assert not everything.serves(path), path
 
 

@@ -45,6 +45,7 @@ from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
 from mas_twisted.rest.human.recovery import AccountRecoveryFinishResource, AccountRecoveryResource
 from mas_twisted.rest.human.register import RegisterResource
+from mas_twisted.rest.human.upstream import UpstreamBackchannelLogoutResource, UpstreamOAuth2Resource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
 from mas_twisted.rest.oauth2.introspection import IntrospectionResource
@@ -78,6 +79,8 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         DeviceConsentResource,
         CompatSsoCompleteResource,
         AccountResource,
+        UpstreamOAuth2Resource,
+        UpstreamBackchannelLogoutResource,
     ),
     "graphql": (),
     "oauth": (

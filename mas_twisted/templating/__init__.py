@@ -84,6 +84,10 @@ from mas_twisted.templating.context import (
     SiteBranding,
     SiteFeatures,
     account_nav,
+    UpstreamImportContext,
+    UpstreamLinkMismatchContext,
+    UpstreamRegisterContext,
+    UpstreamSuggestLinkContext,
     simplify_url,
     site_branding,
     site_features,
@@ -138,6 +142,10 @@ __all__ = [
     "RecoveryProgressContext",
     "RecoveryStartContext",
     "RegisterStepsDisplayNameContext",
+    "UpstreamImportContext",
+    "UpstreamLinkMismatchContext",
+    "UpstreamRegisterContext",
+    "UpstreamSuggestLinkContext",
     "RegisterStepsEmailInUseContext",
     "RegisterStepsRegistrationTokenContext",
     "RegisterStepsVerifyEmailContext",
@@ -345,6 +353,15 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_recovery_disabled(self, ctx: RecoveryDisabledContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_register(self, ctx: UpstreamRegisterContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_link_mismatch(self, ctx: UpstreamLinkMismatchContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_upstream_suggest_link(self, ctx: UpstreamSuggestLinkContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------

@@ -764,6 +764,56 @@ class EndSessionContext(PageContext):
     session: BrowserSession | None = None
     client_name: str | None = None
     params: Mapping[str, str] = attrs.field(factory=dict)
+@attrs.frozen
+class UpstreamImportContext:
+    """One attribute the do-register page may import from the provider."""
+
+    value: str
+    #: ``suggest`` (a checkbox, or an editable field for the username) or ``force``/``require``.
+    forced: bool
+
+
+@attrs.frozen
+class UpstreamRegisterContext(PageContext):
+    """``pages/upstream_oauth2/do_register.html``: create an account from what the provider
+    sent: the username (imposed, or a field prefilled with the suggestion), and the display
+    name and email to import (checkboxes when only suggested)."""
+
+    TEMPLATE: ClassVar[str] = "pages/upstream_oauth2/do_register.html"
+
+    csrf_token: str
+    provider: ProviderLink
+    form: FormState = attrs.field(factory=FormState)
+    localpart: UpstreamImportContext | None = None
+    displayname: UpstreamImportContext | None = None
+    email: UpstreamImportContext | None = None
+    server_name: str = ""
+    #: The provider's ``registration_token_required``: a token field.
+    token_required: bool = False
+
+
+@attrs.frozen
+class UpstreamLinkMismatchContext(PageContext):
+    """``pages/upstream_oauth2/link_mismatch.html``: the provider's account is linked to
+    another user than the one signed in here."""
+
+    TEMPLATE: ClassVar[str] = "pages/upstream_oauth2/link_mismatch.html"
+
+    provider: ProviderLink
+    linked_user: MatrixUser
+    current_user: MatrixUser
+
+
+@attrs.frozen
+class UpstreamSuggestLinkContext(PageContext):
+    """``pages/upstream_oauth2/suggest_link.html``: link the provider's account to the user
+    signed in here (``action=link``)."""
+
+    TEMPLATE: ClassVar[str] = "pages/upstream_oauth2/suggest_link.html"
+
+    csrf_token: str
+    provider: ProviderLink
+    current_user: MatrixUser
 
 
 #: Every page context, for ``templates check`` and the template tests (each has samples in
@@ -803,4 +853,7 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     RecoveryConsumedContext,
     RecoveryDisabledContext,
     EndSessionContext,
+    UpstreamRegisterContext,
+    UpstreamLinkMismatchContext,
+    UpstreamSuggestLinkContext,
 )

@@ -56,6 +56,10 @@ from mas_twisted.templating.context import (
     RegisterStepsEmailInUseContext,
     RegisterStepsRegistrationTokenContext,
     RegisterStepsVerifyEmailContext,
+    UpstreamImportContext,
+    UpstreamLinkMismatchContext,
+    UpstreamRegisterContext,
+    UpstreamSuggestLinkContext,
 )
 from mas_twisted.templating.forms import FormState
 from mas_twisted.types.account import AccountProfile, AccountSession, SessionKind
@@ -662,6 +666,46 @@ def end_session_samples(now_ms: int, rng: random.Random) -> list[EndSessionConte
     ]
 
 
+_SAMPLE_PROVIDER = ProviderLink(id="01HQW90Z35CMXFJWQPHC3BGZGQ", name="Example IdP", brand_name="google")
+_ALICE = MatrixUser(mxid="@alice:example.com", display_name="Alice")
+_BOB = MatrixUser(mxid="@bob:example.com")
+
+
+def upstream_register_samples(now_ms: int, rng: random.Random) -> list[UpstreamRegisterContext]:
+    return [
+        UpstreamRegisterContext(
+            csrf_token=_SAMPLE_CSRF, provider=_SAMPLE_PROVIDER, server_name="example.com"
+        ),
+        UpstreamRegisterContext(
+            csrf_token=_SAMPLE_CSRF,
+            provider=_SAMPLE_PROVIDER,
+            localpart=UpstreamImportContext(value="alice", forced=False),
+            displayname=UpstreamImportContext(value="Alice", forced=False),
+            email=UpstreamImportContext(value="alice@example.com", forced=True),
+            form=FormState.from_form({"username": "alice"}).with_field_error("username", "exists"),
+            server_name="example.com",
+        ),
+        UpstreamRegisterContext(
+            csrf_token=_SAMPLE_CSRF,
+            provider=_SAMPLE_PROVIDER,
+            localpart=UpstreamImportContext(value="alice", forced=True),
+            server_name="example.com",
+            token_required=True,
+            form=FormState().with_field_error("token", "invalid"),
+        ),
+    ]
+
+
+def upstream_link_mismatch_samples(now_ms: int, rng: random.Random) -> list[UpstreamLinkMismatchContext]:
+    return [UpstreamLinkMismatchContext(provider=_SAMPLE_PROVIDER, linked_user=_BOB, current_user=_ALICE)]
+
+
+def upstream_suggest_link_samples(now_ms: int, rng: random.Random) -> list[UpstreamSuggestLinkContext]:
+    return [
+        UpstreamSuggestLinkContext(csrf_token=_SAMPLE_CSRF, provider=_SAMPLE_PROVIDER, current_user=_ALICE)
+    ]
+
+
 #: The samples of each page context (``Templates.check_render`` draws them in the order of
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
@@ -699,4 +743,7 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     RecoveryConsumedContext: recovery_consumed_samples,
     RecoveryDisabledContext: recovery_disabled_samples,
     EndSessionContext: end_session_samples,
+    UpstreamRegisterContext: upstream_register_samples,
+    UpstreamLinkMismatchContext: upstream_link_mismatch_samples,
+    UpstreamSuggestLinkContext: upstream_suggest_link_samples,
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from mas_twisted.types.columns import BOOL, INT, OPTIONAL_INT, Codec, Row, column, db_json, mapped
+from mas_twisted.types.columns import BOOL, INT, JSON, OPTIONAL_INT, Codec, Row, column, db_json, mapped
 
 
 def _claims_imports(value: Any) -> Mapping[str, Any]:
@@ -103,3 +103,41 @@ class UpstreamOAuthProviderParams:
     ui_order: int
     on_backchannel_logout: str
     registration_token_required: bool
+
+
+@mapped
+@attrs.frozen
+class UpstreamOAuthLink(Row):
+    """One row of ``upstream_oauth_links``: a subject at a provider, and the local user it
+    logs in (``None`` until a registration or a link attaches one)."""
+
+    id: str = attrs.field(metadata=column("upstream_oauth_link_id"))
+    provider_id: str = attrs.field(metadata=column("upstream_oauth_provider_id"))
+    subject: str
+    created_at: int = attrs.field(metadata=column(codec=INT))
+    user_id: str | None = None
+    human_account_name: str | None = None
+
+
+@mapped
+@attrs.frozen
+class UpstreamOAuthAuthorizationSession(Row):
+    """One row of ``upstream_oauth_authorization_sessions`` (MAS's
+    ``UpstreamOAuthAuthorizationSession``): pending until the callback completes it with a
+    link and the provider's claims, then consumed by the one login or registration it allows."""
+
+    id: str = attrs.field(metadata=column("upstream_oauth_authorization_session_id"))
+    provider_id: str = attrs.field(metadata=column("upstream_oauth_provider_id"))
+    state: str
+    created_at: int = attrs.field(metadata=column(codec=INT))
+    code_challenge_verifier: str | None = None
+    nonce: str | None = None
+    link_id: str | None = attrs.field(default=None, metadata=column("upstream_oauth_link_id"))
+    user_session_id: str | None = None
+    id_token: str | None = None
+    id_token_claims: Any = attrs.field(default=None, metadata=column(codec=JSON))
+    userinfo: Any = attrs.field(default=None, metadata=column(codec=JSON))
+    extra_callback_parameters: Any = attrs.field(default=None, metadata=column(codec=JSON))
+    completed_at: int | None = attrs.field(default=None, metadata=column(codec=OPTIONAL_INT))
+    consumed_at: int | None = attrs.field(default=None, metadata=column(codec=OPTIONAL_INT))
+    unlinked_at: int | None = attrs.field(default=None, metadata=column(codec=OPTIONAL_INT))

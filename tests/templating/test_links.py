@@ -28,6 +28,7 @@ from mas_twisted.templating import (
 )
 from mas_twisted.templating.context import LINKED_PAGES
 from mas_twisted.templating.samples import SAMPLES
+from mas_twisted.types.upstream import UpstreamOAuthProviderParams
 from mas_twisted.urls import MountedRoutes, UrlBuilder
 from tests.rest.human._base import HumanTestCase
 from tests.rest.human._links import Crawler, page_links
@@ -51,6 +52,8 @@ PAGE_PATHS = {
     "pages/recovery/finish.html": urls.ACCOUNT_RECOVERY_FINISH,
     "pages/recovery/expired.html": urls.ACCOUNT_RECOVERY_FINISH,
     "pages/end_session.html": urls.OIDC_END_SESSION,
+    "pages/upstream_oauth2/do_register.html": urls.path_for(urls.UPSTREAM_OAUTH2_LINK, link_id=_STEP_ID),
+    "pages/upstream_oauth2/suggest_link.html": urls.path_for(urls.UPSTREAM_OAUTH2_LINK, link_id=_STEP_ID),
 }
 
 #: The text of each optional link.
@@ -70,6 +73,35 @@ FEATURES_ON = {
     },
     "branding": {"policy_uri": "https://example.com/privacy", "tos_uri": "https://example.com/tos"},
 }
+
+
+def _provider_params() -> UpstreamOAuthProviderParams:
+    return UpstreamOAuthProviderParams(
+        issuer=None,
+        human_name="Example SSO",
+        brand_name=None,
+        scope="openid",
+        token_endpoint_auth_method="none",
+        token_endpoint_signing_alg=None,
+        id_token_signed_response_alg="RS256",
+        fetch_userinfo=False,
+        userinfo_signed_response_alg=None,
+        client_id="mas",
+        encrypted_client_secret=None,
+        claims_imports={},
+        authorization_endpoint_override="https://sso.example.org/authorize",
+        token_endpoint_override="https://sso.example.org/token",
+        userinfo_endpoint_override=None,
+        jwks_uri_override=None,
+        discovery_mode="disabled",
+        pkce_mode="auto",
+        response_mode=None,
+        additional_authorization_parameters=(),
+        forward_login_hint=False,
+        ui_order=0,
+        on_backchannel_logout="do_nothing",
+        registration_token_required=False,
+    )
 
 
 class TemplateLinkTests(HumanTestCase):
@@ -96,6 +128,14 @@ class TemplateLinkTests(HumanTestCase):
             for link in page_links(html, page_url):
                 links.append(attrs.evolve(link, source=f"{template} {sample}"))
         self.assertGreater(len(links), len(renders))
+        # The samples' providers exist (without discovery, so that no request leaves the test).
+        prefix = ORIGIN + urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id="")
+        for provider_id in {v.url[len(prefix) :].split("?")[0] for v in links if v.url.startswith(prefix)}:
+            self.get_success(
+                self.server.get_stores().upstream_oauth_providers.upsert_upstream_oauth_provider(
+                    provider_id, _provider_params()
+                )
+            )
         crawler.crawl(links)
         self.assertEqual(crawler.dead, [], "\n" + crawler.describe_dead())
         # The stylesheet, the form-post script, the index, the login page and each kind of form
@@ -113,28 +153,30 @@ class TemplateLinkTests(HumanTestCase):
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
         # With every feature on in the configuration, registration and account recovery
-        # (issue 12) and the account pages (issue 13) are the optional pages mounted: their
-        # links are in the renders, and none of the others' is.
+        # (issue 12), the account pages (issue 13) and the upstream login (issue 14) are the
+        # optional pages mounted: their links are in the renders, and none of the others' is.
         routes = self.server.get_mounted_routes()
         mounted = {"password_registration", "account_recovery", "account_management", "device_management"}
         for name, path in LINKED_PAGES.items():
             if name in mounted:
                 self.assertTrue(routes.serves(path), path)
                 self.assertNotEqual(self.browse("GET", path).code, 404, path)
+            elif name == "upstream_login":
+                # Mounted (issue 14); the sample id names no provider: a 404 page.
+                self.assertTrue(routes.serves(path), path)
             else:
                 self.assertFalse(routes.serves(path), path)
                 self.assertEqual(self.browse("GET", path).code, 404, path)
         html = "\n".join(self.renders(self.server.get_templates()).values())
         for name, text in LINK_TEXTS.items():
-            if name in mounted:
+            if name in mounted or name == "upstream_login":
                 self.assertIn(text, html, name)
             else:
                 self.assertNotIn(text, html, name)
         self.assertIn('href="/register', html)
         self.assertIn('href="/account/', html)
         self.assertIn('href="/recover"', html)
-        for path in ("/upstream/",):
-            self.assertNotIn(f'href="{path}', html)
+        self.assertIn('href="/upstream/authorize/', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:
         """The routes mounted now, plus routes for the optional pages ``names``."""

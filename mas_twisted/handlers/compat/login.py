@@ -139,13 +139,32 @@ class CompatLoginHandler(CompatHandlerBase):
         self._server_name: str = server.config.matrix.homeserver
 
     # -- GET /login --------------------------------------------------------------------------------
-    def login_flows(self) -> dict[str, Any]:
-        """The flows MAS advertises: passwords (when enabled), SSO (OAuth-aware, MSC3824), tokens."""
-        sso = {
+    async def login_flows(self) -> dict[str, Any]:
+        """The flows MAS advertises: passwords (when enabled), SSO (OAuth-aware, MSC3824), tokens.
+
+        The enabled upstream providers are the SSO flow's ``identity_providers`` (MSC2858: ``id``,
+        ``name``, ``brand``), in login-page order, once the upstream login route is mounted:
+        ``/login/sso/redirect/<id>`` then goes to that provider."""
+        sso: dict[str, Any] = {
             "type": "m.login.sso",
             "oauth_aware_preferred": True,
             "org.matrix.msc3824.delegated_oidc_compatibility": True,
         }
+        if self._server.get_site_features().upstream_login:
+            providers = (
+                await self._server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
+                    enabled_only=True
+                )
+            )
+            if providers:
+                sso["identity_providers"] = [
+                    {
+                        "id": p.id,
+                        "name": p.human_name or p.issuer or p.id,
+                        **({"brand": p.brand_name} if p.brand_name else {}),
+                    }
+                    for p in providers
+                ]
         flows: list[dict[str, Any]] = [{"type": LOGIN_PASSWORD}] if self._passwords_enabled else []
         flows += [sso, {"type": LOGIN_TOKEN}]
         return {"flows": flows}

@@ -30,7 +30,14 @@ import attrs
 from mas_twisted.api.errors import InvalidParamError, MissingParamError, NotFoundError, PageError
 from mas_twisted.policy.model import LOGIN_SSO, Requester, SessionCounts
 from mas_twisted.types.compat import SSO_LOGIN_LIFETIME_MS, CompatSsoLogin
-from mas_twisted.urls import CONTINUE_COMPAT_SSO_LOGIN, REGISTER, PostAuthAction, login_url
+from mas_twisted.urls import (
+    CONTINUE_COMPAT_SSO_LOGIN,
+    REGISTER,
+    UPSTREAM_OAUTH2_AUTHORIZE,
+    PostAuthAction,
+    login_url,
+    path_for,
+)
 from mas_twisted.util.ulid import is_ulid
 
 if TYPE_CHECKING:
@@ -149,11 +156,14 @@ class CompatSsoHandler:
         self._stores = server.get_stores()
         self._policy = server.get_policy()
         self._url_builder = server.get_url_builder()
+        self._server = server
 
     # -- GET /login/sso/redirect ------------------------------------------------------------
-    async def start(self, redirect_url: str | None, action: str | None) -> str:
+    async def start(self, redirect_url: str | None, action: str | None, idp: str | None = None) -> str:
         """Store a new pending login for ``redirect_url``; the absolute URL of its confirmation
-        page (``/complete-compat-sso/<id>``, with ``action`` under both its names if known).
+        page (``/complete-compat-sso/<id>``, with ``action`` under both its names if known), or,
+        when ``idp`` names an enabled upstream provider (and the upstream login is mounted),
+        that provider's ``/upstream/authorize/<id>`` coming back to the login afterwards.
 
         Raises:
             MatrixError: the ``redirectUrl`` is missing or invalid; nothing is stored then.
@@ -168,6 +178,13 @@ class CompatSsoHandler:
         )
         await self._stores.compat_sessions.add_sso_login(login)
         logger.info("Started compat SSO login %s", login.id)
+        if idp is not None and self._server.get_site_features().upstream_login:
+            provider = await self._stores.upstream_oauth_providers.get_upstream_oauth_provider(idp)
+            if provider is not None and provider.enabled:
+                return self._url_builder.absolute(
+                    path_for(UPSTREAM_OAUTH2_AUTHORIZE, provider_id=provider.id),
+                    self.post_auth_action(login.id).to_params(),
+                )
         query = {"action": action, UNSTABLE_ACTION_PARAM: action} if action is not None else None
         return self._url_builder.absolute(self.post_auth_action(login.id).path(), query)
 

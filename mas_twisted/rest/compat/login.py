@@ -93,8 +93,8 @@ class CompatLoginResource:
         self._handler = server.get_compat_login_handler()
 
     @app.route(urls.COMPAT_LOGIN, methods=["GET"])
-    def flows(self, request: IRequest, version: str) -> bytes:
-        return json_response(request, 200, self._handler.login_flows())
+    async def flows(self, request: IRequest, version: str) -> bytes:
+        return json_response(request, 200, await self._handler.login_flows())
 
     @app.route(urls.COMPAT_LOGIN, methods=["POST"])
     async def login(self, request: IRequest, version: str) -> bytes:

@@ -10,8 +10,9 @@ Response: 303 Location: https://auth.example.com/complete-compat-sso/01H…?acti
           redirectUrl"}`` or ``{"errcode": "M_INVALID_PARAM", "error": "Invalid redirectUrl"}``:
           it must be an absolute URL without user name or password, with a host for http(s).
 
-The ``{idp}`` segment is accepted and ignored: the page that follows offers every way to sign
-in. The trailing-slash form exists because some clients (Element iOS) send it.
+With ``{idp}`` naming an enabled upstream provider (the ``id`` of the ``identity_providers``
+of ``GET /login``), the browser goes straight to that provider's ``/upstream/authorize``;
+another ``{idp}`` is ignored and the page that follows offers every way to sign in. The trailing-slash form exists because some clients (Element iOS) send it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class CompatSsoRedirectResource:
     async def redirect(self, request: IRequest, version: str, idp: str | None = None) -> bytes:
         query = query_params(request)
         action = pick_action(first(query, "action"), first(query, UNSTABLE_ACTION_PARAM))
-        location = await self._handler.start(first(query, "redirectUrl"), action)
+        location = await self._handler.start(first(query, "redirectUrl"), action, idp)
         request.setResponseCode(303)
         request.setHeader(b"Location", location.encode("utf-8"))
         request.setHeader(b"Content-Length", b"0")

@@ -22,6 +22,7 @@ from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
 from mas_twisted.storage.stores.queue import QueueStore
 from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
+from mas_twisted.storage.stores.upstream_oauth_sessions import UpstreamOAuthSessionStore
 from mas_twisted.storage.stores.user_emails import UserEmailStore
 from mas_twisted.storage.stores.user_passwords import UserPasswordStore
 from mas_twisted.storage.stores.user_recovery import UserRecoveryStore
@@ -49,6 +50,7 @@ class Stores:
         self.refresh_tokens = RefreshTokenStore(db_pool, clock)
         self.device_code_grants = DeviceCodeGrantStore(db_pool, clock)
         self.upstream_oauth_providers = UpstreamOAuthProviderStore(db_pool, clock)
+        self.upstream_oauth_sessions = UpstreamOAuthSessionStore(db_pool, clock)
         self.users = UserStore(db_pool, clock)
         self.user_passwords = UserPasswordStore(db_pool, clock)
         self.user_emails = UserEmailStore(db_pool, clock)

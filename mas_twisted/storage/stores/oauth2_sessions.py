@@ -93,6 +93,13 @@ def finish_client_sessions_of_browser_session_txn(
     return sum(1 for (session_id,) in txn.fetchall() if finish_oauth2_session_txn(txn, session_id, at))
 
 
+def finish_oauth2_sessions_for_browser_session_txn(
+    txn: LoggingTransaction, user_session_id: str, at: int
+) -> int:
+    """Finish the valid sessions started from a browser session, revoking their tokens; how many."""
+    return _finish_sessions_where_txn(txn, "user_session_id", user_session_id, at)
+
+
 def finish_oauth2_sessions_for_user_txn(txn: LoggingTransaction, user_id: str, at: int) -> int:
     """Finish every valid session of a user, revoking their tokens; how many."""
     return _finish_sessions_where_txn(txn, "user_id", user_id, at)

@@ -39,6 +39,70 @@ class LoginFlowsTestCase(CompatTestCase):
         self.assertEqual(channel.json_body, {"flows": [SSO_FLOW, {"type": "m.login.token"}]})
 
 
+_PROVIDERS = {
+    "upstream_oauth2": {
+        "providers": [
+            {
+                "id": f"01J000000000000000000000{n}A",
+                "issuer": f"https://sso{n}.example.org/",
+                "human_name": name,
+                "brand_name": brand,
+                "client_id": "mas",
+                "token_endpoint_auth_method": "none",
+                # No discovery: nothing leaves the fake reactor.
+                "discovery_mode": "disabled",
+                "authorization_endpoint": f"https://sso{n}.example.org/authorize",
+                "token_endpoint": f"https://sso{n}.example.org/token",
+            }
+            for n, name, brand in ((1, "Example SSO", None), (2, "Google", "google"))
+        ]
+    }
+}
+
+
+class SsoIdentityProvidersTestCase(CompatTestCase):
+    def prepare(self, reactor: Any, clock: Any, server: Any) -> None:
+        super().prepare(reactor, clock, server)
+        from mas_twisted.storage.config_sync import config_sync
+
+        self.get_success(config_sync(server, prune=False, dry_run=False))
+
+    @override_config(_PROVIDERS)
+    def test_flows_list_the_providers(self) -> None:
+        # MSC2858: the SSO flow names each enabled provider, in the login page's order.
+        channel = self.make_request("GET", LOGIN)
+        sso = channel.json_body["flows"][1]
+        self.assertEqual(
+            sso["identity_providers"],
+            [
+                {"id": "01J0000000000000000000001A", "name": "Example SSO"},
+                {"id": "01J0000000000000000000002A", "name": "Google", "brand": "google"},
+            ],
+        )
+
+    @override_config(_PROVIDERS)
+    def test_redirect_to_a_chosen_provider(self) -> None:
+        app = "https%3A%2F%2Fapp.example%2F"
+        channel = self.make_request(
+            "GET", f"/_matrix/client/v3/login/sso/redirect/01J0000000000000000000002A?redirectUrl={app}"
+        )
+        self.assertEqual(channel.code, 303, channel.body)
+        location = channel.header("Location") or ""
+        self.assertRegex(
+            location,
+            r"^https://auth\.example\.com/upstream/authorize/01J0000000000000000000002A"
+            r"\?kind=continue_compat_sso_login&id=[0-9A-Z]{26}$",
+        )
+        # The provider's authorization endpoint is next, and the pending login is stored.
+        upstream = self.make_request("GET", location.removeprefix("https://auth.example.com"))
+        self.assertEqual(upstream.code, 303, upstream.body)
+        self.assertTrue((upstream.header("Location") or "").startswith("https://sso2.example.org/authorize?"))
+        # An idp that names no provider: the usual confirmation page.
+        other = self.make_request("GET", f"/_matrix/client/v3/login/sso/redirect/nope?redirectUrl={app}")
+        self.assertEqual(other.code, 303)
+        self.assertIn("/complete-compat-sso/", other.header("Location") or "")
+
+
 class PasswordLoginTestCase(CompatTestCase):
     def test_password_login(self) -> None:
         channel = self.password_login(headers=[("User-Agent", "Element/1.0")], client_ip="203.0.113.7")

@@ -76,6 +76,10 @@ class LiveLinkTests(DeviceTestCase):
                     "client_id": "mas",
                     "token_endpoint_auth_method": "none",
                     "human_name": "Example SSO",
+                    # No discovery: no request may leave the test's fake reactor.
+                    "discovery_mode": "disabled",
+                    "authorization_endpoint": "https://sso.example.org/authorize",
+                    "token_endpoint": "https://sso.example.org/token",
                 }
             ]
         }

@@ -262,21 +262,28 @@ class PasswordLoginDisabledTests(HumanTestCase):
                         "issuer": "https://sso.example.org/",
                         "client_id": "mas",
                         "token_endpoint_auth_method": "none",
+                        # No discovery: nothing leaves the fake reactor.
+                        "discovery_mode": "disabled",
+                        "authorization_endpoint": "https://sso.example.org/authorize",
+                        "token_endpoint": "https://sso.example.org/token",
                     }
                 ]
             },
         }
     )
-    def test_a_single_provider_waits_for_the_upstream_login_route(self) -> None:
-        # MAS sends the browser straight to the only provider when password login is off;
-        # no route serves /upstream/authorize/<id> yet (issue 14), so the page neither
-        # redirects there nor offers a button to it.
+    def test_a_single_provider_is_where_login_goes(self) -> None:
+        # MAS sends the browser straight to the only provider when password login is off,
+        # with the post-auth action; the provider's authorization endpoint is next.
         from mas_twisted.storage.config_sync import config_sync
 
         self.get_success(config_sync(self.server, prune=False, dry_run=False))
-        self.assertEqual(self.browse("GET", "/upstream/authorize/01J0000000000000000000PRV1").code, 404)
         channel = self.browse("GET", f"/login?kind=continue_authorization_grant&id={GRANT_ID}")
-        self.assertEqual(channel.code, 200, channel)
-        self.assertIsNone(channel.location)
-        self.assertNotIn("/upstream/", channel.text_body)
-        self.assertIn("No way to sign in", channel.text_body)
+        self.assertEqual(channel.code, 303, channel)
+        self.assertEqual(
+            channel.location,
+            f"/upstream/authorize/01J0000000000000000000PRV1?kind=continue_authorization_grant&id={GRANT_ID}",
+        )
+        upstream = self.browse("GET", channel.location)
+        self.assertEqual(upstream.code, 303, upstream)
+        assert upstream.location is not None
+        self.assertTrue(upstream.location.startswith("https://sso.example.org/authorize?"), upstream.location)
