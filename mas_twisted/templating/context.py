@@ -764,6 +764,8 @@ class EndSessionContext(PageContext):
     session: BrowserSession | None = None
     client_name: str | None = None
     params: Mapping[str, str] = attrs.field(factory=dict)
+
+
 @attrs.frozen
 class UpstreamImportContext:
     """One attribute the do-register page may import from the provider."""
