@@ -12,8 +12,9 @@ decides who may hold the scope, this module only asks for it. Refusals, with MAS
 header 400 "Missing authorization header", not ``Bearer`` 400 "Invalid authorization header",
 then 401 "Invalid type of access token" (not an access token at all, or a compatibility token),
 "Unknown access token", "Access token revoked" (session finished), "Access token expired",
-"User locked", "Missing urn:mas:admin scope". Personal (``mpt_``) tokens are not issued by this
-service yet, so they are unknown.
+"User locked", "Missing urn:mas:admin scope". A personal access token (``mpt_``) of a session
+whose scope has ``urn:mas:admin`` authenticates too: its session not revoked, the token neither
+revoked nor expired, its owning user (if a user owns it) valid and its actor not deactivated.
 
 **Changes**: each is one transaction with the jobs it needs, as the CLI schedules them
 (``cli/manage_users.py``): creating a user schedules ``provision-user``; locking, unlocking, and
@@ -41,6 +42,12 @@ from mas_twisted.storage.stores.admin import (
     AnyFilter,
     Page,
     Pagination,
+)
+from mas_twisted.types.personal import (
+    PersonalAccessToken,
+    PersonalSession,
+    PersonalSessionWithToken,
+    hash_personal_token,
 )
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 from mas_twisted.types.users import UserEmail
@@ -71,8 +78,20 @@ def username_valid(username: str) -> bool:
 class AdminCaller:
     """Who called: the OAuth 2.0 session of the token, and its user if it has one."""
 
-    session: OAuth2Session
+    session: OAuth2Session | PersonalSession
     user: User | None
+
+    @property
+    def personal_session_owner(self) -> tuple[str | None, str | None]:
+        """``(owner_user_id, owner_client_id)`` of a personal session this caller creates (MAS's
+        ``personal_session_owner_from_caller``): the session's user, else its client; for a
+        personal session, its actor."""
+        session = self.session
+        if isinstance(session, PersonalSession):
+            return session.actor_user_id, None
+        if session.user_id is not None:
+            return session.user_id, None
+        return None, session.client_id
 
 
 def _unauthorized(title: str, debug: str | None = None) -> AdminApiError:
@@ -115,6 +134,8 @@ class AdminHandler:
             token_type = TokenType.check(token)
         except TokenFormatError as e:
             raise _unauthorized("Invalid type of access token", debug=str(e)) from None
+        if token_type is TokenType.PERSONAL_ACCESS_TOKEN:
+            return await self._authenticate_personal(token, ip)
         if token_type is not TokenType.ACCESS_TOKEN:
             raise _unauthorized("Invalid type of access token", debug=str(token_type))
         access_token = await self._stores.access_tokens.find_access_token_by_token(token)
@@ -136,6 +157,32 @@ class AdminHandler:
                 raise AdminApiError(500, f"Failed to load user {session.user_id}")
             if not user.is_valid:
                 raise _unauthorized("User locked")
+        if MAS_ADMIN_SCOPE not in session.scope.tokens:
+            raise _unauthorized("Missing urn:mas:admin scope")
+        return AdminCaller(session=session, user=user)
+
+    async def _authenticate_personal(self, token: str, ip: str | None) -> AdminCaller:
+        """A personal access token (MAS's ``CallContext``, ``PersonalAccessToken`` branch): the
+        session not revoked ("Access token revoked"), the token neither revoked nor expired
+        ("Access token expired"), the owning user (if a user owns it) neither locked nor
+        deactivated and the actor not deactivated ("User locked"), ``urn:mas:admin`` in scope."""
+        found = await self._stores.personal_sessions.lookup_token(hash_personal_token(token))
+        if found is None:
+            raise _unauthorized("Unknown access token")
+        session = found.session
+        if not session.is_valid:
+            raise _unauthorized("Access token revoked")
+        now = self._clock.time_msec()
+        if not found.token.is_valid(now):
+            raise _unauthorized("Access token expired")
+        if found.owner is not None and not found.owner.is_valid:
+            raise _unauthorized("User locked")
+        self._activity.record_personal_session(session.id, now, ip)
+        user = await self._stores.users.get_user(session.actor_user_id)
+        if user is None:
+            raise AdminApiError(500, f"Failed to load user {session.actor_user_id}")
+        if user.deactivated_at is not None:
+            raise _unauthorized("User locked")
         if MAS_ADMIN_SCOPE not in session.scope.tokens:
             raise _unauthorized("Missing urn:mas:admin scope")
         return AdminCaller(session=session, user=user)
@@ -374,3 +421,142 @@ class AdminHandler:
         if not finished:
             raise AdminApiError(400, f"OAuth 2.0 session with ID {session_id} is already finished")
         return await self.get_oauth2_session(session_id)
+
+    # -- personal sessions --------------------------------------------------------------------
+    async def get_personal_session(self, session_id: str) -> PersonalSessionWithToken:
+        found = await self._stores.personal_sessions.get_personal_session(session_id)
+        if found is None:
+            raise not_found("Personal session not found")
+        return found
+
+    def _personal_token(self, session_id: str, expires_in: int | None) -> tuple[str, PersonalAccessToken]:
+        now = self._clock.time_msec()
+        text = self._tokens.token(TokenType.PERSONAL_ACCESS_TOKEN)
+        token = PersonalAccessToken(
+            id=self._tokens.ulid(),
+            session_id=session_id,
+            token_sha256=hash_personal_token(text),
+            created_at=now,
+            expires_at=now + expires_in * 1000 if expires_in is not None else None,
+        )
+        return text, token
+
+    async def create_personal_session(
+        self,
+        caller: AdminCaller,
+        *,
+        actor_user_id: str,
+        human_name: str,
+        scope: str,
+        expires_in: int | None,
+    ) -> tuple[PersonalSessionWithToken, str]:
+        """A new personal session acting as ``actor_user_id``, owned by the caller (MAS's
+        ``personal_sessions/add.rs``), and its first token's text (shown this once).
+
+        Devices named in the scope are created on the homeserver first, as MAS does.
+
+        Raises:
+            AdminApiError: 404 unknown user, 410 deactivated user, 400 invalid scope, 503 the
+                homeserver could not create a device.
+        """
+        owner_user_id, owner_client_id = caller.personal_session_owner
+        return await self.issue_personal_session(
+            owner_user_id=owner_user_id,
+            owner_client_id=owner_client_id,
+            actor_user_id=actor_user_id,
+            human_name=human_name,
+            scope=scope,
+            expires_in=expires_in,
+        )
+
+    async def issue_personal_session(
+        self,
+        *,
+        owner_user_id: str | None,
+        owner_client_id: str | None,
+        actor_user_id: str,
+        human_name: str,
+        scope: str,
+        expires_in: int | None,
+    ) -> tuple[PersonalSessionWithToken, str]:
+        """:meth:`create_personal_session` for a given owner (the self-service page and the CLI
+        own their sessions by user)."""
+        from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope, device_id_from_scope_token
+
+        actor = await self._stores.users.get_user(actor_user_id)
+        if actor is None:
+            raise AdminApiError(404, "User not found")
+        if actor.deactivated_at is not None:
+            raise AdminApiError(410, "User is not active")
+        try:
+            parsed = Scope.parse(scope)
+        except InvalidScopeFormat:
+            raise AdminApiError(400, "Invalid scope") from None
+        devices = [d for d in (device_id_from_scope_token(t) for t in parsed.tokens) if d is not None]
+        homeserver = self._server.get_homeserver_connection()
+        for device_id in devices:
+            try:
+                await homeserver.upsert_device(actor.username, device_id, None)
+            except Exception as e:
+                raise AdminApiError(503, "Failed to provision device", debug=str(e)) from None
+        session = PersonalSession(
+            id=self._tokens.ulid(),
+            actor_user_id=actor.id,
+            human_name=human_name,
+            scope=parsed,
+            created_at=self._clock.time_msec(),
+            owner_user_id=owner_user_id,
+            owner_client_id=owner_client_id,
+        )
+        text, token = self._personal_token(session.id, expires_in)
+        await self._stores.personal_sessions.add_personal_session_with_token(session, token)
+        return PersonalSessionWithToken(session, token), text
+
+    async def revoke_personal_session(
+        self, session_id: str, *, owner_user_id: str | None = None
+    ) -> PersonalSessionWithToken:
+        """Revoke the session and its token (MAS's ``revoke.rs``); a session with a device
+        schedules ``sync-devices`` in the same transaction.
+
+        Raises:
+            AdminApiError: 404 unknown (or, with ``owner_user_id``, not theirs), 409 already revoked.
+        """
+        from mas_twisted.oauth2.scope import device_id_from_scope_token
+        from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+
+        found = await self._stores.personal_sessions.get_personal_session(session_id)
+        if found is None or (owner_user_id is not None and found.session.owner_user_id != owner_user_id):
+            raise not_found(f"Personal session with ID {session_id} not found")
+        session = found.session
+        has_device = any(device_id_from_scope_token(t) is not None for t in session.scope.tokens)
+        also = self._enqueue(SyncDevicesJob(user_id=session.actor_user_id)) if has_device else None
+        revoked = session.is_valid and await self._stores.personal_sessions.revoke_personal_session(
+            session.id, self._clock.time_msec(), owner_user_id=owner_user_id, also=also
+        )
+        if not revoked:
+            raise AdminApiError(409, f"Personal session with ID {session_id} is already revoked")
+        return await self.get_personal_session(session_id)
+
+    async def regenerate_personal_session(
+        self, caller: AdminCaller, session_id: str, expires_in: int | None
+    ) -> tuple[PersonalSessionWithToken, str]:
+        """Replace the session's token (MAS's ``regenerate.rs``): only its owner may, and only
+        while it is valid.
+
+        Raises:
+            AdminApiError: 404 unknown, 422 revoked, 403 owned by someone else.
+        """
+        found = await self._stores.personal_sessions.get_personal_session(session_id)
+        if found is None:
+            raise AdminApiError(404, "Session not found")
+        session = found.session
+        if not session.is_valid:
+            raise AdminApiError(422, "Session not valid")
+        if (session.owner_user_id, session.owner_client_id) != caller.personal_session_owner:
+            raise AdminApiError(403, "Session does not belong to you")
+        text, token = self._personal_token(session.id, expires_in)
+        if not await self._stores.personal_sessions.regenerate_token(
+            session.id, token, self._clock.time_msec()
+        ):
+            raise AdminApiError(422, "Session not valid")
+        return PersonalSessionWithToken(session, token), text
