@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
     from mas_twisted.handlers.passwords import PasswordManager
+    from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.revocation import RevocationHandler
@@ -257,6 +258,13 @@ class MasServer:
         from mas_twisted.handlers.user_registration import UserRegistrationHandler
 
         return UserRegistrationHandler(self)
+
+    @cache_in_self
+    def get_personal_session_handler(self) -> PersonalSessionHandler:
+        """Personal sessions and their ``mpt_`` tokens (admin API and self-service page)."""
+        from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
+
+        return PersonalSessionHandler(self)
 
     @cache_in_self
     def get_admin_handler(self) -> AdminHandler:

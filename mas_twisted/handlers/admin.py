@@ -43,12 +43,7 @@ from mas_twisted.storage.stores.admin import (
     Page,
     Pagination,
 )
-from mas_twisted.types.personal import (
-    PersonalAccessToken,
-    PersonalSession,
-    PersonalSessionWithToken,
-    hash_personal_token,
-)
+from mas_twisted.types.personal import PersonalSession, PersonalSessionWithToken, hash_personal_token
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 from mas_twisted.types.users import UserEmail
 
@@ -102,6 +97,22 @@ def not_found(title: str) -> AdminApiError:
     return AdminApiError(404, title)
 
 
+def _personal_error(error: Any, session_id: str | None) -> AdminApiError:
+    """A :class:`~mas_twisted.handlers.personal_sessions.PersonalSessionError` with MAS's status and title."""
+    kind = error.kind.value
+    if kind == "user_not_found":
+        return AdminApiError(404, "User not found")
+    if kind == "user_deactivated":
+        return AdminApiError(410, "User is not active")
+    if kind == "device_provisioning_failed":
+        return AdminApiError(503, "Failed to provision device", debug=error.debug)
+    if kind == "not_found":
+        return AdminApiError(404, f"Personal session with ID {session_id} not found")
+    if kind == "already_revoked":
+        return AdminApiError(409, f"Personal session with ID {session_id} is already revoked")
+    return AdminApiError(422, "Session not valid")
+
+
 class AdminHandler:
     """Authentication and the operations of the admin API (plain values in and out)."""
 
@@ -112,6 +123,7 @@ class AdminHandler:
         self._tokens = server.get_token_generator()
         self._activity = server.get_activity_tracker()
         self._users = server.get_user_handler()
+        self._personal = server.get_personal_session_handler()
 
     # -- the caller ---------------------------------------------------------------------------
     async def authenticate(self, authorization: bytes | None, ip: str | None = None) -> AdminCaller:
@@ -424,22 +436,10 @@ class AdminHandler:
 
     # -- personal sessions --------------------------------------------------------------------
     async def get_personal_session(self, session_id: str) -> PersonalSessionWithToken:
-        found = await self._stores.personal_sessions.get_personal_session(session_id)
+        found = await self._personal.get(session_id)
         if found is None:
             raise not_found("Personal session not found")
         return found
-
-    def _personal_token(self, session_id: str, expires_in: int | None) -> tuple[str, PersonalAccessToken]:
-        now = self._clock.time_msec()
-        text = self._tokens.token(TokenType.PERSONAL_ACCESS_TOKEN)
-        token = PersonalAccessToken(
-            id=self._tokens.ulid(),
-            session_id=session_id,
-            token_sha256=hash_personal_token(text),
-            created_at=now,
-            expires_at=now + expires_in * 1000 if expires_in is not None else None,
-        )
-        return text, token
 
     async def create_personal_session(
         self,
@@ -459,83 +459,45 @@ class AdminHandler:
             AdminApiError: 404 unknown user, 410 deactivated user, 400 invalid scope, 503 the
                 homeserver could not create a device.
         """
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
+        from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
+
         owner_user_id, owner_client_id = caller.personal_session_owner
-        return await self.issue_personal_session(
-            owner_user_id=owner_user_id,
-            owner_client_id=owner_client_id,
-            actor_user_id=actor_user_id,
-            human_name=human_name,
-            scope=scope,
-            expires_in=expires_in,
-        )
-
-    async def issue_personal_session(
-        self,
-        *,
-        owner_user_id: str | None,
-        owner_client_id: str | None,
-        actor_user_id: str,
-        human_name: str,
-        scope: str,
-        expires_in: int | None,
-    ) -> tuple[PersonalSessionWithToken, str]:
-        """:meth:`create_personal_session` for a given owner (the self-service page and the CLI
-        own their sessions by user)."""
-        from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope, device_id_from_scope_token
-
+        try:
+            parsed = Scope.parse(scope)
+        except InvalidScopeFormat:
+            parsed = None
         actor = await self._stores.users.get_user(actor_user_id)
         if actor is None:
             raise AdminApiError(404, "User not found")
         if actor.deactivated_at is not None:
             raise AdminApiError(410, "User is not active")
+        if parsed is None:
+            raise AdminApiError(400, "Invalid scope")
         try:
-            parsed = Scope.parse(scope)
-        except InvalidScopeFormat:
-            raise AdminApiError(400, "Invalid scope") from None
-        devices = [d for d in (device_id_from_scope_token(t) for t in parsed.tokens) if d is not None]
-        homeserver = self._server.get_homeserver_connection()
-        for device_id in devices:
-            try:
-                await homeserver.upsert_device(actor.username, device_id, None)
-            except Exception as e:
-                raise AdminApiError(503, "Failed to provision device", debug=str(e)) from None
-        session = PersonalSession(
-            id=self._tokens.ulid(),
-            actor_user_id=actor.id,
-            human_name=human_name,
-            scope=parsed,
-            created_at=self._clock.time_msec(),
-            owner_user_id=owner_user_id,
-            owner_client_id=owner_client_id,
-        )
-        text, token = self._personal_token(session.id, expires_in)
-        await self._stores.personal_sessions.add_personal_session_with_token(session, token)
-        return PersonalSessionWithToken(session, token), text
+            return await self._personal.issue(
+                owner_user_id=owner_user_id,
+                owner_client_id=owner_client_id,
+                actor_user_id=actor_user_id,
+                human_name=human_name,
+                scope=parsed,
+                expires_in=expires_in,
+            )
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=None) from None
 
-    async def revoke_personal_session(
-        self, session_id: str, *, owner_user_id: str | None = None
-    ) -> PersonalSessionWithToken:
-        """Revoke the session and its token (MAS's ``revoke.rs``); a session with a device
-        schedules ``sync-devices`` in the same transaction.
+    async def revoke_personal_session(self, session_id: str) -> PersonalSessionWithToken:
+        """Revoke the session and its token (MAS's ``revoke.rs``).
 
         Raises:
-            AdminApiError: 404 unknown (or, with ``owner_user_id``, not theirs), 409 already revoked.
+            AdminApiError: 404 unknown, 409 already revoked.
         """
-        from mas_twisted.oauth2.scope import device_id_from_scope_token
-        from mas_twisted.queue.jobs.matrix import SyncDevicesJob
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
 
-        found = await self._stores.personal_sessions.get_personal_session(session_id)
-        if found is None or (owner_user_id is not None and found.session.owner_user_id != owner_user_id):
-            raise not_found(f"Personal session with ID {session_id} not found")
-        session = found.session
-        has_device = any(device_id_from_scope_token(t) is not None for t in session.scope.tokens)
-        also = self._enqueue(SyncDevicesJob(user_id=session.actor_user_id)) if has_device else None
-        revoked = session.is_valid and await self._stores.personal_sessions.revoke_personal_session(
-            session.id, self._clock.time_msec(), owner_user_id=owner_user_id, also=also
-        )
-        if not revoked:
-            raise AdminApiError(409, f"Personal session with ID {session_id} is already revoked")
-        return await self.get_personal_session(session_id)
+        try:
+            return await self._personal.revoke(session_id)
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=session_id) from None
 
     async def regenerate_personal_session(
         self, caller: AdminCaller, session_id: str, expires_in: int | None
@@ -546,7 +508,9 @@ class AdminHandler:
         Raises:
             AdminApiError: 404 unknown, 422 revoked, 403 owned by someone else.
         """
-        found = await self._stores.personal_sessions.get_personal_session(session_id)
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
+
+        found = await self._personal.get(session_id)
         if found is None:
             raise AdminApiError(404, "Session not found")
         session = found.session
@@ -554,9 +518,7 @@ class AdminHandler:
             raise AdminApiError(422, "Session not valid")
         if (session.owner_user_id, session.owner_client_id) != caller.personal_session_owner:
             raise AdminApiError(403, "Session does not belong to you")
-        text, token = self._personal_token(session.id, expires_in)
-        if not await self._stores.personal_sessions.regenerate_token(
-            session.id, token, self._clock.time_msec()
-        ):
-            raise AdminApiError(422, "Session not valid")
-        return PersonalSessionWithToken(session, token), text
+        try:
+            return await self._personal.regenerate(session, expires_in)
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=session_id) from None
