@@ -41,6 +41,7 @@ from mas_twisted.rest.human.device import DeviceConsentResource, DeviceLinkResou
 from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
+from mas_twisted.rest.human.personal_tokens import PersonalTokensResource
 from mas_twisted.rest.human.register import RegisterResource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
@@ -71,6 +72,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         DeviceLinkResource,
         DeviceConsentResource,
         CompatSsoCompleteResource,
+        PersonalTokensResource,
     ),
     "graphql": (),
     "oauth": (

@@ -221,6 +221,8 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     }),
     "/login": ("form", {"csrf": "x", "username": USERNAME, "password": PASSWORD}),
     "/logout": ("form", {"csrf": "x"}),
+    "/account/personal-tokens": ("form", {"csrf": "x", "name": "bot", "scope": "urn:matrix:client:api:*", "expires_days": "30"}),
+    "/account/personal-tokens/<session_id>/revoke": ("form", {"csrf": "x"}),
     "/link": ("form", {"csrf": "x", "code": "ABCDEF"}),
     "/consent/<grant_id>": ("form", {"csrf": "x", "action": "consent"}),
     "/device/<device_code_id>": ("form", {"csrf": "x", "action": "consent"}),

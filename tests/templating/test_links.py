@@ -54,7 +54,10 @@ LINK_TEXTS = {
     "account_management": ">Your account</a>",
     "device_management": "Manage devices",
     "upstream_login": "Continue with Example SSO",
+    "personal_tokens": "Personal access tokens</a>",
 }
+#: The optional pages this service mounts already (their links show).
+MOUNTED_PAGES = ("password_registration", "personal_tokens")
 
 FEATURES_ON = {
     "account": {
@@ -106,11 +109,12 @@ class TemplateLinkTests(HumanTestCase):
             self.assertIn(expected, requested)
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
-        # With every feature on in the configuration, registration is the one optional page
-        # mounted (issue 12): its link is in the renders, and none of the others' is.
+        # With every feature on in the configuration, registration (issue 12) and the personal
+        # tokens page (issue 15) are the optional pages mounted: their links are in the renders,
+        # and none of the others' is.
         routes = self.server.get_mounted_routes()
         for name, path in LINKED_PAGES.items():
-            if name == "password_registration":
+            if name in MOUNTED_PAGES:
                 self.assertTrue(routes.serves(path), path)
                 self.assertNotEqual(self.browse("GET", path).code, 404, path)
             else:
@@ -118,13 +122,14 @@ class TemplateLinkTests(HumanTestCase):
                 self.assertEqual(self.browse("GET", path).code, 404, path)
         html = "\n".join(self.renders(self.server.get_templates()).values())
         for name, text in LINK_TEXTS.items():
-            if name == "password_registration":
+            if name in MOUNTED_PAGES:
                 self.assertIn(text, html, name)
             else:
                 self.assertNotIn(text, html, name)
         self.assertIn('href="/register', html)
-        for path in ("/recover", "/account/", "/upstream/"):
-            self.assertNotIn(f'href="{path}', html)
+        for prefix in ("/recover", '/account/"', "/upstream/"):
+            self.assertNotIn(f'href="{prefix}', html)
+        self.assertIn('href="/account/personal-tokens"', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:
         """The routes mounted now, plus routes for the optional pages ``names``."""
