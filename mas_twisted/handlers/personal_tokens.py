@@ -9,6 +9,10 @@ they own and act as.
   ``can_request_admin``, as the authorization policy allows them), and an expiry among
   :data:`EXPIRY_DAYS` (required: a token made here always expires). The token's text is shown on
   the answer to that form and never again.
+- Each token made here gets a device of its own (a generated 10-character device ID in its scope,
+  created on the homeserver with the token): a script or bot that uses the token shows up in the
+  user's device list, and revoking the token removes the device (``sync-devices``), which also
+  makes the homeserver forget what it cached about the token.
 - Listing shows no token values (none are stored); revoking is only of the user's own sessions.
 """
 
@@ -19,7 +23,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from mas_twisted.oauth2.scope import MAS_ADMIN_SCOPE, MATRIX_API_SCOPE, SYNAPSE_ADMIN_SCOPE, Scope
+from mas_twisted.oauth2.scope import (
+    DEVICE_SCOPE_PREFIX,
+    MAS_ADMIN_SCOPE,
+    MATRIX_API_SCOPE,
+    SYNAPSE_ADMIN_SCOPE,
+    Scope,
+)
 from mas_twisted.templating.forms import FormState
 
 if TYPE_CHECKING:
@@ -44,6 +54,7 @@ class Created:
 class PersonalTokensHandler:
     def __init__(self, server: MasServer):
         self._personal = server.get_personal_session_handler()
+        self._tokens = server.get_token_generator()
 
     @staticmethod
     def scope_choices(user: User) -> tuple[str, ...]:
@@ -86,10 +97,12 @@ class PersonalTokensHandler:
                 owner_client_id=None,
                 actor_user_id=user.id,
                 human_name=name,
-                scope=Scope(scopes),
+                scope=Scope([*scopes, DEVICE_SCOPE_PREFIX + self._tokens.device_id()]),
                 expires_in=int(days_text) * 86_400,
             )
-        except PersonalSessionError:
+        except PersonalSessionError as e:
+            if e.kind is PersonalSessionError.Kind.DEVICE_PROVISIONING_FAILED:
+                return state.with_form_error("homeserver_unavailable")
             return state.with_form_error("internal")
         return Created(session, token)
 

@@ -54,6 +54,9 @@ class PersonalTokensPageTests(HumanTestCase):
         self.assertTrue(answer["active"], answer)
         self.assertEqual(answer["username"], "alice")
         self.assertEqual(answer["exp"] - answer["iat"], 30 * 86_400)
+        # The token has a device of its own.
+        devices = [t for t in answer["scope"].split(" ") if t.startswith("urn:matrix:client:device:")]
+        self.assertEqual(len(devices), 1, answer)
         # The page again: the token is listed, its value is not.
         page = self.browse("GET", PAGE)
         self.assertIn("my bot", page.text_body)
@@ -68,6 +71,11 @@ class PersonalTokensPageTests(HumanTestCase):
         self.assertEqual(revoked.location, PAGE)
         self.assertEqual(self.introspect(token), {"active": False})
         self.assertIn("Revoked", self.browse("GET", PAGE).text_body)
+        # Its device goes from the homeserver.
+        jobs = self.get_success(
+            self.db_pool.execute("t", "SELECT queue_name FROM queue_jobs WHERE queue_name = 'sync-devices'")
+        )
+        self.assertEqual(len(jobs), 1)
         again = self.browse("POST", f"{PAGE}/{session_id}/revoke", form={"csrf": csrf_from(page)})
         self.assertEqual(again.code, 404)
 
