@@ -44,6 +44,7 @@ from mas_twisted.storage.stores.admin import (
     Pagination,
 )
 from mas_twisted.types.personal import PersonalSession, PersonalSessionWithToken, hash_personal_token
+from mas_twisted.types.registrations import UserRegistrationToken
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 from mas_twisted.types.users import UserEmail
 
@@ -522,3 +523,55 @@ class AdminHandler:
             return await self._personal.regenerate(session, expires_in)
         except PersonalSessionError as e:
             raise _personal_error(e, session_id=session_id) from None
+
+    # -- user registration tokens -------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self._clock.time_msec()
+
+    async def get_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self._stores.user_registrations.get_registration_token(token_id)
+        if token is None:
+            raise not_found(f"Registration token with ID {token_id} not found")
+        return token
+
+    async def add_registration_token(
+        self, token: str | None, usage_limit: int | None, expires_at: int | None
+    ) -> UserRegistrationToken:
+        """A new token (MAS's ``user_registration_tokens/add.rs``): a random 12-character one
+        unless given. Raises 409 when the string is taken."""
+        row = UserRegistrationToken(
+            id=self._tokens.ulid(),
+            token=token if token is not None else self._tokens.alphanumeric(12),
+            created_at=self._clock.time_msec(),
+            usage_limit=usage_limit,
+            expires_at=expires_at,
+        )
+        if not await self._stores.user_registrations.add_registration_token_unless_taken(row):
+            raise AdminApiError(409, "A registration token with the same token already exists")
+        return row
+
+    async def update_registration_token(
+        self, token_id: str, changes: dict[str, int | None]
+    ) -> UserRegistrationToken:
+        if not await self._stores.user_registrations.update_registration_token(token_id, changes):
+            raise not_found(f"Registration token with ID {token_id} not found")
+        return await self.get_registration_token(token_id)
+
+    async def revoke_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self.get_registration_token(token_id)
+        if (
+            token.revoked_at is not None
+            or not await self._stores.user_registrations.revoke_registration_token(
+                token.id, self._clock.time_msec()
+            )
+        ):
+            raise AdminApiError(400, f"Registration token with ID {token_id} is already revoked")
+        return await self.get_registration_token(token_id)
+
+    async def unrevoke_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self.get_registration_token(token_id)
+        if token.revoked_at is None or not await self._stores.user_registrations.unrevoke_registration_token(
+            token.id
+        ):
+            raise AdminApiError(400, f"Registration token with ID {token_id} is not revoked")
+        return await self.get_registration_token(token_id)

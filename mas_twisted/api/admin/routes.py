@@ -15,9 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import attrs
+
 from mas_twisted import __version__
 from mas_twisted.api.admin.spec import (
     FILTER_DATES,
+    MISSING,
     PAGINATION,
     ULID_REF,
     Answer,
@@ -35,6 +38,7 @@ from mas_twisted.api.admin.spec import (
     filter_string,
     filter_ulid,
     format_datetime,
+    parse_datetime,
     parse_ulid,
     path_id,
     resource_schemas,
@@ -45,11 +49,13 @@ from mas_twisted.storage.stores.admin import (
     OAuth2SessionFilter,
     Pagination,
     PersonalSessionFilter,
+    RegistrationTokenFilter,
     SessionDates,
     UserEmailFilter,
     UserFilter,
     UserSessionFilter,
 )
+from mas_twisted.types.registrations import UserRegistrationToken
 
 if TYPE_CHECKING:
     from mas_twisted.handlers.admin import AdminHandler
@@ -338,7 +344,63 @@ PERSONAL_SESSION = Kind(
     ),
     _personal_session,
 )
-KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION, PERSONAL_SESSION)
+
+
+@attrs.frozen
+class TokenAt:
+    """A registration token and the time its ``valid`` attribute is judged at."""
+
+    token: UserRegistrationToken
+    now: int
+
+    @property
+    def id(self) -> str:
+        return self.token.id
+
+
+def _registration_token(item: TokenAt) -> dict[str, Any]:
+    token = item.token
+    return {
+        "token": token.token,
+        "valid": token.is_valid(item.now),
+        "usage_limit": token.usage_limit,
+        "times_used": token.times_used,
+        "created_at": format_datetime(token.created_at),
+        "last_used_at": format_datetime(token.last_used_at),
+        "expires_at": format_datetime(token.expires_at),
+        "revoked_at": format_datetime(token.revoked_at),
+    }
+
+
+REGISTRATION_TOKEN = Kind(
+    "UserRegistrationToken",
+    "user-registration_token",
+    "/user-registration-tokens",
+    _object(
+        "A registration token",
+        {
+            "token": _str("The token string", nullable=False),
+            "valid": {"description": "Whether the token is valid", "type": "boolean"},
+            "usage_limit": {
+                "description": "Maximum number of times this token can be used",
+                "type": ["integer", "null"],
+                "minimum": 0,
+            },
+            "times_used": {
+                "description": "Number of times this token has been used",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "created_at": _dt("When the token was created", nullable=False),
+            "last_used_at": _dt("When the token was last used. If null, the token has never been used."),
+            "expires_at": _dt("When the token expires. If null, the token never expires."),
+            "revoked_at": _dt("When the token was revoked. If null, the token is not revoked."),
+        },
+        ["token", "valid", "times_used", "created_at"],
+    ),
+    _registration_token,
+)
+KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION, PERSONAL_SESSION, REGISTRATION_TOKEN)
 
 SITE_CONFIG_FIELDS = (
     "password_login_enabled",
@@ -683,6 +745,83 @@ async def regenerate_personal_session(handler: AdminHandler, call: Call) -> Answ
     return Answer(201, _with_token(item, token))
 
 
+REGISTRATION_TOKEN_FILTERS: tuple[Param, ...] = (
+    filter_bool("used", "used", "Retrieve tokens that have (or have not) been used at least once"),
+    filter_bool("revoked", "revoked", "Retrieve tokens that are (or are not) revoked"),
+    filter_bool("expired", "expired", "Retrieve tokens that are (or are not) expired"),
+    filter_bool(
+        "valid",
+        "valid",
+        "Retrieve tokens that are (or are not) valid: not expired, not revoked, and under their usage limit",
+    ),
+)
+
+
+async def list_registration_tokens(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    now = handler.now_ms()
+    list_filter = RegistrationTokenFilter(
+        now=now, used=p["used"], revoked=p["revoked"], expired=p["expired"], valid=p["valid"]
+    )
+    answer = await _list(handler, call, _AtNow(now), list_filter, REGISTRATION_TOKEN_FILTERS)
+    return answer
+
+
+class _AtNow(Kind):
+    """:data:`REGISTRATION_TOKEN` for a list, each token judged at ``now``."""
+
+    def __init__(self, now: int):
+        super().__init__(
+            REGISTRATION_TOKEN.name,
+            REGISTRATION_TOKEN.kind,
+            REGISTRATION_TOKEN.path[len(PREFIX) :],
+            REGISTRATION_TOKEN.schema,
+            lambda token: _registration_token(TokenAt(token, now)),
+        )
+
+
+def _token_answer(
+    handler: AdminHandler, token: UserRegistrationToken, self_link: str | None = None, status: int = 200
+) -> Answer:
+    return Answer(status, REGISTRATION_TOKEN.single(TokenAt(token, handler.now_ms()), self_link))
+
+
+def _expires_at(value: Any) -> int:
+    try:
+        return parse_datetime(value)
+    except InvalidValue:
+        raise
+    except (OverflowError, ValueError, OSError) as e:
+        raise InvalidValue(str(e)) from None
+
+
+async def get_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    return _token_answer(handler, await handler.get_registration_token(call.params["id"]))
+
+
+async def add_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    b = call.body
+    token = await handler.add_registration_token(b["token"], b["usage_limit"], b["expires_at"])
+    return _token_answer(handler, token, status=201)
+
+
+async def update_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    changes = {
+        name: call.body[name] for name in ("expires_at", "usage_limit") if call.body[name] is not MISSING
+    }
+    return _token_answer(handler, await handler.update_registration_token(call.params["id"], changes))
+
+
+async def revoke_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    token = await handler.revoke_registration_token(call.params["id"])
+    return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/revoke")
+
+
+async def unrevoke_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    token = await handler.unrevoke_registration_token(call.params["id"])
+    return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/unrevoke")
+
+
 # -- single resources ------------------------------------------------------------------------------
 async def get_user(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, USER.single(await handler.get_user(call.params["id"])))
@@ -886,6 +1025,54 @@ CREATE_PERSONAL_SESSION_BODY = Body(
         Field("human_name", ("string",), "Human-readable name for the session", required=True),
         Field("scope", ("string",), "`OAuth2` scopes for this session", required=True),
         _EXPIRES_IN,
+    ),
+)
+_USAGE_LIMIT_SCHEMA = {"minimum": 0, "maximum": 2**32 - 1}
+ADD_REGISTRATION_TOKEN_BODY = Body(
+    "AddUserRegistrationTokenRequest",
+    "JSON payload for the `POST /api/admin/v1/user-registration-tokens`",
+    (
+        Field(
+            "token",
+            ("string", "null"),
+            "The token string. If not provided, a random token will be generated.",
+        ),
+        Field(
+            "usage_limit",
+            ("integer", "null"),
+            "Maximum number of times this token can be used. If not provided, it can be used an unlimited number of times.",
+            extra_schema=_USAGE_LIMIT_SCHEMA,
+            check=_uint32,
+        ),
+        Field(
+            "expires_at",
+            ("string", "null"),
+            "When the token expires. If not provided, the token never expires.",
+            extra_schema={"format": "date-time"},
+            check=_expires_at,
+        ),
+    ),
+)
+UPDATE_REGISTRATION_TOKEN_BODY = Body(
+    "EditUserRegistrationTokenRequest",
+    "JSON payload for the `PUT /api/admin/v1/user-registration-tokens/{id}` endpoint",
+    (
+        Field(
+            "expires_at",
+            ("string", "null"),
+            "New expiration date for the token, or null to remove expiration",
+            default=MISSING,
+            extra_schema={"format": "date-time"},
+            check=_expires_at,
+        ),
+        Field(
+            "usage_limit",
+            ("integer", "null"),
+            "New usage limit for the token, or null to remove the limit",
+            default=MISSING,
+            extra_schema=_USAGE_LIMIT_SCHEMA,
+            check=_uint32,
+        ),
     ),
 )
 REGENERATE_PERSONAL_SESSION_BODY = Body(
@@ -1183,5 +1370,71 @@ ROUTES: tuple[Route, ...] = (
         ),
         params=(_ID,),
         body=REGENERATE_PERSONAL_SESSION_BODY,
+    ),
+    Route(
+        "GET",
+        REGISTRATION_TOKEN.path,
+        "listUserRegistrationTokens",
+        "List user registration tokens",
+        "user-registration-token",
+        list_registration_tokens,
+        (_list_ok(REGISTRATION_TOKEN, "registration tokens"),),
+        params=PAGINATION + REGISTRATION_TOKEN_FILTERS,
+    ),
+    Route(
+        "POST",
+        REGISTRATION_TOKEN.path,
+        "addUserRegistrationToken",
+        "Create a new user registration token",
+        "user-registration-token",
+        add_registration_token,
+        (
+            Response(
+                201, "A new user registration token was created", "SingleResponse_for_UserRegistrationToken"
+            ),
+            Response(409, "A token with the same string already exists"),
+        ),
+        body=ADD_REGISTRATION_TOKEN_BODY,
+    ),
+    Route(
+        "GET",
+        f"{REGISTRATION_TOKEN.path}/{{id}}",
+        "getUserRegistrationToken",
+        "Get a user registration token",
+        "user-registration-token",
+        get_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was found"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "PUT",
+        f"{REGISTRATION_TOKEN.path}/{{id}}",
+        "updateUserRegistrationToken",
+        "Update a user registration token",
+        "user-registration-token",
+        update_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was updated"), _not_found("Registration token")),
+        params=(_ID,),
+        body=UPDATE_REGISTRATION_TOKEN_BODY,
+    ),
+    Route(
+        "POST",
+        f"{REGISTRATION_TOKEN.path}/{{id}}/revoke",
+        "revokeUserRegistrationToken",
+        "Revoke a user registration token",
+        "user-registration-token",
+        revoke_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was revoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        f"{REGISTRATION_TOKEN.path}/{{id}}/unrevoke",
+        "unrevokeUserRegistrationToken",
+        "Unrevoke a user registration token",
+        "user-registration-token",
+        unrevoke_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
     ),
 )

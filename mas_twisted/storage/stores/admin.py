@@ -30,6 +30,7 @@ from mas_twisted.storage.stores.personal_sessions import (
 )
 from mas_twisted.types.compat import CompatSession
 from mas_twisted.types.oauth2 import OAuth2Session
+from mas_twisted.types.registrations import UserRegistrationToken
 from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 T = TypeVar("T")
@@ -336,6 +337,35 @@ class PersonalSessionFilter:
         return q
 
 
+@attrs.frozen
+class RegistrationTokenFilter:
+    """``GET /user-registration-tokens`` (MAS's ``UserRegistrationTokenFilter``), at ``now``
+    (epoch milliseconds): a token expires at ``expires_at``, as registration checks it."""
+
+    now: int
+    used: bool | None = None
+    revoked: bool | None = None
+    expired: bool | None = None
+    valid: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("user_registration_tokens r", "r.user_registration_token_id")
+        if self.used is not None:
+            q.add("r.times_used > 0" if self.used else "r.times_used = 0")
+        if self.revoked is not None:
+            q.add("r.revoked_at IS NOT NULL" if self.revoked else "r.revoked_at IS NULL")
+        expired = "(r.expires_at IS NOT NULL AND r.expires_at <= ?)"
+        if self.expired is not None:
+            q.add(expired if self.expired else f"NOT {expired}", self.now)
+        if self.valid is not None:
+            valid = (
+                "(r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > ?)"
+                " AND (r.usage_limit IS NULL OR r.times_used < r.usage_limit))"
+            )
+            q.add(valid if self.valid else f"NOT {valid}", self.now)
+        return q
+
+
 _USER_SELECT = ", ".join(f"u.{c}" for c in User.COLUMNS)
 _EMAIL_SELECT = ", ".join(f"e.{c}" for c in UserEmail.COLUMNS)
 _USER_SESSION_SELECT = ", ".join(f"s.{c}" for c in BrowserSession.COLUMNS) + ", " + _USER_SELECT
@@ -355,6 +385,10 @@ _LISTS: dict[type, tuple[str, Callable[[Sequence[Any]], Any]]] = {
     CompatSessionFilter: (_COMPAT_SELECT, CompatSession.from_row),
     OAuth2SessionFilter: (_OAUTH2_SELECT, OAuth2Session.from_row),
     PersonalSessionFilter: (SESSION_WITH_TOKEN_SELECT, session_with_token_from_row),
+    RegistrationTokenFilter: (
+        ", ".join(f"r.{c}" for c in UserRegistrationToken.COLUMNS),
+        UserRegistrationToken.from_row,
+    ),
 }
 
 AnyFilter = (
@@ -364,6 +398,7 @@ AnyFilter = (
     | CompatSessionFilter
     | OAuth2SessionFilter
     | PersonalSessionFilter
+    | RegistrationTokenFilter
 )
 
 
