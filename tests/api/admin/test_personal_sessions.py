@@ -164,8 +164,12 @@ class PersonalSessionsTestCase(AdminApiTestCase):
     def test_revoking_a_session_with_a_device_syncs_devices(self) -> None:
         body = self.create(scope=f"{API} urn:matrix:client:device:PERSONALDEV")
         self.assertEqual(self.jobs("sync-devices"), [])
+        # sync-devices keeps the device of a valid personal session on the homeserver.
+        devices = self.get_success(self.stores.users.active_device_ids(self.alice.id))
+        self.assertEqual(devices, {"PERSONALDEV"})
         self.ok(self.api("POST", f"/personal-sessions/{body['data']['id']}/revoke"))
         self.assertEqual([job["user_id"] for job in self.jobs("sync-devices")], [self.alice.id])
+        self.assertEqual(self.get_success(self.stores.users.active_device_ids(self.alice.id)), set())
 
     def test_regenerate(self) -> None:
         body = self.create()
