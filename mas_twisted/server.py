@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
     from mas_twisted.handlers.passwords import PasswordManager
+    from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
+    from mas_twisted.handlers.personal_tokens import PersonalTokensHandler
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.revocation import RevocationHandler
@@ -304,6 +306,20 @@ class MasServer:
         from mas_twisted.handlers.upstream_oauth2 import UpstreamOAuth2Handler
 
         return UpstreamOAuth2Handler(self)
+
+    @cache_in_self
+    def get_personal_session_handler(self) -> PersonalSessionHandler:
+        """Personal sessions and their ``mpt_`` tokens (admin API and self-service page)."""
+        from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
+
+        return PersonalSessionHandler(self)
+
+    @cache_in_self
+    def get_personal_tokens_handler(self) -> PersonalTokensHandler:
+        """The self-service page of personal access tokens."""
+        from mas_twisted.handlers.personal_tokens import PersonalTokensHandler
+
+        return PersonalTokensHandler(self)
 
     @cache_in_self
     def get_admin_handler(self) -> AdminHandler:

@@ -80,6 +80,9 @@ ACCOUNT_PLAN = "/account/plan"
 #: Not a route of MAS (its SPA deactivates from a dialog of the profile page): the page and
 #: form that deactivate the account without JavaScript.
 ACCOUNT_DEACTIVATE = "/account/deactivate"
+#: The self-service page of personal access tokens (beyond MAS: #4492), and its revoke form.
+ACCOUNT_PERSONAL_TOKENS = "/account/personal-tokens"
+ACCOUNT_PERSONAL_TOKEN_REVOKE = "/account/personal-tokens/<session_id>/revoke"
 ACCOUNT_RECOVERY_FINISH = "/account/password/recovery"
 ACCOUNT_RECOVERY_START = "/recover"
 ACCOUNT_RECOVERY_PROGRESS = "/recover/progress/<session_id>"

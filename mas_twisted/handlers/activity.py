@@ -10,7 +10,9 @@ latest time seen and the address of the first record since the last flush (as MA
 plus the first use of each access token, and writes them all in one transaction
 (:meth:`~mas_twisted.storage.stores.oauth2_sessions.OAuth2SessionStore.record_session_activity`;
 compatibility sessions, kept apart, with
-:meth:`~mas_twisted.storage.stores.compat_sessions.CompatSessionStore.record_compat_sessions_activity`):
+:meth:`~mas_twisted.storage.stores.compat_sessions.CompatSessionStore.record_compat_sessions_activity`,
+and personal sessions with
+:meth:`~mas_twisted.storage.stores.personal_sessions.PersonalSessionStore.record_personal_sessions_activity`):
 
 - every :attr:`ActivityTracker.flush_interval` seconds (MAS flushes every minute; this
   service every few seconds, so that ``first_used_at`` is soon visible to the token
@@ -70,6 +72,7 @@ class ActivityTracker:
         self._clock = server.get_clock()
         self._sessions = server.get_stores().oauth2_sessions
         self._compat_sessions = server.get_stores().compat_sessions
+        self._personal_sessions = server.get_stores().personal_sessions
         self.flush_interval = flush_interval
         self._flush_threshold = flush_threshold
         self._max_pending = max_pending
@@ -77,6 +80,8 @@ class ActivityTracker:
         self._pending: dict[str, list[Any]] = {}
         #: ``{compat_session_id: [last_active_at_ms, ip]}``
         self._pending_compat: dict[str, list[Any]] = {}
+        #: ``{personal_session_id: [last_active_at_ms, ip]}``
+        self._pending_personal: dict[str, list[Any]] = {}
         #: ``{oauth2_access_token_id: first_used_at_ms}``
         self._first_used: dict[str, int] = {}
         #: What the flush in progress is writing (so that :meth:`first_used_at` still sees it).
@@ -95,6 +100,10 @@ class ActivityTracker:
         """The compatibility session was used at ``at`` (ms) from ``ip``."""
         self._record(self._pending_compat, "compat", session_id, at, ip)
 
+    def record_personal_session(self, session_id: str, at: int, ip: str | None = None) -> None:
+        """The personal session was used at ``at`` (ms) from ``ip``."""
+        self._record(self._pending_personal, "personal", session_id, at, ip)
+
     def _record(
         self, pending: dict[str, list[Any]], kind: str, session_id: str, at: int, ip: str | None
     ) -> None:
@@ -107,7 +116,7 @@ class ActivityTracker:
             self._drop(f"{kind} session {session_id}")
             return
         pending[session_id] = [at, ip]
-        if len(self._pending) + len(self._pending_compat) >= self._flush_threshold and not self._lock.locked:
+        if self.pending_sessions >= self._flush_threshold and not self._lock.locked:
             self._flush_in_background()
 
     def record_access_token_used(self, token_id: str, at: int) -> None:
@@ -128,7 +137,7 @@ class ActivityTracker:
 
     @property
     def pending_sessions(self) -> int:
-        return len(self._pending) + len(self._pending_compat)
+        return len(self._pending) + len(self._pending_compat) + len(self._pending_personal)
 
     def _drop(self, what: str) -> None:
         self._dropped += 1
@@ -146,6 +155,7 @@ class ActivityTracker:
 
     async def _flush_locked(self) -> int:
         updated = await self._flush_compat()
+        updated += await self._flush_personal()
         if not self._pending and not self._first_used:
             return updated
         batch = {session_id: (record[0], record[1]) for session_id, record in self._pending.items()}
@@ -184,6 +194,26 @@ class ActivityTracker:
                     record[1] = ip
             return 0
         logger.debug("Flushed activity of %d compatibility sessions", len(batch))
+        return updated
+
+    async def _flush_personal(self) -> int:
+        if not self._pending_personal:
+            return 0
+        batch = {session_id: (record[0], record[1]) for session_id, record in self._pending_personal.items()}
+        self._pending_personal = {}
+        try:
+            updated = await self._personal_sessions.record_personal_sessions_activity(batch)
+        except Exception:
+            logger.exception("Failed to flush %d personal session activity records; keeping them", len(batch))
+            for session_id, (at, ip) in batch.items():
+                record = self._pending_personal.get(session_id)
+                if record is None:
+                    self._pending_personal[session_id] = [at, ip]
+                else:
+                    record[0] = max(record[0], at)
+                    record[1] = ip
+            return 0
+        logger.debug("Flushed activity of %d personal sessions", len(batch))
         return updated
 
     def _restore(self, batch: dict[str, tuple[int, str | None]], first_used: dict[str, int]) -> None:

@@ -12,8 +12,9 @@ decides who may hold the scope, this module only asks for it. Refusals, with MAS
 header 400 "Missing authorization header", not ``Bearer`` 400 "Invalid authorization header",
 then 401 "Invalid type of access token" (not an access token at all, or a compatibility token),
 "Unknown access token", "Access token revoked" (session finished), "Access token expired",
-"User locked", "Missing urn:mas:admin scope". Personal (``mpt_``) tokens are not issued by this
-service yet, so they are unknown.
+"User locked", "Missing urn:mas:admin scope". A personal access token (``mpt_``) of a session
+whose scope has ``urn:mas:admin`` authenticates too: its session not revoked, the token neither
+revoked nor expired, its owning user (if a user owns it) valid and its actor not deactivated.
 
 **Changes**: each is one transaction with the jobs it needs, as the CLI schedules them
 (``cli/manage_users.py``): creating a user schedules ``provision-user``; locking, unlocking, and
@@ -42,6 +43,8 @@ from mas_twisted.storage.stores.admin import (
     Page,
     Pagination,
 )
+from mas_twisted.types.personal import PersonalSession, PersonalSessionWithToken, hash_personal_token
+from mas_twisted.types.registrations import UserRegistrationToken
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 from mas_twisted.types.users import UserEmail
 
@@ -71,8 +74,20 @@ def username_valid(username: str) -> bool:
 class AdminCaller:
     """Who called: the OAuth 2.0 session of the token, and its user if it has one."""
 
-    session: OAuth2Session
+    session: OAuth2Session | PersonalSession
     user: User | None
+
+    @property
+    def personal_session_owner(self) -> tuple[str | None, str | None]:
+        """``(owner_user_id, owner_client_id)`` of a personal session this caller creates (MAS's
+        ``personal_session_owner_from_caller``): the session's user, else its client; for a
+        personal session, its actor."""
+        session = self.session
+        if isinstance(session, PersonalSession):
+            return session.actor_user_id, None
+        if session.user_id is not None:
+            return session.user_id, None
+        return None, session.client_id
 
 
 def _unauthorized(title: str, debug: str | None = None) -> AdminApiError:
@@ -81,6 +96,22 @@ def _unauthorized(title: str, debug: str | None = None) -> AdminApiError:
 
 def not_found(title: str) -> AdminApiError:
     return AdminApiError(404, title)
+
+
+def _personal_error(error: Any, session_id: str | None) -> AdminApiError:
+    """A :class:`~mas_twisted.handlers.personal_sessions.PersonalSessionError` with MAS's status and title."""
+    kind = error.kind.value
+    if kind == "user_not_found":
+        return AdminApiError(404, "User not found")
+    if kind == "user_deactivated":
+        return AdminApiError(410, "User is not active")
+    if kind == "device_provisioning_failed":
+        return AdminApiError(503, "Failed to provision device", debug=error.debug)
+    if kind == "not_found":
+        return AdminApiError(404, f"Personal session with ID {session_id} not found")
+    if kind == "already_revoked":
+        return AdminApiError(409, f"Personal session with ID {session_id} is already revoked")
+    return AdminApiError(422, "Session not valid")
 
 
 class AdminHandler:
@@ -93,6 +124,7 @@ class AdminHandler:
         self._tokens = server.get_token_generator()
         self._activity = server.get_activity_tracker()
         self._users = server.get_user_handler()
+        self._personal = server.get_personal_session_handler()
 
     # -- the caller ---------------------------------------------------------------------------
     async def authenticate(self, authorization: bytes | None, ip: str | None = None) -> AdminCaller:
@@ -115,6 +147,8 @@ class AdminHandler:
             token_type = TokenType.check(token)
         except TokenFormatError as e:
             raise _unauthorized("Invalid type of access token", debug=str(e)) from None
+        if token_type is TokenType.PERSONAL_ACCESS_TOKEN:
+            return await self._authenticate_personal(token, ip)
         if token_type is not TokenType.ACCESS_TOKEN:
             raise _unauthorized("Invalid type of access token", debug=str(token_type))
         access_token = await self._stores.access_tokens.find_access_token_by_token(token)
@@ -136,6 +170,32 @@ class AdminHandler:
                 raise AdminApiError(500, f"Failed to load user {session.user_id}")
             if not user.is_valid:
                 raise _unauthorized("User locked")
+        if MAS_ADMIN_SCOPE not in session.scope.tokens:
+            raise _unauthorized("Missing urn:mas:admin scope")
+        return AdminCaller(session=session, user=user)
+
+    async def _authenticate_personal(self, token: str, ip: str | None) -> AdminCaller:
+        """A personal access token (MAS's ``CallContext``, ``PersonalAccessToken`` branch): the
+        session not revoked ("Access token revoked"), the token neither revoked nor expired
+        ("Access token expired"), the owning user (if a user owns it) neither locked nor
+        deactivated and the actor not deactivated ("User locked"), ``urn:mas:admin`` in scope."""
+        found = await self._stores.personal_sessions.lookup_token(hash_personal_token(token))
+        if found is None:
+            raise _unauthorized("Unknown access token")
+        session = found.session
+        if not session.is_valid:
+            raise _unauthorized("Access token revoked")
+        now = self._clock.time_msec()
+        if not found.token.is_valid(now):
+            raise _unauthorized("Access token expired")
+        if found.owner is not None and not found.owner.is_valid:
+            raise _unauthorized("User locked")
+        self._activity.record_personal_session(session.id, now, ip)
+        user = await self._stores.users.get_user(session.actor_user_id)
+        if user is None:
+            raise AdminApiError(500, f"Failed to load user {session.actor_user_id}")
+        if user.deactivated_at is not None:
+            raise _unauthorized("User locked")
         if MAS_ADMIN_SCOPE not in session.scope.tokens:
             raise _unauthorized("Missing urn:mas:admin scope")
         return AdminCaller(session=session, user=user)
@@ -374,3 +434,144 @@ class AdminHandler:
         if not finished:
             raise AdminApiError(400, f"OAuth 2.0 session with ID {session_id} is already finished")
         return await self.get_oauth2_session(session_id)
+
+    # -- personal sessions --------------------------------------------------------------------
+    async def get_personal_session(self, session_id: str) -> PersonalSessionWithToken:
+        found = await self._personal.get(session_id)
+        if found is None:
+            raise not_found("Personal session not found")
+        return found
+
+    async def create_personal_session(
+        self,
+        caller: AdminCaller,
+        *,
+        actor_user_id: str,
+        human_name: str,
+        scope: str,
+        expires_in: int | None,
+    ) -> tuple[PersonalSessionWithToken, str]:
+        """A new personal session acting as ``actor_user_id``, owned by the caller (MAS's
+        ``personal_sessions/add.rs``), and its first token's text (shown this once).
+
+        Devices named in the scope are created on the homeserver first, as MAS does.
+
+        Raises:
+            AdminApiError: 404 unknown user, 410 deactivated user, 400 invalid scope, 503 the
+                homeserver could not create a device.
+        """
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
+        from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
+
+        owner_user_id, owner_client_id = caller.personal_session_owner
+        try:
+            parsed = Scope.parse(scope)
+        except InvalidScopeFormat:
+            parsed = None
+        actor = await self._stores.users.get_user(actor_user_id)
+        if actor is None:
+            raise AdminApiError(404, "User not found")
+        if actor.deactivated_at is not None:
+            raise AdminApiError(410, "User is not active")
+        if parsed is None:
+            raise AdminApiError(400, "Invalid scope")
+        try:
+            return await self._personal.issue(
+                owner_user_id=owner_user_id,
+                owner_client_id=owner_client_id,
+                actor_user_id=actor_user_id,
+                human_name=human_name,
+                scope=parsed,
+                expires_in=expires_in,
+            )
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=None) from None
+
+    async def revoke_personal_session(self, session_id: str) -> PersonalSessionWithToken:
+        """Revoke the session and its token (MAS's ``revoke.rs``).
+
+        Raises:
+            AdminApiError: 404 unknown, 409 already revoked.
+        """
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
+
+        try:
+            return await self._personal.revoke(session_id)
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=session_id) from None
+
+    async def regenerate_personal_session(
+        self, caller: AdminCaller, session_id: str, expires_in: int | None
+    ) -> tuple[PersonalSessionWithToken, str]:
+        """Replace the session's token (MAS's ``regenerate.rs``): only its owner may, and only
+        while it is valid.
+
+        Raises:
+            AdminApiError: 404 unknown, 422 revoked, 403 owned by someone else.
+        """
+        from mas_twisted.handlers.personal_sessions import PersonalSessionError
+
+        found = await self._personal.get(session_id)
+        if found is None:
+            raise AdminApiError(404, "Session not found")
+        session = found.session
+        if not session.is_valid:
+            raise AdminApiError(422, "Session not valid")
+        if (session.owner_user_id, session.owner_client_id) != caller.personal_session_owner:
+            raise AdminApiError(403, "Session does not belong to you")
+        try:
+            return await self._personal.regenerate(session, expires_in)
+        except PersonalSessionError as e:
+            raise _personal_error(e, session_id=session_id) from None
+
+    # -- user registration tokens -------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self._clock.time_msec()
+
+    async def get_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self._stores.user_registrations.get_registration_token(token_id)
+        if token is None:
+            raise not_found(f"Registration token with ID {token_id} not found")
+        return token
+
+    async def add_registration_token(
+        self, token: str | None, usage_limit: int | None, expires_at: int | None
+    ) -> UserRegistrationToken:
+        """A new token (MAS's ``user_registration_tokens/add.rs``): a random 12-character one
+        unless given. Raises 409 when the string is taken."""
+        row = UserRegistrationToken(
+            id=self._tokens.ulid(),
+            token=token if token is not None else self._tokens.alphanumeric(12),
+            created_at=self._clock.time_msec(),
+            usage_limit=usage_limit,
+            expires_at=expires_at,
+        )
+        if not await self._stores.user_registrations.add_registration_token_unless_taken(row):
+            raise AdminApiError(409, "A registration token with the same token already exists")
+        return row
+
+    async def update_registration_token(
+        self, token_id: str, changes: dict[str, int | None]
+    ) -> UserRegistrationToken:
+        if not await self._stores.user_registrations.update_registration_token(token_id, changes):
+            raise not_found(f"Registration token with ID {token_id} not found")
+        return await self.get_registration_token(token_id)
+
+    async def revoke_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self.get_registration_token(token_id)
+        if (
+            token.revoked_at is not None
+            or not await self._stores.user_registrations.revoke_registration_token(
+                token.id, self._clock.time_msec()
+            )
+        ):
+            raise AdminApiError(400, f"Registration token with ID {token_id} is already revoked")
+        return await self.get_registration_token(token_id)
+
+    async def unrevoke_registration_token(self, token_id: str) -> UserRegistrationToken:
+        token = await self.get_registration_token(token_id)
+        if token.revoked_at is None or not await self._stores.user_registrations.unrevoke_registration_token(
+            token.id
+        ):
+            raise AdminApiError(400, f"Registration token with ID {token_id} is not revoked")
+        return await self.get_registration_token(token_id)

@@ -25,8 +25,12 @@ client (the resource authenticates it). Then:
   the token inactive), and ``urn:synapse:admin:*`` for a session flagged
   ``is_synapse_admin``; ``device_id`` is always given (as MAS does); no ``jti``. The session's
   activity goes to the tracker;
-- personal (``mpt_``) tokens: their sessions do not exist in this service yet, so no such
-  token can be active.
+- personal (``mpt_``) tokens (MAS's ``PersonalAccessToken`` branch): found by their SHA-256
+  with their session, its actor and its owning user in one query; active only if the token is
+  neither revoked nor expired, the session not revoked, and the actor and the owning user (if a
+  user owns it) neither locked nor deactivated. ``client_id`` is the owning client's id when a
+  client owns the session, else absent; ``username``/``sub`` are the actor's; no ``jti``. The
+  session's activity goes to the tracker.
 
 The scope answered is the session's, normalised (:func:`~mas_twisted.oauth2.scope.normalize_scope`:
 both the stable and unstable forms of the API and device scopes). Timestamps are whole
@@ -54,6 +58,7 @@ from mas_twisted.oauth2.scope import (
     compat_session_scope,
 )
 from mas_twisted.types.compat import LEGACY_CLIENT_ID
+from mas_twisted.types.personal import hash_personal_token
 from mas_twisted.types.tokens import TokenFormatError, TokenType
 from mas_twisted.util.batch import Batcher
 
@@ -165,6 +170,7 @@ class IntrospectionHandler:
         )
         self._refresh_tokens = stores.refresh_tokens
         self._compat_sessions = stores.compat_sessions
+        self._personal_sessions = stores.personal_sessions
         self._compat_access_tokens: Batcher[str, CompatAccessTokenIntrospection] = Batcher(
             self._clock,
             stores.compat_sessions.lookup_access_tokens_for_introspection,
@@ -211,9 +217,30 @@ class IntrospectionHandler:
             return defer.ensureDeferred(
                 self._introspect_compat_refresh_token(token, supports_explicit_device_id)
             )
-        # Personal sessions do not exist in this service yet: no such token can have been issued.
-        logger.debug("Introspected %s: no such session can exist", token_type)
-        return defer.succeed(INACTIVE)
+        return defer.ensureDeferred(self._introspect_personal_token(token))
+
+    async def _introspect_personal_token(self, token: str) -> IntrospectionResponse:
+        found = await self._personal_sessions.lookup_token(hash_personal_token(token))
+        now = self._clock.time_msec()
+        if found is None or not found.is_active(now):
+            logger.debug("Personal access token is unknown or not active")
+            return INACTIVE
+        access_token, session, actor = found.token, found.session, found.actor
+        self._activity.record_personal_session(session.id, now, None)
+        expires_at = access_token.expires_at
+        created_at = to_seconds(access_token.created_at)
+        return IntrospectionResponse(
+            active=True,
+            scope=normalized_scope_string(session.scope),
+            client_id=session.owner_client_id,
+            username=actor.username,
+            token_type=ACCESS_TOKEN,
+            exp=to_seconds(expires_at) if expires_at is not None else None,
+            expires_in=to_seconds(expires_at - now) if expires_at is not None else None,
+            iat=created_at,
+            nbf=created_at,
+            sub=actor.user_id,
+        )
 
     def _access_token_reply(self, found: AccessTokenIntrospection | None) -> IntrospectionResponse:
         if found is None:

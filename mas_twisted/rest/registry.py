@@ -43,6 +43,7 @@ from mas_twisted.rest.human.end_session import EndSessionResource
 from mas_twisted.rest.human.index import IndexResource
 from mas_twisted.rest.human.login import LoginResource
 from mas_twisted.rest.human.logout import LogoutResource
+from mas_twisted.rest.human.personal_tokens import PersonalTokensResource
 from mas_twisted.rest.human.recovery import AccountRecoveryFinishResource, AccountRecoveryResource
 from mas_twisted.rest.human.register import RegisterResource
 from mas_twisted.rest.human.upstream import UpstreamBackchannelLogoutResource, UpstreamOAuth2Resource
@@ -81,6 +82,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         AccountResource,
         UpstreamOAuth2Resource,
         UpstreamBackchannelLogoutResource,
+        PersonalTokensResource,
     ),
     "graphql": (),
     "oauth": (

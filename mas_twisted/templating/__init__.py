@@ -67,6 +67,8 @@ from mas_twisted.templating.context import (
     NotFoundContext,
     PageContext,
     PasswordRegisterContext,
+    PersonalTokenRow,
+    PersonalTokensContext,
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
@@ -124,6 +126,8 @@ __all__ = [
     "FormPostContext",
     "FormState",
     "IndexContext",
+    "PersonalTokenRow",
+    "PersonalTokensContext",
     "LoginContext",
     "MatrixUser",
     "NotFoundContext",
@@ -243,6 +247,9 @@ class Templates:
         return self.env.get_template(template).render(ctx.to_context())
 
     def render_index(self, ctx: IndexContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_personal_tokens(self, ctx: PersonalTokensContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_login(self, ctx: LoginContext) -> str:

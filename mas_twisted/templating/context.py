@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from mas_twisted.types.users import BrowserSession, User, UserEmail
 from mas_twisted.urls import MountedRoutes, PostAuthAction
 
 if TYPE_CHECKING:
+    from mas_twisted.types.personal import PersonalSessionWithToken
     from mas_twisted.types.upstream import UpstreamOAuthProvider
 
 # -- shared context -------------------------------------------------------------------------
@@ -73,6 +75,8 @@ class SiteFeatures:
     device_management: bool = False
     #: The upstream provider buttons (``/upstream/authorize/<provider>``).
     upstream_login: bool = False
+    #: "Personal access tokens" (``/account/personal-tokens``).
+    personal_tokens: bool = False
 
 
 #: Each link feature of :class:`SiteFeatures` and the path its link leads to, which a mounted
@@ -83,6 +87,7 @@ LINKED_PAGES: Mapping[str, str] = {
     "account_management": urls.ACCOUNT,
     "device_management": urls.ACCOUNT_SESSIONS,
     "upstream_login": urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id="0" * 26),
+    "personal_tokens": urls.ACCOUNT_PERSONAL_TOKENS,
 }
 
 
@@ -406,6 +411,57 @@ class IndexContext(PageContext):
     current_session: BrowserSession | None = None
 
 
+@attrs.frozen
+class PersonalTokenRow:
+    """One personal session on the tokens page (never its token's text)."""
+
+    id: str
+    human_name: str
+    scope: str
+    #: Dates as ``YYYY-MM-DD HH:MM UTC``.
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    last_active_at: str | None
+
+    @classmethod
+    def of(cls, item: PersonalSessionWithToken) -> PersonalTokenRow:
+        session = item.session
+        return cls(
+            id=session.id,
+            human_name=session.human_name,
+            scope=session.scope_string,
+            created_at=_utc(session.created_at) or "",
+            expires_at=_utc(item.token.expires_at) if item.token is not None else None,
+            revoked_at=_utc(session.revoked_at),
+            last_active_at=_utc(session.last_active_at),
+        )
+
+
+def _utc(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@attrs.frozen
+class PersonalTokensContext(PageContext):
+    """``pages/account/personal_tokens.html``: the user's personal access tokens, the form that
+    creates one, and the token just created (shown this once)."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/personal_tokens.html"
+
+    csrf_token: str
+    current_session: BrowserSession
+    tokens: Sequence[PersonalTokenRow] = ()
+    #: ``(scope token, description)`` of each scope the user may choose.
+    scope_choices: Sequence[tuple[str, str]] = ()
+    expiry_days: Sequence[int] = ()
+    form: FormState = attrs.field(factory=FormState)
+    created_token: str | None = None
+    created_name: str | None = None
+
+
 # -- registration (MAS's ``pages/register/``) --------------------------------------------------
 
 
@@ -512,6 +568,7 @@ ACCOUNT_NAV: tuple[AccountNavEntry, ...] = (
     AccountNavEntry("sessions", "Sessions", urls.ACCOUNT_SESSIONS),
     AccountNavEntry("password", "Password", urls.ACCOUNT_PASSWORD_CHANGE, switch="password_change"),
     AccountNavEntry("plan", "Plan", urls.ACCOUNT_PLAN, switch="plan"),
+    AccountNavEntry("personal_tokens", "Personal tokens", urls.ACCOUNT_PERSONAL_TOKENS),
 )
 
 
@@ -822,6 +879,7 @@ class UpstreamSuggestLinkContext(PageContext):
 #: :data:`~mas_twisted.templating.samples.SAMPLES`).
 PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     IndexContext,
+    PersonalTokensContext,
     LoginContext,
     ConsentContext,
     PolicyViolationContext,

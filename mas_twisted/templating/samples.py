@@ -42,6 +42,8 @@ from mas_twisted.templating.context import (
     NotFoundContext,
     PageContext,
     PasswordRegisterContext,
+    PersonalTokenRow,
+    PersonalTokensContext,
     PolicyViolationContext,
     PostAuthContext,
     ProviderLink,
@@ -322,6 +324,53 @@ def index_samples(now_ms: int, rng: random.Random) -> list[IndexContext]:
         IndexContext(csrf_token=_SAMPLE_CSRF, discovery_url=discovery),
         IndexContext(
             csrf_token=_SAMPLE_CSRF, discovery_url=discovery, current_session=_sample_session(now_ms, rng)
+        ),
+    ]
+
+
+def personal_tokens_samples(now_ms: int, rng: random.Random) -> list[PersonalTokensContext]:
+    session = _sample_session(now_ms, rng)
+    choices = (("urn:matrix:client:api:*", "Use your account on the homeserver"),)
+    rows = (
+        PersonalTokenRow(
+            id=sample_ulid(now_ms, rng),
+            human_name="Backup bot",
+            scope="urn:matrix:client:api:*",
+            created_at="2026-01-02 03:04 UTC",
+            expires_at="2026-02-01 03:04 UTC",
+            revoked_at=None,
+            last_active_at="2026-01-03 10:00 UTC",
+        ),
+        PersonalTokenRow(
+            id=sample_ulid(now_ms, rng),
+            human_name="Old script",
+            scope="urn:matrix:client:api:*",
+            created_at="2025-01-02 03:04 UTC",
+            expires_at=None,
+            revoked_at="2025-06-01 00:00 UTC",
+            last_active_at=None,
+        ),
+    )
+    return [
+        PersonalTokensContext(
+            csrf_token=_SAMPLE_CSRF, current_session=session, scope_choices=choices, expiry_days=(1, 30)
+        ),
+        PersonalTokensContext(
+            csrf_token=_SAMPLE_CSRF,
+            current_session=session,
+            tokens=rows,
+            scope_choices=choices,
+            expiry_days=(1, 30),
+            form=FormState(values={"name": ""}).with_field_error("name", "required"),
+        ),
+        PersonalTokensContext(
+            csrf_token=_SAMPLE_CSRF,
+            current_session=session,
+            tokens=rows[:1],
+            scope_choices=choices,
+            expiry_days=(1, 30),
+            created_token="mpt_FM44zJN5qePGMLvvMXC4Ds1A3lCWc6_bJ9Wj1",
+            created_name="Backup bot",
         ),
     ]
 
@@ -710,6 +759,7 @@ def upstream_suggest_link_samples(now_ms: int, rng: random.Random) -> list[Upstr
 #: ``PAGE_CONTEXTS``, so a seeded ``rng`` gives the same samples every time).
 SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[PageContext]]] = {
     IndexContext: index_samples,
+    PersonalTokensContext: personal_tokens_samples,
     LoginContext: login_samples,
     ConsentContext: consent_samples,
     PolicyViolationContext: policy_violation_samples,

@@ -169,6 +169,50 @@ def test_operator_script(service: dict[str, Any]) -> None:
     eventually(lambda: "ADMINDEV1" not in synapse.devices("opal"), what="device gone from Synapse")
     assert synapse.whoami(token).status == 401
 
+    # A personal access token for opal, with a device: Synapse knows the device at once and
+    # accepts the token; revoked, the token dies and the device goes.
+    personal = requests.post(
+        base + "/personal-sessions",
+        json={
+            "actor_user_id": user_id,
+            "human_name": "opal's bot",
+            "scope": "urn:matrix:client:api:* urn:matrix:client:device:PERSONAL01",
+            "expires_in": 3600,
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert personal.status_code == 201, personal.text
+    personal_id = personal.json()["data"]["id"]
+    personal_token = personal.json()["data"]["attributes"]["access_token"]
+    assert personal_token.startswith("mpt_")
+    assert "PERSONAL01" in synapse.devices("opal")
+    whoami = synapse.whoami(personal_token)
+    assert whoami.status == 200 and whoami.json()["user_id"] == synapse.mxid("opal"), whoami
+    assert whoami.json().get("device_id") == "PERSONAL01", whoami.json()
+    again = requests.get(base + f"/personal-sessions/{personal_id}", headers=headers, timeout=10).json()
+    assert "access_token" not in again["data"]["attributes"]
+    revoked = requests.post(base + f"/personal-sessions/{personal_id}/revoke", headers=headers, timeout=10)
+    assert revoked.status_code == 200, revoked.text
+    assert _introspect(service, personal_token) == {"active": False}
+    eventually(lambda: "PERSONAL01" not in synapse.devices("opal"), what="personal device gone from Synapse")
+    assert synapse.whoami(personal_token).status == 401
+
+    # A personal token with urn:mas:admin is an admin API credential of its own.
+    admin_personal = requests.post(
+        base + "/personal-sessions",
+        json={"actor_user_id": user_id, "human_name": "opal admin", "scope": "urn:mas:admin"},
+        headers=headers,
+        timeout=10,
+    ).json()["data"]["attributes"]["access_token"]
+    listed_by_personal = requests.get(
+        base + "/personal-sessions?filter[status]=revoked",
+        headers={"Authorization": f"Bearer {admin_personal}"},
+        timeout=10,
+    )
+    assert listed_by_personal.status_code == 200, listed_by_personal.text
+    assert [s["id"] for s in listed_by_personal.json()["data"]] == [personal_id]
+
     second = _compat_login(service, "opal", password, "ADMINDEV2").json()["access_token"]
     locked = requests.post(base + f"/users/{user_id}/lock", headers=headers, timeout=10).json()
     assert locked["data"]["attributes"]["locked_at"] is not None

@@ -247,6 +247,8 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     }),
     "/login": ("form", {"csrf": CSRF, "username": USERNAME, "password": PASSWORD}),
     "/logout": ("form", {"csrf": CSRF}),
+    "/account/personal-tokens": ("form", {"csrf": CSRF, "name": "bot", "scope": "urn:matrix:client:api:*", "expires_days": "30"}),
+    "/account/personal-tokens/<session_id>/revoke": ("form", {"csrf": CSRF}),
     "/link": ("form", {"csrf": CSRF, "code": "ABCDEF"}),
     "/consent/<grant_id>": ("form", {"csrf": CSRF, "action": "consent"}),
     "/device/<device_code_id>": ("form", {"csrf": CSRF, "action": "consent"}),

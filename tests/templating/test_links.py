@@ -63,7 +63,16 @@ LINK_TEXTS = {
     "account_management": ">Your account</a>",
     "device_management": "Manage devices",
     "upstream_login": "Continue with Example SSO",
+    "personal_tokens": "Personal access tokens</a>",
 }
+#: The optional pages this service mounts already (their links show).
+MOUNTED_PAGES = (
+    "password_registration",
+    "account_recovery",
+    "account_management",
+    "device_management",
+    "personal_tokens",
+)
 
 FEATURES_ON = {
     "account": {
@@ -153,12 +162,12 @@ class TemplateLinkTests(HumanTestCase):
 
     def test_hidden_links_are_those_without_a_page(self) -> None:
         # With every feature on in the configuration, registration and account recovery
-        # (issue 12), the account pages (issue 13) and the upstream login (issue 14) are the
-        # optional pages mounted: their links are in the renders, and none of the others' is.
+        # (issue 12), the account pages (issue 13), the upstream login (issue 14) and the
+        # personal tokens page (issue 15) are the optional pages mounted (MOUNTED_PAGES):
+        # their links are in the renders, and none of the others' is.
         routes = self.server.get_mounted_routes()
-        mounted = {"password_registration", "account_recovery", "account_management", "device_management"}
         for name, path in LINKED_PAGES.items():
-            if name in mounted:
+            if name in MOUNTED_PAGES:
                 self.assertTrue(routes.serves(path), path)
                 self.assertNotEqual(self.browse("GET", path).code, 404, path)
             elif name == "upstream_login":
@@ -169,7 +178,7 @@ class TemplateLinkTests(HumanTestCase):
                 self.assertEqual(self.browse("GET", path).code, 404, path)
         html = "\n".join(self.renders(self.server.get_templates()).values())
         for name, text in LINK_TEXTS.items():
-            if name in mounted or name == "upstream_login":
+            if name in MOUNTED_PAGES or name == "upstream_login":
                 self.assertIn(text, html, name)
             else:
                 self.assertNotIn(text, html, name)
@@ -177,6 +186,7 @@ class TemplateLinkTests(HumanTestCase):
         self.assertIn('href="/account/', html)
         self.assertIn('href="/recover"', html)
         self.assertIn('href="/upstream/authorize/', html)
+        self.assertIn('href="/account/personal-tokens"', html)
 
     def with_pages(self, *names: str) -> MountedRoutes:
         """The routes mounted now, plus routes for the optional pages ``names``."""

@@ -15,24 +15,30 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import attrs
+
 from mas_twisted import __version__
 from mas_twisted.api.admin.spec import (
     FILTER_DATES,
+    MISSING,
     PAGINATION,
     ULID_REF,
     Answer,
     Body,
     Call,
     Field,
+    InvalidValue,
     JsonSchema,
     Param,
     Response,
     Route,
     filter_bool,
+    filter_datetime,
     filter_enum,
     filter_string,
     filter_ulid,
     format_datetime,
+    parse_datetime,
     parse_ulid,
     path_id,
     resource_schemas,
@@ -42,16 +48,20 @@ from mas_twisted.storage.stores.admin import (
     CompatSessionFilter,
     OAuth2SessionFilter,
     Pagination,
+    PersonalSessionFilter,
+    RegistrationTokenFilter,
     SessionDates,
     UserEmailFilter,
     UserFilter,
     UserSessionFilter,
 )
+from mas_twisted.types.registrations import UserRegistrationToken
 
 if TYPE_CHECKING:
     from mas_twisted.handlers.admin import AdminHandler
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
+    from mas_twisted.types.personal import PersonalSessionWithToken
     from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 PREFIX = "/api/admin/v1"
@@ -288,7 +298,109 @@ OAUTH2_SESSION = Kind(
     ),
     _oauth2_session,
 )
-KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION)
+
+
+def _personal_session(item: PersonalSessionWithToken) -> dict[str, Any]:
+    session = item.session
+    return {
+        "created_at": format_datetime(session.created_at),
+        "revoked_at": format_datetime(session.revoked_at),
+        "owner_user_id": session.owner_user_id,
+        "owner_client_id": session.owner_client_id,
+        "actor_user_id": session.actor_user_id,
+        "human_name": session.human_name,
+        "scope": session.scope_string,
+        "last_active_at": format_datetime(session.last_active_at),
+        "last_active_ip": session.last_active_ip,
+        "expires_at": format_datetime(item.token.expires_at) if item.token is not None else None,
+    }
+
+
+PERSONAL_SESSION = Kind(
+    "PersonalSession",
+    "personal-session",
+    "/personal-sessions",
+    _object(
+        "A personal session (session using personal access tokens)",
+        {
+            "created_at": _dt("When the session was created", nullable=False),
+            "revoked_at": _dt("When the session was revoked, if applicable"),
+            "owner_user_id": _nullable(ULID_REF, "The ID of the user who owns this session (if user-owned)"),
+            "owner_client_id": _nullable(
+                ULID_REF, "The ID of the `OAuth2` client that owns this session (if client-owned)"
+            ),
+            "actor_user_id": ULID_REF,
+            "human_name": _str("Human-readable name for the session", nullable=False),
+            "scope": _str("`OAuth2` scopes for this session", nullable=False),
+            "last_active_at": _dt("When the session was last active"),
+            "last_active_ip": _str("IP address of last activity", format="ip"),
+            "expires_at": _dt(
+                "When the current token for this session expires; null if it never does or if the"
+                " session is revoked"
+            ),
+            "access_token": _str("The actual access token (only returned on creation)"),
+        },
+        ["created_at", "actor_user_id", "human_name", "scope"],
+    ),
+    _personal_session,
+)
+
+
+@attrs.frozen
+class TokenAt:
+    """A registration token and the time its ``valid`` attribute is judged at."""
+
+    token: UserRegistrationToken
+    now: int
+
+    @property
+    def id(self) -> str:
+        return self.token.id
+
+
+def _registration_token(item: TokenAt) -> dict[str, Any]:
+    token = item.token
+    return {
+        "token": token.token,
+        "valid": token.is_valid(item.now),
+        "usage_limit": token.usage_limit,
+        "times_used": token.times_used,
+        "created_at": format_datetime(token.created_at),
+        "last_used_at": format_datetime(token.last_used_at),
+        "expires_at": format_datetime(token.expires_at),
+        "revoked_at": format_datetime(token.revoked_at),
+    }
+
+
+REGISTRATION_TOKEN = Kind(
+    "UserRegistrationToken",
+    "user-registration_token",
+    "/user-registration-tokens",
+    _object(
+        "A registration token",
+        {
+            "token": _str("The token string", nullable=False),
+            "valid": {"description": "Whether the token is valid", "type": "boolean"},
+            "usage_limit": {
+                "description": "Maximum number of times this token can be used",
+                "type": ["integer", "null"],
+                "minimum": 0,
+            },
+            "times_used": {
+                "description": "Number of times this token has been used",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "created_at": _dt("When the token was created", nullable=False),
+            "last_used_at": _dt("When the token was last used. If null, the token has never been used."),
+            "expires_at": _dt("When the token expires. If null, the token never expires."),
+            "revoked_at": _dt("When the token was revoked. If null, the token is not revoked."),
+        },
+        ["token", "valid", "times_used", "created_at"],
+    ),
+    _registration_token,
+)
+KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION, PERSONAL_SESSION, REGISTRATION_TOKEN)
 
 SITE_CONFIG_FIELDS = (
     "password_login_enabled",
@@ -307,6 +419,7 @@ SCHEMAS: dict[str, JsonSchema] = {
     "UserStatus": {"type": "string", "enum": ["active", "locked", "deactivated"]},
     "SessionStatus": {"type": "string", "enum": ["active", "finished"]},
     "OAuth2ClientKind": {"type": "string", "enum": ["dynamic", "static"]},
+    "PersonalSessionStatus": {"type": "string", "enum": ["active", "revoked"]},
     "SiteConfig": _object(
         "Some configuration values of this service",
         {
@@ -546,6 +659,169 @@ async def list_oauth2_sessions(handler: AdminHandler, call: Call) -> Answer:
     return await _list(handler, call, OAUTH2_SESSION, list_filter, OAUTH2_FILTERS)
 
 
+PERSONAL_FILTERS: tuple[Param, ...] = (
+    filter_ulid("owner_user", "owner_user", "Filter by owner user ID"),
+    filter_ulid("owner_client", "owner_client", "Filter by owner `OAuth2` client ID"),
+    filter_ulid("actor_user", "actor_user", "Filter by actor user ID"),
+    filter_string("scope", "scope", "Retrieve the items with the given scope", repeated=True),
+    filter_enum(
+        "status",
+        "status",
+        "Filter by session status",
+        "PersonalSessionStatus",
+        ("active", "revoked"),
+    ),
+    filter_datetime("expires_before", "expires_before", "Filter by access token expiry date"),
+    filter_datetime("expires_after", "expires_after", "Filter by access token expiry date"),
+    filter_bool("expires", "expires", "Filter by whether the access token has an expiry time"),
+)
+
+
+def _check_scope_filter(tokens: tuple[str, ...]) -> None:
+    from mas_twisted.api.errors import AdminApiError
+    from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
+
+    for token in tokens:
+        try:
+            valid = len(Scope.parse(token).tokens) == 1
+        except InvalidScopeFormat:
+            valid = False
+        if not valid:
+            raise AdminApiError(400, f'Invalid scope "{token}" in filter parameters') from None
+
+
+async def list_personal_sessions(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    for user_id in (p["owner_user"], p["actor_user"]):
+        if user_id is not None:
+            await handler.check_user_exists(user_id)
+    if p["owner_client"] is not None:
+        await handler.check_clients_exist((p["owner_client"],))
+    _check_scope_filter(p["scope"])
+    list_filter = PersonalSessionFilter(
+        owner_user_id=p["owner_user"],
+        owner_client_id=p["owner_client"],
+        actor_user_id=p["actor_user"],
+        scope=p["scope"],
+        status=p["status"],
+        expires_before=p["expires_before"],
+        expires_after=p["expires_after"],
+        expires=p["expires"],
+    )
+    return await _list(handler, call, PERSONAL_SESSION, list_filter, PERSONAL_FILTERS)
+
+
+def _with_token(item: PersonalSessionWithToken, token: str) -> dict[str, Any]:
+    """The single response of a session, with the token's text (creation and regeneration only)."""
+    body = PERSONAL_SESSION.single(item)
+    body["data"]["attributes"]["access_token"] = token
+    return body
+
+
+async def get_personal_session(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, PERSONAL_SESSION.single(await handler.get_personal_session(call.params["id"])))
+
+
+async def create_personal_session(handler: AdminHandler, call: Call) -> Answer:
+    body = call.body
+    item, token = await handler.create_personal_session(
+        call.caller,
+        actor_user_id=body["actor_user_id"],
+        human_name=body["human_name"],
+        scope=body["scope"],
+        expires_in=body["expires_in"],
+    )
+    return Answer(201, _with_token(item, token))
+
+
+async def revoke_personal_session(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, PERSONAL_SESSION.single(await handler.revoke_personal_session(call.params["id"])))
+
+
+async def regenerate_personal_session(handler: AdminHandler, call: Call) -> Answer:
+    item, token = await handler.regenerate_personal_session(
+        call.caller, call.params["id"], call.body["expires_in"]
+    )
+    return Answer(201, _with_token(item, token))
+
+
+REGISTRATION_TOKEN_FILTERS: tuple[Param, ...] = (
+    filter_bool("used", "used", "Retrieve tokens that have (or have not) been used at least once"),
+    filter_bool("revoked", "revoked", "Retrieve tokens that are (or are not) revoked"),
+    filter_bool("expired", "expired", "Retrieve tokens that are (or are not) expired"),
+    filter_bool(
+        "valid",
+        "valid",
+        "Retrieve tokens that are (or are not) valid: not expired, not revoked, and under their usage limit",
+    ),
+)
+
+
+async def list_registration_tokens(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    now = handler.now_ms()
+    list_filter = RegistrationTokenFilter(
+        now=now, used=p["used"], revoked=p["revoked"], expired=p["expired"], valid=p["valid"]
+    )
+    answer = await _list(handler, call, _AtNow(now), list_filter, REGISTRATION_TOKEN_FILTERS)
+    return answer
+
+
+class _AtNow(Kind):
+    """:data:`REGISTRATION_TOKEN` for a list, each token judged at ``now``."""
+
+    def __init__(self, now: int):
+        super().__init__(
+            REGISTRATION_TOKEN.name,
+            REGISTRATION_TOKEN.kind,
+            REGISTRATION_TOKEN.path[len(PREFIX) :],
+            REGISTRATION_TOKEN.schema,
+            lambda token: _registration_token(TokenAt(token, now)),
+        )
+
+
+def _token_answer(
+    handler: AdminHandler, token: UserRegistrationToken, self_link: str | None = None, status: int = 200
+) -> Answer:
+    return Answer(status, REGISTRATION_TOKEN.single(TokenAt(token, handler.now_ms()), self_link))
+
+
+def _expires_at(value: Any) -> int:
+    try:
+        return parse_datetime(value)
+    except InvalidValue:
+        raise
+    except (OverflowError, ValueError, OSError) as e:
+        raise InvalidValue(str(e)) from None
+
+
+async def get_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    return _token_answer(handler, await handler.get_registration_token(call.params["id"]))
+
+
+async def add_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    b = call.body
+    token = await handler.add_registration_token(b["token"], b["usage_limit"], b["expires_at"])
+    return _token_answer(handler, token, status=201)
+
+
+async def update_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    changes = {
+        name: call.body[name] for name in ("expires_at", "usage_limit") if call.body[name] is not MISSING
+    }
+    return _token_answer(handler, await handler.update_registration_token(call.params["id"], changes))
+
+
+async def revoke_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    token = await handler.revoke_registration_token(call.params["id"])
+    return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/revoke")
+
+
+async def unrevoke_registration_token(handler: AdminHandler, call: Call) -> Answer:
+    token = await handler.unrevoke_registration_token(call.params["id"])
+    return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/unrevoke")
+
+
 # -- single resources ------------------------------------------------------------------------------
 async def get_user(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, USER.single(await handler.get_user(call.params["id"])))
@@ -718,6 +994,91 @@ ADD_EMAIL_BODY = Body(
             extra_schema={"format": "email"},
         ),
     ),
+)
+
+
+def _uint32(value: Any) -> int:
+    if not 0 <= value <= 2**32 - 1:
+        raise InvalidValue(f"{value} is out of range")
+    return int(value)
+
+
+_EXPIRES_IN = Field(
+    "expires_in",
+    ("integer", "null"),
+    "Token expiry time in seconds. If not set, the token won't expire.",
+    extra_schema={"format": "uint32", "minimum": 0, "maximum": 2**32 - 1},
+    check=_uint32,
+)
+CREATE_PERSONAL_SESSION_BODY = Body(
+    "CreatePersonalSessionRequest",
+    "JSON payload for the `POST /api/admin/v1/personal-sessions` endpoint",
+    (
+        Field(
+            "actor_user_id",
+            ("string",),
+            "The user this session will act on behalf of",
+            required=True,
+            extra_schema={"pattern": "^[0123456789ABCDEFGHJKMNPQRSTVWXYZ]{26}$"},
+            check=parse_ulid,
+        ),
+        Field("human_name", ("string",), "Human-readable name for the session", required=True),
+        Field("scope", ("string",), "`OAuth2` scopes for this session", required=True),
+        _EXPIRES_IN,
+    ),
+)
+_USAGE_LIMIT_SCHEMA = {"minimum": 0, "maximum": 2**32 - 1}
+ADD_REGISTRATION_TOKEN_BODY = Body(
+    "AddUserRegistrationTokenRequest",
+    "JSON payload for the `POST /api/admin/v1/user-registration-tokens`",
+    (
+        Field(
+            "token",
+            ("string", "null"),
+            "The token string. If not provided, a random token will be generated.",
+        ),
+        Field(
+            "usage_limit",
+            ("integer", "null"),
+            "Maximum number of times this token can be used. If not provided, it can be used an unlimited number of times.",
+            extra_schema=_USAGE_LIMIT_SCHEMA,
+            check=_uint32,
+        ),
+        Field(
+            "expires_at",
+            ("string", "null"),
+            "When the token expires. If not provided, the token never expires.",
+            extra_schema={"format": "date-time"},
+            check=_expires_at,
+        ),
+    ),
+)
+UPDATE_REGISTRATION_TOKEN_BODY = Body(
+    "EditUserRegistrationTokenRequest",
+    "JSON payload for the `PUT /api/admin/v1/user-registration-tokens/{id}` endpoint",
+    (
+        Field(
+            "expires_at",
+            ("string", "null"),
+            "New expiration date for the token, or null to remove expiration",
+            default=MISSING,
+            extra_schema={"format": "date-time"},
+            check=_expires_at,
+        ),
+        Field(
+            "usage_limit",
+            ("integer", "null"),
+            "New usage limit for the token, or null to remove the limit",
+            default=MISSING,
+            extra_schema=_USAGE_LIMIT_SCHEMA,
+            check=_uint32,
+        ),
+    ),
+)
+REGENERATE_PERSONAL_SESSION_BODY = Body(
+    "RegeneratePersonalSessionRequest",
+    "JSON payload for the `POST /api/admin/v1/personal-sessions/{id}/regenerate` endpoint",
+    (_EXPIRES_IN,),
 )
 
 
@@ -935,5 +1296,145 @@ ROUTES: tuple[Route, ...] = (
         get_oauth2_session,
         finish_oauth2_session,
         ("listOAuth2Sessions", "getOAuth2Session", "finishOAuth2Session"),
+    ),
+    Route(
+        "GET",
+        PERSONAL_SESSION.path,
+        "listPersonalSessions",
+        "List personal sessions",
+        "personal-session",
+        list_personal_sessions,
+        (_list_ok(PERSONAL_SESSION, "personal sessions"), _not_found("A user or client of the filters")),
+        params=PAGINATION + PERSONAL_FILTERS,
+    ),
+    Route(
+        "POST",
+        PERSONAL_SESSION.path,
+        "createPersonalSession",
+        "Create a new personal session with personal access token",
+        "personal-session",
+        create_personal_session,
+        (
+            Response(
+                201,
+                "Personal session and personal access token were created",
+                "SingleResponse_for_PersonalSession",
+            ),
+            Response(400, "Invalid scope provided"),
+            _not_found("User"),
+            Response(410, "The user is deactivated"),
+            Response(503, "The homeserver could not create a device of the scope"),
+        ),
+        body=CREATE_PERSONAL_SESSION_BODY,
+    ),
+    Route(
+        "GET",
+        f"{PERSONAL_SESSION.path}/{{id}}",
+        "getPersonalSession",
+        "Get a personal session",
+        "personal-session",
+        get_personal_session,
+        (_ok(PERSONAL_SESSION, "Personal session details"), _not_found("Personal session")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        f"{PERSONAL_SESSION.path}/{{id}}/revoke",
+        "revokePersonalSession",
+        "Revoke a personal session",
+        "personal-session",
+        revoke_personal_session,
+        (
+            _ok(PERSONAL_SESSION, "Personal session was revoked"),
+            _not_found("Personal session"),
+            Response(409, "Personal session already revoked"),
+        ),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        f"{PERSONAL_SESSION.path}/{{id}}/regenerate",
+        "regeneratePersonalSession",
+        "Regenerate a personal session by replacing its personal access token",
+        "personal-session",
+        regenerate_personal_session,
+        (
+            Response(
+                201,
+                "Personal session was regenerated and a personal access token was created",
+                "SingleResponse_for_PersonalSession",
+            ),
+            Response(403, "The session belongs to another owner"),
+            _not_found("Personal session"),
+            Response(422, "The session is revoked"),
+        ),
+        params=(_ID,),
+        body=REGENERATE_PERSONAL_SESSION_BODY,
+    ),
+    Route(
+        "GET",
+        REGISTRATION_TOKEN.path,
+        "listUserRegistrationTokens",
+        "List user registration tokens",
+        "user-registration-token",
+        list_registration_tokens,
+        (_list_ok(REGISTRATION_TOKEN, "registration tokens"),),
+        params=PAGINATION + REGISTRATION_TOKEN_FILTERS,
+    ),
+    Route(
+        "POST",
+        REGISTRATION_TOKEN.path,
+        "addUserRegistrationToken",
+        "Create a new user registration token",
+        "user-registration-token",
+        add_registration_token,
+        (
+            Response(
+                201, "A new user registration token was created", "SingleResponse_for_UserRegistrationToken"
+            ),
+            Response(409, "A token with the same string already exists"),
+        ),
+        body=ADD_REGISTRATION_TOKEN_BODY,
+    ),
+    Route(
+        "GET",
+        f"{REGISTRATION_TOKEN.path}/{{id}}",
+        "getUserRegistrationToken",
+        "Get a user registration token",
+        "user-registration-token",
+        get_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was found"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "PUT",
+        f"{REGISTRATION_TOKEN.path}/{{id}}",
+        "updateUserRegistrationToken",
+        "Update a user registration token",
+        "user-registration-token",
+        update_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was updated"), _not_found("Registration token")),
+        params=(_ID,),
+        body=UPDATE_REGISTRATION_TOKEN_BODY,
+    ),
+    Route(
+        "POST",
+        f"{REGISTRATION_TOKEN.path}/{{id}}/revoke",
+        "revokeUserRegistrationToken",
+        "Revoke a user registration token",
+        "user-registration-token",
+        revoke_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was revoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        f"{REGISTRATION_TOKEN.path}/{{id}}/unrevoke",
+        "unrevokeUserRegistrationToken",
+        "Unrevoke a user registration token",
+        "user-registration-token",
+        unrevoke_registration_token,
+        (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
     ),
 )

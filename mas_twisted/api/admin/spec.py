@@ -234,6 +234,16 @@ FILTER_DATES: tuple[Param, ...] = (
 
 
 # -- bodies -----------------------------------------------------------------------------------
+class _Missing:
+    """The default of a body member whose absence differs from ``null`` (a ``PUT`` that leaves
+    a value as it is, MAS's ``Option<Option<T>>``)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
@@ -261,7 +271,7 @@ class Field:
         out: JsonSchema = {"description": self.description}
         out["type"] = self.types[0] if len(self.types) == 1 else list(self.types)
         out.update(self.extra_schema)
-        if not self.required and self.default is not None:
+        if not self.required and self.default is not None and self.default is not MISSING:
             out["default"] = self.default
         return out
 

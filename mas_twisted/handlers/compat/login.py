@@ -384,8 +384,13 @@ class CompatLoginHandler(CompatHandlerBase):
             s for s in oauth2_sessions if not any(device_id_from_scope_token(t) == device_id for t in s.scope)
         ]
         replaced = len(compat_sessions) - len(kept_compat) + len(oauth2_sessions) - len(kept_oauth2)
+        # MAS's ``count_user_sessions_for_limiting``: the user's own personal sessions count too.
+        personal = await stores.personal_sessions.count_active_self_owned_personal_sessions(user.id)
         counts = SessionCounts(
-            total=len(kept_compat) + len(kept_oauth2), oauth2=len(kept_oauth2), compat=len(kept_compat)
+            total=len(kept_compat) + len(kept_oauth2) + personal,
+            oauth2=len(kept_oauth2),
+            compat=len(kept_compat),
+            personal=personal,
         )
         result = self._server.get_policy().evaluate_compat_login(
             user=user,

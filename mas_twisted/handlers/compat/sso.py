@@ -220,10 +220,14 @@ class CompatSsoHandler:
 
     async def session_counts(self, user: User) -> SessionCounts:
         """The user's active sessions, as the session-limit policy counts them (MAS's
-        ``count_user_sessions_for_limiting``: OAuth 2.0 and compatibility sessions)."""
+        ``count_user_sessions_for_limiting``: OAuth 2.0, compatibility and the user's own personal
+        sessions)."""
         oauth2 = await self._stores.oauth2_sessions.count_active_oauth2_sessions_for_user(user.id)
         compat = await self._stores.compat_sessions.count_active_compat_sessions_for_user(user.id)
-        return SessionCounts(total=oauth2 + compat, oauth2=oauth2, compat=compat)
+        personal = await self._stores.personal_sessions.count_active_self_owned_personal_sessions(user.id)
+        return SessionCounts(
+            total=oauth2 + compat + personal, oauth2=oauth2, compat=compat, personal=personal
+        )
 
     async def _evaluate(
         self, login: CompatSsoLogin, session: BrowserSession, requester: Requester

@@ -23,8 +23,14 @@ import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.stores.personal_sessions import (
+    SESSION_WITH_TOKEN_FROM,
+    SESSION_WITH_TOKEN_SELECT,
+    session_with_token_from_row,
+)
 from mas_twisted.types.compat import CompatSession
 from mas_twisted.types.oauth2 import OAuth2Session
+from mas_twisted.types.registrations import UserRegistrationToken
 from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 T = TypeVar("T")
@@ -288,6 +294,78 @@ class OAuth2SessionFilter:
         return q
 
 
+@attrs.frozen
+class PersonalSessionFilter:
+    """``GET /personal-sessions`` (MAS's ``PersonalSessionFilter``); the expiry filters look at
+    the session's token that is not revoked; a revoked session has none, so it has no expiry
+    (``expires=false`` matches it, the date filters never do), as MAS's ``LEFT JOIN`` gives."""
+
+    owner_user_id: str | None = None
+    owner_client_id: str | None = None
+    actor_user_id: str | None = None
+    #: Sessions whose scope has every one of these tokens.
+    scope: tuple[str, ...] = ()
+    #: ``active`` or ``revoked``.
+    status: str | None = None
+    expires_before: int | None = None
+    expires_after: int | None = None
+    #: Whether the token has an expiry at all.
+    expires: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query(SESSION_WITH_TOKEN_FROM, "s.personal_session_id")
+        if self.owner_user_id is not None:
+            q.add("s.owner_user_id = ?", self.owner_user_id)
+        if self.owner_client_id is not None:
+            q.add("s.owner_oauth2_client_id = ?", self.owner_client_id)
+        if self.actor_user_id is not None:
+            q.add("s.actor_user_id = ?", self.actor_user_id)
+        for token in self.scope:
+            q.add("s.scope_list LIKE ? ESCAPE '\\'", f"%{_like_escape(json.dumps(token))}%")
+        if self.status == "active":
+            q.add("s.revoked_at IS NULL")
+        elif self.status == "revoked":
+            q.add("s.revoked_at IS NOT NULL")
+        if self.expires_before is not None:
+            q.add("t.expires_at < ?", self.expires_before)
+        if self.expires_after is not None:
+            q.add("t.expires_at > ?", self.expires_after)
+        if self.expires is True:
+            q.add("t.expires_at IS NOT NULL")
+        elif self.expires is False:
+            q.add("t.expires_at IS NULL")
+        return q
+
+
+@attrs.frozen
+class RegistrationTokenFilter:
+    """``GET /user-registration-tokens`` (MAS's ``UserRegistrationTokenFilter``), at ``now``
+    (epoch milliseconds): a token expires at ``expires_at``, as registration checks it."""
+
+    now: int
+    used: bool | None = None
+    revoked: bool | None = None
+    expired: bool | None = None
+    valid: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("user_registration_tokens r", "r.user_registration_token_id")
+        if self.used is not None:
+            q.add("r.times_used > 0" if self.used else "r.times_used = 0")
+        if self.revoked is not None:
+            q.add("r.revoked_at IS NOT NULL" if self.revoked else "r.revoked_at IS NULL")
+        expired = "(r.expires_at IS NOT NULL AND r.expires_at <= ?)"
+        if self.expired is not None:
+            q.add(expired if self.expired else f"NOT {expired}", self.now)
+        if self.valid is not None:
+            valid = (
+                "(r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > ?)"
+                " AND (r.usage_limit IS NULL OR r.times_used < r.usage_limit))"
+            )
+            q.add(valid if self.valid else f"NOT {valid}", self.now)
+        return q
+
+
 _USER_SELECT = ", ".join(f"u.{c}" for c in User.COLUMNS)
 _EMAIL_SELECT = ", ".join(f"e.{c}" for c in UserEmail.COLUMNS)
 _USER_SESSION_SELECT = ", ".join(f"s.{c}" for c in BrowserSession.COLUMNS) + ", " + _USER_SELECT
@@ -306,9 +384,22 @@ _LISTS: dict[type, tuple[str, Callable[[Sequence[Any]], Any]]] = {
     UserSessionFilter: (_USER_SESSION_SELECT, _browser_session),
     CompatSessionFilter: (_COMPAT_SELECT, CompatSession.from_row),
     OAuth2SessionFilter: (_OAUTH2_SELECT, OAuth2Session.from_row),
+    PersonalSessionFilter: (SESSION_WITH_TOKEN_SELECT, session_with_token_from_row),
+    RegistrationTokenFilter: (
+        ", ".join(f"r.{c}" for c in UserRegistrationToken.COLUMNS),
+        UserRegistrationToken.from_row,
+    ),
 }
 
-AnyFilter = UserFilter | UserEmailFilter | UserSessionFilter | CompatSessionFilter | OAuth2SessionFilter
+AnyFilter = (
+    UserFilter
+    | UserEmailFilter
+    | UserSessionFilter
+    | CompatSessionFilter
+    | OAuth2SessionFilter
+    | PersonalSessionFilter
+    | RegistrationTokenFilter
+)
 
 
 class AdminListStore(SQLBaseStore):

@@ -175,6 +175,50 @@ class UserRegistrationStore(SQLBaseStore):
 
         return await self.db_pool.runInteraction("revoke_registration_token", _txn)
 
+    async def unrevoke_registration_token(self, token_id: str) -> bool:
+        """Clear the token's revocation if it is revoked; whether this did."""
+        rows = await self.db_pool.runInteraction(
+            "unrevoke_registration_token",
+            lambda txn: (
+                txn.execute(
+                    f"UPDATE {TOKENS} SET revoked_at = NULL"
+                    " WHERE user_registration_token_id = ? AND revoked_at IS NOT NULL",
+                    (token_id,),
+                ),
+                txn.rowcount,
+            )[1],
+        )
+        return rows == 1
+
+    async def add_registration_token_unless_taken(self, token: UserRegistrationToken) -> bool:
+        """Store the token unless one with the same string exists; whether it was stored."""
+
+        def _txn(txn: LoggingTransaction) -> bool:
+            txn.execute(f"SELECT 1 FROM {TOKENS} WHERE token = ?", (token.token,))
+            if txn.fetchone() is not None:
+                return False
+            DatabasePool.simple_insert_txn(txn, TOKENS, token.to_row())
+            return True
+
+        return await self.db_pool.runInteraction("add_registration_token_unless_taken", _txn)
+
+    async def update_registration_token(self, token_id: str, changes: dict[str, int | None]) -> bool:
+        """Set ``expires_at`` and/or ``usage_limit`` (``None``: remove); whether the token exists."""
+
+        def _txn(txn: LoggingTransaction) -> bool:
+            txn.execute(f"SELECT 1 FROM {TOKENS} WHERE user_registration_token_id = ?", (token_id,))
+            if txn.fetchone() is None:
+                return False
+            for column in ("expires_at", "usage_limit"):
+                if column in changes:
+                    txn.execute(
+                        f"UPDATE {TOKENS} SET {column} = ? WHERE user_registration_token_id = ?",
+                        (changes[column], token_id),
+                    )
+            return True
+
+        return await self.db_pool.runInteraction("update_registration_token", _txn)
+
     # -- registrations ---------------------------------------------------------------------
     async def get_registration(self, registration_id: str) -> UserRegistration | None:
         return await self.db_pool.runInteraction("get_registration", get_registration_txn, registration_id)

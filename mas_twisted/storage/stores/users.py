@@ -234,11 +234,13 @@ class UserStore(SQLBaseStore):
 def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: int) -> dict[str, int]:
     """Deactivate the user and end everything they had, in the caller's transaction (MAS's
     ``deactivate-user`` job, before it calls the homeserver): browser, OAuth 2.0 and
-    compatibility sessions finished (their tokens revoked), email addresses removed. What was ended, by kind.
+    compatibility sessions finished and personal sessions acting as them revoked (their tokens
+    revoked), email addresses removed. What was ended, by kind.
     """
     from mas_twisted.storage.stores.browser_sessions import finish_browser_sessions_for_user_txn
     from mas_twisted.storage.stores.compat_sessions import finish_compat_sessions_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import finish_oauth2_sessions_for_user_txn
+    from mas_twisted.storage.stores.personal_sessions import revoke_personal_sessions_of_user_txn
 
     txn.execute(
         f"UPDATE {TABLE} SET deactivated_at = ? WHERE user_id = ? AND deactivated_at IS NULL", (at, user_id)
@@ -246,20 +248,27 @@ def deactivate_user_everywhere_txn(txn: LoggingTransaction, user_id: str, at: in
     browser = finish_browser_sessions_for_user_txn(txn, user_id, at)
     oauth2 = finish_oauth2_sessions_for_user_txn(txn, user_id, at)
     compat = finish_compat_sessions_for_user_txn(txn, user_id, at)
+    personal = revoke_personal_sessions_of_user_txn(txn, user_id, at)
     txn.execute("DELETE FROM user_emails WHERE user_id = ?", (user_id,))
     emails = txn.rowcount
     return {
         "browser_sessions": browser,
         "oauth2_sessions": oauth2,
         "compat_sessions": compat,
+        "personal_sessions": personal,
         "emails": emails,
     }
 
 
 def active_device_ids_txn(txn: LoggingTransaction, user_id: str) -> set[str]:
-    """The devices of the user's valid OAuth 2.0 sessions (device scopes) and compatibility
-    sessions."""
+    """The devices of the user's valid OAuth 2.0 and personal sessions (device scopes) and
+    compatibility sessions."""
     from mas_twisted.storage.stores.compat_sessions import active_compat_device_ids_for_user_txn
     from mas_twisted.storage.stores.oauth2_sessions import active_device_ids_for_user_txn
+    from mas_twisted.storage.stores.personal_sessions import active_personal_device_ids_for_user_txn
 
-    return active_device_ids_for_user_txn(txn, user_id) | active_compat_device_ids_for_user_txn(txn, user_id)
+    return (
+        active_device_ids_for_user_txn(txn, user_id)
+        | active_compat_device_ids_for_user_txn(txn, user_id)
+        | active_personal_device_ids_for_user_txn(txn, user_id)
+    )

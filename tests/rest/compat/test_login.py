@@ -423,6 +423,43 @@ class PasswordLoginErrorsTestCase(CompatTestCase):
         channel = self.password_login(device_id="DEVICE0001")
         self.assertEqual(channel.code, 200, channel.body)
 
+    @override_config({"experimental": {"session_limit": {"soft_limit": 1, "hard_limit": 2}}})
+    def test_own_personal_sessions_count_towards_the_limit(self) -> None:
+        from mas_twisted.oauth2.scope import Scope
+
+        self.start_session(device_id="DEVICE0001")
+        personal = self.server.get_personal_session_handler()
+        mine, _ = self.get_success(
+            personal.issue(
+                owner_user_id=self.alice.id,
+                owner_client_id=None,
+                actor_user_id=self.alice.id,
+                human_name="mine",
+                scope=Scope(["urn:matrix:client:api:*"]),
+                expires_in=None,
+            )
+        )
+        self.assert_refused(
+            {"type": "m.login.password", "user": "alice", "password": PASSWORD},
+            403,
+            "M_FORBIDDEN",
+            "You have reached your hard device limit. Please visit your account page to sign some out.",
+        )
+        # One an administrator's client owns does not count (MAS counts only the user's own).
+        self.get_success(personal.revoke(mine.id))
+        client = self.factory.client(grant_types=("client_credentials",))
+        self.get_success(
+            personal.issue(
+                owner_user_id=None,
+                owner_client_id=client.id,
+                actor_user_id=self.alice.id,
+                human_name="admin-made",
+                scope=Scope(["urn:matrix:client:api:*"]),
+                expires_in=None,
+            )
+        )
+        self.assertEqual(self.password_login(device_id="DEVICE0002").code, 200)
+
     @override_config(
         {
             "experimental": {
