@@ -16,7 +16,7 @@ UTF-8, NUL characters and oversized bodies with the HTML 400 (413) page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from twisted.web.iweb import IRequest
 
@@ -45,10 +45,32 @@ def query_params(request: IRequest, *, single: Collection[str] = ()) -> dict[str
     return all_values(read_query(request, single=single))
 
 
-def form_params(request: IRequest, *, single: Collection[str] = ()) -> dict[str, list[str]]:
-    """The fields of an ``application/x-www-form-urlencoded`` body (empty for anything else);
-    those in ``single`` may not repeat."""
-    return all_values(read_form(request, single=single) or ())
+class _AllBut(Collection[str]):
+    """Every name except those given (for :func:`form_params`'s default)."""
+
+    def __init__(self, excluded: Collection[str]):
+        self._excluded = frozenset(excluded)
+
+    def __contains__(self, name: object) -> bool:
+        return name not in self._excluded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def form_params(
+    request: IRequest, *, single: Collection[str] | None = None, multi: Collection[str] = ()
+) -> dict[str, list[str]]:
+    """The fields of an ``application/x-www-form-urlencoded`` body (empty for anything else).
+
+    The forms of our pages send each field once: a repeated field is refused (issue 11, a
+    parameter meant once given twice), except those in ``multi`` (a list of checkboxes) or,
+    when ``single`` is given, any not in it."""
+    names = single if single is not None else _AllBut(multi)
+    return all_values(read_form(request, single=names) or ())
 
 
 def first(params: Params, name: str) -> str | None:

@@ -47,6 +47,21 @@ class LoginPageTests(HumanTestCase):
         self.assertEqual(again.code, 303)
         self.assertEqual(again.location, "/")
 
+    def test_a_repeated_field_is_refused(self) -> None:
+        """Our forms send each field once; a second username or password (which one would
+        count?) is a 400 page, and nobody is signed in (issue 11)."""
+        self.factory.user()
+        page = self.browse("GET", "/login")
+        for form in (
+            [("csrf", csrf_from(page)), ("username", "alice"), ("username", "bob"), ("password", PASSWORD)],
+            [("csrf", csrf_from(page)), ("username", "alice"), ("password", "x"), ("password", PASSWORD)],
+        ):
+            channel = self.browse("POST", "/login", form=form)
+            self.assertEqual(channel.code, 400, channel)
+            self.assertIn("text/html", channel.content_type)
+            self.assertEqual(self.count_rows("user_sessions"), 0)
+        self.assertEqual(self.login("alice", PASSWORD).code, 303)
+
     def test_session_records_the_client(self) -> None:
         user = self.factory.user()
         self.login("alice", PASSWORD, client_ip="198.51.100.7")
