@@ -112,6 +112,12 @@ def infer_client_ip(
     return str(chain[0]) if chain else None
 
 
+#: No resource reads a body longer than 256 KiB (``rest/_parse.py``'s limits, the largest being
+#: dynamic client registration's): a body past this is neither held in memory nor spooled to a
+#: temporary file, however long its sender keeps sending; the resource answers 413.
+MAX_BODY_KEPT = 1024 * 1024
+
+
 class ListenerRequest(Request):
     """A request on one of the service's listeners.
 
@@ -132,6 +138,23 @@ class ListenerRequest(Request):
         self.proxy_protocol: bool = bool(getattr(site, "proxy_protocol", False))
         reactor = getattr(site, "reactor", None)
         self.started_at: float = reactor.seconds() if reactor is not None else 0.0
+
+    def gotLength(self, length: int | None) -> None:
+        """Twisted's ``Request`` is about to receive a body of ``length`` bytes (``None``:
+        chunked). One announced longer than any resource takes is not kept at all."""
+        super().gotLength(length)
+        self._body_received = 0
+        self.body_too_large: bool = length is not None and length > MAX_BODY_KEPT
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Keep the body up to :data:`MAX_BODY_KEPT` bytes; past that (a chunked body, or one
+        longer than announced), drop it: ``read_body`` then answers 413."""
+        self._body_received = getattr(self, "_body_received", 0) + len(data)
+        if self._body_received > MAX_BODY_KEPT:
+            self.body_too_large = True
+        if getattr(self, "body_too_large", False):
+            return
+        super().handleContentChunk(data)
 
     def _peer_ip(self) -> str | None:
         if isinstance(self.client, (IPv4Address, IPv6Address)):

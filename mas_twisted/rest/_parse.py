@@ -223,6 +223,9 @@ def read_body(request: IRequest, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
     declared = request.getHeader(b"Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
         raise too_large
+    if getattr(request, "body_too_large", False):
+        # The listener stopped keeping a body longer than any resource takes.
+        raise too_large
     content = request.content
     if content is None:
         return b""
