@@ -5,8 +5,8 @@ is off.
 
 Request:  GET /login/two-factor?kind=…&id=…
 Response: 200 the code form, when the ``two-factor-login`` cookie (sealed, 5 minutes, set by
-          ``POST /login`` once the password matched) names a user; else 303 to ``/login``
-          with the post-auth action.
+          ``POST /login`` once the password matched) names a user whose password is still the
+          one checked; else 303 to ``/login`` with the post-auth action.
 Request:  POST /login/two-factor?kind=…&id=…  (form: csrf, code)
 Response: 303 to the post-auth action with the ``session`` cookie set, once ``code`` is a
           TOTP code of the current step ±1 that was not used before, or an unused recovery
@@ -111,9 +111,16 @@ class TwoFactorResource:
         if int(self._clock.time()) >= expires:
             logger.info("The pending two-factor login of %s expired", user_id)
             return None
-        user = await self.server.get_stores().users.get_user(user_id)
+        stores = self.server.get_stores()
+        user = await stores.users.get_user(user_id)
         if user is None:
             return None
+        if password_id is not None:
+            # A password changed meanwhile (recovery, another session) voids the check.
+            current = await stores.user_passwords.get_active_user_password(user_id)
+            if current is None or current.id != password_id:
+                logger.info("The pending two-factor login of %s was for a replaced password", user_id)
+                return None
         return user, password_id
 
     @app.route(urls.LOGIN_SECOND_FACTOR, methods=["GET"])

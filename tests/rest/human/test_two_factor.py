@@ -13,6 +13,7 @@ from typing import Any
 import pyotp
 
 from mas_twisted.rest._cookies import SESSION_COOKIE
+from mas_twisted.types.users import UserPassword
 from tests.rest.human._base import HumanTestCase, csrf_from
 
 PASSWORD = "correct horse battery staple"
@@ -199,6 +200,24 @@ class TwoFactorTests(HumanTestCase):
         self.sign_out()
         self.password_step()
         self.reactor.advance(301)
+        page = self.browse("GET", STEP)
+        self.assertEqual(page.code, 303)
+        self.assertEqual(page.location, "/login")
+
+    def test_pending_login_void_once_the_password_changes(self) -> None:
+        self.enrol()
+        self.sign_out()
+        self.password_step()
+        self.assertEqual(self.browse("GET", STEP).code, 200)
+        # A new password (as recovery or another session sets it).
+        new = UserPassword(
+            id=self.factory.ids.ulid(),
+            user_id=self.alice.id,
+            hashed_password="$argon2id$not-checked-here",
+            version=1,
+            created_at=self.clock.time_msec(),
+        )
+        self.get_success(self.server.get_stores().user_passwords.add_user_password(new))
         page = self.browse("GET", STEP)
         self.assertEqual(page.code, 303)
         self.assertEqual(page.location, "/login")
