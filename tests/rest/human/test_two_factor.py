@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pyotp
 
@@ -40,6 +41,7 @@ class TwoFactorTests(HumanTestCase):
     def default_config(self) -> dict[str, Any]:
         config = super().default_config()
         config.update(MFA_ON)
+        config["http"]["listeners"][0]["resources"].append({"name": "compat"})
         return config
 
     def setUp(self) -> None:
@@ -194,6 +196,28 @@ class TwoFactorTests(HumanTestCase):
         self.assertEqual(channel.location, STEP + query)
         done = self.submit_code(self.code_at(secret, self.last_used_step() + 1), query)
         self.assertEqual(done.location, "/account/password/change")
+
+    def test_compat_sso_login_goes_through_the_second_factor(self) -> None:
+        secret, _ = self.enrol()
+        self.sign_out()
+        app = "https://app.example.com/cb"
+        started = self.browse(
+            "GET", f"/_matrix/client/v3/login/sso/redirect?redirectUrl={quote(app, safe='')}"
+        )
+        self.assertEqual(started.code, 303, started.text_body)
+        complete = urlsplit(started.location).path
+        self.assertTrue(complete.startswith("/complete-compat-sso/"), started.location)
+        to_login = self.browse("GET", complete)
+        self.assertEqual(urlsplit(to_login.location).path, "/login")
+        query = "?" + urlsplit(to_login.location).query
+        self.assertEqual(self.password_step(query).location, STEP + query)
+        done = self.submit_code(self.code_at(secret, self.last_used_step() + 1), query)
+        self.assertEqual(done.location, complete)
+        page = self.browse("GET", complete)
+        self.assertEqual(page.code, 200, page.text_body)
+        fulfilled = self.browse("POST", complete, form={"csrf": csrf_from(page)})
+        self.assertEqual(fulfilled.code, 303, fulfilled.text_body)
+        self.assertTrue(fulfilled.location.startswith(app + "?loginToken="), fulfilled.location)
 
     def test_pending_login_expires(self) -> None:
         secret, _ = self.enrol()
