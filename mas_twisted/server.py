@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.id_token import IdTokenSigner
     from mas_twisted.handlers.introspection import IntrospectionHandler
     from mas_twisted.handlers.login import LoginHandler
+    from mas_twisted.handlers.mfa import MfaHandler
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
     from mas_twisted.handlers.personal_tokens import PersonalTokensHandler
@@ -313,6 +314,13 @@ class MasServer:
         from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
 
         return PersonalSessionHandler(self)
+
+    @cache_in_self
+    def get_mfa_handler(self) -> MfaHandler:
+        """The TOTP second factor and recovery codes (``experimental.mfa``)."""
+        from mas_twisted.handlers.mfa import MfaHandler
+
+        return MfaHandler(self)
 
     @cache_in_self
     def get_personal_tokens_handler(self) -> PersonalTokensHandler:

@@ -57,6 +57,8 @@ OAUTH2_AUTHORIZATION = "/authorize"
 INDEX = "/"
 LOGIN = "/login"
 LOGOUT = "/logout"
+#: The second step of a password login for a user with a second factor (``experimental.mfa``).
+LOGIN_SECOND_FACTOR = "/login/two-factor"
 #: OpenID Connect RP-Initiated Logout 1.0 (ours: MAS has no end-session endpoint).
 OIDC_END_SESSION = "/oauth2/end_session"
 REGISTER = "/register"
@@ -77,6 +79,8 @@ ACCOUNT_EMAIL_IN_USE = "/account/emails/<id>/in-use"
 ACCOUNT_PASSWORD_CHANGE = "/account/password/change"
 ACCOUNT_RESET_CROSS_SIGNING = "/account/reset-cross-signing"
 ACCOUNT_PLAN = "/account/plan"
+#: The "Two-factor" tab: TOTP enrolment, recovery codes, removal (``experimental.mfa``).
+ACCOUNT_TWO_FACTOR = "/account/two-factor"
 #: Not a route of MAS (its SPA deactivates from a dialog of the profile page): the page and
 #: form that deactivate the account without JavaScript.
 ACCOUNT_DEACTIVATE = "/account/deactivate"

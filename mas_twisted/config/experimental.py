@@ -10,6 +10,14 @@ passed through to the account page untouched; ``session_limit`` {``soft_limit``,
 ``hard_limit`` (positive, hard ≥ soft), ``max_session_threshold`` (optional, positive),
 ``dangerous_hard_limit_eviction`` (default false; needs hard_limit ≥ 2)} caps the number of
 sessions per user.
+
+``mfa`` is ours (MAS 1.22 has no second factor; issue 18): {``enabled`` (default false) shows
+the account page's "Two-factor" tab and asks users who enrolled for a TOTP code after their
+password; ``totp_issuer`` (default: the homeserver name) is the issuer an authenticator app
+shows; ``require`` (``none``, ``admins`` or ``all``; default ``none``) is read and kept for
+later work and enforces nothing yet; ``allow_compat_password_login`` (default false) lets
+users with a second factor keep using ``m.login.password`` on the compatibility ``/login``,
+which otherwise refuses them (M_FORBIDDEN) because it cannot ask for the code}.
 """
 
 from __future__ import annotations
@@ -93,6 +101,30 @@ class SessionLimit:
         return limit
 
 
+MFA_REQUIRE_CHOICES = ("none", "admins", "all")
+
+
+@attrs.frozen
+class MfaConfig:
+    """``experimental.mfa``."""
+
+    enabled: bool = False
+    #: The issuer shown by authenticator apps; ``None`` means the homeserver's name.
+    totp_issuer: str | None = None
+    #: Who must enrol (not enforced yet: read so that configs can say it).
+    require: str = "none"
+    allow_compat_password_login: bool = False
+
+    @classmethod
+    def parse(cls, r: Reader) -> MfaConfig:
+        return cls(
+            enabled=r.bool("enabled", False),
+            totp_issuer=r.str("totp_issuer", None, allow_empty=False),
+            require=r.enum("require", MFA_REQUIRE_CHOICES, "none"),
+            allow_compat_password_login=r.bool("allow_compat_password_login", False),
+        )
+
+
 class ExperimentalConfig(Config):
     """``config.experimental``."""
 
@@ -105,6 +137,8 @@ class ExperimentalConfig(Config):
     inactive_session_expiration: InactiveSessionExpiration | None
     plan_management_iframe_uri: str | None
     session_limit: SessionLimit | None
+    #: The TOTP second factor (ours; off unless configured).
+    mfa: MfaConfig
 
     def read_config(self, r: Reader, raw: JsonDict) -> None:
         self.access_token_ttl = _documented_range(
@@ -128,6 +162,7 @@ class ExperimentalConfig(Config):
         )
         self.plan_management_iframe_uri = r.str("plan_management_iframe_uri")
         self.session_limit = SessionLimit.parse(r.child("session_limit")) if r.has("session_limit") else None
+        self.mfa = MfaConfig.parse(r.child("mfa")) if r.has("mfa") else MfaConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """What differs from MAS's defaults (MAS skips default lifetimes and unset features)."""
@@ -143,6 +178,8 @@ class ExperimentalConfig(Config):
         if self.session_limit is not None:
             # MAS prints max_session_threshold even when unset (as null).
             out["session_limit"] = attrs.asdict(self.session_limit)
+        if self.mfa != MfaConfig():
+            out["mfa"] = {k: v for k, v in attrs.asdict(self.mfa).items() if v is not None}
         return out
 
     def is_default(self) -> bool:
@@ -170,4 +207,14 @@ class ExperimentalConfig(Config):
 #    expire_compat_sessions: true
 #    expire_oauth_sessions: true
 #    expire_user_sessions: true
+#  # A TOTP second factor (ours, not in MAS): users enrol on the account page's
+#  # "Two-factor" tab and are then asked for a code after their password.
+#  mfa:
+#    enabled: false
+#    # The issuer authenticator apps show (default: the homeserver's name).
+#    #totp_issuer: example.com
+#    # Who must enrol: none, admins or all (read, not enforced yet).
+#    require: none
+#    # Let enrolled users keep using m.login.password on the compatibility /login.
+#    allow_compat_password_login: false
 """

@@ -62,6 +62,9 @@ class LoginOutcome(str, enum.Enum):
     RATE_LIMITED = "rate_limit_exceeded"
     LOCKED = "locked"
     DEACTIVATED = "deactivated"
+    #: The password matched, but the user has a confirmed second factor (``experimental.mfa``):
+    #: no session yet, the login page asks for a code.
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
 
 
 @attrs.frozen
@@ -71,6 +74,8 @@ class LoginResult:
     user: User | None = None
     #: The new browser session, on success.
     session: BrowserSession | None = None
+    #: The password that matched, for ``SECOND_FACTOR_REQUIRED``.
+    user_password_id: str | None = None
 
 
 def localpart_of(mxid: str, server_name: str) -> str | None:
@@ -253,6 +258,16 @@ class LoginHandler:
                 user.id,
                 current.version,
                 version,
+            )
+
+        if await self._server.get_mfa_handler().requires_second_factor(user):
+            # No session until the second factor: the re-hash is kept now (the password did
+            # match), and the login page asks for a code.
+            if upgraded is not None:
+                await self._stores.user_passwords.add_user_password(upgraded)
+            logger.info("User %s passed the password check; a second factor is required", user.id)
+            return LoginResult(
+                LoginOutcome.SECOND_FACTOR_REQUIRED, user=user, user_password_id=used_password.id
             )
 
         session = BrowserSession(

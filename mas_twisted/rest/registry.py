@@ -46,6 +46,7 @@ from mas_twisted.rest.human.logout import LogoutResource
 from mas_twisted.rest.human.personal_tokens import PersonalTokensResource
 from mas_twisted.rest.human.recovery import AccountRecoveryFinishResource, AccountRecoveryResource
 from mas_twisted.rest.human.register import RegisterResource
+from mas_twisted.rest.human.two_factor import TwoFactorResource
 from mas_twisted.rest.human.upstream import UpstreamBackchannelLogoutResource, UpstreamOAuth2Resource
 from mas_twisted.rest.metrics import MetricsResource
 from mas_twisted.rest.oauth2.device import DeviceAuthorizationResource
@@ -83,6 +84,7 @@ RESOURCE_CLASSES: dict[str, tuple[type, ...]] = {
         UpstreamOAuth2Resource,
         UpstreamBackchannelLogoutResource,
         PersonalTokensResource,
+        TwoFactorResource,
     ),
     "graphql": (),
     "oauth": (

@@ -52,6 +52,7 @@ from mas_twisted.templating.context import (
     AccountProfileContext,
     AccountSessionContext,
     AccountSessionsContext,
+    AccountTwoFactorContext,
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
@@ -63,6 +64,7 @@ from mas_twisted.templating.context import (
     FormPostContext,
     IndexContext,
     LoginContext,
+    LoginSecondFactorContext,
     MatrixUser,
     NotFoundContext,
     PageContext,
@@ -111,6 +113,8 @@ __all__ = [
     "AccountInactiveContext",
     "AccountNavEntry",
     "AccountPasswordContext",
+    "AccountTwoFactorContext",
+    "LoginSecondFactorContext",
     "AccountPlanContext",
     "AccountProfileContext",
     "AccountSessionContext",
@@ -327,6 +331,12 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_account_session(self, ctx: AccountSessionContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_two_factor(self, ctx: AccountTwoFactorContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_login_second_factor(self, ctx: LoginSecondFactorContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_account_password(self, ctx: AccountPasswordContext) -> str:

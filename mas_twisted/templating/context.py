@@ -569,6 +569,7 @@ ACCOUNT_NAV: tuple[AccountNavEntry, ...] = (
     AccountNavEntry("password", "Password", urls.ACCOUNT_PASSWORD_CHANGE, switch="password_change"),
     AccountNavEntry("plan", "Plan", urls.ACCOUNT_PLAN, switch="plan"),
     AccountNavEntry("personal_tokens", "Personal tokens", urls.ACCOUNT_PERSONAL_TOKENS),
+    AccountNavEntry("two_factor", "Two-factor", urls.ACCOUNT_TWO_FACTOR, switch="two_factor"),
 )
 
 
@@ -696,6 +697,47 @@ class AccountPasswordContext(AccountPageContext):
     changed: bool = False
     minimum_complexity: int = 3
     active: str = "password"
+
+
+@attrs.frozen
+class AccountTwoFactorContext(AccountPageContext):
+    """``pages/account/two_factor.html``: the TOTP second factor (``experimental.mfa``).
+
+    Not enrolled: a button that starts the enrolment. Enrolling (``secret`` set): the secret as
+    text, its QR code (``qr_svg``, drawn by segno on the server) and the form taking a first
+    code. Enrolled: how many recovery codes are left, the form replacing them and the form
+    removing the second factor (password and code). ``recovery_codes``: the codes just made,
+    shown this once.
+    """
+
+    TEMPLATE: ClassVar[str] = "pages/account/two_factor.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    enrolled: bool = False
+    secret: str | None = None
+    otpauth_uri: str | None = None
+    qr_svg: str | None = None
+    unused_recovery_codes: int = 0
+    recovery_codes: Sequence[str] = ()
+    #: The second factor was just removed.
+    removed: bool = False
+    form: FormState = attrs.field(factory=FormState)
+    active: str = "two_factor"
+
+
+@attrs.frozen
+class LoginSecondFactorContext(PageContext):
+    """``pages/login_two_factor.html``: the code from the authenticator app (or a recovery
+    code), asked after a correct password from a user with a second factor."""
+
+    TEMPLATE: ClassVar[str] = "pages/login_two_factor.html"
+
+    csrf_token: str
+    username: str
+    form: FormState = attrs.field(factory=FormState)
+    next: PostAuthContext | None = None
 
 
 @attrs.frozen
@@ -906,6 +948,8 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
     AccountPlanContext,
+    AccountTwoFactorContext,
+    LoginSecondFactorContext,
     RecoveryStartContext,
     RecoveryProgressContext,
     RecoveryFinishContext,

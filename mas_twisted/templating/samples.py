@@ -27,6 +27,7 @@ from mas_twisted.templating.context import (
     AccountProfileContext,
     AccountSessionContext,
     AccountSessionsContext,
+    AccountTwoFactorContext,
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
@@ -38,6 +39,7 @@ from mas_twisted.templating.context import (
     FormPostContext,
     IndexContext,
     LoginContext,
+    LoginSecondFactorContext,
     MatrixUser,
     NotFoundContext,
     PageContext,
@@ -613,6 +615,60 @@ def account_password_samples(now_ms: int, rng: random.Random) -> list[AccountPas
     ]
 
 
+_SAMPLE_QR = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="29" height="29" class="segno">'
+    '<path stroke="#000" d="M4 4.5h7m1 0h1"/></svg>'
+)
+
+
+def account_two_factor_samples(now_ms: int, rng: random.Random) -> list[AccountTwoFactorContext]:
+    user = _sample_user(now_ms, rng)
+    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    uri = f"otpauth://totp/example.com:{user.username}?secret={secret}&issuer=example.com"
+    codes = [f"{rng.randrange(10**5):05d}-{rng.randrange(10**5):05d}" for _ in range(10)]
+    base: dict[str, Any] = {"csrf_token": _SAMPLE_CSRF, "user": user, "nav": ACCOUNT_NAV}
+    return [
+        AccountTwoFactorContext(**base),
+        AccountTwoFactorContext(**base, removed=True),
+        AccountTwoFactorContext(**base, secret=secret, otpauth_uri=uri, qr_svg=_SAMPLE_QR),
+        AccountTwoFactorContext(
+            **base,
+            secret=secret,
+            otpauth_uri=uri,
+            qr_svg=_SAMPLE_QR,
+            form=FormState().with_field_error("code", "invalid_code"),
+        ),
+        AccountTwoFactorContext(**base, enrolled=True, unused_recovery_codes=10, recovery_codes=codes),
+        AccountTwoFactorContext(
+            **base,
+            enrolled=True,
+            unused_recovery_codes=3,
+            form=FormState().with_field_error("password", "wrong_password"),
+        ),
+        AccountTwoFactorContext(
+            **base, enrolled=True, form=FormState().with_form_error("rate_limit_exceeded")
+        ),
+    ]
+
+
+def login_second_factor_samples(now_ms: int, rng: random.Random) -> list[LoginSecondFactorContext]:
+    return [
+        LoginSecondFactorContext(csrf_token=_SAMPLE_CSRF, username="alice"),
+        LoginSecondFactorContext(
+            csrf_token=_SAMPLE_CSRF,
+            username="alice",
+            form=FormState().with_field_error("code", "invalid_code"),
+            next=PostAuthContext(
+                action=PostAuthAction(kind="continue_authorization_grant", id=sample_ulid(now_ms, rng)),
+                client_name="Element",
+            ),
+        ),
+        LoginSecondFactorContext(
+            csrf_token=_SAMPLE_CSRF, username="alice", form=FormState().with_form_error("rate_limit_exceeded")
+        ),
+    ]
+
+
 def account_cross_signing_samples(now_ms: int, rng: random.Random) -> list[AccountCrossSigningResetContext]:
     user = _sample_user(now_ms, rng)
     return [
@@ -783,6 +839,8 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     AccountSessionsContext: account_sessions_samples,
     AccountSessionContext: account_session_samples,
     AccountPasswordContext: account_password_samples,
+    AccountTwoFactorContext: account_two_factor_samples,
+    LoginSecondFactorContext: login_second_factor_samples,
     AccountCrossSigningResetContext: account_cross_signing_samples,
     AccountDeactivateContext: account_deactivate_samples,
     AccountPlanContext: account_plan_samples,

@@ -154,6 +154,8 @@ class BrowserSessionAuthentication(Row):
     user_password_id: str | None = None
     #: Set for a login through an upstream provider.
     upstream_oauth_authorization_session_id: str | None = None
+    #: The second factor that completed the login (``"totp"``, ``"recovery_code"``), if any.
+    second_factor: str | None = None
 
     @property
     def method(self) -> str:

@@ -11,6 +11,7 @@ import contextlib
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
@@ -124,10 +125,14 @@ def login_and_consent(service, browser: Browser, authorization_url: str) -> str:
 
 @contextlib.contextmanager
 def running_service(
-    tmp: Path, engine: str, resources: tuple[str, ...] = ("discovery", "human", "oauth", "health")
+    tmp: Path,
+    engine: str,
+    resources: tuple[str, ...] = ("discovery", "human", "oauth", "health"),
+    extra_config: dict[str, Any] | None = None,
 ):
     """``twistd mas`` on ``engine`` serving ``resources`` on one listener, with ``alice``
-    registered (password :data:`PASSWORD`); yields base, port, metadata, secret and the process."""
+    registered (password :data:`PASSWORD`); yields base, port, metadata, secret and the process.
+    ``extra_config``: top-level sections added to (replacing those of) the configuration."""
     db = PostgresDatabase() if engine == "postgres" else None
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
@@ -145,6 +150,7 @@ def running_service(
     config["matrix"]["homeserver"] = "example.test"
     # Every test logs in from 127.0.0.1; MAS's default per-IP login limit is 3 a minute.
     config["rate_limiting"] = {"login": {"per_ip": {"burst": 1000, "per_second": 100}}}
+    config.update(extra_config or {})
     proc = TwistdProcess(tmp, config).start()
     try:
         proc.wait_until(lambda: http_request("GET", "/health", port=port))

@@ -454,6 +454,8 @@ class RouteFuzzTestCase(MasTestCase):
         config["http"]["listeners"][0]["resources"] = [{"name": name} for name in ALL_RESOURCES]
         config.setdefault("passwords", {})["enabled"] = True
         config["account"] = {"password_registration_enabled": True}
+        # The two-factor pages answer 404 unless this is on: fuzz what they parse.
+        config["experimental"] = {"mfa": {"enabled": True}}
         return config
 
     def prepare(self, reactor: Any, clock: Any, server: Any) -> None:

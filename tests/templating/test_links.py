@@ -42,6 +42,7 @@ NOW_MS = 1_700_000_000_000
 _STEP_ID = "0" * 26
 PAGE_PATHS = {
     "pages/login.html": urls.LOGIN,
+    "pages/login_two_factor.html": urls.LOGIN_SECOND_FACTOR,
     "pages/register/password.html": urls.PASSWORD_REGISTER,
     "pages/register/steps/registration_token.html": urls.path_for(urls.REGISTER_TOKEN, id=_STEP_ID),
     "pages/register/steps/verify_email.html": urls.path_for(urls.REGISTER_VERIFY_EMAIL, id=_STEP_ID),
@@ -81,6 +82,8 @@ FEATURES_ON = {
         "login_with_email_allowed": True,
     },
     "branding": {"policy_uri": "https://example.com/privacy", "tos_uri": "https://example.com/tos"},
+    # The "Two-factor" tab of the account pages (its route answers 404 while this is off).
+    "experimental": {"mfa": {"enabled": True}},
 }
 
 

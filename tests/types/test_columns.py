@@ -138,6 +138,8 @@ EXPECTED_COLUMNS: dict[type, tuple[str, ...]] = {
         "created_at",
         "user_password_id",
         "upstream_oauth_authorization_session_id",
+        # Added by sql/delta/01/90_user_totp.sql (issue 18).
+        "second_factor",
     ),
     CompatSession: (
         "compat_session_id",

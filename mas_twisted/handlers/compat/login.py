@@ -13,6 +13,9 @@ issue-compatibility-token`` issues (MAS's ``crates/cli/src/commands/manage.rs``)
   ``M_LIMIT_EXCEEDED`` 429 with ``retry_after_ms``), the password, its hash upgraded to the
   current scheme (in the transaction that starts the session, so a refused login saves
   nothing);
+  with ``experimental.mfa`` on, a user with a confirmed second factor is refused
+  (``M_FORBIDDEN``: use SSO, whose browser login asks for the code) unless
+  ``experimental.mfa.allow_compat_password_login``;
 - ``m.login.token``: the ``loginToken`` of a compatibility SSO login, fulfilled at most
   30 s ago (else "Login token expired") and never exchanged, whose browser session is still
   open and whose user is valid (a locked user gets ``M_USER_LOCKED``);
@@ -80,6 +83,10 @@ logger = logging.getLogger(__name__)
 INACTIVE_SESSION_THRESHOLD_MS = 90 * 24 * 3600 * 1000
 
 POLICY_REJECTED = "Login denied by the policy enforced by this service"
+#: ``experimental.mfa``: a password alone is not enough for this account.
+SECOND_FACTOR_REQUIRED = (
+    "This account uses two-factor authentication: sign in with single sign-on (SSO) instead of a password"
+)
 HARD_LIMIT_REACHED = (
     "You have reached your hard device limit. Please visit your account page to sign some out."
 )
@@ -321,6 +328,11 @@ class CompatLoginHandler(CompatHandlerBase):
         )
         if not result.success:
             raise InvalidCredentialsError(f"wrong password for user {user.id}")
+        mfa = self._server.get_mfa_handler()
+        if not mfa.allow_compat_password_login and await mfa.requires_second_factor(user):
+            # A password alone cannot stand for both factors; SSO asks for the code.
+            logger.warning("Compat password login refused: user %s has a second factor", user.id)
+            raise ForbiddenError(SECOND_FACTOR_REQUIRED)
         upgraded = None
         if result.upgrade is not None:
             version, hashed = result.upgrade

@@ -142,6 +142,7 @@ class AccountResource:
             {
                 "password_change": self._handler.password_change_allowed,
                 "plan": self._handler.plan_management_iframe_uri is not None,
+                "two_factor": self.server.config.experimental.mfa.enabled,
             }
         )
 

@@ -43,6 +43,7 @@ from mas_twisted.rest.human._forms import (
     user_agent,
 )
 from mas_twisted.rest.human._session import load_session_or_fallback, render_account_inactive
+from mas_twisted.rest.human.two_factor import set_pending_login
 from mas_twisted.templating import FormState, LoginContext, PostAuthContext, ProviderLink, simplify_url
 from mas_twisted.urls import PostAuthAction, go_next
 
@@ -118,6 +119,15 @@ class LoginResource:
         if result.outcome in (LoginOutcome.LOCKED, LoginOutcome.DEACTIVATED):
             assert result.user is not None
             return render_account_inactive(self.server, request, result.user, action)
+        if result.outcome is LoginOutcome.SECOND_FACTOR_REQUIRED:
+            assert result.user is not None
+            set_pending_login(self.server, request, result.user.id, result.user_password_id)
+            return redirect(
+                request,
+                self._url_builder.relative(
+                    urls.LOGIN_SECOND_FACTOR, action.to_params() if action is not None else None
+                ),
+            )
         if result.outcome is not LoginOutcome.SUCCESS:
             return await self._render(request, form.with_form_error(result.outcome.value), action)
 

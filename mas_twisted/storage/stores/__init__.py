@@ -17,6 +17,7 @@ from mas_twisted.storage.stores.authorization_grants import AuthorizationGrantSt
 from mas_twisted.storage.stores.browser_sessions import BrowserSessionStore
 from mas_twisted.storage.stores.compat_sessions import COMPAT_ACCESS_TOKEN_QUERY, CompatSessionStore
 from mas_twisted.storage.stores.device_code_grants import DeviceCodeGrantStore
+from mas_twisted.storage.stores.mfa import MfaStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
 from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
 from mas_twisted.storage.stores.personal_sessions import PersonalSessionStore
@@ -58,6 +59,7 @@ class Stores:
         self.user_registrations = UserRegistrationStore(db_pool, clock)
         self.user_recovery = UserRecoveryStore(db_pool, clock)
         self.browser_sessions = BrowserSessionStore(db_pool, clock)
+        self.mfa = MfaStore(db_pool, clock)
         self.queue = QueueStore(db_pool, clock)
         self.compat_sessions = CompatSessionStore(db_pool, clock, self.introspection)
         self.personal_sessions = PersonalSessionStore(db_pool, clock)
