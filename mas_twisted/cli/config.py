@@ -10,7 +10,10 @@ MAS behaviour (``crates/cli/src/commands/config.rs``):
   connect to the mail backend"; its ``doctor`` does not). The exit status stays 0: a relay
   that is down now is not a bad configuration;
 - ``config dump [-o FILE]`` writes the merged configuration as YAML;
-- ``config generate [-o FILE]`` writes a new configuration with fresh secrets;
+- ``config generate [-o FILE] [--synapse-config FILE ...]`` writes a new configuration with
+  fresh secrets; with Synapse's configuration it carries Synapse's settings
+  (:mod:`mas_twisted.syn2mas.mas_config`) and prints the lines Synapse's configuration needs,
+  and what did not translate: on standard error, or standard output when ``-o`` is given;
 - ``config sync [--prune] [--dry-run]`` stores the static clients and upstream providers in
   the database (``--prune`` deletes the ones no longer configured; ``--dry-run`` rolls back).
 
@@ -49,6 +52,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     generate = commands.add_parser("generate", parents=[common], help="Generate a new config file")
     generate.add_argument("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output")
+    generate.add_argument(
+        "--synapse-config",
+        action="append",
+        default=[],
+        dest="synapse_config_files",
+        metavar="FILE",
+        help="Synapse's configuration to take the settings from (repeatable, merged as Synapse does)",
+    )
     generate.set_defaults(func=run_generate)
 
     sync = commands.add_parser(
@@ -132,7 +143,25 @@ def run_dump(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     from mas_twisted.config.generate import generate_config
 
-    _write(generate_config(), args.output)
+    if not args.synapse_config_files:
+        _write(generate_config(), args.output)
+        return 0
+
+    from mas_twisted.handlers.upstream_oauth2 import make_claims_environment
+    from mas_twisted.syn2mas.mas_config import generate_config_from_synapse
+
+    logger.info("Adjusting the configuration to Synapse's (%s)", ", ".join(args.synapse_config_files))
+    generated = generate_config_from_synapse(
+        args.synapse_config_files, claims_environment=make_claims_environment()
+    )
+    _write(generated.config, args.output)
+    # The operator's instructions go where the configuration does not.
+    out = sys.stdout if args.output else sys.stderr
+    out.write("\n" + generated.homeserver_lines)
+    if generated.notes:
+        out.write("\n# Not translated from Synapse's configuration (check these by hand):\n")
+        out.writelines(f"#   - {note}\n" for note in generated.notes)
+    out.flush()
     return 0
 
 

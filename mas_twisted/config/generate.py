@@ -17,6 +17,7 @@ import logging
 import random
 import secrets
 import string
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -149,13 +150,22 @@ def _secrets_section(encryption: str, keys: list[tuple[str, str, str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def generate_config(rng: random.Random | None = None) -> str:
+def generate_config(
+    rng: random.Random | None = None,
+    *,
+    sections: Mapping[str, str] | None = None,
+    header: str | None = None,
+) -> str:
     """A whole ``config.yaml`` with new secrets.
 
     Args:
         rng: source of the encryption key, key ids and Matrix secret; the signing keys
             always come from the ``cryptography`` package's own secure generator.
             Defaults to :class:`secrets.SystemRandom`.
+        sections: commented YAML replacing the default text of the sections it names
+            (``matrix``, ``passwords``, ...), in the same place of the file (what
+            ``config generate --synapse-config`` fills in from Synapse's configuration).
+        header: the comment at the top of the file, instead of the default one.
     """
     rng = rng if rng is not None else secrets.SystemRandom()
     encryption = bytes(rng.getrandbits(8) for _ in range(32)).hex()
@@ -163,25 +173,51 @@ def generate_config(rng: random.Random | None = None) -> str:
     keys = [(label, _random_string(rng, KID_LENGTH), pem) for label, pem in generate_signing_keys()]
     matrix_secret = _random_string(rng, MATRIX_SECRET_LENGTH)
 
-    # MAS's section order (RootConfig's fields).
-    parts = [
-        _HEADER,
-        ClientsConfig.generate_config_section(),
-        _http_section(),
-        _database_section(),
-        TelemetryConfig.generate_config_section(),
-        TemplatesConfig.generate_config_section(),
-        EmailConfig.generate_config_section(),
-        _secrets_section(encryption, keys),
-        PasswordsConfig.generate_config_section(),
-        MatrixConfig.generate_config_section(secret=matrix_secret),
-        PolicyConfig.generate_config_section(),
-        RateLimitingConfig.generate_config_section(),
-        UpstreamOAuth2Config.generate_config_section(),
-        BrandingConfig.generate_config_section(),
-        CaptchaConfig.generate_config_section(),
-        AccountConfig.generate_config_section(),
-        OAuthConfig.generate_config_section(),
-        ExperimentalConfig.generate_config_section(),
-    ]
+    replaced = dict(sections or {})
+    unknown = set(replaced) - set(SECTION_ORDER)
+    if unknown:
+        raise ValueError(f"no such section: {', '.join(sorted(unknown))}")
+    defaults = {
+        "clients": ClientsConfig.generate_config_section,
+        "http": _http_section,
+        "database": _database_section,
+        "telemetry": TelemetryConfig.generate_config_section,
+        "templates": TemplatesConfig.generate_config_section,
+        "email": EmailConfig.generate_config_section,
+        "secrets": lambda: _secrets_section(encryption, keys),
+        "passwords": PasswordsConfig.generate_config_section,
+        "matrix": lambda: MatrixConfig.generate_config_section(secret=matrix_secret),
+        "policy": PolicyConfig.generate_config_section,
+        "rate_limiting": RateLimitingConfig.generate_config_section,
+        "upstream_oauth2": UpstreamOAuth2Config.generate_config_section,
+        "branding": BrandingConfig.generate_config_section,
+        "captcha": CaptchaConfig.generate_config_section,
+        "account": AccountConfig.generate_config_section,
+        "oauth": OAuthConfig.generate_config_section,
+        "experimental": ExperimentalConfig.generate_config_section,
+    }
+    parts = [header if header is not None else _HEADER]
+    parts.extend(replaced[name] if name in replaced else defaults[name]() for name in SECTION_ORDER)
     return "\n".join(part for part in parts if part)
+
+
+#: MAS's section order (RootConfig's fields).
+SECTION_ORDER: tuple[str, ...] = (
+    "clients",
+    "http",
+    "database",
+    "telemetry",
+    "templates",
+    "email",
+    "secrets",
+    "passwords",
+    "matrix",
+    "policy",
+    "rate_limiting",
+    "upstream_oauth2",
+    "branding",
+    "captcha",
+    "account",
+    "oauth",
+    "experimental",
+)

@@ -194,23 +194,36 @@ def _database(section: Any) -> SynapseDatabase | None:
     raise ConfigError(f"unknown database engine {name!r}", ("database", "name"))
 
 
-def _oidc_providers(raw: Mapping[str, Any]) -> tuple[SynapseOidcProvider, ...]:
-    """Synapse's providers under the ids it stores: ``oidc`` for the legacy ``oidc_config`` (and
-    for ``idp_id: oidc``), ``oidc-<idp_id>`` otherwise (Synapse prefixes the configured id)."""
-    found: list[SynapseOidcProvider] = []
-    legacy = raw.get("oidc_config")
-    if isinstance(legacy, Mapping) and legacy.get("enabled", False):
-        found.append(SynapseOidcProvider(idp_id=LEGACY_OIDC_IDP_ID, issuer=legacy.get("issuer")))
+def stored_idp_id(configured: Any) -> str:
+    """The ``auth_provider`` Synapse stores for an OIDC provider configured with ``idp_id``:
+    ``oidc`` when it is absent or ``oidc``, else ``oidc-<idp_id>``, even when the configured id
+    already starts with ``oidc-`` (``_parse_oidc_config_dict`` in ``synapse/config/oidc.py``)."""
+    idp_id = str(configured) if configured not in (None, "") else LEGACY_OIDC_IDP_ID
+    return idp_id if idp_id == LEGACY_OIDC_IDP_ID else "oidc-" + idp_id
+
+
+def oidc_provider_sections(raw: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
+    """Synapse's OIDC provider sections with their YAML paths, in Synapse's order: every
+    ``oidc_providers`` entry, then the legacy ``oidc_config`` when it is ``enabled``."""
+    found: list[tuple[tuple[str | int, ...], Mapping[str, Any]]] = []
     for i, provider in enumerate(raw.get("oidc_providers") or ()):
         if not isinstance(provider, Mapping):
             raise ConfigError("expected a mapping", ("oidc_providers", i))
         if not provider.get("enabled", True):
             continue
-        idp_id = str(provider.get("idp_id") or LEGACY_OIDC_IDP_ID)
-        if idp_id != LEGACY_OIDC_IDP_ID and not idp_id.startswith("oidc-"):
-            idp_id = "oidc-" + idp_id
-        found.append(SynapseOidcProvider(idp_id=idp_id, issuer=provider.get("issuer")))
-    return tuple(found)
+        found.append((("oidc_providers", i), provider))
+    legacy = raw.get("oidc_config")
+    if isinstance(legacy, Mapping) and legacy.get("enabled", False):
+        found.append((("oidc_config",), legacy))
+    return found
+
+
+def _oidc_providers(raw: Mapping[str, Any]) -> tuple[SynapseOidcProvider, ...]:
+    """Synapse's providers under the ids it stores (:func:`stored_idp_id`)."""
+    return tuple(
+        SynapseOidcProvider(idp_id=stored_idp_id(section.get("idp_id")), issuer=section.get("issuer"))
+        for _, section in oidc_provider_sections(raw)
+    )
 
 
 def _config_files(paths: Iterable[str]) -> list[Path]:
@@ -233,10 +246,26 @@ def load_synapse_config(paths: Iterable[str]) -> SynapseConfig:
         ConfigError: no file given, a file missing or unreadable, or a value of the wrong shape;
             the message names the file or the key.
     """
+    merged, _ = read_synapse_config_files(paths)
+    return SynapseConfig.from_dict(merged, _file_names(paths))
+
+
+def _file_names(paths: Iterable[str]) -> list[str]:
+    return [str(p) for p in _config_files(paths)]
+
+
+def read_synapse_config_files(paths: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Synapse's files merged as Synapse merges them, and for each top-level key the file whose
+    value was kept (to tell an operator where a setting is).
+
+    Raises:
+        ConfigError: as :func:`load_synapse_config`.
+    """
     files = _config_files(paths)
     if not files:
         raise ConfigError("give Synapse's configuration with --synapse-config homeserver.yaml")
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for path in files:
         try:
             with open(path, encoding="utf-8") as f:
@@ -250,4 +279,5 @@ def load_synapse_config(paths: Iterable[str]) -> SynapseConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"Synapse's configuration {path} is not a mapping")
         merged.update(data)
-    return SynapseConfig.from_dict(merged, [str(p) for p in files])
+        origins.update((str(key), str(path)) for key in data)
+    return merged, origins

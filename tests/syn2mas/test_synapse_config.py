@@ -73,10 +73,12 @@ def test_postgres_args_become_a_dsn_and_oidc_ids_get_synapses_prefix(tmp_path: P
     assert config.database == SynapseDatabase(
         kind="postgres", dsn="postgresql://syn%20apse:p%40ss@db:5433/synapse"
     )
+    # Synapse's order (oidc_providers, then the legacy oidc_config), and its prefix: an idp_id
+    # that already starts with "oidc-" is prefixed again (synapse/config/oidc.py).
     assert [(p.idp_id, p.issuer) for p in config.oidc_providers] == [
-        ("oidc", "https://legacy/"),
         ("oidc-google", "https://accounts.google.com/"),
-        ("oidc-keycloak", "https://kc/"),
+        ("oidc-oidc-keycloak", "https://kc/"),
+        ("oidc", "https://legacy/"),
     ]
     assert config.saml2_enabled and not config.cas_enabled
 
