@@ -490,6 +490,16 @@ def _sample_sessions(now_ms: int, rng: random.Random) -> list[AccountSession]:
             device_id="KLMNOPQRST",
             client_name="Legacy login",
         ),
+        AccountSession(
+            kind=SessionKind.PERSONAL,
+            id=sample_ulid(now_ms, rng),
+            name="Backup bot",
+            created_at=now_ms - 172_800_000,
+            device_id="UVWXYZABCD",
+            client_name="Personal access token",
+            scope="urn:matrix:client:api:* urn:matrix:client:device:UVWXYZABCD",
+            expires_at=now_ms + 86_400_000,
+        ),
     ]
 
 
