@@ -263,6 +263,21 @@ class RegisterResult:
     errors: tuple[tuple[str, str], ...] = ()
 
 
+class UnlinkOutcome(str, enum.Enum):
+    UNLINKED = "unlinked"
+    #: Refused: the user would have no way left to sign in.
+    LAST_WAY_IN = "last_way_in"
+
+
+@attrs.frozen
+class ConnectedAccounts:
+    """The user's upstream links (each with its provider, ``None`` once pruned) and the
+    enabled providers not linked yet."""
+
+    links: list[tuple[UpstreamOAuthLink, UpstreamOAuthProvider | None]]
+    available: list[UpstreamOAuthProvider]
+
+
 class UpstreamOAuth2Handler:
     """The upstream login flow (``server.get_upstream_oauth2_handler()``)."""
 
@@ -1192,6 +1207,33 @@ class UpstreamOAuth2Handler:
         if unlinked:
             logger.info("User %s unlinked upstream link %s", user_id, link_id)
         return unlinked
+
+    async def connected_accounts(self, user_id: str) -> ConnectedAccounts:
+        """The account page's "Connected accounts" tab: the user's links, and the enabled
+        providers they have no link to yet (beyond MAS: #3135, #4495)."""
+        links = await self.list_user_links(user_id)
+        linked = {link.provider_id for link, _ in links}
+        providers = await self._stores.upstream_oauth_providers.list_upstream_oauth_providers(
+            enabled_only=True
+        )
+        return ConnectedAccounts(links=links, available=[p for p in providers if p.id not in linked])
+
+    async def unlink_from_account(self, user_id: str, link_id: str) -> UnlinkOutcome:
+        """Unlink from the account page, refusing the user's last way to sign in (no other link
+        to an enabled provider, and no password usable at ``/login``).
+
+        Raises:
+            NotFoundError: the link is not the user's.
+        """
+        outcome = await self._stores.upstream_oauth_sessions.unlink_keeping_a_way_in(
+            link_id, user_id, password_login=self._server.config.passwords.enabled
+        )
+        if outcome == "missing":
+            raise NotFoundError(debug=f"no upstream link {link_id!r} of user {user_id}")
+        if outcome == "last":
+            return UnlinkOutcome.LAST_WAY_IN
+        logger.info("User %s unlinked upstream link %s from the account page", user_id, link_id)
+        return UnlinkOutcome.UNLINKED
 
     # -- /upstream/backchannel-logout ----------------------------------------------------------
     async def backchannel_logout(self, provider_id: str, logout_token: str | None) -> int:

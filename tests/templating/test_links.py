@@ -72,6 +72,7 @@ MOUNTED_PAGES = (
     "account_management",
     "device_management",
     "personal_tokens",
+    "connected_accounts",
 )
 
 FEATURES_ON = {
@@ -81,6 +82,21 @@ FEATURES_ON = {
         "login_with_email_allowed": True,
     },
     "branding": {"policy_uri": "https://example.com/privacy", "tos_uri": "https://example.com/tos"},
+    # A provider configured turns the "Connected accounts" tab on (the samples' providers are
+    # stored by the crawl itself).
+    "upstream_oauth2": {
+        "providers": [
+            {
+                "id": "01J0000000000000000000PRV1",
+                "issuer": "https://sso.example.org/",
+                "client_id": "mas",
+                "token_endpoint_auth_method": "none",
+                "discovery_mode": "disabled",
+                "authorization_endpoint": "https://sso.example.org/authorize",
+                "token_endpoint": "https://sso.example.org/token",
+            }
+        ]
+    },
 }
 
 

@@ -284,6 +284,42 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
 
         return await self.db_pool.runInteraction("unlink_upstream_oauth_link", _txn)
 
+    async def unlink_keeping_a_way_in(self, link_id: str, user_id: str, *, password_login: bool) -> str:
+        """Detach ``link_id`` from ``user_id`` unless it is the user's last way to sign in: no
+        other link to an enabled provider, and no password (or ``password_login`` off).
+        ``"unlinked"``, ``"missing"`` (not that user's link) or ``"last"``; one serializable
+        transaction, so two concurrent unlinks cannot both remove the last two ways in."""
+
+        def _txn(txn: LoggingTransaction) -> str:
+            txn.execute(
+                f"SELECT 1 FROM {LINKS} WHERE upstream_oauth_link_id = ? AND user_id = ?", (link_id, user_id)
+            )
+            if txn.fetchone() is None:
+                return "missing"
+            has_password = False
+            if password_login:
+                txn.execute("SELECT 1 FROM user_passwords WHERE user_id = ? LIMIT 1", (user_id,))
+                has_password = txn.fetchone() is not None
+            if not has_password:
+                txn.execute(
+                    f"SELECT COUNT(*) FROM {LINKS} l JOIN upstream_oauth_providers p"
+                    " ON p.upstream_oauth_provider_id = l.upstream_oauth_provider_id"
+                    " WHERE l.user_id = ? AND l.upstream_oauth_link_id <> ? AND p.disabled_at IS NULL",
+                    (user_id, link_id),
+                )
+                row = txn.fetchone()
+                if not row or int(row[0]) == 0:
+                    return "last"
+            txn.execute(
+                f"UPDATE {LINKS} SET user_id = NULL WHERE upstream_oauth_link_id = ? AND user_id = ?",
+                (link_id, user_id),
+            )
+            return "unlinked" if txn.rowcount == 1 else "missing"
+
+        return await self.db_pool.runInteraction(
+            "unlink_upstream_oauth_link_keeping_a_way_in", _txn, isolation_level="serializable"
+        )
+
     async def backchannel_logout(
         self, browser_session_ids: Sequence[str], *, logout_all: bool, at: int, also: Also = None
     ) -> int:
