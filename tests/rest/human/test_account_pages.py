@@ -60,10 +60,20 @@ class ActionRoutingTests(AccountTestCase):
 
     def test_unknown_account_paths_are_404_pages(self) -> None:
         self.sign_in()
-        for path in ("/account/nothing", "/account/sessions/x/y", "/account/emails"):
-            channel = self.browse("GET", path)
-            # The listener's fallback answers paths no resource serves (plain text, as today).
-            self.assertEqual(channel.code, 404, path)
+        for path in ("/account/nothing", "/account/sessions/x/y", "/account/emails", "/nowhere/<b>"):
+            # The listener's fallback answers paths no resource serves: the 404 page of the
+            # service's templates for a browser...
+            page = self.browse("GET", path, headers=(("Accept", "text/html,application/xhtml+xml"),))
+            self.assertEqual(page.code, 404, path)
+            self.assertTrue(page.header("Content-Type").startswith("text/html"), path)
+            self.assertIn("Page not found", page.text_body)
+            self.assertIn("Go to the start page", page.text_body)
+            self.assertNotIn("<b>", page.text_body)
+            # ... and plain text for an API client, as before.
+            plain = self.browse("GET", path, headers=(("Accept", "application/json"),))
+            self.assertEqual(plain.code, 404, path)
+            self.assertTrue(plain.header("Content-Type").startswith("text/plain"), path)
+            self.assertTrue(plain.text_body.startswith("Not Found: GET "), plain.text_body)
         self.assertEqual(self.browse("GET", "/account").code, 308)
 
     def test_change_password_well_known(self) -> None:
