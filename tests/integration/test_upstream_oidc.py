@@ -11,7 +11,9 @@ A person with a cookie jar (no JavaScript) goes MAS → the provider's login and
 form_post, each ``discovery_mode``, signed and plain userinfo; the claim imports (require,
 force, suggest, and ``on_conflict`` add / fail); a second sign-in needs no registration; a
 replayed callback is refused; the provider rotating its signing key is followed; a provider
-that is down or answers garbage gives an error page naming it and writes nothing.
+that is down or answers garbage gives an error page naming it and writes nothing; an existing
+local account links a provider from the account page's "Connected accounts" tab, signs in
+through it, and unlinks it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import requests
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
-from tests.integration._harness import eventually, free_port, query, run_sql
+from tests.integration._harness import eventually, free_port, mas_cli, query, run_sql
 from tests.integration._oauth import Forms
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration._upstream import OpenIDProvider, npm_ci
@@ -168,7 +170,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             request.param,
             resources=("discovery", "human", "oauth", "health", "compat"),
             extra_config=extra,
-        ) as (synapse, _proc, config):
+        ) as (synapse, proc, config):
             base = synapse.mas_endpoint
             for p in providers[:6]:
                 client: dict[str, Any] = {
@@ -190,7 +192,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
                     client["userinfo_signed_response_alg"] = p["userinfo_signed_response_alg"]
                 op.clients.append(client)
             op.start()
-            yield {"synapse": synapse, "config": config, "op": op, "base": base}
+            yield {"synapse": synapse, "config": config, "op": op, "base": base, "proc": proc, "tmp": tmp}
     finally:
         op.stop()
         garbage.shutdown()
@@ -524,3 +526,59 @@ def test_signed_in_user_links_a_new_provider_account_and_a_mismatch_is_refused(s
     assert page.status_code == 200 and "belongs to someone else here" in page.text, page.text
     assert "@alice:" in page.text and "@kim:" in page.text
     assert _user_links(database, "alice") == [(NONE_QUERY, "alice")]
+
+
+def test_a_local_account_links_from_the_account_page_signs_in_through_it_and_unlinks(
+    stack: dict[str, Any],
+) -> None:
+    base, database = stack["base"], stack["config"]["database"]["uri"]
+    password = "a local password for lena, long enough"
+    out = mas_cli(
+        stack["tmp"] / "mas",
+        "manage",
+        "register-user",
+        "--yes",
+        "lena",
+        "-p",
+        password,
+        "-c",
+        str(stack["proc"].config_path),
+    )
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    person = Person(base)
+    page = person.submit(
+        person.http.get(f"{base}login", timeout=10), {"username": "lena", "password": password}
+    )
+    assert _signed_in_as(page, "lena"), page.text
+    tab = person.http.get(f"{base}account/connected-accounts", timeout=10)
+    assert tab.status_code == 200 and "No other account is connected to yours." in tab.text, tab.text
+    match = re.search(rf'href="([^"]*/upstream/authorize/{NONE_QUERY}\?kind=manage_account)"', tab.text)
+    assert match is not None, tab.text
+    # "Link Public OP": the provider's login, then the suggest-link page, then back to /account/.
+    person.login_name = "lena-at-op"
+    person.authorization_url = None
+    page = person.go(person.http.get(urljoin(tab.url, match.group(1)), allow_redirects=False, timeout=10))
+    assert page.status_code == 200 and "Link your Public OP account?" in page.text, page.text
+    page = person.submit(page, {"action": "link"})
+    assert page.status_code == 200 and urlsplit(page.url).path.endswith("/account/"), page.url
+    assert _user_links(database, "lena") == [(NONE_QUERY, "lena-at-op")]
+    tab = person.http.get(f"{base}account/connected-accounts", timeout=10)
+    assert "Public OP" in tab.text and "Unlink" in tab.text, tab.text
+
+    # Another browser signs in as lena through the provider alone.
+    other = Person(base)
+    assert _signed_in_as(other.sign_in(NONE_QUERY, "lena-at-op"), "lena")
+
+    # Unlink (lena still has her password): the provider's account no longer signs in as lena.
+    parser = Forms()
+    parser.feed(tab.text)
+    unlink = next(f for f in parser.forms if (f["action"] or "").endswith("/unlink"))
+    done = person.http.post(urljoin(tab.url, unlink["action"]), data=unlink["fields"], timeout=10)
+    assert done.status_code == 200 and "Public OP is no longer connected to your account." in done.text, (
+        done.text
+    )
+    assert _user_links(database, "lena") == []
+    third = Person(base)
+    page = third.sign_in(NONE_QUERY, "lena-at-op")
+    assert not _signed_in_as(page, "lena")
+    assert page.status_code == 200 and 'name="csrf"' in page.text and "@lena-at-op:" in page.text, page.text
