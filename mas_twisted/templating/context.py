@@ -116,7 +116,8 @@ def site_features(config: Any, routes: MountedRoutes | None) -> SiteFeatures:
     configured = {
         "password_registration": passwords and config.account.password_registration_enabled,
         "account_recovery": passwords and config.account.password_recovery_enabled,
-        "connected_accounts": bool(config.upstream_oauth2.providers),
+        # ``templates check`` reads no ``upstream_oauth2`` section: no providers then.
+        "connected_accounts": bool(getattr(getattr(config, "upstream_oauth2", None), "providers", None)),
     }
     linked = {
         name: bool(configured.get(name, True) and routes is not None and routes.serves(path))

@@ -100,6 +100,22 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         )
         return UpstreamOAuthAuthorizationSession.from_row(row) if row else None
 
+    async def get_previous_login_session(
+        self, link_id: str, session_id: str
+    ) -> UpstreamOAuthAuthorizationSession | None:
+        """The last session of the link before ``session_id`` that signed someone in (consumed),
+        or ``None``: what the provider's claims were the time before (profile sync)."""
+        rows = await self.db_pool.execute(
+            "get_previous_upstream_login_session",
+            f"SELECT {', '.join(UpstreamOAuthAuthorizationSession.COLUMNS)} FROM {SESSIONS}"
+            " WHERE upstream_oauth_link_id = ? AND upstream_oauth_authorization_session_id <> ?"
+            " AND consumed_at IS NOT NULL"
+            " ORDER BY consumed_at DESC, upstream_oauth_authorization_session_id DESC LIMIT 1",
+            link_id,
+            session_id,
+        )
+        return UpstreamOAuthAuthorizationSession.from_row(rows[0]) if rows else None
+
     async def get_link(self, link_id: str) -> UpstreamOAuthLink | None:
         return await self.db_pool.runInteraction("get_upstream_oauth_link", get_link_txn, link_id)
 
