@@ -597,11 +597,16 @@ class AccountResource:
             return answer or b""
         self._check_csrf(request)
         upstream = self.server.get_upstream_oauth2_handler()
-        links = {link.id: link for link, _ in await upstream.list_user_links(session.user.id)}
+        providers = {link.id: link.provider_id for link, _ in await upstream.list_user_links(session.user.id)}
         outcome = await upstream.unlink_from_account(session.user.id, link_id)
         if outcome is UnlinkOutcome.LAST_WAY_IN:
             return await self._render_connected_accounts(request, session, last_way_in=True, code=400)
-        return self._go(request, urls.ACCOUNT_UPSTREAM_LINKS, {"unlinked": links[link_id].provider_id})
+        provider_id = providers.get(link_id)
+        return self._go(
+            request,
+            urls.ACCOUNT_UPSTREAM_LINKS,
+            {"unlinked": provider_id} if provider_id is not None else None,
+        )
 
     def _require_connected_accounts(self) -> None:
         if not self._features.connected_accounts:
