@@ -87,6 +87,10 @@ ACCOUNT_DEACTIVATE = "/account/deactivate"
 #: The self-service page of personal access tokens (beyond MAS: #4492), and its revoke form.
 ACCOUNT_PERSONAL_TOKENS = "/account/personal-tokens"
 ACCOUNT_PERSONAL_TOKEN_REVOKE = "/account/personal-tokens/<session_id>/revoke"
+#: The "Connected accounts" tab (beyond MAS: #3135, #4495): the user's upstream links, and
+#: the form that unlinks one.
+ACCOUNT_UPSTREAM_LINKS = "/account/connected-accounts"
+ACCOUNT_UPSTREAM_UNLINK = "/account/connected-accounts/<link_id>/unlink"
 ACCOUNT_RECOVERY_FINISH = "/account/password/recovery"
 ACCOUNT_RECOVERY_START = "/recover"
 ACCOUNT_RECOVERY_PROGRESS = "/recover/progress/<session_id>"

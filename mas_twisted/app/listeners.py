@@ -44,7 +44,7 @@ from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
-from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources
+from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -318,8 +318,12 @@ class ListenerResource(Resource):
         mounts: Sequence[MountedApp | MountedLeaf],
         *,
         server_header: str | None = None,
+        not_found: Callable[[Any], bytes] = render_not_found,
     ):
         super().__init__()
+        #: The answer to a path no mount serves (``rest/registry.py``'s
+        #: :func:`~mas_twisted.rest.registry.not_found_fallback` renders the HTML 404 page).
+        self._not_found = not_found
         self.listener = listener
         self.mounts = list(mounts)
         self._apps: list[MountedApp] = []
@@ -352,7 +356,7 @@ class ListenerResource(Resource):
         n = len(self._prefix_segments)
         if n:
             if request.postpath[:n] != self._prefix_segments:
-                return render_not_found(request)
+                return self._not_found(request)
             request.prepath.extend(request.postpath[:n])
             request.postpath = request.postpath[n:]
         path = b"/" + b"/".join(request.postpath)
@@ -372,7 +376,7 @@ class ListenerResource(Resource):
                         return app.cors.preflight(request)
                     app.cors.apply(request)
                 return app.resource.render(request)
-        return render_not_found(request)
+        return self._not_found(request)
 
 
 def build_listener_resource(server: MasServer, listener: ListenerConfig) -> ListenerResource:
@@ -387,7 +391,12 @@ def build_listener_resource(server: MasServer, listener: ListenerConfig) -> List
                 resource.name,
             )
         mounts.extend(mount(instance) for instance in build_resources(server, resource))
-    return ListenerResource(listener, mounts, server_header=getattr(server, "version_string", None))
+    return ListenerResource(
+        listener,
+        mounts,
+        server_header=getattr(server, "version_string", None),
+        not_found=not_found_fallback(server),
+    )
 
 
 def build_listener_site(server: MasServer, listener: ListenerConfig) -> ListenerSite:

@@ -53,6 +53,8 @@ RESPONSE_MODES: tuple[str, ...] = ("query", "form_post")
 ON_BACKCHANNEL_LOGOUT: tuple[str, ...] = ("do_nothing", "logout_browser_only", "logout_all")
 IMPORT_ACTIONS: tuple[str, ...] = ("ignore", "suggest", "force", "require")
 ON_CONFLICT: tuple[str, ...] = ("fail", "add", "replace", "set")
+#: ``claims_imports.displayname.on_login`` / ``email.on_login`` (beyond MAS, #3117).
+ON_LOGIN: tuple[str, ...] = ("keep", "sync")
 
 DEFAULT_SCOPE = "openid"
 DEFAULT_ID_TOKEN_SIGNED_RESPONSE_ALG = "RS256"
@@ -76,13 +78,21 @@ class ImportPreference:
     template: str | None = None
     #: Only meaningful for ``localpart``.
     on_conflict: str = "fail"
+    #: Beyond MAS (its #3117), ``displayname`` and ``email`` only: ``sync`` re-imports the
+    #: claim on every sign-in through the provider when it changed since the last one (the
+    #: display name pushed to the homeserver, the new address replacing the old one);
+    #: ``keep`` (the default, MAS's behaviour) imports it at registration only.
+    on_login: str = "keep"
 
     @classmethod
-    def parse(cls, r: Reader, *, with_on_conflict: bool = False) -> ImportPreference:
+    def parse(
+        cls, r: Reader, *, with_on_conflict: bool = False, with_on_login: bool = False
+    ) -> ImportPreference:
         return cls(
             action=r.enum("action", IMPORT_ACTIONS, "ignore"),
             template=r.str("template"),
             on_conflict=r.enum("on_conflict", ON_CONFLICT, "fail") if with_on_conflict else "fail",
+            on_login=r.enum("on_login", ON_LOGIN, "keep") if with_on_login else "keep",
         )
 
     def to_dict(self, *, with_on_conflict: bool = False) -> dict[str, Any]:
@@ -94,6 +104,8 @@ class ImportPreference:
             out["template"] = self.template
         if with_on_conflict and self.on_conflict != "fail":
             out["on_conflict"] = self.on_conflict
+        if self.on_login != "keep":
+            out["on_login"] = self.on_login
         return out
 
 
@@ -114,8 +126,8 @@ class ClaimsImports:
             subject_template=r.child("subject").str("template"),
             skip_confirmation=r.bool("skip_confirmation", False),
             localpart=ImportPreference.parse(r.child("localpart"), with_on_conflict=True),
-            displayname=ImportPreference.parse(r.child("displayname")),
-            email=ImportPreference.parse(r.child("email")),
+            displayname=ImportPreference.parse(r.child("displayname"), with_on_login=True),
+            email=ImportPreference.parse(r.child("email"), with_on_login=True),
             account_name_template=r.child("account_name").str("template"),
         )
         if claims.skip_confirmation:
@@ -426,6 +438,7 @@ class UpstreamOAuth2Config(Config):
 #          template: "{{ user.preferred_username }}"
 #        displayname:
 #          action: suggest
+#          on_login: sync   # beyond MAS: re-import it on every sign-in (keep: registration only)
 #        email:
 #          action: suggest
 """

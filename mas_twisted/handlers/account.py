@@ -9,8 +9,11 @@ user is :class:`~mas_twisted.api.errors.NotFoundError`, exactly as an unknown on
   so that the page renders while the homeserver is down; ``set_display_name`` calls the
   homeserver's ``set_displayname``/``unset_displayname`` directly, as MAS's ``setDisplayName``
   mutation does, and needs ``account.displayname_change_allowed``.
-- Sessions: every unfinished browser, OAuth 2.0 and compatibility session of the user.
-  Ending an OAuth 2.0 or compatibility session finishes it (its tokens stop introspecting as
+- Sessions: every unfinished browser, OAuth 2.0 and compatibility session of the user, and
+  every personal session acting as the user that is not revoked (whoever owns it: its token
+  acts as them), with its name, scope, device, expiry and activity.
+  Ending an OAuth 2.0, compatibility or personal session finishes it (a personal session's
+  token is revoked with it) (its tokens stop introspecting as
   active at once: introspection checks the session) and schedules ``sync-devices`` in the
   same transaction, which removes the device from the homeserver. Renaming a device stores
   the name and calls ``update_device_display_name`` (MAS's ``setCompatSessionName`` /
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from mas_twisted.storage.database import LoggingTransaction
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
+    from mas_twisted.types.personal import PersonalSessionWithToken
     from mas_twisted.types.users import BrowserSession, User
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,8 @@ MAX_DISPLAY_NAME_LENGTH = 256
 MAX_DEVICE_NAME_LENGTH = 256
 #: What a compatibility session is called when it has no name (MAS's "Legacy login").
 COMPAT_CLIENT_NAME = "Legacy login"
+#: What the sessions list calls the "client" of a personal session.
+PERSONAL_CLIENT_NAME = "Personal access token"
 
 # Problems of the forms (the codes of components/form.html).
 REQUIRED = "required"
@@ -353,9 +359,11 @@ class AccountHandler:
         browsers = await self._stores.browser_sessions.list_active_browser_sessions_for_user(user.id)
         oauth2 = await self._stores.oauth2_sessions.list_active_oauth2_sessions_for_user(user.id)
         compat = await self._stores.compat_sessions.list_active_compat_sessions_for_user(user.id)
+        personal = await self._stores.personal_sessions.list_valid_personal_sessions_of_actor(user.id)
         browser_items = [self._browser_item(s, current) for s in browsers]
         browser_items.sort(key=lambda s: (not s.is_current, -(s.last_active_at or s.created_at)))
         apps = [await self._oauth2_item(s) for s in oauth2] + [self._compat_item(s) for s in compat]
+        apps += [self._personal_item(s) for s in personal]
         apps.sort(key=lambda s: -(s.last_active_at or s.created_at))
         return browser_items + apps
 
@@ -374,6 +382,9 @@ class AccountHandler:
         compat = await self._stores.compat_sessions.get_compat_session(session_id)
         if compat is not None and compat.user_id == user.id:
             return self._compat_item(compat)
+        personal = await self._stores.personal_sessions.get_personal_session(session_id)
+        if personal is not None and personal.session.actor_user_id == user.id:
+            return self._personal_item(personal)
         raise NotFoundError(debug=f"no session {session_id!r} of user {user.id}")
 
     async def find_device(self, user: User, device_id: str) -> AccountSession:
@@ -388,6 +399,9 @@ class AccountHandler:
         for oauth2 in await self._stores.oauth2_sessions.list_active_oauth2_sessions_for_user(user.id):
             if device_id_from_scope(oauth2.scope) == device_id:
                 return await self._oauth2_item(oauth2)
+        for personal in await self._stores.personal_sessions.list_valid_personal_sessions_of_actor(user.id):
+            if _personal_device_id(personal) == device_id:
+                return self._personal_item(personal)
         raise NotFoundError(debug=f"no device {device_id!r} of user {user.id}")
 
     async def end_session(self, user: User, session: AccountSession) -> bool:
@@ -403,6 +417,10 @@ class AccountHandler:
         elif session.kind is SessionKind.OAUTH2:
             ended = await self._stores.oauth2_sessions.finish_oauth2_session_by_id(
                 session.id, also=self._sync_devices(user.id)
+            )
+        elif session.kind is SessionKind.PERSONAL:
+            ended = await self._stores.personal_sessions.revoke_personal_session(
+                session.id, self._clock.time_msec(), also=self._sync_devices(user.id)
             )
         else:
             ended = await self._stores.compat_sessions.finish_compat_session(
@@ -506,6 +524,22 @@ class AccountHandler:
             finished_at=session.finished_at,
         )
 
+    def _personal_item(self, found: PersonalSessionWithToken) -> AccountSession:
+        session = found.session
+        return AccountSession(
+            kind=SessionKind.PERSONAL,
+            id=session.id,
+            name=session.human_name,
+            created_at=session.created_at,
+            device_id=_personal_device_id(found),
+            client_name=PERSONAL_CLIENT_NAME,
+            last_active_at=session.last_active_at,
+            last_active_ip=session.last_active_ip,
+            finished_at=session.revoked_at,
+            scope=session.scope_string,
+            expires_at=found.token.expires_at if found.token is not None else None,
+        )
+
     # -- password -------------------------------------------------------------------------
     async def change_password(
         self, user: User, current_password: str, new_password: str, new_password_confirm: str
@@ -590,3 +624,8 @@ class AccountHandler:
         await self._stores.admin.deactivate_user(user.id, self._clock.time_msec(), also=_job_txn)
         logger.warning("User %s deactivated their account (erase: %s)", user.id, erase)
         return None
+
+
+def _personal_device_id(found: PersonalSessionWithToken) -> str | None:
+    """The device a personal session's scope names (``None``: none)."""
+    return device_id_from_scope(found.session.scope)

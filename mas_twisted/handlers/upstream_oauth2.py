@@ -28,7 +28,7 @@ import enum
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -54,6 +54,7 @@ from mas_twisted.storage.stores.upstream_oauth_sessions import (
     SessionAlreadyUsedError,
     UsernameTakenError,
 )
+from mas_twisted.storage.stores.user_emails import replace_synced_user_email_txn
 from mas_twisted.types.upstream import (
     UpstreamOAuthAuthorizationSession,
     UpstreamOAuthLink,
@@ -261,6 +262,21 @@ class RegisterResult:
     browser_session: BrowserSession | None = None
     #: The problems to show on the do-register page again: ``(field, code)``.
     errors: tuple[tuple[str, str], ...] = ()
+
+
+class UnlinkOutcome(str, enum.Enum):
+    UNLINKED = "unlinked"
+    #: Refused: the user would have no way left to sign in.
+    LAST_WAY_IN = "last_way_in"
+
+
+@attrs.frozen
+class ConnectedAccounts:
+    """The user's upstream links (each with its provider, ``None`` once pruned) and the
+    enabled providers not linked yet."""
+
+    links: list[tuple[UpstreamOAuthLink, UpstreamOAuthProvider | None]]
+    available: list[UpstreamOAuthProvider]
 
 
 class UpstreamOAuth2Handler:
@@ -898,7 +914,10 @@ class UpstreamOAuth2Handler:
                 )
             if not user.is_valid:
                 raise PageError("This account is locked or deactivated.", code=403)
-            browser = await self._log_in(session, user, current, user_agent=user_agent, client_ip=client_ip)
+            sync = await self._profile_sync(provider, link, session, user)
+            browser = await self._log_in(
+                session, user, current, user_agent=user_agent, client_ip=client_ip, also=sync
+            )
             return LinkPage(
                 LinkOutcome.LOGGED_IN, provider, link, session, browser_session=browser, linked_user=user
             )
@@ -931,6 +950,7 @@ class UpstreamOAuth2Handler:
         user_agent: str | None,
         client_ip: str | None,
         link_to_user: tuple[str, str] | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> BrowserSession:
         now = self._clock.time_msec()
         browser = current
@@ -956,11 +976,63 @@ class UpstreamOAuth2Handler:
                 authentication,
                 new_session=browser is not current,
                 link_to_user=link_to_user,
+                also=also,
             )
         except SessionAlreadyUsedError:
             raise PageError("This sign-in was already used. Start again.") from None
         logger.info("User %s signed in through upstream session %s", user.id, session.id)
         return browser
+
+    async def _profile_sync(
+        self,
+        provider: UpstreamOAuthProvider,
+        link: UpstreamOAuthLink,
+        session: UpstreamOAuthAuthorizationSession,
+        user: User,
+    ) -> Callable[[Any], None] | None:
+        """Beyond MAS (#3117): with ``claims_imports.displayname.on_login: sync`` (and/or
+        ``email``), a sign-in of a linked user re-imports the claim when it changed since the
+        link's previous sign-in (or on the first one): the display name is pushed to the
+        homeserver by ``provision-user``; the new address replaces the provider's old one unless
+        another user has it. What to write, in the sign-in's transaction; ``None``: nothing.
+
+        Raises:
+            ClaimTemplateError: a template fails (the sign-in is refused with its error page).
+        """
+        keys = [key for key in ("displayname", "email") if _on_login(provider, key) == "sync"]
+        if not keys:
+            return None
+        previous = await self._stores.upstream_oauth_sessions.get_previous_login_session(link.id, session.id)
+        changed: dict[str, tuple[str | None, str]] = {}
+        for key in keys:
+            template = _claims_import(provider, key)
+            new = self.render_claim(provider, key, template, self.session_context(session))
+            old = (
+                self.render_claim(provider, key, template, self.session_context(previous))
+                if previous is not None
+                else None
+            )
+            if new is not None and new != old:
+                changed[key] = (old, new)
+        if not changed:
+            return None
+        display_name = changed["displayname"][1] if "displayname" in changed else None
+        email = changed.get("email")
+        new_email = (
+            UserEmail(
+                id=self._tokens.ulid(), user_id=user.id, email=email[1], created_at=self._clock.time_msec()
+            )
+            if email is not None
+            else None
+        )
+        logger.info("Upstream sign-in of %s re-imports %s from %s", user.id, sorted(changed), provider.id)
+
+        def _txn(txn: Any) -> None:
+            if new_email is not None and email is not None:
+                replace_synced_user_email_txn(txn, new_email, email[0])
+            enqueue_txn(txn, self._server, ProvisionUserJob(user_id=user.id, set_display_name=display_name))
+
+        return _txn
 
     async def link_to_current_user(
         self,
@@ -1193,6 +1265,33 @@ class UpstreamOAuth2Handler:
             logger.info("User %s unlinked upstream link %s", user_id, link_id)
         return unlinked
 
+    async def connected_accounts(self, user_id: str) -> ConnectedAccounts:
+        """The account page's "Connected accounts" tab: the user's links, and the enabled
+        providers they have no link to yet (beyond MAS: #3135, #4495)."""
+        links = await self.list_user_links(user_id)
+        linked = {link.provider_id for link, _ in links}
+        providers = await self._stores.upstream_oauth_providers.list_upstream_oauth_providers(
+            enabled_only=True
+        )
+        return ConnectedAccounts(links=links, available=[p for p in providers if p.id not in linked])
+
+    async def unlink_from_account(self, user_id: str, link_id: str) -> UnlinkOutcome:
+        """Unlink from the account page, refusing the user's last way to sign in (no other link
+        to an enabled provider, and no password usable at ``/login``).
+
+        Raises:
+            NotFoundError: the link is not the user's.
+        """
+        outcome = await self._stores.upstream_oauth_sessions.unlink_keeping_a_way_in(
+            link_id, user_id, password_login=self._server.config.passwords.enabled
+        )
+        if outcome == "missing":
+            raise NotFoundError(debug=f"no upstream link {link_id!r} of user {user_id}")
+        if outcome == "last":
+            return UnlinkOutcome.LAST_WAY_IN
+        logger.info("User %s unlinked upstream link %s from the account page", user_id, link_id)
+        return UnlinkOutcome.UNLINKED
+
     # -- /upstream/backchannel-logout ----------------------------------------------------------
     async def backchannel_logout(self, provider_id: str, logout_token: str | None) -> int:
         """OpenID Connect Back-Channel Logout 1.0 §2.6: validate the logout token (signature,
@@ -1276,6 +1375,12 @@ def _claims_import(provider: UpstreamOAuthProvider, key: str) -> str | None:
     if isinstance(conf, dict) and isinstance(conf.get("template"), str):
         return str(conf["template"])
     return defaults[key]
+
+
+def _on_login(provider: UpstreamOAuthProvider, key: str) -> str:
+    """``claims_imports[key].on_login`` (our extension): ``sync`` or ``keep``."""
+    conf = provider.claims_imports.get(key)
+    return "sync" if isinstance(conf, dict) and conf.get("on_login") == "sync" else "keep"
 
 
 def _opt_str(value: Any) -> str | None:

@@ -359,7 +359,8 @@ def install_oauth2_error_handlers(app: Klein) -> None:
 # -- the fallback -----------------------------------------------------------------------------
 
 
-def _wants_html(request: IRequest) -> bool:
+def wants_html(request: IRequest) -> bool:
+    """Whether the client's ``Accept`` names ``text/html`` (a browser)."""
     accept = (request.getHeader(b"Accept") or b"").lower()
     return b"text/html" in accept
 
@@ -368,7 +369,7 @@ def render_not_found(request: IRequest) -> bytes:
     """The 404 of a path no mounted resource serves (MAS's ``fallback``, ``pages/404.html``)."""
     method = request.method.decode("ascii", "replace")
     path = request.path.decode("utf-8", "replace")
-    if _wants_html(request):
+    if wants_html(request):
         page = (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Page not found</title></head>'
             "<body><h1>Page not found</h1>"

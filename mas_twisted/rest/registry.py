@@ -22,10 +22,11 @@ listeners should need it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from mas_twisted.api.admin.resource import AdminApiResource
+from mas_twisted.rest._base import render_not_found, wants_html
 from mas_twisted.rest.assets import AssetsResource
 from mas_twisted.rest.compat.login import CompatLoginResource
 from mas_twisted.rest.compat.logout import CompatLogoutResource
@@ -141,3 +142,17 @@ def mounted_routes(resource_names: Iterable[str]) -> MountedRoutes:
 def listener_routes(listeners: Iterable[ListenerConfig]) -> MountedRoutes:
     """The routes every one of ``listeners`` (``http.listeners``) mounts, together."""
     return mounted_routes(name for listener in listeners for name in listener.resource_names)
+
+
+def not_found_fallback(server: MasServer) -> Callable[[Any], bytes]:
+    """The listener's answer to a path no mounted resource serves (MAS's ``fallback``): the
+    ``pages/404.html`` page for a client that accepts HTML, the plain-text 404 otherwise (API
+    clients)."""
+    from mas_twisted.rest.human._errors import render_not_found_page
+
+    def _render(request: Any) -> bytes:
+        if wants_html(request):
+            return render_not_found_page(server.get_templates(), request)
+        return render_not_found(request)
+
+    return _render

@@ -88,6 +88,12 @@ def _scope(scope: str) -> str:
     return " ".join(sorted(set(scope.split(" ")) - {""}))
 
 
+def _with_on_login(preference: dict[str, Any], on_login: str) -> dict[str, Any]:
+    """Our extension (``on_login: sync``, beyond MAS) is stored only when set, so that a MAS
+    configuration stores exactly MAS's JSON."""
+    return {**preference, "on_login": on_login} if on_login != "keep" else preference
+
+
 def _claims_imports_json(claims: ClaimsImports) -> dict[str, Any]:
     """MAS's ``ClaimsImports`` JSON (data-model ``upstream_oauth2/provider.rs``)."""
     return {
@@ -98,8 +104,13 @@ def _claims_imports_json(claims: ClaimsImports) -> dict[str, Any]:
             "template": claims.localpart.template,
             "on_conflict": claims.localpart.on_conflict,
         },
-        "displayname": {"action": claims.displayname.action, "template": claims.displayname.template},
-        "email": {"action": claims.email.action, "template": claims.email.template},
+        "displayname": _with_on_login(
+            {"action": claims.displayname.action, "template": claims.displayname.template},
+            claims.displayname.on_login,
+        ),
+        "email": _with_on_login(
+            {"action": claims.email.action, "template": claims.email.template}, claims.email.on_login
+        ),
         "account_name": {"template": claims.account_name_template},
     }
 

@@ -41,6 +41,7 @@ import jinja2
 from mas_twisted.templating.context import (
     ACCOUNT_NAV,
     PAGE_CONTEXTS,
+    AccountConnectedAccountsContext,
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
     AccountEmailInUseContext,
@@ -56,6 +57,7 @@ from mas_twisted.templating.context import (
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
+    ConnectedAccountRow,
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
@@ -116,6 +118,8 @@ __all__ = [
     "AccountTwoFactorContext",
     "LoginSecondFactorContext",
     "AccountPlanContext",
+    "AccountConnectedAccountsContext",
+    "ConnectedAccountRow",
     "AccountProfileContext",
     "AccountSessionContext",
     "AccountSessionsContext",
@@ -349,6 +353,9 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_account_plan(self, ctx: AccountPlanContext) -> str:
+        return self.render(ctx.TEMPLATE, ctx)
+
+    def render_account_connected_accounts(self, ctx: AccountConnectedAccountsContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
 
     def render_end_session(self, ctx: EndSessionContext) -> str:

@@ -77,6 +77,9 @@ class SiteFeatures:
     upstream_login: bool = False
     #: "Personal access tokens" (``/account/personal-tokens``).
     personal_tokens: bool = False
+    #: The "Connected accounts" tab (``/account/connected-accounts``): upstream providers
+    #: are configured.
+    connected_accounts: bool = False
 
 
 #: Each link feature of :class:`SiteFeatures` and the path its link leads to, which a mounted
@@ -88,6 +91,7 @@ LINKED_PAGES: Mapping[str, str] = {
     "device_management": urls.ACCOUNT_SESSIONS,
     "upstream_login": urls.path_for(urls.UPSTREAM_OAUTH2_AUTHORIZE, provider_id="0" * 26),
     "personal_tokens": urls.ACCOUNT_PERSONAL_TOKENS,
+    "connected_accounts": urls.ACCOUNT_UPSTREAM_LINKS,
 }
 
 
@@ -112,6 +116,8 @@ def site_features(config: Any, routes: MountedRoutes | None) -> SiteFeatures:
     configured = {
         "password_registration": passwords and config.account.password_registration_enabled,
         "account_recovery": passwords and config.account.password_recovery_enabled,
+        # ``templates check`` reads no ``upstream_oauth2`` section: no providers then.
+        "connected_accounts": bool(getattr(getattr(config, "upstream_oauth2", None), "providers", None)),
     }
     linked = {
         name: bool(configured.get(name, True) and routes is not None and routes.serves(path))
@@ -570,6 +576,9 @@ ACCOUNT_NAV: tuple[AccountNavEntry, ...] = (
     AccountNavEntry("plan", "Plan", urls.ACCOUNT_PLAN, switch="plan"),
     AccountNavEntry("personal_tokens", "Personal tokens", urls.ACCOUNT_PERSONAL_TOKENS),
     AccountNavEntry("two_factor", "Two-factor", urls.ACCOUNT_TWO_FACTOR, switch="two_factor"),
+    AccountNavEntry(
+        "connected_accounts", "Connected accounts", urls.ACCOUNT_UPSTREAM_LINKS, switch="connected_accounts"
+    ),
 )
 
 
@@ -783,6 +792,37 @@ class AccountPlanContext(AccountPageContext):
     active: str = "plan"
 
 
+@attrs.frozen
+class ConnectedAccountRow:
+    """One upstream link of the user, as the "Connected accounts" tab lists it."""
+
+    link_id: str
+    #: ``None``: the provider was removed from the configuration (and pruned).
+    provider: ProviderLink | None
+    #: The account's name at the provider (``claims_imports.account_name``), when known.
+    account_name: str | None
+    linked_at: int
+
+
+@attrs.frozen
+class AccountConnectedAccountsContext(AccountPageContext):
+    """``pages/account/connected_accounts.html``: the user's upstream links with "Unlink", and
+    a "Link" button per enabled provider not linked yet (beyond MAS: #3135, #4495)."""
+
+    TEMPLATE: ClassVar[str] = "pages/account/connected_accounts.html"
+
+    csrf_token: str
+    user: User
+    nav: Sequence[AccountNavEntry]
+    links: Sequence[ConnectedAccountRow] = ()
+    available: Sequence[ProviderLink] = ()
+    #: The name of the provider just unlinked.
+    unlinked: str | None = None
+    #: An unlink was refused: it is the last way to sign in.
+    last_way_in: bool = False
+    active: str = "connected_accounts"
+
+
 # -- account recovery -------------------------------------------------------------------------
 
 
@@ -950,6 +990,7 @@ PAGE_CONTEXTS: tuple[type[PageContext], ...] = (
     AccountPlanContext,
     AccountTwoFactorContext,
     LoginSecondFactorContext,
+    AccountConnectedAccountsContext,
     RecoveryStartContext,
     RecoveryProgressContext,
     RecoveryFinishContext,

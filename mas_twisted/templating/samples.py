@@ -17,6 +17,7 @@ from typing import Any
 from mas_twisted.policy.model import Violation
 from mas_twisted.templating.context import (
     ACCOUNT_NAV,
+    AccountConnectedAccountsContext,
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
     AccountEmailInUseContext,
@@ -31,6 +32,7 @@ from mas_twisted.templating.context import (
     CaptchaContext,
     CompatLoginPolicyViolationContext,
     CompatSsoContext,
+    ConnectedAccountRow,
     ConsentContext,
     DeviceConsentContext,
     DeviceLinkContext,
@@ -492,6 +494,16 @@ def _sample_sessions(now_ms: int, rng: random.Random) -> list[AccountSession]:
             device_id="KLMNOPQRST",
             client_name="Legacy login",
         ),
+        AccountSession(
+            kind=SessionKind.PERSONAL,
+            id=sample_ulid(now_ms, rng),
+            name="Backup bot",
+            created_at=now_ms - 172_800_000,
+            device_id="UVWXYZABCD",
+            client_name="Personal access token",
+            scope="urn:matrix:client:api:* urn:matrix:client:device:UVWXYZABCD",
+            expires_at=now_ms + 86_400_000,
+        ),
     ]
 
 
@@ -700,6 +712,36 @@ def account_plan_samples(now_ms: int, rng: random.Random) -> list[AccountPlanCon
     ]
 
 
+def account_connected_accounts_samples(
+    now_ms: int, rng: random.Random
+) -> list[AccountConnectedAccountsContext]:
+    user = _sample_user(now_ms, rng)
+    linked = ConnectedAccountRow(
+        link_id=sample_ulid(now_ms, rng),
+        provider=ProviderLink(id=sample_ulid(now_ms, rng), name="Example SSO", brand_name="github"),
+        account_name="alice@sso.example.org",
+        linked_at=now_ms - 86_400_000,
+    )
+    pruned = ConnectedAccountRow(
+        link_id=sample_ulid(now_ms, rng), provider=None, account_name=None, linked_at=now_ms - 172_800_000
+    )
+    other = ProviderLink(id=sample_ulid(now_ms, rng), name="sso.example.com")
+    return [
+        AccountConnectedAccountsContext(csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV),
+        AccountConnectedAccountsContext(
+            csrf_token=_SAMPLE_CSRF, user=user, nav=ACCOUNT_NAV, links=[linked, pruned], available=[other]
+        ),
+        AccountConnectedAccountsContext(
+            csrf_token=_SAMPLE_CSRF,
+            user=user,
+            nav=ACCOUNT_NAV,
+            links=[linked],
+            unlinked="sso.example.com",
+            last_way_in=True,
+        ),
+    ]
+
+
 def recovery_start_samples(now_ms: int, rng: random.Random) -> list[RecoveryStartContext]:
     return [
         RecoveryStartContext(csrf_token=_SAMPLE_CSRF),
@@ -844,6 +886,7 @@ SAMPLES: Mapping[type[PageContext], Callable[[int, random.Random], Sequence[Page
     AccountCrossSigningResetContext: account_cross_signing_samples,
     AccountDeactivateContext: account_deactivate_samples,
     AccountPlanContext: account_plan_samples,
+    AccountConnectedAccountsContext: account_connected_accounts_samples,
     RecoveryStartContext: recovery_start_samples,
     RecoveryProgressContext: recovery_progress_samples,
     RecoveryFinishContext: recovery_finish_samples,

@@ -18,6 +18,8 @@ class SessionKind(str, enum.Enum):
     BROWSER = "browser"
     OAUTH2 = "oauth2"
     COMPAT = "compat"
+    #: A personal session (an ``mpt_`` token acting as the user).
+    PERSONAL = "personal"
 
 
 @attrs.frozen
@@ -45,6 +47,8 @@ class AccountSession:
     is_current: bool = False
     #: The scope of an OAuth 2.0 session, as a string.
     scope: str | None = None
+    #: When the token of a personal session expires (``None``: never, or another kind).
+    expires_at: int | None = None
 
     @property
     def is_active(self) -> bool:
@@ -52,8 +56,11 @@ class AccountSession:
 
     @property
     def can_rename(self) -> bool:
-        """Only a session with a Matrix device has a name to change."""
-        return self.device_id is not None and self.finished_at is None
+        """Only a session with a Matrix device has a name to change (a personal session's name
+        is its token's, set when it was created)."""
+        return (
+            self.device_id is not None and self.finished_at is None and self.kind is not SessionKind.PERSONAL
+        )
 
 
 @attrs.frozen

@@ -385,3 +385,25 @@ def test_bad_values() -> None:
         ("upstream_oauth2", "providers"),
         "a mapping",
     )
+
+
+def test_on_login_sync_extension() -> None:
+    # Beyond MAS (#3117): displayname and email may be re-imported on every sign-in.
+    p = provider(
+        claims_imports={
+            "displayname": {"action": "force", "on_login": "sync"},
+            "email": {"action": "suggest", "on_login": "keep"},
+        }
+    )
+    assert p.claims_imports.displayname.on_login == "sync"
+    assert p.claims_imports.email.on_login == "keep"
+    assert p.claims_imports.to_dict()["displayname"] == {"action": "force", "on_login": "sync"}
+    # A MAS configuration (no on_login) keeps MAS's behaviour and serialises as before.
+    mas = provider(claims_imports={"displayname": {"action": "force"}})
+    assert mas.claims_imports.displayname.on_login == "keep"
+    assert mas.claims_imports.to_dict() == {"displayname": {"action": "force"}}
+    assert_config_error(
+        lambda: provider(claims_imports={"displayname": {"on_login": "always"}}),
+        at("claims_imports", "displayname", "on_login"),
+        "'always'",
+    )

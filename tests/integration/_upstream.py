@@ -38,6 +38,14 @@ class OpenIDProvider:
         self.clients: list[dict[str, Any]] = []
         self.proc: subprocess.Popen | None = None
         self.key = self.new_key("op-key-1")
+        #: Claims that replace an account's defaults, read by the provider at each request.
+        self.claims_file = workdir / "op-claims.json"
+
+    def set_claims(self, account: str, **claims: Any) -> None:
+        """From now on, ``account``'s claims include these (the provider changed them)."""
+        overrides = json.loads(self.claims_file.read_text()) if self.claims_file.exists() else {}
+        overrides.setdefault(account, {}).update(claims)
+        self.claims_file.write_text(json.dumps(overrides))
 
     @staticmethod
     def new_key(kid: str) -> dict[str, Any]:
@@ -45,7 +53,13 @@ class OpenIDProvider:
         return json.loads(key.export_private())
 
     def start(self) -> None:
-        config = {"port": self.port, "issuer": self.issuer, "clients": self.clients, "keys": [self.key]}
+        config = {
+            "port": self.port,
+            "issuer": self.issuer,
+            "clients": self.clients,
+            "keys": [self.key],
+            "claims_file": str(self.claims_file),
+        }
         path = self.workdir / "op.json"
         path.write_text(json.dumps(config))
         self.log = open(self.workdir / "op.log", "ab")

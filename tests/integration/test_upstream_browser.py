@@ -7,6 +7,8 @@ An OAuth client's authorization request sends the browser to ``/login``, which g
 to the sole provider; its login and consent pages, then our do-register page (the username
 suggested by the provider), our consent page, and the client gets a code, then a token
 Synapse accepts for ``@zoe``. A second sign-in, in a fresh browser, needs no registration.
+On the account page's "Connected accounts" tab, the provider that is an account's only way in
+(password login off) cannot be unlinked.
 Screenshots go to ``build/screenshots/upstream-<engine>/``.
 """
 
@@ -222,3 +224,42 @@ def test_sign_up_through_the_provider_then_sign_in_again(chromium: Any, stack: d
     whoami = synapse.whoami(token)
     assert whoami.status == 200 and whoami.json()["user_id"] == synapse.mxid("zoe"), whoami.body
     assert query(stack["database"], "SELECT COUNT(*) FROM users") == [(1,)]
+
+
+def test_the_only_way_in_cannot_be_unlinked(chromium: Any, stack: dict[str, Any]) -> None:
+    # Password login is off: an account whose one link is its only way in keeps it (issue 14
+    # item 5, the account page's "Connected accounts" tab).
+    base = stack["metadata"]["issuer"]
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(base + "account/connected-accounts")
+        # Signed out: /login, which goes straight to the sole provider.
+        assert urlsplit(page.url).netloc.startswith("localhost:"), page.url
+        page.fill('input[name="login"]', "yara")
+        page.fill('input[name="password"]', "anything")
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        if "/interaction/" in page.url:
+            page.click("button[type=submit]")  # the provider's consent
+            page.wait_for_load_state()
+        page.wait_for_url("**/upstream/link/**")
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/account/")
+        page.get_by_role("link", name="Connected accounts").click()
+        page.wait_for_url("**/account/connected-accounts")
+        main = page.locator("main").inner_text()
+        assert "Example SSO" in main and "Link Example SSO" not in main, main
+        page.get_by_role("button", name="Unlink").click()
+        page.wait_for_load_state()
+        alert = page.get_by_role("alert").inner_text()
+        assert "This is the only way you can sign in" in alert, alert
+        screenshot(page, stack, "connected-accounts-last-way-in")
+    finally:
+        context.close()
+    links = query(
+        stack["database"],
+        "SELECT l.upstream_oauth_provider_id FROM upstream_oauth_links l"
+        " JOIN users u ON u.user_id = l.user_id WHERE u.username = 'yara'",
+    )
+    assert links == [(PROVIDER_ID,)]

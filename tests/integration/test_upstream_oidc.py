@@ -11,7 +11,10 @@ A person with a cookie jar (no JavaScript) goes MAS → the provider's login and
 form_post, each ``discovery_mode``, signed and plain userinfo; the claim imports (require,
 force, suggest, and ``on_conflict`` add / fail); a second sign-in needs no registration; a
 replayed callback is refused; the provider rotating its signing key is followed; a provider
-that is down or answers garbage gives an error page naming it and writes nothing.
+that is down or answers garbage gives an error page naming it and writes nothing; an existing
+local account links a provider from the account page's "Connected accounts" tab, signs in
+through it, and unlinks it; ``on_login: sync`` (beyond MAS) re-imports a display name and email
+the provider changed between two sign-ins.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import requests
 from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
-from tests.integration._harness import eventually, free_port, query, run_sql
+from tests.integration._harness import eventually, free_port, mas_cli, query, run_sql
 from tests.integration._oauth import Forms
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration._upstream import OpenIDProvider, npm_ci
@@ -44,6 +47,7 @@ PRIVATE_KEY_JWT = "01J0000000000000000000000E"
 DOWN = "01J0000000000000000000000F"
 GARBAGE = "01J0000000000000000000000G"
 TOKEN_REQUIRED = "01J0000000000000000000000H"
+PROFILE_SYNC = "01J0000000000000000000000J"
 SECRET = "upstream-client-secret-upstream-client-secret"
 
 
@@ -153,6 +157,18 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             registration_token_required=True,
             claims_imports={"localpart": {"action": "require"}, "skip_confirmation": True},
         ),
+        _provider(
+            PROFILE_SYNC,
+            iss,
+            "Sync OP",
+            token_endpoint_auth_method="none",
+            claims_imports={
+                "localpart": {"action": "require"},
+                "skip_confirmation": True,
+                "displayname": {"action": "force", "on_login": "sync"},
+                "email": {"action": "force", "on_login": "sync"},
+            },
+        ),
         _provider(DOWN, f"http://127.0.0.1:{free_port()}", "Down OP", token_endpoint_auth_method="none"),
         _provider(
             GARBAGE,
@@ -168,9 +184,9 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             request.param,
             resources=("discovery", "human", "oauth", "health", "compat"),
             extra_config=extra,
-        ) as (synapse, _proc, config):
+        ) as (synapse, proc, config):
             base = synapse.mas_endpoint
-            for p in providers[:6]:
+            for p in providers[:7]:
                 client: dict[str, Any] = {
                     "client_id": p["client_id"],
                     "redirect_uris": [f"{base}upstream/callback/{p['id']}"],
@@ -190,7 +206,7 @@ def stack(request: Any, tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
                     client["userinfo_signed_response_alg"] = p["userinfo_signed_response_alg"]
                 op.clients.append(client)
             op.start()
-            yield {"synapse": synapse, "config": config, "op": op, "base": base}
+            yield {"synapse": synapse, "config": config, "op": op, "base": base, "proc": proc, "tmp": tmp}
     finally:
         op.stop()
         garbage.shutdown()
@@ -524,3 +540,108 @@ def test_signed_in_user_links_a_new_provider_account_and_a_mismatch_is_refused(s
     assert page.status_code == 200 and "belongs to someone else here" in page.text, page.text
     assert "@alice:" in page.text and "@kim:" in page.text
     assert _user_links(database, "alice") == [(NONE_QUERY, "alice")]
+
+
+def test_a_local_account_links_from_the_account_page_signs_in_through_it_and_unlinks(
+    stack: dict[str, Any],
+) -> None:
+    base, database = stack["base"], stack["config"]["database"]["uri"]
+    password = "a local password for lena, long enough"
+    out = mas_cli(
+        stack["tmp"] / "mas",
+        "manage",
+        "register-user",
+        "--yes",
+        "lena",
+        "-p",
+        password,
+        "-c",
+        str(stack["proc"].config_path),
+    )
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    person = Person(base)
+    page = person.submit(
+        person.http.get(f"{base}login", timeout=10), {"username": "lena", "password": password}
+    )
+    assert _signed_in_as(page, "lena"), page.text
+    tab = person.http.get(f"{base}account/connected-accounts", timeout=10)
+    assert tab.status_code == 200 and "No other account is connected to yours." in tab.text, tab.text
+    match = re.search(rf'href="([^"]*/upstream/authorize/{NONE_QUERY}\?kind=manage_account)"', tab.text)
+    assert match is not None, tab.text
+    # "Link Public OP": the provider's login, then the suggest-link page, then back to /account/.
+    person.login_name = "lena-at-op"
+    person.authorization_url = None
+    page = person.go(person.http.get(urljoin(tab.url, match.group(1)), allow_redirects=False, timeout=10))
+    assert page.status_code == 200 and "Link your Public OP account?" in page.text, page.text
+    page = person.submit(page, {"action": "link"})
+    assert page.status_code == 200 and urlsplit(page.url).path.endswith("/account/"), page.url
+    assert _user_links(database, "lena") == [(NONE_QUERY, "lena-at-op")]
+    tab = person.http.get(f"{base}account/connected-accounts", timeout=10)
+    assert "Public OP" in tab.text and "Unlink" in tab.text, tab.text
+
+    # Another browser signs in as lena through the provider alone.
+    other = Person(base)
+    assert _signed_in_as(other.sign_in(NONE_QUERY, "lena-at-op"), "lena")
+
+    # Unlink (lena still has her password): the provider's account no longer signs in as lena.
+    parser = Forms()
+    parser.feed(tab.text)
+    unlink = next(f for f in parser.forms if (f["action"] or "").endswith("/unlink"))
+    done = person.http.post(urljoin(tab.url, unlink["action"]), data=unlink["fields"], timeout=10)
+    assert done.status_code == 200 and "Public OP is no longer connected to your account." in done.text, (
+        done.text
+    )
+    assert _user_links(database, "lena") == []
+    third = Person(base)
+    page = third.sign_in(NONE_QUERY, "lena-at-op")
+    assert not _signed_in_as(page, "lena")
+    assert page.status_code == 200 and 'name="csrf"' in page.text and "@lena-at-op:" in page.text, page.text
+
+
+def _emails(database: str, username: str) -> list[str]:
+    rows = query(
+        database,
+        "SELECT e.email FROM user_emails e JOIN users u ON u.user_id = e.user_id"
+        f" WHERE u.username = '{username}' ORDER BY e.email",
+    )
+    return [r[0] for r in rows]
+
+
+def _provision_jobs(database: str, username: str) -> int:
+    rows = query(database, f"SELECT user_id FROM users WHERE username = '{username}'")
+    user_id = rows[0][0]
+    jobs = query(database, "SELECT CAST(payload AS TEXT) FROM queue_jobs WHERE queue_name = 'provision-user'")
+    return sum(1 for (payload,) in jobs if json.loads(payload).get("user_id") == user_id)
+
+
+def test_profile_sync_on_login_re_imports_what_the_provider_changed(stack: dict[str, Any]) -> None:
+    synapse, op = stack["synapse"], stack["op"]
+    base, database = stack["base"], stack["config"]["database"]["uri"]
+    person = Person(base)
+    assert _signed_in_as(person.sign_in(PROFILE_SYNC, "mia"), "mia")
+    eventually(lambda: (_synapse_user(synapse, "mia") or {}).get("display_name") == "User mia", what="mia")
+    assert _emails(database, "mia") == ["mia@example.org"]
+    registered = _provision_jobs(database, "mia")
+    # The same claims again: nothing to re-import.
+    person.forget_provider()
+    assert _signed_in_as(person.sign_in(PROFILE_SYNC, "mia"), "mia")
+    assert _provision_jobs(database, "mia") == registered
+    # The provider changes them: the next sign-in brings them here and to Synapse.
+    op.set_claims("mia", name="Mia Wong", email="mia.wong@example.org")
+    person.forget_provider()
+    assert _signed_in_as(person.sign_in(PROFILE_SYNC, "mia"), "mia")
+    assert _emails(database, "mia") == ["mia.wong@example.org"]
+    assert _provision_jobs(database, "mia") == registered + 1
+    eventually(
+        lambda: (_synapse_user(synapse, "mia") or {}).get("display_name") == "Mia Wong", what="the new name"
+    )
+    # Without on_login, a provider keeps what it imported at registration (MAS's behaviour).
+    other = Person(base)
+    page = other.submit(other.sign_in(NONE_QUERY, "noor"), {})
+    assert _signed_in_as(page, "noor"), page.text
+    before = _provision_jobs(database, "noor")
+    op.set_claims("noor", name="Noor Changed", email="noor.changed@example.org")
+    other.forget_provider()
+    assert _signed_in_as(other.sign_in(NONE_QUERY, "noor"), "noor")
+    assert _provision_jobs(database, "noor") == before
+    assert _emails(database, "noor") == ["noor@example.org"]

@@ -8,8 +8,9 @@ from typing import Any
 
 from mas_twisted.storage.config_sync import config_sync
 from mas_twisted.storage.stores.upstream_oauth_sessions import SessionAlreadyUsedError
+from mas_twisted.storage.stores.user_emails import replace_synced_user_email_txn
 from mas_twisted.types.upstream import UpstreamOAuthAuthorizationSession
-from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication
+from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, UserEmail
 from tests.unittest import MasTestCase
 
 PROVIDER = "01J0000000000000000000PRV1"
@@ -125,3 +126,31 @@ class UpstreamSessionStoreTestCase(MasTestCase):
         self.assertTrue(self.get_success(handler.unlink(user.id, link.id)))
         self.assertEqual(self.get_success(handler.list_user_links(user.id)), [])
         self.assertIsNone(self.get_success(self.store.get_link(link.id)).user_id)
+
+
+class SyncedEmailTests(MasTestCase):
+    """Profile sync's address replacement (``on_login: sync``): one transaction, never taking
+    another user's address."""
+
+    def replace(self, email: UserEmail, previous: str | None) -> bool:
+        return bool(
+            self.get_success(
+                self.db_pool.runInteraction("replace", replace_synced_user_email_txn, email, previous)
+            )
+        )
+
+    def emails(self, user_id: str) -> list[str]:
+        found = self.get_success(self.server.get_stores().user_emails.list_user_emails(user_id))
+        return sorted(e.email for e in found)
+
+    def test_replaces_the_old_address_unless_someone_has_the_new_one(self) -> None:
+        alice = self.factory.user("alice", password=None, emails=["alice@old.example", "alice@work.example"])
+        bob = self.factory.user("bob", password=None, emails=["bob@example.org"])
+        ids = self.server.get_token_generator()
+        new = UserEmail(id=ids.ulid(), user_id=alice.id, email="alice@new.example", created_at=3)
+        self.assertTrue(self.replace(new, "ALICE@old.example"))
+        self.assertEqual(self.emails(alice.id), ["alice@new.example", "alice@work.example"])
+        taken = UserEmail(id=ids.ulid(), user_id=alice.id, email="Bob@example.org", created_at=4)
+        self.assertFalse(self.replace(taken, "alice@new.example"))
+        self.assertEqual(self.emails(alice.id), ["alice@new.example", "alice@work.example"])
+        self.assertEqual(self.emails(bob.id), ["bob@example.org"])

@@ -73,6 +73,7 @@ MOUNTED_PAGES = (
     "account_management",
     "device_management",
     "personal_tokens",
+    "connected_accounts",
 )
 
 FEATURES_ON = {
@@ -84,6 +85,21 @@ FEATURES_ON = {
     "branding": {"policy_uri": "https://example.com/privacy", "tos_uri": "https://example.com/tos"},
     # The "Two-factor" tab of the account pages (its route answers 404 while this is off).
     "experimental": {"mfa": {"enabled": True}},
+    # A provider configured turns the "Connected accounts" tab on (the samples' providers are
+    # stored by the crawl itself).
+    "upstream_oauth2": {
+        "providers": [
+            {
+                "id": "01J0000000000000000000PRV1",
+                "issuer": "https://sso.example.org/",
+                "client_id": "mas",
+                "token_endpoint_auth_method": "none",
+                "discovery_mode": "disabled",
+                "authorization_endpoint": "https://sso.example.org/authorize",
+                "token_endpoint": "https://sso.example.org/token",
+            }
+        ]
+    },
 }
 
 

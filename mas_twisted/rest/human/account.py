@@ -31,6 +31,12 @@ Request:  GET|POST /account/deactivate (password, erase, confirm): 303 to ``/acc
 Request:  GET /.well-known/change-password → 303 to ``/account/password/change``
 Request:  GET /account/plan: ``experimental.plan_management_iframe_uri`` framed, the page's CSP
           ``frame-src`` being exactly that origin (404 when unset)
+Request:  GET /account/connected-accounts[?unlinked=<provider_id>]: the user's upstream links
+          and a "Link" button per enabled provider not linked yet, which starts
+          ``/upstream/authorize/<id>?kind=manage_account`` while signed in (the suggest-link page
+          then attaches the new link; beyond MAS: #3135, #4495); 404 without providers
+Request:  POST /account/connected-accounts/<link_id>/unlink (csrf): 303 back to the tab; 400 the
+          tab with an explanation when it is the last way to sign in; another user's link: 404
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from twisted.web.iweb import IRequest
 from mas_twisted import urls
 from mas_twisted.api.errors import NotFoundError
 from mas_twisted.handlers.account import AccountHandler, FeatureDisabledError
+from mas_twisted.handlers.upstream_oauth2 import UnlinkOutcome
 from mas_twisted.rest._base import form_action_source, html_response
 from mas_twisted.rest._cookies import CSRF_FIELD
 from mas_twisted.rest.human._errors import install_html_error_handlers
@@ -58,6 +65,7 @@ from mas_twisted.rest.human._forms import (
 )
 from mas_twisted.rest.human._session import load_session_or_fallback
 from mas_twisted.templating import (
+    AccountConnectedAccountsContext,
     AccountCrossSigningResetContext,
     AccountDeactivateContext,
     AccountEmailInUseContext,
@@ -68,7 +76,9 @@ from mas_twisted.templating import (
     AccountProfileContext,
     AccountSessionContext,
     AccountSessionsContext,
+    ConnectedAccountRow,
     FormState,
+    ProviderLink,
     account_nav,
 )
 from mas_twisted.types.account import AccountSession, SessionKind
@@ -122,6 +132,7 @@ class AccountResource:
         self._cookies = server.get_cookie_manager()
         self._url_builder = server.get_url_builder()
         self._handler: AccountHandler = server.get_account_handler()
+        self._features = server.get_site_features()
 
     # -- shared ---------------------------------------------------------------------------
     async def _signed_in(
@@ -143,6 +154,7 @@ class AccountResource:
                 "password_change": self._handler.password_change_allowed,
                 "plan": self._handler.plan_management_iframe_uri is not None,
                 "two_factor": self.server.config.experimental.mfa.enabled,
+                "connected_accounts": self._features.connected_accounts,
             }
         )
 
@@ -567,3 +579,71 @@ class AccountResource:
         return html_response(
             request, self.templates.render_account_plan(ctx), frame_src=(form_action_source(iframe_uri),)
         )
+
+    # -- connected accounts (upstream links) ------------------------------------------------
+    @app.route(urls.ACCOUNT_UPSTREAM_LINKS, methods=["GET"])
+    async def connected_accounts(self, request: IRequest) -> bytes:
+        self._require_connected_accounts()
+        session, answer = await self._signed_in(request)
+        if session is None:
+            return answer or b""
+        unlinked = single(query_params(request)).get("unlinked")
+        return await self._render_connected_accounts(request, session, unlinked_provider_id=unlinked)
+
+    @app.route(urls.ACCOUNT_UPSTREAM_UNLINK, methods=["POST"])
+    async def unlink(self, request: IRequest, link_id: str) -> bytes:
+        self._require_connected_accounts()
+        session, answer = await self._signed_in(request)
+        if session is None:
+            return answer or b""
+        self._check_csrf(request)
+        upstream = self.server.get_upstream_oauth2_handler()
+        providers = {link.id: link.provider_id for link, _ in await upstream.list_user_links(session.user.id)}
+        outcome = await upstream.unlink_from_account(session.user.id, link_id)
+        if outcome is UnlinkOutcome.LAST_WAY_IN:
+            return await self._render_connected_accounts(request, session, last_way_in=True, code=400)
+        provider_id = providers.get(link_id)
+        return self._go(
+            request,
+            urls.ACCOUNT_UPSTREAM_LINKS,
+            {"unlinked": provider_id} if provider_id is not None else None,
+        )
+
+    def _require_connected_accounts(self) -> None:
+        if not self._features.connected_accounts:
+            raise NotFoundError(debug="no upstream provider is configured")
+
+    async def _render_connected_accounts(
+        self,
+        request: IRequest,
+        session: BrowserSession,
+        *,
+        unlinked_provider_id: str | None = None,
+        last_way_in: bool = False,
+        code: int = 200,
+    ) -> bytes:
+        self._require_connected_accounts()
+        upstream = self.server.get_upstream_oauth2_handler()
+        found = await upstream.connected_accounts(session.user.id)
+        unlinked = None
+        if unlinked_provider_id is not None:
+            provider = next((p for p in found.available if p.id == unlinked_provider_id), None)
+            unlinked = ProviderLink.from_provider(provider).name if provider is not None else None
+        ctx = AccountConnectedAccountsContext(
+            csrf_token=self._csrf(request),
+            user=session.user,
+            nav=self._nav(),
+            links=[
+                ConnectedAccountRow(
+                    link_id=link.id,
+                    provider=ProviderLink.from_provider(provider) if provider is not None else None,
+                    account_name=link.human_account_name,
+                    linked_at=link.created_at,
+                )
+                for link, provider in found.links
+            ],
+            available=[ProviderLink.from_provider(p) for p in found.available],
+            unlinked=unlinked,
+            last_way_in=last_way_in,
+        )
+        return html_response(request, self.templates.render_account_connected_accounts(ctx), code)

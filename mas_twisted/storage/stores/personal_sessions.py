@@ -172,6 +172,19 @@ class PersonalSessionStore(SQLBaseStore):
         )
         return [session_with_token_from_row(row) for row in rows]
 
+    async def list_valid_personal_sessions_of_actor(
+        self, actor_user_id: str
+    ) -> list[PersonalSessionWithToken]:
+        """The sessions acting as a user that are not revoked, newest first (the account pages'
+        sessions list: whoever owns them, their tokens act as this user)."""
+        rows = await self.db_pool.execute(
+            "list_valid_personal_sessions_of_actor",
+            f"SELECT {SESSION_WITH_TOKEN_SELECT} FROM {SESSION_WITH_TOKEN_FROM}"
+            " WHERE s.actor_user_id = ? AND s.revoked_at IS NULL ORDER BY s.personal_session_id DESC",
+            actor_user_id,
+        )
+        return [session_with_token_from_row(row) for row in rows]
+
     async def revoke_personal_session(
         self,
         session_id: str,

@@ -100,6 +100,22 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
         )
         return UpstreamOAuthAuthorizationSession.from_row(row) if row else None
 
+    async def get_previous_login_session(
+        self, link_id: str, session_id: str
+    ) -> UpstreamOAuthAuthorizationSession | None:
+        """The last session of the link before ``session_id`` that signed someone in (consumed),
+        or ``None``: what the provider's claims were the time before (profile sync)."""
+        rows = await self.db_pool.execute(
+            "get_previous_upstream_login_session",
+            f"SELECT {', '.join(UpstreamOAuthAuthorizationSession.COLUMNS)} FROM {SESSIONS}"
+            " WHERE upstream_oauth_link_id = ? AND upstream_oauth_authorization_session_id <> ?"
+            " AND consumed_at IS NOT NULL"
+            " ORDER BY consumed_at DESC, upstream_oauth_authorization_session_id DESC LIMIT 1",
+            link_id,
+            session_id,
+        )
+        return UpstreamOAuthAuthorizationSession.from_row(rows[0]) if rows else None
+
     async def get_link(self, link_id: str) -> UpstreamOAuthLink | None:
         return await self.db_pool.runInteraction("get_upstream_oauth_link", get_link_txn, link_id)
 
@@ -283,6 +299,42 @@ class UpstreamOAuthSessionStore(SQLBaseStore):
             return txn.rowcount == 1
 
         return await self.db_pool.runInteraction("unlink_upstream_oauth_link", _txn)
+
+    async def unlink_keeping_a_way_in(self, link_id: str, user_id: str, *, password_login: bool) -> str:
+        """Detach ``link_id`` from ``user_id`` unless it is the user's last way to sign in: no
+        other link to an enabled provider, and no password (or ``password_login`` off).
+        ``"unlinked"``, ``"missing"`` (not that user's link) or ``"last"``; one serializable
+        transaction, so two concurrent unlinks cannot both remove the last two ways in."""
+
+        def _txn(txn: LoggingTransaction) -> str:
+            txn.execute(
+                f"SELECT 1 FROM {LINKS} WHERE upstream_oauth_link_id = ? AND user_id = ?", (link_id, user_id)
+            )
+            if txn.fetchone() is None:
+                return "missing"
+            has_password = False
+            if password_login:
+                txn.execute("SELECT 1 FROM user_passwords WHERE user_id = ? LIMIT 1", (user_id,))
+                has_password = txn.fetchone() is not None
+            if not has_password:
+                txn.execute(
+                    f"SELECT COUNT(*) FROM {LINKS} l JOIN upstream_oauth_providers p"
+                    " ON p.upstream_oauth_provider_id = l.upstream_oauth_provider_id"
+                    " WHERE l.user_id = ? AND l.upstream_oauth_link_id <> ? AND p.disabled_at IS NULL",
+                    (user_id, link_id),
+                )
+                row = txn.fetchone()
+                if not row or int(row[0]) == 0:
+                    return "last"
+            txn.execute(
+                f"UPDATE {LINKS} SET user_id = NULL WHERE upstream_oauth_link_id = ? AND user_id = ?",
+                (link_id, user_id),
+            )
+            return "unlinked" if txn.rowcount == 1 else "missing"
+
+        return await self.db_pool.runInteraction(
+            "unlink_upstream_oauth_link_keeping_a_way_in", _txn, isolation_level="serializable"
+        )
 
     async def backchannel_logout(
         self, browser_session_ids: Sequence[str], *, logout_all: bool, at: int, also: Also = None

@@ -49,6 +49,21 @@ def add_user_email_txn(txn: LoggingTransaction, email: UserEmail) -> None:
     DatabasePool.simple_insert_txn(txn, TABLE, email.to_row())
 
 
+def replace_synced_user_email_txn(txn: LoggingTransaction, email: UserEmail, previous: str | None) -> bool:
+    """An upstream provider's new address for the user (profile sync on login): added, and the
+    user's ``previous`` one (the provider's old value) removed; ``False`` (nothing changed) when
+    some user has the new address already."""
+    txn.execute(f"SELECT 1 FROM {TABLE} WHERE LOWER(email) = LOWER(?)", (email.email,))
+    if txn.fetchone() is not None:
+        return False
+    add_user_email_txn(txn, email)
+    if previous is not None:
+        txn.execute(
+            f"DELETE FROM {TABLE} WHERE user_id = ? AND LOWER(email) = LOWER(?)", (email.user_id, previous)
+        )
+    return True
+
+
 class UserEmailStore(SQLBaseStore):
     async def find_user_email_by_email(self, email: str) -> UserEmail | None:
         """The one verified address equal to ``email`` (ignoring case); ``None`` if none or several."""

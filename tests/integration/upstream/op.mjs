@@ -2,7 +2,9 @@
 // The upstream OpenID Provider of tests/integration/test_upstream_oidc.py: a certified OpenID
 // Provider (npm oidc-provider), in memory, with its development login and consent pages (any
 // login name is an account: sub = the name, preferred_username = the name, name "User <name>",
-// email <name>@example.org). Usage: node op.mjs CONFIG.json (port, issuer, clients, keys).
+// email <name>@example.org; CONFIG's claims_file, read at each request, overrides the claims
+// of an account: {"<name>": {"name": ...}}). Usage: node op.mjs CONFIG.json (port, issuer,
+// clients, keys, claims_file).
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -16,12 +18,17 @@ const provider = new Provider(config.issuer, {
     return {
       accountId: id,
       async claims() {
+        let overrides = {};
+        if (config.claims_file && fs.existsSync(config.claims_file)) {
+          overrides = JSON.parse(fs.readFileSync(config.claims_file, 'utf8'))[id] || {};
+        }
         return {
           sub: id,
           preferred_username: id,
           name: `User ${id}`,
           email: `${id}@example.org`,
           email_verified: true,
+          ...overrides,
         };
       },
     };

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from mas_twisted.oauth2.scope import device_scope_tokens
+from mas_twisted.oauth2.scope import Scope, device_scope_tokens
 from tests.rest.human._account import NEW_PASSWORD, PASSWORD, AccountTestCase
 from tests.rest.human._base import csrf_from
 from tests.unittest import override_config
@@ -60,10 +60,20 @@ class ActionRoutingTests(AccountTestCase):
 
     def test_unknown_account_paths_are_404_pages(self) -> None:
         self.sign_in()
-        for path in ("/account/nothing", "/account/sessions/x/y", "/account/emails"):
-            channel = self.browse("GET", path)
-            # The listener's fallback answers paths no resource serves (plain text, as today).
-            self.assertEqual(channel.code, 404, path)
+        for path in ("/account/nothing", "/account/sessions/x/y", "/account/emails", "/nowhere/<b>"):
+            # The listener's fallback answers paths no resource serves: the 404 page of the
+            # service's templates for a browser...
+            page = self.browse("GET", path, headers=(("Accept", "text/html,application/xhtml+xml"),))
+            self.assertEqual(page.code, 404, path)
+            self.assertTrue(page.header("Content-Type").startswith("text/html"), path)
+            self.assertIn("Page not found", page.text_body)
+            self.assertIn("Go to the start page", page.text_body)
+            self.assertNotIn("<b>", page.text_body)
+            # ... and plain text for an API client, as before.
+            plain = self.browse("GET", path, headers=(("Accept", "application/json"),))
+            self.assertEqual(plain.code, 404, path)
+            self.assertTrue(plain.header("Content-Type").startswith("text/plain"), path)
+            self.assertTrue(plain.text_body.startswith("Not Found: GET "), plain.text_body)
         self.assertEqual(self.browse("GET", "/account").code, 308)
 
     def test_change_password_well_known(self) -> None:
@@ -230,6 +240,88 @@ class SessionTests(AccountTestCase):
         channel = self.browse("GET", "/account/devices/" + quote("odd/device+id", safe="/"))
         self.assertEqual(channel.code, 200)
         self.assertIn("odd/device+id", channel.text_body)
+
+
+class PersonalSessionListTests(AccountTestCase):
+    """Issue 13 item 5: the personal sessions acting as the user are in the list, with their
+    name, scope, device and expiry; ending one revokes its token at once."""
+
+    def issue(
+        self, user: Any, name: str, *, device: str | None, owner: Any = None, expires_in: int | None
+    ) -> Any:
+        scope = API_SCOPE + (f" {device_scope_tokens(device)[0]}" if device else "")
+        found, text = self.get_success(
+            self.server.get_personal_session_handler().issue(
+                owner_user_id=(owner or user).id,
+                owner_client_id=None,
+                actor_user_id=user.id,
+                human_name=name,
+                scope=Scope.parse(scope),
+                expires_in=expires_in,
+            )
+        )
+        return found.session, text
+
+    def test_listed_with_name_scope_device_and_expiry(self) -> None:
+        user = self.sign_in()
+        admin = self.factory.user("root")
+        bot, _ = self.issue(user, "Backup bot", device="BOTDEVICE", expires_in=86_400)
+        forever, _ = self.issue(user, "Made by an admin", device=None, owner=admin, expires_in=None)
+        revoked, _ = self.issue(user, "Revoked one", device=None, expires_in=None)
+        self.get_success(self.server.get_personal_session_handler().revoke(revoked.id))
+        listed = self.browse("GET", "/account/sessions").text_body
+        for text in ("Backup bot", "BOTDEVICE", "Made by an admin", "Never expires", "Personal access token"):
+            self.assertIn(text, listed)
+        self.assertIn("Expires ", listed)
+        self.assertNotIn("Revoked one", listed)
+        detail = self.browse("GET", f"/account/sessions/{bot.id}")
+        self.assertEqual(detail.code, 200)
+        for text in ("Backup bot", "BOTDEVICE", API_SCOPE, "Expires", "Revoke this token"):
+            self.assertIn(text, detail.text_body)
+        # No rename form: a personal session's name is its token's.
+        self.assertNotIn('value="rename"', detail.text_body)
+        self.assertIn("BOTDEVICE", self.browse("GET", "/account/devices/BOTDEVICE").text_body)
+        self.assertIn("Never", self.browse("GET", f"/account/sessions/{forever.id}").text_body)
+
+    def test_ending_one_revokes_its_token_and_syncs_devices(self) -> None:
+        user = self.sign_in()
+        bot, bot_token = self.issue(user, "Backup bot", device="BOTDEVICE", expires_in=3600)
+        other, other_token = self.issue(user, "Other bot", device=None, expires_in=None)
+        self.assertTrue(self.introspect(bot_token)["active"])
+        refused = self.browse("POST", f"/account/sessions/{bot.id}", form={"action": "end"})
+        self.assertEqual(refused.code, 400)
+        self.assertTrue(self.introspect(bot_token)["active"])
+        self.assertEqual(self.jobs("sync-devices"), [])
+        done = self.post_form("/account/devices/BOTDEVICE", {"action": "end"})
+        self.assertEqual((done.code, done.location), (303, "/account/sessions"))
+        self.assertEqual(self.introspect(bot_token), {"active": False})
+        self.assertTrue(self.introspect(other_token)["active"])
+        self.assertEqual(self.jobs("sync-devices"), [{"user_id": user.id}])
+        listed = self.browse("GET", "/account/sessions").text_body
+        self.assertNotIn("Backup bot", listed)
+        self.assertIn("Other bot", listed)
+        # Ended: its device page is gone, its session page says when it was revoked.
+        self.assertEqual(self.browse("GET", "/account/devices/BOTDEVICE").code, 404)
+        detail = self.browse("GET", f"/account/sessions/{bot.id}")
+        self.assertIn("Signed out", detail.text_body)
+        self.assertNotIn("Revoke this token", detail.text_body)
+        done = self.post_form(f"/account/sessions/{other.id}", {"action": "end"})
+        self.assertEqual(done.code, 303)
+        self.assertEqual(self.introspect(other_token), {"active": False})
+
+    def test_another_users_personal_session_is_404(self) -> None:
+        self.sign_in()
+        bob = self.factory.user("bob")
+        bobs, bobs_token = self.issue(bob, "Bob's bot", device="BOBDEVICE", expires_in=None)
+        page = self.browse("GET", "/account/sessions")
+        self.assertNotIn("Bob's bot", page.text_body)
+        self.assertEqual(self.browse("GET", f"/account/sessions/{bobs.id}").code, 404)
+        self.assertEqual(self.browse("GET", "/account/devices/BOBDEVICE").code, 404)
+        channel = self.browse(
+            "POST", f"/account/sessions/{bobs.id}", form={"csrf": csrf_from(page), "action": "end"}
+        )
+        self.assertEqual(channel.code, 404)
+        self.assertTrue(self.introspect(bobs_token)["active"])
 
 
 class PasswordTests(AccountTestCase):
