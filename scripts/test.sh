@@ -23,10 +23,21 @@ echo "== lint, format and types =="
 .venv/bin/ruff check mas_twisted tests twisted bench || status=1
 .venv/bin/ruff format --check -q mas_twisted tests twisted bench || status=1
 .venv/bin/mypy || status=1
+# The two unit suites share nothing (SQLite in memory; a PostgreSQL database per test) and
+# each keeps one core busy: they run side by side, each printed whole once both are done.
+logs=$(mktemp -d)
+env -u MAS_TEST_POSTGRES_DSN .venv/bin/python -m pytest tests -q -p no:cacheprovider --ignore=tests/integration "$@" \
+  > "$logs/sqlite" 2>&1 &
+sqlite_pid=$!
+.venv/bin/python -m pytest tests -q -p no:cacheprovider --ignore=tests/integration "$@" > "$logs/postgres" 2>&1 &
+postgres_pid=$!
+wait $sqlite_pid || status=1
+wait $postgres_pid || status=1
 echo "== unit suites on SQLite =="
-env -u MAS_TEST_POSTGRES_DSN .venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
+cat "$logs/sqlite"
 echo "== unit suites on PostgreSQL =="
-.venv/bin/python -m pytest tests -q --ignore=tests/integration "$@" || status=1
+cat "$logs/postgres"
+rm -rf "$logs"
 echo "== end-to-end suites =="
 .venv/bin/python -m pytest tests/integration -q "$@" || status=1
 exit $status
