@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from mas_twisted.storage.database import LoggingTransaction
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
+    from mas_twisted.types.policy_data import PolicyData
     from mas_twisted.types.users import BrowserSession, User
 
 logger = logging.getLogger(__name__)
@@ -575,3 +576,29 @@ class AdminHandler:
         ):
             raise AdminApiError(400, f"Registration token with ID {token_id} is not revoked")
         return await self.get_registration_token(token_id)
+
+    # -- policy data --------------------------------------------------------------------------
+    async def set_policy_data(self, data: Any) -> PolicyData:
+        """New policy data, in force here at once and in other processes within a minute.
+
+        Raises:
+            AdminApiError: 400 when the policies cannot use it (nothing stored).
+        """
+        from mas_twisted.handlers.policy_data import InvalidPolicyDataError
+
+        try:
+            return await self._server.get_policy_data_handler().set(data)
+        except InvalidPolicyDataError as e:
+            raise AdminApiError(400, "Failed to instanciate policy with the provided data", str(e)) from None
+
+    async def get_latest_policy_data(self) -> PolicyData:
+        found = await self._server.get_policy_data_handler().get_latest()
+        if found is None:
+            raise not_found("No policy data found")
+        return found
+
+    async def get_policy_data(self, policy_data_id: str) -> PolicyData:
+        found = await self._server.get_policy_data_handler().get(policy_data_id)
+        if found is None:
+            raise not_found(f"Policy data with ID {policy_data_id} not found")
+        return found

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
     from mas_twisted.types.personal import PersonalSessionWithToken
+    from mas_twisted.types.policy_data import PolicyData
     from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 PREFIX = "/api/admin/v1"
@@ -400,7 +401,36 @@ REGISTRATION_TOKEN = Kind(
     ),
     _registration_token,
 )
-KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION, PERSONAL_SESSION, REGISTRATION_TOKEN)
+
+
+def _policy_data(item: PolicyData) -> dict[str, Any]:
+    return {"created_at": format_datetime(item.created_at), "data": item.data}
+
+
+POLICY_DATA = Kind(
+    "PolicyData",
+    "policy-data",
+    "/policy-data",
+    _object(
+        "The policy data",
+        {
+            "created_at": _dt("The creation date of the policy data", nullable=False),
+            "data": {"description": "The policy data content"},
+        },
+        ["created_at", "data"],
+    ),
+    _policy_data,
+)
+KINDS = (
+    USER,
+    USER_EMAIL,
+    USER_SESSION,
+    COMPAT_SESSION,
+    OAUTH2_SESSION,
+    PERSONAL_SESSION,
+    REGISTRATION_TOKEN,
+    POLICY_DATA,
+)
 
 SITE_CONFIG_FIELDS = (
     "password_login_enabled",
@@ -822,6 +852,18 @@ async def unrevoke_registration_token(handler: AdminHandler, call: Call) -> Answ
     return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/unrevoke")
 
 
+async def set_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(201, POLICY_DATA.single(await handler.set_policy_data(call.body["data"])))
+
+
+async def get_latest_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, POLICY_DATA.single(await handler.get_latest_policy_data()))
+
+
+async def get_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, POLICY_DATA.single(await handler.get_policy_data(call.params["id"])))
+
+
 # -- single resources ------------------------------------------------------------------------------
 async def get_user(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, USER.single(await handler.get_user(call.params["id"])))
@@ -1072,6 +1114,19 @@ UPDATE_REGISTRATION_TOKEN_BODY = Body(
             default=MISSING,
             extra_schema=_USAGE_LIMIT_SCHEMA,
             check=_uint32,
+        ),
+    ),
+)
+SET_POLICY_DATA_BODY = Body(
+    "SetPolicyDataRequest",
+    "JSON payload for the `POST /api/admin/v1/policy-data`",
+    (
+        Field(
+            "data",
+            ("object",),
+            "The policy data, merged over the configuration's `policy.data` (a JSON object)",
+            required=True,
+            extra_schema={"examples": [{"hello": "world", "foo": 42, "bar": True}]},
         ),
     ),
 )
@@ -1435,6 +1490,38 @@ ROUTES: tuple[Route, ...] = (
         "user-registration-token",
         unrevoke_registration_token,
         (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        POLICY_DATA.path,
+        "setPolicyData",
+        "Set the current policy data",
+        "policy-data",
+        set_policy_data,
+        (
+            Response(201, "Policy data was successfully set", "SingleResponse_for_PolicyData"),
+            Response(400, "Invalid policy data"),
+        ),
+        body=SET_POLICY_DATA_BODY,
+    ),
+    Route(
+        "GET",
+        f"{POLICY_DATA.path}/latest",
+        "getLatestPolicyData",
+        "Get the latest policy data",
+        "policy-data",
+        get_latest_policy_data,
+        (_ok(POLICY_DATA, "Latest policy data was found"), Response(404, "No policy data was found")),
+    ),
+    Route(
+        "GET",
+        f"{POLICY_DATA.path}/{{id}}",
+        "getPolicyData",
+        "Get policy data by ID",
+        "policy-data",
+        get_policy_data,
+        (_ok(POLICY_DATA, "Policy data was found"), _not_found("Policy data")),
         params=(_ID,),
     ),
 )
