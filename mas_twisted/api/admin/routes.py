@@ -51,6 +51,8 @@ from mas_twisted.storage.stores.admin import (
     PersonalSessionFilter,
     RegistrationTokenFilter,
     SessionDates,
+    UpstreamOAuthLinkFilter,
+    UpstreamOAuthProviderFilter,
     UserEmailFilter,
     UserFilter,
     UserSessionFilter,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from mas_twisted.types.oauth2 import OAuth2Session
     from mas_twisted.types.personal import PersonalSessionWithToken
     from mas_twisted.types.policy_data import PolicyData
+    from mas_twisted.types.upstream import UpstreamOAuthLink, UpstreamOAuthProvider
     from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 PREFIX = "/api/admin/v1"
@@ -421,6 +424,69 @@ POLICY_DATA = Kind(
     ),
     _policy_data,
 )
+
+
+def _upstream_oauth_link(link: UpstreamOAuthLink) -> dict[str, Any]:
+    return {
+        "created_at": format_datetime(link.created_at),
+        "provider_id": link.provider_id,
+        "subject": link.subject,
+        "user_id": link.user_id,
+        "human_account_name": link.human_account_name,
+    }
+
+
+UPSTREAM_OAUTH_LINK = Kind(
+    "UpstreamOAuthLink",
+    "upstream-oauth-link",
+    "/upstream-oauth-links",
+    _object(
+        "An upstream OAuth 2.0 link",
+        {
+            "created_at": _dt("When the object was created", nullable=False),
+            "provider_id": ULID_REF,
+            "subject": _str("The subject of the upstream account, unique per provider", nullable=False),
+            "user_id": _nullable(ULID_REF, "The ID of the user who owns this link, if any"),
+            "human_account_name": _str("A human-readable name of the upstream account"),
+        },
+        ["created_at", "provider_id", "subject"],
+    ),
+    _upstream_oauth_link,
+)
+
+
+def _upstream_oauth_provider(provider: UpstreamOAuthProvider) -> dict[str, Any]:
+    return {
+        "issuer": provider.issuer,
+        "human_name": provider.human_name,
+        "brand_name": provider.brand_name,
+        "created_at": format_datetime(provider.created_at),
+        "disabled_at": format_datetime(provider.disabled_at),
+        "registration_token_required": provider.registration_token_required,
+    }
+
+
+UPSTREAM_OAUTH_PROVIDER = Kind(
+    "UpstreamOAuthProvider",
+    "upstream-oauth-provider",
+    "/upstream-oauth-providers",
+    _object(
+        "An upstream OAuth 2.0 provider",
+        {
+            "issuer": _str("The OIDC issuer of the provider"),
+            "human_name": _str("A human-readable name for the provider"),
+            "brand_name": _str('A brand identifier, e.g. "apple" or "google"'),
+            "created_at": _dt("When the provider was created", nullable=False),
+            "disabled_at": _dt("When the provider was disabled. If null, the provider is enabled."),
+            "registration_token_required": {
+                "description": "Whether a registration token is required for registrations via this provider.",
+                "type": "boolean",
+            },
+        },
+        ["created_at", "registration_token_required"],
+    ),
+    _upstream_oauth_provider,
+)
 KINDS = (
     USER,
     USER_EMAIL,
@@ -430,6 +496,8 @@ KINDS = (
     PERSONAL_SESSION,
     REGISTRATION_TOKEN,
     POLICY_DATA,
+    UPSTREAM_OAUTH_LINK,
+    UPSTREAM_OAUTH_PROVIDER,
 )
 
 SITE_CONFIG_FIELDS = (
@@ -864,6 +932,68 @@ async def get_policy_data(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, POLICY_DATA.single(await handler.get_policy_data(call.params["id"])))
 
 
+UPSTREAM_OAUTH_LINK_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    filter_ulid("provider", "provider", "Retrieve the items for the given provider"),
+    filter_string("subject", "subject", "Retrieve the items with the given subject"),
+    filter_string(
+        "human-account-name",
+        "human_account_name",
+        "Retrieve the items with a human account name matching the given substring (case-insensitive)",
+    ),
+)
+
+
+async def list_upstream_oauth_links(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    if p["provider"] is not None:
+        await handler.check_provider_exists(p["provider"])
+    list_filter = UpstreamOAuthLinkFilter(
+        user_id=p["user"],
+        provider_id=p["provider"],
+        subject=p["subject"],
+        human_account_name=p["human_account_name"],
+    )
+    return await _list(handler, call, UPSTREAM_OAUTH_LINK, list_filter, UPSTREAM_OAUTH_LINK_FILTERS)
+
+
+async def get_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, UPSTREAM_OAUTH_LINK.single(await handler.get_upstream_oauth_link(call.params["id"])))
+
+
+async def add_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    b = call.body
+    link, created = await handler.add_upstream_oauth_link(
+        user_id=b["user_id"],
+        provider_id=b["provider_id"],
+        subject=b["subject"],
+        human_account_name=b["human_account_name"],
+    )
+    return Answer(201 if created else 200, UPSTREAM_OAUTH_LINK.single(link))
+
+
+async def delete_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    await handler.delete_upstream_oauth_link(call.params["id"])
+    return Answer(204)
+
+
+UPSTREAM_OAUTH_PROVIDER_FILTERS: tuple[Param, ...] = (
+    filter_bool("enabled", "enabled", "Retrieve providers that are (or are not) enabled"),
+)
+
+
+async def list_upstream_oauth_providers(handler: AdminHandler, call: Call) -> Answer:
+    list_filter = UpstreamOAuthProviderFilter(enabled=call.params["enabled"])
+    return await _list(handler, call, UPSTREAM_OAUTH_PROVIDER, list_filter, UPSTREAM_OAUTH_PROVIDER_FILTERS)
+
+
+async def get_upstream_oauth_provider(handler: AdminHandler, call: Call) -> Answer:
+    provider = await handler.get_upstream_oauth_provider(call.params["id"])
+    return Answer(200, UPSTREAM_OAUTH_PROVIDER.single(provider))
+
+
 # -- single resources ------------------------------------------------------------------------------
 async def get_user(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, USER.single(await handler.get_user(call.params["id"])))
@@ -1128,6 +1258,31 @@ SET_POLICY_DATA_BODY = Body(
             required=True,
             extra_schema={"examples": [{"hello": "world", "foo": 42, "bar": True}]},
         ),
+    ),
+)
+_ULID_PATTERN = {"pattern": "^[0123456789ABCDEFGHJKMNPQRSTVWXYZ]{26}$"}
+ADD_UPSTREAM_OAUTH_LINK_BODY = Body(
+    "AddUpstreamOauthLinkRequest",
+    "JSON payload for the `POST /api/admin/v1/upstream-oauth-links`",
+    (
+        Field(
+            "user_id",
+            ("string",),
+            "The ID of the user to which the link should be added.",
+            required=True,
+            extra_schema=_ULID_PATTERN,
+            check=parse_ulid,
+        ),
+        Field(
+            "provider_id",
+            ("string",),
+            "The ID of the upstream provider to which the link is for.",
+            required=True,
+            extra_schema=_ULID_PATTERN,
+            check=parse_ulid,
+        ),
+        Field("subject", ("string",), "The subject (sub) claim of the user on the provider.", required=True),
+        Field("human_account_name", ("string", "null"), "A human readable account name."),
     ),
 )
 REGENERATE_PERSONAL_SESSION_BODY = Body(
@@ -1490,6 +1645,76 @@ ROUTES: tuple[Route, ...] = (
         "user-registration-token",
         unrevoke_registration_token,
         (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        UPSTREAM_OAUTH_LINK.path,
+        "listUpstreamOAuthLinks",
+        "List upstream OAuth 2.0 links",
+        "upstream-oauth-link",
+        list_upstream_oauth_links,
+        (_list_ok(UPSTREAM_OAUTH_LINK, "upstream OAuth 2.0 links"), _not_found("User or provider")),
+        params=PAGINATION + UPSTREAM_OAUTH_LINK_FILTERS,
+    ),
+    Route(
+        "POST",
+        UPSTREAM_OAUTH_LINK.path,
+        "addUpstreamOAuthLink",
+        "Add an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        add_upstream_oauth_link,
+        (
+            _ok(UPSTREAM_OAUTH_LINK, "An existing Upstream OAuth 2.0 link was associated to a user"),
+            Response(
+                201, "A new Upstream OAuth 2.0 link was created", "SingleResponse_for_UpstreamOAuthLink"
+            ),
+            _not_found("User or provider"),
+            Response(409, "The subject from the provider is already linked to another user"),
+        ),
+        body=ADD_UPSTREAM_OAUTH_LINK_BODY,
+    ),
+    Route(
+        "GET",
+        f"{UPSTREAM_OAUTH_LINK.path}/{{id}}",
+        "getUpstreamOAuthLink",
+        "Get an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        get_upstream_oauth_link,
+        (
+            _ok(UPSTREAM_OAUTH_LINK, "Upstream OAuth 2.0 link was found"),
+            _not_found("Upstream OAuth 2.0 link"),
+        ),
+        params=(_ID,),
+    ),
+    Route(
+        "DELETE",
+        f"{UPSTREAM_OAUTH_LINK.path}/{{id}}",
+        "deleteUpstreamOAuthLink",
+        "Delete an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        delete_upstream_oauth_link,
+        (Response(204, "Upstream OAuth 2.0 link was deleted", None), _not_found("Upstream OAuth 2.0 link")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        UPSTREAM_OAUTH_PROVIDER.path,
+        "listUpstreamOAuthProviders",
+        "List upstream OAuth 2.0 providers",
+        "upstream-oauth-provider",
+        list_upstream_oauth_providers,
+        (_list_ok(UPSTREAM_OAUTH_PROVIDER, "upstream OAuth 2.0 providers"),),
+        params=PAGINATION + UPSTREAM_OAUTH_PROVIDER_FILTERS,
+    ),
+    Route(
+        "GET",
+        f"{UPSTREAM_OAUTH_PROVIDER.path}/{{id}}",
+        "getUpstreamOAuthProvider",
+        "Get upstream OAuth provider",
+        "upstream-oauth-provider",
+        get_upstream_oauth_provider,
+        (_ok(UPSTREAM_OAUTH_PROVIDER, "The upstream OAuth provider"), Response(404, "Provider not found")),
         params=(_ID,),
     ),
     Route(
