@@ -51,6 +51,7 @@ from mas_twisted.types.users import UserEmail
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.database import LoggingTransaction
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
     from mas_twisted.types.policy_data import PolicyData
@@ -658,3 +659,10 @@ class AdminHandler:
         if provider is None:
             raise not_found("Provider not found")
         return provider
+
+    # -- OAuth 2.0 clients ---------------------------------------------------------------------
+    async def get_oauth2_client(self, client_id: str) -> OAuth2Client:
+        client = await self._stores.oauth2_clients.get_oauth2_client(client_id)
+        if client is None:
+            raise not_found(f"OAuth 2.0 client ID {client_id} not found")
+        return client

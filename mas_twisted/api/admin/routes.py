@@ -46,6 +46,7 @@ from mas_twisted.api.admin.spec import (
 from mas_twisted.storage.stores.admin import (
     AnyFilter,
     CompatSessionFilter,
+    OAuth2ClientFilter,
     OAuth2SessionFilter,
     Pagination,
     PersonalSessionFilter,
@@ -61,6 +62,7 @@ from mas_twisted.types.registrations import UserRegistrationToken
 
 if TYPE_CHECKING:
     from mas_twisted.handlers.admin import AdminHandler
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
     from mas_twisted.types.personal import PersonalSessionWithToken
@@ -487,6 +489,51 @@ UPSTREAM_OAUTH_PROVIDER = Kind(
     ),
     _upstream_oauth_provider,
 )
+
+
+def _oauth2_client(client: OAuth2Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "client_uri": client.client_uri,
+        "logo_uri": client.logo_uri,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "is_static": client.is_static,
+    }
+
+
+OAUTH2_CLIENT = Kind(
+    "OAuth2Client",
+    "oauth2-client",
+    "/oauth2-clients",
+    _object(
+        "An OAuth 2.0 client registered with this service",
+        {
+            "client_id": _str("The OAuth 2.0 client identifier", nullable=False),
+            "client_name": _str("The human-readable name of the client, if registered"),
+            "client_uri": _str("The homepage URL of the client, if registered", format="uri"),
+            "logo_uri": _str("The URL of the client's logo, if registered", format="uri"),
+            "redirect_uris": {
+                "description": "The list of redirect URIs registered by the client",
+                "type": "array",
+                "items": {"type": "string", "format": "uri"},
+            },
+            "grant_types": {
+                "description": "The list of grant types the client is allowed to use",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "is_static": {
+                "description": "Whether the client is statically configured (defined in the configuration file)"
+                " rather than dynamically registered.",
+                "type": "boolean",
+            },
+        },
+        ["client_id", "client_name", "client_uri", "logo_uri", "redirect_uris", "grant_types", "is_static"],
+    ),
+    _oauth2_client,
+)
 KINDS = (
     USER,
     USER_EMAIL,
@@ -498,6 +545,7 @@ KINDS = (
     POLICY_DATA,
     UPSTREAM_OAUTH_LINK,
     UPSTREAM_OAUTH_PROVIDER,
+    OAUTH2_CLIENT,
 )
 
 SITE_CONFIG_FIELDS = (
@@ -930,6 +978,51 @@ async def get_latest_policy_data(handler: AdminHandler, call: Call) -> Answer:
 
 async def get_policy_data(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, POLICY_DATA.single(await handler.get_policy_data(call.params["id"])))
+
+
+OAUTH2_CLIENT_FILTERS: tuple[Param, ...] = (
+    filter_enum(
+        "client-kind",
+        "client_kind",
+        "Retrieve only clients of the given kind: `dynamic` (registered through dynamic client registration)"
+        " or `static` (declared in the configuration file)",
+        "OAuth2ClientKind",
+        ("dynamic", "static"),
+    ),
+    filter_string(
+        "client-name", "client_name", "Substring (case-insensitive) match on the client's `client_name`"
+    ),
+    filter_string(
+        "client-uri", "client_uri", "Substring (case-insensitive) match on the client's `client_uri`"
+    ),
+    filter_string(
+        "grant-type",
+        "grant_type",
+        "Retrieve only clients which support the given grant type, e.g. `authorization_code`,"
+        " `client_credentials`, `urn:ietf:params:oauth:grant-type:device_code`",
+    ),
+    filter_bool(
+        "has-active-sessions",
+        "has_active_sessions",
+        "Retrieve only clients which have (`true`) or don't have (`false`) at least one active OAuth 2.0 session",
+    ),
+)
+
+
+async def list_oauth2_clients(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    list_filter = OAuth2ClientFilter(
+        client_kind=p["client_kind"],
+        client_name=p["client_name"],
+        client_uri=p["client_uri"],
+        grant_type=p["grant_type"],
+        has_active_sessions=p["has_active_sessions"],
+    )
+    return await _list(handler, call, OAUTH2_CLIENT, list_filter, OAUTH2_CLIENT_FILTERS)
+
+
+async def get_oauth2_client(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, OAUTH2_CLIENT.single(await handler.get_oauth2_client(call.params["id"])))
 
 
 UPSTREAM_OAUTH_LINK_FILTERS: tuple[Param, ...] = (
@@ -1645,6 +1738,26 @@ ROUTES: tuple[Route, ...] = (
         "user-registration-token",
         unrevoke_registration_token,
         (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        OAUTH2_CLIENT.path,
+        "listOAuth2Clients",
+        "List OAuth 2.0 clients",
+        "oauth2-client",
+        list_oauth2_clients,
+        (_list_ok(OAUTH2_CLIENT, "OAuth 2.0 clients"),),
+        params=PAGINATION + OAUTH2_CLIENT_FILTERS,
+    ),
+    Route(
+        "GET",
+        f"{OAUTH2_CLIENT.path}/{{id}}",
+        "getOAuth2Client",
+        "Get an OAuth 2.0 client",
+        "oauth2-client",
+        get_oauth2_client,
+        (_ok(OAUTH2_CLIENT, "OAuth 2.0 client was found"), _not_found("OAuth 2.0 client")),
         params=(_ID,),
     ),
     Route(

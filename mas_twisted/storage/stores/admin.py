@@ -28,6 +28,7 @@ from mas_twisted.storage.stores.personal_sessions import (
     SESSION_WITH_TOKEN_SELECT,
     session_with_token_from_row,
 )
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSession
 from mas_twisted.types.oauth2 import OAuth2Session
 from mas_twisted.types.registrations import UserRegistrationToken
@@ -406,6 +407,48 @@ class UpstreamOAuthProviderFilter:
         return q
 
 
+#: The grant types with a column of their own; any other matches no client.
+_GRANT_TYPE_COLUMNS = {
+    "authorization_code": "grant_type_authorization_code",
+    "refresh_token": "grant_type_refresh_token",
+    "client_credentials": "grant_type_client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code": "grant_type_device_code",
+}
+
+
+@attrs.frozen
+class OAuth2ClientFilter:
+    """``GET /oauth2-clients`` (MAS's ``OAuth2ClientFilter``): name and URI as case-insensitive
+    substrings; a grant type without a column (``implicit``, say) matches nothing."""
+
+    client_kind: str | None = None
+    client_name: str | None = None
+    client_uri: str | None = None
+    grant_type: str | None = None
+    has_active_sessions: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("oauth2_clients c", "c.oauth2_client_id")
+        if self.client_kind is not None:
+            q.add("c.is_static = ?", self.client_kind == "static")
+        for column, value in (("client_name", self.client_name), ("client_uri", self.client_uri)):
+            if value is not None:
+                q.add(f"LOWER(c.{column}) LIKE ? ESCAPE '\\'", f"%{_like_escape(value.lower())}%")
+        if self.grant_type is not None:
+            grant_column = _GRANT_TYPE_COLUMNS.get(self.grant_type)
+            if grant_column is None:
+                q.add("1 = 0")
+            else:
+                q.add(f"c.{grant_column} = ?", True)
+        if self.has_active_sessions is not None:
+            exists = (
+                "EXISTS (SELECT 1 FROM oauth2_sessions s"
+                " WHERE s.oauth2_client_id = c.oauth2_client_id AND s.finished_at IS NULL)"
+            )
+            q.add(exists if self.has_active_sessions else f"NOT {exists}")
+        return q
+
+
 class LinkConflictError(Exception):
     """The subject at that provider is already linked to a user."""
 
@@ -433,6 +476,7 @@ _LISTS: dict[type, tuple[str, Callable[[Sequence[Any]], Any]]] = {
         ", ".join(f"r.{c}" for c in UserRegistrationToken.COLUMNS),
         UserRegistrationToken.from_row,
     ),
+    OAuth2ClientFilter: (", ".join(f"c.{c}" for c in OAuth2Client.COLUMNS), OAuth2Client.from_row),
     UpstreamOAuthLinkFilter: (
         ", ".join(f"l.{c}" for c in UpstreamOAuthLink.COLUMNS),
         UpstreamOAuthLink.from_row,
@@ -453,6 +497,7 @@ AnyFilter = (
     | RegistrationTokenFilter
     | UpstreamOAuthLinkFilter
     | UpstreamOAuthProviderFilter
+    | OAuth2ClientFilter
 )
 
 
