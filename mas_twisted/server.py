@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mas_twisted.handlers.passwords import PasswordManager
     from mas_twisted.handlers.personal_sessions import PersonalSessionHandler
     from mas_twisted.handlers.personal_tokens import PersonalTokensHandler
+    from mas_twisted.handlers.policy_data import PolicyDataHandler
     from mas_twisted.handlers.rate_limit import RateLimiter
     from mas_twisted.handlers.registration import RegistrationHandler
     from mas_twisted.handlers.revocation import RevocationHandler
@@ -335,6 +336,15 @@ class MasServer:
         from mas_twisted.handlers.admin import AdminHandler
 
         return AdminHandler(self)
+
+    @cache_in_self
+    def get_policy_data_handler(self) -> PolicyDataHandler:
+        """Dynamic policy data: set through the admin API, loaded into :meth:`get_policy`.
+
+        The periodic reload is started by the service (``app/service.py``)."""
+        from mas_twisted.handlers.policy_data import PolicyDataHandler
+
+        return PolicyDataHandler(self)
 
     @cache_in_self
     def get_compat_login_handler(self) -> CompatLoginHandler:

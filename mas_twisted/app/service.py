@@ -223,6 +223,25 @@ class ActivityFlushService(Service):
         return self._server.get_activity_tracker().stop()
 
 
+class PolicyDataService(Service):
+    """Loads the latest dynamic policy data when the service starts and every minute after
+    (``handlers/policy_data.py``), so that data set through another process's admin API
+    reaches this one."""
+
+    name = "policy-data"
+
+    def __init__(self, server: Any):
+        self._server = server
+
+    def startService(self) -> None:
+        super().startService()
+        self._server.get_policy_data_handler().start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self._server.get_policy_data_handler().stop()
+
+
 class HomeserverConnectionService(Service):
     """Closes the pooled HTTP connections to the homeserver when the service stops (after the
     worker and the listeners, which may still be using them: it is the first child, so it
@@ -319,6 +338,7 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
         root.server = server  # type: ignore[attr-defined]
         return root
     ActivityFlushService(server).setServiceParent(root)
+    PolicyDataService(server).setServiceParent(root)
     for listener in config.http.listeners:
         ListenerService(server, listener).setServiceParent(root)
     if options.get("no-worker"):

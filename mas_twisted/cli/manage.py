@@ -2,9 +2,13 @@
 """``mas-cli manage``: administer users from the command line (MAS's
 ``crates/cli/src/commands/manage.rs``).
 
-- ``manage register-user [USERNAME] [-p PASSWORD] [-e EMAIL]… [-a | -A] [-d NAME] [-y]
-  [--ignore-password-complexity] [--skip-homeserver-check]``: create a user with an optional password, verified
-  emails and admin flag. Without ``-y`` the attributes (and the equivalent non-interactive
+- ``manage register-user [USERNAME] [-p PASSWORD] [-e EMAIL]… [-m PROVIDER_ID:SUBJECT]…
+  [-a | -A] [-d NAME] [-y] [--ignore-password-complexity] [--skip-homeserver-check]``: create
+  a user with an optional password, verified emails, links to upstream accounts and admin
+  flag. Each ``-m`` links the subject at an enabled upstream provider to the new user, in the
+  same transaction (a malformed mapping exits with status 2 as any bad argument; an unknown
+  or disabled provider, or a subject that has a link already, with status 1 and nothing
+  created: MAS panics on the first and fails on the second). Without ``-y`` the attributes (and the equivalent non-interactive
   command) are shown and confirmed on the terminal, and a missing username is asked for;
   with ``-y`` the username is required. The username may be a Matrix ID; it must be free
   and a valid localpart. A password below ``passwords.minimum_complexity`` is refused
@@ -28,6 +32,7 @@ Like MAS, these commands expect a migrated database (``mas-cli database migrate`
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 from collections.abc import Awaitable, Callable
@@ -84,6 +89,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=[],
         metavar="EMAIL",
         help="Email to add (repeatable)",
+    )
+    register_user.add_argument(
+        "-m",
+        "--upstream-provider-mapping",
+        action="append",
+        dest="upstream_provider_mappings",
+        default=[],
+        type=_upstream_provider_mapping,
+        metavar="UPSTREAM_PROVIDER_ID:SUBJECT",
+        help="Upstream OAuth 2.0 provider mapping to add (repeatable)",
     )
     admin = register_user.add_mutually_exclusive_group()
     admin.add_argument("-a", "--admin", action="store_true", help="Make the user an admin")
@@ -176,6 +191,25 @@ def run_set_password(args: argparse.Namespace) -> int:
 # -- register-user ----------------------------------------------------------------------------
 
 
+def _upstream_provider_mapping(text: str) -> tuple[str, str]:
+    """``PROVIDER_ID:SUBJECT`` (split at the first ``:``; the id a ULID, in any case) as MAS's
+    ``parse_upstream_provider_mapping``; argparse turns a refusal into exit status 2."""
+    from mas_twisted.util.ulid import is_ulid
+
+    provider_id, sep, subject = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError("Invalid format: expected UPSTREAM_PROVIDER_ID:SUBJECT")
+    if not is_ulid(provider_id.upper()):
+        raise argparse.ArgumentTypeError(f"Invalid upstream provider ID: {provider_id!r}")
+    return provider_id.upper(), subject
+
+
+def _provider_name(provider: Any) -> str:
+    """MAS's ``HumanReadable`` of a provider: its name (or issuer) and id."""
+    name = provider.human_name or provider.issuer
+    return f"{name} ({provider.id})" if name else str(provider.id)
+
+
 def _prompt(question: str) -> str | None:
     """A line from the terminal, or ``None`` at end of input."""
     try:
@@ -184,20 +218,24 @@ def _prompt(question: str) -> str | None:
         return None
 
 
-def _summary(registration: Any, mxid: str) -> str:
+def _summary(registration: Any, mxid: str, providers: dict[str, Any] | None = None) -> str:
     rows = [("Username", registration.username), ("Matrix ID", mxid)]
     if registration.display_name:
         rows.append(("Display name", registration.display_name))
     if registration.hashed_password is not None:
         rows.append(("Password", "********"))
+    for provider_id, subject in registration.upstream_links:
+        provider = (providers or {}).get(provider_id)
+        name = _provider_name(provider) if provider is not None else provider_id
+        rows.append(("Upstream account", f"{name} : {json.dumps(subject, ensure_ascii=False)}"))
     rows.extend(("Email", email) for email in registration.emails)
     if registration.can_request_admin is not None:
         rows.append(("Can request admin", "true" if registration.can_request_admin else "false"))
     lines = ["User attributes"] + [f"{key:>17}: {value}" for key, value in rows]
     if not registration.emails:
         lines.append("No email address provided, user will be prompted to add one")
-    if registration.hashed_password is None:
-        lines.append("No password provided, user will not be able to log in with a password")
+    if registration.hashed_password is None and not registration.upstream_links:
+        lines.append("No password or upstream provider mapping provided, user will not be able to log in")
     return "\n".join(lines)
 
 
@@ -207,6 +245,8 @@ def _equivalent_command(registration: Any) -> str:
         parts += ["--email", email]
     if registration.display_name:
         parts += ["--display-name", registration.display_name]
+    for provider_id, subject in registration.upstream_links:
+        parts += ["--upstream-provider-mapping", f"{provider_id}:{subject}"]
     command = " ".join(shlex.quote(p) for p in parts)
     if registration.hashed_password is not None:
         command += " --password $PASSWORD"
@@ -218,7 +258,7 @@ def _equivalent_command(registration: Any) -> str:
 
 
 def run_register_user(args: argparse.Namespace) -> int:
-    from mas_twisted.handlers.users import InvalidUsernameError, Registration
+    from mas_twisted.handlers.users import InvalidUsernameError, Registration, UpstreamLinkError
 
     if args.yes and not args.username:
         args.parser.error("the following arguments are required with --yes: username")
@@ -246,6 +286,17 @@ def run_register_user(args: argparse.Namespace) -> int:
                 except InvalidUsernameError as e:
                     logger.warning("Invalid username: %s", e.msg)
 
+        # As MAS: the mappings name enabled providers (MAS panics on another; one line here).
+        providers = {
+            p.id: p
+            for p in await server.get_stores().upstream_oauth_providers.list_upstream_oauth_providers(
+                enabled_only=True
+            )
+        }
+        for provider_id, _subject in args.upstream_provider_mappings:
+            if provider_id not in providers:
+                raise UpstreamLinkError(f"Unknown or disabled upstream provider {provider_id}")
+
         hashed = await users.hash_password(args.password) if args.password is not None else None
         registration = Registration(
             username=username,
@@ -253,8 +304,9 @@ def run_register_user(args: argparse.Namespace) -> int:
             emails=tuple(args.emails),
             can_request_admin=admin,
             display_name=args.display_name,
+            upstream_links=tuple(args.upstream_provider_mappings),
         )
-        print(_summary(registration, users.mxid(username)), flush=True)
+        print(_summary(registration, users.mxid(username), providers), flush=True)
         if not args.emails:
             logger.warning("No email address provided, user will need to add one")
         if not args.yes:

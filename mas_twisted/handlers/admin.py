@@ -51,8 +51,11 @@ from mas_twisted.types.users import UserEmail
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
     from mas_twisted.storage.database import LoggingTransaction
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
+    from mas_twisted.types.policy_data import PolicyData
+    from mas_twisted.types.upstream import UpstreamOAuthLink, UpstreamOAuthProvider
     from mas_twisted.types.users import BrowserSession, User
 
 logger = logging.getLogger(__name__)
@@ -575,3 +578,91 @@ class AdminHandler:
         ):
             raise AdminApiError(400, f"Registration token with ID {token_id} is not revoked")
         return await self.get_registration_token(token_id)
+
+    # -- policy data --------------------------------------------------------------------------
+    async def set_policy_data(self, data: Any) -> PolicyData:
+        """New policy data, in force here at once and in other processes within a minute.
+
+        Raises:
+            AdminApiError: 400 when the policies cannot use it (nothing stored).
+        """
+        from mas_twisted.handlers.policy_data import InvalidPolicyDataError
+
+        try:
+            return await self._server.get_policy_data_handler().set(data)
+        except InvalidPolicyDataError as e:
+            raise AdminApiError(400, "Failed to instanciate policy with the provided data", str(e)) from None
+
+    async def get_latest_policy_data(self) -> PolicyData:
+        found = await self._server.get_policy_data_handler().get_latest()
+        if found is None:
+            raise not_found("No policy data found")
+        return found
+
+    async def get_policy_data(self, policy_data_id: str) -> PolicyData:
+        found = await self._server.get_policy_data_handler().get(policy_data_id)
+        if found is None:
+            raise not_found(f"Policy data with ID {policy_data_id} not found")
+        return found
+
+    # -- upstream OAuth links and providers ---------------------------------------------------
+    async def check_provider_exists(self, provider_id: str) -> None:
+        if await self._stores.upstream_oauth_providers.get_upstream_oauth_provider(provider_id) is None:
+            raise not_found(f"Provider ID {provider_id} not found")
+
+    async def get_upstream_oauth_link(self, link_id: str) -> UpstreamOAuthLink:
+        link = await self._stores.upstream_oauth_sessions.get_link(link_id)
+        if link is None:
+            raise not_found(f"Upstream OAuth 2.0 Link ID {link_id} not found")
+        return link
+
+    async def add_upstream_oauth_link(
+        self, *, user_id: str, provider_id: str, subject: str, human_account_name: str | None
+    ) -> tuple[UpstreamOAuthLink, bool]:
+        """Link a subject at a provider to a user (MAS's ``upstream_oauth_links/add.rs``): a
+        new link (``created``), or an unowned existing one given to the user.
+
+        Raises:
+            AdminApiError: 404 unknown user or provider, 409 the subject is someone's already.
+        """
+        from mas_twisted.storage.stores.admin import LinkConflictError
+        from mas_twisted.types.upstream import UpstreamOAuthLink
+
+        if await self._stores.users.get_user(user_id) is None:
+            raise not_found(f"User ID {user_id} not found")
+        if await self._stores.upstream_oauth_providers.get_upstream_oauth_provider(provider_id) is None:
+            raise not_found(f"Upstream OAuth 2.0 Provider ID {provider_id} not found")
+        now = self._clock.time_msec()
+        link = UpstreamOAuthLink(
+            id=self._tokens.ulid(now),
+            provider_id=provider_id,
+            subject=subject,
+            created_at=now,
+            user_id=user_id,
+            human_account_name=human_account_name,
+        )
+        try:
+            return await self._stores.admin.add_upstream_oauth_link(link)
+        except LinkConflictError:
+            raise AdminApiError(
+                409,
+                f"Upstream Oauth 2.0 Provider ID {provider_id} with subject {subject} is already linked to a user",
+            ) from None
+
+    async def delete_upstream_oauth_link(self, link_id: str) -> None:
+        link = await self.get_upstream_oauth_link(link_id)
+        if not await self._stores.admin.remove_upstream_oauth_link(link.id, self._clock.time_msec()):
+            raise not_found(f"Upstream OAuth 2.0 Link ID {link_id} not found")
+
+    async def get_upstream_oauth_provider(self, provider_id: str) -> UpstreamOAuthProvider:
+        provider = await self._stores.upstream_oauth_providers.get_upstream_oauth_provider(provider_id)
+        if provider is None:
+            raise not_found("Provider not found")
+        return provider
+
+    # -- OAuth 2.0 clients ---------------------------------------------------------------------
+    async def get_oauth2_client(self, client_id: str) -> OAuth2Client:
+        client = await self._stores.oauth2_clients.get_oauth2_client(client_id)
+        if client is None:
+            raise not_found(f"OAuth 2.0 client ID {client_id} not found")
+        return client

@@ -66,6 +66,14 @@ class InvalidEmailError(MasError):
         super().__init__(f"Invalid email address: {email}", code=400)
 
 
+class UpstreamLinkError(MasError):
+    """An upstream account of ``register-user -m`` cannot be linked (unknown or disabled
+    provider, or a subject that has a link already)."""
+
+    def __init__(self, msg: str):
+        super().__init__(msg, code=400)
+
+
 @attrs.frozen
 class Registration:
     """What ``register-user`` is about to create."""
@@ -77,6 +85,8 @@ class Registration:
     #: ``None`` leaves the default (not an admin).
     can_request_admin: bool | None = None
     display_name: str | None = None
+    #: ``(provider_id, subject)`` of each upstream account to link (``-m PROVIDER:SUBJECT``).
+    upstream_links: tuple[tuple[str, str], ...] = ()
 
 
 def strip_mxid(localpart_or_mxid: str) -> str:
@@ -155,11 +165,12 @@ class UserHandler:
         return await self._passwords.hash(password)
 
     async def register_user(self, registration: Registration) -> User:
-        """Create the user, with its password and emails, in one transaction.
+        """Create the user, with its password, emails and upstream links, in one transaction.
 
         Raises:
             InvalidUsernameError: the username is invalid or taken.
             InvalidEmailError: an email address is malformed.
+            UpstreamLinkError: an upstream subject already has a link.
         """
         username = await self.check_and_normalize_username(registration.username)
         for email in registration.emails:
@@ -188,12 +199,34 @@ class UserHandler:
         ]
         from mas_twisted.queue.base import enqueue_txn
         from mas_twisted.queue.jobs.matrix import ProvisionUserJob
+        from mas_twisted.storage.stores.users import UpstreamLinkExistsError
+        from mas_twisted.types.upstream import UpstreamOAuthLink
 
+        links = [
+            UpstreamOAuthLink(
+                id=self._tokens.ulid(),
+                provider_id=provider_id,
+                subject=subject,
+                created_at=now,
+                user_id=user.id,
+            )
+            for provider_id, subject in registration.upstream_links
+        ]
         # The homeserver learns of the user from a job scheduled in the same transaction.
         provision = ProvisionUserJob(user_id=user.id, set_display_name=registration.display_name)
-        await self._stores.users.register_user(
-            user, password, emails, also=lambda txn: enqueue_txn(txn, self._server, provision)
-        )
+        try:
+            await self._stores.users.register_user(
+                user,
+                password,
+                emails,
+                also=lambda txn: enqueue_txn(txn, self._server, provision),
+                links=links,
+            )
+        except UpstreamLinkExistsError as e:
+            provider_id, subject = e.args
+            raise UpstreamLinkError(
+                f"The subject {subject!r} of upstream provider {provider_id} is already linked"
+            ) from None
         logger.info("User registered: %s (%s)", user.username, user.id)
         return user
 

@@ -5,7 +5,8 @@ MAS behaviour (``crates/policy/src/lib.rs``, inventory §11): the policies see `
 ``{"server_name": matrix.homeserver, "session_limit": experimental.session_limit or null}``
 with the config's ``policy.data`` merged over it (objects recurse, arrays concatenate,
 scalars and ``null`` replace; other mixes are a configuration error), and later the dynamic
-data set through the admin API merged over that. Each ``evaluate_*`` builds the input MAS
+data set through the admin API (the latest ``policy_data`` row, ``handlers/policy_data.py``)
+merged over that. Each ``evaluate_*`` builds the input MAS
 builds for its entrypoint, so requesters always carry both ``ip_address`` and
 ``user_agent`` (``null`` when unknown), users and clients are serialised with all their fields.
 """
@@ -100,6 +101,68 @@ def build_policy_data(config: RootConfig) -> Any:
         raise ConfigError(f"cannot merge it with the built-in policy data: {e}", ("policy", "data")) from None
 
 
+_SMOKE_REQUESTER = {"ip_address": "192.0.2.1", "user_agent": "Mozilla/5.0"}
+_SMOKE_USER = {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "sub": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "username": "alice"}
+_SMOKE_COUNTS = {"total": 1, "oauth2": 1, "compat": 0, "personal": 0}
+#: One input per entrypoint, touching each rule that reads the data.
+_SMOKE_INPUTS: tuple[tuple[Callable[[dict[str, Any], Any], list[Violation]], dict[str, Any]], ...] = (
+    (
+        evaluate_register,
+        {
+            "registration_method": "password",
+            "username": "alice",
+            "email": "alice@example.com",
+            "requester": _SMOKE_REQUESTER,
+        },
+    ),
+    (evaluate_email, {"email": "alice@example.com", "requester": _SMOKE_REQUESTER}),
+    (
+        evaluate_client_registration,
+        {
+            "client_metadata": {
+                "client_uri": "https://example.com/",
+                "redirect_uris": ["https://example.com/callback"],
+                "grant_types": ["authorization_code", "client_credentials"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            "requester": _SMOKE_REQUESTER,
+        },
+    ),
+    (
+        evaluate_authorization_grant,
+        {
+            "user": _SMOKE_USER,
+            "session_counts": _SMOKE_COUNTS,
+            "client": {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "client_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+            "scope": "openid urn:matrix:client:api:* urn:mas:admin",
+            "grant_type": "authorization_code",
+            "requester": _SMOKE_REQUESTER,
+        },
+    ),
+    (
+        evaluate_authorization_grant,
+        {
+            "user": None,
+            "session_counts": None,
+            "client": {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "client_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+            "scope": "urn:mas:admin urn:synapse:admin:*",
+            "grant_type": "client_credentials",
+            "requester": _SMOKE_REQUESTER,
+        },
+    ),
+    (
+        evaluate_compat_login,
+        {
+            "user": _SMOKE_USER,
+            "session_counts": _SMOKE_COUNTS,
+            "session_replaced": False,
+            "login": {"type": LOGIN_SSO, "redirect_uri": "https://example.com/"},
+            "requester": _SMOKE_REQUESTER,
+        },
+    ),
+)
+
+
 class PolicyEngine:
     """The ``client_registration``, ``authorization_grant``, ``register``, ``email`` and
     ``compat_login`` policies, evaluated against this server's data."""
@@ -114,19 +177,45 @@ class PolicyEngine:
         """The data the policies currently see (a copy)."""
         return copy.deepcopy(self._data)
 
+    @property
+    def dynamic_version(self) -> str | None:
+        """The id of the dynamic policy data in force (``None``: the static data alone)."""
+        return self._dynamic_version
+
+    def check_dynamic_data(self, data: Any) -> Any:
+        """The data the policies would see with ``data`` merged over the static data, after
+        evaluating every entrypoint once with it (MAS instantiates the policy with new data
+        before swapping it in, ``PolicyFactory::set_dynamic_data``).
+
+        Raises:
+            ValueError: ``data`` is not an object, cannot be merged, or breaks an entrypoint.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("the policy data must be a JSON object")
+        merged = merge_data(copy.deepcopy(self._static_data), copy.deepcopy(data))
+        if not isinstance(merged, dict):
+            raise ValueError("the merged policy data is not an object")
+        try:
+            for evaluate, input in _SMOKE_INPUTS:
+                evaluate(copy.deepcopy(input), merged)
+        except Exception as e:
+            raise ValueError(f"the policies cannot be evaluated with this data: {e!r}") from None
+        return merged
+
     def set_dynamic_data(self, version: str, data: Any) -> bool:
-        """Merge the admin API's dynamic policy data over the static data.
+        """Merge the admin API's dynamic policy data (the ``policy_data`` row ``version``) over
+        the static data.
 
         Returns:
             ``False`` if ``version`` is already applied (nothing changes), else ``True``.
 
         Raises:
-            ValueError: the data cannot be merged; the previous data stays in force.
+            ValueError: the data is refused by :meth:`check_dynamic_data`; the previous data
+                stays in force.
         """
         if version == self._dynamic_version:
             return False
-        merged = merge_data(copy.deepcopy(self._static_data), copy.deepcopy(data))
-        self._data = merged
+        self._data = self.check_dynamic_data(data)
         self._dynamic_version = version
         return True
 

@@ -44,6 +44,7 @@ JOB_CLASSES: tuple[type[Job], ...] = (
     cleanup.CleanupInactiveCompatSessionIpsJob,
     cleanup.CleanupFinishedUserSessionsJob,
     cleanup.CleanupInactiveUserSessionIpsJob,
+    cleanup.PruneStalePolicyDataJob,
     cleanup.DeprecatedQueueJob,
     sessions.ExpireInactiveSessionsJob,
     sessions.ExpireInactiveOAuthSessionsJob,
@@ -72,6 +73,7 @@ SCHEDULES: tuple[tuple[str, str, type[Job]], ...] = (
     ("cleanup-queue-jobs", "0 55 * * * *", cleanup.CleanupQueueJobsJob),
     ("cleanup-expired-oauth-access-tokens", "0 5 */4 * * *", cleanup.CleanupExpiredOAuthAccessTokensJob),
     ("expire-inactive-sessions", "30 */15 * * * *", sessions.ExpireInactiveSessionsJob),
+    ("prune-stale-policy-data", "0 0 2 * * *", cleanup.PruneStalePolicyDataJob),
 )
 
 

@@ -269,6 +269,7 @@ TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "/api/admin/v1/users": ("json", {"username": "carol", "skip_homeserver_check": True}),
     "/api/admin/v1/user-emails": ("json", {"user_id": USER_ID, "email": "alice2@example.com"}),
     "/api/admin/v1/users/<id>/set-password": ("json", {"password": PASSWORD, "skip_password_check": False}),
+    "/api/admin/v1/policy-data": ("json", {"data": {"registration": {"banned_usernames": {"literals": ["x"]}}, "admin_users": ["alice"]}}),
 }  # fmt: skip
 
 _CONTENT_TYPES = {"form": "application/x-www-form-urlencoded", "json": "application/json"}

@@ -46,11 +46,14 @@ from mas_twisted.api.admin.spec import (
 from mas_twisted.storage.stores.admin import (
     AnyFilter,
     CompatSessionFilter,
+    OAuth2ClientFilter,
     OAuth2SessionFilter,
     Pagination,
     PersonalSessionFilter,
     RegistrationTokenFilter,
     SessionDates,
+    UpstreamOAuthLinkFilter,
+    UpstreamOAuthProviderFilter,
     UserEmailFilter,
     UserFilter,
     UserSessionFilter,
@@ -59,9 +62,12 @@ from mas_twisted.types.registrations import UserRegistrationToken
 
 if TYPE_CHECKING:
     from mas_twisted.handlers.admin import AdminHandler
+    from mas_twisted.types.clients import OAuth2Client
     from mas_twisted.types.compat import CompatSession
     from mas_twisted.types.oauth2 import OAuth2Session
     from mas_twisted.types.personal import PersonalSessionWithToken
+    from mas_twisted.types.policy_data import PolicyData
+    from mas_twisted.types.upstream import UpstreamOAuthLink, UpstreamOAuthProvider
     from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 PREFIX = "/api/admin/v1"
@@ -400,7 +406,147 @@ REGISTRATION_TOKEN = Kind(
     ),
     _registration_token,
 )
-KINDS = (USER, USER_EMAIL, USER_SESSION, COMPAT_SESSION, OAUTH2_SESSION, PERSONAL_SESSION, REGISTRATION_TOKEN)
+
+
+def _policy_data(item: PolicyData) -> dict[str, Any]:
+    return {"created_at": format_datetime(item.created_at), "data": item.data}
+
+
+POLICY_DATA = Kind(
+    "PolicyData",
+    "policy-data",
+    "/policy-data",
+    _object(
+        "The policy data",
+        {
+            "created_at": _dt("The creation date of the policy data", nullable=False),
+            "data": {"description": "The policy data content"},
+        },
+        ["created_at", "data"],
+    ),
+    _policy_data,
+)
+
+
+def _upstream_oauth_link(link: UpstreamOAuthLink) -> dict[str, Any]:
+    return {
+        "created_at": format_datetime(link.created_at),
+        "provider_id": link.provider_id,
+        "subject": link.subject,
+        "user_id": link.user_id,
+        "human_account_name": link.human_account_name,
+    }
+
+
+UPSTREAM_OAUTH_LINK = Kind(
+    "UpstreamOAuthLink",
+    "upstream-oauth-link",
+    "/upstream-oauth-links",
+    _object(
+        "An upstream OAuth 2.0 link",
+        {
+            "created_at": _dt("When the object was created", nullable=False),
+            "provider_id": ULID_REF,
+            "subject": _str("The subject of the upstream account, unique per provider", nullable=False),
+            "user_id": _nullable(ULID_REF, "The ID of the user who owns this link, if any"),
+            "human_account_name": _str("A human-readable name of the upstream account"),
+        },
+        ["created_at", "provider_id", "subject"],
+    ),
+    _upstream_oauth_link,
+)
+
+
+def _upstream_oauth_provider(provider: UpstreamOAuthProvider) -> dict[str, Any]:
+    return {
+        "issuer": provider.issuer,
+        "human_name": provider.human_name,
+        "brand_name": provider.brand_name,
+        "created_at": format_datetime(provider.created_at),
+        "disabled_at": format_datetime(provider.disabled_at),
+        "registration_token_required": provider.registration_token_required,
+    }
+
+
+UPSTREAM_OAUTH_PROVIDER = Kind(
+    "UpstreamOAuthProvider",
+    "upstream-oauth-provider",
+    "/upstream-oauth-providers",
+    _object(
+        "An upstream OAuth 2.0 provider",
+        {
+            "issuer": _str("The OIDC issuer of the provider"),
+            "human_name": _str("A human-readable name for the provider"),
+            "brand_name": _str('A brand identifier, e.g. "apple" or "google"'),
+            "created_at": _dt("When the provider was created", nullable=False),
+            "disabled_at": _dt("When the provider was disabled. If null, the provider is enabled."),
+            "registration_token_required": {
+                "description": "Whether a registration token is required for registrations via this provider.",
+                "type": "boolean",
+            },
+        },
+        ["created_at", "registration_token_required"],
+    ),
+    _upstream_oauth_provider,
+)
+
+
+def _oauth2_client(client: OAuth2Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "client_name": client.client_name,
+        "client_uri": client.client_uri,
+        "logo_uri": client.logo_uri,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "is_static": client.is_static,
+    }
+
+
+OAUTH2_CLIENT = Kind(
+    "OAuth2Client",
+    "oauth2-client",
+    "/oauth2-clients",
+    _object(
+        "An OAuth 2.0 client registered with this service",
+        {
+            "client_id": _str("The OAuth 2.0 client identifier", nullable=False),
+            "client_name": _str("The human-readable name of the client, if registered"),
+            "client_uri": _str("The homepage URL of the client, if registered", format="uri"),
+            "logo_uri": _str("The URL of the client's logo, if registered", format="uri"),
+            "redirect_uris": {
+                "description": "The list of redirect URIs registered by the client",
+                "type": "array",
+                "items": {"type": "string", "format": "uri"},
+            },
+            "grant_types": {
+                "description": "The list of grant types the client is allowed to use",
+                "type": "array",
+                "items": {"type": "string"},
+            },
+            "is_static": {
+                "description": "Whether the client is statically configured (defined in the configuration file)"
+                " rather than dynamically registered.",
+                "type": "boolean",
+            },
+        },
+        ["client_id", "client_name", "client_uri", "logo_uri", "redirect_uris", "grant_types", "is_static"],
+    ),
+    _oauth2_client,
+)
+KINDS = (
+    USER,
+    USER_EMAIL,
+    USER_SESSION,
+    COMPAT_SESSION,
+    OAUTH2_SESSION,
+    PERSONAL_SESSION,
+    REGISTRATION_TOKEN,
+    POLICY_DATA,
+    UPSTREAM_OAUTH_LINK,
+    UPSTREAM_OAUTH_PROVIDER,
+    OAUTH2_CLIENT,
+)
 
 SITE_CONFIG_FIELDS = (
     "password_login_enabled",
@@ -822,6 +968,125 @@ async def unrevoke_registration_token(handler: AdminHandler, call: Call) -> Answ
     return _token_answer(handler, token, f"{REGISTRATION_TOKEN.path}/{token.id}/unrevoke")
 
 
+async def set_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(201, POLICY_DATA.single(await handler.set_policy_data(call.body["data"])))
+
+
+async def get_latest_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, POLICY_DATA.single(await handler.get_latest_policy_data()))
+
+
+async def get_policy_data(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, POLICY_DATA.single(await handler.get_policy_data(call.params["id"])))
+
+
+OAUTH2_CLIENT_FILTERS: tuple[Param, ...] = (
+    filter_enum(
+        "client-kind",
+        "client_kind",
+        "Retrieve only clients of the given kind: `dynamic` (registered through dynamic client registration)"
+        " or `static` (declared in the configuration file)",
+        "OAuth2ClientKind",
+        ("dynamic", "static"),
+    ),
+    filter_string(
+        "client-name", "client_name", "Substring (case-insensitive) match on the client's `client_name`"
+    ),
+    filter_string(
+        "client-uri", "client_uri", "Substring (case-insensitive) match on the client's `client_uri`"
+    ),
+    filter_string(
+        "grant-type",
+        "grant_type",
+        "Retrieve only clients which support the given grant type, e.g. `authorization_code`,"
+        " `client_credentials`, `urn:ietf:params:oauth:grant-type:device_code`",
+    ),
+    filter_bool(
+        "has-active-sessions",
+        "has_active_sessions",
+        "Retrieve only clients which have (`true`) or don't have (`false`) at least one active OAuth 2.0 session",
+    ),
+)
+
+
+async def list_oauth2_clients(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    list_filter = OAuth2ClientFilter(
+        client_kind=p["client_kind"],
+        client_name=p["client_name"],
+        client_uri=p["client_uri"],
+        grant_type=p["grant_type"],
+        has_active_sessions=p["has_active_sessions"],
+    )
+    return await _list(handler, call, OAUTH2_CLIENT, list_filter, OAUTH2_CLIENT_FILTERS)
+
+
+async def get_oauth2_client(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, OAUTH2_CLIENT.single(await handler.get_oauth2_client(call.params["id"])))
+
+
+UPSTREAM_OAUTH_LINK_FILTERS: tuple[Param, ...] = (
+    filter_ulid("user", "user", "Retrieve the items for the given user"),
+    filter_ulid("provider", "provider", "Retrieve the items for the given provider"),
+    filter_string("subject", "subject", "Retrieve the items with the given subject"),
+    filter_string(
+        "human-account-name",
+        "human_account_name",
+        "Retrieve the items with a human account name matching the given substring (case-insensitive)",
+    ),
+)
+
+
+async def list_upstream_oauth_links(handler: AdminHandler, call: Call) -> Answer:
+    p = call.params
+    if p["user"] is not None:
+        await handler.check_user_exists(p["user"])
+    if p["provider"] is not None:
+        await handler.check_provider_exists(p["provider"])
+    list_filter = UpstreamOAuthLinkFilter(
+        user_id=p["user"],
+        provider_id=p["provider"],
+        subject=p["subject"],
+        human_account_name=p["human_account_name"],
+    )
+    return await _list(handler, call, UPSTREAM_OAUTH_LINK, list_filter, UPSTREAM_OAUTH_LINK_FILTERS)
+
+
+async def get_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    return Answer(200, UPSTREAM_OAUTH_LINK.single(await handler.get_upstream_oauth_link(call.params["id"])))
+
+
+async def add_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    b = call.body
+    link, created = await handler.add_upstream_oauth_link(
+        user_id=b["user_id"],
+        provider_id=b["provider_id"],
+        subject=b["subject"],
+        human_account_name=b["human_account_name"],
+    )
+    return Answer(201 if created else 200, UPSTREAM_OAUTH_LINK.single(link))
+
+
+async def delete_upstream_oauth_link(handler: AdminHandler, call: Call) -> Answer:
+    await handler.delete_upstream_oauth_link(call.params["id"])
+    return Answer(204)
+
+
+UPSTREAM_OAUTH_PROVIDER_FILTERS: tuple[Param, ...] = (
+    filter_bool("enabled", "enabled", "Retrieve providers that are (or are not) enabled"),
+)
+
+
+async def list_upstream_oauth_providers(handler: AdminHandler, call: Call) -> Answer:
+    list_filter = UpstreamOAuthProviderFilter(enabled=call.params["enabled"])
+    return await _list(handler, call, UPSTREAM_OAUTH_PROVIDER, list_filter, UPSTREAM_OAUTH_PROVIDER_FILTERS)
+
+
+async def get_upstream_oauth_provider(handler: AdminHandler, call: Call) -> Answer:
+    provider = await handler.get_upstream_oauth_provider(call.params["id"])
+    return Answer(200, UPSTREAM_OAUTH_PROVIDER.single(provider))
+
+
 # -- single resources ------------------------------------------------------------------------------
 async def get_user(handler: AdminHandler, call: Call) -> Answer:
     return Answer(200, USER.single(await handler.get_user(call.params["id"])))
@@ -1073,6 +1338,44 @@ UPDATE_REGISTRATION_TOKEN_BODY = Body(
             extra_schema=_USAGE_LIMIT_SCHEMA,
             check=_uint32,
         ),
+    ),
+)
+SET_POLICY_DATA_BODY = Body(
+    "SetPolicyDataRequest",
+    "JSON payload for the `POST /api/admin/v1/policy-data`",
+    (
+        Field(
+            "data",
+            ("object",),
+            "The policy data, merged over the configuration's `policy.data` (a JSON object)",
+            required=True,
+            extra_schema={"examples": [{"hello": "world", "foo": 42, "bar": True}]},
+        ),
+    ),
+)
+_ULID_PATTERN = {"pattern": "^[0123456789ABCDEFGHJKMNPQRSTVWXYZ]{26}$"}
+ADD_UPSTREAM_OAUTH_LINK_BODY = Body(
+    "AddUpstreamOauthLinkRequest",
+    "JSON payload for the `POST /api/admin/v1/upstream-oauth-links`",
+    (
+        Field(
+            "user_id",
+            ("string",),
+            "The ID of the user to which the link should be added.",
+            required=True,
+            extra_schema=_ULID_PATTERN,
+            check=parse_ulid,
+        ),
+        Field(
+            "provider_id",
+            ("string",),
+            "The ID of the upstream provider to which the link is for.",
+            required=True,
+            extra_schema=_ULID_PATTERN,
+            check=parse_ulid,
+        ),
+        Field("subject", ("string",), "The subject (sub) claim of the user on the provider.", required=True),
+        Field("human_account_name", ("string", "null"), "A human readable account name."),
     ),
 )
 REGENERATE_PERSONAL_SESSION_BODY = Body(
@@ -1435,6 +1738,128 @@ ROUTES: tuple[Route, ...] = (
         "user-registration-token",
         unrevoke_registration_token,
         (_ok(REGISTRATION_TOKEN, "Registration token was unrevoked"), _not_found("Registration token")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        OAUTH2_CLIENT.path,
+        "listOAuth2Clients",
+        "List OAuth 2.0 clients",
+        "oauth2-client",
+        list_oauth2_clients,
+        (_list_ok(OAUTH2_CLIENT, "OAuth 2.0 clients"),),
+        params=PAGINATION + OAUTH2_CLIENT_FILTERS,
+    ),
+    Route(
+        "GET",
+        f"{OAUTH2_CLIENT.path}/{{id}}",
+        "getOAuth2Client",
+        "Get an OAuth 2.0 client",
+        "oauth2-client",
+        get_oauth2_client,
+        (_ok(OAUTH2_CLIENT, "OAuth 2.0 client was found"), _not_found("OAuth 2.0 client")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        UPSTREAM_OAUTH_LINK.path,
+        "listUpstreamOAuthLinks",
+        "List upstream OAuth 2.0 links",
+        "upstream-oauth-link",
+        list_upstream_oauth_links,
+        (_list_ok(UPSTREAM_OAUTH_LINK, "upstream OAuth 2.0 links"), _not_found("User or provider")),
+        params=PAGINATION + UPSTREAM_OAUTH_LINK_FILTERS,
+    ),
+    Route(
+        "POST",
+        UPSTREAM_OAUTH_LINK.path,
+        "addUpstreamOAuthLink",
+        "Add an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        add_upstream_oauth_link,
+        (
+            _ok(UPSTREAM_OAUTH_LINK, "An existing Upstream OAuth 2.0 link was associated to a user"),
+            Response(
+                201, "A new Upstream OAuth 2.0 link was created", "SingleResponse_for_UpstreamOAuthLink"
+            ),
+            _not_found("User or provider"),
+            Response(409, "The subject from the provider is already linked to another user"),
+        ),
+        body=ADD_UPSTREAM_OAUTH_LINK_BODY,
+    ),
+    Route(
+        "GET",
+        f"{UPSTREAM_OAUTH_LINK.path}/{{id}}",
+        "getUpstreamOAuthLink",
+        "Get an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        get_upstream_oauth_link,
+        (
+            _ok(UPSTREAM_OAUTH_LINK, "Upstream OAuth 2.0 link was found"),
+            _not_found("Upstream OAuth 2.0 link"),
+        ),
+        params=(_ID,),
+    ),
+    Route(
+        "DELETE",
+        f"{UPSTREAM_OAUTH_LINK.path}/{{id}}",
+        "deleteUpstreamOAuthLink",
+        "Delete an upstream OAuth 2.0 link",
+        "upstream-oauth-link",
+        delete_upstream_oauth_link,
+        (Response(204, "Upstream OAuth 2.0 link was deleted", None), _not_found("Upstream OAuth 2.0 link")),
+        params=(_ID,),
+    ),
+    Route(
+        "GET",
+        UPSTREAM_OAUTH_PROVIDER.path,
+        "listUpstreamOAuthProviders",
+        "List upstream OAuth 2.0 providers",
+        "upstream-oauth-provider",
+        list_upstream_oauth_providers,
+        (_list_ok(UPSTREAM_OAUTH_PROVIDER, "upstream OAuth 2.0 providers"),),
+        params=PAGINATION + UPSTREAM_OAUTH_PROVIDER_FILTERS,
+    ),
+    Route(
+        "GET",
+        f"{UPSTREAM_OAUTH_PROVIDER.path}/{{id}}",
+        "getUpstreamOAuthProvider",
+        "Get upstream OAuth provider",
+        "upstream-oauth-provider",
+        get_upstream_oauth_provider,
+        (_ok(UPSTREAM_OAUTH_PROVIDER, "The upstream OAuth provider"), Response(404, "Provider not found")),
+        params=(_ID,),
+    ),
+    Route(
+        "POST",
+        POLICY_DATA.path,
+        "setPolicyData",
+        "Set the current policy data",
+        "policy-data",
+        set_policy_data,
+        (
+            Response(201, "Policy data was successfully set", "SingleResponse_for_PolicyData"),
+            Response(400, "Invalid policy data"),
+        ),
+        body=SET_POLICY_DATA_BODY,
+    ),
+    Route(
+        "GET",
+        f"{POLICY_DATA.path}/latest",
+        "getLatestPolicyData",
+        "Get the latest policy data",
+        "policy-data",
+        get_latest_policy_data,
+        (_ok(POLICY_DATA, "Latest policy data was found"), Response(404, "No policy data was found")),
+    ),
+    Route(
+        "GET",
+        f"{POLICY_DATA.path}/{{id}}",
+        "getPolicyData",
+        "Get policy data by ID",
+        "policy-data",
+        get_policy_data,
+        (_ok(POLICY_DATA, "Policy data was found"), _not_found("Policy data")),
         params=(_ID,),
     ),
 )

@@ -91,7 +91,8 @@ def format_datetime(ms: int | None) -> str | None:
     if ms is None:
         return None
     when = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
-    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    text = when.replace(microsecond=0, tzinfo=None).isoformat()
     if ms % 1000:
         text += f".{ms % 1000:03d}"
     return text + "Z"

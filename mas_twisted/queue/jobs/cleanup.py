@@ -5,8 +5,9 @@
 Each deletes in batches of 1000, one transaction per batch, from where the previous batch
 stopped, until a batch comes back short: a long backlog never holds one huge transaction.
 The jobs of tables this service does not have yet (upstream OAuth,
-email authentications outside registrations, policy data, the JWKS cache) are registered with the features that bring
-those tables.
+email authentications outside registrations, the JWKS cache) are registered with the features that bring
+those tables. ``prune-stale-policy-data`` is not batched: it keeps the latest ten rows of a
+table that grows by one row per admin update.
 """
 
 from __future__ import annotations
@@ -236,6 +237,33 @@ class CleanupQueueJobsJob(_BatchedCleanup):
 
     def batch(self, server: MasServer) -> Any:
         return server.get_stores().queue.cleanup_jobs
+
+
+@attrs.frozen
+class PruneStalePolicyDataJob(Job):
+    """Delete every ``policy_data`` row but the latest ten (MAS's ``PruneStalePolicyDataJob``,
+    ``crates/tasks/src/cleanup/misc.rs``): the latest is the data in force."""
+
+    QUEUE_NAME = "prune-stale-policy-data"
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> Job:
+        return cls()
+
+    def to_payload(self) -> dict[str, Any]:
+        return {}
+
+    async def run(self, server: MasServer, context: JobContext) -> None:
+        from mas_twisted.handlers.policy_data import KEEP_LATEST
+
+        try:
+            count = await server.get_stores().policy_data.prune(KEEP_LATEST)
+        except Exception as e:
+            raise JobError.retryable(e)
+        if count:
+            logger.info("Pruned %d stale policy data rows", count)
+        else:
+            logger.debug("No stale policy data to prune")
 
 
 @attrs.frozen

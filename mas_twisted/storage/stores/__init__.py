@@ -21,6 +21,7 @@ from mas_twisted.storage.stores.mfa import MfaStore
 from mas_twisted.storage.stores.oauth2_clients import OAuth2ClientStore
 from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
 from mas_twisted.storage.stores.personal_sessions import PersonalSessionStore
+from mas_twisted.storage.stores.policy_data import PolicyDataStore
 from mas_twisted.storage.stores.queue import QueueStore
 from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
@@ -63,4 +64,5 @@ class Stores:
         self.queue = QueueStore(db_pool, clock)
         self.compat_sessions = CompatSessionStore(db_pool, clock, self.introspection)
         self.personal_sessions = PersonalSessionStore(db_pool, clock)
+        self.policy_data = PolicyDataStore(db_pool, clock)
         self.admin = AdminListStore(db_pool, clock)

@@ -22,15 +22,17 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
-from mas_twisted.storage.database import LoggingTransaction
+from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores.personal_sessions import (
     SESSION_WITH_TOKEN_FROM,
     SESSION_WITH_TOKEN_SELECT,
     session_with_token_from_row,
 )
+from mas_twisted.types.clients import OAuth2Client
 from mas_twisted.types.compat import CompatSession
 from mas_twisted.types.oauth2 import OAuth2Session
 from mas_twisted.types.registrations import UserRegistrationToken
+from mas_twisted.types.upstream import UpstreamOAuthLink, UpstreamOAuthProvider
 from mas_twisted.types.users import BrowserSession, User, UserEmail
 
 T = TypeVar("T")
@@ -366,6 +368,91 @@ class RegistrationTokenFilter:
         return q
 
 
+@attrs.frozen
+class UpstreamOAuthLinkFilter:
+    """``GET /upstream-oauth-links`` (MAS's ``UpstreamOAuthLinkFilter``): the subject exactly,
+    the human account name as a case-insensitive substring."""
+
+    user_id: str | None = None
+    provider_id: str | None = None
+    subject: str | None = None
+    human_account_name: str | None = None
+
+    def query(self) -> _Query:
+        q = _Query("upstream_oauth_links l", "l.upstream_oauth_link_id")
+        if self.user_id is not None:
+            q.add("l.user_id = ?", self.user_id)
+        if self.provider_id is not None:
+            q.add("l.upstream_oauth_provider_id = ?", self.provider_id)
+        if self.subject is not None:
+            q.add("l.subject = ?", self.subject)
+        if self.human_account_name is not None:
+            q.add(
+                "LOWER(l.human_account_name) LIKE ? ESCAPE '\\'",
+                f"%{_like_escape(self.human_account_name.lower())}%",
+            )
+        return q
+
+
+@attrs.frozen
+class UpstreamOAuthProviderFilter:
+    """``GET /upstream-oauth-providers`` (MAS's ``UpstreamOAuthProviderFilter``)."""
+
+    enabled: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("upstream_oauth_providers p", "p.upstream_oauth_provider_id")
+        if self.enabled is not None:
+            q.add("p.disabled_at IS NULL" if self.enabled else "p.disabled_at IS NOT NULL")
+        return q
+
+
+#: The grant types with a column of their own; any other matches no client.
+_GRANT_TYPE_COLUMNS = {
+    "authorization_code": "grant_type_authorization_code",
+    "refresh_token": "grant_type_refresh_token",
+    "client_credentials": "grant_type_client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code": "grant_type_device_code",
+}
+
+
+@attrs.frozen
+class OAuth2ClientFilter:
+    """``GET /oauth2-clients`` (MAS's ``OAuth2ClientFilter``): name and URI as case-insensitive
+    substrings; a grant type without a column (``implicit``, say) matches nothing."""
+
+    client_kind: str | None = None
+    client_name: str | None = None
+    client_uri: str | None = None
+    grant_type: str | None = None
+    has_active_sessions: bool | None = None
+
+    def query(self) -> _Query:
+        q = _Query("oauth2_clients c", "c.oauth2_client_id")
+        if self.client_kind is not None:
+            q.add("c.is_static = ?", self.client_kind == "static")
+        for column, value in (("client_name", self.client_name), ("client_uri", self.client_uri)):
+            if value is not None:
+                q.add(f"LOWER(c.{column}) LIKE ? ESCAPE '\\'", f"%{_like_escape(value.lower())}%")
+        if self.grant_type is not None:
+            grant_column = _GRANT_TYPE_COLUMNS.get(self.grant_type)
+            if grant_column is None:
+                q.add("1 = 0")
+            else:
+                q.add(f"c.{grant_column} = ?", True)
+        if self.has_active_sessions is not None:
+            exists = (
+                "EXISTS (SELECT 1 FROM oauth2_sessions s"
+                " WHERE s.oauth2_client_id = c.oauth2_client_id AND s.finished_at IS NULL)"
+            )
+            q.add(exists if self.has_active_sessions else f"NOT {exists}")
+        return q
+
+
+class LinkConflictError(Exception):
+    """The subject at that provider is already linked to a user."""
+
+
 _USER_SELECT = ", ".join(f"u.{c}" for c in User.COLUMNS)
 _EMAIL_SELECT = ", ".join(f"e.{c}" for c in UserEmail.COLUMNS)
 _USER_SESSION_SELECT = ", ".join(f"s.{c}" for c in BrowserSession.COLUMNS) + ", " + _USER_SELECT
@@ -389,6 +476,15 @@ _LISTS: dict[type, tuple[str, Callable[[Sequence[Any]], Any]]] = {
         ", ".join(f"r.{c}" for c in UserRegistrationToken.COLUMNS),
         UserRegistrationToken.from_row,
     ),
+    OAuth2ClientFilter: (", ".join(f"c.{c}" for c in OAuth2Client.COLUMNS), OAuth2Client.from_row),
+    UpstreamOAuthLinkFilter: (
+        ", ".join(f"l.{c}" for c in UpstreamOAuthLink.COLUMNS),
+        UpstreamOAuthLink.from_row,
+    ),
+    UpstreamOAuthProviderFilter: (
+        ", ".join(f"p.{c}" for c in UpstreamOAuthProvider.COLUMNS),
+        UpstreamOAuthProvider.from_row,
+    ),
 }
 
 AnyFilter = (
@@ -399,6 +495,9 @@ AnyFilter = (
     | OAuth2SessionFilter
     | PersonalSessionFilter
     | RegistrationTokenFilter
+    | UpstreamOAuthLinkFilter
+    | UpstreamOAuthProviderFilter
+    | OAuth2ClientFilter
 )
 
 
@@ -503,3 +602,57 @@ class AdminListStore(SQLBaseStore):
         return await self.db_pool.runInteraction(
             "admin_finish_user_session", finish_browser_session_txn, session_id, at
         )
+
+    # -- upstream OAuth links ---------------------------------------------------------------
+    async def add_upstream_oauth_link(self, link: UpstreamOAuthLink) -> tuple[UpstreamOAuthLink, bool]:
+        """Link ``link.subject`` at ``link.provider_id`` to ``link.user_id`` (MAS's
+        ``upstream_oauth_links/add.rs``): a new link, or an existing one that no user holds
+        yet given to this user. ``(link, created)``.
+
+        Raises:
+            LinkConflictError: a user already holds the subject.
+        """
+
+        def _txn(txn: LoggingTransaction) -> tuple[UpstreamOAuthLink, bool]:
+            row = link.to_row()
+            columns = list(row)
+            txn.execute(
+                f"INSERT INTO upstream_oauth_links ({', '.join(columns)})"
+                f" VALUES ({', '.join('?' for _ in columns)})"
+                " ON CONFLICT (upstream_oauth_provider_id, subject) DO NOTHING",
+                [row[c] for c in columns],
+            )
+            if txn.rowcount == 1:
+                return link, True
+            existing = DatabasePool.simple_select_one_txn(
+                txn,
+                "upstream_oauth_links",
+                {"upstream_oauth_provider_id": link.provider_id, "subject": link.subject},
+                UpstreamOAuthLink.COLUMNS,
+            )
+            assert existing is not None
+            found = UpstreamOAuthLink.from_row(existing)
+            txn.execute(
+                "UPDATE upstream_oauth_links SET user_id = ? WHERE upstream_oauth_link_id = ? AND user_id IS NULL",
+                (link.user_id, found.id),
+            )
+            if txn.rowcount != 1:
+                raise LinkConflictError(found.id)
+            return attrs.evolve(found, user_id=link.user_id), False
+
+        return await self.db_pool.runInteraction("admin_add_upstream_oauth_link", _txn)
+
+    async def remove_upstream_oauth_link(self, link_id: str, at: int) -> bool:
+        """Delete the link; the authorization sessions that used it are marked unlinked at
+        ``at`` first (MAS's ``UpstreamOAuthLinkRepository::remove``). Whether it existed."""
+
+        def _txn(txn: LoggingTransaction) -> bool:
+            txn.execute(
+                "UPDATE upstream_oauth_authorization_sessions SET upstream_oauth_link_id = NULL, unlinked_at = ?"
+                " WHERE upstream_oauth_link_id = ?",
+                (at, link_id),
+            )
+            txn.execute("DELETE FROM upstream_oauth_links WHERE upstream_oauth_link_id = ?", (link_id,))
+            return txn.rowcount == 1
+
+        return await self.db_pool.runInteraction("admin_remove_upstream_oauth_link", _txn)

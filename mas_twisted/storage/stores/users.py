@@ -22,6 +22,7 @@ from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import DatabasePool, LoggingTransaction
 from mas_twisted.storage.stores.user_emails import add_user_email_txn
 from mas_twisted.storage.stores.user_passwords import add_user_password_txn
+from mas_twisted.types.upstream import UpstreamOAuthLink
 from mas_twisted.types.users import User, UserEmail, UserPassword
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ def count_user_sessions_txn(txn: LoggingTransaction, user_id: str) -> tuple[int,
     )
 
 
+class UpstreamLinkExistsError(Exception):
+    """``(provider_id, subject)`` already has a link."""
+
+
 class UserStore(SQLBaseStore):
     async def get_user(self, user_id: str) -> User | None:
         """The user with this id, or ``None``."""
@@ -122,10 +127,14 @@ class UserStore(SQLBaseStore):
         password: UserPassword | None = None,
         emails: Sequence[UserEmail] = (),
         also: Callable[[LoggingTransaction], object] | None = None,
+        links: Sequence[UpstreamOAuthLink] = (),
     ) -> None:
-        """Insert a new user with its first password and verified emails, in one transaction.
+        """Insert a new user with its first password, verified emails and upstream links (each
+        with ``user_id`` set), in one transaction.
 
         Raises:
+            UpstreamLinkExistsError: a link's subject at its provider has a link already
+                (nothing is written).
             IntegrityError (of the driver): the username is already taken.
         """
 
@@ -135,6 +144,14 @@ class UserStore(SQLBaseStore):
                 add_user_password_txn(txn, password)
             for email in emails:
                 add_user_email_txn(txn, email)
+            for link in links:
+                txn.execute(
+                    "SELECT 1 FROM upstream_oauth_links WHERE upstream_oauth_provider_id = ? AND subject = ?",
+                    (link.provider_id, link.subject),
+                )
+                if txn.fetchone() is not None:
+                    raise UpstreamLinkExistsError(link.provider_id, link.subject)
+                DatabasePool.simple_insert_txn(txn, "upstream_oauth_links", link.to_row())
             if also is not None:
                 also(txn)  # the provisioning job, in the same transaction
 

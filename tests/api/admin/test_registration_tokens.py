@@ -115,3 +115,9 @@ class RegistrationTokensTestCase(AdminApiTestCase):
         self.assert_error(
             self.api("GET", "/user-registration-tokens?filter[valid]=yes"), 400, "Invalid filter parameters"
         )
+
+    def test_dates_before_the_year_1000_keep_four_digits(self) -> None:
+        # Found by schemathesis' stateful phase: glibc's strftime("%Y") gave "409-08-13T…".
+        data = self.add(expires_at="0409-08-13T16:09:38.493Z")
+        self.assertEqual(data["attributes"]["expires_at"], "0409-08-13T16:09:38.493Z")
+        self.assertFalse(data["attributes"]["valid"])
