@@ -31,41 +31,11 @@ from tests.integration._harness import eventually, mas_cli
 from tests.integration._oauth import REDIRECT_URI, Browser, register
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 API_SCOPE = "urn:matrix:client:api:*"
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "an entirely different long passphrase"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

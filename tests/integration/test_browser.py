@@ -27,19 +27,6 @@ import requests
 
 from tests.integration._oauth import PASSWORD, running_service
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As root and on a closed network: no sandbox, no GPU, and none of chromium's background
-# requests (updates, sync, field trials), which would otherwise flood the network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -50,29 +37,6 @@ API_SCOPE = "urn:matrix:org.matrix.msc2967.client:api:*"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 INVALID_CREDENTIALS = "That username and password do not match an account."
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
-            "(run `scripts/setup.sh test` as root, or `apt-get install chromium`)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(
-            f"Playwright for Python is missing ({e}): run `scripts/setup.sh test` "
-            "(it installs the `test` extra of setup.cfg); never `playwright install`"
-        ) from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

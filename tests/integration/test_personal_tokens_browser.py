@@ -4,13 +4,12 @@ against a real ``twistd mas`` and a real Synapse, on SQLite and PostgreSQL: alic
 creates a token on ``/account/personal-tokens``, reads it off the page once, and Synapse accepts
 it (``whoami``, with the token's own device); she revokes it on the page and Synapse refuses it.
 
-The chromium fixture is the one of ``test_browser.py`` (test modules never import each other).
+The ``chromium`` fixture is ``conftest.py``'s (Debian's chromium, ``_browser.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,37 +17,7 @@ import pytest
 from tests.integration._harness import eventually, mas_cli
 from tests.integration._synapse import mas_with_synapse
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -14,7 +14,7 @@ the expired page. Screenshots go to ``build/screenshots/recovery-<engine>/``.
 Each case has addresses of its own (they name the engine and the window), since the SMTP server
 is shared by the module's cases: each case then sees only the messages its own requests caused.
 
-The chromium fixture is the one of ``test_browser.py`` (test modules never import each other).
+The ``chromium`` fixture is ``conftest.py``'s (Debian's chromium, ``_browser.py``).
 """
 
 from __future__ import annotations
@@ -35,42 +35,12 @@ from tests.email._helpers import ReceivedMessage, SmtpTestServer
 from tests.integration._harness import eventually, mas_cli, query
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 OLD_PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "an entirely new and long passphrase"
 LINK_RE = re.compile(r"https?://\S+/account/password/recovery\?ticket=[A-Za-z0-9]{32}")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ mail goes to the ``blackhole`` transport here), a wrong code refused, the displa
 consent page and back at the client with a code; the user is on Synapse with that display
 name. Screenshots of each step go to ``build/screenshots/register-<engine>/``.
 
-The chromium fixture is the one of ``test_browser.py`` (test modules never import each other).
+The ``chromium`` fixture is ``conftest.py``'s (Debian's chromium, ``_browser.py``).
 """
 
 from __future__ import annotations
@@ -28,17 +28,6 @@ import requests
 from tests.integration._harness import eventually, query
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 CLIENT_NAME = "Registration Test Client"
 REDIRECT_URI = "https://client.example.test/callback"
@@ -46,25 +35,6 @@ API_SCOPE = "urn:matrix:org.matrix.msc2967.client:api:*"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

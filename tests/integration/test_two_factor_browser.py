@@ -7,14 +7,13 @@ test computes the codes with pyotp, as an authenticator app would), sees the QR 
 ten recovery codes once. She signs out; signing in with her password now asks for a code: the
 code already used is refused, the next step's code signs her in. A recovery code signs her in
 once and is refused the second time. The legacy ``/login`` refuses her password (M_FORBIDDEN).
-The chromium fixture is the one of ``test_browser.py`` (test modules never import each other).
+The ``chromium`` fixture is ``conftest.py``'s (Debian's chromium, ``_browser.py``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -23,37 +22,7 @@ import requests
 
 from tests.integration._oauth import PASSWORD, running_service
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INVALID_CODE = "That code is not right, or it was used already."
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's chromium under Playwright; fails (never skips) with how to install what is missing."""
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -29,39 +29,10 @@ from tests.integration._harness import free_port, query
 from tests.integration._synapse import SynapseServer, mas_with_synapse
 from tests.integration._upstream import OpenIDProvider, npm_ci
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 REDIRECT_URI = "https://client.example.test/callback"
 API_SCOPE = "urn:matrix:org.matrix.msc2967.client:api:*"
 PROVIDER_ID = "01J000000000000000000000SS"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        raise AssertionError(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh test` as root, or `apt-get install chromium`"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        raise AssertionError(f"Playwright for Python is missing ({e}): run `scripts/setup.sh test`") from e
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
