@@ -45,6 +45,7 @@ from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
 from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
+from mas_twisted.telemetry import tracing
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -171,10 +172,12 @@ class ListenerRequest(Request):
             from_proxy_protocol=self.proxy_protocol,
         )
         # Everything the request runs, coroutines included, sees its id.
-        contextvars.copy_context().run(self._process_with_request_id)
+        contextvars.copy_context().run(self._process_with_request_id, site)
 
-    def _process_with_request_id(self) -> None:
+    def _process_with_request_id(self, site: ListenerSite) -> None:
         request_id.set(self.request_id)
+        if tracing.ENABLED:
+            tracing.start_request_span(self, site.listener.name)
         super().process()
 
     def getClientAddress(self) -> Any:
@@ -257,6 +260,16 @@ class MountedApp:
         except (MethodNotAllowed, RequestRedirect):
             return True
         return True
+
+    def route_template(self, script_name: str, path_info: str, method: str) -> str | None:
+        """The template of the route serving the path (``/api/admin/v1/users/<ulid:id>``), for
+        the request's span (``http.route``); ``None`` when no rule matches this method."""
+        adapter = self.url_map.bind("localhost", script_name, path_info=path_info, default_method=method)
+        try:
+            rule, _ = adapter.match(return_rule=True)
+        except Exception:
+            return None
+        return str(rule.rule)
 
     def __repr__(self) -> str:
         return f"<MountedApp {type(self.instance).__name__}>"
@@ -362,6 +375,8 @@ class ListenerResource(Resource):
         path = b"/" + b"/".join(request.postpath)
         leaf = self._leaves.get(path)
         if leaf is not None:
+            if tracing.ENABLED:
+                tracing.set_route(request, path.decode("utf-8", "replace"))
             return leaf.render(request)
         try:
             script_name = ("/" + b"/".join(request.prepath).decode("utf-8")) if request.prepath else ""
@@ -371,6 +386,8 @@ class ListenerResource(Resource):
         method = request.method.decode("ascii", "replace")
         for app in self._apps:
             if app.owns(script_name, path_info, method):
+                if tracing.ENABLED:
+                    tracing.set_route(request, app.route_template(script_name, path_info, method))
                 if app.cors is not None:
                     if CorsPolicy.is_preflight(request):
                         return app.cors.preflight(request)

@@ -324,11 +324,15 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
 
         run_config_sync(config, prune=False, dry_run=False)
 
+    from mas_twisted.telemetry import TelemetryService, setup_telemetry
+
+    setup_telemetry(config.telemetry, version=__version__)
     server = MasServer(config, cast(IMasReactor, reactor), version_string=f"mas-twisted/{__version__}")
     # Build the keys now: a key that cannot be used should stop the start, not the first request.
     server.get_keystore()
 
     root = MultiService()
+    TelemetryService().setServiceParent(root)
     HomeserverConnectionService(server).setServiceParent(root)
     if worker_only:
         # ``mas-cli worker``: the queue worker alone (MAS's ``worker`` command).

@@ -24,6 +24,7 @@ from twisted.web.error import SchemeNotSupported
 
 from mas_twisted.config.http import normalize_url
 from mas_twisted.homeserver.base import HomeserverConnection, HomeserverError, is_retryable_status
+from mas_twisted.telemetry import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +184,11 @@ class SynapseHttpApi:
             headers[b"Content-Type"] = [b"application/json"]
         route = f"{method} /{path.partition('?')[0]}"
 
+        span = tracing.start_client_span(call, method, url, headers) if tracing.ENABLED else None
         d = defer.ensureDeferred(self._send(method, url, headers, data))
         d.addTimeout(timeout, self._transport.reactor, onTimeoutCancel=_timed_out)
+        if span is not None:
+            tracing.end_client_span(d, span)
         try:
             status, content = await d
         except defer.TimeoutError:

@@ -35,6 +35,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 
 from mas_twisted.queue.base import MAX_ATTEMPTS, Job, JobContext, JobError, retry_delay_ms
+from mas_twisted.telemetry import tracing
 from mas_twisted.types.queue import DueSchedule, QueueJob
 
 if TYPE_CHECKING:
@@ -200,7 +201,12 @@ class QueueWorker:
 
     # -- running jobs -----------------------------------------------------------------------
     def _start_job(self, queue_job: QueueJob) -> None:
-        d = defer.ensureDeferred(self._run_job(queue_job))
+        d = tracing.run_job(
+            queue_job.queue_name,
+            queue_job.id,
+            queue_job.metadata,
+            lambda: defer.ensureDeferred(self._run_job(queue_job)),
+        )
         self._running[queue_job.id] = d
 
         def _done(_: Any) -> None:
@@ -234,6 +240,7 @@ class QueueWorker:
             self._notify(queue_job.id, "completed")
 
     async def _record_failure(self, queue_job: QueueJob, reason: str, retry: bool) -> None:
+        tracing.record_error(reason)
         retry_at = None
         if retry and queue_job.attempt < MAX_ATTEMPTS:
             delay = retry_delay_ms(queue_job.attempt)

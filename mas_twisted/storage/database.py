@@ -39,6 +39,7 @@ from twisted.python.failure import Failure
 
 from mas_twisted.api.errors import RowsAffectedError
 from mas_twisted.storage.engines import BaseEngine, create_engine
+from mas_twisted.telemetry import tracing
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorCore
@@ -312,6 +313,8 @@ class DatabasePool:
         d = self._run_in_pool(
             self._new_transaction_or_reconnect, desc, after_callbacks, isolation_level, func, args, kwargs
         )
+        if tracing.ENABLED:
+            tracing.db_span(desc, self.engine.name, d)
 
         def _run_after(result: R) -> R:
             for callback, cb_args, cb_kwargs in after_callbacks:
@@ -363,11 +366,16 @@ class DatabasePool:
                     except engine.module.Error:
                         pass
 
-        try:
-            return await self.runWithConnection(_read)
-        except (engine.module.OperationalError, engine.module.InterfaceError) as e:
-            logger.warning("Read %s failed on a pooled connection (%s); retrying once", desc, e)
-            return await self.runWithConnection(_read)
+        async def _read_retrying_once() -> R:
+            try:
+                return await self.runWithConnection(_read)
+            except (engine.module.OperationalError, engine.module.InterfaceError) as e:
+                logger.warning("Read %s failed on a pooled connection (%s); retrying once", desc, e)
+                return await self.runWithConnection(_read)
+
+        if tracing.ENABLED:
+            return await tracing.db_span(desc, engine.name, defer.ensureDeferred(_read_retrying_once()))
+        return await _read_retrying_once()
 
     def _run_in_pool(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> defer.Deferred[R]:
         # The pool thread sees the caller's context variables (the request id for logs).

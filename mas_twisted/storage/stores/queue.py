@@ -30,6 +30,7 @@ import attrs
 
 from mas_twisted.storage._base import SQLBaseStore
 from mas_twisted.storage.database import LoggingTransaction, make_in_list_sql_clause
+from mas_twisted.telemetry import tracing
 from mas_twisted.types.columns import to_db_json
 from mas_twisted.types.queue import (
     COMPLETED,
@@ -52,7 +53,7 @@ def schedule_job_txn(
     txn.execute(
         "INSERT INTO queue_jobs (queue_job_id, queue_name, payload, metadata, created_at, status)"
         " VALUES (?, ?, ?, ?, ?, 'available')",
-        (job_id, queue_name, to_db_json(payload), to_db_json(metadata or {}), now),
+        (job_id, queue_name, to_db_json(payload), to_db_json(metadata or tracing.job_metadata() or {}), now),
     )
 
 
@@ -75,7 +76,7 @@ def schedule_job_later_txn(
             job_id,
             queue_name,
             to_db_json(payload),
-            to_db_json(metadata or {}),
+            to_db_json(metadata or tracing.job_metadata() or {}),
             now,
             scheduled_at,
             schedule_name,
