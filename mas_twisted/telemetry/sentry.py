@@ -46,6 +46,7 @@ def setup(config: SentryConfig, *, version: str, **options: Any) -> None:
         return
     try:
         import sentry_sdk
+        from sentry_sdk.integrations.logging import LoggingIntegration
         from sentry_sdk.utils import BadDsn
     except ImportError:
         raise ConfigError(
@@ -58,6 +59,9 @@ def setup(config: SentryConfig, *, version: str, **options: Any) -> None:
             release=version,
             sample_rate=1.0 if config.sample_rate is None else config.sample_rate,
             traces_sample_rate=0.0 if config.traces_sample_rate is None else config.traces_sample_rate,
+            # Named, not left to the SDK's defaults (which changed between 2.x and 3.x): every
+            # ERROR line is an event, INFO and up are its breadcrumbs.
+            integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
             **options,
         )
     except BadDsn as e:
