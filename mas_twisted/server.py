@@ -19,6 +19,7 @@ from mas_twisted.util.reactor import IMasReactor
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.email.mailer import Mailer
+    from mas_twisted.templating.i18n import I18n
     from mas_twisted.handlers.account import AccountHandler
     from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
     from mas_twisted.handlers.activity import ActivityTracker
@@ -180,6 +181,13 @@ class MasServer:
         from mas_twisted.templating import Templates
 
         return Templates(self)
+
+    @cache_in_self
+    def get_i18n(self) -> I18n:
+        """The translation catalogs and ``Accept-Language`` negotiation (``templates.translations_path``)."""
+        from mas_twisted.templating.i18n import I18n
+
+        return I18n.from_config(self.config)
 
     @cache_in_self
     def get_mailer(self) -> Mailer:

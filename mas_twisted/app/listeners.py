@@ -44,6 +44,7 @@ from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
+from mas_twisted.util.request_locale import accept_language
 from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
 
 if TYPE_CHECKING:
@@ -175,6 +176,8 @@ class ListenerRequest(Request):
 
     def _process_with_request_id(self) -> None:
         request_id.set(self.request_id)
+        header = self.requestHeaders.getRawHeaders(b"Accept-Language")
+        accept_language.set(", ".join(v.decode("latin-1") for v in header) if header else None)
         super().process()
 
     def getClientAddress(self) -> Any:
