@@ -19,7 +19,6 @@ from mas_twisted.util.reactor import IMasReactor
 if TYPE_CHECKING:
     from mas_twisted.config.root import RootConfig
     from mas_twisted.email.mailer import Mailer
-    from mas_twisted.templating.i18n import I18n
     from mas_twisted.handlers.account import AccountHandler
     from mas_twisted.handlers.account_recovery import AccountRecoveryHandler
     from mas_twisted.handlers.activity import ActivityTracker
@@ -57,6 +56,7 @@ if TYPE_CHECKING:
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
     from mas_twisted.templating import SiteFeatures, Templates
+    from mas_twisted.templating.i18n import I18n
     from mas_twisted.urls import MountedRoutes, UrlBuilder
     from mas_twisted.util.rand import TokenGenerator
 

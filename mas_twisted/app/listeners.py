@@ -44,8 +44,8 @@ from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
-from mas_twisted.util.request_locale import accept_language
 from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
+from mas_twisted.util.request_locale import accept_language
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer

@@ -192,7 +192,11 @@ class Templates:
 
     def __init__(self, server: MasServer):
         self._setup(
-            server.config, server.get_url_builder(), server.get_site_features(), strict=False, i18n=server.get_i18n()
+            server.config,
+            server.get_url_builder(),
+            server.get_site_features(),
+            strict=False,
+            i18n=server.get_i18n(),
         )
 
     @classmethod

@@ -133,7 +133,7 @@ class I18n:
     """
 
     def __init__(self, folders: Iterable[str]):
-        self.folders = [f for f in dict.fromkeys(folders)]
+        self.folders = list(dict.fromkeys(folders))
         self._translations: dict[str, babel.support.Translations] = {}
         for folder in reversed(self.folders):
             for locale, path in _catalogs_in(folder).items():
@@ -147,7 +147,10 @@ class I18n:
                 if previous is not None:
                     translations.add_fallback(previous)
                 self._translations[locale] = translations
-        self.locales: tuple[str, ...] = (DEFAULT_LOCALE, *sorted(k for k in self._translations if k != DEFAULT_LOCALE))
+        self.locales: tuple[str, ...] = (
+            DEFAULT_LOCALE,
+            *sorted(k for k in self._translations if k != DEFAULT_LOCALE),
+        )
 
     @classmethod
     def from_config(cls, config: object) -> I18n:
