@@ -17,4 +17,4 @@ def _data_files(*roots: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-setup(data_files=_data_files("templates", "res", "sql"))
+setup(data_files=_data_files("templates", "res", "sql", "translations"))

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mas_twisted.storage.database import DatabasePool
     from mas_twisted.storage.stores import Stores
     from mas_twisted.templating import SiteFeatures, Templates
+    from mas_twisted.templating.i18n import I18n
     from mas_twisted.urls import MountedRoutes, UrlBuilder
     from mas_twisted.util.rand import TokenGenerator
 
@@ -180,6 +181,13 @@ class MasServer:
         from mas_twisted.templating import Templates
 
         return Templates(self)
+
+    @cache_in_self
+    def get_i18n(self) -> I18n:
+        """The translation catalogs and ``Accept-Language`` negotiation (``templates.translations_path``)."""
+        from mas_twisted.templating.i18n import I18n
+
+        return I18n.from_config(self.config)
 
     @cache_in_self
     def get_mailer(self) -> Mailer:

@@ -46,6 +46,7 @@ from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
 from mas_twisted.rest.metrics import metric_method, record_request
 from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
 from mas_twisted.telemetry import tracing
+from mas_twisted.util.request_locale import accept_language
 
 if TYPE_CHECKING:
     from mas_twisted.server import MasServer
@@ -178,6 +179,8 @@ class ListenerRequest(Request):
         request_id.set(self.request_id)
         if tracing.ENABLED:
             tracing.start_request_span(self, site.listener.name)
+        header = self.requestHeaders.getRawHeaders(b"Accept-Language")
+        accept_language.set(", ".join(v.decode("latin-1") for v in header) if header else None)
         super().process()
 
     def getClientAddress(self) -> Any:

@@ -6,7 +6,8 @@ uses in ``crates/templates/src/lib.rs``; the texts are ours).
 They are looked up like the pages: ``templates.path`` first, then the shipped ones. Only the
 ``.html`` template is HTML-escaped. Every render receives the context the caller scheduled
 (plain JSON values, see :data:`EMAIL_KINDS`), ``branding`` (the pages' :class:`SiteBranding`)
-and ``lang``.
+and ``lang`` (the language chosen when the email was scheduled, see
+:func:`mas_twisted.handlers.email.email_job`), with gettext's callables bound to its catalog.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jinja2
 from mas_twisted.email.message import RenderedEmail
 from mas_twisted.templating import builtin_templates_dir
 from mas_twisted.templating.context import site_branding
+from mas_twisted.templating.i18n import DEFAULT_LOCALE, I18n
 
 logger = logging.getLogger(__name__)
 
@@ -99,16 +101,29 @@ class EmailTemplates:
         if configured and configured != builtin and os.path.isdir(configured):
             search_path.append(configured)
         search_path.append(builtin)
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(search_path),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            auto_reload=False,
-        )
-        self.env.globals["branding"] = self.branding
+        self._search_path = search_path
+        self.i18n = I18n.from_config(config)
+        self._envs: dict[str, jinja2.Environment] = {}
+        self.env = self.environment(DEFAULT_LOCALE)
+
+    def environment(self, locale: str) -> jinja2.Environment:
+        """The environment of one locale (its catalog installed), built once and kept."""
+        env = self._envs.get(locale)
+        if env is None:
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(self._search_path),
+                autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=True,
+                auto_reload=False,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(self.i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            env.globals["branding"] = self.branding
+            self._envs[locale] = env
+        return env
 
     def render(self, template: str, context: Mapping[str, Any], *, language: str = "en") -> RenderedEmail:
         """Render ``emails/<template>.{subject,txt,html}``.
@@ -120,19 +135,24 @@ class EmailTemplates:
         kind = EMAIL_KINDS.get(template)
         if kind is None:
             raise UnknownEmailKind(f"no email templates named {template!r}")
+        # The language was negotiated when the email was scheduled; one we no longer have a
+        # catalog for falls back as negotiation would.
+        locale = self.i18n.negotiate(language)
         values = dict.fromkeys(kind.optional)
         values.update(context)
-        values["lang"] = language
+        values["lang"] = locale
+        env = self.environment(locale)
         return RenderedEmail(
-            subject=self.env.get_template(f"emails/{template}.subject").render(values),
-            text=self.env.get_template(f"emails/{template}.txt").render(values),
-            html=self.env.get_template(f"emails/{template}.html").render(values),
+            subject=env.get_template(f"emails/{template}.subject").render(values),
+            text=env.get_template(f"emails/{template}.txt").render(values),
+            html=env.get_template(f"emails/{template}.html").render(values),
         )
 
-    def check_render(self) -> dict[tuple[str, int], RenderedEmail]:
-        """Every kind rendered with each of its samples (for ``templates check`` and the tests)."""
+    def check_render(self, *, language: str = DEFAULT_LOCALE) -> dict[tuple[str, int], RenderedEmail]:
+        """Every kind rendered with each of its samples in ``language`` (for ``templates
+        check`` and the tests)."""
         return {
-            (name, index): self.render(name, sample)
+            (name, index): self.render(name, sample, language=language)
             for name, kind in EMAIL_KINDS.items()
             for index, sample in enumerate(kind.samples)
         }

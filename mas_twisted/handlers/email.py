@@ -75,10 +75,16 @@ def schedule_email_txn(
     template: str,
     context: Mapping[str, Any],
     to_name: str | None = None,
-    language: str = "en",
+    language: str | None = None,
     not_after: int | None = None,
 ) -> str:
-    """Schedule one message in the caller's transaction; the job's id. See :func:`email_job`."""
+    """Schedule one message in the caller's transaction; the job's id. See :func:`email_job`.
+
+    ``language`` defaults to the one negotiated from the ``Accept-Language`` of the request
+    being handled, so that the worker writes to the user in the language of their pages.
+    """
+    if language is None:
+        language = server.get_i18n().current_locale()
     job = email_job(
         to=to, template=template, context=context, to_name=to_name, language=language, not_after=not_after
     )
@@ -92,10 +98,13 @@ async def schedule_email(
     template: str,
     context: Mapping[str, Any],
     to_name: str | None = None,
-    language: str = "en",
+    language: str | None = None,
     not_after: int | None = None,
 ) -> str:
-    """Schedule one message in a transaction of its own (a resend); the job's id."""
+    """Schedule one message in a transaction of its own (a resend); the job's id.
+    ``language`` as in :func:`schedule_email_txn`."""
+    if language is None:
+        language = server.get_i18n().current_locale()
     job = email_job(
         to=to, template=template, context=context, to_name=to_name, language=language, not_after=not_after
     )

@@ -22,20 +22,24 @@ Every render also receives:
   account recovery, the account pages, upstream login) from ``passwords``, ``account`` and the
   routes the listeners mount: a template links to an optional page only through its feature,
   which is off while no route serves the page;
-- ``lang`` (``en``), the filter ``prefix_url`` (a path under ``http.public_base``'s path),
-  ``simplify_url`` (the host, and optionally the path, of a URL), ``datetime`` (a time in
-  epoch milliseconds, as UTC) and the function
+- ``lang`` (the negotiated language, for ``<html lang>``), gettext's ``_``, ``gettext`` and
+  ``ngettext`` (Jinja2's i18n extension, newstyle: ``{% trans %}`` blocks too) bound to that
+  language's catalog (:mod:`~mas_twisted.templating.i18n`), the filter ``prefix_url`` (a path
+  under ``http.public_base``'s path), ``simplify_url`` (the host, and optionally the path, of
+  a URL), ``datetime`` (a time in epoch milliseconds, as the language writes it, UTC) and the
+  function
   ``asset(name)`` (the URL of a static asset).
 """
 
 from __future__ import annotations
 
-import datetime
+import functools
 import logging
 import os
 import random
 from typing import TYPE_CHECKING, Any
 
+import babel
 import jinja2
 
 from mas_twisted.templating.context import (
@@ -99,6 +103,7 @@ from mas_twisted.templating.context import (
     site_features,
 )
 from mas_twisted.templating.forms import FormState
+from mas_twisted.templating.i18n import DEFAULT_LOCALE, I18n, format_datetime
 from mas_twisted.templating.samples import SAMPLES
 from mas_twisted.util.paths import data_dir
 
@@ -173,14 +178,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def format_timestamp(ms: int | None) -> str:
-    """``2026-12-07 14:05 UTC`` for a time in epoch milliseconds (the ``datetime`` filter)."""
-    if ms is None:
-        return ""
-    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def builtin_templates_dir() -> str:
     return str(data_dir("templates"))
 
@@ -194,7 +191,13 @@ class Templates:
     """
 
     def __init__(self, server: MasServer):
-        self._setup(server.config, server.get_url_builder(), server.get_site_features(), strict=False)
+        self._setup(
+            server.config,
+            server.get_url_builder(),
+            server.get_site_features(),
+            strict=False,
+            i18n=server.get_i18n(),
+        )
 
     @classmethod
     def from_config(
@@ -211,7 +214,16 @@ class Templates:
         self._setup(config, url_builder, site_features(config, routes), strict=strict)
         return self
 
-    def _setup(self, config: Any, url_builder: UrlBuilder, features: SiteFeatures, *, strict: bool) -> None:
+    def _setup(
+        self,
+        config: Any,
+        url_builder: UrlBuilder,
+        features: SiteFeatures,
+        *,
+        strict: bool,
+        i18n: I18n | None = None,
+    ) -> None:
+        self.i18n = i18n if i18n is not None else I18n.from_config(config)
         self.branding = site_branding(config)
         self.features = features
         self._url_builder = url_builder
@@ -225,23 +237,38 @@ class Templates:
                 )
             self.search_path.append(configured)
         self.search_path.append(builtin)
-        self.env = jinja2.Environment(
+        self._strict = strict
+        self._envs: dict[str, jinja2.Environment] = {}
+        self.env = self.environment(DEFAULT_LOCALE)
+
+    def environment(self, locale: str) -> jinja2.Environment:
+        """The Jinja2 environment of one locale, built on first use and kept: its gettext
+        callables are the locale's catalog, so a render needs no per-request set-up and
+        renders of different locales never share state (they all run on the reactor thread)."""
+        env = self._envs.get(locale)
+        if env is not None:
+            return env
+        env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.search_path),
             autoescape=True,
-            undefined=jinja2.StrictUndefined if strict else jinja2.Undefined,
+            undefined=jinja2.StrictUndefined if self._strict else jinja2.Undefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
             # Templates are read once; a restart picks up changes (as MAS).
             auto_reload=False,
+            extensions=["jinja2.ext.i18n"],
         )
-        self.env.filters["prefix_url"] = self.prefix_url
-        self.env.filters["simplify_url"] = simplify_url
-        self.env.filters["datetime"] = format_timestamp
-        self.env.globals["asset"] = self.asset_url
-        self.env.globals["branding"] = self.branding
-        self.env.globals["features"] = self.features
-        self.env.globals["lang"] = "en"
+        env.install_gettext_translations(self.i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        env.filters["prefix_url"] = self.prefix_url
+        env.filters["simplify_url"] = simplify_url
+        env.filters["datetime"] = functools.partial(format_datetime, locale=locale)
+        env.globals["asset"] = self.asset_url
+        env.globals["branding"] = self.branding
+        env.globals["features"] = self.features
+        env.globals["lang"] = babel.Locale.parse(locale).language if locale != DEFAULT_LOCALE else locale
+        self._envs[locale] = env
+        return env
 
     def prefix_url(self, path: str) -> str:
         """A path of the service under ``public_base``'s path (what links and forms use)."""
@@ -251,8 +278,12 @@ class Templates:
         return self._url_builder.assets_base + name
 
     # -- rendering ------------------------------------------------------------------------
-    def render(self, template: str, ctx: PageContext) -> str:
-        return self.env.get_template(template).render(ctx.to_context())
+    def render(self, template: str, ctx: PageContext, *, locale: str | None = None) -> str:
+        """Render a page in ``locale``, by default the one negotiated from the request being
+        handled (:meth:`I18n.current_locale`)."""
+        if locale is None:
+            locale = self.i18n.current_locale()
+        return self.environment(locale).get_template(template).render(ctx.to_context())
 
     def render_index(self, ctx: IndexContext) -> str:
         return self.render(ctx.TEMPLATE, ctx)
@@ -389,8 +420,10 @@ class Templates:
         return self.render(ctx.TEMPLATE, ctx)
 
     # -- checking -------------------------------------------------------------------------
-    def check_render(self, now_ms: int, rng: random.Random) -> dict[tuple[str, str], str]:
-        """Render every template with every sample: ``{(template, "index=N"): html}``.
+    def check_render(
+        self, now_ms: int, rng: random.Random, *, locale: str = DEFAULT_LOCALE
+    ) -> dict[tuple[str, str], str]:
+        """Render every template with every sample in ``locale``: ``{(template, "index=N"): html}``.
 
         Raises:
             jinja2.TemplateError: a template does not parse or fails to render.
@@ -401,5 +434,5 @@ class Templates:
             templates = getattr(cls, "TEMPLATES", (cls.TEMPLATE,))
             for template in templates:
                 for index, sample in enumerate(samples):
-                    renders[(template, f"index={index}")] = self.render(template, sample)
+                    renders[(template, f"index={index}")] = self.render(template, sample, locale=locale)
         return renders
