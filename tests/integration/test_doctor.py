@@ -148,3 +148,24 @@ def test_smtp_down(stack: Stack) -> None:
     assert code == 1, output
     assert line(output, "email").startswith("❌"), output
     assert f"localhost:{port}" in line(output, "email")
+
+
+def test_synapse_not_delegating(stack: Stack) -> None:
+    # The well-known sends clients to a Synapse with its own logins (no
+    # matrix_authentication_service section): no auth_metadata, and its own /login.
+    from tests.integration._synapse import SynapseServer
+
+    workdir = stack.tmp / "own-logins"
+    workdir.mkdir(exist_ok=True)
+    other = SynapseServer(workdir, delegate=False).start()
+    stack.well_known.base_url = other.base_url
+    try:
+        code, output = stack.doctor()
+    finally:
+        stack.well_known.base_url = stack.proxy.base_url + "/"
+        other.stop()
+    assert code == 1, output
+    metadata = [text for text in output.splitlines() if " auth metadata:" in text]
+    assert len(metadata) == 2 and all(text.startswith("❌") for text in metadata), output
+    assert "matrix_authentication_service" in metadata[0]
+    assert "answered by something else" in line(output, "compat login"), output
