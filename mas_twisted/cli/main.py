@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mas_twisted.cli.manage",
     "mas_twisted.cli.templates",
     "mas_twisted.cli.syn2mas",
+    "mas_twisted.cli.doctor",
 )
 
 
