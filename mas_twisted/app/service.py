@@ -63,7 +63,10 @@ class TwistedLogHandler(logging.Handler):
 
 def setup_logging() -> None:
     """Route the service's logging into twistd's log. ``MAS_LOG_LEVEL`` (or ``RUST_LOG``, as
-    MAS reads it) picks the level; the default is INFO."""
+    MAS reads it) picks the level; the default is INFO. ``MAS_LOG_FORMAT=json`` writes each
+    record as one JSON object (:mod:`mas_twisted.logging.json_format`)."""
+    from mas_twisted.logging.json_format import JsonFormatter, log_format_from_env
+
     level_name = (os.environ.get("MAS_LOG_LEVEL") or os.environ.get("RUST_LOG") or "info").upper()
     level = getattr(logging, level_name, None)
     if not isinstance(level, int):
@@ -76,7 +79,14 @@ def setup_logging() -> None:
 
     handler = TwistedLogHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(request_id)s]: %(message)s"))
+    try:
+        json_lines = log_format_from_env(os.environ.get("MAS_LOG_FORMAT")) == "json"
+    except ValueError as e:
+        raise _fail_start(str(e))
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -67,6 +67,12 @@ def log_access(logger: logging.Logger, record: AccessRecord) -> None:
         extra={
             "request_id": record.request_id,
             "client_address": record.client_ip,
+            "http_method": record.method,
+            "http_path": record.path,
+            "http_protocol": record.protocol,
             "http_status": record.status,
+            "sent_bytes": record.sent_bytes,
+            "user_agent": record.user_agent,
+            "elapsed_ms": round(record.elapsed_ms, 3),
         },
     )
