@@ -260,6 +260,10 @@ class Templates:
             extensions=["jinja2.ext.i18n"],
         )
         env.install_gettext_translations(self.i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+        # ``_(value)`` marks its result safe (newstyle gettext), so a string that may carry
+        # request data (a policy message, a client's scope text) is translated through this
+        # filter instead, whose plain ``str`` result autoescape still escapes.
+        env.filters["translate"] = self.i18n.translations(locale).gettext
         env.filters["prefix_url"] = self.prefix_url
         env.filters["simplify_url"] = simplify_url
         env.filters["datetime"] = functools.partial(format_datetime, locale=locale)
