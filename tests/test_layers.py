@@ -30,6 +30,10 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("oauth2", ("storage", "handlers", "rest")),
     ("jose", ("storage", "handlers", "rest")),
     ("urls", ("storage", "handlers", "rest")),
+    (
+        "metrics",
+        ("storage", "handlers", "rest", "app", "queue", "config", "types", "oauth2", "jose", "api", "urls"),
+    ),
 )
 
 #: Layers allowed to hold SQL statements.

@@ -42,8 +42,8 @@ from werkzeug.routing import RequestRedirect
 from mas_twisted.config.http import IPNetwork, ListenerConfig
 from mas_twisted.logging.access import AccessRecord, access_logger, log_access
 from mas_twisted.logging.context import NO_REQUEST, new_request_id, request_id
+from mas_twisted.metrics import FALLBACK_ROUTE, metric_method, record_request
 from mas_twisted.rest._base import CorsPolicy, render_not_found, text_response
-from mas_twisted.rest.metrics import metric_method, record_request
 from mas_twisted.rest.registry import IGNORED_RESOURCES, build_resources, not_found_fallback
 from mas_twisted.telemetry import tracing
 from mas_twisted.util.request_locale import accept_language
@@ -138,6 +138,8 @@ class ListenerRequest(Request):
         self.request_id: str = NO_REQUEST
         self.client_ip: str | None = None
         self.proxy_protocol: bool = bool(getattr(site, "proxy_protocol", False))
+        #: The route template that served the request (``None``: none did), for the metrics.
+        self.http_route: str | None = None
         reactor = getattr(site, "reactor", None)
         self.started_at: float = reactor.seconds() if reactor is not None else 0.0
 
@@ -238,7 +240,9 @@ class ListenerSite(Site):
             elapsed_ms=elapsed * 1000.0,
         )
         log_access(self.access_logger, record)
-        record_request(self.listener.name, method, record.status, elapsed)
+        record_request(
+            self.listener.name, method, getattr(request, "http_route", None), record.status, elapsed
+        )
 
 
 # -- dispatch ---------------------------------------------------------------------------------
@@ -255,23 +259,24 @@ class MountedApp:
         self.cors: CorsPolicy | None = getattr(instance, "cors", None)
 
     def owns(self, script_name: str, path_info: str, method: str) -> bool:
-        adapter = self.url_map.bind("localhost", script_name, path_info=path_info, default_method=method)
-        try:
-            adapter.match()
-        except NotFound:
-            return False
-        except (MethodNotAllowed, RequestRedirect):
-            return True
-        return True
+        return self.route(script_name, path_info, method) is not None
 
-    def route_template(self, script_name: str, path_info: str, method: str) -> str | None:
-        """The template of the route serving the path (``/api/admin/v1/users/<ulid:id>``), for
-        the request's span (``http.route``); ``None`` when no rule matches this method."""
+    def route(self, script_name: str, path_info: str, method: str) -> str | None:
+        """The template of the rule serving the path (a wrong method: of the rule serving
+        another; a missing trailing slash: :data:`~mas_twisted.metrics.FALLBACK_ROUTE`), or
+        ``None`` when this app does not own the path."""
         adapter = self.url_map.bind("localhost", script_name, path_info=path_info, default_method=method)
         try:
             rule, _ = adapter.match(return_rule=True)
-        except Exception:
+        except NotFound:
             return None
+        except MethodNotAllowed as e:
+            try:
+                rule, _ = adapter.match(return_rule=True, method=next(iter(e.valid_methods or ())))
+            except Exception:
+                return FALLBACK_ROUTE
+        except RequestRedirect:
+            return FALLBACK_ROUTE
         return str(rule.rule)
 
     def __repr__(self) -> str:
@@ -345,6 +350,8 @@ class ListenerResource(Resource):
         self._apps: list[MountedApp] = []
         #: The UTF-8 path (after the prefix) → the leaf serving it.
         self._leaves: dict[bytes, MountedLeaf] = {}
+        #: The same path → itself as text: the leaf's ``http_route`` in the metrics.
+        self._leaf_routes: dict[bytes, str] = {}
         for mounted in self.mounts:
             if isinstance(mounted, MountedApp):
                 self._apps.append(mounted)
@@ -361,6 +368,7 @@ class ListenerResource(Resource):
                     )
                     continue
                 self._leaves[key] = mounted
+                self._leaf_routes[key] = path
         self._prefix_segments = (
             [s.encode("utf-8") for s in listener.prefix.split("/")[1:]] if listener.prefix else []
         )
@@ -378,8 +386,9 @@ class ListenerResource(Resource):
         path = b"/" + b"/".join(request.postpath)
         leaf = self._leaves.get(path)
         if leaf is not None:
+            request.http_route = self._leaf_routes[path]
             if tracing.ENABLED:
-                tracing.set_route(request, path.decode("utf-8", "replace"))
+                tracing.set_route(request, request.http_route)
             return leaf.render(request)
         try:
             script_name = ("/" + b"/".join(request.prepath).decode("utf-8")) if request.prepath else ""
@@ -388,9 +397,11 @@ class ListenerResource(Resource):
             return text_response(request, 400, "Non-UTF-8 encoding in URL.")
         method = request.method.decode("ascii", "replace")
         for app in self._apps:
-            if app.owns(script_name, path_info, method):
+            route = app.route(script_name, path_info, method)
+            if route is not None:
+                request.http_route = route
                 if tracing.ENABLED:
-                    tracing.set_route(request, app.route_template(script_name, path_info, method))
+                    tracing.set_route(request, route)
                 if app.cors is not None:
                     if CorsPolicy.is_preflight(request):
                         return app.cors.preflight(request)

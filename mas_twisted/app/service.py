@@ -252,6 +252,28 @@ class PolicyDataService(Service):
         self._server.get_policy_data_handler().stop()
 
 
+class ReactorLagService(Service):
+    """Measures the reactor's lag while the service runs (``mas_reactor_tick_lag_seconds``,
+    :class:`mas_twisted.metrics.ReactorLagMonitor`)."""
+
+    name = "reactor-lag"
+
+    def __init__(self, server: Any):
+        self._server = server
+
+    def startService(self) -> None:
+        super().startService()
+        from mas_twisted import metrics
+
+        metrics.start_reactor_lag_monitor(self._server.get_reactor())
+
+    def stopService(self) -> None:
+        super().stopService()
+        from mas_twisted import metrics
+
+        metrics.stop_reactor_lag_monitor()
+
+
 class HomeserverConnectionService(Service):
     """Closes the pooled HTTP connections to the homeserver when the service stops (after the
     worker and the listeners, which may still be using them: it is the first child, so it
@@ -310,6 +332,10 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
 
     config = RootConfig.load(options.get("config") or None)
     logger.info("Starting mas-twisted %s (configuration: %s)", __version__, ", ".join(config.paths))
+    from mas_twisted.metrics import metrics_exporter_supported
+
+    if (refused := metrics_exporter_supported(config)) is not None:
+        raise ConfigError(refused)
     if options.get("migrate"):
         logger.warning("--migrate is deprecated: migrating is the default; use --no-migrate to skip it")
 
@@ -344,6 +370,7 @@ def _make_service(options: Mapping[str, Any]) -> MultiService:
     root = MultiService()
     TelemetryService().setServiceParent(root)
     HomeserverConnectionService(server).setServiceParent(root)
+    ReactorLagService(server).setServiceParent(root)
     if worker_only:
         # ``mas-cli worker``: the queue worker alone (MAS's ``worker`` command).
         from mas_twisted.queue.worker import QueueWorkerService

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from twisted.internet import defer
 
+from mas_twisted import metrics
 from mas_twisted.oauth2.scope import (
     DEVICE_SCOPE_PREFIX,
     DEVICE_SCOPE_PREFIX_UNSTABLE,
@@ -113,6 +114,21 @@ _OPTIONAL_MEMBERS = tuple(a.name for a in attrs.fields(IntrospectionResponse) if
 
 #: The answer for anything that is not an active token.
 INACTIVE = IntrospectionResponse(active=False)
+
+#: ``kind`` of ``mas_oauth2_introspection_request_total``, by token type (MAS's names).
+METRIC_KIND = {
+    TokenType.ACCESS_TOKEN: "oauth2_access_token",
+    TokenType.REFRESH_TOKEN: "oauth2_refresh_token",
+    TokenType.COMPAT_ACCESS_TOKEN: "compat_access_token",
+    TokenType.COMPAT_REFRESH_TOKEN: "compat_refresh_token",
+    TokenType.PERSONAL_ACCESS_TOKEN: "personal_access_token",
+}
+
+
+def _inactive(kind: str) -> IntrospectionResponse:
+    metrics.record_introspection(kind, False)
+    return INACTIVE
+
 
 ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
@@ -200,10 +216,10 @@ class IntrospectionHandler:
             token_type = TokenType.check(token)
         except TokenFormatError as e:
             logger.debug("Introspected token is malformed: %s", e)
-            return defer.succeed(INACTIVE)
+            return defer.succeed(_inactive("unknown"))
         if token_type_hint is not None and not token_type.matches_hint(token_type_hint):
             logger.debug("Introspected %s does not fit the hint %r", token_type, token_type_hint)
-            return defer.succeed(INACTIVE)
+            return defer.succeed(_inactive(METRIC_KIND[token_type]))
         if token_type is TokenType.ACCESS_TOKEN:
             return self._access_tokens.lookup(token).addCallback(self._access_token_reply)
         if token_type is TokenType.REFRESH_TOKEN:
@@ -224,11 +240,12 @@ class IntrospectionHandler:
         now = self._clock.time_msec()
         if found is None or not found.is_active(now):
             logger.debug("Personal access token is unknown or not active")
-            return INACTIVE
+            return _inactive("personal_access_token")
         access_token, session, actor = found.token, found.session, found.actor
         self._activity.record_personal_session(session.id, now, None)
         expires_at = access_token.expires_at
         created_at = to_seconds(access_token.created_at)
+        metrics.record_introspection("personal_access_token", True)
         return IntrospectionResponse(
             active=True,
             scope=normalized_scope_string(session.scope),
@@ -244,17 +261,18 @@ class IntrospectionHandler:
 
     def _access_token_reply(self, found: AccessTokenIntrospection | None) -> IntrospectionResponse:
         if found is None:
-            return INACTIVE
+            return _inactive("oauth2_access_token")
         now = self._clock.time_msec()
         if not found.is_active(now):
             logger.debug("Access token %s is not active", found.token.id)
-            return INACTIVE
+            return _inactive("oauth2_access_token")
         access_token, session, user = found.token, found.session, found.user
         if access_token.first_used_at is None:
             self._activity.record_access_token_used(access_token.id, now)
         self._activity.record_oauth2_session(session.id, now, None)
         expires_at = access_token.expires_at
         created_at = to_seconds(access_token.created_at)
+        metrics.record_introspection("oauth2_access_token", True)
         return IntrospectionResponse(
             active=True,
             scope=normalized_scope_string(session.scope),
@@ -272,13 +290,14 @@ class IntrospectionHandler:
     async def _introspect_refresh_token(self, token: str) -> IntrospectionResponse:
         found = await self._refresh_tokens.lookup_refresh_token_for_introspection(token)
         if found is None:
-            return INACTIVE
+            return _inactive("oauth2_refresh_token")
         if not found.is_active:
             logger.debug("Refresh token %s is not active", found.token.id)
-            return INACTIVE
+            return _inactive("oauth2_refresh_token")
         refresh_token, session, user = found.token, found.session, found.user
         self._activity.record_oauth2_session(session.id, self._clock.time_msec(), None)
         created_at = to_seconds(refresh_token.created_at)
+        metrics.record_introspection("oauth2_refresh_token", True)
         return IntrospectionResponse(
             active=True,
             scope=normalized_scope_string(session.scope),
@@ -308,7 +327,7 @@ class IntrospectionHandler:
             active = found is not None and found.is_active
         if found is None or not active:
             logger.debug("%s is unknown or not active", token_type)
-            return INACTIVE
+            return _inactive(METRIC_KIND[token_type])
         session, user = found.session, found.user
         try:
             scope = _compat_scope_string(
@@ -316,10 +335,11 @@ class IntrospectionHandler:
             )
         except InvalidScopeFormat:
             logger.warning("Compat session %s has a device that cannot be a scope token", session.id)
-            return INACTIVE
+            return _inactive(METRIC_KIND[token_type])
         self._activity.record_compat_session(session.id, now, None)
         created_at = to_seconds(found.token.created_at)
         expires_at = getattr(found.token, "expires_at", None)
+        metrics.record_introspection(METRIC_KIND[token_type], True)
         return IntrospectionResponse(
             active=True,
             scope=scope,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.application.service import Service
 from twisted.internet import defer
 
+from mas_twisted import metrics
 from mas_twisted.queue.base import MAX_ATTEMPTS, Job, JobContext, JobError, retry_delay_ms
 from mas_twisted.telemetry import tracing
 from mas_twisted.types.queue import DueSchedule, QueueJob
@@ -50,6 +51,8 @@ MAX_JOBS_TO_FETCH = 5
 HEARTBEAT_INTERVAL_MS = 60_000
 DEAD_WORKER_AFTER_MS = 120_000
 LEADER_LEASE_MS = 5_000
+#: How often the leader counts the queue for ``mas_queue_jobs`` (:func:`metrics.set_queue_depth`).
+QUEUE_DEPTH_INTERVAL_MS = 15_000
 
 
 class QueueWorker:
@@ -76,6 +79,7 @@ class QueueWorker:
         self.worker_id = self._rand.ulid()
         self.is_leader = False
         self._last_heartbeat = 0
+        self._last_depth_count: int | None = None
         self._running: dict[str, defer.Deferred[None]] = {}
         self._stopping = False
         self._wakeup: defer.Deferred[None] | None = None
@@ -111,6 +115,9 @@ class QueueWorker:
             await self._store.shutdown_worker(self.worker_id)
         except Exception as e:
             logger.warning("Could not record the shutdown of queue worker %s: %s", self.worker_id, e)
+        if self.is_leader:
+            self.is_leader = False
+            metrics.set_queue_leader(False)
         logger.info("Queue worker %s shut down", self.worker_id)
 
     def wake(self, *_: Any) -> None:
@@ -161,9 +168,12 @@ class QueueWorker:
             await self._store.register_worker(self.worker_id)
             self._last_heartbeat = self._clock.time_msec()
             self.is_leader = False
+            metrics.set_queue_leader(False)
             return []
         if result.leader != self.is_leader:
             self.is_leader = result.leader
+            metrics.set_queue_leader(result.leader)
+            self._last_depth_count = None
             logger.info(
                 "Queue worker %s %s the leader", self.worker_id, "is now" if result.leader else "is no longer"
             )
@@ -184,8 +194,13 @@ class QueueWorker:
         )
         if result is None:
             self.is_leader = False
+            metrics.set_queue_leader(False)
             return
         enqueued, lost, available = result
+        now = self._clock.time_msec()
+        if self._last_depth_count is None or now - self._last_depth_count >= QUEUE_DEPTH_INTERVAL_MS:
+            self._last_depth_count = now
+            metrics.set_queue_depth(await self._store.count_jobs_by_status())
         for name in enqueued:
             logger.debug("Scheduled the next job of %s", name)
         for job in lost:
@@ -224,17 +239,22 @@ class QueueWorker:
         )
         job_class = self._jobs.get(queue_job.queue_name)
         logger.info("Running job %s (%s, attempt %d)", queue_job.id, queue_job.queue_name, queue_job.attempt)
+        metrics.record_job_started(queue_job.queue_name)
+        started = metrics.monotonic()
         try:
             if job_class is None:
                 raise JobError.fatal(f"no handler for queue {queue_job.queue_name}")
             job = job_class.from_payload(queue_job.payload)
             await job.run(self._server, context)
         except JobError as e:
+            metrics.record_job_finished(queue_job.queue_name, False, metrics.monotonic() - started)
             await self._record_failure(queue_job, str(e), e.retry)
         except Exception as e:
+            metrics.record_job_finished(queue_job.queue_name, False, metrics.monotonic() - started)
             logger.exception("Job %s (%s) crashed", queue_job.id, queue_job.queue_name)
             await self._record_failure(queue_job, f"crashed: {type(e).__name__}: {e}", True)
         else:
+            metrics.record_job_finished(queue_job.queue_name, True, metrics.monotonic() - started)
             logger.info("Job %s (%s) completed", queue_job.id, queue_job.queue_name)
             await self._record(self._store.mark_completed, queue_job.id)
             self._notify(queue_job.id, "completed")

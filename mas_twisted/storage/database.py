@@ -37,6 +37,7 @@ from twisted.enterprise import adbapi
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from mas_twisted import metrics
 from mas_twisted.api.errors import RowsAffectedError
 from mas_twisted.storage.engines import BaseEngine, create_engine
 from mas_twisted.telemetry import tracing
@@ -285,6 +286,7 @@ class DatabasePool:
         self._conn_opened: dict[int, float] = {}
         self._conn_used: dict[int, float] = {}
         self._monotonic: Callable[[], float] = time.monotonic
+        metrics.watch_pool(conn_pool)
 
     # -- running work ---------------------------------------------------------------------
     async def runInteraction(
@@ -311,7 +313,14 @@ class DatabasePool:
         """
         after_callbacks: AfterCallbacks = []
         d = self._run_in_pool(
-            self._new_transaction_or_reconnect, desc, after_callbacks, isolation_level, func, args, kwargs
+            self._new_transaction_or_reconnect,
+            desc,
+            after_callbacks,
+            isolation_level,
+            func,
+            args,
+            kwargs,
+            metrics_desc=desc,
         )
         if tracing.ENABLED:
             tracing.db_span(desc, self.engine.name, d)
@@ -368,21 +377,29 @@ class DatabasePool:
 
         async def _read_retrying_once() -> R:
             try:
-                return await self.runWithConnection(_read)
+                return await delay_cancellation(self._run_in_pool(_read, metrics_desc=desc))
             except (engine.module.OperationalError, engine.module.InterfaceError) as e:
                 logger.warning("Read %s failed on a pooled connection (%s); retrying once", desc, e)
-                return await self.runWithConnection(_read)
+                return await delay_cancellation(self._run_in_pool(_read, metrics_desc=desc))
 
         if tracing.ENABLED:
             return await tracing.db_span(desc, engine.name, defer.ensureDeferred(_read_retrying_once()))
         return await _read_retrying_once()
 
-    def _run_in_pool(self, func: Callable[..., R], *args: Any, **kwargs: Any) -> defer.Deferred[R]:
+    def _run_in_pool(
+        self, func: Callable[..., R], *args: Any, metrics_desc: str = "run_with_connection", **kwargs: Any
+    ) -> defer.Deferred[R]:
         # The pool thread sees the caller's context variables (the request id for logs).
         ctx = contextvars.copy_context()
+        # Timed for mas_db_interaction_{schedule,duration}_seconds (mas_twisted.metrics).
+        submitted = time.monotonic()
 
         def _in_context(conn: Any) -> R:
-            return ctx.run(func, conn, *args, **kwargs)
+            started = time.monotonic()
+            try:
+                return ctx.run(func, conn, *args, **kwargs)
+            finally:
+                metrics.record_db_interaction(metrics_desc, started - submitted, time.monotonic() - started)
 
         return self._db_pool.runWithConnection(_in_context)
 
@@ -490,6 +507,7 @@ class DatabasePool:
 
     def close(self) -> None:
         """Close every connection of the pool."""
+        metrics.unwatch_pool(self._db_pool)
         self._db_pool.close()
 
     # -- simple CRUD ----------------------------------------------------------------------

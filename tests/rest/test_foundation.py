@@ -133,28 +133,33 @@ class MetricsTestCase(MasTestCase):
         )
         return config
 
-    def test_requests_are_counted_by_listener_method_and_status(self) -> None:
+    @override_config({"telemetry": {"metrics": {"exporter": "prometheus"}}})
+    def test_requests_are_timed_by_listener_method_route_and_status(self) -> None:
         site = build_listener_site(self.server, self.server.config.http.listener("web"))
-        labels = {"listener": "web", "method": "GET", "status": "404"}
-        before = REGISTRY.get_sample_value("mas_http_server_requests_total", labels) or 0.0
+        name = "http_server_request_duration_seconds_count"
+        labels = {
+            "mas_listener_name": "web",
+            "http_request_method": "GET",
+            "http_route": "FALLBACK",
+            "http_response_status_code": "404",
+        }
+        before = REGISTRY.get_sample_value(name, labels) or 0.0
         make_request(self.reactor, site, "GET", "/missing")
         make_request(self.reactor, site, "BREW", "/coffee")
-        after = REGISTRY.get_sample_value("mas_http_server_requests_total", labels)
-        self.assertEqual(after, before + 1)
-        self.assertIsNotNone(
-            REGISTRY.get_sample_value(
-                "mas_http_server_requests_total", {"listener": "web", "method": "_OTHER", "status": "404"}
-            )
-        )
+        self.assertEqual(REGISTRY.get_sample_value(name, labels), before + 1)
+        self.assertIsNotNone(REGISTRY.get_sample_value(name, dict(labels, http_request_method="_OTHER")))
 
         channel = self.make_request("GET", "/metrics", listener="internal")
         self.assertEqual(channel.code, 200)
         self.assertTrue(channel.content_type.startswith("text/plain"), channel.content_type)
-        text = channel.text_body
-        self.assertIn('mas_http_server_requests_total{listener="web",method="GET",status="404"}', text)
-        self.assertIn("mas_http_server_request_duration_seconds_bucket", text)
+        self.assertIn('http_route="FALLBACK"', channel.text_body)
         # /metrics is only on the listener that mounts prometheus.
         self.assertEqual(self.make_request("GET", "/metrics").code, 404)
+
+    def test_metrics_without_the_prometheus_exporter_answer_500_as_mas(self) -> None:
+        channel = self.make_request("GET", "/metrics", listener="internal")
+        self.assertEqual(channel.code, 500)
+        self.assertIn("Prometheus exporter was not enabled in config", channel.text_body)
 
     def test_graphql_is_accepted_mounts_nothing_and_is_logged_once(self) -> None:
         import mas_twisted.app.listeners as listeners

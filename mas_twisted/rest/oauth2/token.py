@@ -29,7 +29,7 @@ import attrs
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from mas_twisted import urls
+from mas_twisted import metrics, urls
 from mas_twisted.api.errors import InvalidRequestError, UnsupportedGrantTypeError
 from mas_twisted.oauth2 import requests as oauth2_requests
 from mas_twisted.oauth2.scope import InvalidScopeFormat, Scope
@@ -127,38 +127,50 @@ class TokenResource:
 
     @app.route(urls.OAUTH2_TOKEN, methods=["POST"])
     async def token(self, request: IRequest) -> bytes:
-        form_request = read_form_request(request, TOKEN_FIELDS)
-        token_request = parse_token_request(form_request.form) if form_request.form is not None else None
-        authorization = client_authorization(form_request)
-        client = await self._client_auth.authenticate(authorization.credentials, endpoint=urls.OAUTH2_TOKEN)
-        if token_request is None:
-            raise InvalidRequestError(debug="the token request body is not a form")
+        # mas_oauth2_token_request_total: every answer, by grant type and outcome (MAS counts
+        # each error response too, ``crates/handlers/src/oauth2/token.rs``).
+        grant_type: str | None = None
+        try:
+            form_request = read_form_request(request, TOKEN_FIELDS)
+            token_request = parse_token_request(form_request.form) if form_request.form is not None else None
+            authorization = client_authorization(form_request)
+            client = await self._client_auth.authenticate(
+                authorization.credentials, endpoint=urls.OAUTH2_TOKEN
+            )
+            if token_request is None:
+                raise InvalidRequestError(debug="the token request body is not a form")
+            grant_type = token_request.grant_type
 
-        agent = user_agent(request)
-        ip = getattr(request, "client_ip", None)
-        grant_type = token_request.grant_type
-        if grant_type == oauth2_requests.AUTHORIZATION_CODE:
-            assert token_request.code is not None
-            reply = await self._tokens.exchange_authorization_code(
-                client,
-                token_request.code,
-                redirect_uri=token_request.redirect_uri,
-                code_verifier=token_request.code_verifier,
-                user_agent=agent,
-                ip=ip,
-            )
-        elif grant_type == oauth2_requests.REFRESH_TOKEN:
-            assert token_request.refresh_token is not None
-            reply = await self._tokens.refresh(client, token_request.refresh_token, user_agent=agent, ip=ip)
-        elif grant_type == oauth2_requests.CLIENT_CREDENTIALS:
-            reply = await self._tokens.client_credentials(
-                client, token_request.scope or Scope(), requester=requester(request)
-            )
-        elif grant_type == oauth2_requests.DEVICE_CODE:
-            assert token_request.device_code is not None
-            reply = await self._tokens.exchange_device_code(
-                client, token_request.device_code, user_agent=agent, ip=ip
-            )
-        else:
-            raise UnsupportedGrantTypeError(debug=f"grant_type {grant_type!r}")
+            agent = user_agent(request)
+            ip = getattr(request, "client_ip", None)
+            if grant_type == oauth2_requests.AUTHORIZATION_CODE:
+                assert token_request.code is not None
+                reply = await self._tokens.exchange_authorization_code(
+                    client,
+                    token_request.code,
+                    redirect_uri=token_request.redirect_uri,
+                    code_verifier=token_request.code_verifier,
+                    user_agent=agent,
+                    ip=ip,
+                )
+            elif grant_type == oauth2_requests.REFRESH_TOKEN:
+                assert token_request.refresh_token is not None
+                reply = await self._tokens.refresh(
+                    client, token_request.refresh_token, user_agent=agent, ip=ip
+                )
+            elif grant_type == oauth2_requests.CLIENT_CREDENTIALS:
+                reply = await self._tokens.client_credentials(
+                    client, token_request.scope or Scope(), requester=requester(request)
+                )
+            elif grant_type == oauth2_requests.DEVICE_CODE:
+                assert token_request.device_code is not None
+                reply = await self._tokens.exchange_device_code(
+                    client, token_request.device_code, user_agent=agent, ip=ip
+                )
+            else:
+                raise UnsupportedGrantTypeError(debug=f"grant_type {grant_type!r}")
+        except Exception:
+            metrics.record_token_request(grant_type, False)
+            raise
+        metrics.record_token_request(grant_type, True)
         return json_response(request, 200, reply.to_json(), no_store=True)

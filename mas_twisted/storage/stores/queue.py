@@ -409,6 +409,21 @@ class QueueStore(SQLBaseStore):
 
         return await self.db_pool.runInteraction("queue_leader_duties", _duties_txn)
 
+    async def count_jobs_by_status(self) -> dict[tuple[str, str], int]:
+        """The jobs not completed, by ``(queue_name, status)``: for the leader's
+        ``mas_queue_jobs`` gauge (:func:`mas_twisted.metrics.set_queue_depth`). Completed jobs,
+        which only grow, are left out; the others are found through the status index."""
+
+        def _count_txn(txn: LoggingTransaction) -> dict[tuple[str, str], int]:
+            txn.execute(
+                "SELECT queue_name, status, COUNT(*) FROM queue_jobs"
+                " WHERE status IN ('available', 'scheduled', 'running', 'failed', 'lost')"
+                " GROUP BY queue_name, status"
+            )
+            return {(row[0], row[1]): int(row[2]) for row in txn.fetchall()}
+
+        return await self.db_pool.runInteraction("queue_count_jobs_by_status", _count_txn)
+
     async def mark_completed(self, job_id: str) -> bool:
         return await self.db_pool.runInteraction(
             "queue_mark_completed", mark_completed_txn, job_id, self._clock.time_msec()
