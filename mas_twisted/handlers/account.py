@@ -198,7 +198,7 @@ class AccountHandler:
         ):
             return None, {"email": "exists"}
         try:
-            self._server.get_rate_limiter().check_email_authentication_email(client_ip, email)
+            await self._server.get_rate_limiter().check_email_authentication_email(client_ip, email)
         except RateLimitExceededError as e:
             logger.warning("User %s: adding an email refused: %s", user.id, e.debug)
             return None, {None: "rate_limit_exceeded"}
@@ -256,7 +256,7 @@ class AccountHandler:
         if authentication.completed_at is not None:
             return "completed", {}
         try:
-            self._server.get_rate_limiter().check_email_authentication_attempt(authentication.id)
+            await self._server.get_rate_limiter().check_email_authentication_attempt(authentication.id)
         except RateLimitExceededError as e:
             logger.warning("User %s: email code refused: %s", user.id, e.debug)
             return None, {None: "rate_limit_exceeded"}
@@ -292,7 +292,7 @@ class AccountHandler:
         from mas_twisted.handlers.user_registration import EMAIL_CODE_TTL_MS
 
         try:
-            self._server.get_rate_limiter().check_email_authentication_send_code(
+            await self._server.get_rate_limiter().check_email_authentication_send_code(
                 client_ip, authentication.id, authentication.email
             )
         except RateLimitExceededError as e:

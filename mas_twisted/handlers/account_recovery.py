@@ -141,7 +141,7 @@ class AccountRecoveryHandler:
         if len(email) > MAX_EMAIL_LENGTH or not _is_address(email):
             return StartResult(problems=(Problem(EMAIL, INVALID),))
         try:
-            self._limiter.check_account_recovery(client_ip, email)
+            await self._limiter.check_account_recovery(client_ip, email)
         except RateLimitExceededError as e:
             logger.warning("Account recovery refused: %s", e.debug)
             return StartResult(problems=(Problem(None, RATE_LIMITED),))
@@ -180,7 +180,7 @@ class AccountRecoveryHandler:
     async def resend(self, session: UserRecoverySession, client_ip: str | None) -> bool:
         """Schedule a new batch of links (within the limits); whether it was."""
         try:
-            self._limiter.check_account_recovery(client_ip, session.email)
+            await self._limiter.check_account_recovery(client_ip, session.email)
         except RateLimitExceededError as e:
             logger.warning("Recovery email resend refused: %s", e.debug)
             return False

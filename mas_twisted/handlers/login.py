@@ -217,7 +217,7 @@ class LoginHandler:
             return LoginResult(LoginOutcome.INVALID_CREDENTIALS)
 
         try:
-            self._limiter.check_password(client_ip, user.id)
+            await self._limiter.check_password(client_ip, user.id)
         except RateLimitExceededError as e:
             logger.warning("Login refused: %s", e.debug)
             return LoginResult(LoginOutcome.RATE_LIMITED)

@@ -33,7 +33,7 @@ import attrs
 import pyotp
 import segno
 
-from mas_twisted.handlers.rate_limit import KeyedGcra, RateLimitExceededError
+from mas_twisted.handlers.rate_limit import RateLimitExceededError
 from mas_twisted.types.mfa import SECOND_FACTOR_RECOVERY_CODE, SECOND_FACTOR_TOTP, UserRecoveryCode, UserTotp
 from mas_twisted.types.users import BrowserSession, BrowserSessionAuthentication, User
 
@@ -115,8 +115,8 @@ class MfaHandler:
         self._tokens = server.get_token_generator()
         self._encrypter = server.get_encrypter()
         self._passwords = server.get_password_manager()
-        self._attempts = KeyedGcra(
-            "mfa.attempts_per_account", ATTEMPTS_BURST, 1 / ATTEMPT_INTERVAL_S, self._clock
+        self._attempts = server.get_rate_limiter().make_limit(
+            "mfa.attempts_per_account", ATTEMPTS_BURST, 1 / ATTEMPT_INTERVAL_S
         )
 
     @property
@@ -167,7 +167,7 @@ class MfaHandler:
             return NOT_ENROLLED
         if totp.confirmed:
             return ALREADY_ENROLLED
-        step = self._check(user, totp, code)
+        step = await self._check(user, totp, code)
         if isinstance(step, str):
             return step
         codes, rows = self._new_recovery_codes(user)
@@ -181,7 +181,7 @@ class MfaHandler:
         totp = await self._stores.mfa.get_totp(user.id)
         if totp is None or not totp.confirmed:
             return NOT_ENROLLED
-        step = self._check(user, totp, code)
+        step = await self._check(user, totp, code)
         if isinstance(step, str):
             return step
         codes, rows = self._new_recovery_codes(user)
@@ -197,7 +197,7 @@ class MfaHandler:
             return {None: NOT_ENROLLED}
         if not await self._check_password(user, password):
             return {"password": WRONG_PASSWORD}
-        step = self._check(user, totp, code)
+        step = await self._check(user, totp, code)
         if isinstance(step, str):
             return {"code": step} if step == INVALID_CODE else {None: step}
         if not await self._stores.mfa.disable(user.id, step):
@@ -221,7 +221,7 @@ class MfaHandler:
         if totp is None or not totp.confirmed:
             return SecondFactorOutcome.INVALID_CODE, None
         try:
-            self._attempts.check(user.id)
+            await self._attempts.check(user.id)
         except RateLimitExceededError as e:
             logger.warning("Second factor refused: %s", e.debug)
             return SecondFactorOutcome.RATE_LIMITED, None
@@ -264,10 +264,10 @@ class MfaHandler:
         return SecondFactorOutcome.SUCCESS, session
 
     # -- helpers --------------------------------------------------------------------------
-    def _check(self, user: User, totp: UserTotp, code: str) -> int | str:
+    async def _check(self, user: User, totp: UserTotp, code: str) -> int | str:
         """The step ``code`` matches (rate limited), else the problem."""
         try:
-            self._attempts.check(user.id)
+            await self._attempts.check(user.id)
         except RateLimitExceededError as e:
             logger.warning("TOTP check refused: %s", e.debug)
             return RATE_LIMITED

@@ -281,9 +281,9 @@ class UserRegistrationHandler:
 
         if not problems:
             try:
-                self._limiter.check_registration(client_ip)
+                await self._limiter.check_registration(client_ip)
                 if email is not None:
-                    self._limiter.check_email_authentication_email(client_ip, email)
+                    await self._limiter.check_email_authentication_email(client_ip, email)
             except RateLimitExceededError as e:
                 logger.warning("Registration refused: %s", e.debug)
                 problems.append(Problem(None, RATE_LIMITED))
@@ -403,7 +403,7 @@ class UserRegistrationHandler:
     ) -> tuple[Problem, ...]:
         """Complete the email authentication with ``code``; the problems if not."""
         try:
-            self._limiter.check_email_authentication_attempt(authentication.id)
+            await self._limiter.check_email_authentication_attempt(authentication.id)
         except RateLimitExceededError as e:
             logger.warning("Registration %s: %s", registration.id, e.debug)
             return (Problem(None, RATE_LIMITED),)
@@ -425,7 +425,7 @@ class UserRegistrationHandler:
     ) -> tuple[Problem, ...]:
         """Send a new code (the earlier ones stay valid until they expire); the problems if not."""
         try:
-            self._limiter.check_email_authentication_send_code(
+            await self._limiter.check_email_authentication_send_code(
                 client_ip, authentication.id, authentication.email
             )
         except RateLimitExceededError as e:

@@ -312,7 +312,7 @@ class CompatLoginHandler(CompatHandlerBase):
         if user.locked_at is not None:
             raise UserLockedError()
         try:
-            self._server.get_rate_limiter().check_password(requester.ip_address, user.id)
+            await self._server.get_rate_limiter().check_password(requester.ip_address, user.id)
         except RateLimitExceededError as e:
             raise LimitExceededError(
                 "Too many login attempts",

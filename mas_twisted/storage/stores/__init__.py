@@ -23,6 +23,7 @@ from mas_twisted.storage.stores.oauth2_sessions import OAuth2SessionStore
 from mas_twisted.storage.stores.personal_sessions import PersonalSessionStore
 from mas_twisted.storage.stores.policy_data import PolicyDataStore
 from mas_twisted.storage.stores.queue import QueueStore
+from mas_twisted.storage.stores.rate_limits import RateLimitStore
 from mas_twisted.storage.stores.refresh_tokens import RefreshTokenStore
 from mas_twisted.storage.stores.upstream_oauth_providers import UpstreamOAuthProviderStore
 from mas_twisted.storage.stores.upstream_oauth_sessions import UpstreamOAuthSessionStore
@@ -66,3 +67,5 @@ class Stores:
         self.personal_sessions = PersonalSessionStore(db_pool, clock)
         self.policy_data = PolicyDataStore(db_pool, clock)
         self.admin = AdminListStore(db_pool, clock)
+        #: PostgreSQL only (its table exists only there): the shared rate limits.
+        self.rate_limits = RateLimitStore(db_pool, clock)
