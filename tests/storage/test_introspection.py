@@ -43,13 +43,14 @@ class IntrospectionReaderTestCase(unittest.TestCase):
         self.reader = IntrospectionReader(self.pool, reactor, (ACCESS_TOKEN_QUERY, COMPAT_ACCESS_TOKEN_QUERY))
         self.addCleanup(self.reader.close)
         self.pool_reads = 0
-        real = self.pool.runWithConnection
+        # Every use of a pooled connection (reads and interactions) goes through _run_in_pool.
+        real = self.pool._run_in_pool
 
-        async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
             self.pool_reads += 1
-            return await real(func, *args, **kwargs)
+            return real(func, *args, **kwargs)
 
-        self.pool.runWithConnection = counting  # type: ignore[method-assign]
+        self.pool._run_in_pool = counting  # type: ignore[method-assign]
 
     async def _arrange(self, pool: DatabasePool) -> list[AccessToken]:
         user = User(id="01HUSER0000000000000000000", username="alice", created_at=NOW)
@@ -92,6 +93,7 @@ class IntrospectionReaderTestCase(unittest.TestCase):
                 NOW,
                 tokens[0].id,
             )
+            self.pool_reads = 0  # the write above used the pool; the reads below must not
             found = await self.reader.lookup([tokens[0].access_token], ACCESS_TOKEN_QUERY)
             self.assertEqual(found[tokens[0].access_token].token.revoked_at, NOW)
             # Several lookups at once.

@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mas_twisted.config.root import RootConfig
 from mas_twisted.email.templates import EmailTemplates
 from mas_twisted.templating import NotFoundContext, Templates
 from mas_twisted.templating.i18n import I18n, negotiate, parse_accept_language
 from mas_twisted.urls import UrlBuilder
 from mas_twisted.util.request_locale import accept_language
-from tests.templating.test_templates import config
 from tests.unittest import MasTestCase
 
 PO = """\
@@ -34,6 +34,12 @@ msgstr "Il n'y a rien à cette adresse."
 msgid "Go to the start page"
 msgstr "Aller à l'accueil (brouillon)"
 """
+
+
+def config(**extra: Any) -> RootConfig:
+    raw = MasTestCase.default_config(MasTestCase("run"))
+    raw.update(extra)
+    return RootConfig(raw)
 
 
 def write_catalog(folder: Path, locale: str, text: str = PO) -> None:
